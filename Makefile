@@ -1,0 +1,39 @@
+# Two commands on a fresh machine (Python 3.11+ and make): `make up` and `make test`.
+# Each builds .venv from the locked, hashed requirements the first time.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test test-fast bench lock clean
+
+$(BIN)/sotay: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+$(VENV)/.test-deps: $(BIN)/sotay requirements-test.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements-test.lock
+	@touch $@
+
+up: $(BIN)/sotay
+	$(BIN)/sotay up --demo
+
+test: $(VENV)/.test-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.test-deps
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: $(BIN)/sotay
+	$(BIN)/sotay bench import
+
+# Regenerate the locks after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 -o requirements-test.lock
+
+clean:
+	rm -rf $(VENV) .sotay

@@ -1,0 +1,13 @@
+"""The services. `SERVICES` lists those that exist, in start order."""
+
+from importlib import import_module
+
+from sotay.service import ServiceDefinition
+
+SERVICES = ("members",)
+
+
+def load(name: str) -> ServiceDefinition:
+    if name not in SERVICES:
+        raise KeyError(f"unknown service {name!r}: choose from {', '.join(SERVICES)}")
+    return import_module(f"services.{name}").definition()

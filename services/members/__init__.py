@@ -1,0 +1,19 @@
+"""The member registry: org tree, member records, transfers, status,
+correction requests and bulk imports. Publishes `sotay.members.*`."""
+
+from pathlib import Path
+
+from sotay.service import ServiceDefinition
+
+
+def definition() -> ServiceDefinition:
+    from services.members.entrypoints.http import build_router
+    from services.members.events import CATALOGUE
+
+    return ServiceDefinition(
+        name="members",
+        migrations=Path(__file__).parent / "adapters" / "migrations",
+        catalogue=CATALOGUE,
+        build_router=build_router,
+        description="Member registry (quản lý đảng viên): org tree, members, transfers, status, corrections.",
+    )

@@ -1,0 +1,186 @@
+"""The bulk import path: validated rows go in with COPY, not row by row.
+
+Rows are taken in chunks; each chunk is one transaction that COPYs the
+members, their history rows and their `MemberRegistered` events into the
+outbox, so an imported member and its event exist together or not at all.
+Bad rows are reported by row, field and reason, and nothing of them is
+written.
+"""
+
+from __future__ import annotations
+
+import uuid
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.members import domain
+from services.members.adapters import registry
+from services.members.events import MemberRegistered, member_snapshot
+from sotay.events import message_from_payload, uuid7
+from sotay.outbox import notify_channel, trace_headers
+from sotay.service import ServiceContext
+
+MEMBER_COPY_COLUMNS = (
+    "id", "party_card_no", "full_name", "name_folded", "date_of_birth", "gender", "citizen_id", "phone",
+    "unit_id", "unit_path", "admitted_on", "official_on", "status", "eligible", "ineligible_reason",
+)
+MAX_STORED_ERRORS = 10_000
+
+
+@dataclass
+class ImportReport:
+    import_id: uuid.UUID
+    total_rows: int = 0
+    imported: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    rejected_rows: set[int] = field(default_factory=set)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejected_rows)
+
+    def reject(self, row: int, field_name: str, reason: str) -> None:
+        self.rejected_rows.add(row)
+        if len(self.errors) < MAX_STORED_ERRORS:
+            self.errors.append({"row": row, "field": field_name, "reason": reason})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": str(self.import_id), "total_rows": self.total_rows, "imported": self.imported,
+                "rejected": self.rejected, "errors": self.errors}
+
+
+Progress = Callable[[ImportReport], Awaitable[None] | None]
+
+
+class MemberImporter:
+    def __init__(self, engine: AsyncEngine, ctx: ServiceContext, *, actor: str, source: str = "import",
+                 chunk_size: int = 20_000, today: date | None = None) -> None:
+        self.engine = engine
+        self.ctx = ctx
+        self.actor = actor
+        self.source = source
+        self.chunk_size = chunk_size
+        self.today = today or date.today()
+        self._seen_cards: set[str] = set()
+        self._seen_citizen_ids: set[str] = set()
+
+    async def run(self, rows: Iterable[tuple[int, dict[str, Any]]], report: ImportReport,
+                  *, allowed_paths: list[str] | None = None, progress: Progress | None = None) -> ImportReport:
+        """Import every good row; `allowed_paths` limits target cells to the importer's subtrees."""
+        async with self.engine.connect() as conn:
+            cells = await registry.all_cells(conn)
+        chunk: list[tuple[int, domain.Member, dict[str, Any]]] = []
+        for row_no, raw in rows:
+            report.total_rows += 1
+            member = self._validate(row_no, raw, cells, allowed_paths, report)
+            if member is not None:
+                chunk.append((row_no, member, cells[member.unit]))
+            if len(chunk) >= self.chunk_size:
+                await self._write_chunk(chunk, report)
+                chunk = []
+                await _report(progress, report)
+        if chunk:
+            await self._write_chunk(chunk, report)
+        await _report(progress, report)
+        return report
+
+    def _validate(self, row_no: int, raw: dict[str, Any], cells: dict[str, dict[str, Any]],
+                  allowed_paths: list[str] | None, report: ImportReport) -> domain.Member | None:
+        try:
+            member = domain.parse_member(raw, today=self.today)
+        except domain.InvalidInput as exc:
+            for err in exc.errors:
+                report.reject(row_no, err.field, err.reason)
+            return None
+        cell = cells.get(member.unit)
+        if cell is None:
+            report.reject(row_no, "unit", "is not an open party cell of the registry")
+            return None
+        if allowed_paths is not None and not any(cell["path"].startswith(p) for p in allowed_paths):
+            report.reject(row_no, "unit", "is outside the units you administer")
+            return None
+        if member.party_card_no in self._seen_cards:
+            report.reject(row_no, "party_card_no", "appears twice in this file")
+            return None
+        if member.citizen_id and member.citizen_id in self._seen_citizen_ids:
+            report.reject(row_no, "citizen_id", "appears twice in this file")
+            return None
+        self._seen_cards.add(member.party_card_no)
+        if member.citizen_id:
+            self._seen_citizen_ids.add(member.citizen_id)
+        return member
+
+    async def _write_chunk(self, chunk: list[tuple[int, domain.Member, dict[str, Any]]],
+                           report: ImportReport) -> None:
+        async with self.engine.begin() as conn:
+            taken_cards = set((await conn.execute(text(
+                "SELECT party_card_no FROM members WHERE party_card_no = ANY(:v)"),
+                {"v": [m.party_card_no for _, m, _ in chunk]})).scalars())
+            taken_ids = set((await conn.execute(text(
+                "SELECT citizen_id FROM members WHERE citizen_id = ANY(:v)"),
+                {"v": [m.citizen_id for _, m, _ in chunk if m.citizen_id]})).scalars())
+            members, outbox, history = [], [], []
+            headers = orjson.dumps(trace_headers()).decode()
+            for row_no, m, cell in chunk:
+                if m.party_card_no in taken_cards:
+                    report.reject(row_no, "party_card_no", "is already in the registry")
+                    continue
+                if m.citizen_id in taken_ids:
+                    report.reject(row_no, "citizen_id", "belongs to another member")
+                    continue
+                member_id = uuid7()
+                members.append((member_id, m.party_card_no, m.full_name, domain.fold(m.full_name), m.date_of_birth,
+                                m.gender, m.citizen_id, m.phone, cell["id"], cell["path"], m.admitted_on,
+                                m.official_on, m.status, m.eligible, m.ineligible_reason))
+                history.append((member_id, self.actor, "imported", f'{{"source": "{self.source}"}}'))
+                payload = member_snapshot(m, member_id=member_id, unit_path=cell["path"],
+                                          pii_hash=self.ctx.pii_hash)
+                payload["source"] = self.source
+                message = message_from_payload(MemberRegistered, payload, aggregate_id=str(member_id),
+                                               committee=cell["committee"], orgunit=m.unit, sequence=1)
+                outbox.append((message.id, message.subject, message.body(), headers))
+            raw = (await conn.get_raw_connection()).driver_connection
+            await raw.copy_records_to_table("members", records=members, columns=MEMBER_COPY_COLUMNS)
+            await raw.copy_records_to_table("member_history", records=history,
+                                            columns=("member_id", "actor", "action", "changes"))
+            await raw.copy_records_to_table("outbox", records=outbox,
+                                            columns=("event_id", "subject", "body", "headers"))
+            await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel("members")})
+            report.imported += len(members)
+
+
+async def _report(progress: Progress | None, report: ImportReport) -> None:
+    if progress is not None:
+        result = progress(report)
+        if inspect.isawaitable(result):
+            await result
+
+
+async def record_import_start(engine: AsyncEngine, report: ImportReport, filename: str, actor: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO imports (id, filename, status, created_by) VALUES (:id, :f, 'running', :a)"),
+            {"id": report.import_id, "f": filename, "a": actor})
+
+
+async def record_import_progress(engine: AsyncEngine, report: ImportReport, status: str = "running") -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            "UPDATE imports SET status = :s, total_rows = :t, imported = :i, rejected = :r, "
+            "errors = CAST(:e AS jsonb), finished_at = CASE WHEN :s = 'running' THEN NULL ELSE now() END "
+            "WHERE id = :id"),
+            {"s": status, "t": report.total_rows, "i": report.imported, "r": report.rejected,
+             "e": orjson.dumps(report.errors).decode(), "id": report.import_id})
+
+
+async def import_status(engine: AsyncEngine, import_id: Any) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(text("SELECT * FROM imports WHERE id = :id"), {"id": import_id})).mappings().first()
+    return dict(row) if row else None

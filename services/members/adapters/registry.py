@@ -1,0 +1,237 @@
+"""SQL for the registry tables (SQLAlchemy Core on the service's schema)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+UNIT_COLUMNS = "id, code, name, kind, parent_id, committee, path, wave, closed_at, version"
+MEMBER_COLUMNS = (
+    "m.id, m.party_card_no, m.full_name, m.date_of_birth, m.gender, m.citizen_id, m.phone, "
+    "u.code AS unit, m.unit_path, u.committee, m.admitted_on, m.official_on, m.status, m.eligible, "
+    "m.ineligible_reason, m.has_account, m.version, tu.code AS temporary_unit, m.created_at, m.updated_at"
+)
+MEMBER_FROM = ("members m JOIN org_units u ON u.id = m.unit_id "
+               "LEFT JOIN org_units tu ON tu.id = m.temporary_unit_id")
+
+
+def path_codes(path: str) -> list[str]:
+    return path.strip("/").split("/")
+
+
+async def unit_by_code(db: AsyncConnection, code: str, *, lock: bool = False) -> dict[str, Any] | None:
+    sql = f"SELECT {UNIT_COLUMNS} FROM org_units WHERE code = :code" + (" FOR UPDATE" if lock else "")
+    row = (await db.execute(text(sql), {"code": code})).mappings().first()
+    return dict(row) if row else None
+
+
+async def units_by_codes(db: AsyncConnection, codes: list[str]) -> dict[str, dict[str, Any]]:
+    rows = (await db.execute(text(f"SELECT {UNIT_COLUMNS} FROM org_units WHERE code = ANY(:codes)"),
+                             {"codes": list(codes)})).mappings()
+    return {r["code"]: dict(r) for r in rows}
+
+
+async def all_cells(db: AsyncConnection) -> dict[str, dict[str, Any]]:
+    rows = (await db.execute(text(
+        f"SELECT {UNIT_COLUMNS} FROM org_units WHERE kind = 'cell' AND closed_at IS NULL"))).mappings()
+    return {r["code"]: dict(r) for r in rows}
+
+
+async def insert_unit(db: AsyncConnection, unit: dict[str, Any]) -> None:
+    await db.execute(text(
+        "INSERT INTO org_units (id, code, name, kind, parent_id, committee, path, wave) "
+        "VALUES (:id, :code, :name, :kind, :parent_id, :committee, :path, :wave)"), unit)
+
+
+async def update_unit(db: AsyncConnection, unit_id: Any, *, name: str, wave: int | None, closed: bool) -> int:
+    row = (await db.execute(text(
+        "UPDATE org_units SET name = :name, wave = :wave, "
+        "closed_at = CASE WHEN :closed THEN coalesce(closed_at, now()) END, "
+        "version = version + 1, updated_at = now() WHERE id = :id RETURNING version"),
+        {"id": unit_id, "name": name, "wave": wave, "closed": closed})).one()
+    return row.version
+
+
+async def list_units(db: AsyncConnection, *, kind: str | None, parent_id: Any | None, limit: int,
+                     after: str | None) -> list[dict[str, Any]]:
+    clauses, params = ["true"], {"limit": limit}
+    if kind:
+        clauses.append("kind = :kind")
+        params["kind"] = kind
+    if parent_id is not None:
+        clauses.append("parent_id = :parent_id")
+        params["parent_id"] = parent_id
+    if after:
+        clauses.append("path > :after")
+        params["after"] = after
+    rows = (await db.execute(text(
+        f"SELECT {UNIT_COLUMNS} FROM org_units WHERE {' AND '.join(clauses)} ORDER BY path LIMIT :limit"),
+        params)).mappings()
+    return [dict(r) for r in rows]
+
+
+async def open_children(db: AsyncConnection, unit_id: Any) -> int:
+    return (await db.execute(text(
+        "SELECT count(*) FROM org_units WHERE parent_id = :id AND closed_at IS NULL"), {"id": unit_id})).scalar_one()
+
+
+async def members_in_unit(db: AsyncConnection, unit_id: Any) -> int:
+    return (await db.execute(text(
+        "SELECT count(*) FROM members WHERE unit_id = :id AND status IN ('active', 'probationary', 'exempt')"),
+        {"id": unit_id})).scalar_one()
+
+
+async def member_by_id(db: AsyncConnection, member_id: Any, *, lock: bool = False) -> dict[str, Any] | None:
+    sql = f"SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.id = :id" + (" FOR UPDATE OF m" if lock else "")
+    row = (await db.execute(text(sql), {"id": member_id})).mappings().first()
+    return dict(row) if row else None
+
+
+async def member_id_by_card(db: AsyncConnection, card_no: str) -> Any | None:
+    return (await db.execute(text("SELECT id FROM members WHERE party_card_no = :c"), {"c": card_no})).scalar()
+
+
+async def conflicts(db: AsyncConnection, card_no: str, citizen_id: str | None,
+                    exclude_id: Any = None) -> list[tuple[str, str]]:
+    rows = (await db.execute(text(
+        "SELECT party_card_no = :card AS card, citizen_id = :cid AS cid FROM members "
+        "WHERE (party_card_no = :card OR citizen_id = :cid) AND id IS DISTINCT FROM :exclude"),
+        {"card": card_no, "cid": citizen_id, "exclude": exclude_id})).all()
+    found = []
+    if any(r.card for r in rows):
+        found.append(("party_card_no", "is already in the registry"))
+    if any(r.cid for r in rows):
+        found.append(("citizen_id", "belongs to another member"))
+    return found
+
+
+async def insert_member(db: AsyncConnection, member: dict[str, Any]) -> None:
+    await db.execute(text(
+        "INSERT INTO members (id, party_card_no, full_name, name_folded, date_of_birth, gender, citizen_id, "
+        "phone, unit_id, unit_path, admitted_on, official_on, status, eligible, ineligible_reason) VALUES "
+        "(:id, :party_card_no, :full_name, :name_folded, :date_of_birth, :gender, :citizen_id, :phone, "
+        ":unit_id, :unit_path, :admitted_on, :official_on, :status, :eligible, :ineligible_reason)"), member)
+
+
+async def update_member(db: AsyncConnection, member_id: Any, fields: dict[str, Any]) -> int:
+    assignments = ", ".join(f"{name} = :{name}" for name in fields)
+    row = (await db.execute(text(
+        f"UPDATE members SET {assignments}, version = version + 1, updated_at = now() "
+        "WHERE id = :member_id RETURNING version"), {**fields, "member_id": member_id})).one()
+    return row.version
+
+
+async def add_history(db: AsyncConnection, member_id: Any, actor: str, action: str,
+                      changes: dict[str, Any], reason: str | None = None) -> None:
+    await db.execute(text(
+        "INSERT INTO member_history (member_id, actor, action, changes, reason) "
+        "VALUES (:m, :actor, :action, CAST(:changes AS jsonb), :reason)"),
+        {"m": member_id, "actor": actor, "action": action, "changes": _json(changes), "reason": reason})
+
+
+async def history(db: AsyncConnection, member_id: Any) -> list[dict[str, Any]]:
+    rows = (await db.execute(text(
+        "SELECT at, actor, action, changes, reason FROM member_history WHERE member_id = :m ORDER BY id"),
+        {"m": member_id})).mappings()
+    return [dict(r) for r in rows]
+
+
+async def audit_read(db: AsyncConnection, member_id: Any, actor: str) -> None:
+    await db.execute(text("INSERT INTO record_reads (member_id, actor) VALUES (:m, :a)"),
+                     {"m": member_id, "a": actor})
+
+
+async def search_members(db: AsyncConnection, *, scopes: list[str], q_folded: str | None, card_no: str | None,
+                         phone: str | None, unit_path: str | None, limit: int,
+                         after: tuple[str, str] | None) -> list[dict[str, Any]]:
+    """Members inside any of `scopes` (paths), ordered by (unit_path, id) for keyset pagination."""
+    clauses = ["(" + " OR ".join(f"m.unit_path LIKE :scope{i}" for i in range(len(scopes))) + ")"]
+    params: dict[str, Any] = {f"scope{i}": s + "%" for i, s in enumerate(scopes)}
+    params["limit"] = limit
+    alternatives = []
+    if q_folded:
+        alternatives.append("m.name_folded LIKE :q")
+        params["q"] = "%" + q_folded.replace("%", r"\%").replace("_", r"\_") + "%"
+    if card_no:
+        alternatives.append("m.party_card_no = :card")
+        params["card"] = card_no
+    if phone:
+        alternatives.append("m.phone = :phone")
+        params["phone"] = phone
+    if alternatives:
+        clauses.append("(" + " OR ".join(alternatives) + ")")
+    if unit_path:
+        clauses.append("m.unit_path LIKE :unit_path")
+        params["unit_path"] = unit_path + "%"
+    if after:
+        clauses.append("(m.unit_path, m.id) > (:after_path, CAST(:after_id AS uuid))")
+        params["after_path"], params["after_id"] = after
+    rows = (await db.execute(text(
+        f"SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE {' AND '.join(clauses)} "
+        "ORDER BY m.unit_path, m.id LIMIT :limit"), params)).mappings()
+    return [dict(r) for r in rows]
+
+
+async def insert_correction(db: AsyncConnection, request: dict[str, Any]) -> None:
+    await db.execute(text(
+        "INSERT INTO correction_requests (id, member_id, requested_by, changes, note) "
+        "VALUES (:id, :member_id, :requested_by, CAST(:changes AS jsonb), :note)"),
+        {**request, "changes": _json(request["changes"])})
+
+
+async def correction_by_id(db: AsyncConnection, request_id: Any, *, lock: bool = False) -> dict[str, Any] | None:
+    sql = "SELECT * FROM correction_requests WHERE id = :id" + (" FOR UPDATE" if lock else "")
+    row = (await db.execute(text(sql), {"id": request_id})).mappings().first()
+    return dict(row) if row else None
+
+
+async def list_corrections(db: AsyncConnection, *, scopes: list[str], status: str | None,
+                           member_id: Any | None) -> list[dict[str, Any]]:
+    clauses = ["(" + " OR ".join(f"m.unit_path LIKE :scope{i}" for i in range(len(scopes))) + ")"]
+    params: dict[str, Any] = {f"scope{i}": s + "%" for i, s in enumerate(scopes)}
+    if status:
+        clauses.append("c.status = :status")
+        params["status"] = status
+    if member_id:
+        clauses.append("c.member_id = :member_id")
+        params["member_id"] = member_id
+    rows = (await db.execute(text(
+        "SELECT c.*, m.party_card_no, m.full_name FROM correction_requests c JOIN members m ON m.id = c.member_id "
+        f"WHERE {' AND '.join(clauses)} ORDER BY c.created_at LIMIT 500"), params)).mappings()
+    return [dict(r) for r in rows]
+
+
+async def decide_correction(db: AsyncConnection, request_id: Any, *, status: str, actor: str,
+                            reason: str | None) -> None:
+    await db.execute(text(
+        "UPDATE correction_requests SET status = :s, decided_by = :a, decided_at = now(), decision_reason = :r "
+        "WHERE id = :id"), {"s": status, "a": actor, "r": reason, "id": request_id})
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode()
+
+
+def decode_cursor(cursor: str) -> list[str]:
+    try:
+        parts = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise ValueError("is not a cursor this service issued") from exc
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        raise ValueError("is not a cursor this service issued")
+    return parts
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=_default).decode()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,331 @@
+"""Member registry rules: normalisation and validation of Party-member records.
+
+Pure functions only — no I/O — so every import path (CSV, XLSX, API) applies
+exactly the same rules and reports errors in the same clerk-readable words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import NamedTuple, TypeVar
+
+MEMBER_FIELDS = (
+    "party_card_no",
+    "full_name",
+    "date_of_birth",
+    "gender",
+    "citizen_id",
+    "phone",
+    "unit",
+    "admitted_on",
+    "official_on",
+    "status",
+    "eligible",
+    "ineligible_reason",
+)
+REQUIRED_FIELDS = ("party_card_no", "full_name", "date_of_birth", "unit")
+STATUSES = ("active", "probationary", "exempt", "transferred_out", "deceased", "removed")
+ACTIVE_STANDING = frozenset({"active", "probationary", "exempt"})
+GENDERS = ("male", "female")
+UNIT_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+MIN_ADMISSION_AGE = 18
+MAX_AGE = 120
+
+_ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TRUE_WORDS = frozenset({"true", "1", "yes", "có"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "không"})
+# Separators people type inside phone numbers; they carry no meaning.
+_PHONE_PUNCTUATION_RE = re.compile(r"[\s.\-()]")
+
+T = TypeVar("T")
+
+
+class FieldError(NamedTuple):
+    field: str
+    reason: str
+
+
+class InvalidInput(Exception):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field} {e.reason}" for e in errors))
+        self.errors = errors
+
+
+# --- normalisers ---------------------------------------------------------
+
+
+def normalise_card_no(s: str) -> str:
+    digits = _without_spaces(s)
+    # Cards are printed as "01.234567" (province code, dot, serial).
+    if len(digits) > 2 and digits[2] == ".":
+        digits = digits[:2] + digits[3:]
+    if not (digits.isascii() and digits.isdigit() and 8 <= len(digits) <= 12):
+        raise ValueError("must be 8 to 12 digits")
+    return digits
+
+
+def normalise_citizen_id(s: str) -> str:
+    digits = _without_spaces(s)
+    if not (digits.isascii() and digits.isdigit() and len(digits) == 12):
+        raise ValueError("must be exactly 12 digits")
+    return digits
+
+
+def _without_spaces(s: str) -> str:
+    # split() also catches the non-breaking spaces that Excel copy-paste brings.
+    return "".join(s.split())
+
+
+def normalise_phone(s: str) -> str:
+    number = _PHONE_PUNCTUATION_RE.sub("", s)
+    if number.startswith("+84"):
+        national = number[3:]
+    elif number.startswith("84"):
+        national = number[2:]
+    elif number.startswith("0"):
+        national = number[1:]
+    else:
+        raise ValueError("must start with 0, 84 or +84")
+    if not (national.isascii() and national.isdigit() and _is_national_number(national)):
+        raise ValueError("must be a Vietnamese phone number such as 0912345678 or +84912345678")
+    return "+84" + national
+
+
+def _is_national_number(digits: str) -> bool:
+    is_mobile = len(digits) == 9 and digits[0] in "35789"
+    is_landline = len(digits) == 10 and digits[0] == "2"
+    return is_mobile or is_landline
+
+
+def fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    # đ is a distinct letter, not d plus a combining mark, so NFD leaves it alone.
+    bare = bare.replace("đ", "d").replace("Đ", "d")
+    return " ".join(bare.lower().split())
+
+
+def normalise_name(s: str) -> str:
+    name = " ".join(unicodedata.normalize("NFC", s).split())
+    if not 2 <= len(name) <= 120:
+        raise ValueError("must be 2 to 120 characters")
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        raise ValueError("must not contain control characters")
+    if any(c.isdigit() for c in name):
+        raise ValueError("must not contain digits")
+    if not any(c.isalpha() for c in name):
+        raise ValueError("must contain a letter")
+    return name
+
+
+# --- the member record ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    party_card_no: str
+    full_name: str
+    date_of_birth: date
+    gender: str | None
+    citizen_id: str | None
+    phone: str | None
+    unit: str
+    admitted_on: date | None
+    official_on: date | None
+    status: str
+    eligible: bool
+    ineligible_reason: str | None
+
+    @property
+    def in_active_standing(self) -> bool:
+        return self.status in ACTIVE_STANDING
+
+    @property
+    def counts_as_eligible(self) -> bool:
+        return self.in_active_standing and self.eligible
+
+
+def parse_member(raw: Mapping[str, object], *, today: date) -> Member:
+    errors: list[FieldError] = []
+
+    def take(name: str, parse: Callable[[object], T], default: T | None = None) -> T | None:
+        value = _blank_to_none(raw.get(name))
+        if value is None:
+            if name in REQUIRED_FIELDS:
+                errors.append(FieldError(name, "is required"))
+            return default
+        try:
+            return parse(value)
+        except ValueError as exc:
+            errors.append(FieldError(name, str(exc)))
+            return None
+
+    def check(name: str, ok: bool, reason: str) -> None:
+        if not ok:
+            errors.append(FieldError(name, reason))
+
+    card_no = take("party_card_no", lambda v: normalise_card_no(_text(v)))
+    full_name = take("full_name", lambda v: normalise_name(_text(v)))
+    date_of_birth = take("date_of_birth", _date)
+    gender = take("gender", lambda v: _choice(v, GENDERS))
+    citizen_id = take("citizen_id", lambda v: normalise_citizen_id(_text(v)))
+    phone = take("phone", lambda v: normalise_phone(_text(v)))
+    unit = take("unit", _unit_code)
+    admitted_on = take("admitted_on", _date)
+    official_on = take("official_on", _date)
+    status = take("status", lambda v: _choice(v, STATUSES), default="active")
+    eligible = take("eligible", _flag, default=True)
+    ineligible_reason = take("ineligible_reason", lambda v: " ".join(_text(v).split()))
+
+    if date_of_birth is not None:
+        check("date_of_birth", date_of_birth <= today, "cannot be in the future")
+        check("date_of_birth", _age_on(date_of_birth, today) <= MAX_AGE,
+              f"member cannot be older than {MAX_AGE}")
+    if admitted_on is not None:
+        check("admitted_on", admitted_on <= today, "cannot be in the future")
+        if date_of_birth is not None:
+            check("admitted_on", _age_on(date_of_birth, admitted_on) >= MIN_ADMISSION_AGE,
+                  f"member must be {MIN_ADMISSION_AGE} or older at admission")
+    if official_on is not None:
+        check("official_on", official_on <= today, "cannot be in the future")
+        # An unparseable admitted_on is already reported; don't report it twice.
+        check("official_on", _blank_to_none(raw.get("admitted_on")) is not None,
+              "requires admitted_on")
+        if admitted_on is not None:
+            check("official_on", official_on > admitted_on, "must be after admitted_on")
+    if eligible is False:
+        check("ineligible_reason", ineligible_reason is not None,
+              "is required when eligible is false")
+    if eligible is True:
+        check("ineligible_reason", ineligible_reason is None,
+              "must be empty when eligible is true")
+        if status is not None:
+            check("eligible", status in ACTIVE_STANDING,
+                  f"must be false for a member who is {status}")
+
+    if errors:
+        raise InvalidInput(errors)
+    return Member(
+        party_card_no=card_no,
+        full_name=full_name,
+        date_of_birth=date_of_birth,
+        gender=gender,
+        citizen_id=citizen_id,
+        phone=phone,
+        unit=unit,
+        admitted_on=admitted_on,
+        official_on=official_on,
+        status=status,
+        eligible=eligible,
+        ineligible_reason=ineligible_reason,
+    )
+
+
+def parse_member_patch(raw: Mapping[str, object], *, current: Member, today: date) -> Member:
+    errors: list[FieldError] = []
+    if "party_card_no" in raw and not _is_same_card_no(raw["party_card_no"], current.party_card_no):
+        errors.append(FieldError("party_card_no", "cannot be changed"))
+    merged: dict[str, object] = dataclasses.asdict(current)
+    merged.update((k, v) for k, v in raw.items() if k in MEMBER_FIELDS and k != "party_card_no")
+    try:
+        member = parse_member(merged, today=today)
+    except InvalidInput as exc:
+        raise InvalidInput(errors + exc.errors) from None
+    if errors:
+        raise InvalidInput(errors)
+    return member
+
+
+def member_to_row(m: Member) -> dict[str, str]:
+    return {name: format_value(getattr(m, name)) for name in MEMBER_FIELDS}
+
+
+def format_value(value: object) -> str:
+    """The import-column text for a value, so exports re-import unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+# --- field parsers (raise ValueError with the clerk-facing reason) --------
+
+
+def _blank_to_none(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _text(value: object) -> str:
+    # bool is an int subclass, but True is never a sensible card number or name.
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError("must be text")
+
+
+def _date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = value.strip() if isinstance(value, str) else ""
+    # fromisoformat alone also accepts forms like "20240131" that clerks never mean.
+    if _ISO_DATE_RE.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError("must be a valid date written YYYY-MM-DD")
+
+
+def _choice(value: object, allowed: tuple[str, ...]) -> str:
+    word = _text(value).lower()
+    if word not in allowed:
+        raise ValueError("must be one of: " + ", ".join(allowed))
+    return word
+
+
+def _unit_code(value: object) -> str:
+    code = _text(value).lower()
+    if not UNIT_CODE_RE.fullmatch(code):
+        raise ValueError(
+            "must be a unit code of up to 40 lowercase letters, digits or dashes, "
+            "not starting with a dash"
+        )
+    return code
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = unicodedata.normalize("NFC", _text(value)).lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _age_on(born: date, day: date) -> int:
+    had_birthday = (day.month, day.day) >= (born.month, born.day)
+    return day.year - born.year - (0 if had_birthday else 1)
+
+
+def _is_same_card_no(value: object, current: str) -> bool:
+    # Clients often send the whole record back; an unchanged card number is fine.
+    try:
+        return normalise_card_no(_text(value)) == current
+    except ValueError:
+        return False

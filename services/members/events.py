@@ -1,0 +1,110 @@
+"""Events the member registry publishes (subjects `sotay.members.*.<committee>`).
+
+Events leave the registry for other city systems, so they never carry a
+citizen ID or a phone number in clear: identity matches registrations on
+their keyed hashes (`*_hash`, HMAC-SHA256 of the normalised value).
+"""
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any, Literal
+
+from services.members.domain import Member
+
+from sotay.events import Catalogue, Event
+
+Kind = Literal["city", "committee", "grassroots", "cell"]
+Status = Literal["active", "probationary", "exempt", "transferred_out", "deceased", "removed"]
+
+
+class MembersEvent(Event):
+    service = "members"
+
+
+class OrgUnitCreated(MembersEvent):
+    """A unit of the org tree was created."""
+
+    unit_id: str
+    code: str
+    name: str
+    kind: Kind
+    parent: str | None
+    committee: str
+    path: list[str]  # codes from the city down to this unit
+    wave: int | None
+
+
+class OrgUnitUpdated(MembersEvent):
+    """A unit was renamed, moved to another rollout wave or closed."""
+
+    unit_id: str
+    code: str
+    name: str
+    wave: int | None
+    closed: bool
+
+
+class MemberSnapshot(MembersEvent):
+    """The registry's view of a member, as other services replicate it."""
+
+    member_id: str
+    party_card_no: str
+    full_name: str
+    date_of_birth: date
+    gender: str | None
+    unit: str
+    unit_path: list[str]
+    status: Status
+    eligible: bool
+    ineligible_reason: str | None
+    admitted_on: date | None
+    official_on: date | None
+    citizen_id_hash: str | None
+    phone_hash: str | None
+
+
+class MemberRegistered(MemberSnapshot):
+    """A member entered the registry (admission, creation or import)."""
+
+    source: Literal["api", "import", "demo"]
+
+
+class MemberUpdated(MemberSnapshot):
+    """A member's record changed (a clerk's edit or an accepted correction request)."""
+
+    changed: list[str]
+    correction_request_id: str | None = None
+
+
+class MemberTransferred(MemberSnapshot):
+    """A member moved to another unit ("chuyển sinh hoạt"); `unit` is the new one."""
+
+    from_unit: str
+    from_committee: str
+    transfer_kind: Literal["official", "temporary"]
+    reason: str | None
+
+
+class MemberStatusChanged(MemberSnapshot):
+    """A member's standing changed (e.g. exempt from activities, deceased, transferred out)."""
+
+    from_status: Status
+    reason: str | None
+
+
+def member_snapshot(m: Member, *, member_id: Any, unit_path: str, pii_hash: Callable[[str], str]) -> dict[str, Any]:
+    """The JSON-ready snapshot every member event carries."""
+    return {
+        "member_id": str(member_id), "party_card_no": m.party_card_no, "full_name": m.full_name,
+        "date_of_birth": m.date_of_birth.isoformat(), "gender": m.gender, "unit": m.unit,
+        "unit_path": unit_path.strip("/").split("/"), "status": m.status, "eligible": m.eligible,
+        "ineligible_reason": m.ineligible_reason,
+        "admitted_on": m.admitted_on.isoformat() if m.admitted_on else None,
+        "official_on": m.official_on.isoformat() if m.official_on else None,
+        "citizen_id_hash": pii_hash(m.citizen_id) if m.citizen_id else None,
+        "phone_hash": pii_hash(m.phone) if m.phone else None,
+    }
+
+
+CATALOGUE = Catalogue(OrgUnitCreated, OrgUnitUpdated, MemberRegistered, MemberUpdated, MemberTransferred,
+                      MemberStatusChanged)

@@ -1,0 +1,106 @@
+"""Bearer tokens: EdDSA (Ed25519) JWTs carrying roles scoped to org subtrees.
+
+Identity signs them; every service verifies them with the public keys
+(JWKS). Until identity runs, and for local use, the local key under the
+data dir signs tokens for `sotay token`.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+ROLES = ("member", "cell_secretary", "unit_admin", "editor", "chief_editor", "city_admin")
+ISSUER = "sotay/identity"
+AUDIENCE = "sotay"
+
+
+class AuthError(Exception):
+    """The request carries no usable token."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    unit: str  # the code of the unit whose subtree the role covers
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    grants: tuple[Grant, ...]
+    member_card_no: str | None = None
+
+    def units_for(self, *roles: str) -> list[str]:
+        return [g.unit for g in self.grants if g.role in roles]
+
+
+def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path} is not an Ed25519 key")
+        return key
+    key = Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    return key
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.urlsafe_b64encode(raw[:9]).decode().rstrip("=")
+
+
+def jwk(public: Ed25519PublicKey) -> dict[str, str]:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": key_id(public),
+            "x": base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+
+
+def mint_token(key: Ed25519PrivateKey, subject: str, grants: list[Grant], *, ttl_s: int = 3600,
+               member_card_no: str | None = None) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": now, "exp": now + ttl_s,
+        "jti": str(uuid.uuid4()), "roles": [{"role": g.role, "unit": g.unit} for g in grants],
+    }
+    if member_card_no:
+        claims["card"] = member_card_no
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": key_id(key.public_key())})
+
+
+class TokenVerifier:
+    """Verifies tokens against a set of public keys by key id."""
+
+    def __init__(self, keys: list[Ed25519PublicKey] | None = None) -> None:
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        for public in keys or []:
+            self.add_key(public)
+
+    def add_key(self, public: Ed25519PublicKey) -> None:
+        self._keys[key_id(public)] = public
+
+    def verify(self, token: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = self._keys.get(kid)
+            if key is None:
+                raise AuthError("token signed by an unknown key")
+            claims = jwt.decode(token, key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER,
+                                options={"require": ["exp", "sub", "iss", "aud"]})
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {exc}") from exc
+        grants = tuple(Grant(r["role"], r["unit"]) for r in claims.get("roles", [])
+                       if isinstance(r, dict) and r.get("role") in ROLES and isinstance(r.get("unit"), str))
+        return Principal(subject=claims["sub"], grants=grants, member_card_no=claims.get("card"))

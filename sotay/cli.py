@@ -1,0 +1,212 @@
+"""The `sotay` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from services import SERVICES, load
+from sotay.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sotay", description="Sổ tay đảng viên điện tử — the sotay system.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run every service in one process (embedded NATS and PostgreSQL by default)")
+    up.add_argument("--demo", action="store_true", help="load the demo registry into an empty database")
+    up.add_argument("--demo-members", type=int, default=None, help="members in the demo (default 120,000)")
+    up.add_argument("--port", type=int, help="HTTP port (default 8000, or SOTAY_HTTP_PORT)")
+
+    serve = sub.add_parser("serve", help="run one service (split mode)")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--port", type=int)
+
+    token = sub.add_parser("token", help="print a bearer token signed with the local key")
+    token.add_argument("--role", required=True,
+                       choices=["member", "cell_secretary", "unit_admin", "editor", "chief_editor", "city_admin"])
+    token.add_argument("--unit", default="city", help="code of the unit whose subtree the role covers")
+    token.add_argument("--card", help="party card number, for a member's own token")
+    token.add_argument("--subject", help="token subject (default: local-<role>-<unit>)")
+    token.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
+
+    imp = sub.add_parser("import", help="bulk import into the registry")
+    imp.add_argument("kind", choices=["members"])
+    imp.add_argument("file", type=Path, help="a .csv or .xlsx file with the member columns")
+
+    demo = sub.add_parser("demo", help="load the demo registry into an empty database")
+    demo.add_argument("--members", type=int, default=None)
+    demo.add_argument("--seed", type=int, default=2023)
+
+    sub.add_parser("migrate", help="apply database migrations of every service")
+
+    bench = sub.add_parser("bench", help="benchmarks against the real servers")
+    bench.add_argument("scenario", choices=["import"])
+    bench.add_argument("--rows", type=int, default=500_000)
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "port", None):
+        settings.http_port = args.port
+    return COMMANDS[args.command](args, settings) or 0
+
+
+def cmd_up(args, settings: Settings) -> int:
+    from sotay.runtime import run_services
+
+    on_started = None
+    if args.demo:
+        async def on_started(runtimes):
+            from services.members.adapters.demo_loader import load_demo
+            from services.members.demo import DEFAULT_DEMO_MEMBERS
+
+            members = next(r for r in runtimes if r.name == "members")
+            started = time.monotonic()
+            result = await load_demo(members.context, members=args.demo_members or DEFAULT_DEMO_MEMBERS)
+            if result["loaded"]:
+                print(f"demo registry loaded: {result['units']:,} units, {result['members']:,} members "
+                      f"in {time.monotonic() - started:.1f}s", flush=True)
+            else:
+                print(f"demo not loaded: {result['reason']}", flush=True)
+    run_services(list(SERVICES), settings, on_started=on_started)
+    return 0
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from sotay.runtime import run_services
+
+    run_services([args.service], settings)
+    return 0
+
+
+def cmd_token(args, settings: Settings) -> int:
+    from sotay.auth import Grant, load_or_create_signing_key, mint_token
+
+    key = load_or_create_signing_key(settings.signing_key_file or settings.keys_dir / "signing-ed25519.pem")
+    subject = args.subject or f"local-{args.role}-{args.unit}"
+    print(mint_token(key, subject, [Grant(args.role, args.unit)], ttl_s=args.ttl, member_card_no=args.card))
+    return 0
+
+
+@asynccontextmanager
+async def offline_service(name: str, settings: Settings):
+    """A service's database context without HTTP or NATS, for command-line work.
+    Events it writes wait in the outbox until the service's relay runs."""
+    from sotay.runtime import Infrastructure
+    from sotay.service import ServiceRuntime
+
+    infra = Infrastructure(settings).start([name], nats=False)
+    runtime = ServiceRuntime(load(name), settings, infra.nats_url or "nats://unused", infra.database_url_for(name))
+    try:
+        await runtime.migrate()
+        yield runtime.context
+    finally:
+        await runtime.context.engine.dispose()
+        infra.stop()
+
+
+def cmd_import(args, settings: Settings) -> int:
+    from services.members.adapters.bulk import ImportReport, MemberImporter, record_import_progress, \
+        record_import_start
+    from services.members.import_files import read_member_rows
+    from sotay.events import uuid7
+
+    data = args.file.read_bytes()
+    try:
+        rows = read_member_rows(data, args.file.name)
+    except ValueError as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 2
+    expected = _estimate_rows(data, args.file.name)
+
+    async def run() -> ImportReport:
+        async with offline_service("members", settings) as ctx:
+            report = ImportReport(import_id=uuid7())
+            await record_import_start(ctx.engine, report, args.file.name, "cli")
+            bar = ProgressBar(expected)
+            await MemberImporter(ctx.engine, ctx, actor="cli").run(rows, report, progress=bar.update)
+            bar.done(report)
+            await record_import_progress(ctx.engine, report, "done")
+            return report
+
+    report = asyncio.run(run())
+    for err in report.errors[:200]:
+        print(f"row {err['row']}: {err['field']} {err['reason']}")
+    if report.rejected > 200:
+        print(f"… and more: {report.rejected} rows rejected in all")
+    print(f"imported {report.imported:,} of {report.total_rows:,} rows; {report.rejected:,} rejected")
+    return 1 if report.rejected else 0
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from services.members.adapters.demo_loader import load_demo
+    from services.members.demo import DEFAULT_DEMO_MEMBERS
+
+    async def run():
+        async with offline_service("members", settings) as ctx:
+            bar = ProgressBar(args.members or DEFAULT_DEMO_MEMBERS)
+            return await load_demo(ctx, members=args.members or DEFAULT_DEMO_MEMBERS, seed=args.seed,
+                                   progress=bar.update)
+
+    result = asyncio.run(run())
+    print(result)
+    return 0
+
+
+def cmd_migrate(args, settings: Settings) -> int:
+    async def run():
+        for name in SERVICES:
+            async with offline_service(name, settings):
+                print(f"{name}: migrated")
+    asyncio.run(run())
+    return 0
+
+
+def cmd_bench(args, settings: Settings) -> int:
+    from sotay.bench import run_import_benchmark
+
+    return asyncio.run(run_import_benchmark(settings, rows=args.rows))
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total: int, width: int = 40) -> None:
+        self.total = max(total, 1)
+        self.width = width
+        self.started = time.monotonic()
+
+    def update(self, report) -> None:
+        done = report.total_rows
+        filled = min(self.width, int(self.width * done / self.total))
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done:,}/{self.total:,} rows "
+                         f"{report.imported:,} imported {report.rejected:,} rejected {rate:,.0f} rows/s")
+        sys.stderr.flush()
+
+    def done(self, report) -> None:
+        self.update(report)
+        sys.stderr.write("\n")
+
+
+def _estimate_rows(data: bytes, filename: str) -> int:
+    if data[:4] == b"PK\x03\x04":
+        from io import BytesIO
+
+        from openpyxl import load_workbook
+        sheet = load_workbook(BytesIO(data), read_only=True).worksheets[0]
+        return max((sheet.max_row or 1) - 1, 1)
+    return max(data.count(b"\n") - 1, 1)
+
+
+COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
+            "migrate": cmd_migrate, "bench": cmd_bench}
+
+if __name__ == "__main__":
+    sys.exit(main())

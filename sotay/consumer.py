@@ -1,0 +1,235 @@
+"""Durable pull consumers with an inbox, delayed retries and a dead-letter stream.
+
+A batch of messages is applied in one database transaction, each message
+under a savepoint together with its inbox row, so a redelivered event
+changes nothing and one bad message does not undo the others. After the
+commit the applied messages are acked; a message whose handler failed is
+nacked with a delay, and dead-lettered once it has been delivered
+`max_deliver` times. A message that cannot be decoded is dead-lettered at
+once, so it never blocks the ones behind it. When the database itself is
+unreachable the whole batch is nacked and nothing is dead-lettered: the
+fault is not the messages'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from opentelemetry import propagate, trace
+from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sotay.events import parse_envelope
+
+log = logging.getLogger("sotay.consumer")
+tracer = trace.get_tracer("sotay.consumer")
+
+Handler = Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]]
+
+DLQ_HEADERS = ("Sotay-Dlq-Reason", "Sotay-Dlq-Consumer", "Sotay-Dlq-Subject", "Sotay-Dlq-Stream-Seq",
+               "Sotay-Dlq-Deliveries")
+
+
+class PermanentError(Exception):
+    """The message can never be applied: dead-letter it without retrying."""
+
+
+# Faults of the infrastructure, not of the message.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError, sa_exc.InterfaceError, sa_exc.OperationalError,
+)
+
+
+def _is_infrastructure_error(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, INFRASTRUCTURE_ERRORS)
+
+
+@dataclass
+class Consumer:
+    """A durable consumer `<service>-<purpose>` on one stream."""
+
+    name: str
+    stream: str
+    filter_subject: str
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def on(self, event_type: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.handlers[event_type] = handler
+            return handler
+        return register
+
+
+@dataclass
+class Outcome:
+    acked: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+
+
+class ConsumerRunner:
+    """Applies batches for one consumer; the transport (FastStream's pull
+    subscriber) hands it the raw nats-py messages."""
+
+    def __init__(self, consumer: Consumer, engine: AsyncEngine, js: JetStreamContext, *,
+                 max_deliver: int, nack_delay: float) -> None:
+        self.consumer = consumer
+        self.engine = engine
+        self.js = js
+        self.max_deliver = max_deliver
+        self.nack_delay = nack_delay
+        self.totals = Outcome()
+
+    async def process_batch(self, messages: list[Msg]) -> Outcome:
+        outcome = Outcome()
+        to_ack: list[Msg] = []
+        to_retry: list[tuple[Msg, str]] = []
+        to_dead_letter: list[tuple[Msg, str]] = []
+        try:
+            async with self.engine.begin() as conn:
+                for msg in messages:
+                    verdict, reason = await self._apply_one(conn, msg)
+                    if verdict == "retry":
+                        to_retry.append((msg, reason))
+                    elif verdict == "dead":
+                        to_dead_letter.append((msg, reason))
+                    else:
+                        to_ack.append(msg)
+                        outcome.duplicates += verdict == "duplicate"
+        except Exception as exc:
+            if not _is_infrastructure_error(exc):
+                raise
+            log.warning("consumer %s: database unavailable (%s); batch of %d will be redelivered",
+                        self.consumer.name, exc, len(messages))
+            await asyncio.gather(*(m.nak(delay=self.nack_delay) for m in messages), return_exceptions=True)
+            outcome.retried = len(messages)
+            self._add(outcome)
+            return outcome
+
+        for msg in to_ack:
+            await msg.ack()
+        for msg, reason in to_retry:
+            if msg.metadata.num_delivered >= self.max_deliver:
+                to_dead_letter.append((msg, f"failed {msg.metadata.num_delivered} deliveries: {reason}"))
+            else:
+                await msg.nak(delay=self.nack_delay * msg.metadata.num_delivered)
+                outcome.retried += 1
+        for msg, reason in to_dead_letter:
+            await self.dead_letter(msg, reason)
+        outcome.acked = len(to_ack)
+        outcome.dead_lettered = len(to_dead_letter)
+        self._add(outcome)
+        return outcome
+
+    async def _apply_one(self, conn: AsyncConnection, msg: Msg) -> tuple[str, str]:
+        try:
+            envelope = parse_envelope(msg.data)
+        except (ValueError, TypeError) as exc:
+            return "dead", f"malformed envelope: {exc}"
+        handler = self.consumer.handlers.get(envelope["type"])
+        if handler is None:
+            return "ignored", ""
+        parent = propagate.extract(msg.headers or {})
+        with tracer.start_as_current_span(
+            f"consume {envelope['type']}", context=parent, kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.consumer.name,
+                        "messaging.message.id": envelope["id"]},
+        ) as span:
+            try:
+                async with conn.begin_nested():
+                    inserted = await conn.execute(
+                        text("INSERT INTO inbox (consumer, event_id) VALUES (:c, :e) "
+                             "ON CONFLICT DO NOTHING RETURNING 1"),
+                        {"c": self.consumer.name, "e": envelope["id"]},
+                    )
+                    if inserted.first() is None:
+                        return "duplicate", ""
+                    await handler(conn, envelope)
+            except (PermanentError, ValidationError, KeyError) as exc:
+                span.record_exception(exc)
+                return "dead", f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                if _is_infrastructure_error(exc):
+                    raise
+                span.record_exception(exc)
+                log.warning("consumer %s: %s failed: %r", self.consumer.name, envelope["id"], exc)
+                return "retry", f"{type(exc).__name__}: {exc}"
+        return "applied", ""
+
+    async def dead_letter(self, msg: Msg, reason: str) -> None:
+        meta = msg.metadata
+        headers = dict(msg.headers or {})
+        headers.pop("Nats-Msg-Id", None)
+        headers.update({
+            "Sotay-Dlq-Reason": reason[:2000],
+            "Sotay-Dlq-Consumer": self.consumer.name,
+            "Sotay-Dlq-Subject": msg.subject,
+            "Sotay-Dlq-Stream-Seq": str(meta.sequence.stream),
+            "Sotay-Dlq-Deliveries": str(meta.num_delivered),
+            "Nats-Msg-Id": f"dlq:{self.consumer.name}:{meta.sequence.stream}",
+        })
+        await self.js.publish(f"sotay.dlq.{self.consumer.name}", msg.data, headers=headers)
+        await msg.term()
+        log.error("consumer %s: dead-lettered stream seq %s: %s", self.consumer.name, meta.sequence.stream, reason)
+
+    def _add(self, outcome: Outcome) -> None:
+        for name in ("acked", "duplicates", "retried", "dead_lettered"):
+            setattr(self.totals, name, getattr(self.totals, name) + getattr(outcome, name))
+
+
+def consumer_config(consumer: Consumer, *, ack_wait: float, max_ack_pending: int) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=consumer.name,
+        filter_subject=consumer.filter_subject,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait,
+        # The delivery limit is ours (see module doc): the server must never
+        # stop delivering a message we have not dead-lettered.
+        max_deliver=-1,
+        max_ack_pending=max_ack_pending,
+    )
+
+
+async def ensure_consumer(js: JetStreamContext, consumer: Consumer, config: ConsumerConfig) -> None:
+    """Create the durable consumer, or update it: an existing durable keeps its
+    old config until it is updated on the server."""
+    try:
+        await js.consumer_info(consumer.stream, consumer.name)
+    except NotFoundError:
+        await js.add_consumer(consumer.stream, config)
+    else:
+        await js.update_consumer(consumer.stream, config)
+
+
+def dlq_record(msg: Msg) -> dict[str, Any]:
+    headers = msg.headers or {}
+    try:
+        envelope = orjson.loads(msg.data)
+    except orjson.JSONDecodeError:
+        envelope = None
+    return {
+        "dlq_seq": msg.metadata.sequence.stream if msg.metadata else None,
+        "consumer": headers.get("Sotay-Dlq-Consumer"),
+        "subject": headers.get("Sotay-Dlq-Subject"),
+        "stream_seq": headers.get("Sotay-Dlq-Stream-Seq"),
+        "deliveries": headers.get("Sotay-Dlq-Deliveries"),
+        "reason": headers.get("Sotay-Dlq-Reason"),
+        "event_id": envelope.get("id") if isinstance(envelope, dict) else None,
+    }

@@ -1,0 +1,77 @@
+"""Database access: one schema per service, an async engine whose
+search_path is that schema, and ordered SQL migrations.
+
+Migrations are plain SQL files named NNN_what.sql. The kit's own tables
+(outbox, inbox, idempotency keys) come first, then the service's. Applied
+names are recorded in <schema>.schema_migrations; a transaction-level
+advisory lock keeps two replicas from migrating at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+
+KIT_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def async_url(url: str) -> str:
+    """Accept a plain postgresql:// URL (as documented) and pick the asyncpg driver."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError(f"not a PostgreSQL URL: {url}")
+
+
+def plain_url(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"search_path": schema, "application_name": f"sotay-{schema}"}},
+    )
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _lock_key(schema: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
+
+
+async def migrate(engine: AsyncEngine, schema: str, service_migrations: Path) -> list[str]:
+    """Apply what is missing; returns the names applied now."""
+    files = [(f"kit/{p.name}", p) for p in sorted(KIT_MIGRATIONS.glob("*.sql"))]
+    files += [(f"{schema}/{p.name}", p) for p in sorted(service_migrations.glob("*.sql"))]
+    applied_now: list[str] = []
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(schema)})
+        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
+        await conn.execute(text(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        ))
+        done = set((await conn.execute(text("SELECT name FROM schema_migrations"))).scalars())
+        for name, path in files:
+            if name in done:
+                continue
+            await _run_script(conn, path.read_text())
+            await conn.execute(text("INSERT INTO schema_migrations (name) VALUES (:n)"), {"n": name})
+            applied_now.append(name)
+    return applied_now
+
+
+async def _run_script(conn: AsyncConnection, sql: str) -> None:
+    # asyncpg runs a multi-statement script when it has no parameters.
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.execute(sql)

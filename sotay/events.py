@@ -1,0 +1,171 @@
+"""Events: payload models, the CloudEvents envelope, subjects and streams.
+
+An event type is a pydantic model subclassing `Event` and naming its service;
+its CloudEvents `type` is `sotay.<service>.<Name>.v<version>` and its NATS
+subject `sotay.<service>.<name_in_snake_case>.<committee>`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+CITY = "city"
+SUBJECT_TOKEN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7): ids sort by creation time."""
+    unix_ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (unix_ms & 0xFFFF_FFFF_FFFF) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return uuid.UUID(int=value)
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Event(BaseModel):
+    """Base of every event payload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: ClassVar[str]
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = ""
+
+    @classmethod
+    def event_type(cls) -> str:
+        return f"sotay.{cls.service}.{cls.__name__}.v{cls.version}"
+
+    @classmethod
+    def subject_for(cls, committee: str) -> str:
+        if not SUBJECT_TOKEN_RE.match(committee):
+            raise ValueError(f"not a valid committee code for a subject: {committee!r}")
+        return f"sotay.{cls.service}.{snake_case(cls.__name__)}.{committee}"
+
+    @classmethod
+    def subject_pattern(cls) -> str:
+        return f"sotay.{cls.service}.{snake_case(cls.__name__)}.*"
+
+
+PayloadT = TypeVar("PayloadT", bound=BaseModel)
+
+
+class Envelope(BaseModel, Generic[PayloadT]):
+    """CloudEvents 1.0, JSON structured mode, with the extensions `orgunit` and `sequence`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(description="UUID (v7); also sent as the Nats-Msg-Id header")
+    source: str = Field(pattern=r"^sotay/[a-z]+$")
+    type: str = Field(pattern=r"^sotay\.[a-z]+\.[A-Za-z]+\.v[0-9]+$")
+    subject: str = Field(description="the aggregate's id")
+    time: datetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    orgunit: str | None = Field(default=None, description="the unit the event concerns")
+    sequence: int | None = Field(default=None, ge=0, description="the aggregate's version")
+    data: PayloadT
+
+
+@dataclass(slots=True)
+class Message:
+    """An event ready to be written to the outbox."""
+
+    id: uuid.UUID
+    subject: str  # NATS subject
+    envelope: dict[str, Any]
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.envelope)
+
+
+def make_message(
+    event: Event,
+    *,
+    aggregate_id: str,
+    committee: str,
+    orgunit: str | None = None,
+    sequence: int | None = None,
+    event_id: uuid.UUID | None = None,
+    at: datetime | None = None,
+) -> Message:
+    return message_from_payload(
+        type(event), event.model_dump(mode="json"), aggregate_id=aggregate_id, committee=committee,
+        orgunit=orgunit, sequence=sequence, event_id=event_id, at=at)
+
+
+def message_from_payload(
+    event_type: type[Event],
+    data: dict[str, Any],
+    *,
+    aggregate_id: str,
+    committee: str,
+    orgunit: str | None = None,
+    sequence: int | None = None,
+    event_id: uuid.UUID | None = None,
+    at: datetime | None = None,
+) -> Message:
+    """Build a message from an already JSON-ready payload. Bulk paths use it
+    directly with payloads their own validation has already checked."""
+    event_id = event_id or uuid7()
+    envelope = {
+        "specversion": "1.0",
+        "id": str(event_id),
+        "source": f"sotay/{event_type.service}",
+        "type": event_type.event_type(),
+        "subject": aggregate_id,
+        "time": (at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "orgunit": orgunit,
+        "sequence": sequence,
+        "data": data,
+    }
+    return Message(id=event_id, subject=event_type.subject_for(committee or CITY), envelope=envelope)
+
+
+class Catalogue:
+    """The event types a service publishes, by CloudEvents type."""
+
+    def __init__(self, *types: type[Event]) -> None:
+        self.types: dict[str, type[Event]] = {t.event_type(): t for t in types}
+
+    def __iter__(self):
+        return iter(self.types.values())
+
+    def envelope_schema(self, event_type: str) -> dict[str, Any]:
+        payload = self.types[event_type]
+        model = Envelope[payload]  # type: ignore[valid-type]
+        schema = model.model_json_schema()
+        schema["$id"] = f"urn:sotay:event:{event_type}"
+        schema["title"] = event_type
+        schema["properties"]["type"] = {"const": event_type, "type": "string"}
+        return schema
+
+
+def parse_envelope(body: bytes) -> dict[str, Any]:
+    """Decode and check the CloudEvents attributes every consumer relies on."""
+    envelope = orjson.loads(body)
+    if not isinstance(envelope, dict):
+        raise ValueError("envelope is not a JSON object")
+    missing = [k for k in ("specversion", "id", "source", "type", "data") if k not in envelope]
+    if missing:
+        raise ValueError(f"envelope lacks {', '.join(missing)}")
+    if envelope["specversion"] != "1.0":
+        raise ValueError(f"unsupported specversion {envelope['specversion']!r}")
+    uuid.UUID(str(envelope["id"]))
+    return envelope

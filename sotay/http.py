@@ -1,0 +1,167 @@
+"""HTTP plumbing every service shares: RFC 9457 problem responses, bearer
+auth, Idempotency-Key replay, a server span per request, health routes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from opentelemetry import propagate, trace
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sotay.auth import AuthError, Principal, TokenVerifier
+
+PROBLEM = "application/problem+json"
+tracer = trace.get_tracer("sotay.http")
+
+
+class Problem(Exception):
+    """An error the caller can act on, rendered as application/problem+json."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None,
+                 errors: list[dict[str, str]] | None = None, type_: str = "about:blank", **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.errors, self.type, self.extra = (
+            status, title, detail, errors, type_, extra)
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+def invalid(errors: list[tuple[str, str]] | list[dict[str, str]], detail: str = "The request has invalid fields.") -> Problem:
+    items = [e if isinstance(e, dict) else {"field": e[0], "reason": e[1]} for e in errors]
+    return Problem(422, "Invalid input", detail, errors=items)
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    return Response(orjson.dumps(problem.body(instance)), status_code=problem.status, media_type=PROBLEM,
+                    headers={"WWW-Authenticate": "Bearer"} if problem.status == 401 else None)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc, request.url.path)
+
+    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+            errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
+        return problem_response(invalid(errors), request.url.path)
+
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem_response(Problem(exc.status_code, str(exc.detail)), request.url.path)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def install_tracing(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def server_span(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        parent = propagate.extract(dict(request.headers))
+        route = request.url.path
+        with tracer.start_as_current_span(f"{request.method} {route}", context=parent,
+                                          kind=trace.SpanKind.SERVER,
+                                          attributes={"http.request.method": request.method,
+                                                      "url.path": route}) as span:
+            response = await call_next(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+
+def bearer_principal(verifier: TokenVerifier) -> Callable[..., Awaitable[Principal]]:
+    async def principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Problem(401, "Unauthorized", "A bearer token is required.")
+        try:
+            return verifier.verify(token.strip())
+        except AuthError as exc:
+            raise Problem(401, "Unauthorized", str(exc)) from exc
+    return principal
+
+
+def optional_principal(verifier: TokenVerifier) -> Callable[..., Awaitable[Principal | None]]:
+    required = bearer_principal(verifier)
+
+    async def principal(request: Request) -> Principal | None:
+        if "authorization" not in request.headers:
+            return None
+        return await required(request)
+    return principal
+
+
+class Idempotency:
+    """Idempotency-Key for POSTs: the first answer is stored and replayed to
+    retries with the same key (same caller, same body); a different body
+    under a used key is refused. The key is claimed before the work runs, so
+    two concurrent retries cannot both do it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def run(self, request: Request, principal: str, work: Callable[[], Awaitable[Response]]) -> Response:
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            return await work()
+        if not 1 <= len(key) <= 200:
+            raise invalid([("Idempotency-Key", "must be 1 to 200 characters")])
+        body_hash = hashlib.sha256(await request.body()).hexdigest()
+        method_path = f"{request.method} {request.url.path}"
+        async with self.engine.begin() as conn:
+            claimed = (await conn.execute(text(
+                "INSERT INTO idempotency_keys (key, principal, method_path, request_hash) "
+                "VALUES (:k, :p, :m, :h) ON CONFLICT DO NOTHING RETURNING 1"),
+                {"k": key, "p": principal, "m": method_path, "h": body_hash})).first() is not None
+            row = None if claimed else (await conn.execute(text(
+                "SELECT method_path, request_hash, status, response FROM idempotency_keys "
+                "WHERE principal = :p AND key = :k"), {"p": principal, "k": key})).one()
+        if row is None:
+            return await self._run_and_store(key, principal, work)
+        if (row.method_path, row.request_hash) != (method_path, body_hash):
+            raise Problem(422, "Idempotency key reused", "This Idempotency-Key was used for another request.",
+                          errors=[{"field": "Idempotency-Key", "reason": "was used for another request"}])
+        if row.status is None:
+            raise Problem(409, "Request in progress", "A request with this Idempotency-Key is still running.")
+        return Response(row.response, status_code=row.status, media_type="application/json",
+                        headers={"Idempotent-Replayed": "true"})
+
+    async def _run_and_store(self, key: str, principal: str, work: Callable[[], Awaitable[Response]]) -> Response:
+        try:
+            response = await work()
+        except BaseException:
+            # Failed work leaves nothing behind: the key may be used again.
+            async with self.engine.begin() as conn:
+                await conn.execute(text("DELETE FROM idempotency_keys WHERE principal = :p AND key = :k"),
+                                   {"p": principal, "k": key})
+            raise
+        body = getattr(response, "body", b"")
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE idempotency_keys SET status = :s, response = :r WHERE principal = :p AND key = :k"),
+                {"s": response.status_code, "r": body, "p": principal, "k": key})
+        return response
+
+
+def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json",
+                    headers=headers)
+

@@ -1,0 +1,166 @@
+"""Running the system: the servers it needs and the services on one HTTP port.
+
+`Infrastructure` gives NATS and PostgreSQL URLs: the configured ones
+(SOTAY_NATS_URL, SOTAY_DATABASE_URL), those of a `sotay up` already running
+on the same data dir, or embedded servers it starts itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from services import load
+from sotay.embedded import EmbeddedNats, EmbeddedPostgres
+from sotay.service import ServiceRuntime, service_app
+from sotay.settings import Settings
+from sotay.telemetry import setup_tracing, shutdown_tracing
+
+log = logging.getLogger("sotay")
+
+
+@dataclass
+class Infrastructure:
+    settings: Settings
+    nats_url: str | None = None
+    database_url: str | None = None
+    _embedded: list = field(default_factory=list)
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.settings.data_dir / "runtime.json"
+
+    def start(self, services: list[str], *, nats: bool = True) -> Infrastructure:
+        """Start what the given services need and nobody provides."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        running = self._running_system()
+        self.nats_url = self.settings.nats_url or running.get("nats_url")
+        self.database_url = self.settings.database_url or running.get("database_url")
+        if nats and not self.nats_url:
+            server = EmbeddedNats(self.settings.data_dir / "nats")
+            self._embedded.append(server)
+            self.nats_url = server.start()
+        if not self.database_url and not all(self.settings.database_url_for(s) for s in services):
+            server = EmbeddedPostgres(self.settings.data_dir / "postgres")
+            self._embedded.append(server)
+            self.database_url = server.start()
+        return self
+
+    def database_url_for(self, service: str) -> str:
+        url = self.settings.database_url_for(service) or self.database_url
+        if not url:
+            raise RuntimeError(f"no database for {service}: set SOTAY_DATABASE_URL")
+        return url
+
+    @property
+    def started_servers(self) -> bool:
+        return bool(self._embedded)
+
+    def publish_runtime(self, http_url: str) -> None:
+        self.runtime_file.write_text(json.dumps({
+            "pid": os.getpid(), "nats_url": self.nats_url, "database_url": self.database_url,
+            "http_url": http_url}))
+
+    def stop(self) -> None:
+        if self.started_servers:
+            self.runtime_file.unlink(missing_ok=True)
+        for server in reversed(self._embedded):
+            server.stop()
+        self._embedded.clear()
+
+    def _running_system(self) -> dict:
+        """The servers of a `sotay up` already running on this data dir, if any."""
+        try:
+            info = json.loads(self.runtime_file.read_text())
+            os.kill(info["pid"], 0)
+        except (OSError, ValueError, KeyError):
+            return {}
+        return info
+
+
+Startup = Callable[[list[ServiceRuntime]], Awaitable[None]]
+
+
+def run_services(names: list[str], settings: Settings, *, on_started: Startup | None = None,
+                 banner: bool = True) -> None:
+    """Run the named services in this process until Ctrl-C, then stop them
+    and any embedded servers cleanly."""
+    setup_tracing("sotay" if len(names) > 1 else f"sotay-{names[0]}")
+    infra = Infrastructure(settings).start(names)
+    try:
+        runtimes = [ServiceRuntime(load(n), settings, infra.nats_url, infra.database_url_for(n)) for n in names]
+        http_url = f"http://{settings.http_host}:{settings.http_port}"
+        background: set[asyncio.Task] = set()
+
+        @asynccontextmanager
+        async def lifespan(app):
+            started: list[ServiceRuntime] = []
+            try:
+                for runtime in runtimes:
+                    await runtime.start()
+                    started.append(runtime)
+                if infra.started_servers:
+                    infra.publish_runtime(http_url)
+                if banner:
+                    _print_banner(http_url, infra, runtimes)
+                if on_started:
+                    task = asyncio.create_task(on_started(runtimes))
+                    background.add(task)
+                    task.add_done_callback(_report_failure)
+                yield
+            finally:
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                for runtime in reversed(started):
+                    await runtime.stop()
+
+        app = service_app(runtimes, title="sotay", lifespan=lifespan)
+        server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                                               log_level="warning", lifespan="on"))
+        server.run()
+    finally:
+        shutdown_tracing()
+        infra.stop()
+        if banner:
+            print("sotay stopped.", flush=True)
+
+
+def _report_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception():
+        log.error("start-up task failed", exc_info=task.exception())
+
+
+def _print_banner(http_url: str, infra: Infrastructure, runtimes: list[ServiceRuntime]) -> None:
+    lines = [
+        "",
+        f"sotay is up: {http_url}",
+        f"  readiness      {http_url}/readyz",
+    ]
+    for runtime in runtimes:
+        prefix = f"{http_url}/api/{runtime.name}/v1"
+        lines.append(f"  {runtime.name:<14} {prefix}/  (openapi.json, asyncapi, events)")
+    lines += [
+        f"  NATS           {infra.nats_url}" + ("  (embedded)" if infra.started_servers else ""),
+        f"  PostgreSQL     {_redact(infra.database_url)}",
+        "  a token:       sotay token --role city_admin --unit city",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _redact(url: str | None) -> str:
+    if not url or "@" not in url:
+        return str(url)
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url

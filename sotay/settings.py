@@ -1,0 +1,54 @@
+"""One settings object for the whole system, read from SOTAY_* variables."""
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOTAY_", extra="ignore")
+
+    # Unset means: start the embedded server under data_dir.
+    nats_url: str | None = None
+    database_url: str | None = None
+    members_database_url: str | None = None
+    identity_database_url: str | None = None
+    content_database_url: str | None = None
+    metrics_database_url: str | None = None
+
+    data_dir: Path = Path(".sotay")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    # Streams: 1 replica embedded, 3 in a cluster.
+    stream_replicas: int = 1
+    duplicate_window_s: float = 900.0
+
+    # Consumers: deliveries before a message is dead-lettered, and the redelivery delay.
+    max_deliver: int = 5
+    nack_delay_s: float = 2.0
+    ack_wait_s: float = 30.0
+    consumer_batch: int = 200
+    consumer_batch_timeout_s: float = 0.05
+
+    # Keyed hash for personal data in events (HMAC-SHA256). A local default
+    # is generated under data_dir when unset.
+    pii_hmac_key: str | None = None
+    # EdDSA signing key (PEM) for tokens; generated under data_dir when unset.
+    signing_key_file: Path | None = None
+
+    log_level: str = "INFO"
+
+    def database_url_for(self, service: str) -> str | None:
+        return getattr(self, f"{service}_database_url", None) or self.database_url
+
+    @cached_property
+    def keys_dir(self) -> Path:
+        path = self.data_dir / "keys"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def get_settings() -> Settings:
+    return Settings()

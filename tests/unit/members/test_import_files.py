@@ -1,0 +1,271 @@
+import io
+from datetime import date, datetime
+
+import pytest
+from openpyxl import Workbook
+
+from services.members.domain import GENDERS, MEMBER_FIELDS, InvalidInput, Member, parse_member
+from services.members.import_files import read_member_rows, sniff_format, write_csv, write_xlsx
+
+TODAY = date(2025, 6, 1)
+REQUIRED = ("party_card_no", "full_name", "date_of_birth", "unit")
+
+SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Đặng", "Bùi", "Đỗ")
+GIVEN_NAMES = ("Văn An", "Thị Bình", "Quốc Cường", "Thị Dung", "Đức Hải", "Thị Hường")
+
+
+def member_row(i: int) -> dict[str, object]:
+    """A valid import row, varied enough to exercise every column."""
+    born = date(1950 + i % 50, 1 + i % 12, 1 + i % 28)
+    deceased = i % 50 == 7
+    return {
+        "party_card_no": f"{10_000_000 + i}",
+        "full_name": f"{SURNAMES[i % len(SURNAMES)]} {GIVEN_NAMES[i % len(GIVEN_NAMES)]}",
+        "date_of_birth": born,
+        "gender": GENDERS[i % 2],
+        "citizen_id": f"{i:012d}",
+        "phone": f"09{i:08d}" if i % 3 else "",
+        "unit": f"chi-bo-{i % 25}",
+        "admitted_on": born.replace(year=born.year + 20),
+        "official_on": born.replace(year=born.year + 21),
+        "status": "deceased" if deceased else ("active", "probationary", "exempt")[i % 3],
+        "eligible": not deceased,
+        "ineligible_reason": "Từ trần" if deceased else None,
+    }
+
+
+def thousand_rows_with_three_bad() -> tuple[list[dict[str, object]], dict[int, list[str]]]:
+    rows = [member_row(i) for i in range(1000)]
+    rows[99]["phone"] = "12345"
+    rows[500].update(date_of_birth=date(2030, 1, 1), admitted_on=None, official_on=None, gender="nam")
+    rows[998]["full_name"] = ""
+    # Data starts on spreadsheet row 2, so list index i is row i + 2.
+    expected_failures = {101: ["phone"], 502: ["date_of_birth", "gender"], 1000: ["full_name"]}
+    return rows, expected_failures
+
+
+def parse_all(rows) -> tuple[list[Member], dict[int, list[str]]]:
+    members, failures = [], {}
+    for row_number, row in rows:
+        try:
+            members.append(parse_member(row, today=TODAY))
+        except InvalidInput as exc:
+            failures[row_number] = sorted(e.field for e in exc.errors)
+    return members, failures
+
+
+def xlsx_bytes(*rows: list[object]) -> bytes:
+    """A workbook built by hand, to control cell types the way Excel would store them."""
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+# --- 1,000-row round trips ------------------------------------------------
+
+
+@pytest.mark.parametrize(("writer", "filename"), [(write_xlsx, "dang-vien.xlsx"), (write_csv, "dang-vien.csv")])
+def test_thousand_rows_round_trip_and_bad_rows_are_pinpointed(writer, filename: str) -> None:
+    rows, expected_failures = thousand_rows_with_three_bad()
+
+    members, failures = parse_all(read_member_rows(writer(rows), filename))
+
+    assert failures == expected_failures
+    good_rows = [row for i, row in enumerate(rows) if i + 2 not in expected_failures]
+    assert members == [parse_member(row, today=TODAY) for row in good_rows]
+    assert len(members) == 997
+
+
+# --- sniff_format ---------------------------------------------------------
+
+
+def test_sniff_by_extension_and_content() -> None:
+    workbook = write_xlsx([])
+    assert sniff_format("a.csv", b"party_card_no\n") == "csv"
+    assert sniff_format("A.CSV", b"party_card_no\n") == "csv"
+    assert sniff_format("a.xlsx", workbook) == "xlsx"
+    assert sniff_format("a.csv", workbook) == "xlsx"
+
+
+@pytest.mark.parametrize("filename", ["a.xls", "a.txt", "a", "a.csv.zip"])
+def test_unsupported_extension(filename: str) -> None:
+    with pytest.raises(ValueError, match=r"^unsupported file type: use \.csv or \.xlsx$"):
+        read_member_rows(b"party_card_no\n", filename)
+
+
+@pytest.mark.parametrize("data", [b"party_card_no,full_name\n", b"PK\x03\x04not really a zip"])
+def test_broken_workbook(data: bytes) -> None:
+    with pytest.raises(ValueError, match="not a valid Excel workbook"):
+        read_member_rows(data, "a.xlsx")
+
+
+# --- CSV ------------------------------------------------------------------
+
+
+CSV_TEXT = (
+    " Party_Card_No ,FULL_NAME,date_of_birth,unit,ghi_chu\r\n"
+    '01.234567,"Nguyễn Văn An",1980-05-17,chi-bo-3,"Tổ 1, phường Tràng Tiền"\r\n'
+    ",,,,\r\n"
+    "\r\n"
+    "12345678,Trần Thị Bình,1990-01-01,chi-bo-4,\r\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])
+def test_csv_rows_with_and_without_bom(encoding: str) -> None:
+    rows = list(read_member_rows(CSV_TEXT.encode(encoding), "members.csv"))
+    assert rows == [
+        (2, {
+            "party_card_no": "01.234567",
+            "full_name": "Nguyễn Văn An",
+            "date_of_birth": "1980-05-17",
+            "unit": "chi-bo-3",
+            "ghi_chu": "Tổ 1, phường Tràng Tiền",
+        }),
+        # rows 3 and 4 are empty: skipped, yet still counted
+        (5, {"party_card_no": "12345678", "full_name": "Trần Thị Bình", "date_of_birth": "1990-01-01", "unit": "chi-bo-4"}),
+    ]
+
+
+def test_csv_short_rows_leave_columns_absent() -> None:
+    data = b"party_card_no,full_name,date_of_birth,unit,phone\n12345678,Ka\n"
+    assert list(read_member_rows(data, "m.csv")) == [(2, {"party_card_no": "12345678", "full_name": "Ka"})]
+
+
+def test_csv_must_be_utf8() -> None:
+    data = "party_card_no,full_name,date_of_birth,unit\n1,Nguyễn,x,y\n".encode("utf-16")
+    with pytest.raises(ValueError, match="UTF-8"):
+        read_member_rows(data, "m.csv")
+
+
+def test_missing_required_columns_are_named() -> None:
+    with pytest.raises(ValueError, match=r"missing required columns: date_of_birth, unit$"):
+        read_member_rows(b"party_card_no,full_name,phone\n", "m.csv")
+
+
+def test_duplicate_columns_rejected() -> None:
+    with pytest.raises(ValueError, match="duplicate columns: phone"):
+        read_member_rows(b"party_card_no,full_name,date_of_birth,unit,phone,Phone\n", "m.csv")
+
+
+@pytest.mark.parametrize("filename", ["m.csv", "m.xlsx"])
+def test_empty_file_rejected(filename: str) -> None:
+    data = b"" if filename.endswith(".csv") else xlsx_bytes()
+    with pytest.raises(ValueError, match="file is empty"):
+        read_member_rows(data, filename)
+
+
+def test_header_only_file_has_no_rows() -> None:
+    assert list(read_member_rows(write_csv([]), "m.csv")) == []
+    assert list(read_member_rows(write_xlsx([]), "m.xlsx")) == []
+
+
+def test_write_csv_formats_values_for_reimport() -> None:
+    data = write_csv(
+        [{"party_card_no": "12345678", "date_of_birth": date(1980, 5, 17), "eligible": False, "phone": None}],
+        columns=("party_card_no", "date_of_birth", "eligible", "phone"),
+    )
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert data.decode("utf-8-sig").splitlines() == [
+        "party_card_no,date_of_birth,eligible,phone",
+        "12345678,1980-05-17,false,",
+    ]
+
+
+# --- XLSX -----------------------------------------------------------------
+
+
+def test_xlsx_restores_numbers_excel_mangled() -> None:
+    data = xlsx_bytes(
+        ["party_card_no", "full_name", "date_of_birth", "unit", "phone", "citizen_id"],
+        [12345678, "Nguyễn Văn An", datetime(1980, 5, 17), 7, 912345678, 1080012345],
+        [12345678.0, "Trần Thị Bình", date(1990, 1, 1), "chi-bo-4", 2438221234, 12080012345],
+        [1234567890, "Lê Văn Cường", "1991-02-03", "chi-bo-4", 84912345678.0, 123456789012],
+    )
+    rows = [row for _, row in read_member_rows(data, "m.xlsx")]
+    assert rows == [
+        {
+            "party_card_no": "12345678",
+            "full_name": "Nguyễn Văn An",
+            "date_of_birth": date(1980, 5, 17),
+            "unit": "7",
+            "phone": "0912345678",
+            # Two zeros lost: not safely restorable, so parse_member will reject it.
+            "citizen_id": "1080012345",
+        },
+        {
+            "party_card_no": "12345678",
+            "full_name": "Trần Thị Bình",
+            "date_of_birth": date(1990, 1, 1),
+            "unit": "chi-bo-4",
+            "phone": "2438221234",
+            "citizen_id": "012080012345",
+        },
+        {
+            "party_card_no": "1234567890",
+            "full_name": "Lê Văn Cường",
+            "date_of_birth": "1991-02-03",
+            "unit": "chi-bo-4",
+            "phone": "84912345678",
+            "citizen_id": "123456789012",
+        },
+    ]
+
+
+def test_xlsx_keeps_bools_and_fractional_numbers_for_the_validator() -> None:
+    data = xlsx_bytes(
+        ["party_card_no", "full_name", "date_of_birth", "unit", "eligible", "phone"],
+        ["12345678", "Nguyễn Văn An", date(1980, 5, 17), "cb", True, 9.5],
+    )
+    [(_, row)] = read_member_rows(data, "m.xlsx")
+    assert row["eligible"] is True
+    assert row["phone"] == 9.5
+
+
+def test_xlsx_header_is_tidied_and_empty_rows_counted() -> None:
+    data = xlsx_bytes(
+        [" Party_Card_No", "FULL_NAME ", None, "date_of_birth", "unit"],
+        ["12345678", "Nguyễn Văn An", "ignored: no header", date(1980, 5, 17), "cb-1"],
+        [None, None, None, None, None],
+        [],
+        ["", "  ", None, None, None],
+        ["87654321", "Trần Thị Bình", None, date(1990, 1, 1), "cb-2"],
+    )
+    rows = list(read_member_rows(data, "m.xlsx"))
+    assert [n for n, _ in rows] == [2, 6]
+    assert rows[1][1] == {
+        "party_card_no": "87654321",
+        "full_name": "Trần Thị Bình",
+        "date_of_birth": date(1990, 1, 1),
+        "unit": "cb-2",
+    }
+
+
+def test_xlsx_reads_first_sheet_only() -> None:
+    workbook = Workbook()
+    workbook.active.append(["party_card_no", "full_name", "date_of_birth", "unit"])
+    workbook.active.append(["12345678", "Nguyễn Văn An", date(1980, 5, 17), "cb-1"])
+    workbook.create_sheet("other").append(["nothing", "useful"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    assert [n for n, _ in read_member_rows(buffer.getvalue(), "m.xlsx")] == [2]
+
+
+def test_xlsx_missing_required_columns_are_named() -> None:
+    data = xlsx_bytes(["party_card_no", "ho_ten", "date_of_birth"])
+    with pytest.raises(ValueError, match=r"missing required columns: full_name, unit$"):
+        read_member_rows(data, "m.xlsx")
+
+
+def test_write_xlsx_uses_given_columns() -> None:
+    data = write_xlsx([{"unit": "cb-1", "full_name": "Ka", "extra": "dropped"}], columns=REQUIRED)
+    assert list(read_member_rows(data, "m.xlsx")) == [(2, {"full_name": "Ka", "unit": "cb-1"})]
+
+
+def test_default_columns_are_member_fields() -> None:
+    data = write_csv([])
+    assert data.decode("utf-8-sig").strip() == ",".join(MEMBER_FIELDS)
