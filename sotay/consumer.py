@@ -175,8 +175,9 @@ class ConsumerRunner:
     async def dead_letter(self, msg: Msg, reason: str) -> None:
         meta = msg.metadata
         headers = dict(msg.headers or {})
-        headers.pop("Nats-Msg-Id", None)
+        original_id = headers.pop("Nats-Msg-Id", None)
         headers.update({
+            "Sotay-Dlq-Original-Msg-Id": original_id or "",
             "Sotay-Dlq-Reason": reason[:2000],
             "Sotay-Dlq-Consumer": self.consumer.name,
             "Sotay-Dlq-Subject": msg.subject,

@@ -1,5 +1,6 @@
 """HTTP plumbing every service shares: RFC 9457 problem responses, bearer
-auth, Idempotency-Key replay, a server span per request, health routes."""
+auth and Idempotency-Key replay. (Server spans come from FastAPI's own
+OpenTelemetry support, which also picks up an incoming traceparent.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from opentelemetry import propagate, trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sotay.auth import AuthError, Principal, TokenVerifier
 
 PROBLEM = "application/problem+json"
-tracer = trace.get_tracer("sotay.http")
 
 
 class Problem(Exception):
@@ -70,20 +69,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-
-
-def install_tracing(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def server_span(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        parent = propagate.extract(dict(request.headers))
-        route = request.url.path
-        with tracer.start_as_current_span(f"{request.method} {route}", context=parent,
-                                          kind=trace.SpanKind.SERVER,
-                                          attributes={"http.request.method": request.method,
-                                                      "url.path": route}) as span:
-            response = await call_next(request)
-            span.set_attribute("http.response.status_code", response.status_code)
-            return response
 
 
 def bearer_principal(verifier: TokenVerifier) -> Callable[..., Awaitable[Principal]]:

@@ -153,11 +153,13 @@ class OutboxRelay:
             acked = [row["position"] for row, res in zip(rows, results, strict=True)
                      if not isinstance(res, BaseException)]
             if acked:
-                await conn.execute(
-                    "UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])", acked)
+                await self._mark_published(conn, acked)
             failed = len(rows) - len(acked)
             self.published += len(acked)
             if failed:
                 first = next(r for r in results if isinstance(r, BaseException))
                 raise RuntimeError(f"{failed} of {len(rows)} publishes not acknowledged: {first!r}")
             return len(rows)
+
+    async def _mark_published(self, conn: asyncpg.Connection, positions: list[int]) -> None:
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])", positions)

@@ -160,14 +160,14 @@ class ServiceRuntime:
                                 nack_delay=self.settings.nack_delay_s)
         self.runners.append(runner)
 
-        async def handle(body: list[bytes], msg: NatsMessage) -> None:
+        async def handle(msg: NatsMessage) -> None:
             await runner.process_batch(msg.raw_message)
 
         self.broker.subscriber(
             consumer.filter_subject, stream=JStream(consumer.stream, declare=False), durable=consumer.name,
             pull_sub=PullSub(self.settings.consumer_batch, timeout=self.settings.consumer_batch_timeout_s,
                              batch=True),
-            ack_policy=AckPolicy.MANUAL, title=consumer.name,
+            ack_policy=AckPolicy.MANUAL, decoder=_undecoded, title=consumer.name,
             description=f"consumes {', '.join(sorted(consumer.handlers))}",
         )(handle)
 
@@ -242,14 +242,19 @@ class ServiceRuntime:
         return routes
 
 
+async def _undecoded(message) -> None:
+    """The runner decodes envelopes itself, so that a malformed body is
+    dead-lettered instead of failing inside the transport."""
+    return None
+
+
 def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> FastAPI:
     """One FastAPI app serving the given services under their prefixes, with
     root /healthz and /readyz covering all of them."""
-    from sotay.http import install_problem_handlers, install_tracing
+    from sotay.http import install_problem_handlers
 
     app = FastAPI(title=title, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
-    install_tracing(app)
     for runtime in runtimes:
         app.include_router(runtime.router())
 

@@ -1,0 +1,239 @@
+"""Outbox relay, inbox consumers, dead letters and tracing on a real
+nats-server -js and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import jsonschema
+import nats
+import orjson
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import text
+
+import services.members
+from services.members.events import MemberRegistered
+from sotay.db import plain_url
+from sotay.events import message_from_payload
+from sotay.outbox import OutboxRelay, add_events
+from sotay.telemetry import setup_tracing
+from tests.support.probe import Faults, probe_definition
+from tests.support.system import eventually, make_settings, running_system
+
+pytestmark = pytest.mark.integration
+
+SPANS = InMemorySpanExporter()
+FAULTS = Faults()
+
+
+@pytest.fixture(scope="module")
+async def system(data_dir, nats_url, database_url):
+    setup_tracing("sotay-test", SimpleSpanProcessor(SPANS))
+    settings = make_settings(data_dir)
+    definitions = [services.members.definition(), probe_definition(FAULTS)]
+    async with running_system(definitions, settings, nats_url, database_url) as system:
+        admin = system.auth("city_admin")
+        for unit in [{"code": "city", "name": "Thành phố Hà Nội", "kind": "city"},
+                     {"code": "ba-dinh", "name": "Quận Ba Đình", "kind": "committee", "parent": "city", "wave": 1},
+                     {"code": "bd-g1", "name": "Phường Phúc Xá", "kind": "grassroots", "parent": "ba-dinh"},
+                     {"code": "bd-g1-c1", "name": "Chi bộ số 1", "kind": "cell", "parent": "bd-g1"}]:
+            assert (await system.client.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
+        yield system
+
+
+_cards = iter(range(10_000_000, 99_999_999))
+
+
+async def create_member(system, full_name: str) -> dict:
+    member = {"party_card_no": f"05{next(_cards)}", "full_name": full_name, "date_of_birth": "1970-01-01",
+              "unit": "bd-g1-c1"}
+    response = await system.client.post("/api/members/v1/members", json=member,
+                                        headers=system.auth("unit_admin", "ba-dinh"))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def effects(system, subject: str | None = None) -> list:
+    async with system.runtimes["probe"].context.engine.connect() as conn:
+        sql = "SELECT event_id, subject, applied FROM effects" + (" WHERE subject = :s" if subject else "")
+        return (await conn.execute(text(sql), {"s": subject})).all()
+
+
+async def dead_letters(nats_url: str) -> list:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe("sotay.dlq.>", stream="SOTAY_DLQ")
+        try:
+            return await sub.fetch(batch=100, timeout=1)
+        except nats.errors.TimeoutError:
+            return []
+    finally:
+        await nc.close()
+
+
+async def test_created_member_is_one_message_matching_the_published_schema(system, nats_url):
+    nc = await nats.connect(nats_url)
+    received = []
+
+    async def collect(msg):
+        received.append(msg)
+    await nc.subscribe("sotay.members.member_registered.ba-dinh", cb=collect)
+    member = await create_member(system, "Đỗ Thị Lan")
+    await eventually(lambda: asyncio.sleep(0, result=[m for m in received if member["id"] in m.data.decode()]))
+    await asyncio.sleep(0.5)  # anything extra would arrive by now
+    await nc.close()
+    ours = [m for m in received if orjson.loads(m.data)["subject"] == member["id"]]
+    assert len(ours) == 1
+    envelope = orjson.loads(ours[0].data)
+    assert ours[0].headers["Nats-Msg-Id"] == envelope["id"]
+    assert uuid.UUID(envelope["id"]).version == 7
+    schema_url = f"/api/members/v1/events/{MemberRegistered.event_type()}.schema.json"
+    schema = (await system.client.get(schema_url)).json()
+    jsonschema.validate(envelope, schema)
+    assert envelope["type"] == "sotay.members.MemberRegistered.v1"
+    assert envelope["source"] == "sotay/members" and envelope["orgunit"] == "bd-g1-c1"
+    assert envelope["sequence"] == 1
+    # Personal data leaves only as keyed hashes.
+    assert "citizen_id" not in envelope["data"] and "phone" not in envelope["data"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**envelope, "type": "sotay.members.Other.v1"}, schema)
+
+
+def probe_event(name: str):
+    payload = {"full_name": name}
+    return message_from_payload(MemberRegistered, payload, aggregate_id=str(uuid.uuid4()), committee="ba-dinh")
+
+
+async def test_out_of_order_commits_lose_nothing(system, database_url):
+    early, late = probe_event("Sớm Mở"), probe_event("Muộn Mở")
+    first = await asyncpg.connect(plain_url(database_url), server_settings={"search_path": "members"})
+    second = await asyncpg.connect(plain_url(database_url), server_settings={"search_path": "members"})
+    try:
+        tx1 = first.transaction()
+        await tx1.start()
+        await first.execute("INSERT INTO outbox (event_id, subject, body) VALUES ($1, $2, $3)",
+                            early.id, early.subject, early.body())
+        # The second transaction takes a later position but commits first.
+        async with second.transaction():
+            await second.execute("INSERT INTO outbox (event_id, subject, body) VALUES ($1, $2, $3)",
+                                 late.id, late.subject, late.body())
+        await eventually(lambda: effects(system, late.envelope["subject"]))
+        await asyncio.sleep(0.3)
+        await tx1.commit()
+        applied = await eventually(lambda: effects(system, early.envelope["subject"]))
+        assert applied[0].applied == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+class RelayKilledAfterPublish(Exception):
+    pass
+
+
+class CrashingRelay(OutboxRelay):
+    """Dies after JetStream acked the batch and before the rows are marked."""
+
+    async def _mark_published(self, conn, positions):
+        raise RelayKilledAfterPublish()
+
+
+async def test_relay_killed_between_publish_and_mark_causes_no_duplicate_effect(system, database_url):
+    members = system.runtimes["members"]
+    members._tasks[0].cancel()  # stop the running relay: this test drives its own
+    await asyncio.gather(members._tasks[0], return_exceptions=True)
+    js = members.context.js
+    events = [probe_event(f"Lần Thứ {chr(65 + i)}") for i in range(20)]
+    async with members.context.engine.begin() as conn:
+        await add_events(conn, "members", events)
+
+    conn = await asyncpg.connect(plain_url(database_url), server_settings={"search_path": "members"})
+    try:
+        with pytest.raises(RelayKilledAfterPublish):
+            await CrashingRelay(database_url, "members", js).publish_pending(conn)
+        unpublished = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        assert unpublished == 20  # the crash left every row to publish again
+        before = (await js.stream_info("SOTAY_MEMBERS")).state.messages
+        assert await OutboxRelay(database_url, "members", js).publish_pending(conn) == 20
+        # JetStream dropped the republished messages as duplicates (Nats-Msg-Id = event id).
+        assert (await js.stream_info("SOTAY_MEMBERS")).state.messages == before
+        # Past the duplicate window the stream would keep a second copy: the inbox still applies it once.
+        await js.publish(events[0].subject, events[0].body(), headers={"Nats-Msg-Id": f"late-{events[0].id}"})
+    finally:
+        await conn.close()
+        members._tasks[0] = asyncio.create_task(members.relay.run())
+
+    subjects = {e.envelope["subject"] for e in events}
+    rows = await eventually(lambda: _effects_for(system, subjects, 20))
+    assert sorted(r.applied for r in rows) == [1] * 20
+    await asyncio.sleep(0.5)
+    assert all(r.applied == 1 for r in await _effects_for(system, subjects, 20))
+
+
+async def _effects_for(system, subjects, expected):
+    rows = [r for r in await effects(system) if r.subject in subjects]
+    return rows if len(rows) == expected else None
+
+
+async def test_transient_failure_is_retried_and_succeeds(system, nats_url):
+    FAULTS.fail_times["Phạm Tạm Lỗi"] = 2
+    member = await create_member(system, "Phạm Tạm Lỗi")
+    rows = await eventually(lambda: effects(system, member["id"]), timeout=15)
+    assert rows[0].applied == 1
+    assert FAULTS.calls["Phạm Tạm Lỗi"] == 3
+    assert not [m for m in await dead_letters(nats_url) if member["id"].encode() in m.data]
+
+
+async def test_permanent_failure_is_dead_lettered_and_the_rest_keep_flowing(system, nats_url):
+    FAULTS.fail_times["Hoàng Luôn Hỏng"] = 10**6
+    broken = await create_member(system, "Hoàng Luôn Hỏng")
+    healthy = await create_member(system, "Vũ Bình Thường")
+    await eventually(lambda: effects(system, healthy["id"]))
+
+    async def dead():
+        return [m for m in await dead_letters(nats_url) if broken["id"].encode() in m.data]
+    (letter,) = await eventually(dead, timeout=20)
+    assert FAULTS.calls["Hoàng Luôn Hỏng"] == 3  # max_deliver
+    assert letter.subject == "sotay.dlq.probe-members"
+    assert letter.headers["Sotay-Dlq-Consumer"] == "probe-members"
+    assert letter.headers["Sotay-Dlq-Subject"] == "sotay.members.member_registered.ba-dinh"
+    assert "injected failure" in letter.headers["Sotay-Dlq-Reason"]
+    assert letter.headers["Sotay-Dlq-Deliveries"] == "3"
+    assert letter.headers["Sotay-Dlq-Original-Msg-Id"] == orjson.loads(letter.data)["id"]
+    assert "traceparent" in letter.headers  # the original headers travel along
+    assert await effects(system, broken["id"]) == []
+
+
+async def test_malformed_message_is_dead_lettered_at_once_without_blocking(system, nats_url):
+    js = system.runtimes["members"].context.js
+    await js.publish("sotay.members.member_registered.ba-dinh", b"{not json", headers={"Nats-Msg-Id": "garbage-1"})
+    after = await create_member(system, "Ngô Sau Rác")
+    await eventually(lambda: effects(system, after["id"]))
+
+    async def dead():
+        return [m for m in await dead_letters(nats_url) if m.data == b"{not json"]
+    (letter,) = await eventually(dead)
+    assert letter.headers["Sotay-Dlq-Reason"].startswith("malformed envelope")
+    assert letter.headers["Sotay-Dlq-Deliveries"] == "1"
+
+
+async def test_one_trace_runs_from_the_request_to_the_consumer(system):
+    SPANS.clear()
+    member = await create_member(system, "Bùi Theo Dấu")
+    await eventually(lambda: effects(system, member["id"]))
+
+    def spans(prefix):
+        return [s for s in SPANS.get_finished_spans() if s.name.startswith(prefix)]
+    request = [s for s in spans("POST /api/members/v1/members")]
+    assert len(request) == 1
+    trace_id = request[0].context.trace_id
+    consumed = await eventually(lambda: asyncio.sleep(0, result=[
+        s for s in spans("consume sotay.members.MemberRegistered") if s.context.trace_id == trace_id]))
+    assert consumed[0].attributes["messaging.consumer.group.name"] == "probe-members"
+    assert consumed[0].parent is not None
+

@@ -1,0 +1,48 @@
+"""A probe service for plumbing tests: it consumes the members stream and
+records each applied event, and its handler can be told to fail."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sotay.consumer import Consumer
+from sotay.events import Catalogue
+from sotay.service import ServiceContext, ServiceDefinition
+
+
+@dataclass
+class Faults:
+    """Failures to inject, by the member's full name in the event."""
+
+    fail_times: dict[str, int] = field(default_factory=dict)  # name -> how many deliveries fail
+    calls: Counter = field(default_factory=Counter)
+
+    def maybe_fail(self, name: str) -> None:
+        self.calls[name] += 1
+        if self.calls[name] <= self.fail_times.get(name, 0):
+            raise RuntimeError(f"injected failure {self.calls[name]} for {name}")
+
+
+def probe_definition(faults: Faults, name: str = "probe") -> ServiceDefinition:
+    def consumers(ctx: ServiceContext) -> list[Consumer]:
+        consumer = Consumer(name=f"{name}-members", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>")
+
+        @consumer.on("sotay.members.MemberRegistered.v1")
+        async def record(db: AsyncConnection, envelope: dict) -> None:
+            faults.maybe_fail(envelope["data"]["full_name"])
+            await db.execute(text(
+                "INSERT INTO effects (event_id, type, subject) VALUES (:id, :type, :subject) "
+                "ON CONFLICT (event_id) DO UPDATE SET applied = effects.applied + 1"),
+                {"id": envelope["id"], "type": envelope["type"], "subject": envelope["subject"]})
+
+        return [consumer]
+
+    return ServiceDefinition(name=name, migrations=Path(__file__).parent / "probe_migrations",
+                             catalogue=Catalogue(), build_router=lambda ctx: APIRouter(),
+                             build_consumers=consumers)
