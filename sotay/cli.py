@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="benchmarks against the real servers")
     bench.add_argument("scenario", choices=["import"])
     bench.add_argument("--rows", type=int, default=500_000)
+    bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
     args = parser.parse_args(argv)
     settings = Settings()
@@ -171,7 +172,7 @@ def cmd_migrate(args, settings: Settings) -> int:
 def cmd_bench(args, settings: Settings) -> int:
     from sotay.bench import run_import_benchmark
 
-    return asyncio.run(run_import_benchmark(settings, rows=args.rows))
+    return asyncio.run(run_import_benchmark(settings, rows=args.rows, json_file=args.json))
 
 
 class ProgressBar:

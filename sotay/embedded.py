@@ -10,6 +10,7 @@ only on a socket, while the services and the docs want a plain TCP URL.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -20,6 +21,7 @@ import socket
 import stat
 import subprocess
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +72,9 @@ class EmbeddedNats:
     port: int | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
@@ -107,6 +112,10 @@ class EmbeddedPostgres:
     database: str = "sotay"
     process: subprocess.Popen | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        # The server runs in its data dir: every path it is given must be absolute.
+        self.data_dir = Path(self.data_dir).resolve()
+
     @property
     def pgdata(self) -> Path:
         return self.data_dir / "pgdata"
@@ -123,7 +132,7 @@ class EmbeddedPostgres:
             self._initdb(bindir, run_as)
         self._stop_stale_postmaster(bindir, run_as)
         self.port = free_port(self.port or 55432)
-        socket_dir = self.data_dir / "pgsock"
+        socket_dir = self._socket_dir()
         socket_dir.mkdir(exist_ok=True)
         _chown(socket_dir, run_as)
         cmd = [
@@ -144,6 +153,14 @@ class EmbeddedPostgres:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back clients, checkpoint, exit.
         _terminate(self.process, signal.SIGINT, timeout)
         self.process = None
+
+    def _socket_dir(self) -> Path:
+        # A Unix socket path is limited to ~107 bytes; deep data dirs use a short one under /tmp.
+        inside = self.data_dir / "pgsock"
+        if len(str(inside)) < 80:
+            return inside
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"sotay-pg-{digest}"
 
     def _initdb(self, bindir: Path, run_as: str | None) -> None:
         self.pgdata.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,9 @@ subject `sotay.<service>.<name_in_snake_case>.<committee>`.
 
 from __future__ import annotations
 
+import functools
 import os
+import random
 import re
 import time
 import uuid
@@ -22,20 +24,28 @@ CITY = "city"
 SUBJECT_TOKEN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
+_ids = random.Random(int.from_bytes(os.urandom(16), "big"))
+
+
 def uuid7() -> uuid.UUID:
-    """A time-ordered UUID (RFC 9562 version 7): ids sort by creation time."""
+    """A time-ordered UUID (RFC 9562 version 7): ids sort by creation time.
+    The random bits are not secrets, so a seeded PRNG (fast) suffices."""
     unix_ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (unix_ms & 0xFFFF_FFFF_FFFF) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
+    rand = _ids.getrandbits(74)
+    value = (unix_ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & (2**62 - 1))
     return uuid.UUID(int=value)
 
 
+@functools.cache
 def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@functools.lru_cache(maxsize=65536)
+def _subject_token(committee: str) -> str:
+    if not SUBJECT_TOKEN_RE.match(committee):
+        raise ValueError(f"not a valid committee code for a subject: {committee!r}")
+    return committee
 
 
 class Event(BaseModel):
@@ -53,9 +63,7 @@ class Event(BaseModel):
 
     @classmethod
     def subject_for(cls, committee: str) -> str:
-        if not SUBJECT_TOKEN_RE.match(committee):
-            raise ValueError(f"not a valid committee code for a subject: {committee!r}")
-        return f"sotay.{cls.service}.{snake_case(cls.__name__)}.{committee}"
+        return f"sotay.{cls.service}.{snake_case(cls.__name__)}.{_subject_token(committee)}"
 
     @classmethod
     def subject_pattern(cls) -> str:

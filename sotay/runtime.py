@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -126,12 +127,22 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
         app = service_app(runtimes, title="sotay", lifespan=lifespan)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
                                                log_level="warning", lifespan="on"))
-        server.run()
+        # Uvicorn shuts the app down on SIGINT/SIGTERM, then re-raises the signal
+        # to the previous handler; both must end here so the finally stops the servers.
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass
     finally:
         shutdown_tracing()
         infra.stop()
         if banner:
             print("sotay stopped.", flush=True)
+
+
+def _exit_quietly(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _report_failure(task: asyncio.Task) -> None:

@@ -9,7 +9,6 @@ its consumers; services share nothing else.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 from collections.abc import Callable
@@ -54,7 +53,7 @@ class ServiceContext:
 
     def pii_hash(self, value: str) -> str:
         """Keyed hash of a normalised personal value (citizen ID, phone) for events."""
-        return hmac.new(self.pii_key, value.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.pii_key, value.encode(), "sha256").hex()
 
 
 @dataclass

@@ -103,9 +103,15 @@ def _is_national_number(digits: str) -> bool:
     return is_mobile or is_landline
 
 
+# The Unicode blocks of combining diacritical marks (Vietnamese tones and
+# vowel marks are all in the first).
+_COMBINING_MARKS_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_DIGIT_RE = re.compile(r"\d")
+_LETTER_RE = re.compile(r"[^\W\d_]")
+
+
 def fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    bare = _COMBINING_MARKS_RE.sub("", unicodedata.normalize("NFD", text))
     # đ is a distinct letter, not d plus a combining mark, so NFD leaves it alone.
     bare = bare.replace("đ", "d").replace("Đ", "d")
     return " ".join(bare.lower().split())
@@ -115,11 +121,12 @@ def normalise_name(s: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", s).split())
     if not 2 <= len(name) <= 120:
         raise ValueError("must be 2 to 120 characters")
-    if any(unicodedata.category(c).startswith("C") for c in name):
+    # After whitespace is collapsed, only control and format characters are unprintable.
+    if not name.isprintable():
         raise ValueError("must not contain control characters")
-    if any(c.isdigit() for c in name):
+    if _DIGIT_RE.search(name):
         raise ValueError("must not contain digits")
-    if not any(c.isalpha() for c in name):
+    if not _LETTER_RE.search(name):
         raise ValueError("must contain a letter")
     return name
 

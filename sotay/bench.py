@@ -1,0 +1,236 @@
+"""`sotay bench import`: the registry's bulk import against the raw floor.
+
+Everything runs on real servers (embedded ones in a temporary directory
+unless SOTAY_NATS_URL / SOTAY_DATABASE_URL are set). In the same run it
+measures:
+
+- floor, database: a raw asyncpg COPY of the same rows into a bare table;
+- floor, NATS: a raw nats-py pipelined JetStream publish of as many
+  messages of the same size into a scratch stream;
+- the import: the CSV parsed and validated, members, history and outbox
+  rows written with COPY, and a separate `sotay serve members` process
+  relaying every `MemberRegistered` to JetStream; the clock stops when the
+  last event is acknowledged by the stream.
+
+The target is the whole import within 3x the two floors added up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import nats
+import psutil
+from nats.js.api import StreamConfig
+
+from services.members.adapters.bulk import ImportReport, MemberImporter
+from services.members.adapters.demo_loader import _insert_units
+from services.members.demo import build_org_tree, generate_members
+from services.members.import_files import read_member_rows, write_csv
+from sotay.db import plain_url
+from sotay.embedded import free_port
+from sotay.events import uuid7
+from sotay.runtime import Infrastructure
+from sotay.service import ServiceRuntime
+from sotay.settings import Settings
+
+TARGET_RATIO = 3.0
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+
+
+async def run_import_benchmark(settings: Settings, *, rows: int, json_file: Path | None = None) -> int:
+    with tempfile.TemporaryDirectory(prefix="sotay-bench-") as tmp:
+        if not settings.nats_url or not settings.database_url:
+            settings = settings.model_copy(update={"data_dir": Path(tmp)})
+        infra = Infrastructure(settings).start(["members"])
+        try:
+            return await _run(settings, infra, rows, json_file)
+        finally:
+            infra.stop()
+
+
+async def _run(settings: Settings, infra: Infrastructure, rows: int, json_file: Path | None) -> int:
+    database = f"sotay_bench_{uuid7().hex[:8]}"
+    admin = await asyncpg.connect(plain_url(infra.database_url))
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    db_url = infra.database_url.rsplit("/", 1)[0] + "/" + database
+    print(f"preparing {rows:,} member rows …", flush=True)
+    units = build_org_tree(2023)
+    csv_bytes = write_csv(generate_members(units, rows, 2023, pilot_only=False, today=date.today()))
+    parsed = list(read_member_rows(csv_bytes, "bench.csv"))
+    sample_body_size = 900  # a MemberRegistered envelope is ~850-950 bytes
+
+    copy_s = await _floor_copy(db_url, parsed)
+    publish_s = await _floor_publish(infra.nats_url, rows, sample_body_size)
+    floor_s = copy_s + publish_s
+
+    runtime = ServiceRuntime(_members(), settings, infra.nats_url, db_url)
+    await runtime.migrate()
+    await _insert_units(runtime.context, units)
+    relay = _start_relay_process(infra.nats_url, db_url, settings)
+    try:
+        await _wait_published(db_url, timeout=120)  # the org tree's own events
+        stream_before = await _stream_messages(infra.nats_url, "SOTAY_MEMBERS")
+        cpu_before = _cpu(relay)
+        started = time.perf_counter()
+        report = ImportReport(import_id=uuid7())
+        await MemberImporter(runtime.context.engine, runtime.context, actor="bench", chunk_size=20_000).run(
+            iter(read_member_rows(csv_bytes, "bench.csv")), report)
+        imported_s = time.perf_counter() - started
+        await _wait_published(db_url, timeout=1800)
+        total_s = time.perf_counter() - started
+        published = await _stream_messages(infra.nats_url, "SOTAY_MEMBERS") - stream_before
+        relay_cpu = _cpu(relay) - cpu_before
+        relay_rss = psutil.Process(relay.pid).memory_info().rss
+    finally:
+        relay.terminate()
+        relay.wait(30)
+        await runtime.context.engine.dispose()
+        admin = await asyncpg.connect(plain_url(infra.database_url))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+
+    self_usage = resource.getrusage(resource.RUSAGE_SELF)
+    ratio = total_s / floor_s
+    met = report.imported == rows and published >= rows and ratio <= TARGET_RATIO
+    result = {
+        "name": "registry import",
+        "figures": {
+            "rows": rows, "imported": report.imported, "events_published": published,
+            "import_s": round(imported_s, 2), "total_s": round(total_s, 2),
+            "rows_per_s": round(rows / imported_s), "events_per_s": round(published / total_s),
+            "importer_cpu_s": round(self_usage.ru_utime + self_usage.ru_stime, 1),
+            "importer_peak_rss_mb": round(self_usage.ru_maxrss / 1024),
+            "relay_cpu_s": round(relay_cpu, 1), "relay_rss_mb": round(relay_rss / 2**20),
+        },
+        "floor": {"copy_s": round(copy_s, 2), "copy_rows_per_s": round(rows / copy_s),
+                  "publish_s": round(publish_s, 2), "publish_msgs_per_s": round(rows / publish_s),
+                  "total_s": round(floor_s, 2)},
+        "ratio": round(ratio, 2), "target": f"total within {TARGET_RATIO:g}x floor", "met": met,
+    }
+    _print(result)
+    if json_file:
+        json_file.write_text(json.dumps({"scenarios": [result]}, indent=2))
+    return 0 if met else 1
+
+
+def _members():
+    from services import load
+    return load("members")
+
+
+async def _floor_copy(db_url: str, parsed: list) -> float:
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        await conn.execute("CREATE TABLE bench_raw_copy (party_card_no text, full_name text, date_of_birth date, "
+                           "gender text, citizen_id text, phone text, unit text, admitted_on date, official_on date, "
+                           "status text, eligible boolean, ineligible_reason text)")
+        records = [_raw_record(raw) for _, raw in parsed]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("bench_raw_copy", records=records)
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_raw_copy")
+        return elapsed
+    finally:
+        await conn.close()
+
+
+def _raw_record(raw: dict) -> tuple:
+    def day(v):
+        return date.fromisoformat(v) if v else None
+    return (raw.get("party_card_no"), raw.get("full_name"), day(raw.get("date_of_birth")), raw.get("gender"),
+            raw.get("citizen_id"), raw.get("phone"), raw.get("unit"), day(raw.get("admitted_on")),
+            day(raw.get("official_on")), raw.get("status"), raw.get("eligible") == "true",
+            raw.get("ineligible_reason") or None)
+
+
+async def _floor_publish(nats_url: str, count: int, size: int) -> float:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="BENCH_RAW", subjects=["bench.raw.>"], duplicate_window=900))
+    body = b"x" * size
+    try:
+        started = time.perf_counter()
+        for base in range(0, count, 1000):
+            futures = [await js.publish_async("bench.raw.ba-dinh", body, headers={"Nats-Msg-Id": f"raw-{base + i}"})
+                       for i in range(min(1000, count - base))]
+            await asyncio.gather(*futures)
+        return time.perf_counter() - started
+    finally:
+        await js.delete_stream("BENCH_RAW")
+        await nc.close()
+
+
+def _start_relay_process(nats_url: str, db_url: str, settings: Settings) -> subprocess.Popen:
+    env = {**os.environ, "SOTAY_NATS_URL": nats_url, "SOTAY_DATABASE_URL": db_url,
+           "SOTAY_DATA_DIR": str(settings.data_dir), "SOTAY_HTTP_PORT": str(free_port()),
+           "SOTAY_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen([sys.executable, "-m", "sotay.cli", "serve", "members"], env=env,
+                            stdout=subprocess.DEVNULL)
+
+
+async def _wait_published(db_url: str, timeout: float) -> None:
+    conn = await asyncpg.connect(plain_url(db_url), server_settings={"search_path": "members"})
+    try:
+        deadline = time.monotonic() + timeout
+        while await conn.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the relay did not publish everything in time")
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def _stream_messages(nats_url: str, stream: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        return (await nc.jetstream().stream_info(stream)).state.messages
+    finally:
+        await nc.close()
+
+
+def _cpu(proc: subprocess.Popen) -> float:
+    times = psutil.Process(proc.pid).cpu_times()
+    return times.user + times.system
+
+
+def _print(result: dict) -> None:
+    f, floor = result["figures"], result["floor"]
+    print()
+    print(f"{'scenario':<18}{'figure':<28}{'value':>14}")
+    rows = [
+        ("registry import", "rows imported", f"{f['imported']:,}/{f['rows']:,}"),
+        ("", "import (COPY path)", f"{f['import_s']:.2f} s"),
+        ("", "  rows/s", f"{f['rows_per_s']:,}"),
+        ("", "until all events published", f"{f['total_s']:.2f} s"),
+        ("", "  events/s", f"{f['events_per_s']:,}"),
+        ("floor (same run)", "raw asyncpg COPY", f"{floor['copy_s']:.2f} s"),
+        ("", "  rows/s", f"{floor['copy_rows_per_s']:,}"),
+        ("", "raw nats-py publish", f"{floor['publish_s']:.2f} s"),
+        ("", "  msgs/s", f"{floor['publish_msgs_per_s']:,}"),
+        ("", "floor total", f"{floor['total_s']:.2f} s"),
+        ("ratio", "total / floor", f"{result['ratio']:.2f}x"),
+        ("target", result["target"], "met" if result["met"] else "NOT met"),
+        ("resources", "importer CPU / peak RSS", f"{f['importer_cpu_s']} s / {f['importer_peak_rss_mb']} MB"),
+        ("", "relay CPU / RSS", f"{f['relay_cpu_s']} s / {f['relay_rss_mb']} MB"),
+    ]
+    for a, b, c in rows:
+        print(f"{a:<18}{b:<28}{c:>14}")

@@ -1,0 +1,102 @@
+"""`sotay up` as a user runs it: embedded servers, demo data, readiness,
+Ctrl-C, and a second start that reuses the data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from sotay.embedded import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def start(data_dir: Path, port: int, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOTAY_")}
+    env.update(SOTAY_DATA_DIR=str(data_dir), SOTAY_HTTP_PORT=str(port), SOTAY_LOG_LEVEL="WARNING")
+    return subprocess.Popen([sys.executable, "-m", "sotay.cli", "up", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        assert proc.poll() is None, proc.stdout.read()
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"not ready within {timeout}s")
+
+
+def servers_using(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if any(str(data_dir) in part for part in proc.info["cmdline"] or []) and proc.info["name"] != "python":
+            found.append(proc)
+    return [p for p in found if p.pid != os.getpid() and "pytest" not in " ".join(p.info["cmdline"] or [])]
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def test_up_serves_the_demo_then_stops_cleanly_and_reuses_its_data(tmp_path):
+    data_dir, port = tmp_path / "data", free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start(data_dir, port, "--demo", "--demo-members", "3000")
+    try:
+        assert wait_ready(url, proc, 30) < 30
+        # The demo loads in the background once the services are up.
+        deadline = time.monotonic() + 60
+        committees = []
+        while len(committees) < 50 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            committees = httpx.get(f"{url}/api/members/v1/org-units", params={"kind": "committee"}).json()["items"]
+        assert len(committees) == 50
+        assert sum(c["wave"] == 1 for c in committees) == 9
+        token = subprocess.run([sys.executable, "-m", "sotay.cli", "token", "--role", "city_admin"],
+                               env={**os.environ, "SOTAY_DATA_DIR": str(data_dir)}, capture_output=True,
+                               text=True, check=True).stdout.strip()
+
+        def members() -> int:
+            pages, cursor, total = 0, None, 0
+            while pages < 100:
+                params = {"limit": 500} | ({"cursor": cursor} if cursor else {})
+                page = httpx.get(f"{url}/api/members/v1/members", params=params,
+                                 headers={"Authorization": f"Bearer {token}"}).json()
+                total, cursor, pages = total + len(page["items"]), page["next_cursor"], pages + 1
+                if not cursor:
+                    return total
+            return total
+
+        deadline = time.monotonic() + 60
+        while members() < 3000 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert members() == 3000
+    finally:
+        out = stop(proc)
+    assert proc.returncode == 0, out
+    assert "sotay is up" in out and "sotay stopped." in out
+    assert servers_using(data_dir) == []  # nats-server and postgres stopped with it
+
+    proc = start(data_dir, port, "--demo")
+    try:
+        wait_ready(url, proc, 30)
+        assert len(httpx.get(f"{url}/api/members/v1/org-units", params={"kind": "committee"}).json()["items"]) == 50
+    finally:
+        out = stop(proc)
+    assert "demo not loaded: the registry already has units" in out
+    assert proc.returncode == 0
