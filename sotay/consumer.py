@@ -84,17 +84,51 @@ class Outcome:
 
 
 class ConsumerRunner:
-    """Applies batches for one consumer; the transport (FastStream's pull
-    subscriber) hands it the raw nats-py messages."""
+    """Fetches batches for one durable consumer and applies them.
+
+    The fetch loop is ours rather than FastStream's pull subscriber: that one
+    waits to fill a batch until its timeout (latency on a quiet stream) and
+    its task dies on the built-in TimeoutError nats-py raises near a
+    deadline, leaving fetched messages unacked until their ack wait."""
 
     def __init__(self, consumer: Consumer, engine: AsyncEngine, js: JetStreamContext, *,
-                 max_deliver: int, nack_delay: float) -> None:
+                 max_deliver: int, nack_delay: float, batch_size: int = 200, fetch_timeout: float = 2.0) -> None:
         self.consumer = consumer
         self.engine = engine
         self.js = js
         self.max_deliver = max_deliver
         self.nack_delay = nack_delay
+        self.batch_size = batch_size
+        self.fetch_timeout = fetch_timeout
         self.totals = Outcome()
+        self.bound = False
+
+    async def run(self) -> None:
+        """Consume until cancelled, surviving NATS and database outages."""
+        while True:
+            try:
+                subscription = await self.js.pull_subscribe_bind(self.consumer.name, self.consumer.stream)
+                self.bound = True
+                await self._consume(subscription)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.bound = False
+                log.warning("consumer %s: %r; resubscribing in 1s", self.consumer.name, exc)
+                await asyncio.sleep(1.0)
+
+    async def _consume(self, subscription) -> None:
+        while True:
+            try:
+                messages = await subscription.fetch(self.batch_size, timeout=self.fetch_timeout)
+            except TimeoutError:  # nats-py's own TimeoutError subclasses the built-in one
+                continue
+            try:
+                await self.process_batch(messages)
+            except Exception as exc:
+                # Not the messages' fault (see process_batch): let them come back later.
+                log.error("consumer %s: batch failed: %r", self.consumer.name, exc)
+                await asyncio.gather(*(m.nak(delay=self.nack_delay) for m in messages), return_exceptions=True)
 
     async def process_batch(self, messages: list[Msg]) -> Outcome:
         outcome = Outcome()

@@ -17,9 +17,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
-from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.annotations import NatsMessage
+from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
 from fastapi.responses import HTMLResponse
@@ -91,6 +89,7 @@ class ServiceRuntime:
     context: ServiceContext = field(init=False)
     broker: NatsBroker = field(init=False)
     relay: OutboxRelay | None = field(init=False, default=None)
+    relay_task: asyncio.Task | None = field(init=False, default=None)
     runners: list[ConsumerRunner] = field(init=False, default_factory=list)
     _tasks: list[asyncio.Task] = field(init=False, default_factory=list)
 
@@ -125,14 +124,22 @@ class ServiceRuntime:
         self.context.js = js
         await ensure_streams(js, replicas=self.settings.stream_replicas,
                              duplicate_window_s=self.settings.duplicate_window_s)
+        await self.broker.start()
+        self.relay = OutboxRelay(self.database_url, self.name, js)
+        self.start_relay()
         for consumer in self.consumers:
             config = consumer_config(consumer, ack_wait=self.settings.ack_wait_s,
                                      max_ack_pending=self.settings.consumer_batch * 4)
             await ensure_consumer(js, consumer, config)
-            self._subscribe(consumer, js)
-        await self.broker.start()
-        self.relay = OutboxRelay(self.database_url, self.name, js)
-        self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
+            self._start_consumer(consumer, js)
+
+    def start_relay(self) -> None:
+        self.relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
+        self._tasks.append(self.relay_task)
+
+    async def stop_relay(self) -> None:
+        self.relay_task.cancel()
+        await asyncio.gather(self.relay_task, return_exceptions=True)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -144,8 +151,8 @@ class ServiceRuntime:
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"nats": bool(self.broker._connection and self.broker._connection.is_connected),
-                  "consumers": all(s.running for s in self.broker.subscribers),
-                  "relay": bool(self._tasks and not self._tasks[0].done())}
+                  "consumers": all(r.bound for r in self.runners),
+                  "relay": self.relay_task is not None and not self.relay_task.done()}
         try:
             async with self.context.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)
@@ -154,21 +161,12 @@ class ServiceRuntime:
             checks["database"] = False
         return checks
 
-    def _subscribe(self, consumer: Consumer, js: JetStreamContext) -> None:
+    def _start_consumer(self, consumer: Consumer, js: JetStreamContext) -> None:
         runner = ConsumerRunner(consumer, self.context.engine, js, max_deliver=self.settings.max_deliver,
-                                nack_delay=self.settings.nack_delay_s)
+                                nack_delay=self.settings.nack_delay_s, batch_size=self.settings.consumer_batch,
+                                fetch_timeout=self.settings.consumer_fetch_timeout_s)
         self.runners.append(runner)
-
-        async def handle(msg: NatsMessage) -> None:
-            await runner.process_batch(msg.raw_message)
-
-        self.broker.subscriber(
-            consumer.filter_subject, stream=JStream(consumer.stream, declare=False), durable=consumer.name,
-            pull_sub=PullSub(self.settings.consumer_batch, timeout=self.settings.consumer_batch_timeout_s,
-                             batch=True),
-            ack_policy=AckPolicy.MANUAL, decoder=_undecoded, title=consumer.name,
-            description=f"consumes {', '.join(sorted(consumer.handlers))}",
-        )(handle)
+        self._tasks.append(asyncio.create_task(runner.run(), name=f"consumer-{consumer.name}"))
 
     def _document_publishers(self) -> None:
         # Publishers exist here for the AsyncAPI document; events are sent by the outbox relay.
@@ -239,12 +237,6 @@ class ServiceRuntime:
             return catalogue.envelope_schema(event_type)
 
         return routes
-
-
-async def _undecoded(message) -> None:
-    """The runner decodes envelopes itself, so that a malformed body is
-    dead-lettered instead of failing inside the transport."""
-    return None
 
 
 def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> FastAPI:

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     nack_delay_s: float = 2.0
     ack_wait_s: float = 30.0
     consumer_batch: int = 200
-    consumer_batch_timeout_s: float = 0.05
+    consumer_fetch_timeout_s: float = 2.0
 
     # Keyed hash for personal data in events (HMAC-SHA256). A local default
     # is generated under data_dir when unset.

@@ -145,8 +145,7 @@ class CrashingRelay(OutboxRelay):
 
 async def test_relay_killed_between_publish_and_mark_causes_no_duplicate_effect(system, database_url):
     members = system.runtimes["members"]
-    members._tasks[0].cancel()  # stop the running relay: this test drives its own
-    await asyncio.gather(members._tasks[0], return_exceptions=True)
+    await members.stop_relay()  # this test drives its own relays
     js = members.context.js
     events = [probe_event(f"Lần Thứ {chr(65 + i)}") for i in range(20)]
     async with members.context.engine.begin() as conn:
@@ -166,7 +165,7 @@ async def test_relay_killed_between_publish_and_mark_causes_no_duplicate_effect(
         await js.publish(events[0].subject, events[0].body(), headers={"Nats-Msg-Id": f"late-{events[0].id}"})
     finally:
         await conn.close()
-        members._tasks[0] = asyncio.create_task(members.relay.run())
+        members.start_relay()
 
     subjects = {e.envelope["subject"] for e in events}
     rows = await eventually(lambda: _effects_for(system, subjects, 20))

@@ -31,7 +31,7 @@ class RunningSystem:
 
 def make_settings(data_dir, **overrides) -> Settings:
     values = dict(data_dir=data_dir, max_deliver=3, nack_delay_s=0.2, ack_wait_s=5.0,
-                  consumer_batch_timeout_s=0.05)
+                  consumer_fetch_timeout_s=1.0)
     values.update(overrides)
     return Settings(**values)
 

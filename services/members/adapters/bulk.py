@@ -10,8 +10,9 @@ written.
 from __future__ import annotations
 
 import uuid
+import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -73,23 +74,49 @@ class MemberImporter:
 
     async def run(self, rows: Iterable[tuple[int, dict[str, Any]]], report: ImportReport,
                   *, allowed_paths: list[str] | None = None, progress: Progress | None = None) -> ImportReport:
-        """Import every good row; `allowed_paths` limits target cells to the importer's subtrees."""
+        """Import every good row; `allowed_paths` limits target cells to the importer's subtrees.
+
+        Reading, validating and encoding a chunk (Python work) runs in a worker
+        thread while the previous chunk's COPY runs in PostgreSQL, so the two
+        overlap instead of taking turns."""
         async with self.engine.connect() as conn:
             cells = await registry.all_cells(conn)
-        chunk: list[tuple[int, domain.Member, dict[str, Any]]] = []
+        headers = orjson.dumps(trace_headers()).decode()
+        rows = iter(rows)
+        writing: asyncio.Task | None = None
+        try:
+            while True:
+                chunk = await asyncio.to_thread(self._prepare, rows, cells, allowed_paths, report, headers)
+                if writing is not None:
+                    await writing
+                    await _report(progress, report)
+                if not chunk.members:
+                    if chunk.exhausted:
+                        break
+                    continue
+                writing = asyncio.create_task(self._write_chunk(chunk, report))
+                if chunk.exhausted:
+                    break
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+        await _report(progress, report)
+        return report
+
+    def _prepare(self, rows: Iterator[tuple[int, dict[str, Any]]], cells: dict[str, dict[str, Any]],
+                 allowed_paths: list[str] | None, report: ImportReport, headers: str) -> _Chunk:
+        chunk = _Chunk()
         for row_no, raw in rows:
             report.total_rows += 1
             member = self._validate(row_no, raw, cells, allowed_paths, report)
             if member is not None:
-                chunk.append((row_no, member, cells[member.unit]))
-            if len(chunk) >= self.chunk_size:
-                await self._write_chunk(chunk, report)
-                chunk = []
-                await _report(progress, report)
-        if chunk:
-            await self._write_chunk(chunk, report)
-        await _report(progress, report)
-        return report
+                chunk.add(row_no, member, cells[member.unit], self, headers)
+            if len(chunk.members) >= self.chunk_size:
+                return chunk
+        chunk.exhausted = True
+        return chunk
 
     def _validate(self, row_no: int, raw: dict[str, Any], cells: dict[str, dict[str, Any]],
                   allowed_paths: list[str] | None, report: ImportReport) -> domain.Member | None:
@@ -117,43 +144,63 @@ class MemberImporter:
             self._seen_citizen_ids.add(member.citizen_id)
         return member
 
-    async def _write_chunk(self, chunk: list[tuple[int, domain.Member, dict[str, Any]]],
-                           report: ImportReport) -> None:
+    async def _write_chunk(self, chunk: _Chunk, report: ImportReport) -> None:
         async with self.engine.begin() as conn:
             taken_cards = set((await conn.execute(text(
                 "SELECT party_card_no FROM members WHERE party_card_no = ANY(:v)"),
-                {"v": [m.party_card_no for _, m, _ in chunk]})).scalars())
+                {"v": [m.party_card_no for m in chunk.members]})).scalars())
             taken_ids = set((await conn.execute(text(
                 "SELECT citizen_id FROM members WHERE citizen_id = ANY(:v)"),
-                {"v": [m.citizen_id for _, m, _ in chunk if m.citizen_id]})).scalars())
-            members, outbox, history = [], [], []
-            headers = orjson.dumps(trace_headers()).decode()
-            for row_no, m, cell in chunk:
-                if m.party_card_no in taken_cards:
-                    report.reject(row_no, "party_card_no", "is already in the registry")
-                    continue
-                if m.citizen_id in taken_ids:
-                    report.reject(row_no, "citizen_id", "belongs to another member")
-                    continue
-                member_id = uuid7()
-                members.append((member_id, m.party_card_no, m.full_name, domain.fold(m.full_name), m.date_of_birth,
-                                m.gender, m.citizen_id, m.phone, cell["id"], cell["path"], m.admitted_on,
-                                m.official_on, m.status, m.eligible, m.ineligible_reason))
-                history.append((member_id, self.actor, "imported", f'{{"source": "{self.source}"}}'))
-                payload = member_snapshot(m, member_id=member_id, unit_path=cell["path"],
-                                          pii_hash=self.ctx.pii_hash)
-                payload["source"] = self.source
-                message = message_from_payload(MemberRegistered, payload, aggregate_id=str(member_id),
-                                               committee=cell["committee"], orgunit=m.unit, sequence=1)
-                outbox.append((message.id, message.subject, message.body(), headers))
+                {"v": [m.citizen_id for m in chunk.members if m.citizen_id]})).scalars())
+            keep = [i for i, m in enumerate(chunk.members)
+                    if not self._taken(chunk.row_numbers[i], m, taken_cards, taken_ids, report)]
             raw = (await conn.get_raw_connection()).driver_connection
-            await raw.copy_records_to_table("members", records=members, columns=MEMBER_COPY_COLUMNS)
-            await raw.copy_records_to_table("member_history", records=history,
+            await raw.copy_records_to_table("members", records=[chunk.member_records[i] for i in keep],
+                                            columns=MEMBER_COPY_COLUMNS)
+            await raw.copy_records_to_table("member_history", records=[chunk.history[i] for i in keep],
                                             columns=("member_id", "actor", "action", "changes"))
-            await raw.copy_records_to_table("outbox", records=outbox,
+            await raw.copy_records_to_table("outbox", records=[chunk.outbox[i] for i in keep],
                                             columns=("event_id", "subject", "body", "headers"))
             await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel("members")})
-            report.imported += len(members)
+            report.imported += len(keep)
+
+    @staticmethod
+    def _taken(row_no: int, m: domain.Member, cards: set[str], citizen_ids: set[str], report: ImportReport) -> bool:
+        if m.party_card_no in cards:
+            report.reject(row_no, "party_card_no", "is already in the registry")
+            return True
+        if m.citizen_id and m.citizen_id in citizen_ids:
+            report.reject(row_no, "citizen_id", "belongs to another member")
+            return True
+        return False
+
+
+@dataclass
+class _Chunk:
+    """A chunk of valid rows, encoded for COPY: members, history and their events."""
+
+    row_numbers: list[int] = field(default_factory=list)
+    members: list[domain.Member] = field(default_factory=list)
+    member_records: list[tuple] = field(default_factory=list)
+    history: list[tuple] = field(default_factory=list)
+    outbox: list[tuple] = field(default_factory=list)
+    exhausted: bool = False
+
+    def add(self, row_no: int, m: domain.Member, cell: dict[str, Any], importer: MemberImporter,
+            headers: str) -> None:
+        member_id = uuid7()
+        payload = member_snapshot(m, member_id=member_id, unit_path=cell["path"], pii_hash=importer.ctx.pii_hash)
+        payload["source"] = importer.source
+        message = message_from_payload(MemberRegistered, payload, aggregate_id=str(member_id),
+                                       committee=cell["committee"], orgunit=m.unit, sequence=1)
+        self.row_numbers.append(row_no)
+        self.members.append(m)
+        self.member_records.append((
+            member_id, m.party_card_no, m.full_name, domain.fold(m.full_name), m.date_of_birth, m.gender,
+            m.citizen_id, m.phone, cell["id"], cell["path"], m.admitted_on, m.official_on, m.status, m.eligible,
+            m.ineligible_reason))
+        self.history.append((member_id, importer.actor, "imported", f'{{"source": "{importer.source}"}}'))
+        self.outbox.append((message.id, message.subject, message.body(), headers))
 
 
 async def _report(progress: Progress | None, report: ImportReport) -> None:
