@@ -213,3 +213,22 @@ async def test_each_service_serves_openapi_asyncapi_and_health(system):
     assert "try-it-plugin" not in html and "createTryItOutPlugin" not in html
     assert (await system.client.get("/readyz")).json()["ready"] is True
     assert (await system.client.get("/api/members/v1/healthz")).status_code == 200
+
+
+async def test_units_are_renamed_and_closed_only_when_empty(system):
+    admin = system.auth("unit_admin", "ba-dinh")
+    renamed = await system.client.patch("/api/members/v1/org-units/bd-g1-c2",
+                                        json={"name": "Chi bộ Tổ dân phố số 2 (mới)"}, headers=admin)
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Chi bộ Tổ dân phố số 2 (mới)"
+    assert renamed.json()["version"] == 2
+    refused = await system.client.patch("/api/members/v1/org-units/bd-g1-c2", json={"closed": True}, headers=admin)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "closed"
+    created = await system.client.post(
+        "/api/members/v1/org-units", json={"code": "bd-g1-c9", "name": "Chi bộ tạm", "kind": "cell", "parent": "bd-g1"},
+        headers=admin)
+    assert created.status_code == 201
+    closed = await system.client.patch("/api/members/v1/org-units/bd-g1-c9", json={"closed": True}, headers=admin)
+    assert closed.status_code == 200 and closed.json()["closed"] is True
+    outsider = await system.client.patch("/api/members/v1/org-units/th-g1-c1", json={"name": "Đổi tên"},
+                                         headers=admin)
+    assert outsider.status_code == 403

@@ -100,3 +100,22 @@ def test_up_serves_the_demo_then_stops_cleanly_and_reuses_its_data(tmp_path):
         out = stop(proc)
     assert "demo not loaded: the registry already has units" in out
     assert proc.returncode == 0
+
+
+async def test_serve_one_service_on_configured_servers_starts_none(tmp_path, nats_url, database_url):
+    data_dir, port = tmp_path / "data", free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOTAY_")}
+    env.update(SOTAY_DATA_DIR=str(data_dir), SOTAY_HTTP_PORT=str(port), SOTAY_NATS_URL=nats_url,
+               SOTAY_DATABASE_URL=database_url, SOTAY_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen([sys.executable, "-m", "sotay.cli", "serve", "members"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, 30)
+        assert httpx.get(f"{url}/api/members/v1/readyz").json()["ready"] is True
+        assert httpx.get(f"{url}/api/members/v1/org-units").status_code == 200
+    finally:
+        out = stop(proc)
+    assert proc.returncode == 0, out
+    assert not (data_dir / "nats").exists() and not (data_dir / "postgres").exists()
+    assert "(embedded)" not in out

@@ -1,0 +1,36 @@
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sotay.auth import AuthError, Grant, TokenVerifier, jwk, load_or_create_signing_key, mint_token
+
+
+def test_a_minted_token_verifies_with_its_grants(tmp_path):
+    key = load_or_create_signing_key(tmp_path / "k.pem")
+    assert load_or_create_signing_key(tmp_path / "k.pem").public_key().public_bytes_raw() == \
+        key.public_key().public_bytes_raw()
+    token = mint_token(key, "u1", [Grant("unit_admin", "ba-dinh")], member_card_no="0101234567")
+    principal = TokenVerifier([key.public_key()]).verify(token)
+    assert principal.subject == "u1"
+    assert principal.units_for("unit_admin") == ["ba-dinh"]
+    assert principal.units_for("city_admin") == []
+    assert principal.member_card_no == "0101234567"
+
+
+def test_tokens_from_another_key_expired_or_tampered_are_refused():
+    key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    verifier = TokenVerifier([key.public_key()])
+    with pytest.raises(AuthError, match="unknown key"):
+        verifier.verify(mint_token(other, "u1", [Grant("city_admin", "city")]))
+    with pytest.raises(AuthError, match="expired"):
+        verifier.verify(mint_token(key, "u1", [Grant("city_admin", "city")], ttl_s=-10))
+    good = mint_token(key, "u1", [Grant("member", "x")])
+    header, payload, signature = good.split(".")
+    with pytest.raises(AuthError):
+        verifier.verify(f"{header}.{payload}.{signature[:-4]}AAAA")
+    with pytest.raises(AuthError):
+        verifier.verify("not-a-token")
+
+
+def test_jwk_describes_an_ed25519_key():
+    key = Ed25519PrivateKey.generate()
+    assert jwk(key.public_key())["kty"] == "OKP" and jwk(key.public_key())["crv"] == "Ed25519"

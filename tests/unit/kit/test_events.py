@@ -1,0 +1,53 @@
+import time
+import uuid
+
+import jsonschema
+import pytest
+
+from services.members.events import CATALOGUE, MemberRegistered, OrgUnitCreated
+from sotay.events import make_message, parse_envelope, snake_case, uuid7
+
+
+def test_uuid7_is_version_7_and_sorts_by_creation_time():
+    first = uuid7()
+    time.sleep(0.002)
+    second = uuid7()
+    assert first.version == second.version == 7
+    assert first.variant == uuid.RFC_4122
+    assert str(first) < str(second)
+
+
+def test_event_type_and_subject_follow_the_contract():
+    assert MemberRegistered.event_type() == "sotay.members.MemberRegistered.v1"
+    assert MemberRegistered.subject_for("ba-dinh") == "sotay.members.member_registered.ba-dinh"
+    assert OrgUnitCreated.subject_pattern() == "sotay.members.org_unit_created.*"
+    assert snake_case("AccountApproved") == "account_approved"
+
+
+@pytest.mark.parametrize("committee", ["ba.dinh", "ba dinh", "*", ">", ""])
+def test_a_committee_code_that_would_break_the_subject_is_refused(committee):
+    with pytest.raises(ValueError):
+        MemberRegistered.subject_for(committee)
+
+
+def test_an_envelope_validates_against_its_schema_and_a_broken_one_does_not():
+    event = OrgUnitCreated(unit_id="u1", code="ba-dinh", name="Quận Ba Đình", kind="committee", parent="city",
+                           committee="ba-dinh", path=["city", "ba-dinh"], wave=1)
+    message = make_message(event, aggregate_id="u1", committee="ba-dinh", orgunit="ba-dinh", sequence=1)
+    schema = CATALOGUE.envelope_schema(OrgUnitCreated.event_type())
+    jsonschema.validate(message.envelope, schema)
+    assert message.envelope["time"].endswith("Z")
+    broken = {**message.envelope, "data": {**message.envelope["data"], "kind": "planet"}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"not json", "expected"),
+    (b"[]", "not a JSON object"),
+    (b'{"specversion": "1.0", "id": "x", "source": "s", "type": "t"}', "lacks data"),
+    (b'{"specversion": "0.3", "id": "x", "source": "s", "type": "t", "data": {}}', "specversion"),
+])
+def test_parse_envelope_refuses_what_no_consumer_could_apply(body, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_envelope(body)
