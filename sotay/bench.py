@@ -42,7 +42,7 @@ from sotay.db import plain_url
 from sotay.embedded import free_port
 from sotay.events import uuid7
 from sotay.runtime import Infrastructure
-from sotay.service import ServiceRuntime
+from sotay.service import ServiceRuntime, nats_servers
 from sotay.settings import Settings
 
 TARGET_RATIO = 3.0
@@ -163,7 +163,7 @@ def _raw_record(raw: dict) -> tuple:
 
 
 async def _floor_publish(nats_url: str, count: int, size: int) -> float:
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(servers=nats_servers(nats_url))
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="BENCH_RAW", subjects=["bench.raw.>"], duplicate_window=900))
     body = b"x" * size
@@ -200,7 +200,7 @@ async def _wait_published(db_url: str, timeout: float) -> None:
 
 
 async def _stream_messages(nats_url: str, stream: str) -> int:
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(servers=nats_servers(nats_url))
     try:
         return (await nc.jetstream().stream_info(stream)).state.messages
     finally:

@@ -82,9 +82,12 @@ class EmbeddedNats:
     def start(self, timeout: float = 15.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port(self.port or 4222)
+        pidfile = self.data_dir / "nats-server.pid"
+        _stop_stale(pidfile, "nats-server")
         cmd = [
             nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
             "-sd", str(self.data_dir / "jetstream"), "-l", str(self.data_dir / "nats-server.log"),
+            "-P", str(pidfile),
         ]
         log.info("starting nats-server on %s", self.url)
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -234,6 +237,22 @@ def _chown(path: Path, user: str | None) -> None:
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _stop_stale(pidfile: Path, name: str) -> None:
+    """A previous run killed with -9 leaves its server running on our data
+    dir; stop it so the new one owns the store."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if name.encode() not in f.read():
+                return
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
 
 
 def _terminate(process: subprocess.Popen | None, sig: int, timeout: float) -> None:

@@ -45,14 +45,18 @@ class Infrastructure:
         running = self._running_system()
         self.nats_url = self.settings.nats_url or running.get("nats_url")
         self.database_url = self.settings.database_url or running.get("database_url")
-        if nats and not self.nats_url:
-            server = EmbeddedNats(self.settings.data_dir / "nats")
-            self._embedded.append(server)
-            self.nats_url = server.start()
-        if not self.database_url and not all(self.settings.database_url_for(s) for s in services):
-            server = EmbeddedPostgres(self.settings.data_dir / "postgres")
-            self._embedded.append(server)
-            self.database_url = server.start()
+        try:
+            if nats and not self.nats_url:
+                server = EmbeddedNats(self.settings.data_dir / "nats")
+                self._embedded.append(server)
+                self.nats_url = server.start()
+            if not self.database_url and not all(self.settings.database_url_for(s) for s in services):
+                server = EmbeddedPostgres(self.settings.data_dir / "postgres")
+                self._embedded.append(server)
+                self.database_url = server.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def database_url_for(self, service: str) -> str:
@@ -135,6 +139,8 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
         except KeyboardInterrupt:
             pass
     finally:
+        # A second Ctrl-C must not cut the servers' shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         shutdown_tracing()
         infra.stop()
         if banner:

@@ -64,6 +64,11 @@ class ServiceDefinition:
     description: str = ""
 
 
+def nats_servers(url: str) -> list[str]:
+    """SOTAY_NATS_URL may list a cluster's servers, comma-separated."""
+    return [u.strip() for u in url.split(",") if u.strip()]
+
+
 def local_pii_key(settings: Settings) -> bytes:
     if settings.pii_hmac_key:
         return settings.pii_hmac_key.encode()
@@ -100,7 +105,7 @@ class ServiceRuntime:
             name=name, settings=self.settings, engine=engine, verifier=local_verifier(self.settings),
             idempotency=Idempotency(engine), pii_key=local_pii_key(self.settings))
         self.broker = NatsBroker(
-            self.nats_url, max_reconnect_attempts=-1, name=f"sotay-{name}",
+            nats_servers(self.nats_url), max_reconnect_attempts=-1, name=f"sotay-{name}",
             # Per-message INFO logs halve throughput; they stay available at DEBUG.
             log_level=logging.DEBUG,
         )
