@@ -14,6 +14,7 @@ fault is not the messages'.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -106,6 +107,7 @@ class ConsumerRunner:
     async def run(self) -> None:
         """Consume until cancelled, surviving NATS and database outages."""
         while True:
+            subscription = None
             try:
                 subscription = await self.js.pull_subscribe_bind(self.consumer.name, self.consumer.stream)
                 self.bound = True
@@ -113,9 +115,14 @@ class ConsumerRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.bound = False
                 log.warning("consumer %s: %r; resubscribing in 1s", self.consumer.name, exc)
                 await asyncio.sleep(1.0)
+            finally:
+                self.bound = False
+                if subscription is not None:
+                    # A live subscription makes the connection's drain on shutdown wait its full timeout.
+                    with contextlib.suppress(Exception):
+                        await subscription.unsubscribe()
 
     async def _consume(self, subscription) -> None:
         while True:
