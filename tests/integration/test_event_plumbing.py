@@ -236,3 +236,33 @@ async def test_one_trace_runs_from_the_request_to_the_consumer(system):
     assert consumed[0].attributes["messaging.consumer.group.name"] == "probe-members"
     assert consumed[0].parent is not None
 
+
+
+async def test_relay_replicas_elect_one_leader_and_the_standby_takes_over(system, database_url):
+    members = system.runtimes["members"]
+    await members.stop_relay()
+    js = members.context.js
+    replicas = [OutboxRelay(database_url, "members", js, poll_interval=0.1) for _ in range(2)]
+    tasks = [asyncio.create_task(r.run()) for r in replicas]
+    try:
+        first = [probe_event(f"Bản Sao {chr(65 + i)}") for i in range(50)]
+        async with members.context.engine.begin() as conn:
+            await add_events(conn, "members", first)
+        await eventually(lambda: _effects_for(system, {e.envelope["subject"] for e in first}, 50))
+        assert sorted(r.is_leader for r in replicas) == [False, True]
+        leader = next(i for i, r in enumerate(replicas) if r.is_leader)
+        assert replicas[1 - leader].published == 0  # the standby published nothing
+        assert replicas[leader].published >= 50
+
+        tasks[leader].cancel()  # the leader dies; its advisory lock goes with its connection
+        await asyncio.gather(tasks[leader], return_exceptions=True)
+        second = [probe_event(f"Tiếp Quản {chr(65 + i)}") for i in range(50)]
+        async with members.context.engine.begin() as conn:
+            await add_events(conn, "members", second)
+        await eventually(lambda: _effects_for(system, {e.envelope["subject"] for e in second}, 50))
+        assert replicas[1 - leader].is_leader and replicas[1 - leader].published >= 50
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        members.start_relay()
