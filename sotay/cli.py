@@ -176,19 +176,22 @@ def cmd_bench(args, settings: Settings) -> int:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr."""
+    """A one-line progress bar on stderr; a plain count when the total is unknown."""
 
-    def __init__(self, total: int, width: int = 40) -> None:
-        self.total = max(total, 1)
+    def __init__(self, total: int | None, width: int = 40) -> None:
+        self.total = total
         self.width = width
         self.started = time.monotonic()
 
     def update(self, report) -> None:
         done = report.total_rows
-        filled = min(self.width, int(self.width * done / self.total))
         rate = done / max(time.monotonic() - self.started, 1e-6)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done:,}/{self.total:,} rows "
-                         f"{report.imported:,} imported {report.rejected:,} rejected {rate:,.0f} rows/s")
+        if self.total:
+            filled = min(self.width, int(self.width * done / self.total))
+            bar = f"[{'#' * filled}{'.' * (self.width - filled)}] {done:,}/{self.total:,} rows"
+        else:
+            bar = f"{done:,} rows read"
+        sys.stderr.write(f"\r{bar} {report.imported:,} imported {report.rejected:,} rejected {rate:,.0f} rows/s")
         sys.stderr.flush()
 
     def done(self, report) -> None:
@@ -196,13 +199,15 @@ class ProgressBar:
         sys.stderr.write("\n")
 
 
-def _estimate_rows(data: bytes, filename: str) -> int:
+def _estimate_rows(data: bytes, filename: str) -> int | None:
+    """Data rows in the file, when that is cheap to know: a workbook says so
+    only if its writer recorded the sheet's dimensions."""
     if data[:4] == b"PK\x03\x04":
         from io import BytesIO
 
         from openpyxl import load_workbook
         sheet = load_workbook(BytesIO(data), read_only=True).worksheets[0]
-        return max((sheet.max_row or 1) - 1, 1)
+        return sheet.max_row - 1 if sheet.max_row and sheet.max_row > 1 else None
     return max(data.count(b"\n") - 1, 1)
 
 
