@@ -21,6 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 ROLES = ("member", "cell_secretary", "unit_admin", "editor", "chief_editor", "city_admin")
 ISSUER = "sotay/identity"
 AUDIENCE = "sotay"
+# Identity publishes its public keys (JWKS) here; every service watches it.
+JWKS_BUCKET = "sotay_jwks"
+JWKS_KEY = "identity"
 
 
 class AuthError(Exception):
@@ -69,7 +72,7 @@ def jwk(public: Ed25519PublicKey) -> dict[str, str]:
 
 
 def mint_token(key: Ed25519PrivateKey, subject: str, grants: list[Grant], *, ttl_s: int = 3600,
-               member_card_no: str | None = None) -> str:
+               member_card_no: str | None = None, unit: str | None = None) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": now, "exp": now + ttl_s,
@@ -77,7 +80,18 @@ def mint_token(key: Ed25519PrivateKey, subject: str, grants: list[Grant], *, ttl
     }
     if member_card_no:
         claims["card"] = member_card_no
+    if unit:
+        claims["unit"] = unit  # the member's own cell
     return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": key_id(key.public_key())})
+
+
+def public_keys_from_jwks(document: dict[str, Any]) -> list[Ed25519PublicKey]:
+    keys = []
+    for entry in document.get("keys", []):
+        if entry.get("kty") == "OKP" and entry.get("crv") == "Ed25519" and isinstance(entry.get("x"), str):
+            raw = base64.urlsafe_b64decode(entry["x"] + "=" * (-len(entry["x"]) % 4))
+            keys.append(Ed25519PublicKey.from_public_bytes(raw))
+    return keys
 
 
 class TokenVerifier:

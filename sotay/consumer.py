@@ -25,7 +25,6 @@ import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -250,14 +249,11 @@ def consumer_config(consumer: Consumer, *, ack_wait: float, max_ack_pending: int
 
 
 async def ensure_consumer(js: JetStreamContext, consumer: Consumer, config: ConsumerConfig) -> None:
-    """Create the durable consumer, or update it: an existing durable keeps its
-    old config until it is updated on the server."""
-    try:
-        await js.consumer_info(consumer.stream, consumer.name)
-    except NotFoundError:
-        await js.add_consumer(consumer.stream, config)
-    else:
-        await js.update_consumer(consumer.stream, config)
+    """Create the durable consumer or bring an existing one up to `config`:
+    an existing durable keeps its old config until it is updated on the
+    server. The create call updates it in place (the server refuses, with
+    an error, a change it cannot make to a live consumer)."""
+    await js.add_consumer(consumer.stream, config)
 
 
 def dlq_record(msg: Msg) -> dict[str, Any]:

@@ -48,8 +48,13 @@ def invalid(errors: list[tuple[str, str]] | list[dict[str, str]], detail: str = 
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    headers = {}
+    if problem.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if "retry_after" in problem.extra:
+        headers["Retry-After"] = str(problem.extra["retry_after"])
     return Response(orjson.dumps(problem.body(instance)), status_code=problem.status, media_type=PROBLEM,
-                    headers={"WWW-Authenticate": "Bearer"} if problem.status == 401 else None)
+                    headers=headers)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -11,21 +11,22 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
-from fastapi.responses import HTMLResponse
 from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sotay.auth import TokenVerifier, load_or_create_signing_key
+from sotay.auth import JWKS_BUCKET, JWKS_KEY, TokenVerifier, load_or_create_signing_key, public_keys_from_jwks
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.db import create_engine, migrate
 from sotay.events import Catalogue, Envelope
@@ -62,6 +63,9 @@ class ServiceDefinition:
     build_router: Callable[[ServiceContext], APIRouter]
     build_consumers: Callable[[ServiceContext], list[Consumer]] = lambda ctx: []
     description: str = ""
+    # Work of the service's own once NATS and the database are up (keys, caches), and its undoing.
+    on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
+    on_stop: Callable[[ServiceContext], Awaitable[None]] | None = None
 
 
 def nats_servers(url: str) -> list[str]:
@@ -130,6 +134,9 @@ class ServiceRuntime:
         await ensure_streams(js, replicas=self.settings.stream_replicas,
                              duplicate_window_s=self.settings.duplicate_window_s)
         await self.broker.start()
+        if self.definition.on_start:
+            await self.definition.on_start(self.context)
+        self._tasks.append(asyncio.create_task(self._watch_jwks(js), name=f"{self.name}-jwks"))
         self.relay = OutboxRelay(self.database_url, self.name, js)
         self.start_relay()
         for consumer in self.consumers:
@@ -137,6 +144,21 @@ class ServiceRuntime:
                                      max_ack_pending=self.settings.consumer_batch * 4)
             await ensure_consumer(js, consumer, config)
             self._start_consumer(consumer, js)
+
+    async def _watch_jwks(self, js: JetStreamContext) -> None:
+        """Trust every key identity publishes, so tokens verify with no call to identity."""
+        while True:
+            try:
+                kv = await js.key_value(JWKS_BUCKET)
+                watcher = await kv.watch(JWKS_KEY)
+                async for entry in watcher:
+                    if entry is not None and entry.value:
+                        for key in public_keys_from_jwks(orjson.loads(entry.value)):
+                            self.context.verifier.add_key(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # no bucket yet (identity not started) or NATS away: look again soon
+                await asyncio.sleep(2.0)
 
     def start_relay(self) -> None:
         self.relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
@@ -151,6 +173,8 @@ class ServiceRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.definition.on_stop:
+            await self.definition.on_stop(self.context)
         await self.broker.stop()
         await self.context.engine.dispose()
 

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # EdDSA signing key (PEM) for tokens; generated under data_dir when unset.
     signing_key_file: Path | None = None
 
+    # Identity: a registration pending longer than this is flagged overdue to the unit above.
+    approval_overdue_days: int = 7
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_days: int = 30
+
     log_level: str = "INFO"
 
     def database_url_for(self, service: str) -> str | None:

@@ -7,6 +7,7 @@ from sotay.service import ServiceDefinition
 
 
 def definition() -> ServiceDefinition:
+    from services.members.entrypoints.events import accounts_consumer
     from services.members.entrypoints.http import build_router
     from services.members.events import CATALOGUE
 
@@ -15,5 +16,6 @@ def definition() -> ServiceDefinition:
         migrations=Path(__file__).parent / "adapters" / "migrations",
         catalogue=CATALOGUE,
         build_router=build_router,
+        build_consumers=lambda ctx: [accounts_consumer()],
         description="Member registry (quản lý đảng viên): org tree, members, transfers, status, corrections.",
     )

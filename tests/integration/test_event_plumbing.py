@@ -266,3 +266,13 @@ async def test_relay_replicas_elect_one_leader_and_the_standby_takes_over(system
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         members.start_relay()
+
+
+async def test_a_changed_consumer_config_is_applied_to_the_existing_durable(system):
+    from sotay.consumer import Consumer, consumer_config, ensure_consumer
+
+    js = system.runtimes["probe"].context.js
+    consumer = Consumer(name="probe-members", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>")
+    await ensure_consumer(js, consumer, consumer_config(consumer, ack_wait=7.0, max_ack_pending=123))
+    info = await js.consumer_info("SOTAY_MEMBERS", "probe-members")
+    assert (info.config.ack_wait, info.config.max_ack_pending) == (7.0, 123)

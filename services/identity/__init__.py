@@ -1,0 +1,79 @@
+"""Identity: registrations matched against a replica of the registry,
+scoped approval, accounts, sign-in, tokens and signing keys.
+Publishes `sotay.identity.*`; consumes `sotay.members.*`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sotay.service import ServiceContext, ServiceDefinition
+
+
+class IdentityApp:
+    """The composition root: what the routes and handlers share."""
+
+    def __init__(self) -> None:
+        from services.identity.domain import Throttle
+
+        self.ctx: ServiceContext | None = None
+        self.passwords = None
+        self.issuer = None
+        self.throttle = Throttle()
+        # An address gets more room than an account: many members share a unit's network.
+        self.address_throttle = Throttle(free_failures=50)
+
+    async def start(self, ctx: ServiceContext) -> None:
+        from services.identity.adapters import keys
+        from services.identity.adapters.passwords import PasswordPool
+        from services.identity.handlers import TokenIssuer
+        from sotay.auth import load_or_create_signing_key
+
+        local = load_or_create_signing_key(ctx.settings.signing_key_file or ctx.settings.keys_dir / "signing-ed25519.pem")
+        signing = await keys.load_keys(ctx.engine, local)
+        for key in signing:
+            ctx.verifier.add_key(key.public_key())
+        await keys.publish_jwks(ctx.js, signing, replicas=ctx.settings.stream_replicas)
+        self.issuer = TokenIssuer(signing, ctx.settings.access_token_ttl_s,
+                                  timedelta(days=ctx.settings.refresh_token_ttl_days))
+        self.passwords = PasswordPool()
+
+    async def stop(self, ctx: ServiceContext) -> None:
+        if self.passwords:
+            self.passwords.close()
+
+    def refuse_if_throttled(self, key: str, address: str) -> None:
+        from services.identity.domain import ceil_seconds
+        from sotay.http import Problem
+
+        wait = max(self.throttle.retry_after(key), self.address_throttle.retry_after(f"ip:{address}"))
+        if wait > 0:
+            raise Problem(429, "Too many attempts", f"Try again in {ceil_seconds(wait)} seconds.",
+                          retry_after=ceil_seconds(wait))
+
+    def failed(self, key: str, address: str) -> None:
+        self.throttle.failed(key)
+        self.address_throttle.failed(f"ip:{address}")
+
+    def router(self, ctx: ServiceContext):
+        from services.identity.entrypoints.http import build_router
+
+        self.ctx = ctx
+        return build_router(self)
+
+
+def definition() -> ServiceDefinition:
+    from services.identity.entrypoints.events import registry_consumer
+    from services.identity.events import CATALOGUE
+
+    app = IdentityApp()
+    return ServiceDefinition(
+        name="identity",
+        migrations=Path(__file__).parent / "adapters" / "migrations",
+        catalogue=CATALOGUE,
+        build_router=app.router,
+        build_consumers=lambda ctx: [registry_consumer()],
+        on_start=app.start,
+        on_stop=app.stop,
+        description="Identity (tài khoản): registration, matching against the registry, approval, sign-in, tokens.",
+    )

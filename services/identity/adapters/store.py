@@ -1,0 +1,140 @@
+"""SQL for identity's tables (SQLAlchemy Core on the identity schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.identity.domain import RegistryEntry
+
+REGISTRATION_COLUMNS = ("id, party_card_no, full_name, date_of_birth, platform, match_result, match_reasons, "
+                        "member_id, unit, unit_path, committee, status, reason, decided_by, decided_at, submitted_at")
+
+
+async def registry_entry(db: AsyncConnection, card_no: str) -> RegistryEntry | None:
+    row = (await db.execute(text(
+        "SELECT member_id, party_card_no, name_folded, date_of_birth, unit, unit_path, committee, status, eligible, "
+        "phone_hash FROM registry_members WHERE party_card_no = :c"), {"c": card_no})).mappings().first()
+    return RegistryEntry(**{**row, "member_id": str(row["member_id"])}) if row else None
+
+
+async def card_has_account(db: AsyncConnection, card_no: str) -> bool:
+    return (await db.execute(text("SELECT EXISTS (SELECT 1 FROM accounts WHERE party_card_no = :c)"),
+                             {"c": card_no})).scalar_one()
+
+
+async def card_has_pending(db: AsyncConnection, card_no: str) -> bool:
+    return (await db.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM registrations WHERE party_card_no = :c AND status = 'pending')"),
+        {"c": card_no})).scalar_one()
+
+
+async def unit_path(db: AsyncConnection, code: str) -> str | None:
+    return (await db.execute(text("SELECT path FROM registry_units WHERE code = :c"), {"c": code})).scalar()
+
+
+async def unit_paths(db: AsyncConnection, codes: list[str]) -> list[str]:
+    return list((await db.execute(text("SELECT path FROM registry_units WHERE code = ANY(:c)"),
+                                  {"c": codes})).scalars())
+
+
+async def insert_registration(db: AsyncConnection, reg: dict[str, Any]) -> None:
+    await db.execute(text(
+        "INSERT INTO registrations (id, party_card_no, full_name, date_of_birth, phone, password_hash, platform, "
+        "match_result, match_reasons, member_id, unit, unit_path, committee, status) VALUES (:id, :party_card_no, "
+        ":full_name, :date_of_birth, :phone, :password_hash, :platform, :match_result, CAST(:match_reasons AS jsonb), "
+        ":member_id, :unit, :unit_path, :committee, 'pending')"),
+        {**reg, "match_reasons": orjson.dumps(reg["match_reasons"]).decode()})
+
+
+async def registration(db: AsyncConnection, reg_id: Any, *, lock: bool = False) -> dict[str, Any] | None:
+    sql = "SELECT *, phone FROM registrations WHERE id = :id" + (" FOR UPDATE" if lock else "")
+    row = (await db.execute(text(sql), {"id": reg_id})).mappings().first()
+    return dict(row) if row else None
+
+
+async def queue(db: AsyncConnection, *, scopes: list[str], status: str | None, match: str | None,
+                older_than_days: int | None, overdue_days: int, limit: int,
+                after: tuple[str, str] | None) -> list[dict[str, Any]]:
+    clauses = ["(" + " OR ".join(f"unit_path LIKE :s{i}" for i in range(len(scopes))) + ")"]
+    params: dict[str, Any] = {f"s{i}": s + "%" for i, s in enumerate(scopes)}
+    params.update(limit=limit, overdue=overdue_days)
+    if status:
+        clauses.append("status = :status")
+        params["status"] = status
+    if match:
+        clauses.append("match_result = :match")
+        params["match"] = match
+    if older_than_days is not None:
+        clauses.append("submitted_at < now() - make_interval(days => :older)")
+        params["older"] = older_than_days
+    if after:
+        clauses.append("(submitted_at, id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))")
+        params["after_at"], params["after_id"] = after
+    rows = (await db.execute(text(
+        f"SELECT {REGISTRATION_COLUMNS}, status = 'pending' AND submitted_at < now() - make_interval(days => :overdue) "
+        f"AS overdue FROM registrations WHERE {' AND '.join(clauses)} ORDER BY submitted_at, id LIMIT :limit"),
+        params)).mappings()
+    return [dict(r) for r in rows]
+
+
+async def decide(db: AsyncConnection, reg_id: Any, *, status: str, actor: str, reason: str | None) -> None:
+    await db.execute(text(
+        "UPDATE registrations SET status = :s, decided_by = :a, decided_at = now(), reason = :r WHERE id = :id"),
+        {"s": status, "a": actor, "r": reason, "id": reg_id})
+
+
+async def insert_account(db: AsyncConnection, account: dict[str, Any]) -> None:
+    await db.execute(text(
+        "INSERT INTO accounts (id, member_id, party_card_no, phone, password_hash, platform, unit, unit_path, "
+        "committee, registration_id) VALUES (:id, :member_id, :party_card_no, :phone, :password_hash, :platform, "
+        ":unit, :unit_path, :committee, :registration_id)"), account)
+
+
+async def grant(db: AsyncConnection, account_id: Any, role: str, unit: str, by: str) -> None:
+    await db.execute(text(
+        "INSERT INTO grants (account_id, role, unit, granted_by) VALUES (:a, :r, :u, :b) ON CONFLICT DO NOTHING"),
+        {"a": account_id, "r": role, "u": unit, "b": by})
+
+
+async def grants_of(db: AsyncConnection, account_id: Any) -> list[tuple[str, str]]:
+    rows = await db.execute(text("SELECT role, unit FROM grants WHERE account_id = :a ORDER BY role, unit"),
+                            {"a": account_id})
+    return [(r.role, r.unit) for r in rows]
+
+
+async def account_for_login(db: AsyncConnection, card_no: str | None, phone: str | None) -> dict[str, Any] | None:
+    row = (await db.execute(text(
+        "SELECT * FROM accounts WHERE party_card_no = :card OR phone = :phone "
+        "ORDER BY party_card_no = :card DESC, created_at LIMIT 1"),
+        {"card": card_no, "phone": phone})).mappings().first()
+    return dict(row) if row else None
+
+
+async def recent_registrations(db: AsyncConnection, card_no: str) -> list[dict[str, Any]]:
+    rows = (await db.execute(text(
+        "SELECT * FROM registrations WHERE party_card_no = :c ORDER BY submitted_at DESC LIMIT 3"),
+        {"c": card_no})).mappings()
+    return [dict(r) for r in rows]
+
+
+async def account(db: AsyncConnection, account_id: Any, *, lock: bool = False) -> dict[str, Any] | None:
+    sql = "SELECT * FROM accounts WHERE id = :id" + (" FOR UPDATE" if lock else "")
+    row = (await db.execute(text(sql), {"id": account_id})).mappings().first()
+    return dict(row) if row else None
+
+
+async def account_of_member(db: AsyncConnection, member_id: Any) -> dict[str, Any] | None:
+    row = (await db.execute(text("SELECT * FROM accounts WHERE member_id = :m FOR UPDATE"),
+                            {"m": member_id})).mappings().first()
+    return dict(row) if row else None
+
+
+async def audit(db: AsyncConnection, actor: str, action: str, target: str, reason: str | None = None,
+                details: dict[str, Any] | None = None) -> None:
+    await db.execute(text(
+        "INSERT INTO audit_log (actor, action, target, reason, details) VALUES (:a, :act, :t, :r, CAST(:d AS jsonb))"),
+        {"a": actor, "act": action, "t": target, "r": reason, "d": orjson.dumps(details or {}).decode()})

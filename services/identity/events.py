@@ -1,0 +1,81 @@
+"""Events identity publishes (subjects `sotay.identity.*.<committee>`).
+
+They carry the platform (`web` or `mobile`) so the rollout figures can split
+installed accounts by platform, and the unit so consumers can roll them up
+the org tree. No password hash, phone or citizen ID ever leaves identity.
+"""
+
+from typing import Literal
+
+from sotay.events import Catalogue, Event
+
+Platform = Literal["web", "mobile"]
+MatchResult = Literal["matched", "not_in_registry", "details_differ", "already_registered", "not_eligible"]
+
+
+class IdentityEvent(Event):
+    service = "identity"
+
+
+class RegistrationSubmitted(IdentityEvent):
+    """A member registered an account from the app or the web; it waits for approval."""
+
+    registration_id: str
+    platform: Platform
+    match_result: MatchResult
+    match_reasons: list[str]
+    member_id: str | None
+    unit: str | None
+
+
+class AccountApproved(IdentityEvent):
+    """An approver of the member's unit approved the registration: the account exists."""
+
+    account_id: str
+    registration_id: str
+    member_id: str
+    unit: str
+    platform: Platform
+
+
+class AccountRejected(IdentityEvent):
+    """An approver rejected the registration, with a reason the registrant sees."""
+
+    registration_id: str
+    member_id: str | None
+    unit: str | None
+    platform: Platform
+    reason: str
+
+
+class AccountActivated(IdentityEvent):
+    """The account's first successful sign-in."""
+
+    account_id: str
+    member_id: str
+    unit: str
+    platform: Platform
+
+
+class AccountDisabled(IdentityEvent):
+    """The account can no longer sign in (member deceased, removed or transferred out, or by an admin)."""
+
+    account_id: str
+    member_id: str
+    unit: str
+    platform: Platform
+    reason: str
+
+
+class AccountMoved(IdentityEvent):
+    """The member was transferred; the account follows to the new unit."""
+
+    account_id: str
+    member_id: str
+    from_unit: str
+    unit: str
+    platform: Platform
+
+
+CATALOGUE = Catalogue(RegistrationSubmitted, AccountApproved, AccountRejected, AccountActivated, AccountDisabled,
+                      AccountMoved)
