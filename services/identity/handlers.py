@@ -195,22 +195,24 @@ async def sign_in(db: AsyncConnection, issuer: TokenIssuer, passwords: PasswordP
     return await issuer.issue(db, account)
 
 
-async def refresh(db: AsyncConnection, issuer: TokenIssuer, refresh_token: str) -> dict:
+async def refresh(db: AsyncConnection, issuer: TokenIssuer, refresh_token: str) -> dict | Problem:
+    """New tokens for a refresh token, or the refusal. A refusal is returned,
+    not raised: revoking a reused token's family must commit."""
     row = (await db.execute(text(
         "SELECT * FROM refresh_tokens WHERE token_hash = :h FOR UPDATE"), {"h": _digest(refresh_token)})).mappings().first()
     if row is None:
-        raise invalid_grant("The refresh token is not valid.")
+        return invalid_grant("The refresh token is not valid.")
     if row["used_at"] is not None or row["revoked_at"] is not None:
         # A used token presented again: someone holds a copy. End the whole sign-in.
         await db.execute(text("UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) "
                               "WHERE family_id = :f"), {"f": row["family_id"]})
         await store.audit(db, str(row["account_id"]), "refresh_token_reuse", str(row["family_id"]))
-        raise invalid_grant("The refresh token was already used; sign in again.")
+        return invalid_grant("The refresh token was already used; sign in again.")
     if row["expires_at"] < datetime.now(UTC):
-        raise invalid_grant("The refresh token has expired; sign in again.")
+        return invalid_grant("The refresh token has expired; sign in again.")
     account = await store.account(db, row["account_id"])
     if account is None or account["status"] != "active":
-        raise invalid_grant("The account is disabled.")
+        return invalid_grant("The account is disabled.")
     await db.execute(text("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = :h"),
                      {"h": row["token_hash"]})
     return await issuer.issue(db, account, row["family_id"])

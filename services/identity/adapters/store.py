@@ -58,7 +58,7 @@ async def registration(db: AsyncConnection, reg_id: Any, *, lock: bool = False) 
 
 async def queue(db: AsyncConnection, *, scopes: list[str], status: str | None, match: str | None,
                 older_than_days: int | None, overdue_days: int, limit: int,
-                after: tuple[str, str] | None) -> list[dict[str, Any]]:
+                after: tuple[Any, str] | None) -> list[dict[str, Any]]:
     clauses = ["(" + " OR ".join(f"unit_path LIKE :s{i}" for i in range(len(scopes))) + ")"]
     params: dict[str, Any] = {f"s{i}": s + "%" for i, s in enumerate(scopes)}
     params.update(limit=limit, overdue=overdue_days)
@@ -72,7 +72,7 @@ async def queue(db: AsyncConnection, *, scopes: list[str], status: str | None, m
         clauses.append("submitted_at < now() - make_interval(days => :older)")
         params["older"] = older_than_days
     if after:
-        clauses.append("(submitted_at, id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))")
+        clauses.append("(submitted_at, id) > (:after_at, CAST(:after_id AS uuid))")
         params["after_at"], params["after_id"] = after
     rows = (await db.execute(text(
         f"SELECT {REGISTRATION_COLUMNS}, status = 'pending' AND submitted_at < now() - make_interval(days => :overdue) "

@@ -1,7 +1,7 @@
 """HTTP API of identity (/api/identity/v1/...)."""
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -193,6 +193,8 @@ def build_router(app) -> APIRouter:
                 raise invalid([("refresh_token", "is required")])
             async with engine.begin() as db:
                 issued = await handlers.refresh(db, app.issuer, refresh_token)
+            if isinstance(issued, Problem):
+                raise issued
             return json_response(issued, headers={"Cache-Control": "no-store"})
         raise Problem(400, "Unsupported grant type", "Use password or refresh_token.", error="unsupported_grant_type",
                       errors=[{"field": "grant_type", "reason": "must be password or refresh_token"}])
@@ -231,13 +233,11 @@ def _normalised(normalise, value: str) -> str | None:
         return None
 
 
-def _cursor(cursor: str | None) -> tuple[str, str] | None:
+def _cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
-    at, sep, reg_id = cursor.partition("|")
+    at, _, reg_id = cursor.partition("|")
     try:
-        uuid.UUID(reg_id)
-        date.fromisoformat(at[:10])
+        return datetime.fromisoformat(at), str(uuid.UUID(reg_id))
     except ValueError:
         raise invalid([("cursor", "is not a cursor this service issued")]) from None
-    return at, reg_id

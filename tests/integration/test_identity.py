@@ -1,0 +1,346 @@
+"""Identity on real NATS and PostgreSQL: the pilot scenario (1,000
+registrations over HTTP across 3 committees), scoped approval, sign-in and
+tokens, and the attacks the service must withstand."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import statistics
+import time
+
+import nats
+import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+
+import services.identity
+import services.members
+from services.members.import_files import write_csv
+from sotay.auth import Grant, mint_token
+from tests.support.system import eventually, make_settings, running_system
+
+pytestmark = pytest.mark.integration
+
+COMMITTEES = ("ba-dinh", "tay-ho", "hoan-kiem")
+PASSWORD = "Chi bo so 1 vung manh"
+
+
+def cells_of(committee: str) -> list[str]:
+    return [f"{committee}-g1-c1", f"{committee}-g1-c2"]
+
+
+def registry_rows() -> list[dict[str, str]]:
+    rows = []
+    for c_index, committee in enumerate(COMMITTEES):
+        for i in range(340):
+            status, eligible, reason = "active", "true", ""
+            if i >= 330:
+                status, eligible, reason = ("deceased", "false", "từ trần")
+            rows.append({"party_card_no": f"0{c_index + 1}{i:08d}", "full_name": f"Nguyễn Văn {chr(65 + i % 26)}",
+                         "date_of_birth": "1970-05-05", "gender": "male", "citizen_id": "",
+                         "phone": f"09{c_index}{i:07d}", "unit": cells_of(committee)[i % 2], "status": status,
+                         "eligible": eligible, "ineligible_reason": reason, "admitted_on": "", "official_on": ""})
+    return rows
+
+
+@pytest.fixture(scope="module")
+async def system(data_dir, nats_url, database_url):
+    settings = make_settings(data_dir, approval_overdue_days=3)
+    definitions = [services.members.definition(), services.identity.definition()]
+    async with running_system(definitions, settings, nats_url, database_url) as system:
+        admin = system.auth("city_admin")
+        tree = [{"code": "city", "name": "Thành phố Hà Nội", "kind": "city"}]
+        for committee in COMMITTEES:
+            tree += [{"code": committee, "name": f"Đảng bộ {committee}", "kind": "committee", "parent": "city",
+                      "wave": 1},
+                     {"code": f"{committee}-g1", "name": "Đảng bộ phường", "kind": "grassroots",
+                      "parent": committee}]
+            tree += [{"code": c, "name": f"Chi bộ {c}", "kind": "cell", "parent": f"{committee}-g1"}
+                     for c in cells_of(committee)]
+        for unit in tree:
+            assert (await system.client.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
+        imported = await system.client.post(
+            "/api/members/v1/imports", params={"wait": "true"},
+            files={"file": ("registry.csv", write_csv(registry_rows()), "text/csv")}, headers=admin)
+        assert imported.json()["imported"] == 1020, imported.text
+        await eventually(lambda: replica_count(system, 1020), timeout=30)
+        yield system
+
+
+async def replica_count(system, expected: int) -> bool:
+    async with system.runtimes["identity"].context.engine.connect() as conn:
+        return (await conn.execute(text("SELECT count(*) FROM registry_members"))).scalar_one() == expected
+
+
+def registration(card: str, *, name: str = "Nguyễn Văn A", dob: str = "1970-05-05", phone: str = "0900000000",
+                 platform: str = "mobile", password: str = PASSWORD) -> dict:
+    return {"party_card_no": card, "full_name": name, "date_of_birth": dob, "phone": phone, "password": password,
+            "platform": platform}
+
+
+def matching(committee_index: int, i: int, **kw) -> dict:
+    return registration(f"0{committee_index + 1}{i:08d}", name=f"Nguyễn Văn {chr(65 + i % 26)}",
+                        phone=f"09{committee_index}{i:07d}", **kw)
+
+
+async def register(system, body: dict) -> dict:
+    response = await system.client.post("/api/identity/v1/registrations", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def subject_counts(nats_url: str) -> dict[str, int]:
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().stream_info("SOTAY_IDENTITY", subjects_filter=">")
+        return dict(info.state.subjects or {})
+    finally:
+        await nc.close()
+
+
+async def test_pilot_scenario_1000_registrations_scoped_approval_and_events(system, nats_url):
+    bodies = []
+    for c in range(3):
+        bodies += [matching(c, i, platform="web" if i % 10 == 0 else "mobile") for i in range(0, 297)]  # matched
+        bodies += [matching(c, i, dob="1971-01-01") for i in range(297, 317)]                         # details differ
+        bodies += [registration(f"0{c + 1}99{i:06d}") for i in range(10)]                             # not in registry
+        bodies += [matching(c, i) for i in range(330, 333)]                                           # not eligible
+    bodies += [matching(0, i) for i in range(0, 10)]  # a second registration while one is pending
+    assert len(bodies) == 1000
+    gate = asyncio.Semaphore(16)
+
+    async def submit(body):
+        async with gate:
+            return await register(system, body)
+    answers = await asyncio.gather(*(submit(b) for b in bodies[:-10]))
+    answers += [await register(system, b) for b in bodies[-10:]]  # after their first ones
+    assert {a["status"] for a in answers} == {"received"}
+
+    approver_a, approver_b = system.auth("unit_admin", "ba-dinh"), system.auth("unit_admin", "tay-ho")
+    queue_a = await all_pages(system, approver_a, status="pending")
+    results = {}
+    for r in queue_a:
+        results[r["match_result"]] = results.get(r["match_result"], 0) + 1
+    assert results == {"matched": 297, "details_differ": 20, "not_eligible": 3, "already_registered": 10}
+    assert all(r["committee"] == "ba-dinh" for r in queue_a)
+    city_queue = await all_pages(system, system.auth("city_admin"), status="pending", match="not_in_registry")
+    assert len(city_queue) == 30  # unmatched ones are the city's to look at
+    assert all(r["match_reasons"] for r in queue_a if r["match_result"] != "matched")
+
+    # B's approver learns nothing about A's registrations.
+    a_reg = queue_a[0]["id"]
+    assert (await system.client.get(f"/api/identity/v1/registrations/{a_reg}", headers=approver_b)).status_code == 403
+    refused = await system.client.post(f"/api/identity/v1/registrations/{a_reg}/approve", headers=approver_b)
+    assert refused.status_code == 403
+    missing = await system.client.post("/api/identity/v1/registrations/01a2b3c4-0000-7000-8000-000000000000/approve",
+                                       headers=approver_b)
+    assert missing.status_code == 403 and missing.json() == {**refused.json(), "instance": missing.json()["instance"]}
+    member_token = system.auth("member", "ba-dinh-g1-c1")
+    assert (await system.client.get("/api/identity/v1/registrations", headers=member_token)).status_code == 403
+
+    matched_ids = [r["id"] for r in queue_a if r["match_result"] == "matched"]
+    bulk = await system.client.post("/api/identity/v1/registrations/approve",
+                                    json={"ids": matched_ids + [queue_a[-1]["id"]]}, headers=approver_a)
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json()["approved"] == 297
+    assert bulk.json()["results"][-1]["status"] == "refused"
+    assert len(await all_pages(system, approver_a, status="pending", match="matched")) == 0
+
+    counts = await eventually(lambda: _counts_reach(nats_url, 297))
+    assert counts["sotay.identity.registration_submitted.ba-dinh"] == 330
+    assert counts["sotay.identity.registration_submitted.tay-ho"] == 320
+    assert counts["sotay.identity.registration_submitted.city"] == 30
+    assert counts["sotay.identity.account_approved.ba-dinh"] == 297
+    assert "sotay.identity.account_approved.tay-ho" not in counts
+
+    async def has_accounts():
+        async with system.runtimes["members"].context.engine.connect() as conn:
+            return (await conn.execute(text("SELECT count(*) FROM members WHERE has_account"))).scalar_one() == 297
+    await eventually(has_accounts, timeout=20)
+
+
+async def _counts_reach(nats_url, approved):
+    counts = await subject_counts(nats_url)
+    return counts if counts.get("sotay.identity.account_approved.ba-dinh", 0) >= approved else None
+
+
+async def all_pages(system, headers, **params) -> list[dict]:
+    items, cursor = [], None
+    while True:
+        query = {**params, "limit": 200} | ({"cursor": cursor} if cursor else {})
+        page = await system.client.get("/api/identity/v1/registrations", params=query, headers=headers)
+        assert page.status_code == 200, page.text
+        items += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            return items
+
+
+async def sign_in(system, username: str, password: str = PASSWORD):
+    return await system.client.post("/api/identity/v1/token",
+                                    data={"grant_type": "password", "username": username, "password": password})
+
+
+async def approved_account(system, committee_index: int, i: int, **kw) -> dict:
+    body = matching(committee_index, i, **kw)
+    reg = await register(system, body)
+    approver = system.auth("unit_admin", COMMITTEES[committee_index])
+    decided = await system.client.post(f"/api/identity/v1/registrations/{reg['id']}/approve", headers=approver)
+    assert decided.status_code == 200, decided.text
+    return body
+
+
+async def test_sign_in_issues_short_tokens_that_other_services_accept_and_activates_once(system, nats_url):
+    body = await approved_account(system, 1, 320)
+    by_phone = await sign_in(system, body["phone"].replace("09", "+849", 1))
+    assert by_phone.status_code == 200, by_phone.text
+    tokens = by_phone.json()
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] <= 900
+    header = orjson.loads(base64.urlsafe_b64decode(tokens["access_token"].split(".")[0] + "=="))
+    assert header["alg"] == "EdDSA" and header["kid"]
+    me = await system.client.get("/api/identity/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.json()["roles"] == [{"role": "member", "unit": "tay-ho-g1-c1"}]
+    own = await system.client.get("/api/members/v1/members/me",
+                                  headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert own.status_code == 200 and own.json()["party_card_no"] == body["party_card_no"]
+    assert (await sign_in(system, body["party_card_no"])).status_code == 200
+    counts = await eventually(lambda: _activated(nats_url))
+    assert counts == 1  # the first sign-in only
+    jwks = (await system.client.get("/api/identity/v1/.well-known/jwks.json")).json()
+    assert header["kid"] in {k["kid"] for k in jwks["keys"]}
+
+
+async def _activated(nats_url):
+    return (await subject_counts(nats_url)).get("sotay.identity.account_activated.tay-ho")
+
+
+async def test_tampered_tokens_are_refused(system):
+    key = Ed25519PrivateKey.generate()
+    url = "/api/members/v1/members"
+    good = system.token("city_admin")
+    header, payload, _ = good.split(".")
+
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+    claims = orjson.loads(base64.urlsafe_b64decode(payload + "=="))
+    alg_none = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{payload}."
+    wrong_key = mint_token(key, "x", [Grant("city_admin", "city")])
+    wrong_audience = good.replace(payload, b64({**claims, "aud": "elsewhere"}))
+    local_key = system.runtimes["identity"].context.settings.keys_dir / "signing-ed25519.pem"
+    from sotay.auth import load_or_create_signing_key
+    expired = mint_token(load_or_create_signing_key(local_key), "x", [Grant("city_admin", "city")], ttl_s=-5)
+    for token in (alg_none, wrong_key, wrong_audience, expired, good[:-3] + "abc"):
+        response = await system.client.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, token
+    assert (await system.client.get(url, headers={"Authorization": f"Bearer {good}"})).status_code == 200
+
+
+async def test_refresh_tokens_rotate_and_reuse_revokes_the_family(system):
+    body = await approved_account(system, 1, 321)
+    first = (await sign_in(system, body["party_card_no"])).json()
+
+    async def refresh(token):
+        return await system.client.post("/api/identity/v1/token",
+                                        data={"grant_type": "refresh_token", "refresh_token": token})
+    second = await refresh(first["refresh_token"])
+    assert second.status_code == 200 and second.json()["refresh_token"] != first["refresh_token"]
+    reused = await refresh(first["refresh_token"])
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    # The thief's reuse also ends the legitimate holder's newer token.
+    assert (await refresh(second.json()["refresh_token"])).status_code == 400
+
+
+async def test_enumeration_same_answer_for_existing_and_missing_cards(system):
+    existing = matching(2, 320)
+    missing = registration("0399999999")
+    answers, timings = {}, {"existing": [], "missing": []}
+    for round_ in range(6):
+        for label, body in (("existing", existing), ("missing", missing)):
+            started = time.perf_counter()
+            response = await system.client.post("/api/identity/v1/registrations", json=body)
+            timings[label].append(time.perf_counter() - started)
+            answers[label] = (response.status_code, sorted(response.json()), response.json()["message"])
+    assert answers["existing"] == answers["missing"]
+    ratio = statistics.median(timings["existing"]) / statistics.median(timings["missing"])
+    print(f"registration medians: existing {statistics.median(timings['existing']) * 1000:.1f} ms, "
+          f"missing {statistics.median(timings['missing']) * 1000:.1f} ms")
+    assert 0.5 < ratio < 2.0  # both hash the password: the lookups are noise beside argon2id
+
+    wrong = await sign_in(system, "0300000320", "not the password at all")
+    unknown = await sign_in(system, "0388888888", "not the password at all")
+    assert wrong.status_code == unknown.status_code == 400
+    assert {k: v for k, v in wrong.json().items() if k != "instance"} == \
+        {k: v for k, v in unknown.json().items() if k != "instance"}
+
+
+async def test_rate_limit_slows_guessing_without_locking_the_member_out(system):
+    body = await approved_account(system, 1, 322)
+    for _ in range(5):
+        assert (await sign_in(system, body["party_card_no"], "wrong password!")).status_code == 400
+    throttled = await sign_in(system, body["party_card_no"], "wrong password!")
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+    assert (await sign_in(system, body["party_card_no"])).status_code == 429  # even the right one must wait
+    await asyncio.sleep(int(throttled.headers["retry-after"]) + 0.2)
+    assert (await sign_in(system, body["party_card_no"])).status_code == 200  # slowed, not locked out
+
+
+async def test_rejection_reason_reaches_the_registrant(system):
+    body = matching(1, 323, dob="1980-01-01")
+    reg = await register(system, body)
+    refused = await system.client.post(f"/api/identity/v1/registrations/{reg['id']}/reject", json={},
+                                       headers=system.auth("cell_secretary", "tay-ho-g1-c2"))
+    assert refused.status_code == 422
+    rejected = await system.client.post(f"/api/identity/v1/registrations/{reg['id']}/reject",
+                                        json={"reason": "Ngày sinh không khớp hồ sơ"},
+                                        headers=system.auth("cell_secretary", "tay-ho-g1-c2"))
+    assert rejected.status_code == 200, rejected.text
+    status = await system.client.post("/api/identity/v1/registrations/status",
+                                      json={"party_card_no": body["party_card_no"], "password": PASSWORD})
+    assert status.json()["status"] == "rejected" and status.json()["reason"] == "Ngày sinh không khớp hồ sơ"
+    wrong = await system.client.post("/api/identity/v1/registrations/status",
+                                     json={"party_card_no": body["party_card_no"], "password": "someone else's"})
+    assert wrong.status_code == 404
+
+
+async def test_weak_passwords_and_bad_fields_are_refused_with_reasons(system):
+    response = await system.client.post("/api/identity/v1/registrations",
+                                        json=registration("12", phone="123", password="matkhau123"))
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"party_card_no", "phone"} <= fields
+    weak = await system.client.post("/api/identity/v1/registrations", json=matching(2, 321, password="12345678"))
+    assert weak.status_code == 422 and weak.json()["errors"][0]["field"] == "password"
+
+
+async def test_account_follows_a_transfer_and_is_disabled_when_the_member_dies(system, nats_url):
+    body = await approved_account(system, 2, 322)
+    tokens = (await sign_in(system, body["party_card_no"])).json()
+    admin = system.auth("city_admin")
+    member = (await system.client.get("/api/members/v1/members", params={"q": body["party_card_no"]},
+                                      headers=admin)).json()["items"][0]
+    moved = await system.client.post(f"/api/members/v1/members/{member['id']}/transfers",
+                                     json={"to_unit": "ba-dinh-g1-c2", "kind": "official"}, headers=admin)
+    assert moved.status_code == 200
+
+    async def follows():
+        signed = await sign_in(system, body["party_card_no"])
+        me = await system.client.get("/api/identity/v1/me",
+                                     headers={"Authorization": f"Bearer {signed.json()['access_token']}"})
+        return me.json()["roles"] == [{"role": "member", "unit": "ba-dinh-g1-c2"}]
+    await eventually(follows, timeout=15)
+
+    died = await system.client.post(f"/api/members/v1/members/{member['id']}/status",
+                                    json={"status": "deceased", "reason": "từ trần"}, headers=admin)
+    assert died.status_code == 200, died.text
+
+    async def disabled():
+        return (await sign_in(system, body["party_card_no"])).status_code == 400
+    await eventually(disabled, timeout=15)
+    again = await system.client.post("/api/identity/v1/token",
+                                     data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert again.status_code == 400  # its sessions ended
+    counts = await subject_counts(nats_url)
+    assert counts.get("sotay.identity.account_disabled.ba-dinh") == 1
+    assert counts.get("sotay.identity.account_moved.ba-dinh") == 1
