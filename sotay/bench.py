@@ -234,3 +234,175 @@ def _print(result: dict) -> None:
     ]
     for a, b, c in rows:
         print(f"{a:<18}{b:<28}{c:>14}")
+
+
+async def run_identity_benchmark(settings: Settings, *, registrations: int, json_file: Path | None = None) -> int:
+    """Registrations/s and sign-ins/s over HTTP against `sotay serve members`
+    and `sotay serve identity` processes, next to the argon2id hashes/s this
+    machine manages with the same parameters, measured in the same run."""
+    with tempfile.TemporaryDirectory(prefix="sotay-bench-") as tmp:
+        if not settings.nats_url or not settings.database_url:
+            settings = settings.model_copy(update={"data_dir": Path(tmp)})
+        infra = Infrastructure(settings).start(["members", "identity"])
+        try:
+            return await _run_identity(settings, infra, registrations, json_file)
+        finally:
+            infra.stop()
+
+
+async def _run_identity(settings: Settings, infra: Infrastructure, count: int, json_file: Path | None) -> int:
+    import httpx
+
+    from services.identity.adapters.passwords import PasswordPool
+    from sotay.auth import Grant, load_or_create_signing_key, mint_token
+
+    database = f"sotay_bench_{uuid7().hex[:8]}"
+    admin = await asyncpg.connect(plain_url(infra.database_url))
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    db_url = infra.database_url.rsplit("/", 1)[0] + "/" + database
+    password = "Mat khau cua dang vien"
+
+    pool = PasswordPool()
+    started = time.perf_counter()
+    await asyncio.gather(*(pool.hash(password) for _ in range(max(40, count // 5))))
+    hashes_per_s = max(40, count // 5) / (time.perf_counter() - started)
+    pool.close()
+
+    members = ServiceRuntime(_members(), settings, infra.nats_url, db_url)
+    await members.migrate()
+    units = build_org_tree(2023, scale=0.05)
+    await _insert_units(members.context, units)
+    rows = list(generate_members(units, count, 7, pilot_only=False, today=date.today()))
+    rows = [r for r in rows if r["phone"] and r["status"] == "active"]
+    report = ImportReport(import_id=uuid7())
+    await MemberImporter(members.context.engine, members.context, actor="bench").run(enumerate(rows, 2), report)
+    await members.context.engine.dispose()
+
+    port = free_port()
+    procs = [_start_service("members", infra.nats_url, db_url, settings, free_port()),
+             _start_service("identity", infra.nats_url, db_url, settings, port)]
+    base = f"http://127.0.0.1:{port}/api/identity/v1"
+    try:
+        await _wait_replica(db_url, len(rows))
+        key = load_or_create_signing_key(settings.data_dir / "keys" / "signing-ed25519.pem")
+        approver = {"Authorization": f"Bearer {mint_token(key, 'bench', [Grant('city_admin', 'city')])}"}
+        async with httpx.AsyncClient(timeout=60) as client:
+            await _until_ready(client, f"http://127.0.0.1:{port}/readyz")
+            bodies = [{"party_card_no": r["party_card_no"], "full_name": r["full_name"],
+                       "date_of_birth": r["date_of_birth"], "phone": r["phone"], "password": password,
+                       "platform": "mobile"} for r in rows]
+            reg_s, reg_lat = await _load(client, [("POST", f"{base}/registrations", {"json": b}) for b in bodies])
+            ids = [r["id"] for r in await _queue(client, base, approver)]
+            for i in range(0, len(ids), 500):
+                await client.post(f"{base}/registrations/approve", json={"ids": ids[i:i + 500]}, headers=approver)
+            logins = [("POST", f"{base}/token", {"data": {"grant_type": "password", "username": r["party_card_no"],
+                                                            "password": password}}) for r in rows]
+            sign_s, sign_lat = await _load(client, logins)
+        cpu = {name: round(_cpu(p), 1) for name, p in zip(("members", "identity"), procs)}
+        rss = {name: round(psutil.Process(p.pid).memory_info().rss / 2**20) for name, p in
+               zip(("members", "identity"), procs)}
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
+        admin = await asyncpg.connect(plain_url(infra.database_url))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+
+    reg_rate, sign_rate = len(bodies) / reg_s, len(logins) / sign_s
+    ratio = min(reg_rate, sign_rate) / hashes_per_s
+    result = {
+        "name": "identity", "target": "registrations/s and sign-ins/s at least 0.8x argon2id hashes/s",
+        "figures": {"registrations": len(bodies), "registrations_per_s": round(reg_rate, 1),
+                    "registration_p50_ms": _pct(reg_lat, 50), "registration_p99_ms": _pct(reg_lat, 99),
+                    "sign_ins": len(logins), "sign_ins_per_s": round(sign_rate, 1),
+                    "sign_in_p50_ms": _pct(sign_lat, 50), "sign_in_p99_ms": _pct(sign_lat, 99),
+                    "cpu_s": cpu, "rss_mb": rss},
+        "floor": {"argon2id_hashes_per_s": round(hashes_per_s, 1), "parameters": "m=19 MiB, t=2, p=1"},
+        "ratio": round(ratio, 2), "met": ratio >= 0.8,
+    }
+    f = result["figures"]
+    print()
+    print(f"{'figure':<34}{'value':>16}")
+    for label, value in [
+        ("argon2id hashes/s (floor)", f"{hashes_per_s:.1f}"),
+        ("registrations/s", f"{f['registrations_per_s']}"),
+        ("  p50 / p99", f"{f['registration_p50_ms']} / {f['registration_p99_ms']} ms"),
+        ("sign-ins/s", f"{f['sign_ins_per_s']}"),
+        ("  p50 / p99", f"{f['sign_in_p50_ms']} / {f['sign_in_p99_ms']} ms"),
+        ("ratio (slower of the two / floor)", f"{ratio:.2f}x"),
+        ("target >= 0.8x", "met" if result["met"] else "NOT met"),
+        ("CPU s members / identity", f"{cpu['members']} / {cpu['identity']}"),
+        ("RSS MB members / identity", f"{rss['members']} / {rss['identity']}"),
+    ]:
+        print(f"{label:<34}{value:>16}")
+    if json_file:
+        json_file.write_text(json.dumps({"scenarios": [result]}, indent=2))
+    return 0 if result["met"] else 1
+
+
+def _start_service(name: str, nats_url: str, db_url: str, settings: Settings, port: int) -> subprocess.Popen:
+    env = {**os.environ, "SOTAY_NATS_URL": nats_url, "SOTAY_DATABASE_URL": db_url,
+           "SOTAY_DATA_DIR": str(settings.data_dir), "SOTAY_HTTP_PORT": str(port), "SOTAY_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen([sys.executable, "-m", "sotay.cli", "serve", name], env=env, stdout=subprocess.DEVNULL)
+
+
+async def _until_ready(client, url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if (await client.get(url)).status_code == 200:
+                return
+        except Exception:
+            pass
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{url} not ready")
+
+
+async def _wait_replica(db_url: str, expected: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = await asyncpg.connect(plain_url(db_url))
+        try:
+            found = await conn.fetchval("SELECT count(*) FROM identity.registry_members")
+        except asyncpg.UndefinedTableError:
+            found = 0
+        finally:
+            await conn.close()
+        if found >= expected:
+            return
+        await asyncio.sleep(0.3)
+    raise TimeoutError("identity's registry replica did not catch up")
+
+
+async def _load(client, requests: list, concurrency: int = 16) -> tuple[float, list[float]]:
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def one(method, url, kwargs):
+        async with gate:
+            started = time.perf_counter()
+            response = await client.request(method, url, **kwargs)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code >= 300:
+                raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
+    started = time.perf_counter()
+    await asyncio.gather(*(one(*r) for r in requests))
+    return time.perf_counter() - started, latencies
+
+
+async def _queue(client, base: str, headers: dict) -> list[dict]:
+    items, cursor = [], None
+    while True:
+        params = {"status": "pending", "match": "matched", "limit": 1000} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get(f"{base}/registrations", params=params, headers=headers)).json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+def _pct(latencies: list[float], pct: int) -> float:
+    ordered = sorted(latencies)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] * 1000, 1)

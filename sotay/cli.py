@@ -45,9 +45,23 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("migrate", help="apply database migrations of every service")
 
+    keys = sub.add_parser("keys", help="identity's token signing keys")
+    keys.add_argument("action", choices=["rotate", "list"])
+
+    admin = sub.add_parser("admin", help="administration")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create_user = admin_sub.add_parser("create-user", help="create an account with a role (the first city admin)")
+    create_user.add_argument("--card", required=True, help="party card number (the sign-in name)")
+    create_user.add_argument("--phone", required=True)
+    create_user.add_argument("--role", default="city_admin",
+                             choices=["cell_secretary", "unit_admin", "editor", "chief_editor", "city_admin"])
+    create_user.add_argument("--unit", default="city")
+    create_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
     bench = sub.add_parser("bench", help="benchmarks against the real servers")
-    bench.add_argument("scenario", choices=["import"])
-    bench.add_argument("--rows", type=int, default=500_000)
+    bench.add_argument("scenario", choices=["import", "identity"])
+    bench.add_argument("--rows", type=int, default=500_000, help="import: member rows")
+    bench.add_argument("--registrations", type=int, default=1000, help="identity: registrations and sign-ins")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
     args = parser.parse_args(argv)
@@ -169,9 +183,62 @@ def cmd_migrate(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_bench(args, settings: Settings) -> int:
-    from sotay.bench import run_import_benchmark
+def cmd_keys(args, settings: Settings) -> int:
+    from services.identity.adapters import keys
+    from sotay.auth import key_id, load_or_create_signing_key
 
+    async def run():
+        async with offline_service("identity", settings) as ctx:
+            if args.action == "rotate":
+                kid = await keys.rotate(ctx.engine)
+                print(f"new signing key {kid}; running identity replicas sign with it within seconds, "
+                      "and tokens signed by older keys stay valid until they expire")
+            local = load_or_create_signing_key(settings.signing_key_file or settings.keys_dir / "signing-ed25519.pem")
+            for key in await keys.load_keys(ctx.engine, local):
+                print(key_id(key.public_key()))
+    asyncio.run(run())
+    return 0
+
+
+def cmd_admin(args, settings: Settings) -> int:
+    import getpass
+
+    from services.identity.adapters.passwords import HASHER
+    from services.identity.domain import password_problems
+    from services.identity.handlers import create_user
+    from services.members.domain import normalise_card_no, normalise_phone
+    from sotay.http import Problem
+
+    try:
+        card, phone = normalise_card_no(args.card), normalise_phone(args.phone)
+    except ValueError as exc:
+        print(f"invalid card or phone: {exc}", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    if problems := password_problems(password, card_no=card, phone=phone):
+        print("password " + "; ".join(problems), file=sys.stderr)
+        return 2
+
+    async def run():
+        async with offline_service("identity", settings) as ctx:
+            async with ctx.engine.begin() as db:
+                return await create_user(db, card_no=card, phone=phone, password_hash=HASHER.hash(password),
+                                         role=args.role, unit=args.unit, by="cli")
+    try:
+        created = asyncio.run(run())
+    except Problem as problem:
+        print(f"{problem.title}: {problem.detail or ''} {problem.errors or ''}", file=sys.stderr)
+        return 1
+    print(f"account {created['account_id']} ({created['card']}): "
+          + ", ".join(f"{role} of {unit}" for role, unit in created["roles"]))
+    return 0
+
+
+def cmd_bench(args, settings: Settings) -> int:
+    from sotay.bench import run_identity_benchmark, run_import_benchmark
+
+    if args.scenario == "identity":
+        return asyncio.run(run_identity_benchmark(settings, registrations=args.registrations, json_file=args.json))
     return asyncio.run(run_import_benchmark(settings, rows=args.rows, json_file=args.json))
 
 
@@ -212,7 +279,7 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 
 
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
-            "migrate": cmd_migrate, "bench": cmd_bench}
+            "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())

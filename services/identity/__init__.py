@@ -4,10 +4,14 @@ Publishes `sotay.identity.*`; consumes `sotay.members.*`."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
 from pathlib import Path
 
 from sotay.service import ServiceContext, ServiceDefinition
+
+log = logging.getLogger("sotay.identity")
 
 
 class IdentityApp:
@@ -17,6 +21,7 @@ class IdentityApp:
         from services.identity.domain import Throttle
 
         self.ctx: ServiceContext | None = None
+        self._reloading: asyncio.Task | None = None
         self.passwords = None
         self.issuer = None
         self.throttle = Throttle()
@@ -37,8 +42,30 @@ class IdentityApp:
         self.issuer = TokenIssuer(signing, ctx.settings.access_token_ttl_s,
                                   timedelta(days=ctx.settings.refresh_token_ttl_days))
         self.passwords = PasswordPool()
+        self._reloading = asyncio.create_task(self._reload_keys(ctx, local))
+
+    async def _reload_keys(self, ctx: ServiceContext, local, interval: float = 5.0) -> None:
+        """Pick up keys added by `sotay keys rotate` (or another replica): sign
+        with the newest, publish them all, so older tokens stay valid."""
+        from services.identity.adapters import keys
+        from sotay.auth import key_id
+
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                signing = await keys.load_keys(ctx.engine, local)
+                if [key_id(k.public_key()) for k in signing] != [key_id(k.public_key()) for k in self.issuer.keys]:
+                    for key in signing:
+                        ctx.verifier.add_key(key.public_key())
+                    await keys.publish_jwks(ctx.js, signing, replicas=ctx.settings.stream_replicas)
+                    self.issuer.keys = signing
+            except Exception as exc:  # the database or NATS away: try again later
+                log.warning("identity: reloading signing keys failed: %r", exc)
 
     async def stop(self, ctx: ServiceContext) -> None:
+        if self._reloading:
+            self._reloading.cancel()
+            await asyncio.gather(self._reloading, return_exceptions=True)
         if self.passwords:
             self.passwords.close()
 

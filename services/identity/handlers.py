@@ -189,9 +189,10 @@ async def sign_in(db: AsyncConnection, issuer: TokenIssuer, passwords: PasswordP
         raise invalid_grant()
     if account["activated_at"] is None:
         await db.execute(text("UPDATE accounts SET activated_at = now() WHERE id = :id"), {"id": account["id"]})
-        await emit(db, AccountActivated(account_id=str(account["id"]), member_id=str(account["member_id"]),
-                                        unit=account["unit"], platform=account["platform"]),
-                   aggregate_id=account["id"], committee=account["committee"], unit=account["unit"])
+        if account["member_id"] is not None:  # staff accounts are no member's installation
+            await emit(db, AccountActivated(account_id=str(account["id"]), member_id=str(account["member_id"]),
+                                            unit=account["unit"], platform=account["platform"]),
+                       aggregate_id=account["id"], committee=account["committee"], unit=account["unit"])
     return await issuer.issue(db, account)
 
 
@@ -216,6 +217,30 @@ async def refresh(db: AsyncConnection, issuer: TokenIssuer, refresh_token: str) 
     await db.execute(text("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = :h"),
                      {"h": row["token_hash"]})
     return await issuer.issue(db, account, row["family_id"])
+
+
+async def create_user(db: AsyncConnection, *, card_no: str, phone: str, password_hash: str, role: str,
+                      unit: str, by: str) -> dict:
+    """An account made from the command line (bootstrapping the first city admin).
+    It is linked to the registry when the card is there, and is active at once."""
+    path = await store.unit_path(db, unit) if unit != CITY else f"/{CITY}/"
+    if path is None:
+        raise invalid([("unit", "is not a unit of the registry (is the registry loaded?)")])
+    if await store.card_has_account(db, card_no):
+        raise Problem(409, "Already has an account", "This card number already has an account.")
+    entry = await store.registry_entry(db, card_no)
+    account_id = uuid7()
+    home = entry.unit if entry else unit
+    await store.insert_account(db, {
+        "id": account_id, "member_id": entry.member_id if entry else None, "party_card_no": card_no,
+        "phone": phone, "password_hash": password_hash, "platform": "web", "unit": home,
+        "unit_path": entry.unit_path if entry else path, "committee": entry.committee if entry else CITY,
+        "registration_id": None})
+    if entry:
+        await store.grant(db, account_id, "member", entry.unit, by)
+    await store.grant(db, account_id, role, unit, by)
+    await store.audit(db, by, "create_user", str(account_id), details={"role": role, "unit": unit})
+    return {"account_id": str(account_id), "card": card_no, "roles": await store.grants_of(db, account_id)}
 
 
 async def grant_role(db: AsyncConnection, actor: Principal, account_id: Any, role: str, unit: str) -> None:

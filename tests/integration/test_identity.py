@@ -344,3 +344,47 @@ async def test_account_follows_a_transfer_and_is_disabled_when_the_member_dies(s
     counts = await subject_counts(nats_url)
     assert counts.get("sotay.identity.account_disabled.ba-dinh") == 1
     assert counts.get("sotay.identity.account_moved.ba-dinh") == 1
+
+
+def _kid(token: str) -> str:
+    return orjson.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
+
+
+async def test_bootstrap_admin_then_rotate_keys_old_tokens_stay_valid(system, database_url, data_dir, monkeypatch):
+    import io
+
+    from sotay.cli import main as sotay_main
+
+    monkeypatch.setenv("SOTAY_DATABASE_URL", database_url)
+    monkeypatch.setenv("SOTAY_DATA_DIR", str(data_dir))
+    monkeypatch.setattr("sys.stdin", io.StringIO("Mot mat khau rat dai\n"))
+    assert await asyncio.to_thread(sotay_main, ["admin", "create-user", "--card", "0512345678", "--phone",
+                                                "0987654321", "--password-stdin"]) == 0
+    signed = await sign_in(system, "0512345678", "Mot mat khau rat dai")
+    assert signed.status_code == 200, signed.text
+    old_token = signed.json()["access_token"]
+    headers = {"Authorization": f"Bearer {old_token}"}
+    assert (await system.client.get("/api/identity/v1/registrations", headers=headers)).status_code == 200
+
+    assert await asyncio.to_thread(sotay_main, ["keys", "rotate"]) == 0
+
+    async def new_key_signs():
+        token = (await sign_in(system, "0512345678", "Mot mat khau rat dai")).json()["access_token"]
+        return token if _kid(token) != _kid(old_token) else None
+    new_token = await eventually(new_key_signs, timeout=20)
+    jwks = (await system.client.get("/api/identity/v1/.well-known/jwks.json")).json()
+    assert {_kid(old_token), _kid(new_token)} <= {k["kid"] for k in jwks["keys"]}
+    for token in (old_token, new_token):  # both verify in another service
+        response = await system.client.get("/api/members/v1/members", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+
+
+async def test_a_registration_pending_too_long_is_flagged_overdue_to_the_unit_above(system):
+    reg = await register(system, matching(2, 324))
+    async with system.runtimes["identity"].context.engine.begin() as conn:
+        await conn.execute(text("UPDATE registrations SET submitted_at = now() - interval '5 days' WHERE id = :id"),
+                           {"id": reg["id"]})
+    above = system.auth("unit_admin", "hoan-kiem")  # the committee above the member's cell
+    overdue = (await system.client.get("/api/identity/v1/registrations", params={"overdue": "true"},
+                                       headers=above)).json()["items"]
+    assert [r["id"] for r in overdue] == [reg["id"]] and overdue[0]["overdue"] is True
