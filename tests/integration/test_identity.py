@@ -388,3 +388,22 @@ async def test_a_registration_pending_too_long_is_flagged_overdue_to_the_unit_ab
     overdue = (await system.client.get("/api/identity/v1/registrations", params={"overdue": "true"},
                                        headers=above)).json()["items"]
     assert [r["id"] for r in overdue] == [reg["id"]] and overdue[0]["overdue"] is True
+
+
+async def test_admins_grant_roles_within_their_own_subtree_only(system):
+    body = await approved_account(system, 0, 317)  # active and not registered by the tests above
+    tokens = (await sign_in(system, body["party_card_no"])).json()
+    account_id = (await system.client.get("/api/identity/v1/me",
+                                          headers={"Authorization": f"Bearer {tokens['access_token']}"})).json()["subject"]
+    admin_a = system.auth("unit_admin", "ba-dinh")
+    url = f"/api/identity/v1/accounts/{account_id}/grants"
+    outside = await system.client.post(url, json={"role": "cell_secretary", "unit": "tay-ho-g1-c1"}, headers=admin_a)
+    assert outside.status_code == 403
+    too_high = await system.client.post(url, json={"role": "city_admin", "unit": "city"}, headers=admin_a)
+    assert too_high.status_code == 403
+    granted = await system.client.post(url, json={"role": "cell_secretary", "unit": "ba-dinh-g1-c2"}, headers=admin_a)
+    assert granted.status_code == 201
+    assert {"role": "cell_secretary", "unit": "ba-dinh-g1-c2"} in granted.json()["roles"]
+    signed = (await sign_in(system, body["party_card_no"])).json()["access_token"]
+    queue = await system.client.get("/api/identity/v1/registrations", headers={"Authorization": f"Bearer {signed}"})
+    assert queue.status_code == 200  # the new secretary sees their cell's queue
