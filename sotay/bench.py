@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -55,23 +57,34 @@ class Figure:
     unit: str
 
 
-async def run_import_benchmark(settings: Settings, *, rows: int, json_file: Path | None = None) -> int:
+@asynccontextmanager
+async def scratch_system(settings: Settings, services: list[str]):
+    """The servers a benchmark runs on (embedded ones in a temporary directory
+    unless configured) and a database of its own, dropped afterwards."""
     with tempfile.TemporaryDirectory(prefix="sotay-bench-") as tmp:
         if not settings.nats_url or not settings.database_url:
             settings = settings.model_copy(update={"data_dir": Path(tmp)})
-        infra = Infrastructure(settings).start(["members"])
+        infra = Infrastructure(settings).start(services)
+        database = f"sotay_bench_{uuid7().hex[:8]}"
         try:
-            return await _run(settings, infra, rows, json_file)
+            admin = await asyncpg.connect(plain_url(infra.database_url))
+            await admin.execute(f'CREATE DATABASE "{database}"')
+            await admin.close()
+            yield settings, infra, infra.database_url.rsplit("/", 1)[0] + "/" + database
         finally:
+            admin = await asyncpg.connect(plain_url(infra.database_url))
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.close()
             infra.stop()
 
 
-async def _run(settings: Settings, infra: Infrastructure, rows: int, json_file: Path | None) -> int:
-    database = f"sotay_bench_{uuid7().hex[:8]}"
-    admin = await asyncpg.connect(plain_url(infra.database_url))
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    db_url = infra.database_url.rsplit("/", 1)[0] + "/" + database
+async def run_import_benchmark(settings: Settings, *, rows: int, json_file: Path | None = None) -> int:
+    async with scratch_system(settings, ["members"]) as (settings, infra, db_url):
+        return await _run_import(settings, infra, db_url, rows, json_file)
+
+
+async def _run_import(settings: Settings, infra: Infrastructure, db_url: str, rows: int,
+                      json_file: Path | None) -> int:
     print(f"preparing {rows:,} member rows …", flush=True)
     units = build_org_tree(2023)
     csv_bytes = write_csv(generate_members(units, rows, 2023, pilot_only=False, today=date.today()))
@@ -85,7 +98,7 @@ async def _run(settings: Settings, infra: Infrastructure, rows: int, json_file: 
     runtime = ServiceRuntime(_members(), settings, infra.nats_url, db_url)
     await runtime.migrate()
     await _insert_units(runtime.context, units)
-    relay = _start_relay_process(infra.nats_url, db_url, settings)
+    relay = _start_service("members", infra.nats_url, db_url, settings, free_port())
     try:
         await _wait_published(db_url, timeout=120)  # the org tree's own events
         stream_before = await _stream_messages(infra.nats_url, "SOTAY_MEMBERS")
@@ -104,9 +117,6 @@ async def _run(settings: Settings, infra: Infrastructure, rows: int, json_file: 
         relay.terminate()
         relay.wait(30)
         await runtime.context.engine.dispose()
-        admin = await asyncpg.connect(plain_url(infra.database_url))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
 
     self_usage = resource.getrusage(resource.RUSAGE_SELF)
     ratio = total_s / floor_s
@@ -179,14 +189,6 @@ async def _floor_publish(nats_url: str, count: int, size: int) -> float:
         await nc.close()
 
 
-def _start_relay_process(nats_url: str, db_url: str, settings: Settings) -> subprocess.Popen:
-    env = {**os.environ, "SOTAY_NATS_URL": nats_url, "SOTAY_DATABASE_URL": db_url,
-           "SOTAY_DATA_DIR": str(settings.data_dir), "SOTAY_HTTP_PORT": str(free_port()),
-           "SOTAY_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "sotay.cli", "serve", "members"], env=env,
-                            stdout=subprocess.DEVNULL)
-
-
 async def _wait_published(db_url: str, timeout: float) -> None:
     conn = await asyncpg.connect(plain_url(db_url), server_settings={"search_path": "members"})
     try:
@@ -240,27 +242,19 @@ async def run_identity_benchmark(settings: Settings, *, registrations: int, json
     """Registrations/s and sign-ins/s over HTTP against `sotay serve members`
     and `sotay serve identity` processes, next to the argon2id hashes/s this
     machine manages with the same parameters, measured in the same run."""
-    with tempfile.TemporaryDirectory(prefix="sotay-bench-") as tmp:
-        if not settings.nats_url or not settings.database_url:
-            settings = settings.model_copy(update={"data_dir": Path(tmp)})
-        infra = Infrastructure(settings).start(["members", "identity"])
-        try:
-            return await _run_identity(settings, infra, registrations, json_file)
-        finally:
-            infra.stop()
+    async with scratch_system(settings, ["members", "identity"]) as (settings, infra, db_url):
+        return await _run_identity(settings, infra, db_url, registrations, json_file)
 
 
-async def _run_identity(settings: Settings, infra: Infrastructure, count: int, json_file: Path | None) -> int:
+async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, count: int,
+                        json_file: Path | None) -> int:
     import httpx
 
     from services.identity.adapters.passwords import PasswordPool
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a log line per request would load the client
     from sotay.auth import Grant, load_or_create_signing_key, mint_token
 
-    database = f"sotay_bench_{uuid7().hex[:8]}"
-    admin = await asyncpg.connect(plain_url(infra.database_url))
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    db_url = infra.database_url.rsplit("/", 1)[0] + "/" + database
     password = "Mat khau cua dang vien"
 
     pool = PasswordPool()
@@ -306,9 +300,6 @@ async def _run_identity(settings: Settings, infra: Infrastructure, count: int, j
         for proc in procs:
             proc.terminate()
             proc.wait(30)
-        admin = await asyncpg.connect(plain_url(infra.database_url))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
 
     reg_rate, sign_rate = len(bodies) / reg_s, len(logins) / sign_s
     ratio = min(reg_rate, sign_rate) / hashes_per_s
