@@ -30,7 +30,7 @@ from sotay.auth import JWKS_BUCKET, JWKS_KEY, TokenVerifier, load_or_create_sign
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.db import create_engine, migrate
 from sotay.events import Catalogue, Envelope
-from sotay.http import Idempotency, json_response
+from sotay.http import Idempotency, Problem, install_problem_handlers, json_response
 from sotay.outbox import OutboxRelay
 from sotay.settings import Settings
 from sotay.streams import ensure_streams
@@ -261,7 +261,6 @@ class ServiceRuntime:
         @routes.get("/events/{event_type}.schema.json", include_in_schema=False)
         async def event_schema(event_type: str):
             if event_type not in catalogue.types:
-                from sotay.http import Problem
                 raise Problem(404, "Unknown event type", f"{event_type} is not published by {self.name}")
             return catalogue.envelope_schema(event_type)
 
@@ -271,8 +270,6 @@ class ServiceRuntime:
 def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> FastAPI:
     """One FastAPI app serving the given services under their prefixes, with
     root /healthz and /readyz covering all of them."""
-    from sotay.http import install_problem_handlers
-
     app = FastAPI(title=title, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
     for runtime in runtimes:

@@ -9,6 +9,17 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.identity.adapters import keys
+from services.identity.adapters.passwords import PasswordPool
+from services.identity.domain import Throttle, ceil_seconds
+from services.identity.entrypoints.events import registry_consumer
+from services.identity.entrypoints.http import build_router
+from services.identity.events import CATALOGUE
+from services.identity.handlers import TokenIssuer
+from sotay.auth import key_id, load_or_create_signing_key
+from sotay.http import Problem
 from sotay.service import ServiceContext, ServiceDefinition
 
 log = logging.getLogger("sotay.identity")
@@ -18,23 +29,21 @@ class IdentityApp:
     """The composition root: what the routes and handlers share."""
 
     def __init__(self) -> None:
-        from services.identity.domain import Throttle
-
         self.ctx: ServiceContext | None = None
-        self._reloading: asyncio.Task | None = None
-        self.passwords = None
-        self.issuer = None
+        self.passwords: PasswordPool | None = None
+        self.issuer: TokenIssuer | None = None
         self.throttle = Throttle()
         # An address gets more room than an account: many members share a unit's network.
         self.address_throttle = Throttle(free_failures=50)
+        self._reloading: asyncio.Task | None = None
+
+    def router(self, ctx: ServiceContext):
+        self.ctx = ctx
+        return build_router(self)
 
     async def start(self, ctx: ServiceContext) -> None:
-        from services.identity.adapters import keys
-        from services.identity.adapters.passwords import PasswordPool
-        from services.identity.handlers import TokenIssuer
-        from sotay.auth import load_or_create_signing_key
-
-        local = load_or_create_signing_key(ctx.settings.signing_key_file or ctx.settings.keys_dir / "signing-ed25519.pem")
+        local = load_or_create_signing_key(ctx.settings.signing_key_file
+                                           or ctx.settings.keys_dir / "signing-ed25519.pem")
         signing = await keys.load_keys(ctx.engine, local)
         for key in signing:
             ctx.verifier.add_key(key.public_key())
@@ -44,12 +53,16 @@ class IdentityApp:
         self.passwords = PasswordPool()
         self._reloading = asyncio.create_task(self._reload_keys(ctx, local))
 
-    async def _reload_keys(self, ctx: ServiceContext, local, interval: float = 5.0) -> None:
+    async def stop(self, ctx: ServiceContext) -> None:
+        if self._reloading:
+            self._reloading.cancel()
+            await asyncio.gather(self._reloading, return_exceptions=True)
+        if self.passwords:
+            self.passwords.close()
+
+    async def _reload_keys(self, ctx: ServiceContext, local: Ed25519PrivateKey, interval: float = 5.0) -> None:
         """Pick up keys added by `sotay keys rotate` (or another replica): sign
         with the newest, publish them all, so older tokens stay valid."""
-        from services.identity.adapters import keys
-        from sotay.auth import key_id
-
         while True:
             await asyncio.sleep(interval)
             try:
@@ -62,17 +75,7 @@ class IdentityApp:
             except Exception as exc:  # the database or NATS away: try again later
                 log.warning("identity: reloading signing keys failed: %r", exc)
 
-    async def stop(self, ctx: ServiceContext) -> None:
-        if self._reloading:
-            self._reloading.cancel()
-            await asyncio.gather(self._reloading, return_exceptions=True)
-        if self.passwords:
-            self.passwords.close()
-
     def refuse_if_throttled(self, key: str, address: str) -> None:
-        from services.identity.domain import ceil_seconds
-        from sotay.http import Problem
-
         wait = max(self.throttle.retry_after(key), self.address_throttle.retry_after(f"ip:{address}"))
         if wait > 0:
             raise Problem(429, "Too many attempts", f"Try again in {ceil_seconds(wait)} seconds.",
@@ -82,17 +85,8 @@ class IdentityApp:
         self.throttle.failed(key)
         self.address_throttle.failed(f"ip:{address}")
 
-    def router(self, ctx: ServiceContext):
-        from services.identity.entrypoints.http import build_router
-
-        self.ctx = ctx
-        return build_router(self)
-
 
 def definition() -> ServiceDefinition:
-    from services.identity.entrypoints.events import registry_consumer
-    from services.identity.events import CATALOGUE
-
     app = IdentityApp()
     return ServiceDefinition(
         name="identity",

@@ -1,16 +1,16 @@
 """The member registry: org tree, member records, transfers, status,
-correction requests and bulk imports. Publishes `sotay.members.*`."""
+correction requests and bulk imports. Publishes `sotay.members.*`;
+consumes `sotay.identity.*` for whether a member has an account."""
 
 from pathlib import Path
 
+from services.members.entrypoints.events import accounts_consumer
+from services.members.entrypoints.http import build_router
+from services.members.events import CATALOGUE
 from sotay.service import ServiceDefinition
 
 
 def definition() -> ServiceDefinition:
-    from services.members.entrypoints.events import accounts_consumer
-    from services.members.entrypoints.http import build_router
-    from services.members.events import CATALOGUE
-
     return ServiceDefinition(
         name="members",
         migrations=Path(__file__).parent / "adapters" / "migrations",

@@ -256,7 +256,7 @@ async def test_enumeration_same_answer_for_existing_and_missing_cards(system):
     existing = matching(2, 320)
     missing = registration("0399999999")
     answers, timings = {}, {"existing": [], "missing": []}
-    for round_ in range(6):
+    for _ in range(6):
         for label, body in (("existing", existing), ("missing", missing)):
             started = time.perf_counter()
             response = await system.client.post("/api/identity/v1/registrations", json=body)
