@@ -11,9 +11,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.identity.adapters import keys
+from services.identity.adapters import keys, store
 from services.identity.adapters.passwords import PasswordPool
-from services.identity.domain import Throttle, ceil_seconds
+from services.identity.domain import ThrottlePolicy, ceil_seconds
 from services.identity.entrypoints.events import registry_consumer
 from services.identity.entrypoints.http import build_router
 from services.identity.events import CATALOGUE
@@ -32,9 +32,9 @@ class IdentityApp:
         self.ctx: ServiceContext | None = None
         self.passwords: PasswordPool | None = None
         self.issuer: TokenIssuer | None = None
-        self.throttle = Throttle()
+        self.account_policy = ThrottlePolicy()
         # An address gets more room than an account: many members share a unit's network.
-        self.address_throttle = Throttle(free_failures=50)
+        self.address_policy = ThrottlePolicy(free_failures=50)
         self._reloading: asyncio.Task | None = None
 
     def router(self, ctx: ServiceContext):
@@ -75,15 +75,22 @@ class IdentityApp:
             except Exception as exc:  # the database or NATS away: try again later
                 log.warning("identity: reloading signing keys failed: %r", exc)
 
-    def refuse_if_throttled(self, key: str, address: str) -> None:
-        wait = max(self.throttle.retry_after(key), self.address_throttle.retry_after(f"ip:{address}"))
+    async def refuse_if_throttled(self, key: str, address: str) -> None:
+        async with self.ctx.engine.connect() as db:
+            seen = await store.sign_in_failures(db, [key, f"ip:{address}"])
+        wait = max(self.account_policy.wait(*seen.get(key, (0, 0.0))),
+                   self.address_policy.wait(*seen.get(f"ip:{address}", (0, 0.0))))
         if wait > 0:
             raise Problem(429, "Too many attempts", f"Try again in {ceil_seconds(wait)} seconds.",
                           retry_after=ceil_seconds(wait))
 
-    def failed(self, key: str, address: str) -> None:
-        self.throttle.failed(key)
-        self.address_throttle.failed(f"ip:{address}")
+    async def failed(self, key: str, address: str) -> None:
+        async with self.ctx.engine.begin() as db:
+            await store.record_failure(db, [key, f"ip:{address}"])
+
+    async def succeeded(self, key: str) -> None:
+        async with self.ctx.engine.begin() as db:
+            await store.clear_failures(db, key)
 
 
 def definition() -> ServiceDefinition:

@@ -4,8 +4,7 @@ password rules, and the throttle that slows guessing without locking members out
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -79,8 +78,8 @@ def match_registration(*, full_name: str, date_of_birth: date, phone_hash: str, 
     return Match("matched", (), entry)
 
 
-@dataclass
-class Throttle:
+@dataclass(frozen=True)
+class ThrottlePolicy:
     """Failed sign-ins make the next attempt on the same key wait longer
     (1 s after 5 failures, doubling up to 15 minutes); success resets it. A
     member is slowed, never locked out: after the wait they can try again."""
@@ -88,24 +87,12 @@ class Throttle:
     free_failures: int = 5
     base_delay_s: float = 1.0
     max_delay_s: float = 900.0
-    _failures: dict[str, tuple[int, float]] = field(default_factory=dict)
 
-    def retry_after(self, key: str, now: float | None = None) -> float:
-        count, last = self._failures.get(key, (0, 0.0))
-        if count < self.free_failures:
+    def wait(self, failures: int, seconds_since_last: float) -> float:
+        if failures < self.free_failures:
             return 0.0
-        wait = min(self.max_delay_s, self.base_delay_s * 2 ** (count - self.free_failures))
-        return max(0.0, last + wait - (now if now is not None else time.monotonic()))
-
-    def failed(self, key: str, now: float | None = None) -> None:
-        count, _ = self._failures.get(key, (0, 0.0))
-        self._failures[key] = (count + 1, now if now is not None else time.monotonic())
-        if len(self._failures) > 100_000:  # bounded memory: forget the oldest half
-            for stale in sorted(self._failures, key=lambda k: self._failures[k][1])[:50_000]:
-                del self._failures[stale]
-
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
+        delay = min(self.max_delay_s, self.base_delay_s * 2 ** min(failures - self.free_failures, 30))
+        return max(0.0, delay - seconds_since_last)
 
 
 def ceil_seconds(value: float) -> int:

@@ -138,3 +138,21 @@ async def audit(db: AsyncConnection, actor: str, action: str, target: str, reaso
     await db.execute(text(
         "INSERT INTO audit_log (actor, action, target, reason, details) VALUES (:a, :act, :t, :r, CAST(:d AS jsonb))"),
         {"a": actor, "act": action, "t": target, "r": reason, "d": orjson.dumps(details or {}).decode()})
+
+
+async def sign_in_failures(db: AsyncConnection, keys: list[str]) -> dict[str, tuple[int, float]]:
+    """For each key with failures: how many, and seconds since the last."""
+    rows = await db.execute(text(
+        "SELECT key, failures, extract(epoch FROM now() - last_at) AS since FROM sign_in_failures "
+        "WHERE key = ANY(:k)"), {"k": keys})
+    return {r.key: (r.failures, float(r.since)) for r in rows}
+
+
+async def record_failure(db: AsyncConnection, keys: list[str]) -> None:
+    await db.execute(text(
+        "INSERT INTO sign_in_failures (key, failures, last_at) SELECT k, 1, now() FROM unnest(CAST(:k AS text[])) k "
+        "ON CONFLICT (key) DO UPDATE SET failures = sign_in_failures.failures + 1, last_at = now()"), {"k": keys})
+
+
+async def clear_failures(db: AsyncConnection, key: str) -> None:
+    await db.execute(text("DELETE FROM sign_in_failures WHERE key = :k"), {"k": key})
