@@ -1,8 +1,9 @@
 """Durable pull consumers with an inbox, delayed retries and a dead-letter stream.
 
-A batch of messages is applied in one database transaction, each message
-under a savepoint together with its inbox row, so a redelivered event
-changes nothing and one bad message does not undo the others. After the
+A batch of messages is applied in one database transaction together with
+their inbox rows, so a redelivered event changes nothing. Should a handler
+fail, the batch is applied again one message at a time, each under a
+savepoint, so one bad message does not undo the others. After the
 commit the applied messages are acked; a message whose handler failed is
 nacked with a delay, and dead-lettered once it has been delivered
 `max_deliver` times. A message that cannot be decoded is dead-lettered at
@@ -44,6 +45,19 @@ DLQ_HEADERS = ("Sotay-Dlq-Reason", "Sotay-Dlq-Consumer", "Sotay-Dlq-Subject", "S
 
 class PermanentError(Exception):
     """The message can never be applied: dead-letter it without retrying."""
+
+
+class _HandlerFailed(Exception):
+    """A handler failed inside a whole-batch transaction; `verdict` is that message's."""
+
+    def __init__(self, index: int, verdict: tuple[str, str]) -> None:
+        super().__init__(verdict[1])
+        self.index, self.verdict = index, verdict
+
+
+_INBOX_ONE = text("INSERT INTO inbox (consumer, event_id) VALUES (:c, :e) ON CONFLICT DO NOTHING RETURNING 1")
+_INBOX_MANY = text("INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
+                   "ON CONFLICT DO NOTHING RETURNING event_id")
 
 
 # Faults of the infrastructure, not of the message.
@@ -138,20 +152,13 @@ class ConsumerRunner:
 
     async def process_batch(self, messages: list[Msg]) -> Outcome:
         outcome = Outcome()
-        to_ack: list[Msg] = []
-        to_retry: list[tuple[Msg, str]] = []
-        to_dead_letter: list[tuple[Msg, str]] = []
         try:
-            async with self.engine.begin() as conn:
-                for msg in messages:
-                    verdict, reason = await self._apply_one(conn, msg)
-                    if verdict == "retry":
-                        to_retry.append((msg, reason))
-                    elif verdict == "dead":
-                        to_dead_letter.append((msg, reason))
-                    else:
-                        to_ack.append(msg)
-                        outcome.duplicates += verdict == "duplicate"
+            try:
+                verdicts = await self._apply_batch(messages)
+            except _HandlerFailed as failed:
+                # Again, one message at a time, so the failure stays with its message
+                # (which is not run a second time for this delivery).
+                verdicts = await self._apply_each(messages, {failed.index: failed.verdict})
         except Exception as exc:
             if not _is_infrastructure_error(exc):
                 raise
@@ -162,54 +169,98 @@ class ConsumerRunner:
             self._add(outcome)
             return outcome
 
-        for msg in to_ack:
-            await msg.ack()
-        for msg, reason in to_retry:
-            if msg.metadata.num_delivered >= self.max_deliver:
+        to_dead_letter: list[tuple[Msg, str]] = []
+        for msg, (verdict, reason) in zip(messages, verdicts, strict=True):
+            if verdict == "dead":
+                to_dead_letter.append((msg, reason))
+            elif verdict == "retry" and msg.metadata.num_delivered >= self.max_deliver:
                 to_dead_letter.append((msg, f"failed {msg.metadata.num_delivered} deliveries: {reason}"))
-            else:
+            elif verdict == "retry":
                 await msg.nak(delay=self.nack_delay * msg.metadata.num_delivered)
                 outcome.retried += 1
+            else:
+                await msg.ack()
+                outcome.acked += 1
+                outcome.duplicates += verdict == "duplicate"
         for msg, reason in to_dead_letter:
             await self.dead_letter(msg, reason)
-        outcome.acked = len(to_ack)
         outcome.dead_lettered = len(to_dead_letter)
         self._add(outcome)
         return outcome
+
+    async def _apply_batch(self, messages: list[Msg]) -> list[tuple[str, str]]:
+        """The common case in one transaction and few round trips: the inbox
+        rows of the whole batch in one statement, then each new event's
+        handler. Any handler failure undoes it all (raised as _HandlerFailed)."""
+        verdicts: list[tuple[str, str]] = []
+        envelopes: list[dict[str, Any] | None] = []
+        for msg in messages:
+            try:
+                envelope = parse_envelope(msg.data)
+            except (ValueError, TypeError) as exc:
+                verdicts.append(("dead", f"malformed envelope: {exc}"))
+                envelopes.append(None)
+                continue
+            handled = envelope["type"] in self.consumer.handlers
+            verdicts.append(("pending", "") if handled else ("ignored", ""))
+            envelopes.append(envelope if handled else None)
+        ids = [e["id"] for e in envelopes if e is not None]
+        if not ids:
+            return verdicts
+        async with self.engine.begin() as conn:
+            new = set(str(i) for i in (await conn.execute(_INBOX_MANY, {"c": self.consumer.name, "ids": ids})).scalars())
+            for index, (msg, envelope) in enumerate(zip(messages, envelopes, strict=True)):
+                if envelope is None:
+                    continue
+                if envelope["id"] not in new:
+                    verdicts[index] = ("duplicate", "")
+                    continue
+                new.discard(envelope["id"])  # the same event twice in one batch applies once
+                try:
+                    await self._handle(conn, msg, envelope)
+                except Exception as exc:
+                    if _is_infrastructure_error(exc):
+                        raise
+                    raise _HandlerFailed(index, self._failure_verdict(envelope, exc)) from exc
+                verdicts[index] = ("applied", "")
+        return verdicts
+
+    async def _apply_each(self, messages: list[Msg], known: dict[int, tuple[str, str]]) -> list[tuple[str, str]]:
+        async with self.engine.begin() as conn:
+            return [known[i] if i in known else await self._apply_one(conn, msg) for i, msg in enumerate(messages)]
+
+    def _failure_verdict(self, envelope: dict[str, Any], exc: Exception) -> tuple[str, str]:
+        if isinstance(exc, (PermanentError, ValidationError, KeyError)):
+            return "dead", f"{type(exc).__name__}: {exc}"
+        log.warning("consumer %s: %s failed: %r", self.consumer.name, envelope["id"], exc)
+        return "retry", f"{type(exc).__name__}: {exc}"
+
+    async def _handle(self, conn: AsyncConnection, msg: Msg, envelope: dict[str, Any]) -> None:
+        parent = propagate.extract(msg.headers or {})
+        with tracer.start_as_current_span(
+            f"consume {envelope['type']}", context=parent, kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.consumer.name,
+                        "messaging.message.id": envelope["id"]},
+        ):
+            await self.consumer.handlers[envelope["type"]](conn, envelope)
 
     async def _apply_one(self, conn: AsyncConnection, msg: Msg) -> tuple[str, str]:
         try:
             envelope = parse_envelope(msg.data)
         except (ValueError, TypeError) as exc:
             return "dead", f"malformed envelope: {exc}"
-        handler = self.consumer.handlers.get(envelope["type"])
-        if handler is None:
+        if envelope["type"] not in self.consumer.handlers:
             return "ignored", ""
-        parent = propagate.extract(msg.headers or {})
-        with tracer.start_as_current_span(
-            f"consume {envelope['type']}", context=parent, kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.consumer.name,
-                        "messaging.message.id": envelope["id"]},
-        ) as span:
-            try:
-                async with conn.begin_nested():
-                    inserted = await conn.execute(
-                        text("INSERT INTO inbox (consumer, event_id) VALUES (:c, :e) "
-                             "ON CONFLICT DO NOTHING RETURNING 1"),
-                        {"c": self.consumer.name, "e": envelope["id"]},
-                    )
-                    if inserted.first() is None:
-                        return "duplicate", ""
-                    await handler(conn, envelope)
-            except (PermanentError, ValidationError, KeyError) as exc:
-                span.record_exception(exc)
-                return "dead", f"{type(exc).__name__}: {exc}"
-            except Exception as exc:
-                if _is_infrastructure_error(exc):
-                    raise
-                span.record_exception(exc)
-                log.warning("consumer %s: %s failed: %r", self.consumer.name, envelope["id"], exc)
-                return "retry", f"{type(exc).__name__}: {exc}"
+        try:
+            async with conn.begin_nested():
+                inserted = await conn.execute(_INBOX_ONE, {"c": self.consumer.name, "e": envelope["id"]})
+                if inserted.first() is None:
+                    return "duplicate", ""
+                await self._handle(conn, msg, envelope)
+        except Exception as exc:
+            if _is_infrastructure_error(exc):
+                raise
+            return self._failure_verdict(envelope, exc)
         return "applied", ""
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:
