@@ -277,7 +277,8 @@ async def apply_member_event(db: AsyncConnection, envelope: dict[str, Any]) -> N
          "path": "/" + "/".join(data["unit_path"]) + "/", "committee": _committee(data["unit_path"]),
          "status": data["status"], "eligible": data["eligible"], "phone_hash": data.get("phone_hash"),
          "version": sequence})).first()
-    if updated is not None:
+    # A member just entered into the registry has no account yet: nothing to follow.
+    if updated is not None and not envelope["type"].startswith("sotay.members.MemberRegistered."):
         await _follow_member(db, data)
 
 
