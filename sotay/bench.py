@@ -254,7 +254,7 @@ async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, 
     from services.identity.adapters.passwords import PasswordPool
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from sotay.auth import Grant, load_or_create_signing_key, mint_token
+    from sotay.auth import Grant, mint_token
 
     password = "Mat khau cua dang vien"
 
@@ -280,7 +280,7 @@ async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, 
     base = f"http://127.0.0.1:{port}/api/identity/v1"
     try:
         await _wait_replica(db_url, len(rows))
-        key = load_or_create_signing_key(settings.data_dir / "keys" / "signing-ed25519.pem")
+        key = settings.signing_key()
         approver = {"Authorization": f"Bearer {mint_token(key, 'bench', [Grant('city_admin', 'city')])}"}
         async with httpx.AsyncClient(timeout=60) as client:
             await _until_ready(client, f"http://127.0.0.1:{port}/readyz")

@@ -101,9 +101,9 @@ def cmd_serve(args, settings: Settings) -> int:
 
 
 def cmd_token(args, settings: Settings) -> int:
-    from sotay.auth import Grant, load_or_create_signing_key, mint_token
+    from sotay.auth import Grant, mint_token
 
-    key = load_or_create_signing_key(settings.signing_key_file or settings.keys_dir / "signing-ed25519.pem")
+    key = settings.signing_key()
     subject = args.subject or f"local-{args.role}-{args.unit}"
     print(mint_token(key, subject, [Grant(args.role, args.unit)], ttl_s=args.ttl, member_card_no=args.card))
     return 0
@@ -185,7 +185,7 @@ def cmd_migrate(args, settings: Settings) -> int:
 
 def cmd_keys(args, settings: Settings) -> int:
     from services.identity.adapters import keys
-    from sotay.auth import key_id, load_or_create_signing_key
+    from sotay.auth import key_id
 
     async def run():
         async with offline_service("identity", settings) as ctx:
@@ -193,7 +193,7 @@ def cmd_keys(args, settings: Settings) -> int:
                 kid = await keys.rotate(ctx.engine)
                 print(f"new signing key {kid}; running identity replicas sign with it within seconds, "
                       "and tokens signed by older keys stay valid until they expire")
-            local = load_or_create_signing_key(settings.signing_key_file or settings.keys_dir / "signing-ed25519.pem")
+            local = settings.signing_key()
             for key in await keys.load_keys(ctx.engine, local):
                 print(key_id(key.public_key()))
     asyncio.run(run())

@@ -94,8 +94,7 @@ class Infrastructure:
 Startup = Callable[[list[ServiceRuntime]], Awaitable[None]]
 
 
-def run_services(names: list[str], settings: Settings, *, on_started: Startup | None = None,
-                 banner: bool = True) -> None:
+def run_services(names: list[str], settings: Settings, *, on_started: Startup | None = None) -> None:
     """Run the named services in this process until Ctrl-C, then stop them
     and any embedded servers cleanly."""
     setup_tracing("sotay" if len(names) > 1 else f"sotay-{names[0]}")
@@ -114,8 +113,7 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
                     started.append(runtime)
                 if infra.started_servers:
                     infra.publish_runtime(http_url)
-                if banner:
-                    _print_banner(http_url, infra, runtimes)
+                _print_banner(http_url, infra, runtimes)
                 if on_started:
                     task = asyncio.create_task(on_started(runtimes))
                     background.add(task)
@@ -143,8 +141,7 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         shutdown_tracing()
         infra.stop()
-        if banner:
-            print("sotay stopped.", flush=True)
+        print("sotay stopped.", flush=True)
 
 
 def _exit_quietly(signum, frame) -> None:

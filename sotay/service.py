@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sotay.auth import JWKS_BUCKET, JWKS_KEY, TokenVerifier, load_or_create_signing_key, public_keys_from_jwks
+from sotay.auth import JWKS_BUCKET, JWKS_KEY, TokenVerifier, public_keys_from_jwks
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.db import create_engine, migrate
 from sotay.events import Catalogue, Envelope
@@ -85,7 +85,7 @@ def local_pii_key(settings: Settings) -> bytes:
 
 
 def local_verifier(settings: Settings) -> TokenVerifier:
-    key = load_or_create_signing_key(settings.signing_key_file or settings.keys_dir / "signing-ed25519.pem")
+    key = settings.signing_key()
     return TokenVerifier([key.public_key()])
 
 

@@ -3,7 +3,10 @@
 from functools import cached_property
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sotay.auth import load_or_create_signing_key
 
 
 class Settings(BaseSettings):
@@ -47,6 +50,10 @@ class Settings(BaseSettings):
 
     def database_url_for(self, service: str) -> str | None:
         return getattr(self, f"{service}_database_url", None) or self.database_url
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The local EdDSA signing key (created on first use)."""
+        return load_or_create_signing_key(self.signing_key_file or self.keys_dir / "signing-ed25519.pem")
 
     @cached_property
     def keys_dir(self) -> Path:

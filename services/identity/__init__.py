@@ -18,7 +18,7 @@ from services.identity.entrypoints.events import registry_consumer
 from services.identity.entrypoints.http import build_router
 from services.identity.events import CATALOGUE
 from services.identity.handlers import TokenIssuer
-from sotay.auth import key_id, load_or_create_signing_key
+from sotay.auth import key_id
 from sotay.http import Problem
 from sotay.service import ServiceContext, ServiceDefinition
 
@@ -42,8 +42,7 @@ class IdentityApp:
         return build_router(self)
 
     async def start(self, ctx: ServiceContext) -> None:
-        local = load_or_create_signing_key(ctx.settings.signing_key_file
-                                           or ctx.settings.keys_dir / "signing-ed25519.pem")
+        local = ctx.settings.signing_key()
         signing = await keys.load_keys(ctx.engine, local)
         for key in signing:
             ctx.verifier.add_key(key.public_key())

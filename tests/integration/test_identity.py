@@ -228,9 +228,7 @@ async def test_tampered_tokens_are_refused(system):
     alg_none = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{payload}."
     wrong_key = mint_token(key, "x", [Grant("city_admin", "city")])
     wrong_audience = good.replace(payload, b64({**claims, "aud": "elsewhere"}))
-    local_key = system.runtimes["identity"].context.settings.keys_dir / "signing-ed25519.pem"
-    from sotay.auth import load_or_create_signing_key
-    expired = mint_token(load_or_create_signing_key(local_key), "x", [Grant("city_admin", "city")], ttl_s=-5)
+    expired = mint_token(system.settings.signing_key(), "x", [Grant("city_admin", "city")], ttl_s=-5)
     for token in (alg_none, wrong_key, wrong_audience, expired, good[:-3] + "abc"):
         response = await system.client.get(url, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, token

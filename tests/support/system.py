@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from sotay.auth import Grant, load_or_create_signing_key, mint_token
+from sotay.auth import Grant, mint_token
 from sotay.service import ServiceDefinition, ServiceRuntime, service_app
 from sotay.settings import Settings
 
@@ -22,7 +22,7 @@ class RunningSystem:
     client: httpx.AsyncClient
 
     def token(self, role: str, unit: str = "city", *, subject: str | None = None, card: str | None = None) -> str:
-        key = load_or_create_signing_key(self.settings.keys_dir / "signing-ed25519.pem")
+        key = self.settings.signing_key()
         return mint_token(key, subject or f"test-{role}-{unit}", [Grant(role, unit)], member_card_no=card)
 
     def auth(self, role: str, unit: str = "city", **kw) -> dict[str, str]:
