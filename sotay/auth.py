@@ -24,6 +24,9 @@ AUDIENCE = "sotay"
 # Identity publishes its public keys (JWKS) here; every service watches it.
 JWKS_BUCKET = "sotay_jwks"
 JWKS_KEY = "identity"
+# Identity puts a disabled account here (key: account id, value: revoked-at
+# epoch seconds); every service refuses its tokens issued before that time.
+REVOKED_BUCKET = "sotay_revoked"
 
 
 class AuthError(Exception):
@@ -99,11 +102,16 @@ class TokenVerifier:
 
     def __init__(self, keys: list[Ed25519PublicKey] | None = None) -> None:
         self._keys: dict[str, Ed25519PublicKey] = {}
+        self._revoked: dict[str, float] = {}
         for public in keys or []:
             self.add_key(public)
 
     def add_key(self, public: Ed25519PublicKey) -> None:
         self._keys[key_id(public)] = public
+
+    def revoke(self, subject: str, revoked_at: float) -> None:
+        """Refuse the subject's tokens issued up to `revoked_at` (its sessions end)."""
+        self._revoked[subject] = revoked_at
 
     def verify(self, token: str) -> Principal:
         try:
@@ -115,6 +123,8 @@ class TokenVerifier:
                                 options={"require": ["exp", "sub", "iss", "aud"]})
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from exc
+        if claims.get("iat", 0) <= self._revoked.get(claims["sub"], -1):
+            raise AuthError("the account's sessions were ended")
         grants = tuple(Grant(r["role"], r["unit"]) for r in claims.get("roles", [])
                        if isinstance(r, dict) and r.get("role") in ROLES and isinstance(r.get("unit"), str))
         return Principal(subject=claims["sub"], grants=grants, member_card_no=claims.get("card"))

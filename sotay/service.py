@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sotay.auth import JWKS_BUCKET, JWKS_KEY, TokenVerifier, public_keys_from_jwks
+from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, TokenVerifier, public_keys_from_jwks
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.db import create_engine, migrate
 from sotay.events import Catalogue, Envelope
@@ -137,6 +137,7 @@ class ServiceRuntime:
         if self.definition.on_start:
             await self.definition.on_start(self.context)
         self._tasks.append(asyncio.create_task(self._watch_jwks(js), name=f"{self.name}-jwks"))
+        self._tasks.append(asyncio.create_task(self._watch_revocations(js), name=f"{self.name}-revoked"))
         self.relay = OutboxRelay(self.database_url, self.name, js)
         self.start_relay()
         for consumer in self.consumers:
@@ -158,6 +159,20 @@ class ServiceRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception:  # no bucket yet (identity not started) or NATS away: look again soon
+                await asyncio.sleep(2.0)
+
+    async def _watch_revocations(self, js: JetStreamContext) -> None:
+        """End the sessions of accounts identity disabled, everywhere at once."""
+        while True:
+            try:
+                kv = await js.key_value(REVOKED_BUCKET)
+                watcher = await kv.watchall()
+                async for entry in watcher:
+                    if entry is not None and entry.value:
+                        self.context.verifier.revoke(entry.key, float(entry.value))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # no bucket yet or NATS away: look again soon
                 await asyncio.sleep(2.0)
 
     def start_relay(self) -> None:

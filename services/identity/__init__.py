@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class IdentityApp:
         # An address gets more room than an account: many members share a unit's network.
         self.address_policy = ThrottlePolicy(free_failures=50)
         self._reloading: asyncio.Task | None = None
+        self.revoked = None  # the KV bucket of disabled accounts, from start()
 
     def router(self, ctx: ServiceContext):
         self.ctx = ctx
@@ -50,7 +52,12 @@ class IdentityApp:
         self.issuer = TokenIssuer(signing, ctx.settings.access_token_ttl_s,
                                   timedelta(days=ctx.settings.refresh_token_ttl_days))
         self.passwords = PasswordPool()
+        self.revoked = await keys.revocations(ctx.js, ttl_s=ctx.settings.access_token_ttl_s + 60,
+                                              replicas=ctx.settings.stream_replicas)
         self._reloading = asyncio.create_task(self._reload_keys(ctx, local))
+
+    async def end_sessions(self, account_id: str) -> None:
+        await self.revoked.put(account_id, str(time.time()).encode())
 
     async def stop(self, ctx: ServiceContext) -> None:
         if self._reloading:
@@ -99,7 +106,7 @@ def definition() -> ServiceDefinition:
         migrations=Path(__file__).parent / "adapters" / "migrations",
         catalogue=CATALOGUE,
         build_router=app.router,
-        build_consumers=lambda ctx: [registry_consumer()],
+        build_consumers=lambda ctx: [registry_consumer(app.end_sessions)],
         on_start=app.start,
         on_stop=app.stop,
         description="Identity (tài khoản): registration, matching against the registry, approval, sign-in, tokens.",

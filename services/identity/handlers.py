@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -261,7 +262,10 @@ async def grant_role(db: AsyncConnection, actor: Principal, account_id: Any, rol
 # --- following the registry -------------------------------------------------------------------
 
 
-async def apply_member_event(db: AsyncConnection, envelope: dict[str, Any]) -> None:
+EndSessions = Callable[[str], Awaitable[None]]
+
+
+async def apply_member_event(db: AsyncConnection, envelope: dict[str, Any], *, end_sessions: EndSessions) -> None:
     data, sequence = envelope["data"], envelope.get("sequence") or 0
     updated = (await db.execute(text(
         "INSERT INTO registry_members (member_id, party_card_no, name_folded, date_of_birth, unit, unit_path, "
@@ -279,10 +283,10 @@ async def apply_member_event(db: AsyncConnection, envelope: dict[str, Any]) -> N
          "version": sequence})).first()
     # A member just entered into the registry has no account yet: nothing to follow.
     if updated is not None and not envelope["type"].startswith("sotay.members.MemberRegistered."):
-        await _follow_member(db, data)
+        await _follow_member(db, data, end_sessions)
 
 
-async def _follow_member(db: AsyncConnection, data: dict[str, Any]) -> None:
+async def _follow_member(db: AsyncConnection, data: dict[str, Any], end_sessions: EndSessions) -> None:
     account = await store.account_of_member(db, data["member_id"])
     if account is None:
         return
@@ -292,6 +296,7 @@ async def _follow_member(db: AsyncConnection, data: dict[str, Any]) -> None:
                          {"r": reason, "id": account["id"]})
         await db.execute(text("UPDATE refresh_tokens SET revoked_at = now() WHERE account_id = :a "
                               "AND revoked_at IS NULL"), {"a": account["id"]})
+        await end_sessions(str(account["id"]))  # its access tokens too, in every service
         await store.audit(db, "registry", "disable_account", str(account["id"]), reason)
         await emit(db, AccountDisabled(account_id=str(account["id"]), member_id=data["member_id"], unit=data["unit"],
                                        platform=account["platform"], reason=reason),

@@ -315,6 +315,9 @@ async def test_weak_passwords_and_bad_fields_are_refused_with_reasons(system):
 async def test_account_follows_a_transfer_and_is_disabled_when_the_member_dies(system, nats_url):
     body = await approved_account(system, 2, 322)
     tokens = (await sign_in(system, body["party_card_no"])).json()
+    own = await system.client.get("/api/members/v1/members/me",
+                                  headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert own.status_code == 200
     admin = system.auth("city_admin")
     member = (await system.client.get("/api/members/v1/members", params={"q": body["party_card_no"]},
                                       headers=admin)).json()["items"][0]
@@ -336,6 +339,12 @@ async def test_account_follows_a_transfer_and_is_disabled_when_the_member_dies(s
     async def disabled():
         return (await sign_in(system, body["party_card_no"])).status_code == 400
     await eventually(disabled, timeout=15)
+
+    async def access_token_refused():  # in another service too: its sessions ended
+        own = await system.client.get("/api/members/v1/members/me",
+                                      headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        return own.status_code == 401
+    await eventually(access_token_refused, timeout=15)
     again = await system.client.post("/api/identity/v1/token",
                                      data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert again.status_code == 400  # its sessions ended

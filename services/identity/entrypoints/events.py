@@ -6,9 +6,12 @@ from sotay.consumer import Consumer
 MEMBER_EVENTS = ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged")
 
 
-def registry_consumer() -> Consumer:
+def registry_consumer(end_sessions: handlers.EndSessions) -> Consumer:
     consumer = Consumer(name="identity-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>")
     consumer.on("sotay.members.OrgUnitCreated.v1")(handlers.apply_unit_event)
+
+    async def apply_member_event(db, envelope):
+        await handlers.apply_member_event(db, envelope, end_sessions=end_sessions)
     for name in MEMBER_EVENTS:
-        consumer.on(f"sotay.members.{name}.v1")(handlers.apply_member_event)
+        consumer.on(f"sotay.members.{name}.v1")(apply_member_event)
     return consumer

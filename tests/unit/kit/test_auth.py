@@ -34,3 +34,17 @@ def test_tokens_from_another_key_expired_or_tampered_are_refused():
 def test_jwk_describes_an_ed25519_key():
     key = Ed25519PrivateKey.generate()
     assert jwk(key.public_key())["kty"] == "OKP" and jwk(key.public_key())["crv"] == "Ed25519"
+
+
+def test_revoking_a_subject_refuses_its_earlier_tokens_only():
+    import time
+
+    key = Ed25519PrivateKey.generate()
+    verifier = TokenVerifier([key.public_key()])
+    before = mint_token(key, "acct-1", [Grant("member", "c1")])
+    verifier.revoke("acct-1", time.time())
+    with pytest.raises(AuthError, match="sessions were ended"):
+        verifier.verify(before)
+    assert verifier.verify(mint_token(key, "acct-2", [Grant("member", "c1")])).subject == "acct-2"
+    verifier.revoke("acct-1", time.time() - 10)  # tokens issued after the revocation are accepted
+    assert verifier.verify(before).subject == "acct-1"
