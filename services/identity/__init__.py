@@ -36,7 +36,7 @@ class IdentityApp:
         self.account_policy = ThrottlePolicy()
         # An address gets more room than an account: many members share a unit's network.
         self.address_policy = ThrottlePolicy(free_failures=50)
-        self._reloading: asyncio.Task | None = None
+        self._housekeeper: asyncio.Task | None = None
         self.revoked = None  # the KV bucket of disabled accounts, from start()
 
     def router(self, ctx: ServiceContext):
@@ -54,23 +54,26 @@ class IdentityApp:
         self.passwords = PasswordPool()
         self.revoked = await keys.revocations(ctx.js, ttl_s=ctx.settings.access_token_ttl_s + 60,
                                               replicas=ctx.settings.stream_replicas)
-        self._reloading = asyncio.create_task(self._reload_keys(ctx, local))
+        self._housekeeper = asyncio.create_task(self._housekeeping(ctx, local))
 
     async def end_sessions(self, account_id: str) -> None:
         await self.revoked.put(account_id, str(time.time()).encode())
 
     async def stop(self, ctx: ServiceContext) -> None:
-        if self._reloading:
-            self._reloading.cancel()
-            await asyncio.gather(self._reloading, return_exceptions=True)
+        if self._housekeeper:
+            self._housekeeper.cancel()
+            await asyncio.gather(self._housekeeper, return_exceptions=True)
         if self.passwords:
             self.passwords.close()
 
-    async def _reload_keys(self, ctx: ServiceContext, local: Ed25519PrivateKey, interval: float = 5.0) -> None:
+    async def _housekeeping(self, ctx: ServiceContext, local: Ed25519PrivateKey, interval: float = 5.0) -> None:
         """Pick up keys added by `sotay keys rotate` (or another replica): sign
-        with the newest, publish them all, so older tokens stay valid."""
+        with the newest, publish them all, so older tokens stay valid. Hourly,
+        forget sign-in failures a day old: their waits ended long ago."""
+        rounds = 0
         while True:
             await asyncio.sleep(interval)
+            rounds += 1
             try:
                 signing = await keys.load_keys(ctx.engine, local)
                 if [key_id(k.public_key()) for k in signing] != [key_id(k.public_key()) for k in self.issuer.keys]:
@@ -78,8 +81,11 @@ class IdentityApp:
                         ctx.verifier.add_key(key.public_key())
                     await keys.publish_jwks(ctx.js, signing, replicas=ctx.settings.stream_replicas)
                     self.issuer.keys = signing
+                if rounds % 720 == 0:
+                    async with ctx.engine.begin() as db:
+                        await store.forget_old_failures(db)
             except Exception as exc:  # the database or NATS away: try again later
-                log.warning("identity: reloading signing keys failed: %r", exc)
+                log.warning("identity: housekeeping failed: %r", exc)
 
     async def refuse_if_throttled(self, key: str, address: str) -> None:
         async with self.ctx.engine.connect() as db:

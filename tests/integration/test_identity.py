@@ -414,3 +414,14 @@ async def test_admins_grant_roles_within_their_own_subtree_only(system):
     signed = (await sign_in(system, body["party_card_no"])).json()["access_token"]
     queue = await system.client.get("/api/identity/v1/registrations", headers={"Authorization": f"Bearer {signed}"})
     assert queue.status_code == 200  # the new secretary sees their cell's queue
+
+
+async def test_sign_in_failures_a_day_old_are_forgotten(system):
+    from services.identity.adapters import store
+
+    async with system.runtimes["identity"].context.engine.begin() as db:
+        await db.execute(text("INSERT INTO sign_in_failures (key, failures, last_at) VALUES "
+                              "('login:old', 9, now() - interval '2 days'), ('login:recent', 9, now())"))
+        await store.forget_old_failures(db)
+        left = set((await db.execute(text("SELECT key FROM sign_in_failures WHERE key LIKE 'login:%'"))).scalars())
+    assert "login:old" not in left and "login:recent" in left

@@ -156,3 +156,7 @@ async def record_failure(db: AsyncConnection, keys: list[str]) -> None:
 
 async def clear_failures(db: AsyncConnection, key: str) -> None:
     await db.execute(text("DELETE FROM sign_in_failures WHERE key = :k"), {"k": key})
+
+
+async def forget_old_failures(db: AsyncConnection) -> None:
+    await db.execute(text("DELETE FROM sign_in_failures WHERE last_at < now() - interval '1 day'"))
