@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
@@ -42,6 +43,16 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def within_subtrees(column: str, paths: list[str]) -> tuple[str, dict[str, Any]]:
+    """A condition on `column`, an org path like '/city/ba-dinh/…/', true inside
+    any of the subtrees at `paths` (unit codes hold no LIKE wildcards)."""
+    if not paths:
+        return "false", {}
+    names = [f"subtree_{i}" for i in range(len(paths))]
+    clause = "(" + " OR ".join(f"{column} LIKE :{name}" for name in names) + ")"
+    return clause, {name: path + "%" for name, path in zip(names, paths, strict=True)}
 
 
 def _lock_key(schema: str) -> int:

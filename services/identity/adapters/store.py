@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.domain import RegistryEntry
+from sotay.db import within_subtrees
 
 REGISTRATION_COLUMNS = ("id, party_card_no, full_name, date_of_birth, platform, match_result, match_reasons, "
                         "member_id, unit, unit_path, committee, status, reason, decided_by, decided_at, submitted_at")
@@ -59,8 +60,8 @@ async def registration(db: AsyncConnection, reg_id: Any, *, lock: bool = False) 
 async def queue(db: AsyncConnection, *, scopes: list[str], status: str | None, match: str | None,
                 older_than_days: int | None, overdue_days: int, limit: int,
                 after: tuple[Any, str] | None) -> list[dict[str, Any]]:
-    clauses = ["(" + " OR ".join(f"unit_path LIKE :s{i}" for i in range(len(scopes))) + ")"]
-    params: dict[str, Any] = {f"s{i}": s + "%" for i, s in enumerate(scopes)}
+    scope, params = within_subtrees("unit_path", scopes)
+    clauses = [scope]
     params.update(limit=limit, overdue=overdue_days)
     if status:
         clauses.append("status = :status")

@@ -10,6 +10,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sotay.db import within_subtrees
+
 UNIT_COLUMNS = "id, code, name, kind, parent_id, committee, path, wave, closed_at, version"
 MEMBER_COLUMNS = (
     "m.id, m.party_card_no, m.full_name, m.date_of_birth, m.gender, m.citizen_id, m.phone, "
@@ -150,8 +152,8 @@ async def search_members(db: AsyncConnection, *, scopes: list[str], q_folded: st
                          phone: str | None, unit_path: str | None, limit: int,
                          after: tuple[str, str] | None) -> list[dict[str, Any]]:
     """Members inside any of `scopes` (paths), ordered by (unit_path, id) for keyset pagination."""
-    clauses = ["(" + " OR ".join(f"m.unit_path LIKE :scope{i}" for i in range(len(scopes))) + ")"]
-    params: dict[str, Any] = {f"scope{i}": s + "%" for i, s in enumerate(scopes)}
+    scope, params = within_subtrees("m.unit_path", scopes)
+    clauses = [scope]
     params["limit"] = limit
     alternatives = []
     if q_folded:
@@ -192,8 +194,8 @@ async def correction_by_id(db: AsyncConnection, request_id: Any, *, lock: bool =
 
 async def list_corrections(db: AsyncConnection, *, scopes: list[str], status: str | None,
                            member_id: Any | None) -> list[dict[str, Any]]:
-    clauses = ["(" + " OR ".join(f"m.unit_path LIKE :scope{i}" for i in range(len(scopes))) + ")"]
-    params: dict[str, Any] = {f"scope{i}": s + "%" for i, s in enumerate(scopes)}
+    scope, params = within_subtrees("m.unit_path", scopes)
+    clauses = [scope]
     if status:
         clauses.append("c.status = :status")
         params["status"] = status
