@@ -45,6 +45,15 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def org_path(codes: list[str]) -> str:
+    """An org unit's path, '/city/ba-dinh/…/', from its codes city first."""
+    return "/" + "/".join(codes) + "/"
+
+
+def path_codes(path: str) -> list[str]:
+    return path.strip("/").split("/")
+
+
 def within_subtrees(column: str, paths: list[str]) -> tuple[str, dict[str, Any]]:
     """A condition on `column`, an org path like '/city/ba-dinh/…/', true inside
     any of the subtrees at `paths` (unit codes hold no LIKE wildcards)."""

@@ -23,6 +23,7 @@ from services.identity.events import (
 # The registry's own rules for names and standing, so matching agrees with it.
 from services.members.domain import ACTIVE_STANDING, fold
 from sotay.auth import Grant, Principal, mint_token
+from sotay.db import org_path
 from sotay.events import CITY, Event, make_message, uuid7
 from sotay.http import Problem, invalid
 from sotay.outbox import add_events
@@ -278,7 +279,7 @@ async def apply_member_event(db: AsyncConnection, envelope: dict[str, Any], *, e
         "WHERE registry_members.version < EXCLUDED.version RETURNING 1"),
         {"member_id": data["member_id"], "card": data["party_card_no"], "name": fold(data["full_name"]),
          "dob": date.fromisoformat(data["date_of_birth"]), "unit": data["unit"],
-         "path": "/" + "/".join(data["unit_path"]) + "/", "committee": _committee(data["unit_path"]),
+         "path": org_path(data["unit_path"]), "committee": _committee(data["unit_path"]),
          "status": data["status"], "eligible": data["eligible"], "phone_hash": data.get("phone_hash"),
          "version": sequence})).first()
     # A member just entered into the registry has no account yet: nothing to follow.
@@ -302,7 +303,7 @@ async def _follow_member(db: AsyncConnection, data: dict[str, Any], end_sessions
                                        platform=account["platform"], reason=reason),
                    aggregate_id=account["id"], committee=_committee(data["unit_path"]), unit=data["unit"])
     elif data["unit"] != account["unit"]:
-        path = "/" + "/".join(data["unit_path"]) + "/"
+        path = org_path(data["unit_path"])
         await db.execute(text("UPDATE accounts SET unit = :u, unit_path = :p, committee = :c WHERE id = :id"),
                          {"u": data["unit"], "p": path, "c": _committee(data["unit_path"]), "id": account["id"]})
         await db.execute(text("UPDATE grants SET unit = :u WHERE account_id = :a AND role = 'member'"),
@@ -317,7 +318,7 @@ async def apply_unit_event(db: AsyncConnection, envelope: dict[str, Any]) -> Non
     await db.execute(text(
         "INSERT INTO registry_units (code, kind, path, committee, version) VALUES (:c, :k, :p, :m, :v) "
         "ON CONFLICT (code) DO NOTHING"),
-        {"c": data["code"], "k": data["kind"], "p": "/" + "/".join(data["path"]) + "/", "m": data["committee"],
+        {"c": data["code"], "k": data["kind"], "p": org_path(data["path"]), "m": data["committee"],
          "v": envelope.get("sequence") or 1})
 
 

@@ -110,6 +110,15 @@ _DIGIT_RE = re.compile(r"\d")
 _LETTER_RE = re.compile(r"[^\W\d_]")
 
 
+def normalised_or_none(normalise: Callable[[str], str], value: str) -> str | None:
+    """`normalise(value)`, or None when the value is not one of those (a search
+    box or a sign-in name may hold a card number or a phone)."""
+    try:
+        return normalise(value)
+    except ValueError:
+        return None
+
+
 def fold(text: str) -> str:
     bare = _COMBINING_MARKS_RE.sub("", unicodedata.normalize("NFD", text))
     # đ is a distinct letter, not d plus a combining mark, so NFD leaves it alone.

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from services.members.domain import Member
 
+from sotay.db import path_codes
 from sotay.events import Catalogue, Event
 
 Kind = Literal["city", "committee", "grassroots", "cell"]
@@ -97,7 +98,7 @@ def member_snapshot(m: Member, *, member_id: Any, unit_path: str, pii_hash: Call
     return {
         "member_id": str(member_id), "party_card_no": m.party_card_no, "full_name": m.full_name,
         "date_of_birth": m.date_of_birth.isoformat(), "gender": m.gender, "unit": m.unit,
-        "unit_path": unit_path.strip("/").split("/"), "status": m.status, "eligible": m.eligible,
+        "unit_path": path_codes(unit_path), "status": m.status, "eligible": m.eligible,
         "ineligible_reason": m.ineligible_reason,
         "admitted_on": m.admitted_on.isoformat() if m.admitted_on else None,
         "official_on": m.official_on.isoformat() if m.official_on else None,

@@ -17,6 +17,7 @@ from services.members.events import (
     OrgUnitUpdated, member_snapshot,
 )
 from sotay.auth import Principal
+from sotay.db import path_codes
 from sotay.events import CITY, make_message, uuid7
 from sotay.http import Problem, invalid
 from sotay.outbox import add_events
@@ -85,7 +86,7 @@ async def create_org_unit(db: AsyncConnection, ctx: ServiceContext, actor: Princ
             "wave": data.get("wave")}
     await registry.insert_unit(db, unit)
     event = OrgUnitCreated(unit_id=str(unit["id"]), code=code, name=unit["name"], kind=kind, parent=parent_code,
-                           committee=committee, path=registry.path_codes(path), wave=unit["wave"])
+                           committee=committee, path=path_codes(path), wave=unit["wave"])
     await add_events(db, SCHEMA, [make_message(event, aggregate_id=str(unit["id"]), committee=committee,
                                                orgunit=code, sequence=1)])
     return await registry.unit_by_code(db, code)

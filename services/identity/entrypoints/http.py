@@ -11,7 +11,7 @@ from services.identity import handlers
 from services.identity.adapters import keys as signing_keys
 from services.identity.adapters import store
 from services.identity.domain import password_problems
-from services.members.domain import normalise_card_no, normalise_name, normalise_phone
+from services.members.domain import normalise_card_no, normalise_name, normalise_phone, normalised_or_none
 from sotay.auth import ROLES, Principal
 from sotay.http import Problem, bearer_principal, invalid, json_response
 
@@ -109,7 +109,7 @@ def build_router(app) -> APIRouter:
         key = f"status:{body.party_card_no}"
         await app.refuse_if_throttled(key, client_address(request))
         async with engine.connect() as db:
-            rows = await store.recent_registrations(db, _normalised(normalise_card_no, body.party_card_no) or "")
+            rows = await store.recent_registrations(db, normalised_or_none(normalise_card_no, body.party_card_no) or "")
         for row in rows or [None]:
             if await app.passwords.verify(row["password_hash"] if row else None, body.password):
                 await app.succeeded(key)
@@ -223,14 +223,7 @@ def build_router(app) -> APIRouter:
 
 def _login_names(username: str) -> tuple[str | None, str | None]:
     """The card number and the phone a username may be, written any way the member writes it."""
-    return _normalised(normalise_card_no, username), _normalised(normalise_phone, username)
-
-
-def _normalised(normalise, value: str) -> str | None:
-    try:
-        return normalise(value)
-    except ValueError:
-        return None
+    return normalised_or_none(normalise_card_no, username), normalised_or_none(normalise_phone, username)
 
 
 def _cursor(cursor: str | None) -> tuple[datetime, str] | None:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from services.members.adapters.bulk import ImportReport, MemberImporter, Progress
 from services.members.demo import DEFAULT_DEMO_MEMBERS, build_org_tree, generate_members
 from services.members.events import OrgUnitCreated
+from sotay.db import path_codes
 from sotay.events import make_message, uuid7
 from sotay.outbox import notify_channel
 from sotay.service import ServiceContext
@@ -52,7 +53,7 @@ async def _insert_units(ctx: ServiceContext, units) -> None:
         records.append((unit["id"], u.code, u.name, u.kind, parent["id"] if parent else None, committee, path,
                         u.wave))
         event = OrgUnitCreated(unit_id=str(unit["id"]), code=u.code, name=u.name, kind=u.kind, parent=u.parent,
-                               committee=committee, path=path.strip("/").split("/"), wave=u.wave)
+                               committee=committee, path=path_codes(path), wave=u.wave)
         message = make_message(event, aggregate_id=str(unit["id"]), committee=committee, orgunit=u.code,
                                sequence=1)
         outbox.append((message.id, message.subject, message.body(), orjson.dumps({}).decode()))

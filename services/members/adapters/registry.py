@@ -22,10 +22,6 @@ MEMBER_FROM = ("members m JOIN org_units u ON u.id = m.unit_id "
                "LEFT JOIN org_units tu ON tu.id = m.temporary_unit_id")
 
 
-def path_codes(path: str) -> list[str]:
-    return path.strip("/").split("/")
-
-
 async def unit_by_code(db: AsyncConnection, code: str, *, lock: bool = False) -> dict[str, Any] | None:
     sql = f"SELECT {UNIT_COLUMNS} FROM org_units WHERE code = :code" + (" FOR UPDATE" if lock else "")
     row = (await db.execute(text(sql), {"code": code})).mappings().first()

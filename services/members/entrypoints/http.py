@@ -15,6 +15,7 @@ from services.members import domain, handlers
 from services.members.adapters import bulk, registry
 from services.members.import_files import read_member_rows
 from sotay.auth import Principal
+from sotay.db import path_codes
 from sotay.http import Problem, bearer_principal, invalid, json_response
 from sotay.service import ServiceContext
 
@@ -99,13 +100,13 @@ class Decision(BaseModel):
 
 def unit_json(u: dict[str, Any], parent_code: str | None = None) -> dict[str, Any]:
     return {"id": str(u["id"]), "code": u["code"], "name": u["name"], "kind": u["kind"],
-            "committee": u["committee"], "path": registry.path_codes(u["path"]), "wave": u["wave"],
+            "committee": u["committee"], "path": path_codes(u["path"]), "wave": u["wave"],
             "parent": parent_code if parent_code is not None else _parent_from_path(u["path"]),
             "closed": u["closed_at"] is not None, "version": u["version"]}
 
 
 def _parent_from_path(path: str) -> str | None:
-    codes = registry.path_codes(path)
+    codes = path_codes(path)
     return codes[-2] if len(codes) > 1 else None
 
 
@@ -375,18 +376,11 @@ def _interpret_query(q: str | None) -> tuple[str | None, str | None, str | None]
     if not q or not q.strip():
         return None, None, None
     q = q.strip()
-    card_no = _try(domain.normalise_card_no, q)
-    phone = _try(domain.normalise_phone, q)
+    card_no = domain.normalised_or_none(domain.normalise_card_no, q)
+    phone = domain.normalised_or_none(domain.normalise_phone, q)
     if card_no or phone:
         return card_no, phone, None
     return None, None, domain.fold(q)
-
-
-def _try(normalise, value: str) -> str | None:
-    try:
-        return normalise(value)
-    except ValueError:
-        return None
 
 
 def _cursor(cursor: str, parts: int = 1) -> list[str]:
