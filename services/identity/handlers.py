@@ -101,8 +101,11 @@ async def _pending_in_scope(db: AsyncConnection, actor: Principal, reg_id: Any) 
     return reg
 
 
-async def approve(db: AsyncConnection, ctx: ServiceContext, actor: Principal, reg_id: Any) -> dict:
+async def approve(db: AsyncConnection, ctx: ServiceContext, actor: Principal, reg_id: Any,
+                  *, bulk: bool = False) -> dict:
     reg = await _pending_in_scope(db, actor, reg_id)
+    if bulk and reg["match_result"] != "matched":
+        raise invalid([("match_result", "bulk approval takes matched registrations only")])
     if reg["match_result"] not in APPROVABLE:
         raise invalid([("match_result", f"a registration that is {reg['match_result'].replace('_', ' ')} "
                                         "cannot be approved; reject it with a reason")])
@@ -143,10 +146,7 @@ async def approve_many(db: AsyncConnection, ctx: ServiceContext, actor: Principa
     for reg_id in reg_ids:
         try:
             async with db.begin_nested():
-                reg = await store.registration(db, reg_id)
-                if reg is not None and reg["match_result"] != "matched" and reg["status"] == "pending":
-                    raise invalid([("match_result", "bulk approval takes matched registrations only")])
-                results.append(await approve(db, ctx, actor, reg_id))
+                results.append(await approve(db, ctx, actor, reg_id, bulk=True))
         except Problem as problem:
             results.append({"registration_id": str(reg_id), "status": "refused", "reason": problem.detail,
                             "errors": problem.errors})
