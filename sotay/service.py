@@ -136,8 +136,9 @@ class ServiceRuntime:
         await self.broker.start()
         if self.definition.on_start:
             await self.definition.on_start(self.context)
-        self._tasks.append(asyncio.create_task(self._watch_jwks(js), name=f"{self.name}-jwks"))
-        self._tasks.append(asyncio.create_task(self._watch_revocations(js), name=f"{self.name}-revoked"))
+        for bucket, key, apply in ((JWKS_BUCKET, JWKS_KEY, self._trust_keys), (REVOKED_BUCKET, ">", self._end_sessions)):
+            self._tasks.append(asyncio.create_task(self._watch_bucket(js, bucket, key, apply),
+                                                   name=f"{self.name}-{bucket}"))
         self.relay = OutboxRelay(self.database_url, self.name, js)
         self.start_relay()
         for consumer in self.consumers:
@@ -146,33 +147,26 @@ class ServiceRuntime:
             await ensure_consumer(js, consumer, config)
             self._start_consumer(consumer, js)
 
-    async def _watch_jwks(self, js: JetStreamContext) -> None:
+    def _trust_keys(self, entry) -> None:
         """Trust every key identity publishes, so tokens verify with no call to identity."""
+        for key in public_keys_from_jwks(orjson.loads(entry.value)):
+            self.context.verifier.add_key(key)
+
+    def _end_sessions(self, entry) -> None:
+        """End the sessions of accounts identity disabled, everywhere at once."""
+        self.context.verifier.revoke(entry.key, float(entry.value))
+
+    async def _watch_bucket(self, js: JetStreamContext, bucket: str, key: str, apply) -> None:
+        """Apply each value put under `key` (a KV filter) in `bucket`, for as long as the service runs."""
         while True:
             try:
-                kv = await js.key_value(JWKS_BUCKET)
-                watcher = await kv.watch(JWKS_KEY)
+                watcher = await (await js.key_value(bucket)).watch(key)
                 async for entry in watcher:
                     if entry is not None and entry.value:
-                        for key in public_keys_from_jwks(orjson.loads(entry.value)):
-                            self.context.verifier.add_key(key)
+                        apply(entry)
             except asyncio.CancelledError:
                 raise
             except Exception:  # no bucket yet (identity not started) or NATS away: look again soon
-                await asyncio.sleep(2.0)
-
-    async def _watch_revocations(self, js: JetStreamContext) -> None:
-        """End the sessions of accounts identity disabled, everywhere at once."""
-        while True:
-            try:
-                kv = await js.key_value(REVOKED_BUCKET)
-                watcher = await kv.watchall()
-                async for entry in watcher:
-                    if entry is not None and entry.value:
-                        self.context.verifier.revoke(entry.key, float(entry.value))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # no bucket yet or NATS away: look again soon
                 await asyncio.sleep(2.0)
 
     def start_relay(self) -> None:
