@@ -87,7 +87,8 @@ class IdentityApp:
             except Exception as exc:  # the database or NATS away: try again later
                 log.warning("identity: housekeeping failed: %r", exc)
 
-    async def refuse_if_throttled(self, key: str, address: str) -> None:
+    async def refuse_if_throttled(self, key: str, address: str) -> bool:
+        """Raise 429 while `key` or `address` must wait; else say whether `key` has failures on record."""
         async with self.ctx.engine.connect() as db:
             seen = await store.sign_in_failures(db, [key, f"ip:{address}"])
         wait = max(self.account_policy.wait(*seen.get(key, (0, 0.0))),
@@ -95,6 +96,7 @@ class IdentityApp:
         if wait > 0:
             raise Problem(429, "Too many attempts", f"Try again in {ceil_seconds(wait)} seconds.",
                           retry_after=ceil_seconds(wait))
+        return key in seen
 
     async def failed(self, key: str, address: str) -> None:
         async with self.ctx.engine.begin() as db:

@@ -69,11 +69,10 @@ class RegistrationInput:
 async def register(db: AsyncConnection, ctx: ServiceContext, data: RegistrationInput, password_hash: str) -> dict:
     """Store the registration with its match result. The caller hashed the
     password first, whatever the match, so every outcome costs the same."""
-    entry = await store.registry_entry(db, data.party_card_no)
+    entry, has_account, has_pending = await store.registration_context(db, data.party_card_no)
     match = domain.match_registration(
         full_name=data.full_name, date_of_birth=data.date_of_birth, phone_hash=ctx.pii_hash(data.phone),
-        entry=entry, has_account=await store.card_has_account(db, data.party_card_no),
-        has_pending=await store.card_has_pending(db, data.party_card_no))
+        entry=entry, has_account=has_account, has_pending=has_pending)
     reg = {"id": uuid7(), "party_card_no": data.party_card_no, "full_name": data.full_name,
            "date_of_birth": data.date_of_birth, "phone": data.phone, "password_hash": password_hash,
            "platform": data.platform, "match_result": match.result, "match_reasons": list(match.reasons),

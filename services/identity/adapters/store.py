@@ -22,15 +22,26 @@ async def registry_entry(db: AsyncConnection, card_no: str) -> RegistryEntry | N
     return RegistryEntry(**{**row, "member_id": str(row["member_id"])}) if row else None
 
 
+async def registration_context(db: AsyncConnection, card_no: str) -> tuple[RegistryEntry | None, bool, bool]:
+    """What matching a registration needs, in one round trip: the registry
+    entry for the card, whether it has an account, whether one is pending."""
+    row = (await db.execute(text(
+        "SELECT r.member_id, r.party_card_no, r.name_folded, r.date_of_birth, r.unit, r.unit_path, r.committee, "
+        "r.status, r.eligible, r.phone_hash, "
+        "EXISTS (SELECT 1 FROM accounts WHERE party_card_no = c.card) AS has_account, "
+        "EXISTS (SELECT 1 FROM registrations WHERE party_card_no = c.card AND status = 'pending') AS has_pending "
+        "FROM (SELECT CAST(:c AS text) AS card) c LEFT JOIN registry_members r ON r.party_card_no = c.card"),
+        {"c": card_no})).mappings().one()
+    entry = dict(row)
+    has_account, has_pending = entry.pop("has_account"), entry.pop("has_pending")
+    found = entry["member_id"] is not None
+    return (RegistryEntry(**{**entry, "member_id": str(entry["member_id"])}) if found else None,
+            has_account, has_pending)
+
+
 async def card_has_account(db: AsyncConnection, card_no: str) -> bool:
     return (await db.execute(text("SELECT EXISTS (SELECT 1 FROM accounts WHERE party_card_no = :c)"),
                              {"c": card_no})).scalar_one()
-
-
-async def card_has_pending(db: AsyncConnection, card_no: str) -> bool:
-    return (await db.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM registrations WHERE party_card_no = :c AND status = 'pending')"),
-        {"c": card_no})).scalar_one()
 
 
 async def unit_path(db: AsyncConnection, code: str) -> str | None:

@@ -107,12 +107,13 @@ def build_router(app) -> APIRouter:
     @router.post("/registrations/status", summary="A registrant's own registration: status and reason")
     async def registration_status(body: StatusQuery, request: Request):
         key = f"status:{body.party_card_no}"
-        await app.refuse_if_throttled(key, client_address(request))
+        had_failures = await app.refuse_if_throttled(key, client_address(request))
         async with engine.connect() as db:
             rows = await store.recent_registrations(db, normalised_or_none(normalise_card_no, body.party_card_no) or "")
         for row in rows or [None]:
             if await app.passwords.verify(row["password_hash"] if row else None, body.password):
-                await app.succeeded(key)
+                if had_failures:
+                    await app.succeeded(key)
                 return {"id": str(row["id"]), "status": row["status"], "reason": row["reason"],
                         "submitted_at": row["submitted_at"].isoformat()}
         await app.failed(key, client_address(request))
@@ -179,14 +180,15 @@ def build_router(app) -> APIRouter:
                 raise invalid([("username" if not username else "password", "is required")])
             card, phone = _login_names(username)
             key = f"login:{card or phone or username.strip()}"
-            await app.refuse_if_throttled(key, client_address(request))
+            had_failures = await app.refuse_if_throttled(key, client_address(request))
             try:
                 async with engine.begin() as db:
                     issued = await handlers.sign_in(db, app.issuer, app.passwords, card, phone, password)
             except Problem:
                 await app.failed(key, client_address(request))
                 raise
-            await app.succeeded(key)
+            if had_failures:  # most sign-ins follow none: no write for them
+                await app.succeeded(key)
             return json_response(issued, headers={"Cache-Control": "no-store"})
         if grant_type == "refresh_token":
             if not refresh_token:
