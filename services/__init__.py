@@ -4,7 +4,7 @@ from importlib import import_module
 
 from sotay.service import ServiceDefinition
 
-SERVICES = ("members", "identity")
+SERVICES = ("members", "identity", "content")
 
 
 def load(name: str) -> ServiceDefinition:

@@ -44,6 +44,7 @@ class Principal:
     subject: str
     grants: tuple[Grant, ...]
     member_card_no: str | None = None
+    unit: str | None = None  # the member's own cell, when the account is a member's
 
     def units_for(self, *roles: str) -> list[str]:
         return [g.unit for g in self.grants if g.role in roles]
@@ -127,4 +128,6 @@ class TokenVerifier:
             raise AuthError("the account's sessions were ended")
         grants = tuple(Grant(r["role"], r["unit"]) for r in claims.get("roles", [])
                        if isinstance(r, dict) and r.get("role") in ROLES and isinstance(r.get("unit"), str))
-        return Principal(subject=claims["sub"], grants=grants, member_card_no=claims.get("card"))
+        unit = claims.get("unit")
+        return Principal(subject=claims["sub"], grants=grants, member_card_no=claims.get("card"),
+                         unit=unit if isinstance(unit, str) else None)

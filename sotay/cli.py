@@ -59,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     create_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     bench = sub.add_parser("bench", help="benchmarks against the real servers")
-    bench.add_argument("scenario", choices=["import", "identity"])
+    bench.add_argument("scenario", choices=["import", "identity", "feed"])
     bench.add_argument("--rows", type=int, default=500_000, help="import: member rows")
     bench.add_argument("--registrations", type=int, default=1000, help="identity: registrations and sign-ins")
+    bench.add_argument("--members", type=int, default=100_000, help="feed: members (readers)")
+    bench.add_argument("--articles", type=int, default=10_000, help="feed: published articles")
+    bench.add_argument("--requests", type=int, default=10_000, help="feed: requests per measured run")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
     args = parser.parse_args(argv)
@@ -89,6 +92,12 @@ def cmd_up(args, settings: Settings) -> int:
                       f"in {time.monotonic() - started:.1f}s", flush=True)
             else:
                 print(f"demo not loaded: {result['reason']}", flush=True)
+            content = next((r for r in runtimes if r.name == "content"), None)
+            if content is not None:
+                from services.content.demo import load_demo_content
+                shown = await load_demo_content(content.context)
+                print(f"demo content: {shown['articles']} articles published" if shown["loaded"]
+                      else f"demo content not loaded: {shown['reason']}", flush=True)
     run_services(list(SERVICES), settings, on_started=on_started)
     return 0
 
@@ -105,7 +114,8 @@ def cmd_token(args, settings: Settings) -> int:
 
     key = settings.signing_key()
     subject = args.subject or f"local-{args.role}-{args.unit}"
-    print(mint_token(key, subject, [Grant(args.role, args.unit)], ttl_s=args.ttl, member_card_no=args.card))
+    print(mint_token(key, subject, [Grant(args.role, args.unit)], ttl_s=args.ttl, member_card_no=args.card,
+                     unit=args.unit if args.role == "member" else None))
     return 0
 
 
@@ -239,6 +249,10 @@ def cmd_bench(args, settings: Settings) -> int:
 
     if args.scenario == "identity":
         return asyncio.run(run_identity_benchmark(settings, registrations=args.registrations, json_file=args.json))
+    if args.scenario == "feed":
+        from sotay.bench_feed import run_feed_benchmark
+        return asyncio.run(run_feed_benchmark(settings, members=args.members, articles=args.articles,
+                                              requests=args.requests, json_file=args.json))
     return asyncio.run(run_import_benchmark(settings, rows=args.rows, json_file=args.json))
 
 

@@ -1,5 +1,6 @@
 """Database access: one schema per service, an async engine whose
-search_path is that schema, and ordered SQL migrations.
+search_path is that schema (then public, for shared extensions), and
+ordered SQL migrations.
 
 Migrations are plain SQL files named NNN_what.sql. The kit's own tables
 (outbox, inbox, idempotency keys) come first, then the service's. Applied
@@ -37,7 +38,9 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"search_path": schema, "application_name": f"sotay-{schema}"}},
+        # public holds the extensions every service may use (pg_trgm), see kit/002_extensions.sql.
+        connect_args={"server_settings": {"search_path": f"{schema}, public",
+                                          "application_name": f"sotay-{schema}"}},
     )
 
 
@@ -74,9 +77,10 @@ async def migrate(engine: AsyncEngine, schema: str, service_migrations: Path) ->
     files += [(f"{schema}/{p.name}", p) for p in sorted(service_migrations.glob("*.sql"))]
     applied_now: list[str] = []
     async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(schema)})
+        # Services share extensions in public: one migrates at a time, whatever its schema.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("*")})
         await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        await conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
+        await conn.execute(text(f'SET LOCAL search_path TO "{schema}", public'))
         await conn.execute(text(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"

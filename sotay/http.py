@@ -5,7 +5,9 @@ OpenTelemetry support, which also picks up an incoming traceparent.)"""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -151,7 +153,29 @@ class Idempotency:
         return response
 
 
+def _json_default(value: Any) -> Any:
+    # asyncpg returns its own UUID subclass, which orjson does not take as a UUID.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json",
+    return Response(orjson.dumps(content, default=_json_default), status_code=status_code, media_type="application/json",
                     headers=headers)
 
+
+
+def time_cursor(at: datetime, row_id: Any) -> str:
+    """A keyset cursor for lists ordered by (a time, an id)."""
+    return f"{at.isoformat()}|{row_id}"
+
+
+def parse_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    at, _, row_id = cursor.partition("|")
+    try:
+        return datetime.fromisoformat(at), str(uuid.UUID(row_id))
+    except ValueError:
+        raise invalid([("cursor", "is not a cursor this service issued")]) from None

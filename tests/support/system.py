@@ -23,7 +23,8 @@ class RunningSystem:
 
     def token(self, role: str, unit: str = "city", *, subject: str | None = None, card: str | None = None) -> str:
         key = self.settings.signing_key()
-        return mint_token(key, subject or f"test-{role}-{unit}", [Grant(role, unit)], member_card_no=card)
+        return mint_token(key, subject or f"test-{role}-{unit}", [Grant(role, unit)], member_card_no=card,
+                          unit=unit if role == "member" else None)
 
     def auth(self, role: str, unit: str = "city", **kw) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, unit, **kw)}"}

@@ -1,7 +1,7 @@
 """HTTP API of identity (/api/identity/v1/...)."""
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -13,7 +13,7 @@ from services.identity.adapters import store
 from services.identity.domain import password_problems
 from services.members.domain import normalise_card_no, normalise_name, normalise_phone, normalised_or_none
 from sotay.auth import ROLES, Principal
-from sotay.http import Problem, bearer_principal, invalid, json_response
+from sotay.http import Problem, bearer_principal, invalid, json_response, parse_time_cursor, time_cursor
 
 ACCEPTED = {"status": "received",
             "message": "Your registration was received. Your unit will check it against the registry; "
@@ -132,11 +132,11 @@ def build_router(app) -> APIRouter:
                 raise handlers.forbidden()
             if overdue:
                 older_than_days = max(older_than_days or 0, ctx.settings.approval_overdue_days)
-            after = _cursor(cursor)
+            after = parse_time_cursor(cursor)
             rows = await store.queue(db, scopes=paths, status=status, match=match, older_than_days=older_than_days,
                                      overdue_days=ctx.settings.approval_overdue_days, limit=limit + 1, after=after)
         page, more = rows[:limit], len(rows) > limit
-        next_cursor = f"{page[-1]['submitted_at'].isoformat()}|{page[-1]['id']}" if more else None
+        next_cursor = time_cursor(page[-1]["submitted_at"], page[-1]["id"]) if more else None
         return {"items": [registration_json(r) for r in page], "next_cursor": next_cursor}
 
     @router.get("/registrations/{reg_id}", summary="One registration in the caller's units")
@@ -226,13 +226,3 @@ def build_router(app) -> APIRouter:
 def _login_names(username: str) -> tuple[str | None, str | None]:
     """The card number and the phone a username may be, written any way the member writes it."""
     return normalised_or_none(normalise_card_no, username), normalised_or_none(normalise_phone, username)
-
-
-def _cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    if not cursor:
-        return None
-    at, _, reg_id = cursor.partition("|")
-    try:
-        return datetime.fromisoformat(at), str(uuid.UUID(reg_id))
-    except ValueError:
-        raise invalid([("cursor", "is not a cursor this service issued")]) from None

@@ -1,0 +1,360 @@
+"""HTTP API of content (/api/content/v1/...). Routes decode input, open the
+transaction and hand over to the use cases."""
+
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.content import articles, feedback, importer, library, meetings
+from services.content.domain import CATEGORIES
+from sotay.auth import Principal
+from sotay.http import bearer_principal, json_response, parse_time_cursor, time_cursor
+from sotay.service import ServiceContext
+
+Category = Literal["news", "directive", "guidance", "qa", "local_news"]
+assert set(CATEGORIES) == set(Category.__args__)
+
+
+class ArticleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=3, max_length=300)
+    summary: str | None = Field(default=None, max_length=1000)
+    body: str = Field(min_length=1, max_length=500_000)
+    body_format: Literal["markdown", "html"] = "markdown"
+    category: Category
+    tags: list[Annotated[str, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
+    audience: list[Annotated[str, Field(max_length=40)]] = Field(min_length=1, max_length=100)
+    attachments: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    unit: str | None = Field(default=None, max_length=40, description="author unit (default: your editor unit)")
+
+    def draft(self) -> articles.Draft:
+        return articles.Draft(title=self.title, summary=self.summary, body=self.body, body_format=self.body_format,
+                              category=self.category, tags=self.tags, audience=self.audience,
+                              attachments=[str(a) for a in self.attachments], unit=self.unit)
+
+
+class Comment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(default=None, max_length=5000)
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    publish_at: datetime | None = Field(default=None, description="later: scheduled; none or past: now")
+    expires_at: datetime | None = None
+
+
+class Retraction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class UnitFeedback(FeedbackBody):
+    to_unit: str = Field(max_length=40)
+
+
+class Moderation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    visible: bool
+
+
+class UnitSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    moderate_feedback: bool
+
+
+class MeetingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cell: str = Field(max_length=40)
+    starts_at: datetime
+    place: str = Field(max_length=300)
+    agenda: str = Field(max_length=10_000)
+    documents: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+
+
+class Attendance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    attending: bool
+    note: str | None = Field(default=None, max_length=500)
+
+
+class FeedBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2000)
+    unit: str = Field(default="city", max_length=40)
+    category: Category = "news"
+    audience: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=lambda: ["city"], max_length=100)
+    publish: bool = Field(default=False, description="publish entries at once instead of keeping drafts for review")
+    interval_s: int = Field(default=900, ge=60, le=86_400)
+
+
+def build_router(ctx: ServiceContext) -> APIRouter:
+    router = APIRouter(tags=["content"])
+    CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
+    engine = ctx.engine
+
+    # --- articles and their workflow -------------------------------------------------------
+
+    @router.post("/articles", status_code=201, summary="Write a draft")
+    async def create_article(body: ArticleBody, user: CurrentUser, request: Request):
+        async def work():
+            async with engine.begin() as db:
+                article = await articles.create(db, user, body.draft())
+            return json_response(articles.article_json(article, full=True), 201)
+        return await ctx.idempotency.run(request, user.subject, work)
+
+    @router.get("/articles", summary="The editor's desk: articles of the units you edit")
+    async def desk(user: CurrentUser, status: Literal["draft", "submitted", "approved", "scheduled", "published",
+                                                      "retracted"] | None = None,
+                   limit: int = Query(100, ge=1, le=500)):
+        async with engine.connect() as db:
+            rows = await articles.desk(db, user, status, limit)
+        return json_response({"items": [articles.article_json(r) for r in rows]})
+
+    @router.get("/articles/{article_id}", summary="One article (in your feed, or on your desk)")
+    async def get_article(article_id: uuid.UUID, user: CurrentUser):
+        async with engine.connect() as db:
+            article = await articles.readable(db, user, article_id)
+        return json_response(articles.article_json(article, full=True))
+
+    @router.put("/articles/{article_id}", summary="Change a draft")
+    async def edit_article(article_id: uuid.UUID, body: ArticleBody, user: CurrentUser):
+        async with engine.begin() as db:
+            article = await articles.edit(db, user, article_id, body.draft())
+        return json_response(articles.article_json(article, full=True))
+
+    @router.post("/articles/{article_id}/submit", summary="Submit a draft for review")
+    async def submit(article_id: uuid.UUID, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(articles.article_json(await articles.submit(db, user, article_id)))
+
+    @router.post("/articles/{article_id}/return", summary="Send an article back to its author with comments")
+    async def send_back(article_id: uuid.UUID, body: Comment, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(articles.article_json(await articles.send_back(db, user, article_id, body.comment)))
+
+    @router.post("/articles/{article_id}/approve", summary="Approve (a chief editor, not the author)")
+    async def approve(article_id: uuid.UUID, user: CurrentUser, body: Comment | None = None):
+        async with engine.begin() as db:
+            article = await articles.approve(db, user, article_id, body.comment if body else None)
+        return json_response(articles.article_json(article))
+
+    @router.post("/articles/{article_id}/publish", summary="Publish now, or at publish_at; optional expiry")
+    async def publish(article_id: uuid.UUID, user: CurrentUser, body: Schedule | None = None):
+        body = body or Schedule()
+        async with engine.begin() as db:
+            article = await articles.publish(db, user, article_id, body.publish_at, body.expires_at)
+        return json_response(articles.article_json(article))
+
+    @router.post("/articles/{article_id}/retract", summary="Withdraw a published or scheduled article")
+    async def retract(article_id: uuid.UUID, body: Retraction, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(articles.article_json(await articles.retract(db, user, article_id, body.reason)))
+
+    @router.get("/articles/{article_id}/history", summary="Who did what to the article, with comments")
+    async def article_history(article_id: uuid.UUID, user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response({"items": await articles.history(db, user, article_id)})
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @router.get("/feed", summary="Your feed: published articles for your unit, newest first")
+    async def feed(user: CurrentUser, cursor: str | None = None, limit: int = Query(20, ge=1, le=100),
+                   category: Category | None = None, unread: bool = False):
+        after = parse_time_cursor(cursor)
+        async with engine.connect() as db:
+            rows = await articles.feed(db, user, after=after, limit=limit + 1, category=category, unread_only=unread)
+        page, more = rows[:limit], len(rows) > limit
+        return json_response({"items": [articles.article_json(r) for r in page],
+                              "next_cursor": time_cursor(page[-1]["published_at"], page[-1]["id"]) if more else None})
+
+    @router.post("/articles/{article_id}/read", summary="Record that you opened the article (once a day counts)")
+    async def read(article_id: uuid.UUID, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await articles.record_read(db, user, article_id))
+
+    @router.get("/articles/{article_id}/reads", summary="Read counts, for the article's editors")
+    async def reads(article_id: uuid.UUID, user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response(await articles.read_stats(db, user, article_id))
+
+    @router.get("/search", summary="Search articles you can read and the documents library (accents optional)")
+    async def search(user: CurrentUser, q: str = Query(min_length=1, max_length=200),
+                     limit: int = Query(20, ge=1, le=100)):
+        async with engine.connect() as db:
+            found = await articles.search(db, user, q, limit)
+            docs = await library.listing(db, user, q=q, kind=None, bookmarked=False, limit=limit)
+        return json_response({"articles": found, "documents": docs})
+
+    # --- feedback ---------------------------------------------------------------------------------
+
+    @router.get("/articles/{article_id}/feedback", summary="Feedback under an article")
+    async def article_feedback(article_id: uuid.UUID, user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response({"items": await feedback.on_article(db, user, article_id)})
+
+    @router.post("/articles/{article_id}/feedback", status_code=201, summary="Comment on an article")
+    async def post_article_feedback(article_id: uuid.UUID, body: FeedbackBody, user: CurrentUser, request: Request):
+        async def work():
+            async with engine.begin() as db:
+                item = await feedback.post(db, user, body=body.body, article_id=article_id, to_unit=None)
+            return json_response(item, 201)
+        return await ctx.idempotency.run(request, user.subject, work)
+
+    @router.post("/feedback", status_code=201, summary="Write to your unit or a unit above it")
+    async def post_feedback(body: UnitFeedback, user: CurrentUser, request: Request):
+        async def work():
+            async with engine.begin() as db:
+                item = await feedback.post(db, user, body=body.body, article_id=None, to_unit=body.to_unit)
+            return json_response(item, 201)
+        return await ctx.idempotency.run(request, user.subject, work)
+
+    @router.get("/feedback/mine", summary="What you wrote, with the answers")
+    async def my_feedback(user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response({"items": await feedback.mine(db, user)})
+
+    @router.get("/feedback", summary="Feedback to the units you look after")
+    async def feedback_inbox(user: CurrentUser, status: Literal["pending", "visible", "hidden"] | None = None,
+                             limit: int = Query(100, ge=1, le=500)):
+        async with engine.connect() as db:
+            return json_response({"items": await feedback.inbox(db, user, status, limit)})
+
+    @router.post("/feedback/{feedback_id}/moderate", summary="Show or hide a member's feedback")
+    async def moderate(feedback_id: uuid.UUID, body: Moderation, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await feedback.moderate(db, user, feedback_id, body.visible))
+
+    @router.post("/feedback/{feedback_id}/answer", summary="Answer a member's feedback")
+    async def answer(feedback_id: uuid.UUID, body: FeedbackBody, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await feedback.answer(db, user, feedback_id, body.body))
+
+    @router.put("/units/{code}/settings", summary="A unit's settings (whether feedback is moderated)")
+    async def unit_settings(code: str, body: UnitSettings, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await feedback.set_moderation(db, user, code, body.moderate_feedback))
+
+    # --- documents library ---------------------------------------------------------------------------
+
+    @router.post("/documents", status_code=201, summary="Add a document (multipart: file and its metadata)")
+    async def add_document(user: CurrentUser, file: UploadFile = File(...),
+                           title: str = Form(max_length=500),
+                           kind: Literal["resolution", "directive", "guidance", "other"] = Form("other"),
+                           number: str | None = Form(None, max_length=50),
+                           issued_on: date | None = Form(None),
+                           issuing_body: str | None = Form(None, max_length=300),
+                           unit: str | None = Form(None, max_length=40)):
+        data = await file.read(library.MAX_BYTES + 1)
+        async with engine.begin() as db:
+            doc = await library.add(db, user, library.DocumentInput(
+                kind=kind, title=title, number=number, issued_on=issued_on, issuing_body=issuing_body, unit=unit,
+                filename=file.filename or "document", content=data))
+        return json_response(doc, 201)
+
+    @router.get("/documents", summary="The library: search (accents optional), filter, your bookmarks")
+    async def documents(user: CurrentUser, q: str | None = Query(None, max_length=200),
+                        kind: Literal["resolution", "directive", "guidance", "other"] | None = None,
+                        bookmarked: bool = False, limit: int = Query(50, ge=1, le=200)):
+        async with engine.connect() as db:
+            return json_response({"items": await library.listing(db, user, q=q, kind=kind, bookmarked=bookmarked,
+                                                                 limit=limit)})
+
+    @router.get("/documents/{document_id}", summary="A document's metadata")
+    async def document(document_id: uuid.UUID, user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response(await library.one(db, user, document_id))
+
+    @router.get("/documents/{document_id}/file", summary="The document's file")
+    async def document_file(document_id: uuid.UUID, user: CurrentUser):
+        async with engine.connect() as db:
+            found = await library.file(db, document_id)
+        disposition = f"attachment; filename*=UTF-8''{_quote(found['filename'])}"
+        return Response(found["content"], media_type=found["content_type"],
+                        headers={"Content-Disposition": disposition})
+
+    @router.put("/documents/{document_id}/bookmark", summary="Bookmark a document")
+    async def bookmark(document_id: uuid.UUID, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await library.bookmark(db, user, document_id, True))
+
+    @router.delete("/documents/{document_id}/bookmark", summary="Remove a bookmark")
+    async def unbookmark(document_id: uuid.UUID, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await library.bookmark(db, user, document_id, False))
+
+    # --- cell meetings -----------------------------------------------------------------------------------
+
+    @router.post("/meetings", status_code=201, summary="Call a cell's meeting (its secretary)")
+    async def call_meeting(body: MeetingBody, user: CurrentUser, request: Request):
+        async def work():
+            async with engine.begin() as db:
+                meeting = await meetings.call(db, user, meetings.MeetingInput(
+                    cell=body.cell, starts_at=body.starts_at, place=body.place, agenda=body.agenda,
+                    documents=[str(d) for d in body.documents]))
+            return json_response(_meeting_json(meeting), 201)
+        return await ctx.idempotency.run(request, user.subject, work)
+
+    @router.get("/meetings", summary="Your cell's meetings (or, for a secretary, a cell's)")
+    async def list_meetings(user: CurrentUser, cell: str | None = Query(None, max_length=40)):
+        async with engine.connect() as db:
+            return json_response({"items": [_meeting_json(m) for m in await meetings.upcoming(db, user, cell)]})
+
+    @router.get("/meetings/{meeting_id}", summary="A meeting of your cell")
+    async def meeting(meeting_id: uuid.UUID, user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response(_meeting_json(await meetings.one(db, user, meeting_id)))
+
+    @router.post("/meetings/{meeting_id}/attendance", summary="Confirm whether you attend")
+    async def attend(meeting_id: uuid.UUID, body: Attendance, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(_meeting_json(await meetings.answer(db, user, meeting_id, body.attending,
+                                                                     body.note)))
+
+    @router.get("/meetings/{meeting_id}/attendance", summary="Who answered, and how (the secretary)")
+    async def roll(meeting_id: uuid.UUID, user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response(await meetings.roll(db, user, meeting_id))
+
+    # --- feed import ------------------------------------------------------------------------------------
+
+    @router.post("/feeds", status_code=201, summary="Import an RSS or Atom feed (a chief editor of the unit)")
+    async def add_feed(body: FeedBody, user: CurrentUser):
+        async with engine.begin() as db:
+            feed = await importer.add_feed(db, user, importer.FeedInput(
+                url=body.url, unit=body.unit, category=body.category, audience=body.audience, publish=body.publish,
+                interval_s=body.interval_s))
+        return json_response(feed, 201)
+
+    @router.get("/feeds", summary="Configured feeds with their last result and error")
+    async def feeds(user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response({"items": await importer.listing(db, user)})
+
+    @router.post("/feeds/{feed_id}/poll", status_code=202, summary="Poll a feed now")
+    async def poll(feed_id: uuid.UUID, user: CurrentUser):
+        async with engine.begin() as db:
+            await importer.poll_now(db, user, feed_id)
+        return json_response({"feed_id": str(feed_id), "status": "due"}, 202)
+
+    return router
+
+
+def _meeting_json(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in m.items() if k != "cell_path"}
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+    return quote(name, safe="")
+

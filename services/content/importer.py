@@ -1,0 +1,182 @@
+"""Import from the city party website's RSS/Atom feeds.
+
+A feed is polled when due; a poll claims the feed for a while (so replicas
+never poll the same feed at once), fetches it outside any transaction, and
+stores new entries, deduplicated by guid or link, as drafts for review or
+published at once, per the feed's setting. Each imported article keeps its
+source URL and fetched time. A broken or unreachable feed is recorded on
+the feed (`last_error`, `failures`), logged, and retried with a growing
+delay; it never stops the poller.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.content import articles, domain
+from services.content.feeds import FeedEntry, FeedError, fetch_feed, parse_feed
+from services.content.text import fold, plain_text
+from sotay.auth import Principal
+from sotay.events import uuid7
+from sotay.http import Problem, invalid
+
+log = logging.getLogger("sotay.content.import")
+
+CLAIM_S = 120  # a poll in progress holds its feed this long at most
+RETRY_FIRST_S = 30
+FEED_COLUMNS = ("id, url, title, unit, category, audience, publish, interval_s, next_poll_at, last_polled_at, "
+                "last_ok_at, last_error, failures, imported, created_at")
+
+
+@dataclass
+class FeedInput:
+    url: str
+    unit: str
+    category: str
+    audience: list[str]
+    publish: bool
+    interval_s: int
+
+
+async def add_feed(db: AsyncConnection, actor: Principal, feed: FeedInput) -> dict[str, Any]:
+    problems = []
+    if not feed.url.startswith(("http://", "https://")):
+        problems.append(("url", "must be an http or https address"))
+    path = (await articles.unit_paths(db, [feed.unit]))[feed.unit]
+    if path is None:
+        problems.append(("unit", f"{feed.unit} is not a unit"))
+    else:
+        problems += domain.check_audience(path, await articles.unit_paths(db, feed.audience))
+    if problems:
+        raise invalid(problems)
+    # Publishing at once skips review: only a chief editor of the unit sets a feed up.
+    if not domain.covers(await articles.scope_paths(db, actor, domain.CHIEF), path):
+        raise Problem(403, "Forbidden", "Only a chief editor of the unit sets up its feeds.")
+    feed_id = uuid7()
+    inserted = (await db.execute(text(
+        "INSERT INTO feeds (id, url, unit, category, audience, publish, interval_s, created_by) "
+        "VALUES (:id, :url, :unit, :cat, :aud, :pub, :iv, :by) ON CONFLICT (url) DO NOTHING RETURNING id"),
+        {"id": feed_id, "url": feed.url, "unit": feed.unit, "cat": feed.category, "aud": feed.audience,
+         "pub": feed.publish, "iv": feed.interval_s, "by": actor.subject})).first()
+    if inserted is None:
+        raise Problem(409, "Already configured", "This feed address is already configured.")
+    return await one(db, feed_id)
+
+
+async def one(db: AsyncConnection, feed_id: Any) -> dict[str, Any] | None:
+    row = (await db.execute(text(f"SELECT {FEED_COLUMNS} FROM feeds WHERE id = :id"),
+                            {"id": feed_id})).mappings().first()
+    return dict(row) if row else None
+
+
+async def listing(db: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
+    paths = await articles.scope_paths(db, actor, domain.EDITORS)
+    if not paths:
+        raise Problem(403, "Forbidden", "Feeds are for editors.")
+    rows = await db.execute(text(
+        f"SELECT {FEED_COLUMNS} FROM feeds f WHERE EXISTS (SELECT 1 FROM org_units u WHERE u.code = f.unit "
+        "AND u.path LIKE ANY(:paths)) ORDER BY created_at"), {"paths": [p + "%" for p in paths]})
+    return [dict(r._mapping) for r in rows]
+
+
+async def poll_now(db: AsyncConnection, actor: Principal, feed_id: Any) -> None:
+    """Make the feed due at once (the poller picks it up within seconds)."""
+    feed = await one(db, feed_id)
+    path = feed and (await articles.unit_paths(db, [feed["unit"]]))[feed["unit"]]
+    if not path or not domain.covers(await articles.scope_paths(db, actor, domain.EDITORS), path):
+        raise Problem(404, "Not found", "No such feed of your units.")
+    await db.execute(text("UPDATE feeds SET next_poll_at = now() WHERE id = :id"), {"id": feed_id})
+
+
+async def poll_due(engine: AsyncEngine, *, limit: int = 5) -> int:
+    """Poll the feeds that are due. Returns how many were polled."""
+    async with engine.begin() as db:
+        due = (await db.execute(text(
+            "UPDATE feeds SET next_poll_at = now() + make_interval(secs => :claim), last_polled_at = now() "
+            "WHERE id IN (SELECT id FROM feeds WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT :n "
+            "FOR UPDATE SKIP LOCKED) RETURNING *"), {"claim": CLAIM_S, "n": limit})).mappings().all()
+    for feed in due:
+        await poll_one(engine, dict(feed))
+    return len(due)
+
+
+async def poll_one(engine: AsyncEngine, feed: dict[str, Any]) -> int:
+    fetched_at = datetime.now(UTC)
+    try:
+        result = await fetch_feed(feed["url"], etag=feed["etag"], modified=feed["modified"])
+        entries = [] if result.data is None else parse_feed(result.data, url=feed["url"])[1]
+    except FeedError as exc:
+        await _failed(engine, feed, str(exc))
+        return 0
+    except Exception as exc:  # a bug or a surprise in a feed: report it on the feed, keep polling the rest
+        log.exception("content: importing %s failed", feed["url"])
+        await _failed(engine, feed, f"{type(exc).__name__}: {exc}")
+        return 0
+    async with engine.begin() as db:
+        imported = 0
+        for entry in entries:
+            imported += await _import(db, feed, entry, fetched_at)
+        await db.execute(text(
+            "UPDATE feeds SET etag = coalesce(:etag, etag), modified = coalesce(:mod, modified), last_ok_at = now(), "
+            "last_error = NULL, failures = 0, imported = imported + :n, "
+            "next_poll_at = now() + make_interval(secs => interval_s) WHERE id = :id"),
+            {"etag": result.etag, "mod": result.modified, "n": imported, "id": feed["id"]})
+    if imported:
+        log.info("content: imported %d entries from %s", imported, feed["url"])
+    return imported
+
+
+async def _failed(engine: AsyncEngine, feed: dict[str, Any], reason: str) -> None:
+    failures = feed["failures"] + 1
+    retry = next_retry(failures, feed["interval_s"]).total_seconds()
+    log.warning("content: feed %s failed (%d in a row, retry in %d s): %s", feed["url"], failures, retry, reason)
+    async with engine.begin() as db:
+        await db.execute(text(
+            "UPDATE feeds SET last_error = :e, failures = :f, next_poll_at = now() + make_interval(secs => :r) "
+            "WHERE id = :id"), {"e": reason[:1000], "f": failures, "r": retry, "id": feed["id"]})
+
+
+async def _import(db: AsyncConnection, feed: dict[str, Any], entry: FeedEntry, fetched_at: datetime) -> int:
+    """One entry; 0 when this feed already brought it (by guid or link)."""
+    path = (await articles.unit_paths(db, [feed["unit"]]))[feed["unit"]]
+    audience = await articles.unit_paths(db, list(feed["audience"]))
+    if path is None or domain.check_audience(path, audience):
+        raise FeedError(f"the feed's unit or audience is no longer valid ({feed['unit']}, {feed['audience']})")
+    article_id = uuid7()
+    published_at = min(entry.published_at or fetched_at, fetched_at)
+    status = "published" if feed["publish"] else "draft"
+    inserted = (await db.execute(text(
+        "INSERT INTO articles (id, title, summary, body_html, body_format, body_source, category, tags, author, "
+        "author_unit, author_path, committee, audience, audience_paths, status, published_at, source_url, "
+        "source_feed, source_key, fetched_at, search_folded) VALUES (:id, :title, :summary, :body, 'html', :body, "
+        ":cat, :tags, :author, :unit, :path, :committee, :aud, :paths, 'draft', NULL, :url, :feed, :key, :at, "
+        ":folded) ON CONFLICT (source_feed, source_key) DO NOTHING RETURNING id"),
+        {"id": article_id, "title": entry.title[:500], "summary": entry.summary, "body": entry.body_html,
+         "cat": feed["category"], "tags": entry.tags, "author": f"feed:{feed['id']}", "unit": feed["unit"],
+         "path": path, "committee": domain.committee_of(path), "aud": list(feed["audience"]),
+         "paths": sorted({p for p in audience.values() if p}), "url": entry.link or feed["url"],
+         "feed": feed["id"], "key": entry.key, "at": fetched_at,
+         "folded": fold(f"{entry.title} {entry.summary} {plain_text(entry.body_html)}")})).first()
+    if inserted is None:
+        return 0
+    await articles.record_history(db, article_id, f"feed:{feed['id']}", "import", None, "draft",
+                                  f"from {entry.link or feed['url']}")
+    if status == "published":
+        article = await articles.load(db, article_id)
+        await articles.go_live(db, article, f"feed:{feed['id']}", published_at)
+    return 1
+
+
+def feed_json(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else str(v) if k == "id" else v) for k, v in f.items()}
+
+
+def next_retry(failures: int, interval_s: int) -> timedelta:
+    """30 s after a first failure, doubling, never longer than the feed's own interval."""
+    return timedelta(seconds=min(interval_s, RETRY_FIRST_S * 2 ** min(failures - 1, 10)))
