@@ -99,11 +99,19 @@ def public_keys_from_jwks(document: dict[str, Any]) -> list[Ed25519PublicKey]:
 
 
 class TokenVerifier:
-    """Verifies tokens against a set of public keys by key id."""
+    """Verifies tokens against a set of public keys by key id.
+
+    A client sends the same access token with every request for its whole
+    lifetime, so a token verified once is remembered (a bounded cache) until
+    it expires; the revocation check still runs on every request."""
+
+    CACHE_SIZE = 20_000
 
     def __init__(self, keys: list[Ed25519PublicKey] | None = None) -> None:
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._revoked: dict[str, float] = {}
+        # token → (principal, issued at, expires at); dicts keep insertion order, the oldest go first.
+        self._verified: dict[str, tuple[Principal, float, float]] = {}
         for public in keys or []:
             self.add_key(public)
 
@@ -115,6 +123,20 @@ class TokenVerifier:
         self._revoked[subject] = revoked_at
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None and cached[2] > time.time():
+            principal, issued_at, _ = cached
+        else:
+            principal, issued_at, expires_at = self._verify_signed(token)
+            if len(self._verified) >= self.CACHE_SIZE:
+                for old in list(self._verified)[: self.CACHE_SIZE // 10]:
+                    del self._verified[old]
+            self._verified[token] = (principal, issued_at, expires_at)
+        if issued_at <= self._revoked.get(principal.subject, -1):
+            raise AuthError("the account's sessions were ended")
+        return principal
+
+    def _verify_signed(self, token: str) -> tuple[Principal, float, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self._keys.get(kid)
@@ -124,10 +146,9 @@ class TokenVerifier:
                                 options={"require": ["exp", "sub", "iss", "aud"]})
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from exc
-        if claims.get("iat", 0) <= self._revoked.get(claims["sub"], -1):
-            raise AuthError("the account's sessions were ended")
         grants = tuple(Grant(r["role"], r["unit"]) for r in claims.get("roles", [])
                        if isinstance(r, dict) and r.get("role") in ROLES and isinstance(r.get("unit"), str))
         unit = claims.get("unit")
-        return Principal(subject=claims["sub"], grants=grants, member_card_no=claims.get("card"),
-                         unit=unit if isinstance(unit, str) else None)
+        principal = Principal(subject=claims["sub"], grants=grants, member_card_no=claims.get("card"),
+                              unit=unit if isinstance(unit, str) else None)
+        return principal, claims.get("iat", 0), claims["exp"]

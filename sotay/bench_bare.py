@@ -1,6 +1,7 @@
 """The baseline of `sotay bench feed`: a bare FastAPI endpoint that runs the
 feed's query with asyncpg and returns its rows, nothing else (no token, no
-SQLAlchemy, no problem handling). The reader is named by a query parameter.
+SQLAlchemy, no problem handling, no middleware). The reader is named by
+query parameters.
 
 Run as `uvicorn sotay.bench_bare:app`, with SOTAY_BENCH_DSN set to the
 database (search_path content)."""
@@ -13,21 +14,10 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-# The same query as services.content.articles.feed, written out plainly.
-FEED_SQL = """
-WITH me AS (
-    SELECT coalesce(
-        (SELECT ancestors FROM readers WHERE party_card_no = $1),
-        (SELECT array_agg(DISTINCT a) FROM org_units, unnest(ancestors) a WHERE code = ANY($2::text[]))
-    ) AS anc
-)
-SELECT a.id, a.title, a.summary, a.category, a.tags, a.author_unit, a.published_at, a.expires_at, a.source_url,
-       NOT EXISTS (SELECT 1 FROM reads r WHERE r.account_id = $3 AND r.article_id = a.id) AS unread
-FROM articles a
-WHERE a.status = 'published' AND (a.expires_at IS NULL OR a.expires_at > now())
-  AND a.audience_paths && (SELECT anc FROM me)
-ORDER BY a.published_at DESC, a.id DESC LIMIT $4
-"""
+from services.content.articles import feed_sql
+
+# The very query the feed runs (first page, no filter).
+FEED_SQL = feed_sql(after=False, category=False, unread_only=False)
 
 pool: asyncpg.Pool | None = None
 
@@ -41,7 +31,7 @@ async def lifespan(app):
     await pool.close()
 
 
-app = FastAPI(lifespan=lifespan)
+app = FastAPI(lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
 
 
 @app.get("/feed")

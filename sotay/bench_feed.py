@@ -67,11 +67,13 @@ async def _run(settings, infra, db_url: str, member_count: int, article_count: i
     rng = random.Random(11)
     sample = rng.sample(readers, min(2000, len(readers)))
     key = settings.signing_key()
+    # Each member's app signs in once and sends its token with every request, as a phone does.
+    tokens = {card: mint_token(key, f"account-{card}", [Grant("member", unit)], member_card_no=card, unit=unit)
+              for card, unit in sample}
     ours_requests, bare_requests = [], []
     for i in range(request_count):
         card, unit = sample[i % len(sample)]
-        token = mint_token(key, f"account-{card}", [Grant("member", unit)], member_card_no=card, unit=unit)
-        ours_requests.append(_get("/api/content/v1/feed", {"Authorization": f"Bearer {token}"}))
+        ours_requests.append(_get("/api/content/v1/feed", {"Authorization": f"Bearer {tokens[card]}"}))
         bare_requests.append(_get(f"/feed?card={card}&unit={unit}&account=account-{card}", {}))
 
     runs: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "feed": []}

@@ -45,7 +45,7 @@ def next_status(action: str, current: str) -> str:
     starts, leads_to = TRANSITIONS[action]
     if current not in starts:
         raise RuleBroken(409, f"a {current} article cannot be {_past(action)} "
-                              f"(only a {' or '.join(starts)} one)")
+                              f"(only one that is {' or '.join(starts)})")
     return leads_to
 
 

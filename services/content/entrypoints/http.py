@@ -101,7 +101,19 @@ class FeedBody(BaseModel):
 def build_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter(tags=["content"])
     CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
-    engine = ctx.engine
+    engine, reader = ctx.engine, ctx.reader
+
+    # --- the feed: members open it daily, so its route is matched first -----------------------
+
+    @router.get("/feed", summary="Your feed: published articles for your unit, newest first")
+    async def feed(user: CurrentUser, cursor: str | None = None, limit: int = Query(20, ge=1, le=100),
+                   category: Category | None = None, unread: bool = False):
+        after = parse_time_cursor(cursor)
+        async with reader.connect() as db:
+            rows = await articles.feed(db, user, after=after, limit=limit + 1, category=category, unread_only=unread)
+        page, more = rows[:limit], len(rows) > limit
+        return json_response({"items": page,
+                              "next_cursor": time_cursor(page[-1]["published_at"], page[-1]["id"]) if more else None})
 
     # --- articles and their workflow -------------------------------------------------------
 
@@ -117,13 +129,13 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def desk(user: CurrentUser, status: Literal["draft", "submitted", "approved", "scheduled", "published",
                                                       "retracted"] | None = None,
                    limit: int = Query(100, ge=1, le=500)):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             rows = await articles.desk(db, user, status, limit)
         return json_response({"items": [articles.article_json(r) for r in rows]})
 
     @router.get("/articles/{article_id}", summary="One article (in your feed, or on your desk)")
     async def get_article(article_id: uuid.UUID, user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             article = await articles.readable(db, user, article_id)
         return json_response(articles.article_json(article, full=True))
 
@@ -163,20 +175,10 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/articles/{article_id}/history", summary="Who did what to the article, with comments")
     async def article_history(article_id: uuid.UUID, user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response({"items": await articles.history(db, user, article_id)})
 
     # --- reading ---------------------------------------------------------------------------------
-
-    @router.get("/feed", summary="Your feed: published articles for your unit, newest first")
-    async def feed(user: CurrentUser, cursor: str | None = None, limit: int = Query(20, ge=1, le=100),
-                   category: Category | None = None, unread: bool = False):
-        after = parse_time_cursor(cursor)
-        async with engine.connect() as db:
-            rows = await articles.feed(db, user, after=after, limit=limit + 1, category=category, unread_only=unread)
-        page, more = rows[:limit], len(rows) > limit
-        return json_response({"items": [articles.article_json(r) for r in page],
-                              "next_cursor": time_cursor(page[-1]["published_at"], page[-1]["id"]) if more else None})
 
     @router.post("/articles/{article_id}/read", summary="Record that you opened the article (once a day counts)")
     async def read(article_id: uuid.UUID, user: CurrentUser):
@@ -185,13 +187,13 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/articles/{article_id}/reads", summary="Read counts, for the article's editors")
     async def reads(article_id: uuid.UUID, user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response(await articles.read_stats(db, user, article_id))
 
     @router.get("/search", summary="Search articles you can read and the documents library (accents optional)")
     async def search(user: CurrentUser, q: str = Query(min_length=1, max_length=200),
                      limit: int = Query(20, ge=1, le=100)):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             found = await articles.search(db, user, q, limit)
             docs = await library.listing(db, user, q=q, kind=None, bookmarked=False, limit=limit)
         return json_response({"articles": found, "documents": docs})
@@ -200,7 +202,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/articles/{article_id}/feedback", summary="Feedback under an article")
     async def article_feedback(article_id: uuid.UUID, user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response({"items": await feedback.on_article(db, user, article_id)})
 
     @router.post("/articles/{article_id}/feedback", status_code=201, summary="Comment on an article")
@@ -221,13 +223,13 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/feedback/mine", summary="What you wrote, with the answers")
     async def my_feedback(user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response({"items": await feedback.mine(db, user)})
 
     @router.get("/feedback", summary="Feedback to the units you look after")
     async def feedback_inbox(user: CurrentUser, status: Literal["pending", "visible", "hidden"] | None = None,
                              limit: int = Query(100, ge=1, le=500)):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response({"items": await feedback.inbox(db, user, status, limit)})
 
     @router.post("/feedback/{feedback_id}/moderate", summary="Show or hide a member's feedback")
@@ -266,18 +268,18 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def documents(user: CurrentUser, q: str | None = Query(None, max_length=200),
                         kind: Literal["resolution", "directive", "guidance", "other"] | None = None,
                         bookmarked: bool = False, limit: int = Query(50, ge=1, le=200)):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response({"items": await library.listing(db, user, q=q, kind=kind, bookmarked=bookmarked,
                                                                  limit=limit)})
 
     @router.get("/documents/{document_id}", summary="A document's metadata")
     async def document(document_id: uuid.UUID, user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response(await library.one(db, user, document_id))
 
     @router.get("/documents/{document_id}/file", summary="The document's file")
     async def document_file(document_id: uuid.UUID, user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             found = await library.file(db, document_id)
         disposition = f"attachment; filename*=UTF-8''{_quote(found['filename'])}"
         return Response(found["content"], media_type=found["content_type"],
@@ -307,12 +309,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/meetings", summary="Your cell's meetings (or, for a secretary, a cell's)")
     async def list_meetings(user: CurrentUser, cell: str | None = Query(None, max_length=40)):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response({"items": [_meeting_json(m) for m in await meetings.upcoming(db, user, cell)]})
 
     @router.get("/meetings/{meeting_id}", summary="A meeting of your cell")
     async def meeting(meeting_id: uuid.UUID, user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response(_meeting_json(await meetings.one(db, user, meeting_id)))
 
     @router.post("/meetings/{meeting_id}/attendance", summary="Confirm whether you attend")
@@ -323,7 +325,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/meetings/{meeting_id}/attendance", summary="Who answered, and how (the secretary)")
     async def roll(meeting_id: uuid.UUID, user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response(await meetings.roll(db, user, meeting_id))
 
     # --- feed import ------------------------------------------------------------------------------------
@@ -338,7 +340,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/feeds", summary="Configured feeds with their last result and error")
     async def feeds(user: CurrentUser):
-        async with engine.connect() as db:
+        async with reader.connect() as db:
             return json_response({"items": await importer.listing(db, user)})
 
     @router.post("/feeds/{feed_id}/poll", status_code=202, summary="Poll a feed now")

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -48,3 +50,20 @@ def test_revoking_a_subject_refuses_its_earlier_tokens_only():
     assert verifier.verify(mint_token(key, "acct-2", [Grant("member", "c1")])).subject == "acct-2"
     verifier.revoke("acct-1", time.time() - 10)  # tokens issued after the revocation are accepted
     assert verifier.verify(before).subject == "acct-1"
+
+
+def test_a_remembered_token_is_still_refused_once_revoked_or_expired():
+    key = Ed25519PrivateKey.generate()
+    verifier = TokenVerifier([key.public_key()])
+    token = mint_token(key, "u1", [Grant("member", "x")], ttl_s=60, unit="x")
+    assert verifier.verify(token).unit == "x"
+    assert verifier.verify(token).subject == "u1"  # the second time from the cache
+    verifier.revoke("u1", time.time() + 1)
+    with pytest.raises(AuthError, match="ended"):
+        verifier.verify(token)
+
+    other = mint_token(key, "u2", [Grant("member", "x")], ttl_s=1)
+    verifier.verify(other)
+    time.sleep(2.1)  # past its expiry: the remembered verdict no longer counts
+    with pytest.raises(AuthError, match="expired"):
+        verifier.verify(other)
