@@ -4,7 +4,7 @@ from importlib import import_module
 
 from sotay.service import ServiceDefinition
 
-SERVICES = ("members", "identity", "content")
+SERVICES = ("members", "identity", "content", "metrics")
 
 
 def load(name: str) -> ServiceDefinition:

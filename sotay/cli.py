@@ -45,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("migrate", help="apply database migrations of every service")
 
+    replay = sub.add_parser("replay", help="rebuild a service's projections from the streams (service stopped)")
+    replay.add_argument("service", choices=["metrics"])
+    metrics = sub.add_parser("metrics", help="the rollout projections")
+    metrics.add_argument("action", choices=["verify"],
+                         help="verify: recompute every figure from the streams and compare with the live ones")
+
     keys = sub.add_parser("keys", help="identity's token signing keys")
     keys.add_argument("action", choices=["rotate", "list"])
 
@@ -120,17 +126,18 @@ def cmd_token(args, settings: Settings) -> int:
 
 
 @asynccontextmanager
-async def offline_service(name: str, settings: Settings):
-    """A service's database context without HTTP or NATS, for command-line work.
-    Events it writes wait in the outbox until the service's relay runs."""
+async def offline_service(name: str, settings: Settings, *, with_nats: bool = False):
+    """A service's database context without HTTP (and without NATS unless asked),
+    for command-line work. Events it writes wait in the outbox until the
+    service's relay runs."""
     from sotay.runtime import Infrastructure
     from sotay.service import ServiceRuntime
 
-    infra = Infrastructure(settings).start([name], nats=False)
+    infra = Infrastructure(settings).start([name], nats=with_nats)
     runtime = ServiceRuntime(load(name), settings, infra.nats_url or "nats://unused", infra.database_url_for(name))
     try:
         await runtime.migrate()
-        yield runtime.context
+        yield (runtime.context, infra.nats_url) if with_nats else runtime.context
     finally:
         await runtime.context.engine.dispose()
         infra.stop()
@@ -191,6 +198,53 @@ def cmd_migrate(args, settings: Settings) -> int:
                 print(f"{name}: migrated")
     asyncio.run(run())
     return 0
+
+
+@asynccontextmanager
+async def online_service(name: str, settings: Settings):
+    """A service's database context and a JetStream connection, for command-line work."""
+    import nats
+
+    from sotay.service import nats_servers
+
+    async with offline_service(name, settings, with_nats=True) as (ctx, nats_url):
+        nc = await nats.connect(nats_servers(nats_url))
+        try:
+            yield ctx, nc.jetstream()
+        finally:
+            await nc.close()
+
+
+def cmd_replay(args, settings: Settings) -> int:
+    from services.metrics.rebuild import replay
+
+    async def run():
+        async with online_service("metrics", settings) as (ctx, js):
+            stats = await replay(str(ctx.engine.url.render_as_string(hide_password=False)), js,
+                                 ack_wait=settings.ack_wait_s, max_ack_pending=settings.consumer_batch * 4)
+        print(f"metrics replayed: {stats.events:,} events ({stats.applied:,} applied) in {stats.seconds:.1f} s, "
+              f"{stats.per_s:,.0f} events/s; live consumers resume after stream sequences "
+              + ", ".join(f"{k} {v}" for k, v in stats.last_seq.items()))
+    try:
+        asyncio.run(run())
+    except RuntimeError as exc:
+        print(f"replay refused: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_metrics(args, settings: Settings) -> int:
+    from services.metrics.rebuild import verify
+
+    async def run() -> int:
+        async with online_service("metrics", settings) as (ctx, js):
+            stats, differences = await verify(str(ctx.engine.url.render_as_string(hide_password=False)), js)
+        print(f"recomputed from {stats.events:,} events in {stats.seconds:.1f} s")
+        for line in differences:
+            print(f"  differs: {line}")
+        print("every figure matches" if not differences else f"{len(differences)} figures differ")
+        return 0 if not differences else 1
+    return asyncio.run(run())
 
 
 def cmd_keys(args, settings: Settings) -> int:
@@ -293,7 +347,8 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 
 
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
-            "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench}
+            "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
+            "metrics": cmd_metrics}
 
 if __name__ == "__main__":
     sys.exit(main())

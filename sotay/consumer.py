@@ -26,6 +26,7 @@ import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -138,7 +139,12 @@ class ConsumerRunner:
                         await subscription.unsubscribe()
 
     async def _consume(self, subscription) -> None:
+        me = asyncio.current_task()
         while True:
+            # Python 3.11's wait_for (inside nats-py's fetch) can swallow a cancellation
+            # that lands as a message arrives; the task still knows it was asked to stop.
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
             try:
                 messages = await subscription.fetch(self.batch_size, timeout=self.fetch_timeout)
             except TimeoutError:  # nats-py's own TimeoutError subclasses the built-in one
@@ -303,7 +309,16 @@ async def ensure_consumer(js: JetStreamContext, consumer: Consumer, config: Cons
     """Create the durable consumer or bring an existing one up to `config`:
     an existing durable keeps its old config until it is updated on the
     server. The create call updates it in place (the server refuses, with
-    an error, a change it cannot make to a live consumer)."""
+    an error, a change it cannot make to a live consumer). Where delivery
+    starts only matters when it is created, and may have been set otherwise
+    (a replay resumes after what it replayed): an existing one keeps it."""
+    try:
+        existing = (await js.consumer_info(consumer.stream, consumer.name)).config
+    except NotFoundError:
+        existing = None
+    if existing is not None:
+        config.deliver_policy, config.opt_start_seq = existing.deliver_policy, existing.opt_start_seq
+        config.opt_start_time = existing.opt_start_time
     await js.add_consumer(consumer.stream, config)
 
 

@@ -90,7 +90,9 @@ class EmbeddedNats:
             "-P", str(pidfile),
         ]
         log.info("starting nats-server on %s", self.url)
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True)
+        # It logs to its file; were it to keep our stdout, a reader of our output would never see it end.
+        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
         _wait_for_port(self.port, timeout, self.process)
         return self.url
 

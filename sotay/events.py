@@ -56,6 +56,8 @@ class Event(BaseModel):
     service: ClassVar[str]
     version: ClassVar[int] = 1
     description: ClassVar[str] = ""
+    # The subject's event token, when the contract names it otherwise than the class (snake_cased).
+    subject_name: ClassVar[str | None] = None
 
     @classmethod
     def event_type(cls) -> str:
@@ -63,11 +65,15 @@ class Event(BaseModel):
 
     @classmethod
     def subject_for(cls, committee: str) -> str:
-        return f"sotay.{cls.service}.{snake_case(cls.__name__)}.{_subject_token(committee)}"
+        return f"sotay.{cls.service}.{cls._subject_name()}.{_subject_token(committee)}"
 
     @classmethod
     def subject_pattern(cls) -> str:
-        return f"sotay.{cls.service}.{snake_case(cls.__name__)}.*"
+        return f"sotay.{cls.service}.{cls._subject_name()}.*"
+
+    @classmethod
+    def _subject_name(cls) -> str:
+        return cls.subject_name or snake_case(cls.__name__)
 
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)

@@ -67,7 +67,8 @@ async def add_events(db: AsyncConnection | AsyncSession, schema: str, messages: 
     return len(messages)
 
 
-def _leader_key(schema: str) -> int:
+def leader_key(schema: str) -> int:
+    """The advisory lock the relay leader of `schema` holds (a running service has one)."""
     return int.from_bytes(hashlib.sha256(f"relay:{schema}".encode()).digest()[:8], "big", signed=True)
 
 
@@ -112,7 +113,7 @@ class OutboxRelay:
     async def _run_as_leader_when_possible(self) -> None:
         conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
         try:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _leader_key(self.schema)):
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", leader_key(self.schema)):
                 await asyncio.sleep(self.poll_interval)
             self.is_leader = True
             await conn.add_listener(notify_channel(self.schema), lambda *_: self._wakeup.set())

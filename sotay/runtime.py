@@ -107,6 +107,8 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
         @asynccontextmanager
         async def lifespan(app):
             started: list[ServiceRuntime] = []
+            # `kill -USR1 <pid>` prints every task's stack: what a stuck process is waiting for.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
             try:
                 for runtime in runtimes:
                     await runtime.start()
@@ -142,6 +144,13 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
         shutdown_tracing()
         infra.stop()
         print("sotay stopped.", flush=True)
+
+
+def _dump_tasks() -> None:
+    import sys
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}", file=sys.stderr, flush=True)
+        task.print_stack(file=sys.stderr)
 
 
 def _exit_quietly(signum, frame) -> None:

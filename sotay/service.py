@@ -186,14 +186,19 @@ class ServiceRuntime:
         await asyncio.gather(self.relay_task, return_exceptions=True)
 
     async def stop(self) -> None:
+        log.info("%s: stopping", self.name)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=15)
+            for task in stuck:  # never let one task keep the whole process from stopping
+                log.error("%s: task %s did not stop within 15 s; leaving it", self.name, task.get_name())
         self._tasks.clear()
         if self.definition.on_stop:
             await self.definition.on_stop(self.context)
         await self.broker.stop()
         await self.context.engine.dispose()
+        log.info("%s: stopped", self.name)
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"nats": bool(self.broker._connection and self.broker._connection.is_connected),

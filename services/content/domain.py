@@ -3,9 +3,10 @@ to an article, audiences, and the day a read counts for."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
 from sotay.auth import Principal
+from sotay.clock import hanoi_day
 
 CATEGORIES = ("news", "directive", "guidance", "qa", "local_news")
 STATUSES = ("draft", "submitted", "approved", "scheduled", "published", "retracted")
@@ -15,8 +16,6 @@ CHIEF = ("chief_editor",)
 UNIT_STAFF = ("editor", "chief_editor", "unit_admin", "cell_secretary", "city_admin")
 SECRETARIES = ("cell_secretary", "unit_admin")
 
-# Vietnam keeps one offset all year: a "day" of reading is a day in Hanoi.
-HANOI = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 
 # action: (statuses it starts from, status it leads to)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -38,7 +37,8 @@ class RuleBroken(Exception):
 
 
 def reading_day(at: datetime | None = None) -> date:
-    return (at or datetime.now(UTC)).astimezone(HANOI).date()
+    """A read counts once per member, article and day in Hanoi."""
+    return hanoi_day(at)
 
 
 def next_status(action: str, current: str) -> str:

@@ -49,7 +49,14 @@ def servers_using(data_dir: Path) -> list[psutil.Process]:
 
 def stop(proc: subprocess.Popen) -> str:
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # it prints every task's stack: what it is stuck on
+        time.sleep(2)
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(f"sotay did not stop within 60 s; its output:\n{out}") from None
     return out
 
 

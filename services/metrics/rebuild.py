@@ -1,0 +1,175 @@
+"""Rebuilding the projections from the streams, with the very handlers the
+live consumers run (so a rebuild cannot disagree with them by construction).
+
+- `replay`: the metrics service stopped, its projections are emptied and
+  every event of SOTAY_MEMBERS, SOTAY_IDENTITY and SOTAY_CONTENT applied
+  again; the durable consumers then resume after the last event replayed.
+- `verify`: the same rebuild into a scratch schema, then every unit's
+  figures compared with the live ones; the scratch schema is dropped.
+
+Events of one entity stay in their stream's order; across streams the
+projections do not depend on order (domain.py), so streams go one by one.
+Training sessions are metrics' own records, not events of others: their
+counters are added back from the table.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.metrics import figures
+from services.metrics.entrypoints.events import consumers
+from sotay.clock import hanoi_day
+from sotay.consumer import Consumer, consumer_config
+from sotay.db import create_engine, migrate
+from sotay.events import parse_envelope
+from sotay.outbox import leader_key
+
+PROJECTION_TABLES = ("units", "members", "registrations", "unit_counts", "unit_ineligible", "readers", "published")
+
+
+@dataclass
+class RebuildStats:
+    events: int = 0
+    applied: int = 0
+    seconds: float = 0.0
+    last_seq: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def per_s(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def _noop(unit: str) -> None:
+    pass
+
+
+async def apply_streams(engine: AsyncEngine, js: JetStreamContext, *, batch: int = 500,
+                        record_inbox: bool = True) -> RebuildStats:
+    """Apply every event now in the three streams, in batches of one transaction each."""
+    stats, started = RebuildStats(), time.perf_counter()
+    for consumer in consumers(_noop):
+        last = (await js.stream_info(consumer.stream)).state.last_seq
+        stats.last_seq[consumer.stream] = last
+        if last == 0:
+            continue
+        sub = await js.pull_subscribe(consumer.filter_subject, stream=consumer.stream, config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=60.0))
+        try:
+            seen = 0
+            while seen < last:
+                try:
+                    messages = await sub.fetch(batch, timeout=2.0)
+                except TimeoutError:
+                    break  # the rest of the range was deleted or is past the filter
+                messages = [m for m in messages if m.metadata.sequence.stream <= last]
+                if not messages:
+                    break
+                seen = messages[-1].metadata.sequence.stream
+                stats.events += len(messages)
+                stats.applied += await _apply(engine, consumer, messages, record_inbox)
+        finally:
+            await sub.unsubscribe()
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+async def _apply(engine: AsyncEngine, consumer: Consumer, messages, record_inbox: bool) -> int:
+    applied = 0
+    async with engine.begin() as db:
+        for msg in messages:
+            envelope = parse_envelope(msg.data)
+            handler = consumer.handlers.get(envelope["type"])
+            if handler is None:
+                continue
+            if record_inbox:
+                new = (await db.execute(text(
+                    "INSERT INTO inbox (consumer, event_id) VALUES (:c, :e) ON CONFLICT DO NOTHING RETURNING 1"),
+                    {"c": consumer.name, "e": envelope["id"]})).first()
+                if new is None:
+                    continue  # the same event twice in the stream: applied once, as live
+            await handler(db, envelope)
+            applied += 1
+    return applied
+
+
+async def _training_counts(db) -> None:
+    await db.execute(text(
+        "INSERT INTO unit_counts (unit, trained_people, training_sessions) "
+        "SELECT unit, sum(people), count(*) FROM training_sessions GROUP BY unit "
+        "ON CONFLICT (unit) DO UPDATE SET trained_people = EXCLUDED.trained_people, "
+        "training_sessions = EXCLUDED.training_sessions"))
+
+
+async def replay(database_url: str, js: JetStreamContext, *, ack_wait: float, max_ack_pending: int) -> RebuildStats:
+    engine = create_engine(database_url, "metrics")
+    try:
+        async with engine.connect() as db:
+            # The relay leader of a running metrics service holds this lock.
+            running = not (await db.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                            {"k": leader_key("metrics")})).scalar_one()
+        names = [c.name for c in consumers(_noop)]
+        if running:
+            raise RuntimeError("the metrics service is running: stop it, then replay")
+        async with engine.begin() as db:
+            await db.execute(text(f"TRUNCATE {', '.join(PROJECTION_TABLES)}"))
+            await db.execute(text("DELETE FROM inbox WHERE consumer = ANY(:n)"), {"n": names})
+            await _training_counts(db)
+        stats = await apply_streams(engine, js)
+        # The durable consumers resume right after what was replayed.
+        for consumer in consumers(_noop):
+            try:
+                await js.delete_consumer(consumer.stream, consumer.name)
+            except Exception:  # never created yet
+                pass
+            config = consumer_config(consumer, ack_wait=ack_wait, max_ack_pending=max_ack_pending)
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = stats.last_seq[consumer.stream] + 1
+            await js.add_consumer(consumer.stream, config)
+        return stats
+    finally:
+        await engine.dispose()
+
+
+async def all_figures(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
+    today = hanoi_day()
+    async with engine.connect() as db:
+        units = [dict(r._mapping) for r in await db.execute(text(
+            "SELECT code, unit_id, name, kind, path, committee, wave FROM units ORDER BY path"))]
+        return {u["code"]: await figures.of_unit(db, u, today) for u in units}
+
+
+async def verify(database_url: str, js: JetStreamContext) -> tuple[RebuildStats, list[str]]:
+    """Rebuild into a scratch schema and list every figure that differs from the live one."""
+    scratch = f"metrics_verify_{uuid.uuid4().hex[:8]}"
+    live, fresh = create_engine(database_url, "metrics"), create_engine(database_url, scratch)
+    try:
+        from services import load
+        await migrate(fresh, scratch, load("metrics").migrations)
+        async with fresh.begin() as db:
+            await db.execute(text("INSERT INTO training_sessions SELECT * FROM metrics.training_sessions"))
+            await _training_counts(db)
+        stats = await apply_streams(fresh, js, record_inbox=True)
+        want, got = await all_figures(fresh), await all_figures(live)
+        differences = []
+        for code in sorted(set(want) | set(got)):
+            if code not in got or code not in want:
+                differences.append(f"{code}: {'missing live' if code not in got else 'not in the streams'}")
+                continue
+            for name, value in want[code].items():
+                if name != "as_of" and got[code].get(name) != value:
+                    differences.append(f"{code}.{name}: live {got[code].get(name)!r}, from the streams {value!r}")
+        return stats, differences
+    finally:
+        async with live.begin() as db:
+            await db.execute(text(f'DROP SCHEMA IF EXISTS "{scratch}" CASCADE'))
+        await live.dispose()
+        await fresh.dispose()

@@ -1,0 +1,287 @@
+"""Metrics on real NATS and PostgreSQL, fed by the other services' real
+events for a small known population: members (with eligibility), web and
+mobile registrations, approvals, a rejection, a sign-in, a transfer that
+moves an account, a death that disables one, training and a read. Every
+figure is asserted at cell, committee and city level; then the same after
+every event is delivered a second time, and after a replay."""
+
+from __future__ import annotations
+
+import asyncio
+
+import nats
+import orjson
+import pytest
+from sqlalchemy import text
+
+import services.content
+import services.identity
+import services.members
+import services.metrics
+from services.members.import_files import write_csv
+from tests.support.system import eventually, make_settings, running_system
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "Chi bo so 1 vung manh"
+TREE = {"ba-dinh": ["ba-dinh-g1-c1", "ba-dinh-g1-c2"], "tay-ho": ["tay-ho-g1-c1"]}
+# card, name, cell, status, eligible, reason
+MEMBERS = [
+    ("010000001", "Nguyễn Văn An", "ba-dinh-g1-c1", "active", True, ""),
+    ("010000002", "Trần Thị Bình", "ba-dinh-g1-c1", "active", True, ""),
+    ("010000003", "Lê Văn Cường", "ba-dinh-g1-c1", "probationary", True, ""),
+    ("010000004", "Phạm Thị Dung", "ba-dinh-g1-c1", "exempt", False, "miễn sinh hoạt đảng"),
+    ("010000005", "Hoàng Văn Em", "ba-dinh-g1-c1", "active", False, "không có điện thoại thông minh"),
+    ("010000006", "Đỗ Thị Giang", "ba-dinh-g1-c2", "active", True, ""),
+    ("010000007", "Vũ Văn Hải", "ba-dinh-g1-c2", "active", True, ""),
+    ("010000008", "Bùi Thị Lan", "ba-dinh-g1-c2", "transferred_out", False, "chuyển sinh hoạt ra ngoài"),
+    ("020000009", "Ngô Văn Minh", "tay-ho-g1-c1", "active", True, ""),
+    ("020000010", "Dương Thị Nga", "tay-ho-g1-c1", "active", True, ""),
+    ("020000011", "Lý Văn Phúc", "tay-ho-g1-c1", "active", True, ""),
+    ("020000012", "Đinh Thị Quế", "tay-ho-g1-c1", "active", True, ""),
+]
+# card → (platform, what happens to the registration)
+REGISTRATIONS = {"010000001": ("web", "approve"), "010000002": ("mobile", "approve"),
+                 "010000003": ("mobile", "pending"), "010000006": ("mobile", "reject"),
+                 "010000007": ("web", "pending"), "020000009": ("mobile", "approve"),
+                 "020000010": ("mobile", "pending"), "020000012": ("web", "approve"),
+                 "099999999": ("mobile", "pending")}  # matches nobody: counted at the city
+
+EXPECTED = {
+    # members_total, eligible, installed, web, mobile, pending, approved, rejected, pct_total, pct_eligible
+    "ba-dinh-g1-c1": (5, 3, 3, 1, 2, 1, 2, 0, 60.0, 100.0),
+    "ba-dinh-g1-c2": (3, 3, 2, 1, 1, 1, 1, 1, 66.67, 66.67),
+    "tay-ho-g1-c1": (2, 2, 1, 0, 1, 1, 0, 0, 50.0, 50.0),
+    "ba-dinh": (8, 6, 5, 2, 3, 2, 3, 1, 62.5, 83.33),
+    "city": (10, 8, 7, 2, 5, 4, 3, 1, 70.0, 87.5),
+}
+NAMES = ("members_total", "members_eligible", "accounts_installed", "accounts_web", "accounts_mobile",
+         "accounts_pending", "accounts_approved", "accounts_rejected", "installed_pct_total", "installed_pct_eligible")
+
+
+@pytest.fixture(scope="module")
+async def system(data_dir, nats_url, database_url):
+    settings = make_settings(data_dir)
+    definitions = [services.members.definition(), services.identity.definition(), services.content.definition(),
+                   services.metrics.definition()]
+    async with running_system(definitions, settings, nats_url, database_url) as system:
+        await populate(system)
+        yield system
+
+
+async def populate(system) -> None:
+    c, admin = system.client, system.auth("city_admin")
+    tree = [{"code": "city", "name": "Thành phố Hà Nội", "kind": "city"}]
+    for committee, cells in TREE.items():
+        tree += [{"code": committee, "name": committee, "kind": "committee", "parent": "city", "wave": 1},
+                 {"code": f"{committee}-g1", "name": "Đảng bộ phường", "kind": "grassroots", "parent": committee}]
+        tree += [{"code": cell, "name": cell, "kind": "cell", "parent": f"{committee}-g1"} for cell in cells]
+    for unit in tree:
+        assert (await c.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
+    rows = [{"party_card_no": card, "full_name": name, "date_of_birth": "1970-01-01", "gender": "",
+             "citizen_id": "", "phone": f"09{card[-8:]}", "unit": cell, "status": status,
+             "eligible": "true" if eligible else "false", "ineligible_reason": reason, "admitted_on": "",
+             "official_on": ""} for card, name, cell, status, eligible, reason in MEMBERS]
+    imported = await c.post("/api/members/v1/imports", params={"wait": "true"},
+                            files={"file": ("m.csv", write_csv(rows), "text/csv")}, headers=admin)
+    assert imported.json()["imported"] == len(MEMBERS), imported.text
+
+    async def replica_ready():
+        async with system.runtimes["identity"].context.engine.connect() as db:
+            return (await db.execute(text("SELECT count(*) FROM registry_members"))).scalar_one() == len(MEMBERS)
+    await eventually(replica_ready, timeout=30)
+
+    names = {card: name for card, name, *_ in MEMBERS}
+    for card, (platform, _) in REGISTRATIONS.items():
+        body = {"party_card_no": card, "full_name": names.get(card, "Người Lạ"), "date_of_birth": "1970-01-01",
+                "phone": f"09{card[-8:]}", "password": PASSWORD, "platform": platform}
+        assert (await c.post("/api/identity/v1/registrations", json=body)).status_code == 202
+    queue = (await c.get("/api/identity/v1/registrations", params={"status": "pending", "limit": 100},
+                         headers=admin)).json()["items"]
+    by_card = {r["party_card_no"]: r["id"] for r in queue}
+    for card, (_, fate) in REGISTRATIONS.items():
+        if fate == "approve":
+            assert (await c.post(f"/api/identity/v1/registrations/{by_card[card]}/approve",
+                                 headers=admin)).status_code == 200
+        elif fate == "reject":
+            assert (await c.post(f"/api/identity/v1/registrations/{by_card[card]}/reject",
+                                 json={"reason": "Sai ngày sinh"}, headers=admin)).status_code == 200
+    signed_in = await c.post("/api/identity/v1/token", data={"grant_type": "password", "username": "010000001",
+                                                             "password": PASSWORD})
+    assert signed_in.status_code == 200, signed_in.text
+
+    ids = {m["party_card_no"]: m["id"] for m in (await c.get("/api/members/v1/members", params={"limit": 100},
+                                                            headers=admin)).json()["items"]}
+    # The approved member of Tây Hồ moves to Ba Đình (the account follows); another dies (it is disabled).
+    assert (await c.post(f"/api/members/v1/members/{ids['020000009']}/transfers",
+                         json={"to_unit": "ba-dinh-g1-c2", "kind": "official"}, headers=admin)).status_code == 200
+    assert (await c.post(f"/api/members/v1/members/{ids['020000012']}/status",
+                         json={"status": "deceased", "reason": "từ trần"}, headers=admin)).status_code == 200
+
+    for unit, people in (("ba-dinh-g1-c1", 30), ("ba-dinh", 12)):
+        assert (await c.post("/api/metrics/v1/training", headers=system.auth("unit_admin", "ba-dinh"), json={
+            "unit": unit, "held_on": "2023-01-10", "topic": "Cài đặt Sổ tay đảng viên", "people": people,
+        })).status_code == 201
+
+    # A member reads an article.
+    editor, chief = system.auth("editor", "city", subject="ed"), system.auth("chief_editor", "city", subject="ch")
+    aid = (await c.post("/api/content/v1/articles", json={"title": "Tin mới", "body": "Nội dung",
+                                                          "category": "news", "audience": ["city"]},
+                        headers=editor)).json()["id"]
+    for step, who in (("submit", editor), ("approve", chief), ("publish", chief)):
+        assert (await c.post(f"/api/content/v1/articles/{aid}/{step}", headers=who)).status_code == 200
+
+    async def content_knows_member():
+        async with system.runtimes["content"].context.engine.connect() as db:
+            return (await db.execute(text("SELECT count(*) FROM readers"))).scalar_one() == len(MEMBERS)
+    await eventually(content_knows_member, timeout=30)
+    reader = system.auth("member", "ba-dinh-g1-c1", card="010000001", subject="account-an")
+    assert (await c.post(f"/api/content/v1/articles/{aid}/read", headers=reader)).json()["counted"]
+
+
+async def rollout(system, unit: str) -> dict:
+    answer = await system.client.get("/api/metrics/v1/rollout", params={"unit": unit},
+                                     headers=system.auth("city_admin"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def figures_settled(system) -> dict[str, dict]:
+    async def settled():
+        got = {unit: await rollout(system, unit) for unit in EXPECTED}
+        ok = all(tuple(got[u][n] for n in NAMES) == want for u, want in EXPECTED.items())
+        ok = ok and got["ba-dinh-g1-c1"]["readers_today"] == 1 and got["city"]["readers_today"] == 1
+        ok = ok and got["ba-dinh"]["trained_people"] == 42
+        return got if ok else None
+    try:
+        return await eventually(settled, timeout=30, interval=0.3)
+    except AssertionError:
+        got = {unit: tuple((await rollout(system, unit))[n] for n in NAMES) for unit in EXPECTED}
+        raise AssertionError(f"figures: {got}\nexpected: {EXPECTED}") from None
+
+
+async def test_every_figure_at_cell_committee_and_city_level(system):
+    got = await figures_settled(system)
+    city, c1 = got["city"], got["ba-dinh-g1-c1"]
+    assert city["funnel"] == {"registered": 9, "pending": 4, "approved": 3, "activated": 1}
+    assert city["without_account"] == {
+        "not_eligible": {"không có điện thoại thông minh": 1, "miễn sinh hoạt đảng": 1},
+        "eligible_not_registered": 2, "rejected": 1, "disabled": 1}
+    assert c1["readers_today"] == 1 and c1["readers_7d"] == 1 and got["tay-ho-g1-c1"]["readers_today"] == 0
+    assert (c1["trained_people"], c1["training_sessions"]) == (30, 1)
+    assert (city["trained_people"], city["training_sessions"]) == (42, 2)
+    assert city["articles_published"] == 1 and city["as_of"] and city["unit_code"] == "city"
+    children = (await system.client.get("/api/metrics/v1/rollout/children", params={"unit": "city"},
+                                         headers=system.auth("city_admin"))).json()["items"]
+    assert [(u["unit_code"], u["members_total"]) for u in children] == [("ba-dinh", 8), ("tay-ho", 2)]
+
+
+async def test_scopes_and_bad_input(system):
+    c = system.client
+    assert (await c.get("/api/metrics/v1/rollout", params={"unit": "ba-dinh"},
+                        headers=system.auth("unit_admin", "tay-ho"))).status_code == 403
+    assert (await c.get("/api/metrics/v1/rollout", params={"unit": "ba-dinh-g1-c1"},
+                        headers=system.auth("unit_admin", "ba-dinh"))).status_code == 200
+    assert (await c.get("/api/metrics/v1/rollout", params={"unit": "nowhere"},
+                        headers=system.auth("city_admin"))).status_code == 404
+    bad = await c.post("/api/metrics/v1/training", json={"unit": "ba-dinh", "held_on": "2023-01-10", "topic": "x",
+                                                         "people": 0}, headers=system.auth("unit_admin", "ba-dinh"))
+    assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} == {"topic", "people"}
+    outside = await c.post("/api/metrics/v1/training", json={"unit": "tay-ho", "held_on": "2023-01-10",
+                                                             "topic": "Tập huấn", "people": 5},
+                           headers=system.auth("unit_admin", "ba-dinh"))
+    assert outside.status_code == 403
+
+
+async def test_snapshots_on_the_stream_and_in_the_bucket(system, nats_url):
+    await figures_settled(system)
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+
+        async def latest_city():
+            entry = await (await js.key_value("sotay_rollout")).get("city")
+            value = orjson.loads(entry.value)
+            return value if value["accounts_installed"] == 7 and value["readers_today"] == 1 else None
+        city = await eventually(latest_city, timeout=10)
+        assert city["installed_pct_eligible"] == 87.5
+        info = await js.stream_info("SOTAY_METRICS", subjects_filter=">")
+        subjects = info.state.subjects or {}
+        assert subjects.get("sotay.metrics.rollout.city", 0) >= 1 and subjects.get("sotay.metrics.rollout.ba-dinh")
+        # Coalesced: far fewer city snapshots than events that moved the city's figures.
+        assert subjects["sotay.metrics.rollout.city"] < 40, subjects
+    finally:
+        await nc.close()
+
+
+async def test_every_event_delivered_twice_changes_nothing(system, nats_url):
+    before = await figures_settled(system)
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        count = 0
+        for stream in ("SOTAY_MEMBERS", "SOTAY_IDENTITY", "SOTAY_CONTENT"):
+            sub = await js.pull_subscribe(">", durable=None, stream=stream)
+            while True:
+                try:
+                    messages = await sub.fetch(500, timeout=1)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    break
+                for msg in messages:
+                    # A new Nats-Msg-Id gets past the stream's dedupe: only our inbox stands in the way.
+                    headers = {**(msg.headers or {}), "Nats-Msg-Id": f"again-{msg.headers['Nats-Msg-Id']}"}
+                    await js.publish(msg.subject, msg.data, headers=headers)
+                    count += 1
+        assert count > 30
+    finally:
+        await nc.close()
+
+    async def drained():
+        runtime = system.runtimes["metrics"]
+        return all(r.totals.duplicates >= 1 for r in runtime.runners)
+    await eventually(drained, timeout=30)
+    await asyncio.sleep(1.0)
+    after = await figures_settled(system)
+    assert {u: {n: after[u][n] for n in NAMES} for u in EXPECTED} == \
+        {u: {n: before[u][n] for n in NAMES} for u in EXPECTED}
+
+
+
+async def test_verify_then_replay_end_with_the_same_figures(system, nats_url, database_url):
+    from services.metrics import rebuild
+    from sotay.service import ServiceRuntime
+
+    before = await figures_settled(system)
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        stats, differences = await rebuild.verify(database_url, js)
+        assert differences == [] and stats.events > 30
+
+        # A live figure gone wrong is caught.
+        async with system.runtimes["metrics"].context.engine.begin() as db:
+            await db.execute(text("UPDATE unit_counts SET accounts_web = accounts_web + 1 WHERE unit = 'tay-ho-g1-c1'"))
+        _, differences = await rebuild.verify(database_url, js)
+        assert "tay-ho-g1-c1.accounts_web: live 1, from the streams 0" in differences
+        assert "city.accounts_installed: live 8, from the streams 7" in differences
+
+        # Replay refuses while the service runs, then rebuilds it all once it is stopped.
+        with pytest.raises(RuntimeError, match="running"):
+            await rebuild.replay(database_url, js, ack_wait=5, max_ack_pending=100)
+        old = system.runtimes["metrics"]
+        await old.stop()
+        stats = await rebuild.replay(database_url, js, ack_wait=5, max_ack_pending=100)
+        assert stats.applied > 30
+        fresh = ServiceRuntime(services.metrics.definition(), old.settings, nats_url, database_url)
+        await fresh.start()
+        try:
+            after = await figures_settled(system)  # the API reads what the replay wrote
+            assert {u: {n: after[u][n] for n in NAMES} for u in EXPECTED} == \
+                {u: {n: before[u][n] for n in NAMES} for u in EXPECTED}
+            assert after["city"]["trained_people"] == 42 and after["city"]["funnel"] == before["city"]["funnel"]
+            _, differences = await rebuild.verify(database_url, js)
+            assert differences == []
+        finally:
+            await fresh.stop()
+    finally:
+        await nc.close()
