@@ -8,10 +8,13 @@ every event is delivered a second time, and after a replay."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
+import httpx
 import nats
 import orjson
 import pytest
+import uvicorn
 from sqlalchemy import text
 
 import services.content
@@ -19,6 +22,8 @@ import services.identity
 import services.members
 import services.metrics
 from services.members.import_files import write_csv
+from sotay.embedded import free_port
+from sotay.service import service_app
 from tests.support.system import eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration
@@ -214,6 +219,84 @@ async def test_snapshots_on_the_stream_and_in_the_bucket(system, nats_url):
         await nc.close()
 
 
+async def test_plan_reports_summary_prometheus_and_stream(system):
+    await figures_settled(system)
+    c, admin = system.client, system.auth("city_admin")
+    plan = (await c.get("/api/metrics/v1/plan", headers=admin)).json()
+    pilot = plan["waves"][0]
+    assert (pilot["number"], pilot["target_pct"], pilot["deadline"]) == (1, 100.0, "2023-06-30")
+    assert pilot["expected_pct_today"] == 100.0  # past its deadline
+    assert {u["unit_code"]: u["installed_pct_eligible"] for u in pilot["units"]} == {"ba-dinh": 83.33, "tay-ho": 50.0}
+    assert pilot["behind"] == ["ba-dinh", "tay-ho"]
+    assert (await c.put("/api/metrics/v1/plan/waves/1", headers=system.auth("unit_admin", "ba-dinh"), json={
+        "name": "Làm điểm", "starts_on": "2022-12-22", "target_pct": 50, "deadline": "2023-06-30"})).status_code == 403
+    assert (await c.put("/api/metrics/v1/plan/waves/1", headers=admin, json={
+        "name": "Làm điểm", "starts_on": "2022-12-22", "target_pct": 60, "deadline": "2023-06-30"})).status_code == 200
+    assert (await c.get("/api/metrics/v1/plan", headers=admin)).json()["waves"][0]["behind"] == ["tay-ho"]
+
+    csv_report = await c.get("/api/metrics/v1/reports/rollout.csv", params={"unit": "ba-dinh"}, headers=admin)
+    lines = csv_report.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("unit_code,unit_name,members_total") and lines[1].startswith("ba-dinh,ba-dinh,8,6,5")
+    assert [line.split(",")[0] for line in lines[1:]] == ["ba-dinh", "ba-dinh-g1"]
+    xlsx = await c.get("/api/metrics/v1/reports/rollout.xlsx", params={"unit": "city"}, headers=admin)
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    sheet = load_workbook(BytesIO(xlsx.content)).active
+    assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["unit_code", "city", "ba-dinh", "tay-ho"]
+    assert [cell.value for cell in sheet[2]][10:12] == [70.0, 87.5]
+
+    vi = (await c.get("/api/metrics/v1/reports/summary", params={"unit": "city"}, headers=admin)).json()["text"]
+    assert "2 đơn vị trực thuộc Thành phố Hà Nội đã cài đặt thành công cho 7 đảng viên (đạt 70,00% tổng số" in vi
+    assert "87,50% trên tổng số đảng viên có đủ điều kiện), trong đó 2 đảng viên cài đặt trên máy tính, 5 " in vi
+    assert vi.endswith("4 đảng viên đã đăng ký, đang chờ phê duyệt.")
+    en = (await c.get("/api/metrics/v1/reports/summary", params={"unit": "city", "lang": "en"},
+                      headers=admin)).json()["text"]
+    assert "installed the handbook for 7 members (70.00% of all members, about 87.50% of eligible ones)" in en
+
+    gauges = (await c.get("/api/metrics/v1/prometheus")).text
+    assert 'sotay_rollout_installed_pct_eligible{unit="city"} 87.5' in gauges
+    assert 'sotay_rollout_accounts_installed{unit="ba-dinh"} 5' in gauges and "ba-dinh-g1-c1" not in gauges
+
+    # The stream: the figures now, then a change (a training session) as it is published. Over a real
+    # server: the in-process test transport hands a response over only once it has ended.
+    async with real_server(system) as base, httpx.AsyncClient(base_url=base, timeout=10) as client, \
+            client.stream("GET", "/api/metrics/v1/rollout/stream", params={"unit": "tay-ho"}, headers=admin) as sse:
+        assert sse.headers["content-type"].startswith("text/event-stream")
+        lines = sse.aiter_lines()
+
+        async def next_event() -> dict:
+            async for line in lines:
+                if line.startswith("data: "):
+                    return orjson.loads(line[6:])
+        first = await asyncio.wait_for(next_event(), 10)
+        assert first["unit_code"] == "tay-ho" and first["trained_people"] == 0
+        assert (await c.post("/api/metrics/v1/training", headers=admin, json={
+            "unit": "tay-ho-g1-c1", "held_on": "2023-01-12", "topic": "Hướng dẫn đăng ký", "people": 7,
+        })).status_code == 201
+        changed = await asyncio.wait_for(next_event(), 10)
+        assert changed["trained_people"] == 7
+
+
+@asynccontextmanager
+async def real_server(system):
+    """The system's services behind a real uvicorn server on a free port."""
+    @asynccontextmanager
+    async def no_lifespan(app):
+        yield
+    port = free_port()
+    app = service_app(list(system.runtimes.values()), title="sotay-test", lifespan=no_lifespan)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
 async def test_every_event_delivered_twice_changes_nothing(system, nats_url):
     before = await figures_settled(system)
     nc = await nats.connect(nats_url)
@@ -278,7 +361,8 @@ async def test_verify_then_replay_end_with_the_same_figures(system, nats_url, da
             after = await figures_settled(system)  # the API reads what the replay wrote
             assert {u: {n: after[u][n] for n in NAMES} for u in EXPECTED} == \
                 {u: {n: before[u][n] for n in NAMES} for u in EXPECTED}
-            assert after["city"]["trained_people"] == 42 and after["city"]["funnel"] == before["city"]["funnel"]
+            assert after["city"]["trained_people"] == before["city"]["trained_people"] \
+                and after["city"]["funnel"] == before["city"]["funnel"]
             _, differences = await rebuild.verify(database_url, js)
             assert differences == []
         finally:

@@ -2,14 +2,17 @@
 (its whole subtree), its child units side by side, their history, and
 training sessions."""
 
+import asyncio
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
-from services.metrics import figures
+from services.metrics import figures, reports
 from services.metrics.events import TrainingRecorded
 from services.metrics.projection import add_counts
 from sotay.auth import Principal
@@ -20,6 +23,14 @@ from sotay.outbox import add_events
 from sotay.service import ServiceContext
 
 TRAINERS = ("unit_admin", "city_admin")
+
+
+class WaveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=2, max_length=200)
+    starts_on: date
+    target_pct: float = Field(gt=0, le=100)
+    deadline: date
 
 
 class TrainingBody(BaseModel):
@@ -47,6 +58,12 @@ def build_router(ctx: ServiceContext, publisher) -> APIRouter:
     CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
     engine, reader = ctx.engine, ctx.reader
 
+    async def _children(db, u: dict) -> list[dict]:
+        rows = (await db.execute(text(
+            "SELECT code, unit_id, name, kind, path, committee, wave FROM units WHERE path ~ :direct ORDER BY code"),
+            {"direct": "^" + u["path"].replace(".", "\\.") + "[^/]+/$"})).mappings().all()
+        return [dict(r) for r in rows]
+
     @router.get("/rollout", summary="A unit's rollout figures (its whole subtree); as_of for an earlier day")
     async def rollout(user: CurrentUser, unit: str = Query("city", max_length=40), as_of: date | None = None):
         async with reader.connect() as db:
@@ -67,12 +84,8 @@ def build_router(ctx: ServiceContext, publisher) -> APIRouter:
     async def children(user: CurrentUser, unit: str = Query("city", max_length=40)):
         async with reader.connect() as db:
             u = await _scoped_unit(db, user, unit)
-            rows = (await db.execute(text(
-                "SELECT code, unit_id, name, kind, path, committee, wave FROM units WHERE path LIKE :p "
-                "AND path ~ :direct ORDER BY code"),
-                {"p": u["path"] + "%", "direct": "^" + u["path"].replace(".", "\\.") + "[^/]+/$"})).mappings().all()
             today = hanoi_day()
-            items = [await figures.of_unit(db, dict(r), today) for r in rows]
+            items = [await figures.of_unit(db, child, today) for child in await _children(db, u)]
         return json_response({"unit": u["code"], "items": items})
 
     @router.get("/rollout/history", summary="A figure of a unit day by day (as last published each day)")
@@ -122,5 +135,126 @@ def build_router(ctx: ServiceContext, publisher) -> APIRouter:
                 {"p": u["path"] + "%"})
             return json_response({"items": [dict(r._mapping) for r in rows]})
 
+    # --- the rollout plan ------------------------------------------------------------------------
+
+    @router.get("/plan", summary="Waves, their committees' progress against target, and who is behind")
+    async def plan(user: CurrentUser):
+        async with reader.connect() as db:
+            city = await _scoped_unit(db, user, "city")
+            today = hanoi_day()
+            waves = [dict(r._mapping) for r in await db.execute(text("SELECT * FROM waves ORDER BY number"))]
+            committees = [dict(r) for r in (await db.execute(text(
+                "SELECT code, unit_id, name, kind, path, committee, wave FROM units WHERE kind = 'committee' "
+                "ORDER BY code"))).mappings()]
+            out = []
+            for wave in waves:
+                expected = plan_expected(wave, today)
+                units = []
+                for c in (c for c in committees if c["wave"] == wave["number"]):
+                    f = await figures.of_unit(db, c, today)
+                    units.append({"unit_code": c["code"], "unit_name": c["name"],
+                                  "installed_pct_eligible": f["installed_pct_eligible"],
+                                  "behind": f["installed_pct_eligible"] < expected})
+                out.append({**{k: (v.isoformat() if isinstance(v, date) else float(v) if k == "target_pct" else v)
+                               for k, v in wave.items()},
+                            "expected_pct_today": round(expected, 2), "units": units,
+                            "behind": [u["unit_code"] for u in units if u["behind"]]})
+        return json_response({"as_of": today.isoformat(), "city": city["code"], "waves": out})
+
+    @router.put("/plan/waves/{number}", summary="Set a wave's start, target and deadline (city admins)")
+    async def set_wave(number: int, body: WaveBody, user: CurrentUser):
+        if "city" not in user.units_for("city_admin"):
+            raise Problem(403, "Forbidden", "Only city admins change the rollout plan.")
+        if body.deadline <= body.starts_on:
+            raise invalid([("deadline", "must be after starts_on")])
+        async with engine.begin() as db:
+            await db.execute(text(
+                "INSERT INTO waves (number, name, starts_on, target_pct, deadline) VALUES (:n, :name, :s, :t, :d) "
+                "ON CONFLICT (number) DO UPDATE SET name = :name, starts_on = :s, target_pct = :t, deadline = :d"),
+                {"n": number, "name": body.name, "s": body.starts_on, "t": body.target_pct, "d": body.deadline})
+        return json_response({"number": number, **body.model_dump(mode="json")})
+
+    # --- reports ------------------------------------------------------------------------------------
+
+    @router.get("/reports/rollout.{fmt}", summary="The unit and the units directly under it, as CSV or XLSX")
+    async def report(fmt: Literal["csv", "xlsx"], user: CurrentUser, unit: str = Query("city", max_length=40)):
+        async with reader.connect() as db:
+            u = await _scoped_unit(db, user, unit)
+            today = hanoi_day()
+            items = [await figures.of_unit(db, x, today) for x in [u, *await _children(db, u)]]
+        name = f"rollout-{u['code']}-{today.isoformat()}.{fmt}"
+        body = reports.as_csv(items) if fmt == "csv" else reports.as_xlsx(items, u["code"])
+        media = "text/csv; charset=utf-8" if fmt == "csv" else \
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @router.get("/reports/summary", summary="One paragraph on the unit's rollout, as the press reports it")
+    async def summary(user: CurrentUser, unit: str = Query("city", max_length=40),
+                      lang: Literal["vi", "en"] = "vi"):
+        async with reader.connect() as db:
+            u = await _scoped_unit(db, user, unit)
+            today = hanoi_day()
+            f = await figures.of_unit(db, u, today)
+            below = len(await _children(db, u)) if u["kind"] != "cell" else 0
+        return json_response({"unit": u["code"], "lang": lang, "as_of": today.isoformat(),
+                              "text": reports.summary(u, f, below, today, lang)})
+
+    # --- for dashboards and monitoring --------------------------------------------------------------
+
+    @router.get("/rollout/stream", summary="Server-sent events: the unit's figures now, then each change")
+    async def stream(user: CurrentUser, request: Request, unit: str = Query("city", max_length=40)):
+        async with reader.connect() as db:
+            u = await _scoped_unit(db, user, unit)
+            first = await figures.of_unit(db, u, hanoi_day())
+        subject = f"sotay.metrics.rollout.{u['committee'] if u['kind'] != 'city' else 'city'}"
+        queue: asyncio.Queue = asyncio.Queue(maxsize=100)
+
+        async def on_snapshot(msg):
+            data = orjson.loads(msg.data)["data"]
+            if data["unit_code"] == u["code"] and not queue.full():
+                queue.put_nowait(data)
+        subscription = await ctx.js._nc.subscribe(subject, cb=on_snapshot)
+
+        async def events():
+            try:
+                yield b"event: rollout\ndata: " + orjson.dumps(first) + b"\n\n"
+                while not await request.is_disconnected():
+                    try:
+                        data = await asyncio.wait_for(queue.get(), 15)
+                        yield b"event: rollout\ndata: " + orjson.dumps(data) + b"\n\n"
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+            finally:
+                await subscription.unsubscribe()
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @router.get("/prometheus", summary="Rollout gauges of the city and its committees (Prometheus text format)")
+    async def prometheus():
+        async with reader.connect() as db:
+            rows = (await db.execute(text(
+                "SELECT p.unit, p.figures FROM published p JOIN units u ON u.code = p.unit "
+                "WHERE u.kind IN ('city', 'committee') ORDER BY u.path"))).all()
+        lines = []
+        for name in GAUGES:
+            lines.append(f"# TYPE sotay_rollout_{name} gauge")
+            lines += [f'sotay_rollout_{name}{{unit="{unit}"}} {figs[name]}' for unit, figs in rows if name in figs]
+        return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
     return router
+
+
+GAUGES = ("members_total", "members_eligible", "accounts_installed", "accounts_web", "accounts_mobile",
+          "accounts_pending", "accounts_approved", "accounts_rejected", "installed_pct_total",
+          "installed_pct_eligible", "readers_today", "trained_people", "training_sessions")
+
+
+def plan_expected(wave: dict, today: date) -> float:
+    """Where a wave's units should be today: from 0 at its start to its target at its deadline."""
+    if today <= wave["starts_on"]:
+        return 0.0
+    if today >= wave["deadline"]:
+        return float(wave["target_pct"])
+    share = (today - wave["starts_on"]).days / (wave["deadline"] - wave["starts_on"]).days
+    return float(wave["target_pct"]) * share
 
