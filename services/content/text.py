@@ -13,7 +13,7 @@ from typing import Literal
 import nh3
 from markdown_it import MarkdownIt
 
-from services.members.domain import fold
+from sotay.text import fold
 
 __all__ = ["fold", "plain_text", "sanitise_body", "search_terms", "summary_from"]
 

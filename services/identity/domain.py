@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from services.members.domain import ACTIVE_STANDING, fold
+from services.members.domain import ACTIVE_STANDING
+from sotay.text import fold
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128

@@ -18,16 +18,23 @@ from services.identity import domain
 from services.identity.adapters import store
 from services.identity.adapters.passwords import PasswordPool
 from services.identity.events import (
-    AccountActivated, AccountApproved, AccountDisabled, AccountMoved, AccountRejected, RegistrationSubmitted,
+    AccountActivated,
+    AccountApproved,
+    AccountDisabled,
+    AccountMoved,
+    AccountRejected,
+    RegistrationSubmitted,
 )
-# The registry's own rules for names and standing, so matching agrees with it.
-from services.members.domain import ACTIVE_STANDING, fold
+
+# The registry's own rule for standing, so matching agrees with it.
+from services.members.domain import ACTIVE_STANDING
 from sotay.auth import Grant, Principal, mint_token
 from sotay.db import org_path
 from sotay.events import CITY, Event, make_message, uuid7
 from sotay.http import Problem, invalid
 from sotay.outbox import add_events
 from sotay.service import ServiceContext
+from sotay.text import fold
 
 SCHEMA = "identity"
 APPROVERS = ("cell_secretary", "unit_admin", "city_admin")

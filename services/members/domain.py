@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple, TypeVar
 
+from sotay.text import fold  # noqa: F401  (the registry folds names as every service does)
+
 MEMBER_FIELDS = (
     "party_card_no",
     "full_name",
@@ -105,7 +107,6 @@ def _is_national_number(digits: str) -> bool:
 
 # The Unicode blocks of combining diacritical marks (Vietnamese tones and
 # vowel marks are all in the first).
-_COMBINING_MARKS_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _DIGIT_RE = re.compile(r"\d")
 _LETTER_RE = re.compile(r"[^\W\d_]")
 
@@ -117,13 +118,6 @@ def normalised_or_none(normalise: Callable[[str], str], value: str) -> str | Non
         return normalise(value)
     except ValueError:
         return None
-
-
-def fold(text: str) -> str:
-    bare = _COMBINING_MARKS_RE.sub("", unicodedata.normalize("NFD", text))
-    # đ is a distinct letter, not d plus a combining mark, so NFD leaves it alone.
-    bare = bare.replace("đ", "d").replace("Đ", "d")
-    return " ".join(bare.lower().split())
 
 
 def normalise_name(s: str) -> str:

@@ -217,7 +217,7 @@ def test_summary_from_rejects_non_positive_limit():
 # --- fold and search_terms ---------------------------------------------------
 
 
-def test_fold_is_the_members_fold():
+def test_fold_is_the_one_every_service_uses():
     assert text.fold is domain.fold
     assert fold("  Đảng   viên HÀ NỘI ") == "dang vien ha noi"
 
