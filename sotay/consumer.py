@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ log = logging.getLogger("sotay.consumer")
 tracer = trace.get_tracer("sotay.consumer")
 
 Handler = Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]]
+BatchHandler = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
 
 DLQ_HEADERS = ("Sotay-Dlq-Reason", "Sotay-Dlq-Consumer", "Sotay-Dlq-Subject", "Sotay-Dlq-Stream-Seq",
                "Sotay-Dlq-Deliveries")
@@ -82,12 +83,25 @@ class Consumer:
     stream: str
     filter_subject: str
     handlers: dict[str, Handler] = field(default_factory=dict)
+    # Set by on_batch: applies a whole batch's new events at once (in stream order).
+    batch_handler: BatchHandler | None = None
 
     def on(self, event_type: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.handlers[event_type] = handler
             return handler
         return register
+
+    def on_batch(self, event_types: Iterable[str], handler: BatchHandler) -> None:
+        """One handler for all these types, given each fetched batch's new events
+        together: a projection can then read and write the batch's rows in a few
+        statements. Should it fail, the kit applies the batch again one event at a
+        time (a list of one), so the failure stays with its message."""
+        self.batch_handler = handler
+        for event_type in event_types:
+            async def one(conn: AsyncConnection, envelope: dict[str, Any]) -> None:
+                await handler(conn, [envelope])
+            self.handlers[event_type] = one
 
 
 @dataclass
@@ -215,6 +229,8 @@ class ConsumerRunner:
             return verdicts
         async with self.engine.begin() as conn:
             new = set(str(i) for i in (await conn.execute(_INBOX_MANY, {"c": self.consumer.name, "ids": ids})).scalars())
+            if self.consumer.batch_handler is not None:
+                return await self._apply_as_batch(conn, envelopes, verdicts, new)
             for index, (msg, envelope) in enumerate(zip(messages, envelopes, strict=True)):
                 if envelope is None:
                     continue
@@ -229,6 +245,30 @@ class ConsumerRunner:
                         raise
                     raise _HandlerFailed(index, self._failure_verdict(envelope, exc)) from exc
                 verdicts[index] = ("applied", "")
+        return verdicts
+
+    async def _apply_as_batch(self, conn: AsyncConnection, envelopes: list[dict[str, Any] | None],
+                              verdicts: list[tuple[str, str]], new: set[str]) -> list[tuple[str, str]]:
+        batch = []
+        for index, envelope in enumerate(envelopes):
+            if envelope is None:
+                continue
+            if envelope["id"] not in new:
+                verdicts[index] = ("duplicate", "")
+                continue
+            new.discard(envelope["id"])
+            batch.append(envelope)
+            verdicts[index] = ("applied", "")
+        if batch:
+            with tracer.start_as_current_span(f"consume {len(batch)} events", kind=trace.SpanKind.CONSUMER,
+                                              attributes={"messaging.consumer.group.name": self.consumer.name}):
+                try:
+                    await self.consumer.batch_handler(conn, batch)
+                except Exception as exc:
+                    if _is_infrastructure_error(exc):
+                        raise
+                    # Which event failed is unknown: all are applied again one by one.
+                    raise _HandlerFailed(-1, ("retry", repr(exc))) from exc
         return verdicts
 
     async def _apply_each(self, messages: list[Msg], known: dict[int, tuple[str, str]]) -> list[tuple[str, str]]:

@@ -118,3 +118,61 @@ def figures(unit: dict[str, Any], sums: dict[str, int], *, readers_today: int, r
                             "eligible_not_registered": sums["eligible_not_installed"],
                             "rejected": sums["accounts_rejected"], "disabled": sums["accounts_disabled"]},
     }
+
+
+def member_from_snapshot(data: dict[str, Any], installed: bool) -> MemberState:
+    """A member as a members event's snapshot says they are."""
+    eligible = bool(data["eligible"])
+    return MemberState(unit=data["unit"], status=data["status"], eligible=eligible,
+                       reason=None if eligible else (data.get("ineligible_reason") or None), installed=installed)
+
+
+def registration_after(event: str, data: dict[str, Any], old: RegistrationState | None,
+                       city: str = "city") -> RegistrationState | None:
+    """The registration's state after an identity event; None when the event
+    changes nothing (a replay of a decided step, an unknown account)."""
+    if event == "RegistrationSubmitted":
+        return None if old is not None else RegistrationState(data.get("unit") or city, data["platform"],
+                                                              "pending", False)
+    if event in ("AccountApproved", "AccountRejected"):
+        if old is not None and old.status != "pending":
+            return None  # decided already
+        base = old or RegistrationState(data.get("unit") or city, data["platform"], "pending", False)
+        status = "approved" if event == "AccountApproved" else "rejected"
+        return RegistrationState(data.get("unit") or base.unit, base.platform, status, False)
+    if old is None:
+        return None  # a staff account (made from the command line) is no member's installation
+    if event == "AccountActivated":
+        new = RegistrationState(old.unit, old.platform, old.status, True)
+    elif event == "AccountDisabled":
+        new = RegistrationState(old.unit, old.platform, "disabled", old.activated)
+    elif event == "AccountMoved":
+        new = RegistrationState(data["unit"], old.platform, old.status, old.activated)
+    else:
+        return None
+    return None if new == old else new
+
+
+class Deltas:
+    """Counter changes per unit (and not-eligible reasons), added up over a batch."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counter] = {}
+        self.reasons: Counter = Counter()  # (unit, reason) → change
+
+    def add(self, changes: dict[str, dict[str, int]]) -> None:
+        for unit, delta in changes.items():
+            self.counts.setdefault(unit, Counter()).update(delta)
+
+    def member(self, old: MemberState | None, new: MemberState | None) -> None:
+        old_counts, old_reasons = member_contribution(old)
+        new_counts, new_reasons = member_contribution(new)
+        self.add(moves(old.unit if old else None, old_counts, new.unit if new else None, new_counts))
+        for unit, change in moves(old.unit if old else None, old_reasons, new.unit if new else None,
+                                  new_reasons).items():
+            for reason, n in change.items():
+                self.reasons[(unit, reason)] += n
+
+    def registration(self, old: RegistrationState | None, new: RegistrationState | None) -> None:
+        self.add(moves(old.unit if old else None, registration_contribution(old), new.unit if new else None,
+                       registration_contribution(new)))

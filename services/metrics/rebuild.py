@@ -52,7 +52,7 @@ def _noop(unit: str) -> None:
     pass
 
 
-async def apply_streams(engine: AsyncEngine, js: JetStreamContext, *, batch: int = 500,
+async def apply_streams(engine: AsyncEngine, js: JetStreamContext, *, batch: int = 2000,
                         record_inbox: bool = True) -> RebuildStats:
     """Apply every event now in the three streams, in batches of one transaction each."""
     stats, started = RebuildStats(), time.perf_counter()
@@ -83,22 +83,25 @@ async def apply_streams(engine: AsyncEngine, js: JetStreamContext, *, batch: int
 
 
 async def _apply(engine: AsyncEngine, consumer: Consumer, messages, record_inbox: bool) -> int:
-    applied = 0
+    """One transaction: the batch's inbox rows, then its new events through the live batch handler."""
+    envelopes = [e for e in (parse_envelope(m.data) for m in messages) if e["type"] in consumer.handlers]
+    if not envelopes:
+        return 0
     async with engine.begin() as db:
-        for msg in messages:
-            envelope = parse_envelope(msg.data)
-            handler = consumer.handlers.get(envelope["type"])
-            if handler is None:
-                continue
-            if record_inbox:
-                new = (await db.execute(text(
-                    "INSERT INTO inbox (consumer, event_id) VALUES (:c, :e) ON CONFLICT DO NOTHING RETURNING 1"),
-                    {"c": consumer.name, "e": envelope["id"]})).first()
-                if new is None:
-                    continue  # the same event twice in the stream: applied once, as live
-            await handler(db, envelope)
-            applied += 1
-    return applied
+        if record_inbox:
+            new = {str(i) for i in (await db.execute(text(
+                "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
+                "ON CONFLICT DO NOTHING RETURNING event_id"),
+                {"c": consumer.name, "ids": [e["id"] for e in envelopes]})).scalars()}
+            fresh = []
+            for e in envelopes:  # the same event twice in the stream is applied once, as live
+                if e["id"] in new:
+                    new.discard(e["id"])
+                    fresh.append(e)
+            envelopes = fresh
+        if envelopes:
+            await consumer.batch_handler(db, envelopes)
+    return len(envelopes)
 
 
 async def _training_counts(db) -> None:

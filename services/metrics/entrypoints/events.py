@@ -1,33 +1,27 @@
-"""Metrics' consumers: one per stream it projects."""
+"""Metrics' consumers: one per stream it projects, each applying a fetched
+batch at a time (projection.py)."""
+
+from functools import partial
 
 from services.metrics import projection
 from services.metrics.projection import Touched
 from sotay.consumer import Consumer
 
+UNIT_EVENTS = ("OrgUnitCreated", "OrgUnitUpdated")
 MEMBER_EVENTS = ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged")
 IDENTITY_EVENTS = ("RegistrationSubmitted", "AccountApproved", "AccountRejected", "AccountActivated",
                    "AccountDisabled", "AccountMoved")
 CONTENT_EVENTS = ("ArticleRead", "ArticlePublished", "FeedbackPosted")
 
 
-def _bind(handler, touched: Touched):
-    async def apply(db, envelope):
-        await handler(db, envelope, touched)
-    return apply
-
-
 def consumers(touched: Touched) -> list[Consumer]:
     registry = Consumer(name="metrics-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>")
-    registry.on("sotay.members.OrgUnitCreated.v1")(_bind(projection.apply_unit_created, touched))
-    registry.on("sotay.members.OrgUnitUpdated.v1")(_bind(projection.apply_unit_updated, touched))
-    for name in MEMBER_EVENTS:
-        registry.on(f"sotay.members.{name}.v1")(_bind(projection.apply_member_event, touched))
-
+    registry.on_batch([f"sotay.members.{n}.v1" for n in UNIT_EVENTS + MEMBER_EVENTS],
+                      partial(projection.apply_registry_batch, touched=touched))
     accounts = Consumer(name="metrics-accounts", stream="SOTAY_IDENTITY", filter_subject="sotay.identity.>")
-    for name in IDENTITY_EVENTS:
-        accounts.on(f"sotay.identity.{name}.v1")(_bind(projection.apply_identity_event, touched))
-
+    accounts.on_batch([f"sotay.identity.{n}.v1" for n in IDENTITY_EVENTS],
+                      partial(projection.apply_accounts_batch, touched=touched))
     content = Consumer(name="metrics-content", stream="SOTAY_CONTENT", filter_subject="sotay.content.>")
-    for name in CONTENT_EVENTS:
-        content.on(f"sotay.content.{name}.v1")(_bind(projection.apply_content_event, touched))
+    content.on_batch([f"sotay.content.{n}.v1" for n in CONTENT_EVENTS],
+                     partial(projection.apply_content_batch, touched=touched))
     return [registry, accounts, content]
