@@ -65,12 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     create_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     bench = sub.add_parser("bench", help="benchmarks against the real servers")
-    bench.add_argument("scenario", choices=["import", "identity", "feed"])
+    bench.add_argument("scenario", choices=["import", "identity", "feed", "metrics"])
     bench.add_argument("--rows", type=int, default=500_000, help="import: member rows")
     bench.add_argument("--registrations", type=int, default=1000, help="identity: registrations and sign-ins")
     bench.add_argument("--members", type=int, default=100_000, help="feed: members (readers)")
     bench.add_argument("--articles", type=int, default=10_000, help="feed: published articles")
     bench.add_argument("--requests", type=int, default=10_000, help="feed: requests per measured run")
+    bench.add_argument("--population", type=int, default=40_000, help="metrics: members in the backlog")
+    bench.add_argument("--rate", type=int, default=2_000, help="metrics: steady events/s")
+    bench.add_argument("--seconds", type=float, default=20.0, help="metrics: how long the steady load runs")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
     args = parser.parse_args(argv)
@@ -303,6 +306,10 @@ def cmd_bench(args, settings: Settings) -> int:
 
     if args.scenario == "identity":
         return asyncio.run(run_identity_benchmark(settings, registrations=args.registrations, json_file=args.json))
+    if args.scenario == "metrics":
+        from sotay.bench_metrics import run_metrics_benchmark
+        return asyncio.run(run_metrics_benchmark(settings, members=args.population, rate=args.rate,
+                                                 seconds=args.seconds, json_file=args.json))
     if args.scenario == "feed":
         from sotay.bench_feed import run_feed_benchmark
         return asyncio.run(run_feed_benchmark(settings, members=args.members, articles=args.articles,

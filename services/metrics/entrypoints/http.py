@@ -85,7 +85,7 @@ def build_router(ctx: ServiceContext, publisher) -> APIRouter:
         async with reader.connect() as db:
             u = await _scoped_unit(db, user, unit)
             today = hanoi_day()
-            items = [await figures.of_unit(db, child, today) for child in await _children(db, u)]
+            items = list((await figures.of_units(db, await _children(db, u), today)).values())
         return json_response({"unit": u["code"], "items": items})
 
     @router.get("/rollout/history", summary="A figure of a unit day by day (as last published each day)")
@@ -181,7 +181,7 @@ def build_router(ctx: ServiceContext, publisher) -> APIRouter:
         async with reader.connect() as db:
             u = await _scoped_unit(db, user, unit)
             today = hanoi_day()
-            items = [await figures.of_unit(db, x, today) for x in [u, *await _children(db, u)]]
+            items = list((await figures.of_units(db, [u, *await _children(db, u)], today)).values())
         name = f"rollout-{u['code']}-{today.isoformat()}.{fmt}"
         body = reports.as_csv(items) if fmt == "csv" else reports.as_xlsx(items, u["code"])
         media = "text/csv; charset=utf-8" if fmt == "csv" else \
