@@ -36,3 +36,11 @@ def test_identity_benchmark_reports_its_ceiling(tmp_path):
     assert "ratio ceiling on this machine" in done.stdout
     assert figures["floor"]["cpu_ms_per_hash"] > 0
     assert 0 < figures["figures"]["ratio_ceiling_here"] <= 1.5
+
+
+def test_metrics_benchmark_measures_absorb_latency_and_replay(tmp_path):
+    done, figures = bench(tmp_path, "metrics", "--population", "300", "--seconds", "2", "--rate", "300")
+    assert "raw nats-py consume (floor)" in done.stdout and "event → snapshot p50 / p99" in done.stdout
+    f = figures["figures"]
+    assert f["absorb_events_per_s"] > 0 and f["replay_events"] >= f["backlog_events"]
+    assert f["probes"] >= 4 and figures["floor"]["raw_consume_events_per_s"] > 0
