@@ -147,7 +147,7 @@ async def all_figures(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
     async with engine.connect() as db:
         units = [dict(r._mapping) for r in await db.execute(text(
             "SELECT code, unit_id, name, kind, path, committee, wave FROM units ORDER BY path"))]
-        return {u["code"]: await figures.of_unit(db, u, today) for u in units}
+        return await figures.of_units(db, units, today)
 
 
 async def verify(database_url: str, js: JetStreamContext) -> tuple[RebuildStats, list[str]]:

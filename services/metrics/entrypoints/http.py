@@ -146,12 +146,13 @@ def build_router(ctx: ServiceContext, publisher) -> APIRouter:
             committees = [dict(r) for r in (await db.execute(text(
                 "SELECT code, unit_id, name, kind, path, committee, wave FROM units WHERE kind = 'committee' "
                 "ORDER BY code"))).mappings()]
+            current = await figures.of_units(db, committees, today)
             out = []
             for wave in waves:
                 expected = plan_expected(wave, today)
                 units = []
                 for c in (c for c in committees if c["wave"] == wave["number"]):
-                    f = await figures.of_unit(db, c, today)
+                    f = current[c["code"]]
                     units.append({"unit_code": c["code"], "unit_name": c["name"],
                                   "installed_pct_eligible": f["installed_pct_eligible"],
                                   "behind": f["installed_pct_eligible"] < expected})
