@@ -148,8 +148,7 @@ async def submit(db: AsyncConnection, actor: Principal, article_id: Any) -> dict
     article = await _for_desk(db, actor, article_id, lock=True)
     to = _step(article, "submit")
     await _move(db, article, actor, "submit", to, None)
-    await emit(db, ArticleSubmitted(**_facts(article), submitted_by=actor.subject), aggregate_id=article_id,
-               committee=article["committee"], unit=article["author_unit"], sequence=article["version"] + 1)
+    await _announce(db, article, ArticleSubmitted, submitted_by=actor.subject)
     return await load(db, article_id)
 
 
@@ -159,9 +158,7 @@ async def send_back(db: AsyncConnection, actor: Principal, article_id: Any, comm
     article = await _for_review(db, actor, article_id, approving=False)
     to = _step(article, "return")
     await _move(db, article, actor, "return", to, comment.strip())
-    await emit(db, ArticleReturned(**_facts(article), returned_by=actor.subject, comment=comment.strip()),
-               aggregate_id=article_id, committee=article["committee"], unit=article["author_unit"],
-               sequence=article["version"] + 1)
+    await _announce(db, article, ArticleReturned, returned_by=actor.subject, comment=comment.strip())
     return await load(db, article_id)
 
 
@@ -169,8 +166,7 @@ async def approve(db: AsyncConnection, actor: Principal, article_id: Any, commen
     article = await _for_review(db, actor, article_id, approving=True)
     to = _step(article, "approve")
     await _move(db, article, actor, "approve", to, comment)
-    await emit(db, ArticleApproved(**_facts(article), approved_by=actor.subject), aggregate_id=article_id,
-               committee=article["committee"], unit=article["author_unit"], sequence=article["version"] + 1)
+    await _announce(db, article, ArticleApproved, approved_by=actor.subject)
     return await load(db, article_id)
 
 
@@ -200,10 +196,8 @@ async def go_live(db: AsyncConnection, article: dict[str, Any], actor: str, at: 
     await db.execute(text("UPDATE articles SET status = 'published', published_at = :at, version = version + 1, "
                           "updated_at = now() WHERE id = :id"), {"at": at, "id": article["id"]})
     await record_history(db, article["id"], actor, "publish", article["status"], "published", None)
-    await emit(db, ArticlePublished(**_facts(article), published_at=at, expires_at=article["expires_at"],
-                                    source_url=article.get("source_url")),
-               aggregate_id=article["id"], committee=article["committee"], unit=article["author_unit"],
-               sequence=article["version"] + 1)
+    await _announce(db, article, ArticlePublished, published_at=at, expires_at=article["expires_at"],
+                    source_url=article.get("source_url"))
 
 
 async def publish_due(db: AsyncConnection, limit: int = 100) -> int:
@@ -225,9 +219,7 @@ async def retract(db: AsyncConnection, actor: Principal, article_id: Any, reason
     await db.execute(text("UPDATE articles SET status = :s, retracted_at = now(), version = version + 1, "
                           "updated_at = now() WHERE id = :id"), {"s": to, "id": article_id})
     await record_history(db, article_id, actor.subject, "retract", article["status"], to, reason.strip())
-    await emit(db, ArticleRetracted(**_facts(article), retracted_by=actor.subject, reason=reason.strip()),
-               aggregate_id=article_id, committee=article["committee"], unit=article["author_unit"],
-               sequence=article["version"] + 1)
+    await _announce(db, article, ArticleRetracted, retracted_by=actor.subject, reason=reason.strip())
     return await load(db, article_id)
 
 
@@ -246,9 +238,13 @@ async def record_history(db: AsyncConnection, article_id: Any, actor: str, actio
         {"a": article_id, "actor": actor, "action": action, "f": from_status, "t": to_status, "c": comment})
 
 
-def _facts(article: dict[str, Any]) -> dict[str, Any]:
-    return {"article_id": str(article["id"]), "title": article["title"], "category": article["category"],
-            "author_unit": article["author_unit"], "audience": list(article["audience"])}
+async def _announce(db: AsyncConnection, article: dict[str, Any], event_type: type[Event], **fields: Any) -> None:
+    """A workflow event about `article` (as it was before this step), on its author unit's committee;
+    its sequence is the version the step gives the article."""
+    await emit(db, event_type(article_id=str(article["id"]), title=article["title"], category=article["category"],
+                              author_unit=article["author_unit"], audience=list(article["audience"]), **fields),
+               aggregate_id=article["id"], committee=article["committee"], unit=article["author_unit"],
+               sequence=article["version"] + 1)
 
 
 # --- reading what the desk and the reviewers see ---------------------------------------------
