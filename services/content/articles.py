@@ -17,6 +17,7 @@ from services.content.domain import RuleBroken
 from services.content.events import (
     ArticleApproved, ArticlePublished, ArticleRead, ArticleRetracted, ArticleReturned, ArticleSubmitted,
 )
+from services.content.replica import reader_of
 from services.content.text import fold, plain_text, sanitise_body, search_terms, summary_from
 from sotay.auth import Principal
 from sotay.events import CITY, Event, make_message, uuid7
@@ -375,19 +376,18 @@ async def record_read(db: AsyncConnection, actor: Principal, article_id: Any) ->
         _reader_params(actor) | {"id": article_id})).first()
     if row is None:
         raise _not_found()
-    reader = (await db.execute(text("SELECT member_id, unit, committee FROM readers WHERE party_card_no = :c"),
-                               {"c": actor.member_card_no})).first() if actor.member_card_no else None
-    day = domain.reading_day()
-    unit = reader.unit if reader else actor.unit
+    reader = await reader_of(db, actor)
+    day, unit = domain.reading_day(), reader["unit"]
     first = (await db.execute(text(
         "INSERT INTO reads (account_id, article_id, day, member_id, unit) VALUES (:a, :id, :d, :m, :u) "
         "ON CONFLICT DO NOTHING RETURNING 1"),
-        {"a": actor.subject, "id": article_id, "d": day, "m": reader.member_id if reader else None,
-         "u": unit})).first() is not None
+        {"a": actor.subject, "id": article_id, "d": day, "m": reader["member_id"], "u": unit},
+    )).first() is not None
     if first:
         await emit(db, ArticleRead(article_id=str(article_id), account_id=actor.subject,
-                                   member_id=str(reader.member_id) if reader else None, unit=unit, day=day),
-                   aggregate_id=article_id, committee=reader.committee if reader else CITY, unit=unit)
+                                   member_id=str(reader["member_id"]) if reader["member_id"] else None, unit=unit,
+                                   day=day),
+                   aggregate_id=article_id, committee=reader["committee"], unit=unit)
     return {"article_id": str(article_id), "day": day.isoformat(), "counted": first}
 
 

@@ -10,21 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content import articles, domain
 from services.content.events import FeedbackAnswered, FeedbackPosted
+from services.content.replica import reader_of
 from sotay.auth import Principal
-from sotay.events import CITY, uuid7
+from sotay.events import uuid7
 from sotay.http import Problem, invalid
 
 COLUMNS = ("id, article_id, to_unit, account_id, author_name, author_unit, body, status, answer, answered_by, "
            "answered_at, created_at")
-
-
-async def _author(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
-    row = (await db.execute(text("SELECT member_id, full_name, unit, ancestors, committee FROM readers "
-                                 "WHERE party_card_no = :c"), {"c": actor.member_card_no})).mappings().first() \
-        if actor.member_card_no else None
-    if row:
-        return dict(row)
-    return {"member_id": None, "full_name": None, "unit": actor.unit, "ancestors": [], "committee": CITY}
 
 
 async def moderates(db: AsyncConnection, unit: str) -> bool:
@@ -38,7 +30,7 @@ async def post(db: AsyncConnection, actor: Principal, *, body: str, article_id: 
     body = body.strip()
     if not body:
         raise invalid([("body", "is empty")])
-    author = await _author(db, actor)
+    author = await reader_of(db, actor)
     if article_id is not None:
         article = await articles.readable(db, actor, article_id)  # 404 unless the caller may read it
         if article["status"] != "published":

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content import articles, domain
 from services.content.events import AttendanceConfirmed, MeetingScheduled
+from services.content.replica import reader_of
 from sotay.auth import Principal
 from sotay.events import uuid7
 from sotay.http import Problem, invalid
@@ -75,9 +76,8 @@ async def _load(db: AsyncConnection, meeting_id: Any, me: str) -> dict[str, Any]
 
 
 async def _my_cell(db: AsyncConnection, actor: Principal) -> tuple[str | None, Any]:
-    reader = (await db.execute(text("SELECT unit, member_id FROM readers WHERE party_card_no = :c"),
-                               {"c": actor.member_card_no})).first() if actor.member_card_no else None
-    return (reader.unit, reader.member_id) if reader else (actor.unit, None)
+    reader = await reader_of(db, actor)
+    return reader["unit"], reader["member_id"]
 
 
 async def upcoming(db: AsyncConnection, actor: Principal, cell: str | None) -> list[dict[str, Any]]:

@@ -10,7 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content.domain import ancestors, committee_of
+from sotay.auth import Principal
 from sotay.db import org_path
+from sotay.events import CITY
 
 
 async def apply_unit_created(db: AsyncConnection, envelope: dict[str, Any]) -> None:
@@ -43,3 +45,15 @@ async def apply_member(db: AsyncConnection, envelope: dict[str, Any]) -> None:
         {"id": data["member_id"], "card": data["party_card_no"], "name": data["full_name"], "unit": data["unit"],
          "path": path, "anc": ancestors(path), "committee": committee_of(path), "status": data["status"],
          "version": envelope.get("sequence") or 0})
+
+
+async def reader_of(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
+    """Where the caller sits, by their card number in the replica (it follows a
+    transfer at once); a token with no card, or one the replica does not know
+    yet, sits at the unit its token names."""
+    row = (await db.execute(text(
+        "SELECT member_id, full_name, unit, ancestors, committee FROM readers WHERE party_card_no = :c"),
+        {"c": actor.member_card_no})).mappings().first() if actor.member_card_no else None
+    if row:
+        return dict(row)
+    return {"member_id": None, "full_name": None, "unit": actor.unit, "ancestors": [], "committee": CITY}
