@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.content import domain
+from services.content import domain, library
 from services.content.domain import RuleBroken
 from services.content.events import (
     ArticleApproved, ArticlePublished, ArticleRead, ArticleRetracted, ArticleReturned, ArticleSubmitted,
@@ -82,11 +82,7 @@ async def _checked_fields(db: AsyncConnection, draft: Draft, author_path: str) -
     audience = list(dict.fromkeys(draft.audience))
     paths = await unit_paths(db, audience)
     problems += domain.check_audience(author_path, paths)
-    if draft.attachments:
-        known = set((await db.execute(text("SELECT CAST(id AS text) FROM documents WHERE id = ANY(CAST(:ids AS uuid[]))"),
-                                      {"ids": draft.attachments})).scalars())
-        problems += [("attachments", f"{d} is not a document of the library") for d in draft.attachments
-                     if d not in known]
+    problems += await library.not_in_library(db, "attachments", draft.attachments)
     if problems:
         raise invalid(problems)
     summary = (draft.summary or "").strip() or summary_from(body_html)

@@ -42,6 +42,15 @@ class DocumentInput:
     content: bytes
 
 
+async def not_in_library(db: AsyncConnection, field: str, ids: list[str]) -> list[tuple[str, str]]:
+    """A problem for each of `ids` that is no document of the library (attachments, papers for a meeting)."""
+    if not ids:
+        return []
+    known = set((await db.execute(text("SELECT CAST(id AS text) FROM documents WHERE id = ANY(CAST(:ids AS uuid[]))"),
+                                  {"ids": ids})).scalars())
+    return [(field, f"{d} is not a document of the library") for d in ids if d not in known]
+
+
 def _content_type(filename: str) -> str | None:
     suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     return CONTENT_TYPES.get(suffix)

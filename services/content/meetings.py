@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.content import articles, domain
+from services.content import articles, domain, library
 from services.content.events import AttendanceConfirmed, MeetingScheduled
 from services.content.replica import reader_of
 from sotay.auth import Principal
@@ -43,12 +43,7 @@ async def call(db: AsyncConnection, actor: Principal, meeting: MeetingInput) -> 
     for name in ("place", "agenda"):
         if not getattr(meeting, name).strip():
             problems.append((name, "is required"))
-    if meeting.documents:
-        known = set((await db.execute(text(
-            "SELECT CAST(id AS text) FROM documents WHERE id = ANY(CAST(:ids AS uuid[]))"),
-            {"ids": meeting.documents})).scalars())
-        problems += [("documents", f"{d} is not a document of the library") for d in meeting.documents
-                     if d not in known]
+    problems += await library.not_in_library(db, "documents", meeting.documents)
     if problems:
         raise invalid(problems)
     if not domain.covers(await articles.scope_paths(db, actor, domain.SECRETARIES), unit.path):
