@@ -76,6 +76,17 @@ class ServiceDefinition:
     on_stop: Callable[[ServiceContext], Awaitable[None]] | None = None
 
 
+async def stop_tasks(tasks: list[asyncio.Task], owner: str, timeout: float = 15.0) -> None:
+    """Cancel `tasks` and wait for them, but never longer than `timeout`: one task that
+    does not end (a cancellation swallowed in a library) must not keep a process from stopping."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _, stuck = await asyncio.wait(tasks, timeout=timeout)
+        for task in stuck:
+            log.error("%s: task %s did not stop within %.0f s; leaving it", owner, task.get_name(), timeout)
+
+
 def nats_servers(url: str) -> list[str]:
     """SOTAY_NATS_URL may list a cluster's servers, comma-separated."""
     return [u.strip() for u in url.split(",") if u.strip()]
@@ -182,17 +193,11 @@ class ServiceRuntime:
         self._tasks.append(self.relay_task)
 
     async def stop_relay(self) -> None:
-        self.relay_task.cancel()
-        await asyncio.gather(self.relay_task, return_exceptions=True)
+        await stop_tasks([self.relay_task], self.name)
 
     async def stop(self) -> None:
         log.info("%s: stopping", self.name)
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=15)
-            for task in stuck:  # never let one task keep the whole process from stopping
-                log.error("%s: task %s did not stop within 15 s; leaving it", self.name, task.get_name())
+        await stop_tasks(self._tasks, self.name)
         self._tasks.clear()
         if self.definition.on_stop:
             await self.definition.on_stop(self.context)

@@ -13,7 +13,7 @@ from services.content import articles, importer
 from services.content.entrypoints.events import registry_consumer
 from services.content.entrypoints.http import build_router
 from services.content.events import CATALOGUE
-from sotay.service import ServiceContext, ServiceDefinition
+from sotay.service import ServiceContext, ServiceDefinition, stop_tasks
 
 log = logging.getLogger("sotay.content")
 
@@ -31,8 +31,7 @@ class Scheduler:
 
     async def stop(self, ctx: ServiceContext) -> None:
         if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_tasks([self._task], "content")
 
     async def _run(self, ctx: ServiceContext) -> None:
         while True:

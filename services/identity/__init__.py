@@ -21,7 +21,7 @@ from services.identity.events import CATALOGUE
 from services.identity.handlers import TokenIssuer
 from sotay.auth import key_id
 from sotay.http import Problem
-from sotay.service import ServiceContext, ServiceDefinition
+from sotay.service import ServiceContext, ServiceDefinition, stop_tasks
 
 log = logging.getLogger("sotay.identity")
 
@@ -61,8 +61,7 @@ class IdentityApp:
 
     async def stop(self, ctx: ServiceContext) -> None:
         if self._housekeeper:
-            self._housekeeper.cancel()
-            await asyncio.gather(self._housekeeper, return_exceptions=True)
+            await stop_tasks([self._housekeeper], "identity")
         if self.passwords:
             self.passwords.close()
 

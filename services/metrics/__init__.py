@@ -22,7 +22,7 @@ from services.metrics.events import CATALOGUE, RolloutSnapshot
 from sotay.clock import hanoi_day
 from sotay.events import make_message
 from sotay.outbox import add_events
-from sotay.service import ServiceContext, ServiceDefinition
+from sotay.service import ServiceContext, ServiceDefinition, stop_tasks
 
 log = logging.getLogger("sotay.metrics")
 
@@ -52,10 +52,7 @@ class SnapshotPublisher:
 
     async def stop(self, ctx: ServiceContext) -> None:
         if self._task:
-            self._task.cancel()
-            _, stuck = await asyncio.wait([self._task], timeout=15)
-            if stuck:
-                log.error("metrics: the snapshot publisher did not stop within 15 s; leaving it")
+            await stop_tasks([self._task], "metrics")
 
     async def _run(self, ctx: ServiceContext) -> None:
         while True:
