@@ -34,6 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sotay.events import parse_envelope
+from sotay.publishing import without_batch_headers
 
 log = logging.getLogger("sotay.consumer")
 tracer = trace.get_tracer("sotay.consumer")
@@ -85,6 +86,9 @@ class Consumer:
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Set by on_batch: applies a whole batch's new events at once (in stream order).
     batch_handler: BatchHandler | None = None
+    # Messages fetched at a time, when not the service's SOTAY_CONSUMER_BATCH: a
+    # batch handler's cost is mostly per batch, so it takes larger ones.
+    batch_size: int | None = None
 
     def on(self, event_type: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -152,23 +156,35 @@ class ConsumerRunner:
                     with contextlib.suppress(Exception):
                         await subscription.unsubscribe()
 
+    async def _fetch(self, subscription) -> list[Msg]:
+        try:
+            return await subscription.fetch(self.batch_size, timeout=self.fetch_timeout)
+        except TimeoutError:  # nats-py's own TimeoutError subclasses the built-in one
+            return []
+
     async def _consume(self, subscription) -> None:
         me = asyncio.current_task()
-        while True:
-            # Python 3.11's wait_for (inside nats-py's fetch) can swallow a cancellation
-            # that lands as a message arrives; the task still knows it was asked to stop.
-            if me is not None and me.cancelling():
-                raise asyncio.CancelledError
-            try:
-                messages = await subscription.fetch(self.batch_size, timeout=self.fetch_timeout)
-            except TimeoutError:  # nats-py's own TimeoutError subclasses the built-in one
-                continue
-            try:
-                await self.process_batch(messages)
-            except Exception as exc:
-                # Not the messages' fault (see process_batch): let them come back later.
-                log.error("consumer %s: batch failed: %r", self.consumer.name, exc)
-                await asyncio.gather(*(m.nak(delay=self.nack_delay) for m in messages), return_exceptions=True)
+        fetching: asyncio.Future | None = None
+        try:
+            while True:
+                # Python 3.11's wait_for (inside nats-py's fetch) can swallow a cancellation
+                # that lands as a message arrives; the task still knows it was asked to stop.
+                if me is not None and me.cancelling():
+                    raise asyncio.CancelledError
+                messages = await (fetching or self._fetch(subscription))
+                # While a batch is applied the next one is on its way (one fetch at a time).
+                fetching = asyncio.ensure_future(self._fetch(subscription)) if messages else None
+                if not messages:
+                    continue
+                try:
+                    await self.process_batch(messages)
+                except Exception as exc:
+                    # Not the messages' fault (see process_batch): let them come back later.
+                    log.error("consumer %s: batch failed: %r", self.consumer.name, exc)
+                    await asyncio.gather(*(m.nak(delay=self.nack_delay) for m in messages), return_exceptions=True)
+        finally:
+            if fetching is not None:
+                fetching.cancel()
 
     async def process_batch(self, messages: list[Msg]) -> Outcome:
         outcome = Outcome()
@@ -176,6 +192,8 @@ class ConsumerRunner:
             try:
                 verdicts = await self._apply_batch(messages)
             except _HandlerFailed as failed:
+                log.warning("consumer %s: batch of %d failed (%s); applying it one message at a time",
+                            self.consumer.name, len(messages), failed.__cause__ or failed)
                 # Again, one message at a time, so the failure stays with its message
                 # (which is not run a second time for this delivery).
                 verdicts = await self._apply_each(messages, {failed.index: failed.verdict})
@@ -311,7 +329,7 @@ class ConsumerRunner:
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:
         meta = msg.metadata
-        headers = dict(msg.headers or {})
+        headers = without_batch_headers(msg.headers)
         original_id = headers.pop("Nats-Msg-Id", None)
         headers.update({
             "Sotay-Dlq-Original-Msg-Id": original_id or "",

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from sotay.db import plain_url
 from sotay.events import Message
+from sotay.publishing import BatchPublisher, Outgoing
 
 log = logging.getLogger("sotay.outbox")
 tracer = trace.get_tracer("sotay.outbox")
@@ -93,6 +94,7 @@ class OutboxRelay:
         self.retention = retention
         self.published = 0
         self.is_leader = False
+        self.publisher = BatchPublisher(js, timeout=ack_timeout)
         self._wakeup = asyncio.Event()
 
     async def run(self) -> None:
@@ -136,23 +138,23 @@ class OutboxRelay:
 
     async def publish_pending(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(
-            "SELECT position, event_id, subject, body, headers FROM outbox "
+            "SELECT position, event_id::text, subject, body, headers FROM outbox "
             "WHERE published_at IS NULL ORDER BY position LIMIT $1",
             self.batch_size,
         )
         if not rows:
             return 0
         with tracer.start_as_current_span("outbox.relay", attributes={"sotay.outbox.rows": len(rows)}):
-            # Pipelined: send the whole batch, then wait for all acks.
-            futures = []
+            # All rows at once (publishing.py), a run of rows bound for one stream at a time.
+            outgoing = []
             for row in rows:
                 headers = orjson.loads(row["headers"])
-                headers["Nats-Msg-Id"] = str(row["event_id"])
-                futures.append(await self.js.publish_async(row["subject"], row["body"], headers=headers))
-            results = await asyncio.wait_for(
-                asyncio.gather(*futures, return_exceptions=True), self.ack_timeout)
-            acked = [row["position"] for row, res in zip(rows, results, strict=True)
-                     if not isinstance(res, BaseException)]
+                headers["Nats-Msg-Id"] = row["event_id"]
+                outgoing.append((row["subject"], row["body"], headers))
+            results: list[BaseException | None] = []
+            for run in _runs_by_stream(outgoing):
+                results += await self.publisher.publish(run)
+            acked = [row["position"] for row, res in zip(rows, results, strict=True) if res is None]
             if acked:
                 await self._mark_published(conn, acked)
             failed = len(rows) - len(acked)
@@ -164,3 +166,14 @@ class OutboxRelay:
 
     async def _mark_published(self, conn: asyncpg.Connection, positions: list[int]) -> None:
         await conn.execute("UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])", positions)
+
+
+def _runs_by_stream(outgoing: list[Outgoing]) -> list[list[Outgoing]]:
+    """Consecutive messages whose subjects share their first two tokens (one stream each)."""
+    runs: list[list[Outgoing]] = []
+    for message in outgoing:
+        if runs and runs[-1][0][0].split(".", 2)[:2] == message[0].split(".", 2)[:2]:
+            runs[-1].append(message)
+        else:
+            runs.append([message])
+    return runs

@@ -162,7 +162,7 @@ class ServiceRuntime:
         self.start_relay()
         for consumer in self.consumers:
             config = consumer_config(consumer, ack_wait=self.settings.ack_wait_s,
-                                     max_ack_pending=self.settings.consumer_batch * 4)
+                                     max_ack_pending=self.batch_size(consumer) * 4)
             await ensure_consumer(js, consumer, config)
             self._start_consumer(consumer, js)
 
@@ -217,9 +217,12 @@ class ServiceRuntime:
             checks["database"] = False
         return checks
 
+    def batch_size(self, consumer: Consumer) -> int:
+        return consumer.batch_size or self.settings.consumer_batch
+
     def _start_consumer(self, consumer: Consumer, js: JetStreamContext) -> None:
         runner = ConsumerRunner(consumer, self.context.engine, js, max_deliver=self.settings.max_deliver,
-                                nack_delay=self.settings.nack_delay_s, batch_size=self.settings.consumer_batch,
+                                nack_delay=self.settings.nack_delay_s, batch_size=self.batch_size(consumer),
                                 fetch_timeout=self.settings.consumer_fetch_timeout_s)
         self.runners.append(runner)
         self._tasks.append(asyncio.create_task(runner.run(), name=f"consumer-{consumer.name}"))
