@@ -7,47 +7,68 @@ key-value bucket `sotay_rollout`)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import orjson
 from nats.js.api import KeyValueConfig
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.metrics import figures
+from services.metrics import figures, projection
 from services.metrics.entrypoints.events import consumers
 from services.metrics.entrypoints.http import build_router
 from services.metrics.events import CATALOGUE, RolloutSnapshot
-from sotay.clock import hanoi_day
-from sotay.events import make_message
+from sotay.clock import HANOI, hanoi_day
+from sotay.events import message_from_payload
 from sotay.outbox import add_events
+from sotay.publishing import BatchPublisher
 from sotay.service import ServiceContext, ServiceDefinition, stop_tasks
+from sotay.streams import ensure_bucket
 
 log = logging.getLogger("sotay.metrics")
 
 ROLLOUT_BUCKET = "sotay_rollout"
+PUBLISHER_KEY = projection._lock_key("publisher", "snapshots")
+
+
+def digest(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=16).digest()
 
 
 class SnapshotPublisher:
-    """Coalesces changes into snapshots: handlers mark the units whose own
-    counters moved; every `interval_s` the figures of those units and every
-    unit above them are recomputed, and those that changed are published
-    (outbox → `sotay.metrics.rollout.<committee>`) and put in `sotay_rollout`.
-    A burst of events thus gives at most 1/interval_s snapshots per unit."""
+    """Folds the consumers' deltas into the subtree counters and publishes the
+    figures of every unit they moved, every `interval_s`: a burst of events
+    thus gives at most about 1/interval_s snapshots per unit, whatever its size.
 
-    def __init__(self, interval_s: float = 0.4) -> None:
+    One replica publishes: the holder of a PostgreSQL advisory lock (the others
+    wait to take over). Being the only writer of the counters and of
+    `published`, it keeps both in memory (`Held`), so a round reads nothing
+    back. A round is one transaction: the fold, then for each unit whose
+    figures differ from what was last published, `published` and the
+    RolloutSnapshot event (through the outbox, so the stream holds exactly what
+    was committed). The bucket's values are put once the round has committed;
+    on taking over, the bucket is put again from `published`, which mends a put
+    a crash lost. On taking over, and when the Hanoi day turns (readers_today
+    starts again from 0), every unit is compared, `sweep_chunk` units a round;
+    at the turn of the day the figures last published each earlier day go into
+    the history (`unit_daily`)."""
+
+    def __init__(self, interval_s: float = 0.4, sweep_chunk: int = 2000) -> None:
         self.interval_s = interval_s
-        self.dirty: set[str] = set()
+        self.sweep_chunk = sweep_chunk
+        self.is_leader = False
+        self.published = 0
+        self._publisher: BatchPublisher | None = None
         self._task: asyncio.Task | None = None
-        self._kv = None
-
-    def touched(self, unit: str) -> None:
-        self.dirty.add(unit)
 
     async def start(self, ctx: ServiceContext) -> None:
-        self._kv = await ctx.js.create_key_value(KeyValueConfig(bucket=ROLLOUT_BUCKET, history=1,
-                                                                replicas=ctx.settings.stream_replicas))
+        await ensure_bucket(ctx.js, KeyValueConfig(bucket=ROLLOUT_BUCKET, history=1,
+                                                   replicas=ctx.settings.stream_replicas), atomic=True)
+        self._publisher = BatchPublisher(ctx.js)
         self._task = asyncio.create_task(self._run(ctx), name="metrics-snapshots")
 
     async def stop(self, ctx: ServiceContext) -> None:
@@ -56,46 +77,155 @@ class SnapshotPublisher:
 
     async def _run(self, ctx: ServiceContext) -> None:
         while True:
-            await asyncio.sleep(self.interval_s)
-            if not self.dirty:
-                continue
-            batch, self.dirty = self.dirty, set()
             try:
-                await self.publish(ctx, batch)
+                async with ctx.engine.connect() as conn:
+                    try:
+                        await self._lead(conn)
+                    finally:
+                        self.is_leader = False
+                        # The lock is the connection's: let it go before the pool reuses it.
+                        await asyncio.shield(_unlock(conn))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the database away: keep the units for the next round
-                self.dirty |= batch
-                log.warning("metrics: snapshots failed: %r", exc)
+            except Exception as exc:  # the database or NATS away: the deltas wait in their table
+                log.warning("metrics: snapshots stopped: %r; again in 1 s", exc)
+                await asyncio.sleep(1.0)
 
-    async def publish(self, ctx: ServiceContext, units: set[str]) -> int:
-        today = hanoi_day()
-        async with ctx.engine.begin() as db:
-            changed: list[dict[str, Any]] = []
-            targets = await figures.ancestors_of(db, units)
-            current = await figures.of_units(db, list(targets.values()), today)
-            published = {r.unit: r.figures for r in await db.execute(text(
-                "SELECT unit, figures FROM published WHERE unit = ANY(:u)"), {"u": list(targets)})}
-            for code in targets:
-                if published.get(code) != orjson.loads(orjson.dumps(current[code])):
-                    changed.append(current[code])
-            if changed:
-                # The whole round in three statements, however many units changed.
-                codes = [f["unit_code"] for f in changed]
-                bodies = [orjson.dumps(f).decode() for f in changed]
-                await db.execute(text(
-                    "INSERT INTO published (unit, figures) SELECT unnest(CAST(:u AS text[])), "
-                    "unnest(CAST(:f AS jsonb[])) ON CONFLICT (unit) DO UPDATE SET figures = EXCLUDED.figures, "
-                    "published_at = now()"), {"u": codes, "f": bodies})
-                await db.execute(text(
-                    "INSERT INTO unit_daily (unit, day, figures) SELECT unnest(CAST(:u AS text[])), :d, "
-                    "unnest(CAST(:f AS jsonb[])) ON CONFLICT (unit, day) DO UPDATE SET figures = EXCLUDED.figures"),
-                    {"u": codes, "d": today, "f": bodies})
-                await add_events(db, "metrics", [make_message(
-                    RolloutSnapshot(**f), aggregate_id=targets[f["unit_code"]]["unit_id"],
-                    committee=targets[f["unit_code"]]["committee"], orgunit=f["unit_code"]) for f in changed])
-        await asyncio.gather(*(self._kv.put(f["unit_code"], orjson.dumps(f)) for f in changed))
-        return len(changed)
+    async def _lead(self, conn: AsyncConnection) -> None:
+        while not (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PUBLISHER_KEY})).scalar():
+            await conn.commit()
+            await asyncio.sleep(self.interval_s * 5)
+        await conn.commit()
+        self.is_leader = True
+        held = await Held.load(conn)
+        await put_all(conn, self._publisher)
+        day: date | None = None
+        sweep: list[str] = []
+        while True:
+            started = asyncio.get_running_loop().time()
+            today = hanoi_day()
+            if today != day:
+                await turn_day(conn, held, today)
+                sweep, day = held.codes_by_path(), today
+            chunk, sweep = sweep[:self.sweep_chunk], sweep[self.sweep_chunk:]
+            await self.publish_round(conn, held, today, chunk)
+            if not sweep:  # rounds start every interval_s (or right after a longer one)
+                await asyncio.sleep(max(0.0, self.interval_s - (asyncio.get_running_loop().time() - started)))
+
+    async def publish_round(self, conn: AsyncConnection, held: Held, today: date, also: list[str] = ()) -> int:
+        """One round (see the class); `also`: units to compare even if nothing
+        moved them. Returns the number of snapshots published."""
+        async with conn.begin():
+            folded = await projection.fold(conn, today, held.counts)
+            held.add(folded.counts)
+            codes = folded.units | set(also)
+            await held.learn_units(conn, folded.touched | {c for c in codes if c not in held.units})
+            due = []
+            for code in sorted(codes):
+                if (u := held.units.get(code)) is None:
+                    continue
+                now = figures.from_counts(u, held.counts.get(code, {}), today)
+                body = orjson.dumps(now)
+                if held.digests.get(code) != (d := digest(body)):
+                    due.append((u, now, body, d))
+            if due:
+                await _write(conn, due)
+        held.digests.update((u["code"], d) for u, _, _, d in due)
+        await _put(self._publisher, [(u["code"], body) for u, _, body, _ in due])
+        self.published += len(due)
+        return len(due)
+
+
+class Held:
+    """What the publishing replica alone writes, as it last wrote it: every
+    unit's subtree counters, the digest of its last published figures, and
+    the org tree. Loaded when it takes over; dropped with it on any failure."""
+
+    def __init__(self) -> None:
+        self.units: dict[str, dict[str, Any]] = {}
+        self.counts: dict[str, dict[str, int]] = {}
+        self.digests: dict[str, bytes] = {}
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection) -> Held:
+        held = cls()
+        async with conn.begin():
+            held.units = {u["code"]: u for u in await figures.units(conn, None)}
+            for unit, metric, n in await conn.execute(text("SELECT unit, metric, n FROM counters")):
+                held.counts.setdefault(unit, {})[metric] = n
+            held.digests = dict((await conn.execute(text("SELECT unit, digest FROM published"))).all())
+        return held
+
+    def add(self, counts: dict[tuple[str, str], int]) -> None:
+        for (unit, metric), n in counts.items():
+            self.counts.setdefault(unit, {})[metric] = n
+
+    async def learn_units(self, conn: AsyncConnection, codes: set[str]) -> None:
+        if codes:
+            self.units.update((u["code"], u) for u in await figures.units(conn, sorted(codes)))
+
+    def codes_by_path(self) -> list[str]:
+        return sorted(self.units, key=lambda c: self.units[c]["path"])
+
+    def forget_readers_before(self, oldest: str) -> None:
+        for counts in self.counts.values():
+            for metric in [m for m in counts if m.startswith("readers:") and m < oldest]:
+                del counts[metric]
+
+
+async def turn_day(conn: AsyncConnection, held: Held, today: date) -> None:
+    """A new Hanoi day (or a new publisher): the figures last published on each
+    earlier day go into the history, and reader counts no figure looks at any
+    more are dropped."""
+    async with conn.begin():
+        await conn.execute(text(
+            "INSERT INTO unit_daily (unit, day, figures) "
+            "SELECT unit, CAST(published_at AT TIME ZONE INTERVAL '+07:00' AS date), CAST(figures AS jsonb) "
+            "FROM published WHERE published_at < :midnight "
+            "ON CONFLICT (unit, day) DO UPDATE SET figures = EXCLUDED.figures"),
+            {"midnight": datetime.combine(today, time(0), HANOI)})
+        await projection.prune_readers(conn, today)
+    held.forget_readers_before(projection.oldest_reader_day(today))
+
+
+async def _write(conn: AsyncConnection, due: list[tuple[dict[str, Any], dict[str, Any], bytes, bytes]]) -> None:
+    await conn.execute(text(
+        "INSERT INTO published (unit, figures, digest) SELECT * FROM unnest(CAST(:u AS text[]), "
+        "CAST(:f AS text[]), CAST(:d AS bytea[])) ON CONFLICT (unit) DO UPDATE "
+        "SET figures = EXCLUDED.figures, digest = EXCLUDED.digest, published_at = now()"),
+        {"u": [u["code"] for u, _, _, _ in due], "f": [b.decode() for _, _, b, _ in due],
+         "d": [d for _, _, _, d in due]})
+    await add_events(conn, "metrics", [
+        message_from_payload(  # figures we built: no need to validate them again
+            RolloutSnapshot, now, aggregate_id=u["unit_id"], committee=_committee(u), orgunit=u["code"])
+        for u, now, _, _ in due])
+
+
+async def _put(publisher: BatchPublisher, values: list[tuple[str, bytes]]) -> None:
+    """Put each unit's figures in the bucket; a put not stored fails the round."""
+    results = await publisher.publish([(f"$KV.{ROLLOUT_BUCKET}.{code}", body, None) for code, body in values])
+    failed = [r for r in results if r is not None]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(values)} puts in {ROLLOUT_BUCKET} not stored: {failed[0]!r}")
+
+
+async def put_all(conn: AsyncConnection, publisher: BatchPublisher) -> None:
+    async with conn.begin():
+        rows = (await conn.execute(text("SELECT unit, figures FROM published"))).all()
+    await _put(publisher, [(unit, body.encode()) for unit, body in rows])
+
+
+def _committee(u: dict[str, Any]) -> str:
+    return "city" if u["kind"] == "city" else u["committee"]
+
+
+async def _unlock(conn: AsyncConnection) -> None:
+    try:
+        await conn.rollback()
+        await conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        await conn.commit()
+    except Exception:
+        await conn.invalidate()
 
 
 def definition() -> ServiceDefinition:
@@ -104,8 +234,8 @@ def definition() -> ServiceDefinition:
         name="metrics",
         migrations=Path(__file__).parent / "adapters" / "migrations",
         catalogue=CATALOGUE,
-        build_router=lambda ctx: build_router(ctx, publisher),
-        build_consumers=lambda ctx: consumers(publisher.touched),
+        build_router=build_router,
+        build_consumers=lambda ctx: consumers(),
         on_start=publisher.start,
         on_stop=publisher.stop,
         description="Metrics (số liệu triển khai): rollout figures per unit rolled up the org tree, training, "

@@ -1,8 +1,10 @@
-"""A unit's figures: the sums of its subtree's counters, readers and reasons,
-turned into the contract's figures (domain.figures)."""
+"""A unit's figures: its subtree counters (plus the deltas not folded into
+them yet, so a read is exact between folds), turned into the contract's
+figures (domain.figures)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
@@ -10,68 +12,62 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.metrics import domain
+from services.metrics.projection import CITY, oldest_reader_day
 
-_SUMS = ", ".join(f"coalesce(sum(c.{name}), 0) AS {name}" for name in domain.COUNTERS)
+UNIT_COLUMNS = "code, unit_id, name, kind, path, committee, wave"
+
+# Each unit's counters, the appended deltas not folded yet (added to their unit
+# and every unit above it; to the city alone while the unit is unknown), and
+# orphans' counts whose unit is known but not yet adopted by a fold.
+_COUNTS = text(f"""
+SELECT unit, metric, sum(n)::integer AS n FROM (
+    SELECT unit, metric, n FROM counters WHERE unit = ANY(:targets) AND n <> 0
+    UNION ALL
+    SELECT a.code, d.metric, d.n FROM counter_deltas d LEFT JOIN units u ON u.code = d.unit
+    CROSS JOIN LATERAL unnest(coalesce(string_to_array(trim(BOTH '/' FROM u.path), '/'), ARRAY['{CITY}'])) AS a (code)
+    WHERE a.code = ANY(:targets)
+    UNION ALL
+    SELECT a.code, o.metric, o.n FROM orphan_counters o JOIN units u ON u.code = o.unit
+    CROSS JOIN LATERAL unnest(string_to_array(trim(BOTH '/' FROM u.path), '/')) AS a (code)
+    WHERE a.code <> '{CITY}' AND a.code = ANY(:targets)
+) c
+WHERE metric NOT LIKE 'readers:%' OR metric >= :oldest
+GROUP BY unit, metric
+""")
 
 
 async def unit(db: AsyncConnection, code: str) -> dict[str, Any] | None:
-    row = (await db.execute(text("SELECT code, unit_id, name, kind, path, committee, wave FROM units "
-                                 "WHERE code = :c OR unit_id = :c"), {"c": code})).mappings().first()
+    row = (await db.execute(text(f"SELECT {UNIT_COLUMNS} FROM units WHERE code = :c OR unit_id = :c"),
+                            {"c": code})).mappings().first()
     return dict(row) if row else None
 
 
-# The units of each target's subtree, by a range on the path index ('~' sorts after every code character).
-_TARGETS = ("WITH t AS (SELECT unnest(CAST(:codes AS text[])) AS code, unnest(CAST(:paths AS text[])) AS path) ")
-_SUBTREE = "JOIN units u ON u.path ~>=~ t.path AND u.path ~<~ (t.path || '~') "
+async def units(db: AsyncConnection, codes: list[str] | None) -> list[dict[str, Any]]:
+    """The units `codes` (all of them for None)."""
+    rows = await db.execute(text(f"SELECT {UNIT_COLUMNS} FROM units WHERE CAST(:c AS text[]) IS NULL "
+                                 f"OR code = ANY(:c)"), {"c": codes})
+    return [dict(r) for r in rows.mappings()]
 
 
 async def of_unit(db: AsyncConnection, u: dict[str, Any], today: date) -> dict[str, Any]:
     return (await of_units(db, [u], today))[u["code"]]
 
 
-async def of_units(db: AsyncConnection, units: list[dict[str, Any]], today: date) -> dict[str, dict[str, Any]]:
-    """The figures of each unit's whole subtree, in a few queries for all of them.
-    Counters of units the tree does not know yet (their OrgUnitCreated still on
-    its way) count at the city only."""
-    if not units:
+async def of_units(db: AsyncConnection, targets: list[dict[str, Any]], today: date) -> dict[str, dict[str, Any]]:
+    """The figures of each unit's whole subtree, in one query for all of them."""
+    if not targets:
         return {}
-    params = {"codes": [u["code"] for u in units], "paths": [u["path"] for u in units]}
-    zero = {name: 0 for name in domain.COUNTERS}
-    sums = {u["code"]: dict(zero) for u in units}
-    for row in (await db.execute(text(
-            f"{_TARGETS}SELECT t.code, {_SUMS} FROM t {_SUBTREE}JOIN unit_counts c ON c.unit = u.code "
-            f"GROUP BY t.code"), params)).mappings():
-        sums[row["code"]] = {name: int(row[name]) for name in domain.COUNTERS}
-    reasons: dict[str, dict[str, int]] = {u["code"]: {} for u in units}
-    for row in await db.execute(text(
-            f"{_TARGETS}SELECT t.code, c.reason, sum(c.n) AS n FROM t {_SUBTREE}"
-            f"JOIN unit_ineligible c ON c.unit = u.code GROUP BY t.code, c.reason HAVING sum(c.n) > 0"), params):
-        reasons[row.code][row.reason] = int(row.n)
-    readers = {u["code"]: (0, 0) for u in units}
-    week = {"today": today, "week": today - timedelta(days=6)}
-    for row in await db.execute(text(
-            f"{_TARGETS}SELECT t.code, count(*) FILTER (WHERE r.last_day = :today) AS today, count(*) AS week "
-            f"FROM t {_SUBTREE}JOIN readers r ON r.unit = u.code AND r.last_day >= :week GROUP BY t.code"),
-            params | week):
-        readers[row.code] = (row.today, row.week)
-    for u in units:
-        if u["kind"] == "city":
-            unknown = (await db.execute(text(
-                f"SELECT {_SUMS} FROM unit_counts c WHERE NOT EXISTS (SELECT 1 FROM units WHERE code = c.unit)"
-            ))).mappings().one()
-            sums[u["code"]] = {k: v + int(unknown[k]) for k, v in sums[u["code"]].items()}
-    return {u["code"]: domain.figures(u, sums[u["code"]], readers_today=readers[u["code"]][0],
-                                      readers_7d=readers[u["code"]][1], ineligible=reasons[u["code"]], as_of=today)
-            for u in units}
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for code, metric, n in await db.execute(_COUNTS, {"targets": [u["code"] for u in targets],
+                                                       "oldest": oldest_reader_day(today)}):
+        counts[code][metric] = n
+    return {u["code"]: from_counts(u, counts.get(u["code"], {}), today) for u in targets}
 
 
-async def ancestors_of(db: AsyncConnection, codes: set[str]) -> dict[str, dict[str, Any]]:
-    """The units `codes` and every unit above them (the figures a change moves)."""
-    paths = list((await db.execute(text("SELECT path FROM units WHERE code = ANY(:c)"), {"c": list(codes)})).scalars())
-    above = {"/" + "/".join(p.strip("/").split("/")[:i]) + "/" for p in paths
-             for i in range(1, len(p.strip("/").split("/")) + 1)}
-    if len(paths) < len(codes):  # some not in the tree yet: the city's figures still change
-        above.add("/city/")
-    rows = await db.execute(text("SELECT code, unit_id, name, kind, path, committee, wave FROM units "
-                                 "WHERE path = ANY(:p)"), {"p": sorted(above)})
-    return {r.code: dict(r._mapping) for r in rows}
+def from_counts(u: dict[str, Any], counts: dict[str, int], today: date) -> dict[str, Any]:
+    """A unit's figures from its subtree counters (metric → n)."""
+    sums = {name: counts.get(name, 0) for name in domain.COUNTERS}
+    reasons = {m.removeprefix("not_eligible:"): n for m, n in counts.items() if n and m.startswith("not_eligible:")}
+    days = [f"readers:{(today - timedelta(days=d)).isoformat()}" for d in range(7)]
+    return domain.figures(u, sums, readers_today=counts.get(days[0], 0),
+                          readers_7d=sum(counts.get(d, 0) for d in days), ineligible=reasons, as_of=today)

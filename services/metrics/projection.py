@@ -1,20 +1,25 @@
 """The live projections, a fetched batch at a time: the states the batch's
 events concern are read in one query, the events applied to them in memory
-in stream order (domain.py), and the new states and the counter changes of
-the whole batch written back in a few statements. The kit's consumer runs
-this in one transaction with the batch's inbox rows, so a redelivered event
-is never applied twice; should the batch fail, it applies the events again
-one at a time.
+in stream order (domain.py), the new states written back, and the counter
+changes of the whole batch appended to `counter_deltas` in one statement.
+The kit's consumer runs this in one transaction with the batch's inbox rows,
+so a redelivered event is never applied twice; should the batch fail, it
+applies the events again one at a time.
 
 Events about one member arrive on two streams (members and identity) through
 two consumers; transaction-scoped advisory locks on the batch's members
 serialise them, so "has this member installed?" is decided on committed data.
+
+`fold` moves the appended deltas into the subtree counters (see
+migrations/003_counters.sql); the snapshot publisher runs it each round.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -23,59 +28,146 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.metrics import domain
 from services.metrics.domain import Deltas, MemberState, RegistrationState
-from sotay.db import org_path
+from sotay.db import org_path, path_codes
 
 CITY = "city"
-Touched = Callable[[str], None]  # told each unit whose own counters changed
+TOUCH = "touch"  # a delta of 0 that only says: this unit's own figures changed
 
 
 def _event(envelope: dict[str, Any]) -> str:
     return envelope["type"].split(".")[2]
 
 
-async def _lock_members(db: AsyncConnection, member_ids: Iterable[Any]) -> None:
-    keys = sorted({int.from_bytes(hashlib.sha256(f"metrics-member:{m}".encode()).digest()[:8], "big", signed=True)
-                   for m in member_ids if m is not None})
+def _lock_key(kind: str, value: Any) -> int:
+    return int.from_bytes(hashlib.sha256(f"metrics-{kind}:{value}".encode()).digest()[:8], "big", signed=True)
+
+
+async def _lock(db: AsyncConnection, kind: str, values: Iterable[Any]) -> None:
+    keys = sorted({_lock_key(kind, v) for v in values if v is not None})
     if keys:  # in one order everywhere, so two consumers never wait on each other in a circle
         await db.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:k AS bigint[])) AS k ORDER BY k"),
                          {"k": keys})
 
 
-async def write_deltas(db: AsyncConnection, deltas: Deltas, touched: Touched) -> None:
-    units = sorted(u for u, c in deltas.counts.items() if any(c.values()))
-    if units:
-        await db.execute(text("INSERT INTO unit_counts (unit) SELECT unnest(CAST(:u AS text[])) ON CONFLICT DO NOTHING"),
-                         {"u": units})
-        columns = domain.COUNTERS
-        params: dict[str, Any] = {"u": units}
-        for c in columns:
-            params[c] = [deltas.counts[u].get(c, 0) for u in units]
-        await db.execute(text(
-            f"UPDATE unit_counts t SET {', '.join(f'{c} = t.{c} + d.{c}' for c in columns)} "
-            f"FROM (SELECT unnest(CAST(:u AS text[])) AS unit, "
-            + ", ".join(f"unnest(CAST(:{c} AS integer[])) AS {c}" for c in columns)
-            + ") d WHERE t.unit = d.unit"), params)
-        for unit in units:
-            touched(unit)
-    reasons = [(u, r, n) for (u, r), n in deltas.reasons.items() if n and u]
-    if reasons:
-        params = {"u": [u for u, _, _ in reasons], "r": [r for _, r, _ in reasons], "n": [n for _, _, n in reasons]}
-        await db.execute(text(
-            "INSERT INTO unit_ineligible (unit, reason, n) SELECT unnest(CAST(:u AS text[])), "
-            "unnest(CAST(:r AS text[])), 0 ON CONFLICT DO NOTHING"), params)
-        await db.execute(text(
-            "UPDATE unit_ineligible t SET n = t.n + d.n FROM (SELECT unnest(CAST(:u AS text[])) AS unit, "
-            "unnest(CAST(:r AS text[])) AS reason, unnest(CAST(:n AS integer[])) AS n) d "
-            "WHERE t.unit = d.unit AND t.reason = d.reason"), params)
-        for unit, _, _ in reasons:
-            touched(unit)
+async def _lock_members(db: AsyncConnection, member_ids: Iterable[Any]) -> None:
+    await _lock(db, "member", member_ids)
 
 
-async def add_counts(db: AsyncConnection, changes: dict[str, dict[str, int]], touched: Touched) -> None:
+async def append(db: AsyncConnection, rows: list[tuple[str, str, int]]) -> None:
+    """Append (unit, metric, change) rows to counter_deltas."""
+    if rows:
+        await db.execute(text(
+            "INSERT INTO counter_deltas (unit, metric, n) SELECT * FROM unnest(CAST(:u AS text[]), "
+            "CAST(:m AS text[]), CAST(:n AS integer[]))"),
+            {"u": [r[0] for r in rows], "m": [r[1] for r in rows], "n": [r[2] for r in rows]})
+
+
+async def write_deltas(db: AsyncConnection, deltas: Deltas) -> None:
+    rows = [(unit, name, n) for unit, changes in deltas.counts.items() if unit for name, n in changes.items() if n]
+    rows += [(unit, f"not_eligible:{reason}", n) for (unit, reason), n in deltas.reasons.items() if n and unit]
+    await append(db, rows)
+
+
+async def add_counts(db: AsyncConnection, changes: dict[str, dict[str, int]]) -> None:
     """Counters moved outside the events (training sessions recorded here)."""
     deltas = Deltas()
     deltas.add(changes)
-    await write_deltas(db, deltas, touched)
+    await write_deltas(db, deltas)
+
+
+# --- folding the deltas into the subtree counters ------------------------------------------------------
+
+
+def _above(path: str | None) -> list[str]:
+    """The unit of `path` and every unit above it; the city alone for a unit the tree does not know."""
+    return path_codes(path) if path else [CITY]
+
+
+def oldest_reader_day(today: date) -> str:
+    """The metric of the oldest day whose readers are still kept (readers_7d
+    looks 6 days back; a day more is kept)."""
+    return f"readers:{date.fromordinal(today.toordinal() - 7).isoformat()}"
+
+
+@dataclass
+class Folded:
+    """What a fold moved: the new value of every counter that changed, and the
+    units whose own figures changed without their counters (new, renamed)."""
+
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+
+    @property
+    def units(self) -> set[str]:
+        return {unit for unit, _ in self.counts} | self.touched
+
+
+async def fold(db: AsyncConnection, today: date, held: dict[str, dict[str, int]] | None = None) -> Folded:
+    """Move every appended delta into `counters`. One folder at a time (the
+    transaction-scoped lock makes a second one wait). `held` is the counters as
+    the caller knows them to be (the publisher keeps them); without it, the
+    counters a fold changes are read first. Reader counts of days before the
+    kept window are dropped, as `prune_readers` drops them."""
+    await db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("fold", "counters")})
+    oldest = oldest_reader_day(today)
+    moved = await db.execute(text(
+        "WITH moved AS (DELETE FROM counter_deltas RETURNING unit, metric, n) "
+        "SELECT m.unit, m.metric, sum(m.n)::integer AS n, u.path FROM moved m LEFT JOIN units u ON u.code = m.unit "
+        "GROUP BY m.unit, m.metric, u.path"))
+    totals: Counter = Counter()
+    orphans: Counter = Counter()
+    out = Folded()
+    for unit, metric, n, path in moved:
+        if metric == TOUCH:
+            if path:
+                out.touched.add(unit)
+            continue
+        if not n or (metric.startswith("readers:") and metric < oldest):
+            continue
+        if path is None:
+            orphans[(unit, metric)] += n
+        for target in _above(path):
+            totals[(target, metric)] += n
+    # Orphans whose unit is known now: their counts go to the unit and the units
+    # above it (the city has had them since they were folded).
+    for metric, n, path in await db.execute(text(
+            "DELETE FROM orphan_counters o USING units u WHERE o.unit = u.code RETURNING o.metric, o.n, u.path")):
+        for target in path_codes(path):
+            if target != CITY:
+                totals[(target, metric)] += n
+    if orphans:
+        keys = sorted(orphans)
+        await db.execute(text(
+            "INSERT INTO orphan_counters (unit, metric, n) SELECT * FROM unnest(CAST(:u AS text[]), "
+            "CAST(:m AS text[]), CAST(:n AS integer[])) ON CONFLICT (unit, metric) "
+            "DO UPDATE SET n = orphan_counters.n + EXCLUDED.n"),
+            {"u": [k[0] for k in keys], "m": [k[1] for k in keys], "n": [orphans[k] for k in keys]})
+    keys = sorted(k for k, n in totals.items() if n)
+    if not keys:
+        return out
+    params = {"u": [k[0] for k in keys], "m": [k[1] for k in keys]}
+    if held is None:
+        held = {}
+        for unit, metric, n in await db.execute(text(
+                "SELECT c.unit, c.metric, c.n FROM counters c JOIN unnest(CAST(:u AS text[]), CAST(:m AS text[])) "
+                "AS k (unit, metric) ON c.unit = k.unit AND c.metric = k.metric"), params):
+            held.setdefault(unit, {})[metric] = n
+    out.counts = {(u, m): held.get(u, {}).get(m, 0) + totals[(u, m)] for u, m in keys}
+    # The new values, not the changes: the CHECK (n >= 0) then judges the sum, and
+    # a counter that would go below zero fails the fold and nothing moves.
+    await db.execute(text(
+        "INSERT INTO counters (unit, metric, n) SELECT * FROM unnest(CAST(:u AS text[]), CAST(:m AS text[]), "
+        "CAST(:n AS integer[])) ON CONFLICT (unit, metric) DO UPDATE SET n = EXCLUDED.n"),
+        params | {"n": [out.counts[k] for k in keys]})
+    return out
+
+
+async def prune_readers(db: AsyncConnection, today: date) -> None:
+    """Drop the reader counts of days no figure looks at any more (once a day)."""
+    await db.execute(text("DELETE FROM counters WHERE metric LIKE 'readers:%' AND metric < :oldest"),
+                     {"oldest": oldest_reader_day(today)})
+    await db.execute(text("DELETE FROM orphan_counters WHERE metric LIKE 'readers:%' AND metric < :oldest"),
+                     {"oldest": oldest_reader_day(today)})
 
 
 # --- members and the org tree (SOTAY_MEMBERS) ----------------------------------------------------
@@ -112,7 +204,7 @@ async def _write_members(db: AsyncConnection, changed: dict[str, tuple[MemberSta
          "installed": [s.installed for s in states], "version": [changed[i][1] for i in ids]})
 
 
-async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, Any]], touched: Touched) -> None:
+async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> None:
     created = [e["data"] for e in envelopes if _event(e) == "OrgUnitCreated"]
     if created:
         await db.execute(text(
@@ -123,38 +215,40 @@ async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, An
              "name": [d["name"] for d in created], "kind": [d["kind"] for d in created],
              "path": [org_path(d["path"]) for d in created], "committee": [d["committee"] for d in created],
              "wave": [d.get("wave") for d in created]})
-        for d in created:
-            touched(d["code"])
     for e in envelopes:
         if _event(e) == "OrgUnitUpdated":
             d = e["data"]
             await db.execute(text("UPDATE units SET name = :n, wave = :w, closed = :x WHERE code = :c"),
                              {"n": d["name"], "w": d.get("wave"), "x": d["closed"], "c": d["code"]})
-            touched(d["code"])
+    # A new or renamed unit has figures of its own to publish, whatever its counters.
+    await append(db, [(e["data"]["code"], TOUCH, 0) for e in envelopes if _event(e).startswith("OrgUnit")])
 
     member_events = [e for e in envelopes if _event(e).startswith("Member")]
     if not member_events:
         return
     ids = sorted({e["data"]["member_id"] for e in member_events})
     await _lock_members(db, ids)
-    states, installed = await _members(db, ids), await _installed(db, ids)
+    states = await _members(db, ids)
+    # Whether a member has installed is ours to keep; only for one we have not
+    # seen yet do their registrations (which may have come first) say so.
+    installed = await _installed(db, [i for i in ids if i not in states])
     deltas, changed = Deltas(), {}
     for e in member_events:  # in stream order
         d, version = e["data"], e.get("sequence") or 0
         old, held = states.get(d["member_id"], (None, -1))
         if version <= held:
             continue  # an older snapshot than the one we hold
-        new = domain.member_from_snapshot(d, d["member_id"] in installed)
+        new = domain.member_from_snapshot(d, old.installed if old else d["member_id"] in installed)
         deltas.member(old, new)
         states[d["member_id"]] = changed[d["member_id"]] = (new, version)
     await _write_members(db, changed)
-    await write_deltas(db, deltas, touched)
+    await write_deltas(db, deltas)
 
 
 # --- registrations and accounts (SOTAY_IDENTITY) ---------------------------------------------------
 
 
-async def apply_accounts_batch(db: AsyncConnection, envelopes: list[dict[str, Any]], touched: Touched) -> None:
+async def apply_accounts_batch(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> None:
     await _lock_members(db, [e["data"].get("member_id") for e in envelopes])
     reg_ids = sorted({e["data"]["registration_id"] for e in envelopes if "registration_id" in e["data"]})
     account_ids = sorted({e["data"]["account_id"] for e in envelopes if e["data"].get("account_id")})
@@ -217,32 +311,43 @@ async def apply_accounts_batch(db: AsyncConnection, envelopes: list[dict[str, An
                 deltas.member(state, new)
                 flipped[mid] = (new, version)
         await _write_members(db, flipped)
-    await write_deltas(db, deltas, touched)
+    await write_deltas(db, deltas)
 
 
 # --- reading and writing (SOTAY_CONTENT) --------------------------------------------------------------
 
 
-async def apply_content_batch(db: AsyncConnection, envelopes: list[dict[str, Any]], touched: Touched) -> None:
+async def apply_content_batch(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> None:
     deltas = Deltas()
     last_read: dict[str, tuple[date, str]] = {}
     for e in envelopes:
         name, d = _event(e), e["data"]
         if name == "ArticleRead" and d.get("unit"):  # a staff reader has no unit of their own
             day = date.fromisoformat(d["day"])
-            if d["account_id"] not in last_read or last_read[d["account_id"]][0] <= day:
+            if d["account_id"] not in last_read or last_read[d["account_id"]][0] < day:
                 last_read[d["account_id"]] = (day, d["unit"])
         elif name == "ArticlePublished":
             deltas.add({d["author_unit"]: {"articles_published": 1}})
         elif name == "FeedbackPosted" and d.get("unit"):
             deltas.add({d["unit"]: {"feedback_posted": 1}})
+    rows: list[tuple[str, str, int]] = []
     if last_read:
+        # A reader counts on the day of their last read, in the unit they read from:
+        # a later day moves them from the one day to the other.
         accounts = sorted(last_read)
-        await db.execute(text(
-            "INSERT INTO readers (account_id, unit, last_day) SELECT * FROM unnest(CAST(:a AS text[]), "
-            "CAST(:u AS text[]), CAST(:d AS date[])) ON CONFLICT (account_id) DO UPDATE SET unit = EXCLUDED.unit, "
-            "last_day = greatest(readers.last_day, EXCLUDED.last_day)"),
-            {"a": accounts, "u": [last_read[a][1] for a in accounts], "d": [last_read[a][0] for a in accounts]})
-        for _, unit in last_read.values():
-            touched(unit)
-    await write_deltas(db, deltas, touched)
+        await _lock(db, "reader", accounts)
+        held = {r.account_id: (r.last_day, r.unit) for r in await db.execute(text(
+            "SELECT account_id, unit, last_day FROM readers WHERE account_id = ANY(:a)"), {"a": accounts})}
+        moved = [a for a in accounts if a not in held or held[a][0] < last_read[a][0]]
+        for a in moved:
+            if a in held:
+                rows.append((held[a][1], f"readers:{held[a][0].isoformat()}", -1))
+            rows.append((last_read[a][1], f"readers:{last_read[a][0].isoformat()}", 1))
+        if moved:
+            await db.execute(text(
+                "INSERT INTO readers (account_id, unit, last_day) SELECT * FROM unnest(CAST(:a AS text[]), "
+                "CAST(:u AS text[]), CAST(:d AS date[])) ON CONFLICT (account_id) DO UPDATE "
+                "SET unit = EXCLUDED.unit, last_day = EXCLUDED.last_day"),
+                {"a": moved, "u": [last_read[a][1] for a in moved], "d": [last_read[a][0] for a in moved]})
+    await append(db, rows)
+    await write_deltas(db, deltas)

@@ -7,14 +7,17 @@ live consumers run (so a rebuild cannot disagree with them by construction).
 - `verify`: the same rebuild into a scratch schema, then every unit's
   figures compared with the live ones; the scratch schema is dropped.
 
-Events of one entity stay in their stream's order; across streams the
-projections do not depend on order (domain.py), so streams go one by one.
-Training sessions are metrics' own records, not events of others: their
-counters are added back from the table.
+Events of one entity stay in their stream's order. Across streams the
+projections do not depend on order (domain.py; the live consumers meet the
+same), so the three streams are replayed side by side, each fetching its
+next batch while the last one is applied. Training sessions are metrics' own
+records, not events of others: their counters are added back from the table.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,7 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.metrics import figures
+from services.metrics import figures, projection
 from services.metrics.entrypoints.events import consumers
 from sotay.clock import hanoi_day
 from sotay.consumer import Consumer, consumer_config
@@ -33,7 +36,10 @@ from sotay.db import create_engine, migrate
 from sotay.events import parse_envelope
 from sotay.outbox import leader_key
 
-PROJECTION_TABLES = ("units", "members", "registrations", "unit_counts", "unit_ineligible", "readers", "published")
+# Not `published`: after a replay the publisher compares every unit with what
+# went out before and publishes only the figures that differ.
+PROJECTION_TABLES = ("units", "members", "registrations", "counters", "counter_deltas", "orphan_counters", "readers")
+FOLD_EVERY = 50  # batches: keeps counter_deltas small during a long replay
 
 
 @dataclass
@@ -48,38 +54,62 @@ class RebuildStats:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def _noop(unit: str) -> None:
-    pass
-
-
 async def apply_streams(engine: AsyncEngine, js: JetStreamContext, *, batch: int = 2000,
                         record_inbox: bool = True) -> RebuildStats:
-    """Apply every event now in the three streams, in batches of one transaction each."""
+    """Apply every event now in the three streams, in batches of one transaction each,
+    then fold the counters."""
     stats, started = RebuildStats(), time.perf_counter()
-    for consumer in consumers(_noop):
-        last = (await js.stream_info(consumer.stream)).state.last_seq
-        stats.last_seq[consumer.stream] = last
-        if last == 0:
-            continue
-        sub = await js.pull_subscribe(consumer.filter_subject, stream=consumer.stream, config=ConsumerConfig(
-            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=60.0))
+    await asyncio.gather(*(_apply_stream(engine, js, c, stats, batch, record_inbox) for c in consumers()))
+    async with engine.begin() as db:
+        await projection.fold(db, hanoi_day())
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+async def _apply_stream(engine: AsyncEngine, js: JetStreamContext, consumer: Consumer, stats: RebuildStats,
+                        batch: int, record_inbox: bool) -> None:
+    last = (await js.stream_info(consumer.stream)).state.last_seq
+    stats.last_seq[consumer.stream] = last
+    if last == 0:
+        return
+    sub = await js.pull_subscribe(consumer.filter_subject, stream=consumer.stream, config=ConsumerConfig(
+        deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=60.0))
+    fetched: asyncio.Queue = asyncio.Queue(maxsize=2)
+
+    async def fetch() -> None:
+        seen = 0
         try:
-            seen = 0
             while seen < last:
                 try:
                     messages = await sub.fetch(batch, timeout=2.0)
                 except TimeoutError:
                     break  # the rest of the range was deleted or is past the filter
-                messages = [m for m in messages if m.metadata.sequence.stream <= last]
+                if messages and messages[-1].metadata.sequence.stream > last:
+                    messages = [m for m in messages if m.metadata.sequence.stream <= last]
                 if not messages:
                     break
                 seen = messages[-1].metadata.sequence.stream
-                stats.events += len(messages)
-                stats.applied += await _apply(engine, consumer, messages, record_inbox)
+                await fetched.put(messages)
         finally:
-            await sub.unsubscribe()
-    stats.seconds = time.perf_counter() - started
-    return stats
+            await fetched.put(None)
+
+    fetcher = asyncio.create_task(fetch(), name=f"replay-fetch-{consumer.name}")
+    try:
+        batches = 0
+        while (messages := await fetched.get()) is not None:
+            stats.events += len(messages)
+            applied = await _apply(engine, consumer, messages, record_inbox)
+            stats.applied += applied  # not `+= await`: the streams' tasks would overwrite each other
+            batches += 1
+            if batches % FOLD_EVERY == 0:
+                async with engine.begin() as db:
+                    await projection.fold(db, hanoi_day())
+        await fetcher  # its failure is the replay's
+    finally:
+        fetcher.cancel()
+        with contextlib.suppress(BaseException):
+            await fetcher
+        await sub.unsubscribe()
 
 
 async def _apply(engine: AsyncEngine, consumer: Consumer, messages, record_inbox: bool) -> int:
@@ -106,10 +136,9 @@ async def _apply(engine: AsyncEngine, consumer: Consumer, messages, record_inbox
 
 async def _training_counts(db) -> None:
     await db.execute(text(
-        "INSERT INTO unit_counts (unit, trained_people, training_sessions) "
-        "SELECT unit, sum(people), count(*) FROM training_sessions GROUP BY unit "
-        "ON CONFLICT (unit) DO UPDATE SET trained_people = EXCLUDED.trained_people, "
-        "training_sessions = EXCLUDED.training_sessions"))
+        "INSERT INTO counter_deltas (unit, metric, n) SELECT unit, 'trained_people', sum(people) "
+        "FROM training_sessions GROUP BY unit UNION ALL "
+        "SELECT unit, 'training_sessions', count(*) FROM training_sessions GROUP BY unit"))
 
 
 async def replay(database_url: str, js: JetStreamContext, *, ack_wait: float, max_ack_pending: int) -> RebuildStats:
@@ -119,7 +148,7 @@ async def replay(database_url: str, js: JetStreamContext, *, ack_wait: float, ma
             # The relay leader of a running metrics service holds this lock.
             running = not (await db.execute(text("SELECT pg_try_advisory_lock(:k)"),
                                             {"k": leader_key("metrics")})).scalar_one()
-        names = [c.name for c in consumers(_noop)]
+        names = [c.name for c in consumers()]
         if running:
             raise RuntimeError("the metrics service is running: stop it, then replay")
         async with engine.begin() as db:
@@ -128,12 +157,13 @@ async def replay(database_url: str, js: JetStreamContext, *, ack_wait: float, ma
             await _training_counts(db)
         stats = await apply_streams(engine, js)
         # The durable consumers resume right after what was replayed.
-        for consumer in consumers(_noop):
+        for consumer in consumers():
             try:
                 await js.delete_consumer(consumer.stream, consumer.name)
             except Exception:  # never created yet
                 pass
-            config = consumer_config(consumer, ack_wait=ack_wait, max_ack_pending=max_ack_pending)
+            config = consumer_config(consumer, ack_wait=ack_wait,
+                                     max_ack_pending=max(max_ack_pending, (consumer.batch_size or 0) * 4))
             config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
             config.opt_start_seq = stats.last_seq[consumer.stream] + 1
             await js.add_consumer(consumer.stream, config)
@@ -146,7 +176,7 @@ async def all_figures(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
     today = hanoi_day()
     async with engine.connect() as db:
         units = [dict(r._mapping) for r in await db.execute(text(
-            "SELECT code, unit_id, name, kind, path, committee, wave FROM units ORDER BY path"))]
+            f"SELECT {figures.UNIT_COLUMNS} FROM units ORDER BY path"))]
         return await figures.of_units(db, units, today)
 
 

@@ -345,7 +345,7 @@ async def test_verify_then_replay_end_with_the_same_figures(system, nats_url, da
 
         # A live figure gone wrong is caught.
         async with system.runtimes["metrics"].context.engine.begin() as db:
-            await db.execute(text("UPDATE unit_counts SET accounts_web = accounts_web + 1 WHERE unit = 'tay-ho-g1-c1'"))
+            await db.execute(text("INSERT INTO counter_deltas (unit, metric, n) VALUES ('tay-ho-g1-c1', 'accounts_web', 1)"))
         _, differences = await rebuild.verify(database_url, js)
         assert "tay-ho-g1-c1.accounts_web: live 1, from the streams 0" in differences
         assert "city.accounts_installed: live 8, from the streams 7" in differences

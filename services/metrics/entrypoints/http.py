@@ -53,7 +53,7 @@ async def _scoped_unit(db, user: Principal, code: str, roles: tuple[str, ...] | 
     return u
 
 
-def build_router(ctx: ServiceContext, publisher) -> APIRouter:
+def build_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter(tags=["metrics"])
     CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
     engine, reader = ctx.engine, ctx.reader
@@ -94,10 +94,14 @@ def build_router(ctx: ServiceContext, publisher) -> APIRouter:
                       since: date | None = None, until: date | None = None):
         async with reader.connect() as db:
             u = await _scoped_unit(db, user, unit)
+            today = hanoi_day()
+            # Earlier days from the history, today from what was last published.
             rows = await db.execute(text(
-                "SELECT day, figures -> :f AS value FROM unit_daily WHERE unit = :u "
+                "SELECT day, figures -> :f AS value FROM unit_daily WHERE unit = :u AND day < :today "
                 "AND (CAST(:s AS date) IS NULL OR day >= :s) AND (CAST(:t AS date) IS NULL OR day <= :t) "
-                "ORDER BY day"), {"f": figure, "u": u["code"], "s": since, "t": until})
+                "UNION ALL SELECT CAST(:today AS date), CAST(figures AS jsonb) -> :f FROM published WHERE unit = :u "
+                "AND (CAST(:s AS date) IS NULL OR :today >= :s) AND (CAST(:t AS date) IS NULL OR :today <= :t) "
+                "ORDER BY day"), {"f": figure, "u": u["code"], "s": since, "t": until, "today": today})
             points = [{"day": r.day.isoformat(), "value": r.value} for r in rows]
         if points and all(p["value"] is None for p in points):
             raise invalid([("figure", f"{figure} is not a rollout figure")])
@@ -116,8 +120,7 @@ def build_router(ctx: ServiceContext, publisher) -> APIRouter:
                     "VALUES (:id, :u, :d, :t, :n, :by)"),
                     {"id": session_id, "u": u["code"], "d": body.held_on, "t": body.topic.strip(), "n": body.people,
                      "by": user.subject})
-                await add_counts(db, {u["code"]: {"trained_people": body.people, "training_sessions": 1}},
-                                 publisher.touched)
+                await add_counts(db, {u["code"]: {"trained_people": body.people, "training_sessions": 1}})
                 await add_events(db, "metrics", [make_message(TrainingRecorded(
                     session_id=str(session_id), unit=u["code"], held_on=body.held_on, topic=body.topic.strip(),
                     people=body.people), aggregate_id=str(session_id), committee=u["committee"], orgunit=u["code"])])
@@ -236,6 +239,7 @@ def build_router(ctx: ServiceContext, publisher) -> APIRouter:
             rows = (await db.execute(text(
                 "SELECT p.unit, p.figures FROM published p JOIN units u ON u.code = p.unit "
                 "WHERE u.kind IN ('city', 'committee') ORDER BY u.path"))).all()
+        rows = [(unit, orjson.loads(body)) for unit, body in rows]
         lines = []
         for name in GAUGES:
             lines.append(f"# TYPE sotay_rollout_{name} gauge")
