@@ -7,9 +7,11 @@ key-value bucket `sotay_rollout`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from datetime import date, datetime, time
+import time as time_module
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,8 @@ log = logging.getLogger("sotay.metrics")
 
 ROLLOUT_BUCKET = "sotay_rollout"
 PUBLISHER_KEY = projection._lock_key("publisher", "snapshots")
+PUBLISHED_EVERY_S = 2.0
+time_now = time_module.monotonic
 
 
 def digest(body: bytes) -> bytes:
@@ -48,11 +52,12 @@ class SnapshotPublisher:
     wait to take over). Being the only writer of the counters and of
     `published`, it keeps both in memory (`Held`), so a round reads nothing
     back. A round is one transaction: the fold, then for each unit whose
-    figures differ from what was last published, `published` and the
-    RolloutSnapshot event (through the outbox, so the stream holds exactly what
-    was committed). The bucket's values are put once the round has committed;
-    on taking over, the bucket is put again from `published`, which mends a put
-    a crash lost. On taking over, and when the Hanoi day turns (readers_today
+    figures differ from what was last published, the RolloutSnapshot event
+    (through the outbox, so the stream holds exactly what was committed);
+    every PUBLISHED_EVERY_S (and when it stops) the round also writes what it
+    published to `published`. The bucket's values are put meanwhile; on taking
+    over, the bucket is put again from `published`, which mends a put a crash
+    lost (or one of a round that failed). On taking over, and when the Hanoi day turns (readers_today
     starts again from 0), every unit is compared, `sweep_chunk` units a round;
     at the turn of the day the figures last published each earlier day go into
     the history (`unit_daily`)."""
@@ -101,16 +106,21 @@ class SnapshotPublisher:
         await put_all(conn, self._publisher)
         day: date | None = None
         sweep: list[str] = []
-        while True:
-            started = asyncio.get_running_loop().time()
-            today = hanoi_day()
-            if today != day:
-                await turn_day(conn, held, today)
-                sweep, day = held.codes_by_path(), today
-            chunk, sweep = sweep[:self.sweep_chunk], sweep[self.sweep_chunk:]
-            await self.publish_round(conn, held, today, chunk)
-            if not sweep:  # rounds start every interval_s (or right after a longer one)
-                await asyncio.sleep(max(0.0, self.interval_s - (asyncio.get_running_loop().time() - started)))
+        try:
+            while True:
+                started = time_now()
+                today = hanoi_day()
+                if today != day:
+                    await turn_day(conn, held, today)
+                    sweep, day = held.codes_by_path(), today
+                chunk, sweep = sweep[:self.sweep_chunk], sweep[self.sweep_chunk:]
+                await self.publish_round(conn, held, today, chunk)
+                if not sweep:  # rounds start every interval_s (or right after a longer one)
+                    await asyncio.sleep(max(0.0, self.interval_s - (time_now() - started)))
+        finally:
+            if held.unflushed:  # stopping: what was published goes into `published` (best effort)
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(held.flush_now(conn))
 
     async def publish_round(self, conn: AsyncConnection, held: Held, today: date, also: list[str] = ()) -> int:
         """One round (see the class); `also`: units to compare even if nothing
@@ -128,10 +138,23 @@ class SnapshotPublisher:
                 body = orjson.dumps(now)
                 if held.digests.get(code) != (d := digest(body)):
                     due.append((u, now, body, d))
-            if due:
-                await _write(conn, due)
+            # The bucket's puts go out while the round is written; should the round
+            # fail, a new leader puts the bucket back from `published`.
+            putting = asyncio.ensure_future(_put(self._publisher, [(u["code"], body) for u, _, body, _ in due]))
+            try:
+                if due:
+                    await _announce(conn, due)
+                at = datetime.now(UTC)
+                entries = {u["code"]: (body.decode(), d, at) for u, _, body, d in due}
+                flushing = time_now() - held.flushed_at >= PUBLISHED_EVERY_S
+                if flushing:
+                    await held.flush(conn, entries)
+            except BaseException:
+                putting.cancel()
+                raise
         held.digests.update((u["code"], d) for u, _, _, d in due)
-        await _put(self._publisher, [(u["code"], body) for u, _, body, _ in due])
+        held.flushed(entries, flushing)
+        await putting
         self.published += len(due)
         return len(due)
 
@@ -145,6 +168,36 @@ class Held:
         self.units: dict[str, dict[str, Any]] = {}
         self.counts: dict[str, dict[str, int]] = {}
         self.digests: dict[str, bytes] = {}
+        # Published but not yet in `published` (written every PUBLISHED_EVERY_S; a
+        # new leader republishes what a crash kept from it: the same figures again).
+        self.unflushed: dict[str, tuple[str, bytes, datetime]] = {}
+        self.flushed_at = time_now()
+
+    async def flush(self, conn: AsyncConnection, also: dict[str, tuple[str, bytes, datetime]] | None = None) -> None:
+        """Write what is unflushed (and `also`) to `published`, in the caller's
+        transaction: `flushed` then says whether it committed."""
+        pending = {**self.unflushed, **(also or {})}
+        if pending:
+            codes = list(pending)
+            rows = [pending[c] for c in codes]
+            await conn.execute(text(
+                "INSERT INTO published (unit, figures, digest, published_at) SELECT * FROM unnest("
+                "CAST(:u AS text[]), CAST(:f AS text[]), CAST(:d AS bytea[]), CAST(:t AS timestamptz[])) "
+                "ON CONFLICT (unit) DO UPDATE SET figures = EXCLUDED.figures, digest = EXCLUDED.digest, "
+                "published_at = EXCLUDED.published_at"),
+                {"u": codes, "f": [r[0] for r in rows], "d": [r[1] for r in rows], "t": [r[2] for r in rows]})
+
+    def flushed(self, entries: dict[str, tuple[str, bytes, datetime]], flushing: bool) -> None:
+        """A round committed: its entries were written with the rest, or wait for the next flush."""
+        if flushing:
+            self.unflushed, self.flushed_at = {}, time_now()
+        else:
+            self.unflushed.update(entries)
+
+    async def flush_now(self, conn: AsyncConnection) -> None:
+        async with conn.begin():
+            await self.flush(conn)
+        self.flushed({}, True)
 
     @classmethod
     async def load(cls, conn: AsyncConnection) -> Held:
@@ -177,6 +230,7 @@ async def turn_day(conn: AsyncConnection, held: Held, today: date) -> None:
     """A new Hanoi day (or a new publisher): the figures last published on each
     earlier day go into the history, and reader counts no figure looks at any
     more are dropped."""
+    await held.flush_now(conn)
     async with conn.begin():
         await conn.execute(text(
             "INSERT INTO unit_daily (unit, day, figures) "
@@ -188,16 +242,11 @@ async def turn_day(conn: AsyncConnection, held: Held, today: date) -> None:
     held.forget_readers_before(projection.oldest_reader_day(today))
 
 
-async def _write(conn: AsyncConnection, due: list[tuple[dict[str, Any], dict[str, Any], bytes, bytes]]) -> None:
-    await conn.execute(text(
-        "INSERT INTO published (unit, figures, digest) SELECT * FROM unnest(CAST(:u AS text[]), "
-        "CAST(:f AS text[]), CAST(:d AS bytea[])) ON CONFLICT (unit) DO UPDATE "
-        "SET figures = EXCLUDED.figures, digest = EXCLUDED.digest, published_at = now()"),
-        {"u": [u["code"] for u, _, _, _ in due], "f": [b.decode() for _, _, b, _ in due],
-         "d": [d for _, _, _, d in due]})
+async def _announce(conn: AsyncConnection, due: list[tuple[dict[str, Any], dict[str, Any], bytes, bytes]]) -> None:
+    at = datetime.now(UTC)
     await add_events(conn, "metrics", [
         message_from_payload(  # figures we built: no need to validate them again
-            RolloutSnapshot, now, aggregate_id=u["unit_id"], committee=_committee(u), orgunit=u["code"])
+            RolloutSnapshot, now, aggregate_id=u["unit_id"], committee=_committee(u), orgunit=u["code"], at=at)
         for u, now, _, _ in due])
 
 

@@ -13,7 +13,6 @@ DESIGN.md names (their names and definitions are a contract).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -43,53 +42,30 @@ class RegistrationState:
     activated: bool
 
 
-def member_contribution(m: MemberState | None) -> tuple[Counter, Counter]:
-    """(counters, not-eligible reasons) a member adds to their unit."""
-    counts, reasons = Counter(), Counter()
+NOT_ELIGIBLE = "not_eligible:"  # + the reason: members not eligible, by reason
+
+
+def member_contribution(m: MemberState | None) -> dict[str, int]:
+    """The counters a member adds to their unit (not-eligible reasons as `not_eligible:<reason>`)."""
     if m is None or m.status not in ACTIVE_STANDING:
-        return counts, reasons
-    counts["members_total"] = 1
-    if m.eligible:
-        counts["members_eligible"] = 1
-        if not m.installed:
-            counts["eligible_not_installed"] = 1
-    else:
-        reasons[m.reason or UNSPECIFIED] = 1
-    return counts, reasons
+        return {}
+    if not m.eligible:
+        return {"members_total": 1, NOT_ELIGIBLE + (m.reason or UNSPECIFIED): 1}
+    if m.installed:
+        return {"members_total": 1, "members_eligible": 1}
+    return {"members_total": 1, "members_eligible": 1, "eligible_not_installed": 1}
 
 
-def registration_contribution(r: RegistrationState | None) -> Counter:
-    counts = Counter()
+def registration_contribution(r: RegistrationState | None) -> dict[str, int]:
     if r is None:
-        return counts
-    counts["registered"] = 1
+        return {}
     if r.status in ("pending", "approved"):
         # "installed" = registered accounts not rejected, pending included (and not disabled).
-        counts[f"accounts_{r.platform}"] = 1
-        counts[f"accounts_{r.status}"] = 1
+        counts = {"registered": 1, f"accounts_{r.platform}": 1, f"accounts_{r.status}": 1}
         if r.status == "approved" and r.activated:
             counts["accounts_activated"] = 1
-    else:
-        counts[f"accounts_{r.status}"] = 1
-    return counts
-
-
-def difference(new: Counter, old: Counter) -> dict[str, int]:
-    keys = set(new) | set(old)
-    return {k: new[k] - old[k] for k in keys if new[k] != old[k]}
-
-
-def moves(old_unit: str | None, old: Counter, new_unit: str | None, new: Counter) -> dict[str, dict[str, int]]:
-    """The counter changes per unit when a state goes from (old_unit, old) to (new_unit, new)."""
-    if old_unit == new_unit:
-        delta = difference(new, old)
-        return {new_unit: delta} if delta and new_unit else {}
-    out: dict[str, dict[str, int]] = {}
-    if old_unit and old:
-        out[old_unit] = {k: -v for k, v in old.items() if v}
-    if new_unit and new:
-        out[new_unit] = {k: v for k, v in new.items() if v}
-    return out
+        return counts
+    return {"registered": 1, f"accounts_{r.status}": 1}
 
 
 def pct(part: int, whole: int) -> float:
@@ -98,25 +74,28 @@ def pct(part: int, whole: int) -> float:
 
 def figures(unit: dict[str, Any], sums: dict[str, int], *, readers_today: int, readers_7d: int,
             ineligible: dict[str, int], as_of: date) -> dict[str, Any]:
-    """The contract's figures (and the funnel) for a unit from its subtree's sums."""
-    installed = sums["accounts_web"] + sums["accounts_mobile"]
+    """The contract's figures (and the funnel) for a unit from its subtree's sums
+    (a counter `sums` lacks is 0)."""
+    n = sums.get
+    web, mobile, total, eligible = n("accounts_web", 0), n("accounts_mobile", 0), n("members_total", 0), \
+        n("members_eligible", 0)
+    pending, approved, rejected = n("accounts_pending", 0), n("accounts_approved", 0), n("accounts_rejected", 0)
+    installed = web + mobile
     return {
         "unit_id": unit["unit_id"], "unit_code": unit["code"], "unit_name": unit["name"], "unit_kind": unit["kind"],
         "as_of": as_of.isoformat(),
-        "members_total": sums["members_total"], "members_eligible": sums["members_eligible"],
-        "accounts_installed": installed, "accounts_web": sums["accounts_web"],
-        "accounts_mobile": sums["accounts_mobile"], "accounts_pending": sums["accounts_pending"],
-        "accounts_approved": sums["accounts_approved"], "accounts_rejected": sums["accounts_rejected"],
-        "installed_pct_total": pct(installed, sums["members_total"]),
-        "installed_pct_eligible": pct(installed, sums["members_eligible"]),
+        "members_total": total, "members_eligible": eligible,
+        "accounts_installed": installed, "accounts_web": web, "accounts_mobile": mobile,
+        "accounts_pending": pending, "accounts_approved": approved, "accounts_rejected": rejected,
+        "installed_pct_total": pct(installed, total), "installed_pct_eligible": pct(installed, eligible),
         "readers_today": readers_today, "readers_7d": readers_7d,
-        "trained_people": sums["trained_people"], "training_sessions": sums["training_sessions"],
-        "articles_published": sums["articles_published"], "feedback_posted": sums["feedback_posted"],
-        "funnel": {"registered": sums["registered"], "pending": sums["accounts_pending"],
-                   "approved": sums["accounts_approved"], "activated": sums["accounts_activated"]},
+        "trained_people": n("trained_people", 0), "training_sessions": n("training_sessions", 0),
+        "articles_published": n("articles_published", 0), "feedback_posted": n("feedback_posted", 0),
+        "funnel": {"registered": n("registered", 0), "pending": pending, "approved": approved,
+                   "activated": n("accounts_activated", 0)},
         "without_account": {"not_eligible": dict(sorted(ineligible.items())),
-                            "eligible_not_registered": sums["eligible_not_installed"],
-                            "rejected": sums["accounts_rejected"], "disabled": sums["accounts_disabled"]},
+                            "eligible_not_registered": n("eligible_not_installed", 0),
+                            "rejected": rejected, "disabled": n("accounts_disabled", 0)},
     }
 
 
@@ -154,25 +133,37 @@ def registration_after(event: str, data: dict[str, Any], old: RegistrationState 
 
 
 class Deltas:
-    """Counter changes per unit (and not-eligible reasons), added up over a batch."""
+    """Counter changes per (unit, metric), added up over a batch: a state's change
+    takes its old contribution from its old unit and adds its new one to its new
+    unit (the same unit, most of the time, where they mostly cancel out)."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, Counter] = {}
-        self.reasons: Counter = Counter()  # (unit, reason) → change
+        self.changes: dict[tuple[str, str], int] = {}
 
     def add(self, changes: dict[str, dict[str, int]]) -> None:
         for unit, delta in changes.items():
-            self.counts.setdefault(unit, Counter()).update(delta)
+            for metric, n in delta.items():
+                self._move(unit, metric, n)
+
+    def _move(self, unit: str, metric: str, n: int) -> None:
+        key = (unit, metric)
+        self.changes[key] = self.changes.get(key, 0) + n
+
+    def _replace(self, old_unit: str | None, old: dict[str, int], new_unit: str | None, new: dict[str, int]) -> None:
+        if old_unit:
+            for metric, n in old.items():
+                self._move(old_unit, metric, -n)
+        if new_unit:
+            for metric, n in new.items():
+                self._move(new_unit, metric, n)
 
     def member(self, old: MemberState | None, new: MemberState | None) -> None:
-        old_counts, old_reasons = member_contribution(old)
-        new_counts, new_reasons = member_contribution(new)
-        self.add(moves(old.unit if old else None, old_counts, new.unit if new else None, new_counts))
-        for unit, change in moves(old.unit if old else None, old_reasons, new.unit if new else None,
-                                  new_reasons).items():
-            for reason, n in change.items():
-                self.reasons[(unit, reason)] += n
+        self._replace(old and old.unit, member_contribution(old), new and new.unit, member_contribution(new))
 
     def registration(self, old: RegistrationState | None, new: RegistrationState | None) -> None:
-        self.add(moves(old.unit if old else None, registration_contribution(old), new.unit if new else None,
-                       registration_contribution(new)))
+        self._replace(old and old.unit, registration_contribution(old), new and new.unit,
+                      registration_contribution(new))
+
+    def rows(self) -> list[tuple[str, str, int]]:
+        """(unit, metric, change) for every change that did not cancel out."""
+        return [(unit, metric, n) for (unit, metric), n in self.changes.items() if n]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -66,8 +67,13 @@ async def of_units(db: AsyncConnection, targets: list[dict[str, Any]], today: da
 
 def from_counts(u: dict[str, Any], counts: dict[str, int], today: date) -> dict[str, Any]:
     """A unit's figures from its subtree counters (metric → n)."""
-    sums = {name: counts.get(name, 0) for name in domain.COUNTERS}
-    reasons = {m.removeprefix("not_eligible:"): n for m, n in counts.items() if n and m.startswith("not_eligible:")}
-    days = [f"readers:{(today - timedelta(days=d)).isoformat()}" for d in range(7)]
-    return domain.figures(u, sums, readers_today=counts.get(days[0], 0),
+    days = _reader_days(today)
+    reasons = {m[13:]: n for m, n in counts.items() if n and m.startswith("not_eligible:")}
+    return domain.figures(u, counts, readers_today=counts.get(days[0], 0),
                           readers_7d=sum(counts.get(d, 0) for d in days), ineligible=reasons, as_of=today)
+
+
+@lru_cache(maxsize=4)
+def _reader_days(today: date) -> tuple[str, ...]:
+    """The reader metrics of the 7 days readers_7d counts, today first."""
+    return tuple(f"readers:{(today - timedelta(days=d)).isoformat()}" for d in range(7))

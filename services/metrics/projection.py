@@ -63,9 +63,7 @@ async def append(db: AsyncConnection, rows: list[tuple[str, str, int]]) -> None:
 
 
 async def write_deltas(db: AsyncConnection, deltas: Deltas) -> None:
-    rows = [(unit, name, n) for unit, changes in deltas.counts.items() if unit for name, n in changes.items() if n]
-    rows += [(unit, f"not_eligible:{reason}", n) for (unit, reason), n in deltas.reasons.items() if n and unit]
-    await append(db, rows)
+    await append(db, deltas.rows())
 
 
 async def add_counts(db: AsyncConnection, changes: dict[str, dict[str, int]]) -> None:
@@ -174,10 +172,10 @@ async def prune_readers(db: AsyncConnection, today: date) -> None:
 
 
 async def _members(db: AsyncConnection, ids: list[Any]) -> dict[str, tuple[MemberState, int]]:
-    rows = await db.execute(text("SELECT member_id, unit, status, eligible, reason, installed, version FROM members "
-                                 "WHERE member_id = ANY(CAST(:ids AS uuid[]))"), {"ids": ids})
-    return {str(r.member_id): (MemberState(r.unit, r.status, r.eligible, r.reason, r.installed), r.version)
-            for r in rows}
+    rows = await db.execute(text("SELECT member_id::text, unit, status, eligible, reason, installed, version "
+                                 "FROM members WHERE member_id = ANY(CAST(:ids AS uuid[]))"), {"ids": ids})
+    return {m: (MemberState(unit, status, eligible, reason, installed), version)
+            for m, unit, status, eligible, reason, installed, version in rows}
 
 
 async def _installed(db: AsyncConnection, ids: list[Any]) -> set[str]:

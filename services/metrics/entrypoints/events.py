@@ -11,7 +11,7 @@ IDENTITY_EVENTS = ("RegistrationSubmitted", "AccountApproved", "AccountRejected"
 CONTENT_EVENTS = ("ArticleRead", "ArticlePublished", "FeedbackPosted")
 
 
-BATCH = 1000  # the handlers' cost is mostly per batch (a few statements each)
+BATCH = 250  # the handlers' cost is mostly per batch (a few statements each)
 
 
 def consumers() -> list[Consumer]:
