@@ -13,8 +13,12 @@ $(BIN)/sotay: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
+# The browser tests drive Debian's chromium (Playwright downloads no browser here).
 $(VENV)/.test-deps: $(BIN)/sotay requirements-test.lock
 	$(BIN)/pip install --quiet --require-hashes -r requirements-test.lock
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+		(apt-get install -y -qq chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) || \
+		echo "chromium could not be installed: the browser tests will be skipped"
 	@touch $@
 
 up: $(BIN)/sotay

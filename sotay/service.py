@@ -39,6 +39,7 @@ from sotay.db import create_engine, migrate, read_only
 from sotay.events import Catalogue, Envelope
 from sotay.http import Idempotency, Problem, install_problem_handlers, json_response
 from sotay.outbox import OutboxRelay
+from sotay.pages import mount_pages
 from sotay.settings import Settings
 from sotay.streams import ensure_streams
 
@@ -309,6 +310,8 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
     for runtime in runtimes:
         for router, prefix in runtime.routers():
             app.include_router(router, prefix=prefix)
+
+    mount_pages(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():

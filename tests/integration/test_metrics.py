@@ -8,13 +8,11 @@ every event is delivered a second time, and after a replay."""
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
 
 import httpx
 import nats
 import orjson
 import pytest
-import uvicorn
 from sqlalchemy import text
 
 import services.content
@@ -22,10 +20,8 @@ import services.identity
 import services.members
 import services.metrics
 from services.members.import_files import write_csv
-from sotay.embedded import free_port
 from sotay.publishing import without_batch_headers
-from sotay.service import service_app
-from tests.support.system import eventually, make_settings, running_system
+from tests.support.system import eventually, make_settings, real_server, running_system
 
 pytestmark = pytest.mark.integration
 
@@ -277,25 +273,6 @@ async def test_plan_reports_summary_prometheus_and_stream(system):
         })).status_code == 201
         changed = await asyncio.wait_for(next_event(), 10)
         assert changed["trained_people"] == 7
-
-
-@asynccontextmanager
-async def real_server(system):
-    """The system's services behind a real uvicorn server on a free port."""
-    @asynccontextmanager
-    async def no_lifespan(app):
-        yield
-    port = free_port()
-    app = service_app(list(system.runtimes.values()), title="sotay-test", lifespan=no_lifespan)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_every_event_delivered_twice_changes_nothing(system, nats_url):

@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+import uvicorn
 
 from sotay.auth import Grant, mint_token
+from sotay.embedded import free_port
 from sotay.service import ServiceDefinition, ServiceRuntime, service_app
 from sotay.settings import Settings
 
@@ -68,3 +70,22 @@ async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def real_server(system):
+    """The system's services behind a real uvicorn server on a free port."""
+    @asynccontextmanager
+    async def no_lifespan(app):
+        yield
+    port = free_port()
+    app = service_app(list(system.runtimes.values()), title="sotay-test", lifespan=no_lifespan)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

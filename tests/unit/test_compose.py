@@ -197,7 +197,7 @@ def test_mounted_files_and_volumes_exist():
     for name in CONTAINERS:
         for target, (source, _) in mounts(name).items():
             if source.startswith("."):
-                assert (ROOT / source).is_file(), f"{name}: {source} mounted on {target} is missing"
+                assert (ROOT / source).exists(), f"{name}: {source} mounted on {target} is missing"
             else:
                 assert source in COMPOSE.get("volumes", {}), f"{name}: volume {source} is not declared"
 
@@ -378,3 +378,10 @@ def test_the_image_runs_sotay_up_on_python_311_slim_as_a_user():
 def test_the_build_context_leaves_out_local_state():
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert {".git", ".venv", ".sotay"} <= ignored
+
+
+def test_the_proxy_serves_the_pages_from_the_repository():
+    assert mounts("proxy")["/srv/web"][0] == "./web"
+    conf = (ROOT / "deploy" / "proxy" / "nginx.conf").read_text()
+    assert "location = /dashboard" in conf and "try_files /dashboard.html" in conf
+    assert (ROOT / "web" / "dashboard.html").is_file() and (ROOT / "web" / "assets" / "dashboard.js").is_file()

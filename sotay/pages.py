@@ -1,0 +1,33 @@
+"""The web pages (`web/` at the top of the repository): static HTML, CSS and
+JavaScript that call the services' APIs from the browser. Whoever serves the
+APIs on one origin serves them too: `sotay up` (and `sotay serve`) here,
+nginx in the compose deployment.
+
+- `/dashboard`: the rollout dashboard for leaders.
+- `/assets/…`: the pages' styles and scripts (no file is loaded from
+  another origin at run time).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+WEB = Path(os.environ.get("SOTAY_WEB_DIR") or Path(__file__).resolve().parent.parent / "web")
+PAGES = {"/dashboard": "dashboard.html"}
+# Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
+NO_STALE = {"Cache-Control": "no-cache"}
+
+
+def mount_pages(app: FastAPI) -> None:
+    if not WEB.is_dir():
+        return  # an API-only install
+    app.mount("/assets", StaticFiles(directory=WEB / "assets"), name="assets")
+    for route, name in PAGES.items():
+        def page(name: str = name) -> FileResponse:
+            return FileResponse(WEB / name, media_type="text/html; charset=utf-8", headers=NO_STALE)
+        app.add_api_route(route, page, methods=["GET"], include_in_schema=False)

@@ -1,0 +1,122 @@
+"""The rollout dashboard in a real browser: a city admin signs in; a member's
+web sign-up and then its approval show on the open page without a reload;
+drilling down to a committee; screenshots at desktop and phone width."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+import services.content
+import services.identity
+import services.members
+import services.metrics
+from services.identity.adapters.passwords import HASHER
+from services.identity.handlers import create_user
+from services.members.import_files import write_csv
+from tests.browser.conftest import screenshot
+from tests.support.system import eventually, make_settings, real_server, running_system
+
+pytestmark = pytest.mark.integration
+
+ADMIN_CARD, ADMIN_PASSWORD = "019999999", "Mat khau cua ban to chuc"
+MEMBERS = [("010000001", "Nguyễn Văn An"), ("010000002", "Trần Thị Bình"), ("010000003", "Lê Văn Cường")]
+
+
+@pytest.fixture(scope="module")
+async def system(data_dir, nats_url, database_url):
+    definitions = [services.members.definition(), services.identity.definition(), services.content.definition(),
+                   services.metrics.definition()]
+    async with running_system(definitions, make_settings(data_dir), nats_url, database_url) as system:
+        c, admin = system.client, system.auth("city_admin")
+        for unit in ({"code": "city", "name": "Thành phố Hà Nội", "kind": "city"},
+                     {"code": "ba-dinh", "name": "Quận Ba Đình", "kind": "committee", "parent": "city", "wave": 1},
+                     {"code": "ba-dinh-g1", "name": "Đảng bộ phường Điện Biên", "kind": "grassroots",
+                      "parent": "ba-dinh"},
+                     {"code": "ba-dinh-g1-c1", "name": "Chi bộ số 1", "kind": "cell", "parent": "ba-dinh-g1"}):
+            assert (await c.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
+        rows = [{"party_card_no": card, "full_name": name, "date_of_birth": "1960-05-01", "gender": "",
+                 "citizen_id": "", "phone": f"09{card[-8:]}", "unit": "ba-dinh-g1-c1", "status": "active",
+                 "eligible": "true", "ineligible_reason": "", "admitted_on": "", "official_on": ""}
+                for card, name in MEMBERS]
+        imported = await c.post("/api/members/v1/imports", params={"wait": "true"},
+                                files={"file": ("m.csv", write_csv(rows), "text/csv")}, headers=admin)
+        assert imported.json()["imported"] == len(MEMBERS), imported.text
+
+        async def replica_ready():
+            async with system.runtimes["identity"].context.engine.connect() as db:
+                return (await db.execute(text("SELECT count(*) FROM registry_members"))).scalar_one() == len(MEMBERS)
+        await eventually(replica_ready, timeout=30)
+        async with system.runtimes["identity"].context.engine.begin() as db:
+            await create_user(db, card_no=ADMIN_CARD, phone="0919999999", password_hash=HASHER.hash(ADMIN_PASSWORD),
+                              role="city_admin", unit="city", by="test")
+        yield system
+
+
+async def tile(page, figure: str) -> str:
+    return await page.locator(f'#tiles [data-figure="{figure}"] .value').inner_text()
+
+
+async def until_tile(page, figure: str, value: str) -> None:
+    await page.wait_for_function(
+        "([figure, value]) => document.querySelector(`#tiles [data-figure=\"${figure}\"] .value`)?.textContent === value",
+        arg=[figure, value], timeout=15000)
+
+
+async def test_the_dashboard_follows_a_sign_up_and_its_approval_live(system, browser):
+    c, admin = system.client, system.auth("city_admin")
+    async with real_server(system) as base:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{base}/dashboard")
+        await page.fill("#card", ADMIN_CARD)
+        await page.fill("#password", ADMIN_PASSWORD)
+        await page.click("#signin-form button[type=submit]")
+        await until_tile(page, "members_total", "3")
+        assert await tile(page, "accounts_installed") == "0"
+        await page.wait_for_selector("#live:not(.off)")  # the stream is open
+        assert "Quận Ba Đình" in await page.locator("#children").inner_text()
+
+        # A member signs up on the web: installed +1, pending +1, without a reload.
+        signed_up = await c.post("/api/identity/v1/registrations", json={
+            "party_card_no": "010000001", "full_name": "Nguyễn Văn An", "date_of_birth": "1960-05-01",
+            "phone": "0910000001", "password": "Chi bo so 1 vung manh", "platform": "web"})
+        assert signed_up.status_code == 202, signed_up.text
+        await until_tile(page, "accounts_pending", "1")
+        assert (await tile(page, "accounts_installed"), await tile(page, "accounts_web")) == ("1", "1")
+
+        # The approval: pending −1, approved +1.
+        queue = (await c.get("/api/identity/v1/registrations", params={"status": "pending"}, headers=admin)).json()
+        approved = await c.post(f"/api/identity/v1/registrations/{queue['items'][0]['id']}/approve", headers=admin)
+        assert approved.status_code == 200, approved.text
+        await until_tile(page, "accounts_approved", "1")
+        assert await tile(page, "accounts_pending") == "0"
+        assert await tile(page, "installed_pct_total") == "33,33%"
+        await page.wait_for_function("document.querySelector('#summary').textContent.includes('1 đảng viên')")
+        await screenshot(page, "dashboard-city")
+
+        # Down to the committee, then back up by the trail.
+        await page.click('#children a:has-text("Quận Ba Đình")')
+        await page.wait_for_function("document.querySelector('#unit-name').textContent === 'Quận Ba Đình'")
+        await until_tile(page, "accounts_installed", "1")
+        await screenshot(page, "dashboard-committee")
+        await page.click("#crumbs a")
+        await page.wait_for_function("document.querySelector('#unit-name').textContent === 'Thành phố Hà Nội'")
+
+        # English.
+        await page.select_option("#lang", "en")
+        await page.wait_for_selector("text=Pending approval")
+        await page.close()
+
+
+async def test_a_unit_admin_sees_only_their_subtree(system, browser):
+    async with real_server(system) as base:
+        page = await browser.new_page()
+        await page.goto(f"{base}/dashboard")
+        await page.evaluate("token => sessionStorage.setItem('sotay.token', token)",
+                            system.token("unit_admin", "ba-dinh"))
+        await page.goto(f"{base}/dashboard?unit=ba-dinh")
+        await until_tile(page, "members_total", "3")
+        await page.goto(f"{base}/dashboard?unit=city")
+        await page.wait_for_function("document.querySelector('#error').textContent.includes('outside')")
+        assert await page.locator("#tiles .tile").count() == 0  # nothing of the city shown
+        await page.close()

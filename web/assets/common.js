@@ -1,0 +1,103 @@
+// Shared by every page: the language switch, signing in (identity's token
+// endpoint; the token is kept for the browser tab only), calls to the APIs
+// with it, and server-sent events read with fetch (EventSource cannot send
+// the Authorization header). No library, nothing loaded from elsewhere.
+"use strict";
+
+const Sotay = (() => {
+  const dictionaries = {};
+  let lang = localStorage.getItem("sotay.lang") || "vi";
+
+  function words(page) { dictionaries.page = page; }
+  function t(key) {
+    const d = dictionaries.page || {};
+    return (d[lang] && d[lang][key]) || (d.vi && d.vi[key]) || key;
+  }
+  function setLang(next) { lang = next; localStorage.setItem("sotay.lang", next); document.documentElement.lang = next; }
+  function translate(root = document) {
+    document.documentElement.lang = lang;
+    root.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
+    root.querySelectorAll("[data-t-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.tPlaceholder); });
+  }
+  const number = (n) => new Intl.NumberFormat(lang === "vi" ? "vi-VN" : "en-GB").format(n);
+  const percent = (p) => new Intl.NumberFormat(lang === "vi" ? "vi-VN" : "en-GB",
+    { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(p) + "%";
+
+  function token() { return sessionStorage.getItem("sotay.token"); }
+  function signOut() { sessionStorage.removeItem("sotay.token"); location.reload(); }
+
+  async function signIn(card, password) {
+    const body = new URLSearchParams({ grant_type: "password", username: card, password });
+    const r = await fetch("/api/identity/v1/token", { method: "POST", body });
+    const answer = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(answer.detail || answer.title || r.statusText);
+    sessionStorage.setItem("sotay.token", answer.access_token);
+    return answer;
+  }
+
+  async function api(path, options = {}) {
+    const headers = { Authorization: `Bearer ${token()}`, ...(options.headers || {}) };
+    const r = await fetch(path, { ...options, headers });
+    if (r.status === 401) { signOut(); throw new Error("signed out"); }
+    if (!r.ok) {
+      const problem = await r.json().catch(() => ({}));
+      const error = new Error(problem.detail || problem.title || r.statusText);
+      error.status = r.status; error.problem = problem;
+      throw error;
+    }
+    return r;
+  }
+  const json = async (path, options) => (await api(path, options)).json();
+
+  async function download(path, filename) {
+    const blob = await (await api(path)).blob();
+    const a = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: filename });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+
+  // Server-sent events over fetch: calls onEvent(data) for each `data:` line;
+  // reconnects after a pause when the stream ends. Returns a stop function.
+  function stream(path, onEvent, onState) {
+    let stopped = false, controller = null;
+    async function run() {
+      while (!stopped) {
+        controller = new AbortController();
+        try {
+          const r = await api(path, { signal: controller.signal, headers: { Accept: "text/event-stream" } });
+          onState && onState(true);
+          const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buffer = "";
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffer += value;
+            let end;
+            while ((end = buffer.indexOf("\n\n")) >= 0) {
+              const block = buffer.slice(0, end); buffer = buffer.slice(end + 2);
+              const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+              if (data) onEvent(JSON.parse(data));
+            }
+          }
+        } catch (e) { if (stopped) return; }
+        onState && onState(false);
+        await new Promise((ok) => setTimeout(ok, 2000));
+      }
+    }
+    run();
+    return () => { stopped = true; controller && controller.abort(); };
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return node;
+  }
+
+  return { words, t, translate, setLang, get lang() { return lang; }, number, percent, token, signIn, signOut,
+           api, json, download, stream, el };
+})();
