@@ -3,7 +3,9 @@ JavaScript that call the services' APIs from the browser. Whoever serves the
 APIs on one origin serves them too: `sotay up` (and `sotay serve`) here,
 nginx in the compose deployment.
 
+- `/`: the member handbook (sign up, sign in, news, meetings, own record).
 - `/dashboard`: the rollout dashboard for leaders.
+- `/console/approvals`: the approval console of cell secretaries and unit admins.
 - `/assets/…`: the pages' styles and scripts (no file is loaded from
   another origin at run time).
 """
@@ -18,7 +20,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 WEB = Path(os.environ.get("SOTAY_WEB_DIR") or Path(__file__).resolve().parent.parent / "web")
-PAGES = {"/dashboard": "dashboard.html"}
+PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/approvals": "console/approvals.html"}
 # Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
 NO_STALE = {"Cache-Control": "no-cache"}
 

@@ -167,6 +167,7 @@ def _print_banner(http_url: str, infra: Infrastructure, runtimes: list[ServiceRu
         "",
         f"sotay is up: {http_url}",
         f"  readiness      {http_url}/readyz",
+        f"  handbook       {http_url}/   dashboard {http_url}/dashboard   approvals {http_url}/console/approvals",
     ]
     for runtime in runtimes:
         prefix = f"{http_url}/api/{runtime.name}/v1"
@@ -175,6 +176,7 @@ def _print_banner(http_url: str, infra: Infrastructure, runtimes: list[ServiceRu
         f"  NATS           {infra.nats_url}" + ("  (embedded)" if infra.started_servers else ""),
         f"  PostgreSQL     {_redact(infra.database_url)}",
         "  a token:       sotay token --role city_admin --unit city",
+        "  a staff login: sotay admin create-user --card NO --phone P --role city_admin --unit city",
         "Ctrl-C stops everything.",
         "",
     ]

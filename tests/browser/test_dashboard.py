@@ -5,63 +5,11 @@ drilling down to a committee; screenshots at desktop and phone width."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
-import services.content
-import services.identity
-import services.members
-import services.metrics
-from services.identity.adapters.passwords import HASHER
-from services.identity.handlers import create_user
-from services.members.import_files import write_csv
-from tests.browser.conftest import screenshot
-from tests.support.system import eventually, make_settings, real_server, running_system
+from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, screenshot, tile, until_tile
+from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
-
-ADMIN_CARD, ADMIN_PASSWORD = "019999999", "Mat khau cua ban to chuc"
-MEMBERS = [("010000001", "Nguyễn Văn An"), ("010000002", "Trần Thị Bình"), ("010000003", "Lê Văn Cường")]
-
-
-@pytest.fixture(scope="module")
-async def system(data_dir, nats_url, database_url):
-    definitions = [services.members.definition(), services.identity.definition(), services.content.definition(),
-                   services.metrics.definition()]
-    async with running_system(definitions, make_settings(data_dir), nats_url, database_url) as system:
-        c, admin = system.client, system.auth("city_admin")
-        for unit in ({"code": "city", "name": "Thành phố Hà Nội", "kind": "city"},
-                     {"code": "ba-dinh", "name": "Quận Ba Đình", "kind": "committee", "parent": "city", "wave": 1},
-                     {"code": "ba-dinh-g1", "name": "Đảng bộ phường Điện Biên", "kind": "grassroots",
-                      "parent": "ba-dinh"},
-                     {"code": "ba-dinh-g1-c1", "name": "Chi bộ số 1", "kind": "cell", "parent": "ba-dinh-g1"}):
-            assert (await c.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
-        rows = [{"party_card_no": card, "full_name": name, "date_of_birth": "1960-05-01", "gender": "",
-                 "citizen_id": "", "phone": f"09{card[-8:]}", "unit": "ba-dinh-g1-c1", "status": "active",
-                 "eligible": "true", "ineligible_reason": "", "admitted_on": "", "official_on": ""}
-                for card, name in MEMBERS]
-        imported = await c.post("/api/members/v1/imports", params={"wait": "true"},
-                                files={"file": ("m.csv", write_csv(rows), "text/csv")}, headers=admin)
-        assert imported.json()["imported"] == len(MEMBERS), imported.text
-
-        async def replica_ready():
-            async with system.runtimes["identity"].context.engine.connect() as db:
-                return (await db.execute(text("SELECT count(*) FROM registry_members"))).scalar_one() == len(MEMBERS)
-        await eventually(replica_ready, timeout=30)
-        async with system.runtimes["identity"].context.engine.begin() as db:
-            await create_user(db, card_no=ADMIN_CARD, phone="0919999999", password_hash=HASHER.hash(ADMIN_PASSWORD),
-                              role="city_admin", unit="city", by="test")
-        yield system
-
-
-async def tile(page, figure: str) -> str:
-    return await page.locator(f'#tiles [data-figure="{figure}"] .value').inner_text()
-
-
-async def until_tile(page, figure: str, value: str) -> None:
-    await page.wait_for_function(
-        "([figure, value]) => document.querySelector(`#tiles [data-figure=\"${figure}\"] .value`)?.textContent === value",
-        arg=[figure, value], timeout=15000)
-
 
 async def test_the_dashboard_follows_a_sign_up_and_its_approval_live(system, browser):
     c, admin = system.client, system.auth("city_admin")

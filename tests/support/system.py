@@ -80,7 +80,9 @@ async def real_server(system):
         yield
     port = free_port()
     app = service_app(list(system.runtimes.values()), title="sotay-test", lifespan=no_lifespan)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # Open streams (server-sent events) must not hold the shutdown up.
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)

@@ -8,10 +8,30 @@ const Sotay = (() => {
   const dictionaries = {};
   let lang = localStorage.getItem("sotay.lang") || "vi";
 
+  // Words every page uses; a page adds its own with words().
+  const common = {
+    vi: { signin: "Đăng nhập", signout: "Đăng xuất", card: "Số thẻ đảng viên", password: "Mật khẩu",
+          offline: "Chưa kết nối", online: "Trực tiếp", saved: "Đã lưu.", cancel: "Huỷ" },
+    en: { signin: "Sign in", signout: "Sign out", card: "Party card number", password: "Password",
+          offline: "Not connected", online: "Live", saved: "Saved.", cancel: "Cancel" },
+  };
   function words(page) { dictionaries.page = page; }
   function t(key) {
     const d = dictionaries.page || {};
-    return (d[lang] && d[lang][key]) || (d.vi && d.vi[key]) || key;
+    return (d[lang] && d[lang][key]) || (common[lang] && common[lang][key]) || (d.vi && d.vi[key])
+      || common.vi[key] || key;
+  }
+
+  // The page's sign-in form (#signin-form with #card, #password, #signin-error).
+  function bindSignIn(onSignedIn) {
+    document.getElementById("signin-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        await signIn(document.getElementById("card").value.trim(), document.getElementById("password").value);
+        document.getElementById("signin").hidden = true;
+        await onSignedIn();
+      } catch (err) { document.getElementById("signin-error").textContent = err.message; }
+    });
   }
   function setLang(next) { lang = next; localStorage.setItem("sotay.lang", next); document.documentElement.lang = next; }
   function translate(root = document) {
@@ -98,6 +118,6 @@ const Sotay = (() => {
     return node;
   }
 
-  return { words, t, translate, setLang, get lang() { return lang; }, number, percent, token, signIn, signOut,
+  return { words, t, translate, setLang, bindSignIn, get lang() { return lang; }, number, percent, token, signIn, signOut,
            api, json, download, stream, el };
 })();

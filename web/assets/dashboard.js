@@ -170,14 +170,7 @@ $("lang").addEventListener("change", () => { Sotay.setLang($("lang").value); loc
 $("signout").addEventListener("click", () => Sotay.signOut());
 $("csv").addEventListener("click", () => Sotay.download(`/api/metrics/v1/reports/rollout.csv?unit=${encodeURIComponent(unit)}`, `rollout-${unit}.csv`));
 $("xlsx").addEventListener("click", () => Sotay.download(`/api/metrics/v1/reports/rollout.xlsx?unit=${encodeURIComponent(unit)}`, `rollout-${unit}.xlsx`));
-$("signin-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  try {
-    await Sotay.signIn($("card").value.trim(), $("password").value);
-    $("signin").hidden = true;
-    await load().catch((err) => { $("error").textContent = err.message; });
-  } catch (err) { $("signin-error").textContent = err.message; }
-});
+Sotay.bindSignIn(() => load().catch((err) => { $("error").textContent = err.message; }));
 Sotay.translate();
 if (Sotay.token()) load().catch((err) => { $("error").textContent = err.message; });
 else $("signin").hidden = false;
