@@ -384,4 +384,9 @@ def test_the_proxy_serves_the_pages_from_the_repository():
     assert mounts("proxy")["/srv/web"][0] == "./web"
     conf = (ROOT / "deploy" / "proxy" / "nginx.conf").read_text()
     assert "location = /dashboard" in conf and "try_files /dashboard.html" in conf
-    assert (ROOT / "web" / "dashboard.html").is_file() and (ROOT / "web" / "assets" / "dashboard.js").is_file()
+    assert "location = /" in conf and "try_files /index.html" in conf and "try_files $uri.html" in conf
+    from sotay.pages import PAGES
+    for route, name in PAGES.items():  # every page sotay serves is a file the proxy can serve too
+        assert (ROOT / "web" / name).is_file(), name
+        if route.startswith("/console/"):
+            assert f"{route}.html" == f"/{name}"
