@@ -6,6 +6,7 @@ nginx in the compose deployment.
 - `/`: the member handbook (sign up, sign in, news, meetings, own record).
 - `/dashboard`: the rollout dashboard for leaders.
 - `/console/approvals`: the approval console of cell secretaries and unit admins.
+- `/console/editorial`: the editorial console (desk, workflow, feed sources).
 - `/assets/…`: the pages' styles and scripts (no file is loaded from
   another origin at run time).
 """
@@ -20,7 +21,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 WEB = Path(os.environ.get("SOTAY_WEB_DIR") or Path(__file__).resolve().parent.parent / "web")
-PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/approvals": "console/approvals.html"}
+PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/approvals": "console/approvals.html",
+         "/console/editorial": "console/editorial.html"}
 # Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
 NO_STALE = {"Cache-Control": "no-cache"}
 

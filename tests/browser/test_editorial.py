@@ -1,0 +1,81 @@
+"""The editorial console in a real browser: an editor writes and submits;
+the chief editor sends it back with a comment, then approves and publishes
+it; it reaches members' feeds; it is retracted with a reason; the history
+shows who did what; a feed source is added. An editor of another committee
+sees none of it, and the API refuses them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import screenshot
+from tests.support.system import real_server
+
+pytestmark = pytest.mark.integration
+
+
+async def as_user(browser, base: str, token: str, path: str = "/console/editorial"):
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+    await page.goto(f"{base}{path}")
+    await page.evaluate("t => sessionStorage.setItem('sotay.token', t)", token)
+    await page.goto(f"{base}{path}")
+    return page
+
+
+async def test_write_review_publish_retract_and_sources(system, browser):
+    c = system.client
+    async with real_server(system) as base:
+        editor = await as_user(browser, base, system.token("editor", "city", subject="bien-tap-vien"))
+        await editor.fill("#w-title", "Thông báo lịch tiếp công dân")
+        await editor.fill("#w-summary", "Lịch tháng 12.")
+        await editor.fill("#w-body", "Thường trực Thành ủy **tiếp công dân** vào thứ Năm.")
+        await editor.fill("#w-audience", "city")
+        await editor.click("#write-form button[type=submit]")
+        await editor.wait_for_selector("#write-done:has-text('Đã lưu bản nháp')")
+        row = editor.locator("#desk tr", has_text="Thông báo lịch tiếp công dân")
+        await row.locator("button.do-submit").click()
+        await editor.wait_for_selector("#desk tr[data-status=submitted]")
+        aid = await editor.locator("#desk tr[data-status=submitted]").get_attribute("data-id")
+
+        chief = await as_user(browser, base, system.token("chief_editor", "city", subject="tong-bien-tap"))
+        row = chief.locator(f'#desk tr[data-id="{aid}"]')
+        await row.locator("button", has_text="Trả lại").click()
+        await row.locator("form.step input").fill("Ghi rõ giờ tiếp.")
+        await row.locator("form.step button").click()
+        await chief.wait_for_selector(f'#desk tr[data-id="{aid}"][data-status=draft]')
+
+        await editor.reload()
+        await editor.locator(f'#desk tr[data-id="{aid}"] button.do-submit').click()
+        await chief.reload()
+        await chief.locator(f'#desk tr[data-id="{aid}"] button.do-approve').click()
+        await chief.wait_for_selector(f'#desk tr[data-id="{aid}"][data-status=approved]')
+        await chief.locator(f'#desk tr[data-id="{aid}"] button.do-publish').click()
+        await chief.wait_for_selector(f'#desk tr[data-id="{aid}"][data-status=published]')
+        feed = (await c.get("/api/content/v1/feed", headers=system.auth("member", "ba-dinh-g1-c1",
+                                                                        card="010000001"))).json()
+        assert aid in [a["id"] for a in feed["items"]]
+        await screenshot(chief, "console-editorial")
+
+        row = chief.locator(f'#desk tr[data-id="{aid}"]')
+        await row.locator("button", has_text="Gỡ tin").click()
+        await row.locator("form.step input").fill("Đã có lịch mới.")
+        await row.locator("form.step button").click()
+        await chief.wait_for_selector(f'#desk tr[data-id="{aid}"][data-status=retracted]')
+        await chief.locator(f'#desk tr[data-id="{aid}"] button', has_text="Lịch sử").click()
+        await chief.wait_for_selector("#history li")
+        history = await chief.locator("#history").inner_text()
+        assert "Ghi rõ giờ tiếp." in history and "Đã có lịch mới." in history and "bien-tap-vien" in history
+
+        await chief.fill("#fd-url", "http://127.0.0.1:9/rss.xml")
+        await chief.click("#feed-form button[type=submit]")
+        await chief.wait_for_selector("#feeds td:has-text('127.0.0.1:9')")
+
+        # An editor of another committee: nothing of the city's desk, and the API says no.
+        outsider = await as_user(browser, base, system.token("chief_editor", "ba-dinh", subject="ba-dinh-chief"))
+        await outsider.wait_for_selector("#desk tbody tr")
+        assert aid not in await outsider.locator("#desk").inner_html()
+        refused = await c.post(f"/api/content/v1/articles/{aid}/retract", json={"reason": "x"},
+                               headers=system.auth("chief_editor", "ba-dinh"))
+        assert refused.status_code in (403, 404)
+        for page in (editor, chief, outsider):
+            await page.context.close()
