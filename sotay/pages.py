@@ -7,6 +7,7 @@ nginx in the compose deployment.
 - `/dashboard`: the rollout dashboard for leaders.
 - `/console/approvals`: the approval console of cell secretaries and unit admins.
 - `/console/editorial`: the editorial console (desk, workflow, feed sources).
+- `/console/registry`: the registry console (search, records, transfers, standing, imports, corrections).
 - `/assets/…`: the pages' styles and scripts (no file is loaded from
   another origin at run time).
 """
@@ -21,8 +22,9 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 WEB = Path(os.environ.get("SOTAY_WEB_DIR") or Path(__file__).resolve().parent.parent / "web")
-PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/approvals": "console/approvals.html",
-         "/console/editorial": "console/editorial.html"}
+PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/": "console/index.html",
+         "/console/approvals": "console/approvals.html",
+         "/console/editorial": "console/editorial.html", "/console/registry": "console/registry.html"}
 # Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
 NO_STALE = {"Cache-Control": "no-cache"}
 
