@@ -107,6 +107,15 @@ def cmd_up(args, settings: Settings) -> int:
                 shown = await load_demo_content(content.context)
                 print(f"demo content: {shown['articles']} articles published" if shown["loaded"]
                       else f"demo content not loaded: {shown['reason']}", flush=True)
+            identity = next((r for r in runtimes if r.name == "identity"), None)
+            if identity is not None and result["loaded"]:
+                from services.identity.demo import DEMO_PASSWORD, load_demo_rollout
+                started = time.monotonic()
+                rollout = await load_demo_rollout(identity.context, members=result["members"])
+                print(f"demo rollout: {rollout['registrations']:,} registrations, {rollout['approved']:,} approved, "
+                      f"{rollout['pending']:,} waiting, in {time.monotonic() - started:.1f}s (demo accounts sign in "
+                      f"with their card number and the password {DEMO_PASSWORD!r})" if rollout["loaded"]
+                      else f"demo rollout not loaded: {rollout['reason']}", flush=True)
     run_services(list(SERVICES), settings, on_started=on_started)
     return 0
 

@@ -93,10 +93,25 @@ def test_up_serves_the_demo_then_stops_cleanly_and_reuses_its_data(tmp_path):
         while members() < 3000 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert members() == 3000
+
+        # Then the demo's rollout (registrations and approvals), as the metrics see it once it settles.
+        def city() -> dict:
+            return httpx.get(f"{url}/api/metrics/v1/rollout", params={"unit": "city"},
+                             headers={"Authorization": f"Bearer {token}"}).json()
+        deadline, seen = time.monotonic() + 120, []
+        while time.monotonic() < deadline and (len(seen) < 4 or seen[-1] != seen[-4] or not seen[-1]):
+            time.sleep(0.5)
+            seen.append(city()["accounts_installed"])
+        figures = city()
+        assert 70 <= figures["installed_pct_eligible"] <= 90, figures
+        assert figures["accounts_web"] > 0 and figures["accounts_pending"] > 0 and figures["accounts_approved"] > 0
+        for page in ("/", "/dashboard", "/console/", "/assets/dashboard.js"):
+            assert httpx.get(f"{url}{page}").status_code == 200, page
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out
     assert "sotay is up" in out and "sotay stopped." in out
+    assert "demo rollout: " in out and "approved" in out
     assert servers_using(data_dir) == []  # nats-server and postgres stopped with it
 
     proc = start(data_dir, port, "--demo")

@@ -199,7 +199,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             u = await _scoped_unit(db, user, unit)
             today = hanoi_day()
             f = await figures.of_unit(db, u, today)
-            below = len(await _children(db, u)) if u["kind"] != "cell" else 0
+            # "9 committees have installed for …": the units below that have accounts at all.
+            below = sum(1 for c in (await figures.of_units(db, await _children(db, u), today)).values()
+                        if c["accounts_installed"] > 0) if u["kind"] != "cell" else 0
         return json_response({"unit": u["code"], "lang": lang, "as_of": today.isoformat(),
                               "text": reports.summary(u, f, below, today, lang)})
 
