@@ -90,9 +90,4 @@ $("approve-selected").addEventListener("click", async () => {
 });
 $("reload").addEventListener("click", load);
 $("overdue").addEventListener("change", load);
-$("lang").value = Sotay.lang;
-$("lang").addEventListener("change", () => { Sotay.setLang($("lang").value); location.reload(); });
-$("signout").addEventListener("click", () => Sotay.signOut());
-Sotay.bindSignIn(load);
-Sotay.translate();
-if (Sotay.token()) load(); else $("signin").hidden = false;
+Sotay.start(load);

@@ -22,16 +22,37 @@ const Sotay = (() => {
       || common.vi[key] || key;
   }
 
-  // The page's sign-in form (#signin-form with #card, #password, #signin-error).
-  function bindSignIn(onSignedIn) {
-    document.getElementById("signin-form").addEventListener("submit", async (e) => {
+  // The sign-in form every page shows in its (empty) <section id="signin">.
+  function signInForm(onSignedIn) {
+    const section = document.getElementById("signin");
+    section.replaceChildren(el("h2", { "data-t": "signin" }), el("form", { id: "signin-form" },
+      el("label", { for: "card", "data-t": "card" }),
+      el("input", { id: "card", autocomplete: "username", inputmode: "numeric", required: "" }),
+      el("label", { for: "password", "data-t": "password" }),
+      el("input", { id: "password", type: "password", autocomplete: "current-password", required: "" }),
+      el("p", {}, el("button", { type: "submit", "data-t": "signin" })),
+      el("p", { id: "signin-error", class: "error", role: "alert" })));
+    section.querySelector("form").addEventListener("submit", async (e) => {
       e.preventDefault();
       try {
         await signIn(document.getElementById("card").value.trim(), document.getElementById("password").value);
-        document.getElementById("signin").hidden = true;
+        (document.getElementById("welcome") || section).hidden = true;
         await onSignedIn();
       } catch (err) { document.getElementById("signin-error").textContent = err.message; }
     });
+  }
+
+  // What every page does first: the language switch, signing out, the sign-in
+  // form; then the page itself (`onSignedIn`) if the tab already has a token.
+  function start(onSignedIn) {
+    const lang = document.getElementById("lang");
+    lang.value = Sotay.lang;
+    lang.addEventListener("change", () => { setLang(lang.value); location.reload(); });
+    document.getElementById("signout").addEventListener("click", signOut);
+    signInForm(onSignedIn);
+    translate();
+    if (token()) onSignedIn();
+    else (document.getElementById("welcome") || document.getElementById("signin")).hidden = false;
   }
   function setLang(next) { lang = next; localStorage.setItem("sotay.lang", next); document.documentElement.lang = next; }
   function translate(root = document) {
@@ -118,6 +139,6 @@ const Sotay = (() => {
     return node;
   }
 
-  return { words, t, translate, setLang, bindSignIn, get lang() { return lang; }, number, percent, token, signIn, signOut,
+  return { words, t, translate, setLang, start, get lang() { return lang; }, number, percent, token, signIn, signOut,
            api, json, download, stream, el };
 })();

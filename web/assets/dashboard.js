@@ -165,12 +165,6 @@ async function load() {
   });
 }
 
-$("lang").value = Sotay.lang;
-$("lang").addEventListener("change", () => { Sotay.setLang($("lang").value); location.reload(); });
-$("signout").addEventListener("click", () => Sotay.signOut());
 $("csv").addEventListener("click", () => Sotay.download(`/api/metrics/v1/reports/rollout.csv?unit=${encodeURIComponent(unit)}`, `rollout-${unit}.csv`));
 $("xlsx").addEventListener("click", () => Sotay.download(`/api/metrics/v1/reports/rollout.xlsx?unit=${encodeURIComponent(unit)}`, `rollout-${unit}.xlsx`));
-Sotay.bindSignIn(() => load().catch((err) => { $("error").textContent = err.message; }));
-Sotay.translate();
-if (Sotay.token()) load().catch((err) => { $("error").textContent = err.message; });
-else $("signin").hidden = false;
+Sotay.start(() => load().catch((err) => { $("error").textContent = err.message; }));

@@ -150,9 +150,4 @@ $("feed-form").addEventListener("submit", async (e) => {
     await loadFeeds();
   } catch (err) { fail(err); }
 });
-$("lang").value = Sotay.lang;
-$("lang").addEventListener("change", () => { Sotay.setLang($("lang").value); location.reload(); });
-$("signout").addEventListener("click", () => Sotay.signOut());
-Sotay.bindSignIn(load);
-Sotay.translate();
-if (Sotay.token()) load(); else $("signin").hidden = false;
+Sotay.start(load);

@@ -144,9 +144,4 @@ $("signup-form").addEventListener("submit", async (e) => {
   const fields = (answer.errors || []).map((x) => `${Sotay.t(x.field)}: ${x.reason}`);
   $("signup-error").textContent = fields.length ? fields.join("; ") : (answer.detail || answer.title || r.statusText);
 });
-$("lang").value = Sotay.lang;
-$("lang").addEventListener("change", () => { Sotay.setLang($("lang").value); location.reload(); });
-$("signout").addEventListener("click", () => Sotay.signOut());
-Sotay.bindSignIn(signedIn);
-Sotay.translate();
-if (Sotay.token()) signedIn(); else $("welcome").hidden = false;
+Sotay.start(signedIn);

@@ -135,9 +135,4 @@ async function load() {
 
 $("search-form").addEventListener("submit", search);
 $("import-form").addEventListener("submit", upload);
-$("lang").value = Sotay.lang;
-$("lang").addEventListener("change", () => { Sotay.setLang($("lang").value); location.reload(); });
-$("signout").addEventListener("click", () => Sotay.signOut());
-Sotay.bindSignIn(load);
-Sotay.translate();
-if (Sotay.token()) load(); else $("signin").hidden = false;
+Sotay.start(load);
