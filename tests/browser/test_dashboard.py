@@ -65,6 +65,6 @@ async def test_a_unit_admin_sees_only_their_subtree(system, browser):
         await page.goto(f"{base}/dashboard?unit=ba-dinh")
         await until_tile(page, "members_total", "3")
         await page.goto(f"{base}/dashboard?unit=city")
-        await page.wait_for_function("document.querySelector('#error').textContent.includes('outside')")
+        await page.wait_for_function("document.querySelector('#error').textContent.includes('nằm ngoài')")
         assert await page.locator("#tiles .tile").count() == 0  # nothing of the city shown
         await page.close()

@@ -6,6 +6,8 @@ sees none of it, and the API refuses them."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from tests.browser.conftest import screenshot
@@ -65,6 +67,21 @@ async def test_write_review_publish_retract_and_sources(system, browser):
         await chief.wait_for_selector("#history li")
         history = await chief.locator("#history").inner_text()
         assert "Ghi rõ giờ tiếp." in history and "Đã có lịch mới." in history and "bien-tap-vien" in history
+
+        # Another one, approved, scheduled from the page for tomorrow morning.
+        editor_auth = system.auth("editor", "city", subject="bien-tap-vien")
+        later = (await c.post("/api/content/v1/articles", headers=editor_auth, json={
+            "title": "Lịch sinh hoạt chuyên đề", "body": "Nội dung.", "category": "guidance",
+            "audience": ["city"]})).json()["id"]
+        for step, who in (("submit", editor_auth), ("approve", system.auth("chief_editor", "city", subject="tbt"))):
+            assert (await c.post(f"/api/content/v1/articles/{later}/{step}", headers=who)).status_code == 200
+        await chief.reload()
+        row = chief.locator(f'#desk tr[data-id="{later}"]')
+        await row.locator("button", has_text="Hẹn giờ").click()
+        tomorrow = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT07:30")
+        await row.locator("form.step input[name=publish_at]").fill(tomorrow)
+        await row.locator("form.step button").click()
+        await chief.wait_for_selector(f'#desk tr[data-id="{later}"][data-status=scheduled]')
 
         await chief.fill("#fd-url", "http://127.0.0.1:9/rss.xml")
         await chief.click("#feed-form button[type=submit]")

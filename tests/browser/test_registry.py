@@ -55,7 +55,7 @@ async def test_search_record_transfer_import_and_corrections(system, browser, tm
         await page.click("#import-form button")
         await page.wait_for_selector("#import-progress:has-text('Đã nhập: 2')")
         refused = await page.locator("tr.import-error").all_inner_texts()
-        assert len(refused) == 1 and "date_of_birth" in refused[0]
+        assert len(refused) == 1 and "Ngày sinh" in refused[0] and "phải là ngày hợp lệ" in refused[0]
 
         request = page.locator(f'#corrections tr[data-id="{asked.json()["id"]}"]')
         assert "0977000001" in await request.inner_text()
@@ -76,3 +76,21 @@ async def test_search_record_transfer_import_and_corrections(system, browser, tm
         assert refused_api.status_code in (403, 404)
         for p in (page, outsider):
             await p.context.close()
+
+
+async def test_a_refused_sign_up_says_why_in_the_readers_language(system, browser):
+    async with real_server(system) as base:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{base}/")
+        await page.fill("#su-card", "12")
+        await page.fill("#su-name", "Nguyễn Văn An")
+        await page.fill("#su-born", "1960-05-01")
+        await page.fill("#su-phone", "12345")
+        await page.fill("#su-password", "ngan")
+        await page.click("#signup-form button[type=submit]")
+        await page.wait_for_selector("#signup-error:not(:empty)")
+        said = await page.locator("#signup-error").inner_text()
+        assert "Số thẻ đảng viên: phải gồm 8 đến 12 chữ số" in said and "Số điện thoại:" in said, said
+        await page.select_option("#lang", "en")
+        await page.wait_for_selector("text=Create an account")
+        await page.context.close()

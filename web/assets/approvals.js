@@ -47,11 +47,11 @@ function row(r) {
   reject.addEventListener("submit", async (e) => {
     e.preventDefault();
     try { await act(`/api/identity/v1/registrations/${r.id}/reject`, { reason: $(`reason-${r.id}`).value }); load(); }
-    catch (err) { $("error").textContent = err.message; }
+    catch (err) { $("error").textContent = Sotay.explain(err); }
   });
   const approve = Sotay.el("button", { class: "approve", onclick: async () => {
     try { await act(`/api/identity/v1/registrations/${r.id}/approve`); load(); }
-    catch (err) { $("error").textContent = err.message; }
+    catch (err) { $("error").textContent = Sotay.explain(err); }
   } }, Sotay.t("approve"));
   const showReject = Sotay.el("button", { class: "secondary", onclick: () => { reject.hidden = false; } }, Sotay.t("reject"));
   return Sotay.el("tr", { "data-id": r.id, "data-card": r.party_card_no, class: r.overdue ? "behind" : "" },
@@ -75,7 +75,7 @@ async function load() {
         Sotay.el("th", { class: k === "born" || k === "platform" ? "hide-narrow" : "" }, Sotay.t(k)))));
     $("registrations").tBodies[0].replaceChildren(...(items.length ? items.map(row)
       : [Sotay.el("tr", {}, Sotay.el("td", { colspan: "8" }, Sotay.t("empty")))]));
-  } catch (err) { $("error").textContent = err.message; $("registrations").tBodies[0].replaceChildren(); }
+  } catch (err) { $("error").textContent = Sotay.explain(err); $("registrations").tBodies[0].replaceChildren(); }
 }
 
 $("approve-selected").addEventListener("click", async () => {
@@ -85,7 +85,7 @@ $("approve-selected").addEventListener("click", async () => {
     const { results, approved } = await act("/api/identity/v1/registrations/approve", { ids });
     const refused = results.length - approved;
     $("done").textContent = `${Sotay.t("approved_n")}: ${approved}` + (refused ? `; ${refused} ${Sotay.t("refused_n")}` : "");
-  } catch (err) { $("error").textContent = err.message; }
+  } catch (err) { $("error").textContent = Sotay.explain(err); }
   load();
 });
 $("reload").addEventListener("click", load);

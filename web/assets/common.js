@@ -11,10 +11,57 @@ const Sotay = (() => {
   // Words every page uses; a page adds its own with words().
   const common = {
     vi: { signin: "Đăng nhập", signout: "Đăng xuất", card: "Số thẻ đảng viên", password: "Mật khẩu",
-          offline: "Chưa kết nối", online: "Trực tiếp", saved: "Đã lưu.", cancel: "Huỷ" },
+          offline: "Chưa kết nối", online: "Trực tiếp", saved: "Đã lưu.", cancel: "Huỷ",
+          party_card_no: "Số thẻ đảng viên", full_name: "Họ và tên", date_of_birth: "Ngày sinh",
+          phone: "Số điện thoại", citizen_id: "Số căn cước", reason: "Lý do", unit: "Đơn vị", file: "Tệp" },
     en: { signin: "Sign in", signout: "Sign out", card: "Party card number", password: "Password",
-          offline: "Not connected", online: "Live", saved: "Saved.", cancel: "Cancel" },
+          offline: "Not connected", online: "Live", saved: "Saved.", cancel: "Cancel",
+          party_card_no: "Party card number", full_name: "Full name", date_of_birth: "Date of birth",
+          phone: "Phone", citizen_id: "Citizen ID", reason: "Reason", unit: "Unit", file: "File" },
   };
+
+  // The services answer in English (problem+json); the pages say it in the
+  // reader's language: the usual field reasons one by one, the rest by status.
+  const REASONS_VI = [
+    [/^is required.*$/, "cần điền"],
+    [/^must be 8 to 12 digits$/, "phải gồm 8 đến 12 chữ số"],
+    [/^must be exactly 12 digits$/, "phải gồm đúng 12 chữ số"],
+    [/^must start with 0, 84 or \+84$/, "phải bắt đầu bằng 0, 84 hoặc +84"],
+    [/^must be a Vietnamese phone number.*$/, "phải là số điện thoại Việt Nam, ví dụ 0912345678"],
+    [/^must be 2 to 120 characters$/, "phải dài từ 2 đến 120 ký tự"],
+    [/^must not contain digits$/, "không được có chữ số"],
+    [/^must contain a letter$/, "phải có chữ cái"],
+    [/^must be a valid date written YYYY-MM-DD$/, "phải là ngày hợp lệ, dạng năm-tháng-ngày (1960-05-01)"],
+    [/^must be at least (\d+) characters$/, "phải có ít nhất $1 ký tự"],
+    [/^must be at most (\d+) characters$/, "không được quá $1 ký tự"],
+    [/^is too common; choose another$/, "quá dễ đoán, đề nghị chọn mật khẩu khác"],
+    [/^must not be your card or phone number$/, "không được trùng số thẻ hoặc số điện thoại"],
+    [/^is in the future$/, "không được là ngày trong tương lai"],
+    [/^is not a unit of the registry.*$/, "không phải đơn vị có trong hồ sơ"],
+    [/^is outside the units you administer$/, "nằm ngoài các đơn vị đồng chí quản lý"],
+  ];
+  const STATUS_VI = {
+    401: "Số thẻ hoặc mật khẩu không đúng, hoặc phiên đăng nhập đã hết.",
+    403: "Việc này nằm ngoài các đơn vị đồng chí phụ trách.", 404: "Không tìm thấy.",
+    409: "Việc này đã được xử lý trước đó.", 413: "Tệp quá lớn.",
+    429: "Đồng chí thao tác quá nhanh, đề nghị thử lại sau ít phút.", 500: "Hệ thống đang gặp sự cố, đề nghị thử lại sau.",
+  };
+  function reason(text) {
+    if (lang !== "vi") return text;
+    const known = REASONS_VI.find(([re]) => re.test(text));
+    return known ? text.replace(known[0], known[1]) : text;
+  }
+  function explain(err) {
+    const errors = (err.problem && err.problem.errors) || [];
+    if (errors.length) return errors.map((x) => `${t(x.field)}: ${reason(x.reason)}`).join("; ");
+    const status = err.status >= 500 ? 500 : err.status;
+    return (lang === "vi" && STATUS_VI[status]) || err.message;
+  }
+  function problem(r, answer) {
+    const error = new Error(answer.detail || answer.title || r.statusText);
+    error.status = r.status; error.problem = answer;
+    return error;
+  }
   function words(page) { dictionaries.page = page; }
   function t(key) {
     const d = dictionaries.page || {};
@@ -38,7 +85,7 @@ const Sotay = (() => {
         await signIn(document.getElementById("card").value.trim(), document.getElementById("password").value);
         (document.getElementById("welcome") || section).hidden = true;
         await onSignedIn();
-      } catch (err) { document.getElementById("signin-error").textContent = err.message; }
+      } catch (err) { document.getElementById("signin-error").textContent = explain(err); }
     });
   }
 
@@ -71,7 +118,7 @@ const Sotay = (() => {
     const body = new URLSearchParams({ grant_type: "password", username: card, password });
     const r = await fetch("/api/identity/v1/token", { method: "POST", body });
     const answer = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(answer.detail || answer.title || r.statusText);
+    if (!r.ok) throw problem(r, answer);
     sessionStorage.setItem("sotay.token", answer.access_token);
     return answer;
   }
@@ -80,12 +127,7 @@ const Sotay = (() => {
     const headers = { Authorization: `Bearer ${token()}`, ...(options.headers || {}) };
     const r = await fetch(path, { ...options, headers });
     if (r.status === 401) { signOut(); throw new Error("signed out"); }
-    if (!r.ok) {
-      const problem = await r.json().catch(() => ({}));
-      const error = new Error(problem.detail || problem.title || r.statusText);
-      error.status = r.status; error.problem = problem;
-      throw error;
-    }
+    if (!r.ok) throw problem(r, await r.json().catch(() => ({})));
     return r;
   }
   const json = async (path, options) => (await api(path, options)).json();
@@ -139,6 +181,6 @@ const Sotay = (() => {
     return node;
   }
 
-  return { words, t, translate, setLang, start, get lang() { return lang; }, number, percent, token, signIn, signOut,
+  return { words, t, translate, setLang, start, explain, reason, get lang() { return lang; }, number, percent, token, signIn, signOut,
            api, json, download, stream, el };
 })();

@@ -167,4 +167,4 @@ async function load() {
 
 $("csv").addEventListener("click", () => Sotay.download(`/api/metrics/v1/reports/rollout.csv?unit=${encodeURIComponent(unit)}`, `rollout-${unit}.csv`));
 $("xlsx").addEventListener("click", () => Sotay.download(`/api/metrics/v1/reports/rollout.xlsx?unit=${encodeURIComponent(unit)}`, `rollout-${unit}.xlsx`));
-Sotay.start(() => load().catch((err) => { $("error").textContent = err.message; }));
+Sotay.start(() => load().catch((err) => { $("error").textContent = Sotay.explain(err); }));

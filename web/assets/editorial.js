@@ -45,7 +45,7 @@ const STATUSES = ["draft", "submitted", "approved", "scheduled", "published", "r
 const when = (iso) => (iso ? new Date(iso).toLocaleString(Sotay.lang === "vi" ? "vi-VN" : "en-GB") : "—");
 const send = (path, body, method = "POST") => Sotay.json(path, { method, body: JSON.stringify(body || {}),
   headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() } });
-const fail = (err) => { $("error").textContent = err.message; };
+const fail = (err) => { $("error").textContent = Sotay.explain(err); };
 
 // A step that needs a text (comment, reason) or times: a small inline form under the row.
 function stepForm(row, label, fields, run) {
@@ -136,10 +136,7 @@ $("write-form").addEventListener("submit", async (e) => {
     e.target.reset(); $("w-audience").value = "city";
     $("write-done").textContent = Sotay.t("saved_draft");
     await loadDesk();
-  } catch (err) {
-    const fields = ((err.problem && err.problem.errors) || []).map((x) => `${x.field}: ${x.reason}`);
-    $("error").textContent = fields.length ? fields.join("; ") : err.message;
-  }
+  } catch (err) { fail(err); }
 });
 $("feed-form").addEventListener("submit", async (e) => {
   e.preventDefault();

@@ -106,7 +106,7 @@ async function showProfile() {
       await post(`/api/members/v1/members/${me.id}/corrections`,
         { changes: { [$("corr-field").value]: $("corr-value").value }, note: $("corr-note").value || null });
       $("correction-done").textContent = Sotay.t("request_sent");
-    } catch (err) { $("error").textContent = err.message; }
+    } catch (err) { $("error").textContent = Sotay.explain(err); }
   });
   const rows = [["full_name", me.full_name], ["card", me.party_card_no], ["date_of_birth", me.date_of_birth],
                 ["unit", me.unit], ["status", me.status], ["phone", me.phone || "—"]];
@@ -123,7 +123,7 @@ async function route() {
     else if (name === "meetings") await showMeetings();
     else if (name === "profile") await showProfile();
     else await showFeed();
-  } catch (err) { $("error").textContent = err.message; }
+  } catch (err) { $("error").textContent = Sotay.explain(err); }
 }
 
 function signedIn() {
@@ -141,7 +141,7 @@ $("signup-form").addEventListener("submit", async (e) => {
     headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() } });
   const answer = await r.json().catch(() => ({}));
   if (r.ok) { $("signup-done").textContent = Sotay.t("signed_up"); e.target.reset(); return; }
-  const fields = (answer.errors || []).map((x) => `${Sotay.t(x.field)}: ${x.reason}`);
-  $("signup-error").textContent = fields.length ? fields.join("; ") : (answer.detail || answer.title || r.statusText);
+  const error = Object.assign(new Error(answer.detail || answer.title || r.statusText), { status: r.status, problem: answer });
+  $("signup-error").textContent = Sotay.explain(error);
 });
 Sotay.start(signedIn);

@@ -35,10 +35,7 @@ const $ = (id) => document.getElementById(id);
 const STATUSES = ["active", "probationary", "exempt", "transferred_out", "deceased", "removed"];
 const send = (path, body) => Sotay.json(path, { method: "POST", body: JSON.stringify(body || {}),
   headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() } });
-const fail = (err) => {
-  const fields = ((err.problem && err.problem.errors) || []).map((x) => `${x.field}: ${x.reason}`);
-  $("error").textContent = fields.length ? fields.join("; ") : err.message;
-};
+const fail = (err) => { $("error").textContent = Sotay.explain(err); };
 
 async function search(e) {
   if (e) e.preventDefault();
@@ -101,7 +98,7 @@ async function upload(e) {
       $("import-progress").textContent = r.status === "running" ? `${Sotay.t("running")} ${Sotay.number(r.imported + r.rejected)} ${Sotay.t("of")} ${Sotay.number(r.total_rows || 0)}`
         : `${Sotay.t("imported")}: ${Sotay.number(r.imported)}; ${Sotay.t("rejected")}: ${Sotay.number(r.rejected)}`;
       $("import-errors").tBodies[0].replaceChildren(...(r.errors.length ? [Sotay.el("tr", {}, ...["row", "field", "problem"].map((k) => Sotay.el("th", {}, Sotay.t(k))))] : []),
-        ...r.errors.map((x) => Sotay.el("tr", { class: "import-error" }, Sotay.el("td", {}, x.row), Sotay.el("td", {}, x.field), Sotay.el("td", {}, x.reason))));
+        ...r.errors.map((x) => Sotay.el("tr", { class: "import-error" }, Sotay.el("td", {}, x.row), Sotay.el("td", {}, Sotay.t(x.field)), Sotay.el("td", {}, Sotay.reason(x.reason)))));
       if (r.status !== "running") break;
       await new Promise((ok) => setTimeout(ok, 500));
     }
