@@ -238,10 +238,11 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     @router.get("/prometheus", summary="Rollout gauges of the city and its committees (Prometheus text format)")
     async def prometheus():
         async with reader.connect() as db:
-            rows = (await db.execute(text(
-                "SELECT p.unit, p.figures FROM published p JOIN units u ON u.code = p.unit "
-                "WHERE u.kind IN ('city', 'committee') ORDER BY u.path"))).all()
-        rows = [(unit, orjson.loads(body)) for unit, body in rows]
+            units = [dict(r) for r in (await db.execute(text(
+                f"SELECT {figures.UNIT_COLUMNS} FROM units WHERE kind IN ('city', 'committee') ORDER BY path"
+            ))).mappings()]
+            now = await figures.of_units(db, units, hanoi_day())
+        rows = [(u["code"], now[u["code"]]) for u in units]
         lines = []
         for name in GAUGES:
             lines.append(f"# TYPE sotay_rollout_{name} gauge")
