@@ -125,23 +125,24 @@ class SnapshotPublisher:
     async def publish_round(self, conn: AsyncConnection, held: Held, today: date, also: list[str] = ()) -> int:
         """One round (see the class); `also`: units to compare even if nothing
         moved them. Returns the number of snapshots published."""
-        async with conn.begin():
-            folded = await projection.fold(conn, today, held.counts)
-            held.add(folded.counts)
-            codes = folded.units | set(also)
-            await held.learn_units(conn, folded.touched | {c for c in codes if c not in held.units})
-            due = []
-            for code in sorted(codes):
-                if (u := held.units.get(code)) is None:
-                    continue
-                now = figures.from_counts(u, held.counts.get(code, {}), today)
-                body = orjson.dumps(now)
-                if held.digests.get(code) != (d := digest(body)):
-                    due.append((u, now, body, d))
-            # The bucket's puts go out while the round is written; should the round
-            # fail, a new leader puts the bucket back from `published`.
-            putting = asyncio.ensure_future(_put(self._publisher, [(u["code"], body) for u, _, body, _ in due]))
-            try:
+        putting: asyncio.Future | None = None
+        try:
+            async with conn.begin():
+                folded = await projection.fold(conn, today, held.counts)
+                held.add(folded.counts)
+                codes = folded.units | set(also)
+                await held.learn_units(conn, folded.touched | {c for c in codes if c not in held.units})
+                due = []
+                for code in sorted(codes):
+                    if (u := held.units.get(code)) is None:
+                        continue
+                    now = figures.from_counts(u, held.counts.get(code, {}), today)
+                    body = orjson.dumps(now)
+                    if held.digests.get(code) != (d := digest(body)):
+                        due.append((u, now, body, d))
+                # The bucket's puts go out while the round is written; should the round
+                # fail, a new leader puts the bucket back from `published`.
+                putting = asyncio.ensure_future(_put(self._publisher, [(u["code"], body) for u, _, body, _ in due]))
                 if due:
                     await _announce(conn, due)
                 at = datetime.now(UTC)
@@ -149,9 +150,10 @@ class SnapshotPublisher:
                 flushing = time_now() - held.flushed_at >= PUBLISHED_EVERY_S
                 if flushing:
                     await held.flush(conn, entries)
-            except BaseException:
+        except BaseException:
+            if putting is not None:
                 putting.cancel()
-                raise
+            raise
         held.digests.update((u["code"], d) for u, _, _, d in due)
         held.flushed(entries, flushing)
         await putting
