@@ -48,6 +48,7 @@ async def test_write_review_publish_retract_and_sources(system, browser):
 
         await editor.reload()
         await editor.locator(f'#desk tr[data-id="{aid}"] button.do-submit').click()
+        await editor.wait_for_selector(f'#desk tr[data-id="{aid}"][data-status=submitted]')  # then the chief looks
         await chief.reload()
         await chief.locator(f'#desk tr[data-id="{aid}"] button.do-approve').click()
         await chief.wait_for_selector(f'#desk tr[data-id="{aid}"][data-status=approved]')
