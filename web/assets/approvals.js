@@ -34,8 +34,7 @@ const day = (iso) => new Date(iso).toLocaleDateString(Sotay.lang === "vi" ? "vi-
 
 async function act(path, body) {
   $("error").textContent = "";
-  const headers = { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() };
-  return Sotay.json(path, { method: "POST", headers, body: body ? JSON.stringify(body) : undefined });
+  return Sotay.post(path, body);
 }
 
 function row(r) {

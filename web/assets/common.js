@@ -124,13 +124,16 @@ const Sotay = (() => {
   }
 
   async function api(path, options = {}) {
-    const headers = { Authorization: `Bearer ${token()}`, ...(options.headers || {}) };
+    const headers = { ...(token() ? { Authorization: `Bearer ${token()}` } : {}), ...(options.headers || {}) };
     const r = await fetch(path, { ...options, headers });
     if (r.status === 401) { signOut(); throw new Error("signed out"); }
     if (!r.ok) throw problem(r, await r.json().catch(() => ({})));
     return r;
   }
   const json = async (path, options) => (await api(path, options)).json();
+  // A JSON POST; a retried one (the same click sent twice) is answered once (Idempotency-Key).
+  const post = (path, body) => json(path, { method: "POST", body: JSON.stringify(body || {}),
+    headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() } });
 
   async function download(path, filename) {
     const blob = await (await api(path)).blob();
@@ -182,5 +185,5 @@ const Sotay = (() => {
   }
 
   return { words, t, translate, setLang, start, explain, reason, get lang() { return lang; }, number, percent, token, signIn, signOut,
-           api, json, download, stream, el };
+           api, json, post, download, stream, el };
 })();

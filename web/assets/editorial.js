@@ -43,8 +43,6 @@ const $ = (id) => document.getElementById(id);
 const CATEGORIES = ["news", "directive", "guidance", "qa", "local_news"];
 const STATUSES = ["draft", "submitted", "approved", "scheduled", "published", "retracted"];
 const when = (iso) => (iso ? new Date(iso).toLocaleString(Sotay.lang === "vi" ? "vi-VN" : "en-GB") : "—");
-const send = (path, body, method = "POST") => Sotay.json(path, { method, body: JSON.stringify(body || {}),
-  headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() } });
 const fail = (err) => { $("error").textContent = Sotay.explain(err); };
 
 // A step that needs a text (comment, reason) or times: a small inline form under the row.
@@ -64,18 +62,18 @@ function stepForm(row, label, fields, run) {
 function actionsFor(a, row) {
   const path = `/api/content/v1/articles/${a.id}`;
   const now = (step, body) => Sotay.el("button", { class: `do-${step}`, onclick: async () => {
-    try { await send(`${path}/${step}`, body); await loadDesk(); } catch (err) { fail(err); } } }, Sotay.t(step === "publish" ? "publish_now" : step));
+    try { await Sotay.post(`${path}/${step}`, body); await loadDesk(); } catch (err) { fail(err); } } }, Sotay.t(step === "publish" ? "publish_now" : step));
   const out = [];
   if (a.status === "draft") out.push(now("submit"));
   if (a.status === "submitted") {
-    out.push(now("approve"), stepForm(row, "send_back", [["comment", "text"]], (v) => send(`${path}/return`, v)));
+    out.push(now("approve"), stepForm(row, "send_back", [["comment", "text"]], (v) => Sotay.post(`${path}/return`, v)));
   }
   if (a.status === "approved") {
     out.push(now("publish"), stepForm(row, "schedule", [["publish_at", "datetime-local"], ["expires_at", "datetime-local"]],
-      (v) => send(`${path}/publish`, v)));
+      (v) => Sotay.post(`${path}/publish`, v)));
   }
   if (a.status === "published" || a.status === "scheduled") {
-    out.push(stepForm(row, "retract", [["reason", "text"]], (v) => send(`${path}/retract`, v)));
+    out.push(stepForm(row, "retract", [["reason", "text"]], (v) => Sotay.post(`${path}/retract`, v)));
   }
   out.push(Sotay.el("button", { class: "secondary", onclick: () => showHistory(a) }, Sotay.t("history")));
   return out;
@@ -130,7 +128,7 @@ $("write-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   $("error").textContent = "";
   try {
-    await send("/api/content/v1/articles", { title: $("w-title").value, summary: $("w-summary").value || null,
+    await Sotay.post("/api/content/v1/articles", { title: $("w-title").value, summary: $("w-summary").value || null,
       body: $("w-body").value, category: $("w-category").value, unit: $("w-unit").value || null,
       audience: $("w-audience").value.split(",").map((s) => s.trim()).filter(Boolean) });
     e.target.reset(); $("w-audience").value = "city";
@@ -141,7 +139,7 @@ $("write-form").addEventListener("submit", async (e) => {
 $("feed-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   try {
-    await send("/api/content/v1/feeds", { url: $("fd-url").value, unit: $("fd-unit").value || "city",
+    await Sotay.post("/api/content/v1/feeds", { url: $("fd-url").value, unit: $("fd-unit").value || "city",
       publish: $("fd-publish").checked });
     e.target.reset(); $("fd-unit").value = "city";
     await loadFeeds();

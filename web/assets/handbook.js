@@ -35,8 +35,6 @@ const $ = (id) => document.getElementById(id);
 const when = (iso) => new Date(iso).toLocaleString(Sotay.lang === "vi" ? "vi-VN" : "en-GB",
   { dateStyle: "medium", timeStyle: "short" });
 const view = () => $("view");
-const post = (path, body) => Sotay.json(path, { method: "POST", body: JSON.stringify(body || {}),
-  headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() } });
 
 async function showFeed() {
   const { items } = await Sotay.json("/api/content/v1/feed?limit=50");
@@ -50,7 +48,7 @@ async function showFeed() {
 
 async function showArticle(id) {
   const a = await Sotay.json(`/api/content/v1/articles/${id}`);
-  await post(`/api/content/v1/articles/${id}/read`);  // opening it is reading it (once a day counts)
+  await Sotay.post(`/api/content/v1/articles/${id}/read`);  // opening it is reading it (once a day counts)
   const body = Sotay.el("div", { class: "article-body" });
   body.innerHTML = a.body_html;  // sanitised by content (an allow-list) when it was written
   const feedback = Sotay.el("div", { id: "feedback" });
@@ -61,7 +59,7 @@ async function showArticle(id) {
     Sotay.el("p", { id: "feedback-done", class: "muted", role: "status" }));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    await post(`/api/content/v1/articles/${id}/feedback`, { body: $("feedback-body").value });
+    await Sotay.post(`/api/content/v1/articles/${id}/feedback`, { body: $("feedback-body").value });
     $("feedback-body").value = ""; $("feedback-done").textContent = Sotay.t("sent");
   });
   view().replaceChildren(Sotay.el("section", { class: "card" },
@@ -79,7 +77,7 @@ async function showMeetings() {
       const answer = Sotay.el("p", { class: "muted", role: "status" },
         m.my_answer === true ? Sotay.t("answered_yes") : m.my_answer === false ? Sotay.t("answered_no") : "");
       const reply = (attending) => async () => {
-        await post(`/api/content/v1/meetings/${m.id}/attendance`, { attending });
+        await Sotay.post(`/api/content/v1/meetings/${m.id}/attendance`, { attending });
         answer.textContent = Sotay.t(attending ? "answered_yes" : "answered_no");
       };
       return Sotay.el("article", { class: "meeting", "data-id": m.id },
@@ -103,7 +101,7 @@ async function showProfile() {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      await post(`/api/members/v1/members/${me.id}/corrections`,
+      await Sotay.post(`/api/members/v1/members/${me.id}/corrections`,
         { changes: { [$("corr-field").value]: $("corr-value").value }, note: $("corr-note").value || null });
       $("correction-done").textContent = Sotay.t("request_sent");
     } catch (err) { $("error").textContent = Sotay.explain(err); }
@@ -135,13 +133,10 @@ function signedIn() {
 $("signup-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   $("signup-error").textContent = ""; $("signup-done").textContent = "";
-  const body = Object.fromEntries(new FormData(e.target).entries());
-  body.platform = "web";
-  const r = await fetch("/api/identity/v1/registrations", { method: "POST", body: JSON.stringify(body),
-    headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() } });
-  const answer = await r.json().catch(() => ({}));
-  if (r.ok) { $("signup-done").textContent = Sotay.t("signed_up"); e.target.reset(); return; }
-  const error = Object.assign(new Error(answer.detail || answer.title || r.statusText), { status: r.status, problem: answer });
-  $("signup-error").textContent = Sotay.explain(error);
+  const body = { ...Object.fromEntries(new FormData(e.target).entries()), platform: "web" };
+  try {
+    await Sotay.post("/api/identity/v1/registrations", body);
+    $("signup-done").textContent = Sotay.t("signed_up"); e.target.reset();
+  } catch (err) { $("signup-error").textContent = Sotay.explain(err); }
 });
 Sotay.start(signedIn);

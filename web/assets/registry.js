@@ -33,8 +33,6 @@ Sotay.words({
 
 const $ = (id) => document.getElementById(id);
 const STATUSES = ["active", "probationary", "exempt", "transferred_out", "deceased", "removed"];
-const send = (path, body) => Sotay.json(path, { method: "POST", body: JSON.stringify(body || {}),
-  headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() } });
 const fail = (err) => { $("error").textContent = Sotay.explain(err); };
 
 async function search(e) {
@@ -62,7 +60,7 @@ async function openMember(id) {
       Sotay.el("p", {}, Sotay.el("button", { type: "submit" }, Sotay.t("confirm"))));
     transfer.addEventListener("submit", async (e) => {
       e.preventDefault();
-      try { await send(`/api/members/v1/members/${id}/transfers`, { to_unit: toUnit.value, kind: kind.value }); await done(id); }
+      try { await Sotay.post(`/api/members/v1/members/${id}/transfers`, { to_unit: toUnit.value, kind: kind.value }); await done(id); }
       catch (err) { fail(err); }
     });
     const status = Sotay.el("select", { id: "new-status" }, ...STATUSES.map((s) => Sotay.el("option", { value: s }, Sotay.t(s))));
@@ -73,7 +71,7 @@ async function openMember(id) {
       Sotay.el("p", {}, Sotay.el("button", { type: "submit" }, Sotay.t("confirm"))));
     change.addEventListener("submit", async (e) => {
       e.preventDefault();
-      try { await send(`/api/members/v1/members/${id}/status`, { status: status.value, reason: why.value || null }); await done(id); }
+      try { await Sotay.post(`/api/members/v1/members/${id}/status`, { status: status.value, reason: why.value || null }); await done(id); }
       catch (err) { fail(err); }
     });
     const rows = [["name", m.full_name], ["card", m.party_card_no], ["born", m.date_of_birth], ["unit", m.unit],
@@ -112,7 +110,7 @@ async function loadCorrections() {
     $("corrections").tBodies[0].replaceChildren(...(items.length ? items.map((c) => {
       const decide = (accept) => async () => {
         try {
-          await send(`/api/members/v1/corrections/${c.id}/${accept ? "accept" : "reject"}`,
+          await Sotay.post(`/api/members/v1/corrections/${c.id}/${accept ? "accept" : "reject"}`,
             { reason: accept ? null : prompt(Sotay.t("reason")) });
           await loadCorrections();
         } catch (err) { fail(err); }
