@@ -60,7 +60,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     async def _children(db, u: dict) -> list[dict]:
         rows = (await db.execute(text(
-            "SELECT code, unit_id, name, kind, path, committee, wave FROM units WHERE path ~ :direct ORDER BY code"),
+            f"SELECT {figures.UNIT_COLUMNS} FROM units WHERE path ~ :direct ORDER BY code"),
             {"direct": "^" + u["path"].replace(".", "\\.") + "[^/]+/$"})).mappings().all()
         return [dict(r) for r in rows]
 
@@ -147,7 +147,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             today = hanoi_day()
             waves = [dict(r._mapping) for r in await db.execute(text("SELECT * FROM waves ORDER BY number"))]
             committees = [dict(r) for r in (await db.execute(text(
-                "SELECT code, unit_id, name, kind, path, committee, wave FROM units WHERE kind = 'committee' "
+                f"SELECT {figures.UNIT_COLUMNS} FROM units WHERE kind = 'committee' "
                 "ORDER BY code"))).mappings()]
             current = await figures.of_units(db, committees, today)
             out = []
