@@ -63,6 +63,20 @@ _INBOX_MANY = text("INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAS
                    "ON CONFLICT DO NOTHING RETURNING event_id")
 
 
+async def first_deliveries(conn: AsyncConnection, consumer: str,
+                           envelopes: list[dict[str, Any] | None]) -> list[bool]:
+    """Record the inbox rows of these events in one statement; for each, whether
+    this is its first application (one seen before, or twice in the list, is not)."""
+    ids = [e["id"] for e in envelopes if e is not None]
+    new = set(str(i) for i in (await conn.execute(_INBOX_MANY, {"c": consumer, "ids": ids})).scalars()) if ids else set()
+    first = []
+    for envelope in envelopes:
+        first.append(envelope is not None and envelope["id"] in new)
+        if first[-1]:
+            new.discard(envelope["id"])
+    return first
+
+
 # Faults of the infrastructure, not of the message.
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
@@ -242,41 +256,28 @@ class ConsumerRunner:
             handled = envelope["type"] in self.consumer.handlers
             verdicts.append(("pending", "") if handled else ("ignored", ""))
             envelopes.append(envelope if handled else None)
-        ids = [e["id"] for e in envelopes if e is not None]
-        if not ids:
+        if all(e is None for e in envelopes):
             return verdicts
         async with self.engine.begin() as conn:
-            new = set(str(i) for i in (await conn.execute(_INBOX_MANY, {"c": self.consumer.name, "ids": ids})).scalars())
+            first = await first_deliveries(conn, self.consumer.name, envelopes)
+            for index, envelope in enumerate(envelopes):
+                if envelope is not None:
+                    verdicts[index] = ("applied", "") if first[index] else ("duplicate", "")
             if self.consumer.batch_handler is not None:
-                return await self._apply_as_batch(conn, envelopes, verdicts, new)
+                await self._apply_as_batch(conn, [e for e, f in zip(envelopes, first, strict=True) if f])
+                return verdicts
             for index, (msg, envelope) in enumerate(zip(messages, envelopes, strict=True)):
-                if envelope is None:
+                if not first[index]:
                     continue
-                if envelope["id"] not in new:
-                    verdicts[index] = ("duplicate", "")
-                    continue
-                new.discard(envelope["id"])  # the same event twice in one batch applies once
                 try:
                     await self._handle(conn, msg, envelope)
                 except Exception as exc:
                     if _is_infrastructure_error(exc):
                         raise
                     raise _HandlerFailed(index, self._failure_verdict(envelope, exc)) from exc
-                verdicts[index] = ("applied", "")
         return verdicts
 
-    async def _apply_as_batch(self, conn: AsyncConnection, envelopes: list[dict[str, Any] | None],
-                              verdicts: list[tuple[str, str]], new: set[str]) -> list[tuple[str, str]]:
-        batch = []
-        for index, envelope in enumerate(envelopes):
-            if envelope is None:
-                continue
-            if envelope["id"] not in new:
-                verdicts[index] = ("duplicate", "")
-                continue
-            new.discard(envelope["id"])
-            batch.append(envelope)
-            verdicts[index] = ("applied", "")
+    async def _apply_as_batch(self, conn: AsyncConnection, batch: list[dict[str, Any]]) -> None:
         if batch:
             with tracer.start_as_current_span(f"consume {len(batch)} events", kind=trace.SpanKind.CONSUMER,
                                               attributes={"messaging.consumer.group.name": self.consumer.name}):
@@ -287,7 +288,6 @@ class ConsumerRunner:
                         raise
                     # Which event failed is unknown: all are applied again one by one.
                     raise _HandlerFailed(-1, ("retry", repr(exc))) from exc
-        return verdicts
 
     async def _apply_each(self, messages: list[Msg], known: dict[int, tuple[str, str]]) -> list[tuple[str, str]]:
         async with self.engine.begin() as conn:

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.metrics import figures, projection
 from services.metrics.entrypoints.events import consumers
 from sotay.clock import hanoi_day
-from sotay.consumer import Consumer, consumer_config
+from sotay.consumer import Consumer, consumer_config, first_deliveries
 from sotay.db import create_engine, migrate
 from sotay.events import parse_envelope
 from sotay.outbox import leader_key
@@ -118,17 +118,9 @@ async def _apply(engine: AsyncEngine, consumer: Consumer, messages, record_inbox
     if not envelopes:
         return 0
     async with engine.begin() as db:
-        if record_inbox:
-            new = {str(i) for i in (await db.execute(text(
-                "INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
-                "ON CONFLICT DO NOTHING RETURNING event_id"),
-                {"c": consumer.name, "ids": [e["id"] for e in envelopes]})).scalars()}
-            fresh = []
-            for e in envelopes:  # the same event twice in the stream is applied once, as live
-                if e["id"] in new:
-                    new.discard(e["id"])
-                    fresh.append(e)
-            envelopes = fresh
+        if record_inbox:  # the same event twice in the stream is applied once, as live
+            first = await first_deliveries(db, consumer.name, envelopes)
+            envelopes = [e for e, f in zip(envelopes, first, strict=True) if f]
         if envelopes:
             await consumer.batch_handler(db, envelopes)
     return len(envelopes)
