@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--members", type=int, default=None)
     demo.add_argument("--seed", type=int, default=2023)
 
-    sub.add_parser("migrate", help="apply database migrations of every service")
+    sub.add_parser("migrate", help="apply every service's database migrations and create the streams, buckets "
+                                   "and durable consumers (as the owner role and the NATS admin)")
 
     replay = sub.add_parser("replay", help="rebuild a service's projections from the streams (service stopped)")
     replay.add_argument("service", choices=["metrics"])
@@ -116,15 +117,13 @@ def cmd_up(args, settings: Settings) -> int:
                       f"{rollout['pending']:,} waiting, in {time.monotonic() - started:.1f}s (demo accounts sign in "
                       f"with their card number and the password {DEMO_PASSWORD!r})" if rollout["loaded"]
                       else f"demo rollout not loaded: {rollout['reason']}", flush=True)
-    run_services(list(SERVICES), settings, on_started=on_started)
-    return 0
+    return run_services(list(SERVICES), settings, on_started=on_started)
 
 
 def cmd_serve(args, settings: Settings) -> int:
     from sotay.runtime import run_services
 
-    run_services([args.service], settings)
-    return 0
+    return run_services([args.service], settings)
 
 
 def cmd_token(args, settings: Settings) -> int:
@@ -141,14 +140,18 @@ def cmd_token(args, settings: Settings) -> int:
 async def offline_service(name: str, settings: Settings, *, with_nats: bool = False):
     """A service's database context without HTTP (and without NATS unless asked),
     for command-line work. Events it writes wait in the outbox until the
-    service's relay runs."""
+    service's relay runs. Its migrations are applied first, or with
+    SOTAY_SETUP_ON_START=false (a service's role, which may not) checked."""
     from sotay.runtime import Infrastructure
     from sotay.service import ServiceRuntime
 
     infra = Infrastructure(settings).start([name], nats=with_nats)
     runtime = ServiceRuntime(load(name), settings, infra.nats_url or "nats://unused", infra.database_url_for(name))
     try:
-        await runtime.migrate()
+        if settings.setup_on_start:
+            await runtime.migrate()
+        else:
+            await runtime.check_migrated()
         yield (runtime.context, infra.nats_url) if with_nats else runtime.context
     finally:
         await runtime.context.engine.dispose()
@@ -204,10 +207,33 @@ def cmd_demo(args, settings: Settings) -> int:
 
 
 def cmd_migrate(args, settings: Settings) -> int:
+    """Everything services started with SOTAY_SETUP_ON_START=false do not do themselves:
+    every schema's migrations (as the owner role of SOTAY_DATABASE_URL, or of each
+    SOTAY_<SERVICE>_DATABASE_URL), then, as the NATS user of SOTAY_NATS_USER (the admin),
+    the streams, the buckets, every service's durable consumers and the district ones."""
+    from sotay.runtime import Infrastructure
+    from sotay.service import ServiceRuntime, connect_nats, set_up_nats
+
     async def run():
-        for name in SERVICES:
-            async with offline_service(name, settings):
-                print(f"{name}: migrated")
+        infra = Infrastructure(settings).start(list(SERVICES))
+        runtimes: list[ServiceRuntime] = []
+        try:
+            for name in SERVICES:
+                runtimes.append(ServiceRuntime(load(name), settings, infra.nats_url, infra.database_url_for(name)))
+                await runtimes[-1].migrate()
+                print(f"{name}: migrated", flush=True)
+            nc = await connect_nats(settings, infra.nats_url)
+            try:
+                await set_up_nats(nc.jetstream(), settings, runtimes)
+            finally:
+                await nc.close()
+            districts = settings.district_codes()
+            print("NATS: streams, buckets and consumers set up"
+                  + (f"; district consumers of {', '.join(districts)}" if districts else ""), flush=True)
+        finally:
+            for runtime in runtimes:
+                await runtime.context.engine.dispose()
+            infra.stop()
     asyncio.run(run())
     return 0
 
@@ -215,12 +241,10 @@ def cmd_migrate(args, settings: Settings) -> int:
 @asynccontextmanager
 async def online_service(name: str, settings: Settings):
     """A service's database context and a JetStream connection, for command-line work."""
-    import nats
-
-    from sotay.service import nats_servers
+    from sotay.service import connect_nats
 
     async with offline_service(name, settings, with_nats=True) as (ctx, nats_url):
-        nc = await nats.connect(nats_servers(nats_url))
+        nc = await connect_nats(settings, nats_url)
         try:
             yield ctx, nc.jetstream()
         finally:

@@ -83,10 +83,23 @@ def _lock_key(schema: str) -> int:
     return int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
 
 
+def migration_files(schema: str, service_migrations: Path) -> list[tuple[str, Path]]:
+    """Every migration of a service's schema, in order, with the name it is recorded under."""
+    files = [(f"kit/{p.name}", p) for p in sorted(KIT_MIGRATIONS.glob("*.sql"))]
+    return files + [(f"{schema}/{p.name}", p) for p in sorted(service_migrations.glob("*.sql"))]
+
+
+async def pending_migrations(engine: AsyncEngine, schema: str, service_migrations: Path) -> list[str]:
+    """The migrations not applied yet, read without changing anything (a role that may not
+    create may still ask)."""
+    async with engine.connect() as conn:
+        done = set((await conn.execute(text(f'SELECT name FROM "{schema}".schema_migrations'))).scalars())
+    return [name for name, _ in migration_files(schema, service_migrations) if name not in done]
+
+
 async def migrate(engine: AsyncEngine, schema: str, service_migrations: Path) -> list[str]:
     """Apply what is missing; returns the names applied now."""
-    files = [(f"kit/{p.name}", p) for p in sorted(KIT_MIGRATIONS.glob("*.sql"))]
-    files += [(f"{schema}/{p.name}", p) for p in sorted(service_migrations.glob("*.sql"))]
+    files = migration_files(schema, service_migrations)
     applied_now: list[str] = []
     async with engine.begin() as conn:
         # Services share extensions in public: one migrates at a time, whatever its schema.

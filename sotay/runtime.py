@@ -21,7 +21,7 @@ import uvicorn
 
 from services import load
 from sotay.embedded import EmbeddedNats, EmbeddedPostgres
-from sotay.service import ServiceRuntime, service_app
+from sotay.service import NotSetUp, ServiceRuntime, service_app
 from sotay.settings import Settings
 from sotay.telemetry import setup_tracing, shutdown_tracing
 
@@ -94,15 +94,17 @@ class Infrastructure:
 Startup = Callable[[list[ServiceRuntime]], Awaitable[None]]
 
 
-def run_services(names: list[str], settings: Settings, *, on_started: Startup | None = None) -> None:
+def run_services(names: list[str], settings: Settings, *, on_started: Startup | None = None) -> int:
     """Run the named services in this process until Ctrl-C, then stop them
-    and any embedded servers cleanly."""
+    and any embedded servers cleanly. Returns the exit status: 1 when the
+    services could not start."""
     setup_tracing("sotay" if len(names) > 1 else f"sotay-{names[0]}")
     infra = Infrastructure(settings).start(names)
     try:
         runtimes = [ServiceRuntime(load(n), settings, infra.nats_url, infra.database_url_for(n)) for n in names]
         http_url = f"http://{settings.http_host}:{settings.http_port}"
         background: set[asyncio.Task] = set()
+        failed: list[BaseException] = []
 
         @asynccontextmanager
         async def lifespan(app):
@@ -111,7 +113,15 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
             try:
                 for runtime in runtimes:
-                    await runtime.start()
+                    try:
+                        await runtime.start()
+                    except NotSetUp as exc:
+                        log.error("%s", exc)
+                        failed.append(exc)
+                        raise
+                    except Exception as exc:
+                        failed.append(exc)
+                        raise
                     started.append(runtime)
                 if infra.started_servers:
                     infra.publish_runtime(http_url)
@@ -138,6 +148,7 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
             server.run()
         except KeyboardInterrupt:
             pass
+        return 1 if failed else 0
     finally:
         # A second Ctrl-C must not cut the servers' shutdown short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

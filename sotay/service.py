@@ -9,20 +9,26 @@ its consumers; services share nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsUserPassword
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,13 +41,13 @@ from sotay.auth import (
     public_keys_from_jwks,
 )
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
-from sotay.db import create_engine, migrate, read_only
+from sotay.db import create_engine, migrate, pending_migrations, read_only
 from sotay.events import Catalogue, Envelope
 from sotay.http import Idempotency, Problem, install_problem_handlers, json_response
 from sotay.outbox import OutboxRelay
 from sotay.pages import mount_pages
 from sotay.settings import Settings
-from sotay.streams import ensure_streams
+from sotay.streams import ensure_buckets, ensure_district_consumers, ensure_streams, stream_for_service
 
 log = logging.getLogger("sotay.service")
 
@@ -93,6 +99,52 @@ def nats_servers(url: str) -> list[str]:
     return [u.strip() for u in url.split(",") if u.strip()]
 
 
+def inbox_prefix(service: str) -> str:
+    """The subjects a service's replies come on: its NATS user may subscribe to these only."""
+    return f"_INBOX_{service}"
+
+
+def nats_options(settings: Settings, url: str) -> tuple[list[str], dict]:
+    """The servers to connect to and the user to connect as: SOTAY_NATS_USER and
+    SOTAY_NATS_PASSWORD when set (over credentials in the URLs), else those in the URLs."""
+    servers = nats_servers(url)
+    if not settings.nats_user:
+        return servers, {}
+    without = []
+    for server in servers:
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        without.append(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
+    return without, {"user": settings.nats_user, "password": settings.nats_password or ""}
+
+
+async def connect_nats(settings: Settings, url: str, *, inbox: str | None = None):
+    """A plain nats-py connection as the configured user, for command-line work."""
+    import nats
+
+    servers, options = nats_options(settings, url)
+    if inbox:
+        options["inbox_prefix"] = inbox
+    return await nats.connect(servers, **options)
+
+
+class NotSetUp(RuntimeError):
+    """What a service started with SOTAY_SETUP_ON_START=false needs is missing: `sotay migrate` must run first."""
+
+
+class BindOnlyJetStream(JetStreamContext):
+    """The JetStream of a service that does not set up (SOTAY_SETUP_ON_START=false): a bucket
+    its code would create is bound as `sotay migrate` created it, which needs no more of the
+    service's NATS user than reading the bucket's stream information."""
+
+    async def create_key_value(self, config=None, **params):
+        bucket = config.bucket if config is not None else params["bucket"]
+        try:
+            return await self.key_value(bucket)
+        except BucketNotFoundError:
+            raise NotSetUp(f"the key-value bucket {bucket} does not exist: run `sotay migrate` "
+                           "with the NATS admin user first") from None
+
+
 def local_pii_key(settings: Settings) -> bytes:
     if settings.pii_hmac_key:
         return settings.pii_hmac_key.encode()
@@ -128,8 +180,12 @@ class ServiceRuntime:
         self.context = ServiceContext(
             name=name, settings=self.settings, engine=engine, verifier=local_verifier(self.settings),
             idempotency=Idempotency(engine), pii_key=local_pii_key(self.settings), reader=read_only(engine))
+        servers, user = nats_options(self.settings, self.nats_url)
         self.broker = NatsBroker(
-            nats_servers(self.nats_url), max_reconnect_attempts=-1, name=f"sotay-{name}",
+            servers, max_reconnect_attempts=-1, name=f"sotay-{name}",
+            security=NatsUserPassword(user["user"], user["password"]) if user else None,
+            # Replies (acknowledgements, fetched messages) come under the service's own prefix.
+            inbox_prefix=inbox_prefix(name),
             # Per-message INFO logs halve throughput; they stay available at DEBUG.
             log_level=logging.DEBUG,
         )
@@ -146,13 +202,63 @@ class ServiceRuntime:
             log.info("%s: applied migrations %s", self.name, ", ".join(applied))
         return applied
 
+    async def check_migrated(self) -> None:
+        """Raise NotSetUp unless every migration of the service has been applied."""
+        try:
+            missing = await pending_migrations(self.context.engine, self.name, self.definition.migrations)
+        except sa_exc.ProgrammingError as exc:  # no schema_migrations, or a role without the schema
+            raise NotSetUp(f"{self.name}: cannot read {self.name}.schema_migrations ({exc.orig}): run "
+                           "`sotay migrate` as the owner role first, and give this service's role its schema "
+                           "(deploy/postgres/roles.sql)") from None
+        if missing:
+            raise NotSetUp(f"{self.name}: the database schema is not migrated ({len(missing)} migrations "
+                           f"missing, first {missing[0]}): run `sotay migrate` as the owner role first")
+
+    def consumer_configs(self) -> list[tuple[Consumer, ConsumerConfig]]:
+        return [(consumer, consumer_config(consumer, ack_wait=self.settings.ack_wait_s,
+                                           max_ack_pending=self.batch_size(consumer) * 4))
+                for consumer in self.consumers]
+
+    async def check_nats_set_up(self, js: JetStreamContext) -> None:
+        """Raise NotSetUp unless the service's stream and its durable consumers exist."""
+        own = stream_for_service(self.name)
+        checks = [(f"stream {own}", lambda: js.stream_info(own))]
+        checks += [(f"consumer {c.name} on stream {c.stream}", lambda c=c: js.consumer_info(c.stream, c.name))
+                   for c in self.consumers]
+        for what, check in checks:
+            try:
+                await check()
+            except NotFoundError:
+                raise NotSetUp(f"{self.name}: the {what} does not exist: run `sotay migrate` with the NATS "
+                               "admin user first") from None
+            except (NatsTimeoutError, TimeoutError):
+                raise NotSetUp(f"{self.name}: NATS did not answer about the {what}: is the service's NATS user "
+                               "allowed to ask (deploy/nats/auth.conf)?") from None
+
     async def start(self) -> None:
-        await self.migrate()
+        try:
+            await self._start()
+        except BaseException:
+            # What started before the failure (NATS connection, tasks, pool) must not outlive it.
+            with contextlib.suppress(Exception):
+                await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        setup = self.settings.setup_on_start
+        if setup:
+            await self.migrate()
+        else:
+            await self.check_migrated()
         await self.broker.connect()
-        js = self.broker._connection.jetstream()
+        nc = self.broker._connection
+        js = nc.jetstream() if setup else BindOnlyJetStream(nc)
         self.context.js = js
-        await ensure_streams(js, replicas=self.settings.stream_replicas,
-                             duplicate_window_s=self.settings.duplicate_window_s)
+        if setup:
+            await ensure_streams(js, replicas=self.settings.stream_replicas,
+                                 duplicate_window_s=self.settings.duplicate_window_s)
+        else:
+            await self.check_nats_set_up(js)
         await self.broker.start()
         if self.definition.on_start:
             await self.definition.on_start(self.context)
@@ -161,10 +267,9 @@ class ServiceRuntime:
                                                    name=f"{self.name}-{bucket}"))
         self.relay = OutboxRelay(self.database_url, self.name, js)
         self.start_relay()
-        for consumer in self.consumers:
-            config = consumer_config(consumer, ack_wait=self.settings.ack_wait_s,
-                                     max_ack_pending=self.batch_size(consumer) * 4)
-            await ensure_consumer(js, consumer, config)
+        for consumer, config in self.consumer_configs():
+            if setup:
+                await ensure_consumer(js, consumer, config)
             self._start_consumer(consumer, js)
 
     def _trust_keys(self, entry) -> None:
@@ -295,6 +400,18 @@ class ServiceRuntime:
             return catalogue.envelope_schema(event_type)
 
         return routes
+
+
+async def set_up_nats(js: JetStreamContext, settings: Settings, runtimes: list[ServiceRuntime]) -> None:
+    """What services started with SOTAY_SETUP_ON_START=false cannot make themselves (`sotay migrate`
+    does it as the NATS admin): the streams, the key-value buckets, every service's durable
+    consumers and those of the district systems (SOTAY_DISTRICT_CONSUMERS)."""
+    await ensure_streams(js, replicas=settings.stream_replicas, duplicate_window_s=settings.duplicate_window_s)
+    await ensure_buckets(js, replicas=settings.stream_replicas, revoked_ttl_s=settings.access_token_ttl_s + 60)
+    for runtime in runtimes:
+        for consumer, config in runtime.consumer_configs():
+            await ensure_consumer(js, consumer, config)
+    await ensure_district_consumers(js, settings.district_codes(), ack_wait=settings.ack_wait_s)
 
 
 def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> FastAPI:

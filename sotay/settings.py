@@ -14,6 +14,10 @@ class Settings(BaseSettings):
 
     # Unset means: start the embedded server under data_dir.
     nats_url: str | None = None
+    # The NATS user this process connects as (deploy/README.md, "Least privilege"); credentials
+    # in SOTAY_NATS_URL (nats://user:password@host:4222) work too, these win over them.
+    nats_user: str | None = None
+    nats_password: str | None = None
     database_url: str | None = None
     members_database_url: str | None = None
     identity_database_url: str | None = None
@@ -23,6 +27,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".sotay")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+
+    # At start, a service applies its migrations and creates or updates the streams, buckets and its
+    # consumers. False: it only checks they are there, and `sotay migrate` (as the owner role and
+    # the NATS admin) sets them up, so the service runs with a role and a user that cannot.
+    setup_on_start: bool = True
+    # Committee codes, comma-separated, whose outside systems read their events through durable
+    # consumers `district-<code>` on each stream, which `sotay migrate` creates.
+    district_consumers: str = ""
 
     # Streams: 1 replica embedded, 3 in a cluster.
     stream_replicas: int = 1
@@ -50,6 +62,9 @@ class Settings(BaseSettings):
 
     def database_url_for(self, service: str) -> str | None:
         return getattr(self, f"{service}_database_url", None) or self.database_url
+
+    def district_codes(self) -> list[str]:
+        return [code.strip() for code in self.district_consumers.split(",") if code.strip()]
 
     def signing_key(self) -> Ed25519PrivateKey:
         """The local EdDSA signing key (created on first use)."""

@@ -1,11 +1,22 @@
-"""The JetStream streams of DESIGN.md, created or updated at start-up."""
+"""The JetStream streams of DESIGN.md, created or updated at start-up (or by
+`sotay migrate`), the key-value buckets and the district systems' consumers."""
 
 from __future__ import annotations
 
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
+from sotay.auth import JWKS_BUCKET, REVOKED_BUCKET
 from sotay.publishing import server_has_atomic_batches
 
 STREAMS = {
@@ -16,6 +27,7 @@ STREAMS = {
     "SOTAY_DLQ": "sotay.dlq.>",
 }
 DLQ_STREAM = "SOTAY_DLQ"
+ROLLOUT_BUCKET = "sotay_rollout"  # services.metrics.ROLLOUT_BUCKET
 
 
 def stream_for_service(service: str) -> str:
@@ -61,3 +73,49 @@ async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig, *, atomic:
             stream.allow_atomic = True
             await js.update_stream(stream)
     return kv
+
+
+async def ensure_buckets(js: JetStreamContext, *, replicas: int = 1, revoked_ttl_s: float) -> None:
+    """The buckets of identity (sotay_jwks, sotay_revoked) and metrics (sotay_rollout), as those
+    services create them when they set up themselves (services/identity/adapters/keys.py,
+    services/metrics/__init__.py): the same configuration, so either may come first."""
+    for config in (KeyValueConfig(bucket=JWKS_BUCKET, history=5, replicas=replicas),
+                   KeyValueConfig(bucket=REVOKED_BUCKET, history=1, ttl=revoked_ttl_s, replicas=replicas)):
+        await js.create_key_value(config)
+    await ensure_bucket(js, KeyValueConfig(bucket=ROLLOUT_BUCKET, history=1, replicas=replicas), atomic=True)
+
+
+def district_consumer(code: str) -> str:
+    """The durable consumer, on each event stream, of the outside system of committee `code`."""
+    return f"district-{code}"
+
+
+def district_consumer_config(stream: str, code: str, *, ack_wait: float) -> ConsumerConfig:
+    service = STREAMS[stream].split(".")[1]
+    return ConsumerConfig(
+        durable_name=district_consumer(code),
+        # sotay.<service>.<event>.<committee>: that committee's events only.
+        filter_subject=f"sotay.{service}.*.{code}",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait,
+        max_ack_pending=1000,
+    )
+
+
+async def ensure_district_consumers(js: JetStreamContext, codes: list[str], *, ack_wait: float = 30.0) -> None:
+    """A durable pull consumer `district-<code>` on every event stream (not the dead letters) for
+    each committee code; an existing one keeps where it is."""
+    for code in codes:
+        for stream in STREAMS:
+            if stream == DLQ_STREAM:
+                continue
+            config = district_consumer_config(stream, code, ack_wait=ack_wait)
+            try:
+                existing = (await js.consumer_info(stream, config.durable_name)).config
+            except NotFoundError:
+                existing = None
+            if existing is not None:
+                config.deliver_policy, config.opt_start_seq = existing.deliver_policy, existing.opt_start_seq
+                config.opt_start_time = existing.opt_start_time
+            await js.add_consumer(stream, config)
