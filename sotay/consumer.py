@@ -103,6 +103,10 @@ class Consumer:
     # Messages fetched at a time, when not the service's SOTAY_CONSUMER_BATCH: a
     # batch handler's cost is mostly per batch, so it takes larger ones.
     batch_size: int | None = None
+    # Optional: the key of the entity an event is about. Events with one key must
+    # be applied in stream order; events with different keys may be applied side
+    # by side (the metrics replay does, in lanes: rebuild.py).
+    lane_key: Callable[[dict[str, Any]], Any] | None = None
 
     def on(self, event_type: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:

@@ -10,7 +10,9 @@ live consumers run (so a rebuild cannot disagree with them by construction).
 Events of one entity stay in their stream's order. Across streams the
 projections do not depend on order (domain.py; the live consumers meet the
 same), so the three streams are replayed side by side, each fetching its
-next batch while the last one is applied. Training sessions are metrics' own
+next batch while the last one is applied; a stream whose consumer names a
+lane key (the registry's: member or unit) has each batch applied in LANES
+transactions at once, one per group of entities. Training sessions are metrics' own
 records, not events of others: their counters are added back from the table.
 """
 
@@ -40,6 +42,9 @@ from sotay.outbox import leader_key
 # went out before and publishes only the figures that differ.
 PROJECTION_TABLES = ("units", "members", "registrations", "counters", "counter_deltas", "orphan_counters", "readers")
 FOLD_EVERY = 50  # batches: keeps counter_deltas small during a long replay
+# A consumer with a lane key has each batch applied in this many transactions
+# side by side: this process then works while PostgreSQL writes another lane.
+LANES = 3
 
 
 @dataclass
@@ -98,8 +103,10 @@ async def _apply_stream(engine: AsyncEngine, js: JetStreamContext, consumer: Con
         batches = 0
         while (messages := await fetched.get()) is not None:
             stats.events += len(messages)
-            applied = await _apply(engine, consumer, messages, record_inbox)
-            stats.applied += applied  # not `+= await`: the streams' tasks would overwrite each other
+            envelopes = [e for e in (parse_envelope(m.data) for m in messages) if e["type"] in consumer.handlers]
+            done = await asyncio.gather(*(_apply(engine, consumer, lane, record_inbox)
+                                          for lane in _lanes(consumer, envelopes) if lane))
+            stats.applied += sum(done)  # not `+= await`: the streams' tasks would overwrite each other
             batches += 1
             if batches % FOLD_EVERY == 0:
                 async with engine.begin() as db:
@@ -112,11 +119,18 @@ async def _apply_stream(engine: AsyncEngine, js: JetStreamContext, consumer: Con
         await sub.unsubscribe()
 
 
-async def _apply(engine: AsyncEngine, consumer: Consumer, messages, record_inbox: bool) -> int:
-    """One transaction: the batch's inbox rows, then its new events through the live batch handler."""
-    envelopes = [e for e in (parse_envelope(m.data) for m in messages) if e["type"] in consumer.handlers]
-    if not envelopes:
-        return 0
+def _lanes(consumer: Consumer, envelopes: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The batch split by the consumer's lane key, each lane in stream order."""
+    if consumer.lane_key is None:
+        return [envelopes]
+    lanes: list[list[dict[str, Any]]] = [[] for _ in range(LANES)]
+    for envelope in envelopes:
+        lanes[hash(consumer.lane_key(envelope)) % LANES].append(envelope)
+    return lanes
+
+
+async def _apply(engine: AsyncEngine, consumer: Consumer, envelopes: list[dict[str, Any]], record_inbox: bool) -> int:
+    """One transaction: the events' inbox rows, then the new ones through the live batch handler."""
     async with engine.begin() as db:
         if record_inbox:  # the same event twice in the stream is applied once, as live
             first = await first_deliveries(db, consumer.name, envelopes)

@@ -15,8 +15,10 @@ BATCH = 250  # the handlers' cost is mostly per batch (a few statements each)
 
 
 def consumers() -> list[Consumer]:
+    # A member's events are versioned snapshots and a unit's are its own: members
+    # and units are independent of one another (rebuild.py applies them in lanes).
     registry = Consumer(name="metrics-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>",
-                        batch_size=BATCH)
+                        batch_size=BATCH, lane_key=lambda e: e["data"].get("member_id") or e["data"].get("code"))
     registry.on_batch([f"sotay.members.{n}.v1" for n in UNIT_EVENTS + MEMBER_EVENTS],
                       projection.apply_registry_batch)
     accounts = Consumer(name="metrics-accounts", stream="SOTAY_IDENTITY", filter_subject="sotay.identity.>",
