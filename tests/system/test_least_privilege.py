@@ -29,6 +29,7 @@ from nats.js.api import ConsumerConfig, KeyValueConfig
 
 from services import SERVICES, load
 from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET
+from sotay.db import create_engine, migrate
 from sotay.embedded import _terminate, _wait_for_port, free_port, nats_server_binary, postgres_bin_dir
 from sotay.service import NotSetUp, ServiceRuntime, inbox_prefix, set_up_nats
 from sotay.settings import Settings
@@ -234,6 +235,35 @@ async def test_roles_sql_refuses_to_run_without_every_password(roles):
                            f"role_prefix={roles.prefix}")
     assert done.returncode != 0
     assert "no password for identity, content, metrics" in done.stderr
+
+
+async def test_roles_sql_takes_over_a_database_migrated_before_the_roles(postgres_server):
+    """A database whose schemas a superuser migrated (compose before the roles): roles.sql hands
+    them to the owner role and grants them to the services."""
+    database = f"sotay_lp_old_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(postgres_server)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    roles = Roles(postgres_server, database, f"lpold{uuid.uuid4().hex[:6]}",
+                  {who: f"{who}-old" for who in ("owner", *SERVICES)})
+    try:
+        engine = create_engine(roles.database_url(), schema="members")
+        await migrate(engine, "members", load("members").migrations)
+        await engine.dispose()
+        passwords = {f"PG_{who.upper()}_PASSWORD": password for who, password in roles.passwords.items()}
+        done = apply_roles_sql(roles.database_url(), passwords, f"role_prefix={roles.prefix}")
+        assert done.returncode == 0, done.stdout + done.stderr
+        superuser = await asyncpg.connect(roles.database_url())
+        owners = await superuser.fetch("SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class c "
+                                       "JOIN pg_namespace n ON n.oid = relnamespace WHERE nspname = 'members'")
+        await superuser.close()
+        assert [r["owner"] for r in owners] == [f"{roles.prefix}_owner"]
+        members = await asyncpg.connect(roles.url("members"))
+        assert await members.fetchval("SELECT count(*) FROM members.outbox") == 0
+        assert await members.fetchval("SELECT count(*) FROM members.schema_migrations") > 0
+        await members.close()
+    finally:
+        await drop_roles(roles)
 
 
 # --- the set-up -------------------------------------------------------------------------

@@ -34,6 +34,8 @@ except ModuleNotFoundError:
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path(__file__).with_name("data") / "compose-spec.json"
 NATS_CONFIG = "./deploy/nats/nats-server.conf"
+NATS_AUTH = "./deploy/nats/auth.conf"
+ROLES_SQL = "./deploy/postgres/roles.sql"
 PROXY_CONFIG = "./deploy/proxy/nginx.conf"
 CLUSTER_NODES = ("nats-1", "nats-2", "nats-3")
 SERVICE_PORT = 8000
@@ -87,6 +89,12 @@ def default(value: str) -> str:
     """The value Compose uses when the variable of `${VAR:-default}` is unset."""
     match = re.fullmatch(r"\$\{\w+:-(.*)\}", value)
     return match.group(1) if match else value
+
+
+def variable(value: str) -> str | None:
+    """The variable of `${VAR:-default}`."""
+    match = re.fullmatch(r"\$\{(\w+):-.*\}", value)
+    return match.group(1) if match else None
 
 
 def sotay_containers() -> list[str]:
@@ -224,7 +232,8 @@ def test_services_are_built_from_the_shared_extension_field():
 
 
 def test_services_start_after_nats_is_healthy_and_migrations_are_done():
-    assert depends_on("migrate") == {"postgres": "service_healthy"}
+    # migrate creates the streams and consumers, too.
+    assert depends_on("migrate") == {"postgres": "service_healthy", "nats": "service_healthy"}
     for container in served_services():
         deps = depends_on(container)
         assert deps.get("nats") == "service_healthy", container
@@ -263,12 +272,56 @@ def test_services_share_the_servers_and_the_keys():
         assert default(env["SOTAY_NATS_URL"]) == "nats://nats:4222", container
         url = urlsplit(env["SOTAY_DATABASE_URL"])
         assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432), container
-        assert (url.username, url.password, url.path) == (
-            postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], f"/{postgres['POSTGRES_DB']}"), container
+        assert url.path == f"/{postgres['POSTGRES_DB']}", container
         assert env["SOTAY_HTTP_HOST"] == "0.0.0.0", container
         # Settings.keys_dir: the keys live in the data dir's keys/.
         keys = f"{env['SOTAY_DATA_DIR']}/keys"
         assert mounts(container).get(keys) == ("sotay-keys", False), container
+
+
+def role_of(container: str) -> str:
+    """The PostgreSQL role a container connects as, and the password it gives, as Compose fills them in."""
+    url = urlsplit(environment(container)["SOTAY_DATABASE_URL"])
+    return url.username, url.password
+
+
+def test_each_service_connects_as_its_own_role_and_user_and_sets_nothing_up():
+    postgres, nats = environment("postgres"), environment("nats")
+    roles_sql = (ROOT / ROLES_SQL).read_text()
+    auth = (ROOT / NATS_AUTH).read_text()
+    for container, service in served_services().items():
+        env = environment(container)
+        assert env["SOTAY_SETUP_ON_START"] == "false", container
+        # PostgreSQL: the role roles.sql makes for the service, with the password it is given.
+        user, password = role_of(container)
+        assert user == f"sotay_{service}", container
+        assert f"('{service}', :'{service}_password')" in roles_sql, f"roles.sql makes no role for {service}"
+        pg_variable = f"PG_{service.upper()}_PASSWORD"
+        assert variable(password) == pg_variable, container
+        assert password == postgres[pg_variable], f"{container} and postgres disagree on {pg_variable}"
+        # NATS: the service's user of auth.conf, its password from the variable nats is given.
+        assert env["SOTAY_NATS_USER"] == service, container
+        nats_variable = f"NATS_{service.upper()}_PASSWORD"
+        assert re.search(rf"\{{user: {service}, password: \${nats_variable}\b", auth), f"auth.conf: no user {service}"
+        assert env["SOTAY_NATS_PASSWORD"] == nats[nats_variable], f"{container} and nats disagree on {nats_variable}"
+    # migrate sets up: the owner role and the NATS admin.
+    migrate = environment("migrate")
+    assert role_of("migrate") == ("sotay_owner", postgres["PG_OWNER_PASSWORD"])
+    assert migrate["SOTAY_NATS_USER"] == "admin" and migrate["SOTAY_NATS_PASSWORD"] == nats["NATS_ADMIN_PASSWORD"]
+    assert migrate.get("SOTAY_SETUP_ON_START", "true") != "false"
+    assert re.search(r"\{user: admin, password: \$NATS_ADMIN_PASSWORD\}", auth)
+    # Every district system migrate makes consumers for has its user.
+    for code in filter(None, migrate.get("SOTAY_DISTRICT_CONSUMERS", "").split(",")):
+        assert f'{{user: "district-{code}", password: $NATS_DISTRICT_{code.upper().replace("-", "_")}_PASSWORD' in auth
+    # The roles are made when the database is, before anyone connects.
+    assert mounts("postgres")["/docker-entrypoint-initdb.d/10-sotay-roles.sql"] == (ROLES_SQL, True)
+    # Every password the server configuration reads is given to every NATS node, with a default.
+    needed = set(re.findall(r"password: \$(\w+)", auth))
+    for node in ("nats", *CLUSTER_NODES):
+        given = environment(node)
+        assert needed == set(given), node
+        for name, value in given.items():
+            assert variable(value) == name and default(value), f"{node}: {name}"
 
 
 def test_service_variables_are_settings_documented_in_the_readme():
@@ -288,6 +341,9 @@ def test_nats_runs_jetstream_from_the_shared_config():
     assert mounts("nats")[config] == (NATS_CONFIG, True)
     assert mounts("nats")["/data"][0] == "nats-data"
     text = (ROOT / NATS_CONFIG).read_text()
+    # The users, beside the configuration that includes them.
+    assert re.search(r"^include\s+\.?/?auth\.conf\s*$", text, re.MULTILINE)
+    assert mounts("nats")[str(Path(config).parent / "auth.conf")] == (NATS_AUTH, True)
     assert re.search(r"^\s*jetstream\s*(\{|:\s*(enabled|true))", text, re.MULTILINE), "JetStream is off"
     assert re.search(r"^\s*http_port\s*[:=]?\s*8222\b", text, re.MULTILINE), "no monitoring port"
     test = " ".join(CONTAINERS["nats"]["healthcheck"]["test"])
@@ -317,6 +373,7 @@ def test_the_cluster_profile_forms_one_jetstream_cluster():
         routed = {urlsplit(route).hostname for route in option(args, "--routes").split(",")}
         assert routed == set(CLUSTER_NODES), node
         assert mounts(node)[option(args, "--config")] == (NATS_CONFIG, True)
+        assert mounts(node)[str(Path(option(args, "--config")).parent / "auth.conf")] == (NATS_AUTH, True)
         assert mounts(node)[option(args, "-sd")][0] == f"{node}-data"
         test = " ".join(CONTAINERS[node]["healthcheck"]["test"])
         assert test.endswith(":8222/healthz"), f"{node} is healthy before its cluster has a JetStream leader"
