@@ -117,13 +117,15 @@ def cmd_up(args, settings: Settings) -> int:
                       f"{rollout['pending']:,} waiting, in {time.monotonic() - started:.1f}s (demo accounts sign in "
                       f"with their card number and the password {DEMO_PASSWORD!r})" if rollout["loaded"]
                       else f"demo rollout not loaded: {rollout['reason']}", flush=True)
-    return run_services(list(SERVICES), settings, on_started=on_started)
+    run_services(list(SERVICES), settings, on_started=on_started)
+    return 0
 
 
 def cmd_serve(args, settings: Settings) -> int:
     from sotay.runtime import run_services
 
-    return run_services([args.service], settings)
+    run_services([args.service], settings)
+    return 0
 
 
 def cmd_token(args, settings: Settings) -> int:

@@ -94,17 +94,16 @@ class Infrastructure:
 Startup = Callable[[list[ServiceRuntime]], Awaitable[None]]
 
 
-def run_services(names: list[str], settings: Settings, *, on_started: Startup | None = None) -> int:
+def run_services(names: list[str], settings: Settings, *, on_started: Startup | None = None) -> None:
     """Run the named services in this process until Ctrl-C, then stop them
-    and any embedded servers cleanly. Returns the exit status: 1 when the
-    services could not start."""
+    and any embedded servers cleanly. Should they fail to start, uvicorn
+    exits with status 3."""
     setup_tracing("sotay" if len(names) > 1 else f"sotay-{names[0]}")
     infra = Infrastructure(settings).start(names)
     try:
         runtimes = [ServiceRuntime(load(n), settings, infra.nats_url, infra.database_url_for(n)) for n in names]
         http_url = f"http://{settings.http_host}:{settings.http_port}"
         background: set[asyncio.Task] = set()
-        failed: list[BaseException] = []
 
         @asynccontextmanager
         async def lifespan(app):
@@ -115,12 +114,8 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
                 for runtime in runtimes:
                     try:
                         await runtime.start()
-                    except NotSetUp as exc:
+                    except NotSetUp as exc:  # what to do about it, before uvicorn's traceback
                         log.error("%s", exc)
-                        failed.append(exc)
-                        raise
-                    except Exception as exc:
-                        failed.append(exc)
                         raise
                     started.append(runtime)
                 if infra.started_servers:
@@ -148,7 +143,6 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
             server.run()
         except KeyboardInterrupt:
             pass
-        return 1 if failed else 0
     finally:
         # A second Ctrl-C must not cut the servers' shutdown short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -184,7 +178,8 @@ def _print_banner(http_url: str, infra: Infrastructure, runtimes: list[ServiceRu
         prefix = f"{http_url}/api/{runtime.name}/v1"
         lines.append(f"  {runtime.name:<14} {prefix}/  (openapi.json, asyncapi, events)")
     lines += [
-        f"  NATS           {infra.nats_url}" + ("  (embedded)" if infra.started_servers else ""),
+        f"  NATS           {','.join(_redact(u) for u in (infra.nats_url or '').split(','))}"
+        + ("  (embedded)" if infra.started_servers else ""),
         f"  PostgreSQL     {_redact(infra.database_url)}",
         "  a token:       sotay token --role city_admin --unit city",
         "  a staff login: sotay admin create-user --card NO --phone P --role city_admin --unit city",

@@ -223,8 +223,8 @@ class ServiceRuntime:
         """Raise NotSetUp unless the service's stream and its durable consumers exist."""
         own = stream_for_service(self.name)
         checks = [(f"stream {own}", lambda: js.stream_info(own))]
-        checks += [(f"consumer {c.name} on stream {c.stream}", lambda c=c: js.consumer_info(c.stream, c.name))
-                   for c in self.consumers]
+        checks += [(f"consumer {c.name} on stream {c.stream}",
+                    lambda c=c: js.consumer_info(c.stream, c.name)) for c in self.consumers]
         for what, check in checks:
             try:
                 await check()

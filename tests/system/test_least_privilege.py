@@ -561,7 +561,8 @@ async def test_the_services_run_with_their_users_and_roles(set_up, roles, secure
             return (await admin.js.stream_info(DLQ_STREAM)).state.messages - dlq_before >= len(readers)
         await eventually(dead_lettered, timeout=10, interval=0.2)
         for name in readers:
-            await admin.js.get_last_msg(DLQ_STREAM, f"sotay.dlq.{name}")
+            dead = await admin.js.get_last_msg(DLQ_STREAM, f"sotay.dlq.{name}")
+            assert dead.headers["Sotay-Dlq-Consumer"] == name and dead.data == b"not json"
 
         # Identity ends a session: it puts into sotay_revoked, which every service follows.
         identity_app = runtimes["identity"].definition.on_start.__self__
