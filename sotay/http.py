@@ -22,6 +22,23 @@ from sotay.auth import AuthError, Principal, TokenVerifier
 
 PROBLEM = "application/problem+json"
 
+# How every route documents its refusals in OpenAPI (APIRouter(responses=PROBLEM_RESPONSES)): each
+# 4xx is a problem document, a 422 with the fields and their reasons, not FastAPI's own error shape.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": "Problem", "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["field", "reason"],
+            "properties": {"field": {"type": "string"}, "reason": {"type": "string"}}}},
+    },
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "Refused (RFC 9457 problem; a 422 names each field and its reason)",
+            "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}},
+}
+
 
 class Problem(Exception):
     """An error the caller can act on, rendered as application/problem+json."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.content import articles, feedback, importer, library, meetings
 from services.content.domain import CATEGORIES
 from sotay.auth import Principal
-from sotay.http import bearer_principal, json_response, parse_time_cursor, time_cursor
+from sotay.http import PROBLEM_RESPONSES, bearer_principal, json_response, parse_time_cursor, time_cursor
 from sotay.service import ServiceContext
 
 Category = Literal["news", "directive", "guidance", "qa", "local_news"]
@@ -99,7 +99,7 @@ class FeedBody(BaseModel):
 
 
 def build_router(ctx: ServiceContext) -> APIRouter:
-    router = APIRouter(tags=["content"])
+    router = APIRouter(tags=["content"], responses=PROBLEM_RESPONSES)
     CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
     engine, reader = ctx.engine, ctx.reader
 
@@ -277,7 +277,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async with reader.connect() as db:
             return json_response(await library.one(db, user, document_id))
 
-    @router.get("/documents/{document_id}/file", summary="The document's file")
+    @router.get("/documents/{document_id}/file", summary="The document's file", response_class=Response,
+                responses={200: {"description": "The file, in its own content type"}})
     async def document_file(document_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             found = await library.file(db, document_id)

@@ -13,7 +13,9 @@ from services.identity.adapters import store
 from services.identity.domain import password_problems
 from services.members.domain import normalise_card_no, normalise_name, normalise_phone, normalised_or_none
 from sotay.auth import ROLES, Principal
-from sotay.http import Problem, bearer_principal, invalid, json_response, parse_time_cursor, time_cursor
+from sotay.http import (
+    PROBLEM_RESPONSES, Problem, bearer_principal, invalid, json_response, parse_time_cursor, time_cursor,
+)
 
 ACCEPTED = {"status": "received",
             "message": "Your registration was received. Your unit will check it against the registry; "
@@ -88,7 +90,7 @@ def client_address(request: Request) -> str:
 def build_router(app) -> APIRouter:
     """`app` is the identity composition root (services.identity.IdentityApp)."""
     ctx = app.ctx
-    router = APIRouter(tags=["identity"])
+    router = APIRouter(tags=["identity"], responses=PROBLEM_RESPONSES)
     CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
     engine = ctx.engine
 

@@ -16,7 +16,7 @@ from services.members.adapters import bulk, registry
 from services.members.import_files import read_member_rows
 from sotay.auth import Principal
 from sotay.db import path_codes
-from sotay.http import Problem, bearer_principal, invalid, json_response
+from sotay.http import PROBLEM_RESPONSES, Problem, bearer_principal, invalid, json_response
 from sotay.service import ServiceContext
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
@@ -140,7 +140,7 @@ def _uuid(value: str, field: str = "id") -> uuid.UUID:
 
 
 def build_router(ctx: ServiceContext) -> APIRouter:
-    router = APIRouter(tags=["members"])
+    router = APIRouter(tags=["members"], responses=PROBLEM_RESPONSES)
     CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
     engine = ctx.engine
     import_tasks: set[asyncio.Task] = set()

@@ -18,7 +18,7 @@ from services.metrics.projection import add_counts
 from sotay.auth import Principal
 from sotay.clock import hanoi_day
 from sotay.events import make_message, uuid7
-from sotay.http import Problem, bearer_principal, invalid, json_response
+from sotay.http import PROBLEM_RESPONSES, Problem, bearer_principal, invalid, json_response
 from sotay.outbox import add_events
 from sotay.service import ServiceContext
 
@@ -54,7 +54,7 @@ async def _scoped_unit(db, user: Principal, code: str, roles: tuple[str, ...] | 
 
 
 def build_router(ctx: ServiceContext) -> APIRouter:
-    router = APIRouter(tags=["metrics"])
+    router = APIRouter(tags=["metrics"], responses=PROBLEM_RESPONSES)
     CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
     engine, reader = ctx.engine, ctx.reader
 
@@ -180,7 +180,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- reports ------------------------------------------------------------------------------------
 
-    @router.get("/reports/rollout.{fmt}", summary="The unit and the units directly under it, as CSV or XLSX")
+    @router.get("/reports/rollout.{fmt}", summary="The unit and the units directly under it, as CSV or XLSX",
+                response_class=Response, responses={200: {"content": {
+                    "text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
     async def report(fmt: Literal["csv", "xlsx"], user: CurrentUser, unit: str = Query("city", max_length=40)):
         async with reader.connect() as db:
             u = await _scoped_unit(db, user, unit)
@@ -235,7 +237,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @router.get("/prometheus", summary="Rollout gauges of the city and its committees (Prometheus text format)")
+    @router.get("/prometheus", summary="Rollout gauges of the city and its committees (Prometheus text format)",
+                response_class=Response, responses={200: {"content": {"text/plain": {}}}})
     async def prometheus():
         async with reader.connect() as db:
             units = [dict(r) for r in (await db.execute(text(
