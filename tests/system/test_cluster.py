@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -599,9 +600,15 @@ async def test_cluster_failover_keeps_every_figure_exact(system: System, tmp_pat
         verified = await asyncio.to_thread(system.cli, "metrics", "verify")
         assert verified.returncode == 0 and "every figure matches" in verified.stdout, \
             verified.stdout + verified.stderr
+        recomputed = re.search(r"recomputed from ([\d,]+) events", verified.stdout)
+        assert recomputed and int(recomputed[1].replace(",", "")) >= \
+            len(members) + len(registrants) + len(ledger.decisions), verified.stdout
 
         # Every stream back to 3 current replicas (the restarted node among them), the meta group whole.
         await until(lambda: streams_current(js), 60, "every stream has 3 current replicas after the restart")
+        for name in [*STREAMS, "KV_sotay_rollout"]:
+            cluster = (await stream_info(js, name)).cluster
+            assert {cluster.leader, *(r.name for r in cluster.replicas)} == set(NODES), (name, cluster)
         for name in NODES:
             assert (system.cluster.jsz(name) or {}).get("meta_cluster", {}).get("cluster_size") == 3
 
