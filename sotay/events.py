@@ -181,5 +181,15 @@ def parse_envelope(body: bytes) -> dict[str, Any]:
         raise ValueError(f"envelope lacks {', '.join(missing)}")
     if envelope["specversion"] != "1.0":
         raise ValueError(f"unsupported specversion {envelope['specversion']!r}")
-    uuid.UUID(str(envelope["id"]))
+    if not isinstance(envelope["type"], str):
+        raise ValueError("type is not a string")
+    if not isinstance(envelope["id"], str):
+        raise ValueError("id is not a string")
+    # The inbox keys on the id as PostgreSQL writes a UUID: "urn:uuid:…", braces or capitals
+    # would fail its cast (stalling the batch) or not be recognised as the row just written.
+    canonical = str(uuid.UUID(envelope["id"]))
+    if envelope["id"] != canonical:
+        raise ValueError(f"id {envelope['id'][:60]!r} is not a UUID in its canonical form")
+    if not isinstance(envelope["data"], dict):
+        raise ValueError("data is not a JSON object")
     return envelope

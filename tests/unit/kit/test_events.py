@@ -47,6 +47,15 @@ def test_an_envelope_validates_against_its_schema_and_a_broken_one_does_not():
     (b"[]", "not a JSON object"),
     (b'{"specversion": "1.0", "id": "x", "source": "s", "type": "t"}', "lacks data"),
     (b'{"specversion": "0.3", "id": "x", "source": "s", "type": "t", "data": {}}', "specversion"),
+    (b'{"specversion": "1.0", "id": "01a2228a-ebab-7735-9047-cef44efc4ac0", "source": "s", "type": ["t"], '
+     b'"data": {}}', "type is not a string"),
+    (b'{"specversion": "1.0", "id": "01A2228A-EBAB-7735-9047-CEF44EFC4AC0", "source": "s", "type": "t", '
+     b'"data": {}}', "canonical"),
+    (b'{"specversion": "1.0", "id": "urn:uuid:01a2228a-ebab-7735-9047-cef44efc4ac0", "source": "s", "type": "t", '
+     b'"data": {}}', "canonical"),
+    (b'{"specversion": "1.0", "id": 7, "source": "s", "type": "t", "data": {}}', "id is not a string"),
+    (b'{"specversion": "1.0", "id": "01a2228a-ebab-7735-9047-cef44efc4ac0", "source": "s", "type": "t", '
+     b'"data": "x"}', "data is not a JSON object"),
 ])
 def test_parse_envelope_refuses_what_no_consumer_could_apply(body, reason):
     with pytest.raises(ValueError, match=reason):
