@@ -52,6 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     metrics.add_argument("action", choices=["verify"],
                          help="verify: recompute every figure from the streams and compare with the live ones")
 
+    dlq = sub.add_parser("dlq", help="the dead letters in SOTAY_DLQ: list, show, redrive")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_sub.add_parser("list", help="the dead letters, oldest first")
+    dlq_list.add_argument("--consumer", help="only this consumer's (e.g. metrics-accounts)")
+    dlq_list.add_argument("--limit", type=int, default=100)
+    dlq_list.add_argument("--json", action="store_true", help="one JSON object a line")
+    dlq_show = dlq_sub.add_parser("show", help="one dead letter with its headers and body")
+    dlq_show.add_argument("seq", type=int, help="its sequence in SOTAY_DLQ")
+    dlq_redrive = dlq_sub.add_parser("redrive", help="publish dead letters again on their original subjects (the "
+                                                     "consumers that applied them already skip them) and delete them")
+    dlq_redrive.add_argument("seqs", type=int, nargs="*", help="sequences in SOTAY_DLQ")
+    dlq_redrive.add_argument("--consumer", help="every dead letter of this consumer")
+    dlq_redrive.add_argument("--all", action="store_true", help="every dead letter")
+
     keys = sub.add_parser("keys", help="identity's token signing keys")
     keys.add_argument("action", choices=["rotate", "list"])
 
@@ -285,6 +299,63 @@ def cmd_metrics(args, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def cmd_dlq(args, settings: Settings) -> int:
+    import orjson
+
+    from sotay import dlq
+    from sotay.runtime import Infrastructure
+    from sotay.service import connect_nats
+
+    if args.dlq_command == "redrive" and bool(args.seqs) + bool(args.consumer) + bool(args.all) != 1:
+        print("sotay dlq redrive: give sequences, --consumer C or --all (one of them)", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        infra = Infrastructure(settings).start([])
+        nc = await connect_nats(settings, infra.nats_url)
+        try:
+            js = nc.jetstream()
+            if args.dlq_command == "list":
+                rows = [d async for d in dlq.letters(js, consumer=args.consumer, limit=args.limit)]
+                if args.json:
+                    for d in rows:
+                        print(orjson.dumps(d.summary()).decode())
+                else:
+                    print(dlq.format_table(rows) if rows else "no dead letters")
+                return 0
+            if args.dlq_command == "show":
+                dead = await dlq.letter(js, args.seq)
+                if dead is None:
+                    print(f"no dead letter {args.seq} in SOTAY_DLQ", file=sys.stderr)
+                    return 1
+                print(dlq.format_letter(dead))
+                return 0
+            if args.seqs:
+                chosen = [await dlq.letter(js, seq) for seq in args.seqs]
+                missing = [seq for seq, d in zip(args.seqs, chosen, strict=True) if d is None]
+                if missing:
+                    print(f"no dead letter {', '.join(map(str, missing))} in SOTAY_DLQ", file=sys.stderr)
+                    return 1
+            else:
+                chosen = [d async for d in dlq.letters(js, consumer=args.consumer)]
+            failed = 0
+            for dead in chosen:
+                try:
+                    await dlq.redrive(js, dead)
+                except Exception as exc:
+                    failed += 1
+                    print(f"{dead.seq}: not redriven: {exc}", file=sys.stderr)
+                else:
+                    print(f"{dead.seq}: {dead.event_type or '?'} {dead.event_id} redriven to {dead.subject} "
+                          f"(for {dead.consumer})")
+            print(f"{len(chosen) - failed} redriven, {failed} failed")
+            return 1 if failed else 0
+        finally:
+            await nc.close()
+            infra.stop()
+    return asyncio.run(run())
+
+
 def cmd_keys(args, settings: Settings) -> int:
     from services.identity.adapters import keys
     from sotay.auth import key_id
@@ -390,7 +461,7 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
-            "metrics": cmd_metrics}
+            "metrics": cmd_metrics, "dlq": cmd_dlq}
 
 if __name__ == "__main__":
     sys.exit(main())
