@@ -18,7 +18,7 @@ from services.content.events import (
     ArticleApproved, ArticlePublished, ArticleRead, ArticleRetracted, ArticleReturned, ArticleSubmitted,
 )
 from services.content.replica import reader_of
-from services.content.text import fold, plain_text, sanitise_body, search_terms, summary_from
+from services.content.text import contains, fold, plain_text, sanitise_body, search_terms, summary_from
 from sotay.auth import Principal
 from sotay.events import CITY, Event, make_message, uuid7
 from sotay.http import Problem, invalid
@@ -402,7 +402,7 @@ async def search(db: AsyncConnection, actor: Principal, q: str, limit: int) -> l
     terms = search_terms(q)
     if not terms:
         raise invalid([("q", "needs at least one word")])
-    like = {f"t{i}": f"%{t}%" for i, t in enumerate(terms)}
+    like = {f"t{i}": contains(t) for i, t in enumerate(terms)}
     rows = await db.execute(text(
         f"WITH me AS ({_READER}) SELECT a.id, a.title, a.summary, a.category, a.published_at FROM articles a "
         f"WHERE {_VISIBLE} AND " + " AND ".join(f"a.search_folded LIKE :{k}" for k in like)

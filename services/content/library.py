@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content import articles, domain
 from services.content.events import DocumentAdded
-from services.content.text import fold, search_terms
+from services.content.text import contains, fold, search_terms
 from sotay.auth import Principal
 from sotay.events import uuid7
 from sotay.http import Problem, invalid
@@ -125,7 +125,7 @@ async def listing(db: AsyncConnection, actor: Principal, *, q: str | None, kind:
             raise invalid([("q", "needs at least one word")])
         for i, term in enumerate(terms):
             clauses.append(f"search_folded LIKE :t{i}")
-            params[f"t{i}"] = f"%{term}%"
+            params[f"t{i}"] = contains(term)
     if bookmarked:
         clauses.append("EXISTS (SELECT 1 FROM bookmarks b WHERE b.document_id = d.id AND b.account_id = :me)")
     rows = await db.execute(text(

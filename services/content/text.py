@@ -15,7 +15,7 @@ from markdown_it import MarkdownIt
 
 from sotay.text import fold
 
-__all__ = ["fold", "plain_text", "sanitise_body", "search_terms", "summary_from"]
+__all__ = ["contains", "fold", "plain_text", "sanitise_body", "search_terms", "summary_from"]
 
 # Tags an article body may keep. Anything else is removed but its text is kept,
 # except for the tags in _DROP_WITH_CONTENT, which disappear together with their text.
@@ -111,6 +111,11 @@ def summary_from(html: str, limit: int = 300) -> str:
     if text[limit - 1] != " " and " " in cut:
         cut = cut.rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:") + "…"
+
+
+def contains(term: str) -> str:
+    """A LIKE pattern matching text that holds `term` as written: its %, _ and \\ are no wildcards."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def search_terms(q: str) -> list[str]:

@@ -239,3 +239,10 @@ def test_search_terms_keeps_at_most_eight_terms():
 
 def test_search_terms_cuts_long_terms_to_fifty_characters():
     assert search_terms("x" * 80 + " ngắn") == ["x" * 50, "ngan"]
+
+
+def test_a_search_term_is_no_like_pattern():
+    from services.content.text import contains
+    assert contains("50%") == "%50\\%%"
+    assert contains("a_b") == "%a\\_b%"
+    assert contains("c:\\x") == "%c:\\\\x%"
