@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sotay.auth import AuthError, Principal, TokenVerifier
@@ -121,16 +121,23 @@ def optional_principal(verifier: TokenVerifier) -> Callable[..., Awaitable[Princ
 class Idempotency:
     """Idempotency-Key for POSTs: the first answer is stored and replayed to
     retries with the same key (same caller, same body); a different body
-    under a used key is refused. The key is claimed before the work runs, so
-    two concurrent retries cannot both do it."""
+    under a used key is refused.
+
+    The work gets the transaction, and the key is claimed and answered in
+    it: the effect and its stored answer commit together or not at all. A
+    request cut off midway (its process killed) leaves nothing behind, so
+    its retry does the work once; a retry arriving while the first is still
+    running waits for it (the claim's row lock) and replays its answer."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def run(self, request: Request, principal: str, work: Callable[[], Awaitable[Response]]) -> Response:
+    async def run(self, request: Request, principal: str,
+                  work: Callable[[AsyncConnection], Awaitable[Response]]) -> Response:
         key = request.headers.get("idempotency-key")
         if key is None:
-            return await work()
+            async with self.engine.begin() as conn:
+                return await work(conn)
         if not 1 <= len(key) <= 200:
             raise invalid([("Idempotency-Key", "must be 1 to 200 characters")])
         body_hash = hashlib.sha256(await request.body()).hexdigest()
@@ -140,34 +147,22 @@ class Idempotency:
                 "INSERT INTO idempotency_keys (key, principal, method_path, request_hash) "
                 "VALUES (:k, :p, :m, :h) ON CONFLICT DO NOTHING RETURNING 1"),
                 {"k": key, "p": principal, "m": method_path, "h": body_hash})).first() is not None
-            row = None if claimed else (await conn.execute(text(
+            if claimed:
+                response = await work(conn)
+                await conn.execute(text(
+                    "UPDATE idempotency_keys SET status = :s, response = :r WHERE principal = :p AND key = :k"),
+                    {"s": response.status_code, "r": getattr(response, "body", b""), "p": principal, "k": key})
+                return response
+            row = (await conn.execute(text(
                 "SELECT method_path, request_hash, status, response FROM idempotency_keys "
                 "WHERE principal = :p AND key = :k"), {"p": principal, "k": key})).one()
-        if row is None:
-            return await self._run_and_store(key, principal, work)
         if (row.method_path, row.request_hash) != (method_path, body_hash):
             raise Problem(422, "Idempotency key reused", "This Idempotency-Key was used for another request.",
                           errors=[{"field": "Idempotency-Key", "reason": "was used for another request"}])
-        if row.status is None:
+        if row.status is None:  # claimed by an earlier version, which answered in a second transaction
             raise Problem(409, "Request in progress", "A request with this Idempotency-Key is still running.")
         return Response(row.response, status_code=row.status, media_type="application/json",
                         headers={"Idempotent-Replayed": "true"})
-
-    async def _run_and_store(self, key: str, principal: str, work: Callable[[], Awaitable[Response]]) -> Response:
-        try:
-            response = await work()
-        except BaseException:
-            # Failed work leaves nothing behind: the key may be used again.
-            async with self.engine.begin() as conn:
-                await conn.execute(text("DELETE FROM idempotency_keys WHERE principal = :p AND key = :k"),
-                                   {"p": principal, "k": key})
-            raise
-        body = getattr(response, "body", b"")
-        async with self.engine.begin() as conn:
-            await conn.execute(text(
-                "UPDATE idempotency_keys SET status = :s, response = :r WHERE principal = :p AND key = :k"),
-                {"s": response.status_code, "r": body, "p": principal, "k": key})
-        return response
 
 
 def _json_default(value: Any) -> Any:

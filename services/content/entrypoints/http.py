@@ -119,9 +119,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.post("/articles", status_code=201, summary="Write a draft")
     async def create_article(body: ArticleBody, user: CurrentUser, request: Request):
-        async def work():
-            async with engine.begin() as db:
-                article = await articles.create(db, user, body.draft())
+        async def work(db):
+            article = await articles.create(db, user, body.draft())
             return json_response(articles.article_json(article, full=True), 201)
         return await ctx.idempotency.run(request, user.subject, work)
 
@@ -207,17 +206,15 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.post("/articles/{article_id}/feedback", status_code=201, summary="Comment on an article")
     async def post_article_feedback(article_id: uuid.UUID, body: FeedbackBody, user: CurrentUser, request: Request):
-        async def work():
-            async with engine.begin() as db:
-                item = await feedback.post(db, user, body=body.body, article_id=article_id, to_unit=None)
+        async def work(db):
+            item = await feedback.post(db, user, body=body.body, article_id=article_id, to_unit=None)
             return json_response(item, 201)
         return await ctx.idempotency.run(request, user.subject, work)
 
     @router.post("/feedback", status_code=201, summary="Write to your unit or a unit above it")
     async def post_feedback(body: UnitFeedback, user: CurrentUser, request: Request):
-        async def work():
-            async with engine.begin() as db:
-                item = await feedback.post(db, user, body=body.body, article_id=None, to_unit=body.to_unit)
+        async def work(db):
+            item = await feedback.post(db, user, body=body.body, article_id=None, to_unit=body.to_unit)
             return json_response(item, 201)
         return await ctx.idempotency.run(request, user.subject, work)
 
@@ -300,11 +297,10 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.post("/meetings", status_code=201, summary="Call a cell's meeting (its secretary)")
     async def call_meeting(body: MeetingBody, user: CurrentUser, request: Request):
-        async def work():
-            async with engine.begin() as db:
-                meeting = await meetings.call(db, user, meetings.MeetingInput(
-                    cell=body.cell, starts_at=body.starts_at, place=body.place, agenda=body.agenda,
-                    documents=[str(d) for d in body.documents]))
+        async def work(db):
+            meeting = await meetings.call(db, user, meetings.MeetingInput(
+                cell=body.cell, starts_at=body.starts_at, place=body.place, agenda=body.agenda,
+                documents=[str(d) for d in body.documents]))
             return json_response(_meeting_json(meeting), 201)
         return await ctx.idempotency.run(request, user.subject, work)
 

@@ -98,10 +98,11 @@ def build_router(app) -> APIRouter:
     async def register(body: RegistrationCreate, request: Request):
         data = _parse_registration(body)
 
-        async def work():
-            password_hash = await app.passwords.hash(data.password)
-            async with engine.begin() as db:
-                reg = await handlers.register(db, ctx, data, password_hash)
+        # Hashed before the transaction, which would otherwise hold a connection while it waits for the hash.
+        password_hash = await app.passwords.hash(data.password)
+
+        async def work(db):
+            reg = await handlers.register(db, ctx, data, password_hash)
             # The same answer whatever the match: nothing tells whether a card number exists.
             return json_response({**ACCEPTED, "id": str(reg["id"])}, 202)
         return await ctx.idempotency.run(request, "anonymous", work)
@@ -151,23 +152,20 @@ def build_router(app) -> APIRouter:
 
     @router.post("/registrations/{reg_id}/approve", summary="Approve a registration")
     async def approve(reg_id: uuid.UUID, request: Request, user: CurrentUser):
-        async def work():
-            async with engine.begin() as db:
-                return json_response(await handlers.approve(db, ctx, user, reg_id))
+        async def work(db):
+            return json_response(await handlers.approve(db, ctx, user, reg_id))
         return await ctx.idempotency.run(request, user.subject, work)
 
     @router.post("/registrations/{reg_id}/reject", summary="Reject a registration (reason required)")
     async def reject(reg_id: uuid.UUID, body: Rejection, request: Request, user: CurrentUser):
-        async def work():
-            async with engine.begin() as db:
-                return json_response(await handlers.reject(db, ctx, user, reg_id, body.reason))
+        async def work(db):
+            return json_response(await handlers.reject(db, ctx, user, reg_id, body.reason))
         return await ctx.idempotency.run(request, user.subject, work)
 
     @router.post("/registrations/approve", summary="Approve many matched registrations")
     async def approve_many(body: BulkApproval, request: Request, user: CurrentUser):
-        async def work():
-            async with engine.begin() as db:
-                results = await handlers.approve_many(db, ctx, user, body.ids)
+        async def work(db):
+            results = await handlers.approve_many(db, ctx, user, body.ids)
             return json_response({"results": results,
                                   "approved": sum(r["status"] == "approved" for r in results)})
         return await ctx.idempotency.run(request, user.subject, work)

@@ -177,9 +177,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.post("/org-units", status_code=201, summary="Create a unit")
     async def create_org_unit(body: OrgUnitCreate, request: Request, user: CurrentUser):
-        async def work():
-            async with engine.begin() as db:
-                unit = await handlers.create_org_unit(db, ctx, user, body.model_dump())
+        async def work(db):
+            unit = await handlers.create_org_unit(db, ctx, user, body.model_dump())
             return json_response(unit_json(unit), 201,
                                  {"Location": f"/api/members/v1/org-units/{unit['code']}"})
         return await idempotent(request, user, work)
@@ -216,9 +215,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.post("/members", status_code=201, summary="Create one member")
     async def create_member(body: MemberCreate, request: Request, user: CurrentUser):
-        async def work():
-            async with engine.begin() as db:
-                row = await handlers.create_member(db, ctx, user, body.model_dump(), today=date.today())
+        async def work(db):
+            row = await handlers.create_member(db, ctx, user, body.model_dump(), today=date.today())
             return json_response(member_json(row, full=True), 201,
                                  {"Location": f"/api/members/v1/members/{row['id']}"})
         return await idempotent(request, user, work)
@@ -258,20 +256,18 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.post("/members/{member_id}/transfers", summary="Transfer a member (chuyển sinh hoạt)")
     async def transfer_member(member_id: str, body: Transfer, request: Request, user: CurrentUser):
-        async def work():
-            async with engine.begin() as db:
-                row = await handlers.transfer_member(db, ctx, user, _uuid(member_id), body.to_unit, body.kind,
-                                                     body.reason)
+        async def work(db):
+            row = await handlers.transfer_member(db, ctx, user, _uuid(member_id), body.to_unit, body.kind,
+                                                 body.reason)
             return json_response(member_json(row, full=False))
         return await idempotent(request, user, work)
 
     @router.post("/members/{member_id}/status", summary="Change a member's standing")
     async def change_status(member_id: str, body: StatusChange, request: Request, user: CurrentUser):
-        async def work():
-            async with engine.begin() as db:
-                row = await handlers.change_status(
-                    db, ctx, user, _uuid(member_id), body.status, eligible=body.eligible,
-                    ineligible_reason=body.ineligible_reason, reason=body.reason, today=date.today())
+        async def work(db):
+            row = await handlers.change_status(
+                db, ctx, user, _uuid(member_id), body.status, eligible=body.eligible,
+                ineligible_reason=body.ineligible_reason, reason=body.reason, today=date.today())
             return json_response(member_json(row, full=False))
         return await idempotent(request, user, work)
 
@@ -280,10 +276,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     @router.post("/members/{member_id}/corrections", status_code=201,
                  summary="Propose a correction of one's own record (báo sai thông tin)")
     async def request_correction(member_id: str, body: CorrectionCreate, request: Request, user: CurrentUser):
-        async def work():
-            async with engine.begin() as db:
-                created = await handlers.request_correction(db, user, _uuid(member_id), body.changes, body.note,
-                                                            today=date.today())
+        async def work(db):
+            created = await handlers.request_correction(db, user, _uuid(member_id), body.changes, body.note,
+                                                        today=date.today())
             return json_response(correction_json(created), 201)
         return await idempotent(request, user, work)
 

@@ -109,21 +109,20 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.post("/training", status_code=201, summary="Record a training session (unit, date, topic, people)")
     async def record_training(body: TrainingBody, user: CurrentUser, request: Request):
-        async def work():
-            async with engine.begin() as db:
-                u = await _scoped_unit(db, user, body.unit, TRAINERS)
-                if body.held_on > hanoi_day():
-                    raise invalid([("held_on", "is in the future")])
-                session_id = uuid7()
-                await db.execute(text(
-                    "INSERT INTO training_sessions (id, unit, held_on, topic, people, recorded_by) "
-                    "VALUES (:id, :u, :d, :t, :n, :by)"),
-                    {"id": session_id, "u": u["code"], "d": body.held_on, "t": body.topic.strip(), "n": body.people,
-                     "by": user.subject})
-                await add_counts(db, {u["code"]: {"trained_people": body.people, "training_sessions": 1}})
-                await add_events(db, "metrics", [make_message(TrainingRecorded(
-                    session_id=str(session_id), unit=u["code"], held_on=body.held_on, topic=body.topic.strip(),
-                    people=body.people), aggregate_id=str(session_id), committee=u["committee"], orgunit=u["code"])])
+        async def work(db):
+            u = await _scoped_unit(db, user, body.unit, TRAINERS)
+            if body.held_on > hanoi_day():
+                raise invalid([("held_on", "is in the future")])
+            session_id = uuid7()
+            await db.execute(text(
+                "INSERT INTO training_sessions (id, unit, held_on, topic, people, recorded_by) "
+                "VALUES (:id, :u, :d, :t, :n, :by)"),
+                {"id": session_id, "u": u["code"], "d": body.held_on, "t": body.topic.strip(), "n": body.people,
+                 "by": user.subject})
+            await add_counts(db, {u["code"]: {"trained_people": body.people, "training_sessions": 1}})
+            await add_events(db, "metrics", [make_message(TrainingRecorded(
+                session_id=str(session_id), unit=u["code"], held_on=body.held_on, topic=body.topic.strip(),
+                people=body.people), aggregate_id=str(session_id), committee=u["committee"], orgunit=u["code"])])
             return json_response({"id": str(session_id), "unit": u["code"], "held_on": body.held_on.isoformat(),
                                   "topic": body.topic.strip(), "people": body.people}, 201)
         return await ctx.idempotency.run(request, user.subject, work)
