@@ -27,7 +27,7 @@ from faststream.specification.asyncapi.site import get_asyncapi_html
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError, ServiceUnavailableError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -125,6 +125,20 @@ async def connect_nats(settings: Settings, url: str, *, inbox: str | None = None
     if inbox:
         options["inbox_prefix"] = inbox
     return await nats.connect(servers, **options)
+
+
+async def _patiently(what: str, step: Callable[[], Awaitable[None]], attempts: int = 5) -> None:
+    """A set-up step against JetStream, again after a timeout: replicas starting
+    together, or a cluster electing a leader, can keep an answer past nats-py's
+    5 s. Each step creates or updates to one configuration, so repeating it is safe."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await step()
+        except (TimeoutError, ServiceUnavailableError) as exc:  # nats-py's TimeoutError is one too
+            if attempt == attempts:
+                raise
+            log.warning("setting up %s: %r; again in %d s", what, exc, attempt)
+            await asyncio.sleep(attempt)
 
 
 class NotSetUp(RuntimeError):
@@ -255,13 +269,13 @@ class ServiceRuntime:
         js = nc.jetstream() if setup else BindOnlyJetStream(nc)
         self.context.js = js
         if setup:
-            await ensure_streams(js, replicas=self.settings.stream_replicas,
-                                 duplicate_window_s=self.settings.duplicate_window_s)
+            await _patiently("streams", lambda: ensure_streams(
+                js, replicas=self.settings.stream_replicas, duplicate_window_s=self.settings.duplicate_window_s))
         else:
             await self.check_nats_set_up(js)
         await self.broker.start()
         if self.definition.on_start:
-            await self.definition.on_start(self.context)
+            await _patiently(f"{self.name} start", lambda: self.definition.on_start(self.context))
         for bucket, key, apply in ((JWKS_BUCKET, JWKS_KEY, self._trust_keys), (REVOKED_BUCKET, ">", self._end_sessions)):
             self._tasks.append(asyncio.create_task(self._watch_bucket(js, bucket, key, apply),
                                                    name=f"{self.name}-{bucket}"))
@@ -269,7 +283,7 @@ class ServiceRuntime:
         self.start_relay()
         for consumer, config in self.consumer_configs():
             if setup:
-                await ensure_consumer(js, consumer, config)
+                await _patiently(f"consumer {consumer.name}", lambda c=consumer, k=config: ensure_consumer(js, c, k))
             self._start_consumer(consumer, js)
 
     def _trust_keys(self, entry) -> None:
@@ -305,10 +319,15 @@ class ServiceRuntime:
         log.info("%s: stopping", self.name)
         await stop_tasks(self._tasks, self.name)
         self._tasks.clear()
-        if self.definition.on_stop:
-            await self.definition.on_stop(self.context)
-        await self.broker.stop()
-        await self.context.engine.dispose()
+        try:
+            if self.definition.on_stop:
+                await self.definition.on_stop(self.context)
+            try:
+                await self.broker.stop()
+            except Exception as exc:  # NATS away (reconnecting): nothing left to flush, stop anyway
+                log.warning("%s: NATS connection not closed cleanly: %r", self.name, exc)
+        finally:
+            await self.context.engine.dispose()
         log.info("%s: stopped", self.name)
 
     async def readiness(self) -> dict[str, bool]:
