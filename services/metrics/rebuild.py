@@ -27,6 +27,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import ServiceUnavailableError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,6 +46,7 @@ FOLD_EVERY = 50  # batches: keeps counter_deltas small during a long replay
 # A consumer with a lane key has each batch applied in this many transactions
 # side by side: this process then works while PostgreSQL writes another lane.
 LANES = 3
+UNAVAILABLE_RETRIES = 20  # 503s a fetch may meet before the rebuild gives up (0.5 s apart)
 
 
 @dataclass
@@ -82,13 +84,21 @@ async def _apply_stream(engine: AsyncEngine, js: JetStreamContext, consumer: Con
     fetched: asyncio.Queue = asyncio.Queue(maxsize=2)
 
     async def fetch() -> None:
-        seen = 0
+        seen, unavailable = 0, 0
         try:
             while seen < last:
                 try:
                     messages = await sub.fetch(batch, timeout=2.0)
                 except TimeoutError:
                     break  # the rest of the range was deleted or is past the filter
+                except ServiceUnavailableError:
+                    # In a cluster a new consumer, or one whose node just went, can answer 503 for a
+                    # moment; the range is still there: ask again, a bounded number of times.
+                    unavailable += 1
+                    if unavailable > UNAVAILABLE_RETRIES:
+                        raise
+                    await asyncio.sleep(0.5)
+                    continue
                 if messages and messages[-1].metadata.sequence.stream > last:
                     messages = [m for m in messages if m.metadata.sequence.stream <= last]
                 if not messages:
