@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy import text
@@ -74,6 +74,48 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
         headers["Retry-After"] = str(problem.extra["retry_after"])
     return Response(orjson.dumps(problem.body(instance)), status_code=problem.status, media_type=PROBLEM,
                     headers=headers)
+
+
+# Request bodies: a JSON (or form) request up to 2 MiB, which an article's 500,000 characters
+# of Vietnamese in UTF-8 fit; a multipart upload up to 110 MiB (the proxy's limit), within
+# which each upload endpoint sets its own. Larger is refused before it is read whole.
+MAX_BODY_BYTES = 2 * 2**20
+MAX_UPLOAD_BYTES = 110 * 2**20
+
+
+def _too_large(limit: int) -> str:
+    return f"Request body too large: at most {limit // 2**20} MiB"
+
+
+class BodyLimit:
+    """ASGI middleware: a body over its limit gets 413 problem+json, at once when
+    Content-Length says so, else as soon as the bytes received pass the limit."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = MAX_UPLOAD_BYTES if multipart else MAX_BODY_BYTES
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            response = problem_response(Problem(413, "Payload too large", _too_large(limit)), scope.get("path"))
+            return await response(scope, receive, send)
+        received = 0
+
+        async def limited():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI passes an HTTPException from reading the body on to the problem handlers.
+                    raise HTTPException(413, _too_large(limit))
+            return message
+        await self.app(scope, limited, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
