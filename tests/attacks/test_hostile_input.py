@@ -1,5 +1,5 @@
 """Hostile input on the JSON endpoints: deeply nested JSON, wrong content
-types, Vietnamese names written with combining marks (NFD) or precomposed
+types, oversized bodies, Vietnamese names written with combining marks (NFD) or precomposed
 (NFC), invisible characters, SQL and HTML injection in every free-text field,
 LIKE wildcards in searches. Each is refused as a 4xx problem (naming the
 field where there is one) or stored as the text it is; never a 500, never
@@ -47,6 +47,22 @@ def test_deep_nesting_and_wrong_content_types_are_refused_and_write_nothing(worl
             headers = {**editor, **({"Content-Type": content_type} if content_type else {})}
             response = post(world, path, headers, content=content)
             assert 400 <= response.status_code < 500, (path, content_type, response.status_code, response.text[:200])
+            assert_problem(response.status_code, response.headers, response.content, where=path)
+    assert world.quiet_digests() == before
+
+
+def test_oversized_bodies_are_refused_with_413_and_write_nothing(world):
+    admin = world.auth("city_admin")
+    before = world.quiet_digests()
+    huge = b'{"full_name": "' + b"a" * (3 * 2**20) + b'"}'
+
+    def streamed():  # no Content-Length: refused once the bytes received pass the limit
+        yield huge[: 2**20]
+        yield huge[2**20:]
+    for path in ("/api/members/v1/members", "/api/identity/v1/registrations", "/api/content/v1/articles"):
+        for content in (huge, streamed()):
+            response = post(world, path, {**admin, "Content-Type": "application/json"}, content=content)
+            assert response.status_code == 413, (path, response.status_code, response.text[:200])
             assert_problem(response.status_code, response.headers, response.content, where=path)
     assert world.quiet_digests() == before
 
