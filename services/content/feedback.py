@@ -38,8 +38,7 @@ async def post(db: AsyncConnection, actor: Principal, *, body: str, article_id: 
         to_unit, to_path = article["author_unit"], article["author_path"]
     else:
         to_path = (await articles.unit_paths(db, [to_unit]))[to_unit]
-        # A member writes to their own unit or one above it.
-        if to_path is None or (author["ancestors"] and to_path not in author["ancestors"]):
+        if to_path is None or to_path not in await _may_write_to(db, actor, author):
             raise invalid([("to_unit", "must be your unit or a unit above it")])
     status = "pending" if await moderates(db, to_unit) else "visible"
     feedback_id = uuid7()
@@ -53,6 +52,17 @@ async def post(db: AsyncConnection, actor: Principal, *, body: str, article_id: 
         account_id=actor.subject, unit=author["unit"], status=status),
         aggregate_id=feedback_id, committee=author["committee"], unit=author["unit"])
     return await one(db, feedback_id)
+
+
+async def _may_write_to(db: AsyncConnection, actor: Principal, author: dict[str, Any]) -> set[str]:
+    """The paths of the units one may write to: one's own unit and those above it; for
+    staff with no member card, the units their roles cover and those above them."""
+    paths = set(author["ancestors"])
+    if not actor.member_card_no:
+        rows = await db.execute(text("SELECT ancestors FROM org_units WHERE code = ANY(:c)"),
+                                {"c": sorted({g.unit for g in actor.grants})})
+        paths.update(path for (row,) in rows for path in row)
+    return paths
 
 
 async def one(db: AsyncConnection, feedback_id: Any) -> dict[str, Any] | None:

@@ -50,10 +50,14 @@ async def apply_member(db: AsyncConnection, envelope: dict[str, Any]) -> None:
 async def reader_of(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
     """Where the caller sits, by their card number in the replica (it follows a
     transfer at once); a token with no card, or one the replica does not know
-    yet, sits at the unit its token names."""
+    yet, sits at the unit its token names (with no ancestors if the tree does
+    not know that unit either)."""
     row = (await db.execute(text(
         "SELECT member_id, full_name, unit, ancestors, committee FROM readers WHERE party_card_no = :c"),
         {"c": actor.member_card_no})).mappings().first() if actor.member_card_no else None
     if row:
         return dict(row)
-    return {"member_id": None, "full_name": None, "unit": actor.unit, "ancestors": [], "committee": CITY}
+    unit = (await db.execute(text("SELECT ancestors, committee FROM org_units WHERE code = :u"),
+                             {"u": actor.unit})).mappings().first()
+    return {"member_id": None, "full_name": None, "unit": actor.unit,
+            "ancestors": list(unit["ancestors"]) if unit else [], "committee": unit["committee"] if unit else CITY}

@@ -252,3 +252,17 @@ def test_a_member_reads_their_own_record_and_no_one_elses(world):
     registration = httpx.get(f"{world.base_url}/api/identity/v1/registrations/{world.ids['registration_dung']}",
                              headers=cuong)
     assert registration.status_code == 403 and orjson.loads(registration.content)["status"] == 403
+
+
+def test_staff_without_a_card_write_feedback_only_to_their_own_unit_or_above(world):
+    editor = world.auth("editor", "tay-ho")  # staff: no member card
+    before = world.quiet_digests()["content"]["feedback"]
+    for unit in ("ba-dinh", "th-g1-c1"):  # another committee, and a unit below the token's
+        response = httpx.post(f"{world.base_url}/api/content/v1/feedback", headers=editor,
+                              json={"body": "Thư lạ", "to_unit": unit})
+        assert response.status_code == 422, response.text
+        assert_problem(422, response.headers, response.content, where=unit, field="to_unit")
+    assert world.quiet_digests()["content"]["feedback"] == before
+    own = httpx.post(f"{world.base_url}/api/content/v1/feedback", headers=editor,
+                     json={"body": "Góp ý của ban", "to_unit": "tay-ho"})
+    assert own.status_code == 201, own.text
