@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-fast bench lock clean
+.PHONY: up test test-fast chaos bench lock clean
 
 $(BIN)/sotay: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(VENV)/.test-deps
 
 test-fast: $(VENV)/.test-deps
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# Every fault test of tests/chaos, the slow ones too (nats-server down for minutes); `make test` runs the quick ones.
+chaos: $(VENV)/.test-deps
+	SOTAY_CHAOS=1 $(BIN)/python -m pytest -s tests/chaos $(PYTEST_ARGS)
 
 bench: $(BIN)/sotay
 	$(BIN)/sotay bench import
