@@ -1,23 +1,39 @@
-"""The baseline of `sotay bench feed`: a bare FastAPI endpoint that runs the
-feed's query with asyncpg and returns its rows, nothing else (no token, no
-SQLAlchemy, no problem handling, no middleware). The reader is named by
-query parameters.
+"""The baseline of `sotay bench feed` and of the suite's morning reading: a
+bare FastAPI app that runs content's queries with asyncpg and returns their
+rows, nothing else (no token, no SQLAlchemy, no problem handling, no
+middleware). The reader is named by query parameters.
+
+- `GET /feed`: the feed's very query;
+- `GET /article`: the article, if the reader may see it (the same test);
+- `POST /read`: the same transaction as recording a read: the visibility
+  check, the reader's row, the read inserted, an event row written to an
+  outbox-like table of its own (`bench_bare_outbox`, which no relay reads,
+  so the bare reads reach no other service) and a NOTIFY.
 
 Run as `uvicorn sotay.bench_bare:app`, with SOTAY_BENCH_DSN set to the
 database (search_path content)."""
 
 import os
+import uuid
 from contextlib import asynccontextmanager
+from datetime import date
 
 import asyncpg
 import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from services.content.articles import feed_sql
+from services.content.articles import _READER, _VISIBLE, feed_sql
 
 # The very query the feed runs (first page, no filter).
 FEED_SQL = feed_sql(after=False, category=False, unread_only=False)
+_ME = _READER.replace(":card", "$1").replace(":units", "$2::text[]")
+ARTICLE_SQL = f"WITH me AS ({_ME}) SELECT a.*, ({_VISIBLE}) AS in_feed FROM articles a WHERE a.id = $3"
+VISIBLE_SQL = f"WITH me AS ({_ME}) SELECT a.id FROM articles a WHERE a.id = $3 AND {_VISIBLE}"
+READER_SQL = "SELECT member_id, unit, committee FROM readers WHERE party_card_no = $1"
+READ_SQL = ("INSERT INTO reads (account_id, article_id, day, member_id, unit) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT DO NOTHING RETURNING 1")
+OUTBOX_SQL = "INSERT INTO bench_bare_outbox (event_id, subject, body, headers) VALUES ($1, $2, $3, '{}')"
 
 pool: asyncpg.Pool | None = None
 
@@ -27,6 +43,8 @@ async def lifespan(app):
     global pool
     pool = await asyncpg.create_pool(os.environ["SOTAY_BENCH_DSN"], min_size=10, max_size=10,
                                      server_settings={"search_path": "content, public"})
+    await pool.execute("CREATE TABLE IF NOT EXISTS public.bench_bare_outbox (id bigserial PRIMARY KEY, "
+                       "event_id uuid, subject text, body bytea, headers jsonb)")
     yield
     await pool.close()
 
@@ -34,7 +52,35 @@ async def lifespan(app):
 app = FastAPI(lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
 
 
+def _json(value) -> Response:
+    return Response(orjson.dumps(value), media_type="application/json")
+
+
 @app.get("/feed")
 async def feed(card: str, unit: str, account: str):
     rows = await pool.fetch(FEED_SQL, card, [unit], account, 21)
-    return Response(orjson.dumps([{**r, "id": str(r["id"])} for r in rows]), media_type="application/json")
+    return _json([{**r, "id": str(r["id"])} for r in rows])
+
+
+@app.get("/article")
+async def article(card: str, unit: str, id: uuid.UUID):
+    row = await pool.fetchrow(ARTICLE_SQL, card, [unit], id)
+    if row is None or not row["in_feed"]:
+        return Response(status_code=404)
+    return _json({k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in row.items()})
+
+
+@app.post("/read")
+async def read(card: str, unit: str, account: str, id: uuid.UUID):
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval(VISIBLE_SQL, card, [unit], id) is None:
+            return Response(status_code=404)
+        reader = await conn.fetchrow(READER_SQL, card)
+        day = date.today()
+        first = await conn.fetchval(READ_SQL, account, id, day, reader["member_id"], reader["unit"]) is not None
+        if first:
+            body = orjson.dumps({"type": "ArticleRead", "data": {"article_id": str(id), "account_id": account,
+                                                                 "unit": reader["unit"], "day": day.isoformat()}})
+            await conn.execute(OUTBOX_SQL, uuid.uuid4(), f"bench.bare.{reader['committee']}", body)
+            await conn.execute("SELECT pg_notify('bench_bare', '')")
+    return _json({"article_id": str(id), "day": day.isoformat(), "counted": first})

@@ -121,19 +121,8 @@ async def _run(settings, infra, db_url: str, member_count: int, rate: int, secon
     print(f"published {backlog:,} events ({len(units):,} units, {member_count:,} members)", flush=True)
 
     # Floor: a raw consume of the same streams.
-    started, consumed = time.perf_counter(), 0
-    for stream in STREAMS:
-        last = (await js.stream_info(stream)).state.last_seq
-        if not last:
-            continue
-        sub = await js.pull_subscribe(">", stream=stream, config=ConsumerConfig(ack_policy=AckPolicy.NONE))
-        seen = 0
-        while seen < last:
-            messages = await sub.fetch(500, timeout=5)
-            consumed += len(messages)
-            seen = messages[-1].metadata.sequence.stream
-        await sub.unsubscribe()
-    raw_rate = consumed / (time.perf_counter() - started)
+    consumed, seconds = await raw_consume(js)
+    raw_rate = consumed / seconds
 
     # Absorb: the service on the backlog.
     port = free_port()
@@ -231,6 +220,23 @@ async def _run(settings, infra, db_url: str, member_count: int, rate: int, secon
     if json_file:
         json_file.write_text(json.dumps({"scenarios": [result]}, indent=2))
     return 0 if met else 1
+
+
+async def raw_consume(js, streams: tuple[str, ...] = STREAMS) -> tuple[int, float]:
+    """A raw nats-py pull consume (no acks) of everything now in the streams: (messages, seconds)."""
+    started, consumed = time.perf_counter(), 0
+    for stream in streams:
+        last = (await js.stream_info(stream)).state.last_seq
+        if not last:
+            continue
+        sub = await js.pull_subscribe(">", stream=stream, config=ConsumerConfig(ack_policy=AckPolicy.NONE))
+        seen = 0
+        while seen < last:
+            messages = await sub.fetch(500, timeout=5)
+            consumed += len(messages)
+            seen = messages[-1].metadata.sequence.stream
+        await sub.unsubscribe()
+    return consumed, time.perf_counter() - started
 
 
 async def _drained(js, timeout: float = 600) -> None:

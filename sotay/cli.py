@@ -79,11 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     create_user.add_argument("--unit", default="city")
     create_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
-    bench = sub.add_parser("bench", help="benchmarks against the real servers")
-    bench.add_argument("scenario", choices=["import", "identity", "feed", "metrics"])
+    bench = sub.add_parser("bench", help="benchmarks against the real servers (no scenario: the whole suite, "
+                                         "quick size then Hanoi's)")
+    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics"],
+                       help="one benchmark alone; without it, the end-to-end suite")
+    bench.add_argument("--quick", action="store_true",
+                       help="suite: the quick size only (20,000 members, 1,000 registrations, 2,000 readers)")
+    bench.add_argument("--readers", type=int, help="suite: readers (with --members and --registrations: "
+                                                   "one size of your own instead of the quick one)")
+    bench.add_argument("--tree-scale", type=float,
+                       help="suite: share of Hanoi's org tree (default: a quarter for the quick size, all for Hanoi's)")
     bench.add_argument("--rows", type=int, default=500_000, help="import: member rows")
-    bench.add_argument("--registrations", type=int, default=1000, help="identity: registrations and sign-ins")
-    bench.add_argument("--members", type=int, default=100_000, help="feed: members (readers)")
+    bench.add_argument("--registrations", type=int, help="identity: registrations and sign-ins (default 1,000)")
+    bench.add_argument("--members", type=int, help="feed: members (readers, default 100,000)")
     bench.add_argument("--articles", type=int, default=10_000, help="feed: published articles")
     bench.add_argument("--requests", type=int, default=10_000, help="feed: requests per measured run")
     bench.add_argument("--population", type=int, default=40_000, help="metrics: members in the backlog")
@@ -410,15 +418,21 @@ def cmd_admin(args, settings: Settings) -> int:
 def cmd_bench(args, settings: Settings) -> int:
     from sotay.bench import run_identity_benchmark, run_import_benchmark
 
+    if args.scenario is None:
+        from sotay.bench_suite import run_suite, suite_sizes
+        sizes = suite_sizes(quick_only=args.quick, members=args.members, registrations=args.registrations,
+                            readers=args.readers, tree_scale=args.tree_scale)
+        return asyncio.run(run_suite(settings, sizes=sizes, json_file=args.json))
     if args.scenario == "identity":
-        return asyncio.run(run_identity_benchmark(settings, registrations=args.registrations, json_file=args.json))
+        return asyncio.run(run_identity_benchmark(settings, registrations=args.registrations or 1000,
+                                                  json_file=args.json))
     if args.scenario == "metrics":
         from sotay.bench_metrics import run_metrics_benchmark
         return asyncio.run(run_metrics_benchmark(settings, members=args.population, rate=args.rate,
                                                  seconds=args.seconds, json_file=args.json))
     if args.scenario == "feed":
         from sotay.bench_feed import run_feed_benchmark
-        return asyncio.run(run_feed_benchmark(settings, members=args.members, articles=args.articles,
+        return asyncio.run(run_feed_benchmark(settings, members=args.members or 100_000, articles=args.articles,
                                               requests=args.requests, json_file=args.json))
     return asyncio.run(run_import_benchmark(settings, rows=args.rows, json_file=args.json))
 

@@ -1,0 +1,761 @@
+"""`sotay bench` with no scenario: the end-to-end suite at Hanoi scale.
+
+For each size, one scratch system (embedded NATS and PostgreSQL in a
+temporary directory unless configured) and the four services as separate
+`sotay serve <service>` processes, so each one's CPU seconds (utime + stime
+from /proc/<pid>/stat) and peak resident memory (VmHWM from
+/proc/<pid>/status, reset before each scenario through clear_refs) are
+reported per scenario. Every floor is measured in the same run, on the same
+servers:
+
+1. Registry load: the members imported through the importer (CSV parsed and
+   validated, rows and outbox written with COPY, as `sotay import members`),
+   until members has published every event, identity's registry replica and
+   content's readers hold them all and the dashboard's members_total is the
+   count. Floor: a raw asyncpg COPY of the same rows plus a raw nats-py
+   pipelined publish of as many messages. Target: within 90 s and 3x floor.
+2. Registration evening: registrations over HTTP (94% mobile; 90% matched,
+   6% with details that differ, 4% not in the registry), half of them as
+   fast as 16 connections go (saturation), half offered at half the
+   argon2id floor's rate (open loop, latency from when each was due); then
+   the matched ones approved by a unit admin in bulk, until the dashboard's
+   figures are the ones driven. Floor: argon2id hashes/s with identity's
+   parameters. Target: saturation at least 0.8x the floor, p99 under 500 ms
+   at half of it.
+3. Morning reading: each reader opens the feed, an article of it, and
+   records the read (three requests, with the member's bearer token), then
+   until the dashboard's readers_today counts them all. Floor: the same
+   three requests against a bare FastAPI + asyncpg app running the same
+   queries (`sotay.bench_bare`). Target: at least 0.5x.
+4. Replay: the metrics service stopped, `services.metrics.rebuild.replay`
+   of every stream; the city's figures must come out as they were. Floor: a
+   raw nats-py pull consume of the same streams. Target: at least 0.5x.
+
+And no service above 300 MB resident. The full size runs the quick one
+first, in the same invocation, so the table shows how time and memory grow
+with the members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import nats
+import orjson
+
+from services.members.adapters.bulk import ImportReport, MemberImporter
+from services.members.adapters.demo_loader import _insert_units
+from services.members.demo import build_org_tree, generate_members
+from services.members.import_files import read_member_rows, write_csv
+from sotay.auth import Grant, mint_token
+from sotay.bench import (_floor_copy, _floor_publish, _load, _members, _pct, _read_response, _request,
+                         _start_service, _until_ready, scratch_system)
+from sotay.bench_feed import _start_bare, _wait_http
+from sotay.bench_metrics import raw_consume
+from sotay.db import plain_url
+from sotay.embedded import free_port
+from sotay.events import uuid7
+from sotay.service import ServiceRuntime, nats_servers
+from sotay.settings import Settings
+
+SERVICES = ("members", "identity", "content", "metrics")
+STREAMS = ("SOTAY_MEMBERS", "SOTAY_IDENTITY", "SOTAY_CONTENT", "SOTAY_METRICS")
+MEMORY_LIMIT_MB = 300
+ARTICLES = 100  # published through the editorial workflow before the morning reading
+CONCURRENCY = 16
+PASSWORD = "Mat khau cua dang vien"
+CITY = "city"
+IDLE_S = 3.0  # uvicorn closes a keep-alive connection idle for 5 s
+log = logging.getLogger("sotay.bench")
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    members: int
+    registrations: int
+    readers: int
+    tree_scale: float = 1.0  # of Hanoi's org tree (19,424 units); tests use less
+
+
+# The quick size has a quarter of the tree: the whole one alone takes ~40 s to reach every service here.
+QUICK = Size("quick", members=20_000, registrations=1_000, readers=2_000, tree_scale=0.25)
+FULL = Size("full", members=475_000, registrations=50_000, readers=100_000)
+
+
+def suite_sizes(*, quick_only: bool, members: int | None = None, registrations: int | None = None,
+                readers: int | None = None, tree_scale: float | None = None) -> list[Size]:
+    """The quick size (or one of your own, if any count is given), then Hanoi's unless quick only."""
+    small = Size("quick", QUICK.members, QUICK.registrations, QUICK.readers, tree_scale or QUICK.tree_scale)
+    if members or registrations or readers:
+        small = Size("custom", members or QUICK.members, registrations or QUICK.registrations,
+                     readers or QUICK.readers, tree_scale or QUICK.tree_scale)
+    full = Size("full", FULL.members, FULL.registrations, FULL.readers, tree_scale or FULL.tree_scale)
+    return [small] if quick_only else [small, full]
+
+
+async def run_suite(settings: Settings, *, sizes: list[Size], json_file: Path | None = None) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    runs = []
+    for size in sizes:
+        started = time.perf_counter()
+        print(f"== {size.name}: {size.members:,} members, {size.registrations:,} registrations, "
+              f"{size.readers:,} readers ==", flush=True)
+        async with scratch_system(settings, list(SERVICES)) as (s, infra, db_url):
+            scenarios = await SizeRun(s, infra.nats_url, db_url, size).run()
+        units = len(build_org_tree(2023, scale=size.tree_scale))
+        runs.append({"size": {**asdict(size), "units": units}, "seconds": round(time.perf_counter() - started, 1),
+                     "scenarios": scenarios})
+        print(f"{size.name} size done in {time.perf_counter() - started:.0f} s", flush=True)
+    report = {"scenarios": [s for run in runs for s in run["scenarios"]],
+              "sizes": [{**run["size"], "seconds": run["seconds"]} for run in runs],
+              "growth": _growth(runs) if len(runs) > 1 else []}
+    report["met"] = all(s["met"] for s in report["scenarios"])
+    print_report(report)
+    if json_file:
+        json_file.write_text(json.dumps(report, indent=2, default=str))
+    return 0 if report["met"] else 1
+
+
+# --- the service processes and what they use --------------------------------------------------------
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _reset_peak(pid: int) -> None:
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM back to the current RSS (Linux 4.0+)
+    except OSError:
+        pass  # the peak then runs from the process's start
+
+
+class Services:
+    """The `sotay serve` processes of one size, and the bench process itself
+    (importer, load generator and replay): CPU and peak memory per scenario."""
+
+    BENCH = "bench process"
+
+    def __init__(self, settings: Settings, nats_url: str, db_url: str) -> None:
+        self.settings, self.nats_url, self.db_url = settings, nats_url, db_url
+        self.procs: dict = {}
+        self.ports: dict[str, int] = {}
+        self.stopped: dict[str, tuple[float, float]] = {}  # name: (cpu s, peak MB) when stopped
+
+    def start(self, name: str) -> None:
+        self.ports[name] = free_port()
+        self.procs[name] = _start_service(name, self.nats_url, self.db_url, self.settings, self.ports[name])
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        try:
+            self.stopped[name] = (_cpu_s(proc.pid), _peak_mb(proc.pid))
+        except OSError:
+            pass
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except Exception:
+            proc.kill()
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def _pids(self) -> dict[str, int]:
+        return {**{n: p.pid for n, p in self.procs.items()}, self.BENCH: os.getpid()}
+
+    def mark(self) -> dict[str, float]:
+        """CPU seconds so far; every peak reset to the current resident size."""
+        marks = {}
+        for name, pid in self._pids().items():
+            _reset_peak(pid)
+            marks[name] = _cpu_s(pid)
+        return marks
+
+    def usage(self, marks: dict[str, float]) -> dict[str, dict[str, float]]:
+        used = {}
+        for name, before in marks.items():
+            pid = self._pids().get(name)
+            if pid:
+                used[name] = {"cpu_s": round(_cpu_s(pid) - before, 1), "peak_mb": round(_peak_mb(pid))}
+            else:  # stopped during the scenario (metrics, for the replay): what it used until then
+                cpu, peak = self.stopped.get(name, (before, 0.0))
+                used[name] = {"cpu_s": round(cpu - before, 1), "peak_mb": round(peak), "stopped": True}
+        return used
+
+
+# --- one size --------------------------------------------------------------------------------------
+
+
+class SizeRun:
+    def __init__(self, settings: Settings, nats_url: str, db_url: str, size: Size) -> None:
+        self.settings, self.nats_url, self.db_url, self.size = settings, nats_url, db_url, size
+        self.services = Services(settings, nats_url, db_url)
+        self.key = settings.signing_key()
+        self.admin = {"Authorization": f"Bearer {mint_token(self.key, 'bench-city', [Grant('city_admin', CITY)])}"}
+        self.rng = random.Random(2023)
+
+    def url(self, service: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.services.ports[service]}/api/{service}/v1{path}"
+
+    async def run(self) -> list[dict[str, Any]]:
+        self.nc = await nats.connect(nats_servers(self.nats_url))
+        self.js = self.nc.jetstream()
+        self.db = await asyncpg.connect(plain_url(self.db_url))
+        self.http = httpx.AsyncClient(timeout=120)
+        members = ServiceRuntime(_members(), self.settings, self.nats_url, self.db_url)
+        try:
+            started = time.perf_counter()
+            await members.migrate()
+            self.units = build_org_tree(2023, scale=self.size.tree_scale)
+            await _insert_units(members.context, self.units)
+            for name in SERVICES:
+                self.services.start(name)
+            for name in SERVICES:
+                await _until_ready(self.http, f"http://127.0.0.1:{self.services.ports[name]}/readyz", timeout=120)
+            await self.caught_up()
+            print(f"  set up: {len(self.units):,} units everywhere in {time.perf_counter() - started:.1f} s",
+                  flush=True)
+            scenarios = [await self.registry_load(members.context)]
+            await members.context.engine.dispose()
+            scenarios.append(await self.registration_evening())
+            scenarios.append(await self.morning_reading())
+            scenarios.append(await self.replay())
+            scenarios.append(self.memory(scenarios))
+            for s in scenarios:
+                s["size"] = self.size.name
+            return scenarios
+        finally:
+            self.services.stop_all()
+            await members.context.engine.dispose()
+            await self.http.aclose()
+            await self.db.close()
+            await self.nc.close()
+
+    # --- waiting for the system ---------------------------------------------------------------------
+
+    async def outboxes_published(self) -> bool:
+        for schema in SERVICES:
+            if await self.db.fetchval(f"SELECT EXISTS (SELECT 1 FROM {schema}.outbox WHERE published_at IS NULL)"):
+                return False
+        return True
+
+    async def consumers_drained(self) -> bool:
+        for stream in STREAMS:
+            for info in await self.js.consumers_info(stream):
+                if info.config.durable_name and (info.num_pending or info.num_ack_pending):
+                    return False
+        return True
+
+    async def caught_up(self, timeout: float = 1800) -> None:
+        """Every outbox published and every durable consumer done, twice in a row."""
+        deadline, quiet = time.monotonic() + timeout, 0
+        while quiet < 2:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the services did not catch up")
+            quiet = quiet + 1 if await self.outboxes_published() and await self.consumers_drained() else 0
+            await asyncio.sleep(0.2)
+
+    async def city(self) -> dict[str, Any]:
+        answer = await self.http.get(self.url("metrics", "/rollout"), params={"unit": CITY}, headers=self.admin)
+        answer.raise_for_status()
+        return answer.json()
+
+    async def until_city(self, expected: dict[str, int], timeout: float = 1800) -> float:
+        """Seconds until the dashboard's city figures are the expected ones."""
+        started = time.perf_counter()
+        while True:
+            got = await self.city()
+            if all(got.get(k) == v for k, v in expected.items()):
+                return time.perf_counter() - started
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"city figures {({k: got.get(k) for k in expected})}, expected {expected}")
+            await asyncio.sleep(0.1)
+
+    # --- 1. registry load ---------------------------------------------------------------------------
+
+    async def registry_load(self, ctx) -> dict[str, Any]:
+        n = self.size.members
+        print(f"  1. registry load: preparing {n:,} member rows …", flush=True)
+        rows = list(generate_members(self.units, n, 2023, pilot_only=False, today=date.today()))
+        csv_bytes = write_csv(rows)
+        parsed = list(read_member_rows(csv_bytes, "bench.csv"))
+        copy_s = await _floor_copy(self.db_url, parsed)
+        del parsed
+        publish_s = await _floor_publish(self.nats_url, n, 900)
+        floor_s = copy_s + publish_s
+        self.rows = [(r["party_card_no"], r["full_name"], r["date_of_birth"], r["phone"], r["unit"]) for r in rows]
+        del rows
+
+        marks = self.services.mark()
+        started = time.perf_counter()
+        report = ImportReport(import_id=uuid7())
+        await MemberImporter(ctx.engine, ctx, actor="bench", chunk_size=20_000).run(
+            iter(read_member_rows(csv_bytes, "bench.csv")), report)
+        import_s = time.perf_counter() - started
+        done: dict[str, float] = {}
+        checks = {
+            "published": self.outboxes_published,
+            "identity replica": lambda: self._count("identity.registry_members", n),
+            "content readers": lambda: self._count("content.readers", n),
+            "dashboard members_total": self._members_total(n),
+        }
+        while len(done) < len(checks):
+            for name, check in checks.items():
+                if name not in done and await check():
+                    done[name] = time.perf_counter() - started
+            if time.perf_counter() - started > 3600:
+                raise TimeoutError(f"registry load: only {sorted(done)} caught up")
+            await asyncio.sleep(0.2)
+        total_s = max(done.values())
+        await self.caught_up()
+        ratio = total_s / floor_s
+        met = report.imported == n and total_s <= 90 and ratio <= 3
+        return {
+            "name": "1. registry load", "unit": "member", "work": n, "seconds": round(total_s, 2),
+            "figures": {"members": n, "imported": report.imported, "import_s": round(import_s, 2),
+                        **{f"{k}_s": round(v, 2) for k, v in done.items()}, "caught_up_s": round(total_s, 2),
+                        "members_per_s": round(n / total_s)},
+            "floor": {"raw_copy_s": round(copy_s, 2), "raw_publish_s": round(publish_s, 2),
+                      "total_s": round(floor_s, 2)},
+            "ratio": round(ratio, 2), "target": "caught up within 90 s and at most 3x the floor",
+            "met": met, "services": self.services.usage(marks)}
+
+    async def _count(self, table: str, expected: int) -> bool:
+        return await self.db.fetchval(f"SELECT count(*) FROM {table}") >= expected
+
+    def _members_total(self, expected: int):
+        async def check() -> bool:
+            return (await self.city())["members_total"] == expected
+        return check
+
+    # --- 2. registration evening --------------------------------------------------------------------
+
+    async def registration_evening(self) -> dict[str, Any]:
+        from services.identity.adapters.passwords import PasswordPool
+
+        count = self.size.registrations
+        print(f"  2. registration evening: {count:,} registrations …", flush=True)
+        rng = random.Random(7)
+        bodies, kinds = self._registrations(rng, count)
+
+        # Floor: argon2id with identity's parameters, on every core, in this process.
+        pool = PasswordPool()
+        hashes = max(40, min(400, count // 5))
+        started = time.perf_counter()
+        await asyncio.gather(*(pool.hash(PASSWORD) for _ in range(hashes)))
+        hashes_per_s = hashes / (time.perf_counter() - started)
+        pool.close()
+
+        marks = self.services.mark()
+        path, port = "/api/identity/v1/registrations", self.services.ports["identity"]
+        requests = [_request("POST", path, orjson.dumps(b), "application/json") for b in bodies]
+        half = len(requests) // 2
+        started = time.perf_counter()
+        sat_s, sat_lat = await _load(port, requests[:half], CONCURRENCY)
+        offered = hashes_per_s / 2
+        paced_s, paced_lat = await _paced(port, requests[half:], offered)
+
+        approver = {"Authorization": "Bearer " + mint_token(self.key, "bench-unit-admin",
+                                                            [Grant("unit_admin", CITY)])}
+        approve_started = time.perf_counter()
+        ids = await self._matched_pending(approver)
+        approved = 0
+        for i in range(0, len(ids), 500):
+            answer = await self.http.post(self.url("identity", "/registrations/approve"),
+                                          json={"ids": ids[i:i + 500]}, headers=approver)
+            answer.raise_for_status()
+            approved += answer.json()["approved"]
+        approve_s = time.perf_counter() - approve_started
+        web = sum(b["platform"] == "web" for b in bodies)
+        expected = {"accounts_installed": count, "accounts_web": web, "accounts_mobile": count - web,
+                    "accounts_pending": count - approved, "accounts_approved": approved, "accounts_rejected": 0}
+        final_s = await self.until_city(expected)
+        total_s = time.perf_counter() - started
+        results = {r["match_result"]: r["n"] for r in await self.db.fetch(
+            "SELECT match_result, count(*) AS n FROM identity.registrations GROUP BY match_result")}
+        await self.caught_up()
+
+        sat_rate = half / sat_s
+        ratio = sat_rate / hashes_per_s
+        p99 = _pct(paced_lat, 99)
+        exact = results == {k: kinds.count(k) for k in set(kinds)} and approved == kinds.count("matched")
+        return {
+            "name": "2. registration evening", "unit": "registration", "work": count, "seconds": round(total_s, 2),
+            "figures": {"registrations": count, "web": web, "match_results": results,
+                        "saturation_per_s": round(sat_rate, 1), "saturation_p50_ms": _pct(sat_lat, 50),
+                        "saturation_p99_ms": _pct(sat_lat, 99),
+                        "offered_per_s": round(offered, 1), "paced_per_s": round((count - half) / paced_s, 1),
+                        "paced_p50_ms": _pct(paced_lat, 50), "paced_p99_ms": p99,
+                        "approvals": approved, "approvals_per_s": round(approved / approve_s, 1),
+                        "figures_final_after_approvals_s": round(final_s, 2), "dashboard": expected},
+            "floor": {"argon2id_hashes_per_s": round(hashes_per_s, 1), "parameters": "m=19 MiB, t=2, p=1"},
+            "ratio": round(ratio, 2),
+            "target": "saturation >= 0.8x argon2id floor; p99 < 500 ms offered half the floor's rate",
+            "met": ratio >= 0.8 and p99 < 500 and exact, "exact": exact, "services": self.services.usage(marks)}
+
+    def _registrations(self, rng: random.Random, count: int) -> tuple[list[dict], list[str]]:
+        """As members would register in their first cell meeting: mostly on phones, mostly matching."""
+        foreign = round(count * 0.04)
+        differ = round(count * 0.06)
+        kinds = ["not_in_registry"] * foreign + ["details_differ"] * differ + ["matched"] * (count - foreign - differ)
+        rng.shuffle(kinds)
+        with_phone = [r for r in self.rows if r[3]]
+        people = rng.sample(with_phone, count)
+        bodies = []
+        for i, (kind, (card, name, born, phone, _)) in enumerate(zip(kinds, people, strict=True)):
+            if kind == "not_in_registry":
+                card = f"09{i:08d}"  # the registry's cards start 01
+            elif kind == "details_differ":
+                if i % 2:
+                    phone = people[(i + 1) % count][3]
+                else:
+                    born = date.fromordinal(date.fromisoformat(born).toordinal() + 1).isoformat()
+            bodies.append({"party_card_no": card, "full_name": name, "date_of_birth": born, "phone": phone,
+                           "password": PASSWORD, "platform": "web" if rng.random() < 0.06 else "mobile"})
+        return bodies, kinds
+
+    async def _matched_pending(self, headers: dict) -> list[str]:
+        items, cursor = [], None
+        while True:
+            params = {"status": "pending", "match": "matched", "limit": 1000} | ({"cursor": cursor} if cursor else {})
+            answer = await self.http.get(self.url("identity", "/registrations"), params=params, headers=headers)
+            answer.raise_for_status()
+            page = answer.json()
+            items += [r["id"] for r in page["items"]]
+            if not (cursor := page["next_cursor"]):
+                return items
+
+    # --- 3. morning reading -------------------------------------------------------------------------
+
+    async def morning_reading(self) -> dict[str, Any]:
+        count = self.size.readers
+        print(f"  3. morning reading: {ARTICLES} articles published, then {count:,} readers …", flush=True)
+        await self._publish_articles()
+        rng = random.Random(11)
+        readers = rng.sample([(card, unit) for card, _, _, _, unit in self.rows], count)
+
+        # Floor: the same three requests against the bare app, as readers of their own ("bare-…").
+        port = free_port()
+        bare = _start_bare(self.db_url, port)
+        try:
+            await _wait_http(port, "/healthz")
+            await _load(port, [_http("GET", f"/feed?card={c}&unit={u}&account=bare-{c}") for c, u in readers[:200]])
+            bare_s, bare_lat, bare_n = await _sessions(port, readers, BareReader())
+        finally:
+            bare.terminate()
+            bare.wait(30)
+        await self.db.execute("DROP TABLE IF EXISTS public.bench_bare_outbox")
+
+        tokens = {card: mint_token(self.key, f"account-{card}", [Grant("member", unit)], member_card_no=card,
+                                   unit=unit) for card, unit in readers}
+        app = AppReader(tokens)
+        content_port = self.services.ports["content"]
+        await _load(content_port, [app.feed(c, u) for c, u in readers[:200]])  # warm up, no reads recorded
+        marks = self.services.mark()
+        started = time.perf_counter()
+        read_s, latencies, requests = await _sessions(content_port, readers, app)
+        absorbed_s = await self.until_city({"readers_today": count})
+        total_s = time.perf_counter() - started
+        await self.caught_up()
+
+        rate, bare_rate = requests / read_s, bare_n / bare_s
+        ratio = rate / bare_rate
+        return {
+            "name": "3. morning reading", "unit": "reader", "work": count, "seconds": round(total_s, 2),
+            "figures": {"readers": count, "requests": requests, "requests_per_s": round(rate, 1),
+                        "p50_ms": _pct(sum(latencies.values(), []), 50),
+                        "p99_ms": _pct(sum(latencies.values(), []), 99),
+                        **{f"{k}_p99_ms": _pct(v, 99) for k, v in latencies.items()},
+                        "readers_today": count, "article_read_absorbed_after_s": round(absorbed_s, 2)},
+            "floor": {"bare_requests_per_s": round(bare_rate, 1),
+                      "bare_p50_ms": _pct(sum(bare_lat.values(), []), 50),
+                      "bare_p99_ms": _pct(sum(bare_lat.values(), []), 99)},
+            "ratio": round(ratio, 2), "target": "requests/s at least 0.5x the bare FastAPI + asyncpg app",
+            "met": ratio >= 0.5, "services": self.services.usage(marks)}
+
+    async def _publish_articles(self) -> None:
+        editor = {"Authorization": f"Bearer {mint_token(self.key, 'bench-editor', [Grant('editor', CITY)])}"}
+        chief = {"Authorization": f"Bearer {mint_token(self.key, 'bench-chief', [Grant('chief_editor', CITY)])}"}
+        rng = random.Random(3)
+        committees = [u.code for u in self.units if u.kind == "committee"]
+        grassroots = [u.code for u in self.units if u.kind == "grassroots"]
+        body = "Nội dung bài viết về hoạt động của chi bộ và đảng bộ. " * 30
+        for i in range(ARTICLES):
+            roll = rng.random()
+            audience = [CITY] if roll < 0.3 else [rng.choice(committees)] if roll < 0.8 else [rng.choice(grassroots)]
+            created = await self.http.post(self.url("content", "/articles"), headers=editor, json={
+                "title": f"Bài viết số {i}: tin hoạt động", "summary": "Tóm tắt bài viết.", "body": body,
+                "category": "news", "audience": audience})
+            created.raise_for_status()
+            article = created.json()["id"]
+            for step, who in (("submit", editor), ("approve", chief), ("publish", chief)):
+                (await self.http.post(self.url("content", f"/articles/{article}/{step}"), headers=who)
+                 ).raise_for_status()
+
+    # --- 4. replay ----------------------------------------------------------------------------------
+
+    async def replay(self) -> dict[str, Any]:
+        from services.metrics.rebuild import replay
+
+        print("  4. replay …", flush=True)
+        before = await self.city()
+        marks = self.services.mark()
+        self.services.stop("metrics")
+        consumed, raw_s = await raw_consume(self.js)
+        stats = await replay(self.db_url, self.js, ack_wait=self.settings.ack_wait_s,
+                             max_ack_pending=self.settings.consumer_batch * 4)
+        after = await self._city_from_tables()
+        differ = sorted(k for k in before if k != "as_of" and after.get(k) != before[k])
+        raw_rate = consumed / raw_s
+        ratio = stats.per_s / raw_rate
+        return {
+            "name": "4. replay", "unit": "event", "work": stats.events, "seconds": round(stats.seconds, 2),
+            "figures": {"events": stats.events, "replay_s": round(stats.seconds, 2),
+                        "events_per_s": round(stats.per_s), "city_figures_differing": differ},
+            "floor": {"raw_consume_events": consumed, "raw_consume_events_per_s": round(raw_rate)},
+            "ratio": round(ratio, 2), "target": "replay at least 0.5x the raw consume; the same figures",
+            "met": ratio >= 0.5 and not differ, "services": self.services.usage(marks)}
+
+    async def _city_from_tables(self) -> dict[str, Any]:
+        """The city's figures as the API computes them, from the tables (the service is stopped)."""
+        from services.metrics import figures
+        from sotay.clock import hanoi_day
+        from sotay.db import create_engine
+
+        engine = create_engine(self.db_url, "metrics")
+        try:
+            async with engine.connect() as db:
+                city = await figures.of_unit(db, await figures.unit(db, CITY), hanoi_day())
+            return orjson.loads(orjson.dumps(city))
+        finally:
+            await engine.dispose()
+
+    # --- memory -------------------------------------------------------------------------------------
+
+    def memory(self, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
+        peaks = {name: max(s["services"].get(name, {}).get("peak_mb", 0) for s in scenarios) for name in SERVICES}
+        top = max(peaks.values())
+        return {"name": "resident memory", "unit": "member", "work": self.size.members, "seconds": None,
+                "figures": {f"{k}_peak_mb": v for k, v in peaks.items()},
+                "floor": None, "ratio": round(top / MEMORY_LIMIT_MB, 2),
+                "target": f"no service above {MEMORY_LIMIT_MB} MB resident", "met": top <= MEMORY_LIMIT_MB}
+
+
+# --- HTTP load ---------------------------------------------------------------------------------------
+
+
+def _http(method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    length = "Content-Length: 0\r\n" if method == "POST" else ""
+    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}{length}\r\n".encode()
+
+
+async def _paced(port: int, requests: list[bytes], rate: float, connections: int = 32) -> tuple[float, list[float]]:
+    """Open loop: request i is due at start + i / rate whatever became of the ones
+    before it; its latency runs from when it was due, so a wait for a free
+    connection counts (no coordinated omission)."""
+    queue: asyncio.Queue = asyncio.Queue()
+    latencies: list[float] = []
+
+    async def feed() -> None:
+        start = time.perf_counter()
+        for i, request in enumerate(requests):
+            due = start + i / rate
+            if (delay := due - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            queue.put_nowait((due, request))
+        for _ in range(connections):
+            queue.put_nowait(None)
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        used = time.perf_counter()
+        try:
+            while (item := await queue.get()) is not None:
+                due, request = item
+                if time.perf_counter() - used > IDLE_S:  # the server may be closing it: a new one
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request)
+                status, body = await _read_response(reader)
+                used = time.perf_counter()
+                latencies.append(used - due)
+                if status >= 300:
+                    raise RuntimeError(f"{status}: {body[:200]!r}")
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(feed(), *(connection() for _ in range(connections)))
+    return time.perf_counter() - started, latencies
+
+
+class AppReader:
+    """A member's app: the feed, an article of it, the read recorded, with the member's token."""
+
+    def __init__(self, tokens: dict[str, str]) -> None:
+        self.auth = {card: {"Authorization": f"Bearer {t}"} for card, t in tokens.items()}
+
+    def feed(self, card: str, unit: str) -> bytes:
+        return _http("GET", "/api/content/v1/feed", self.auth[card])
+
+    @staticmethod
+    def items(body: bytes) -> list[dict]:
+        return orjson.loads(body)["items"]
+
+    def article(self, card: str, unit: str, article: str) -> bytes:
+        return _http("GET", f"/api/content/v1/articles/{article}", self.auth[card])
+
+    def read(self, card: str, unit: str, article: str) -> bytes:
+        return _http("POST", f"/api/content/v1/articles/{article}/read", self.auth[card])
+
+
+class BareReader:
+    """The same three requests against `sotay.bench_bare`, the reader named in the query."""
+
+    def feed(self, card: str, unit: str) -> bytes:
+        return _http("GET", f"/feed?card={card}&unit={unit}&account=bare-{card}")
+
+    @staticmethod
+    def items(body: bytes) -> list[dict]:
+        return orjson.loads(body)
+
+    def article(self, card: str, unit: str, article: str) -> bytes:
+        return _http("GET", f"/article?card={card}&unit={unit}&id={article}")
+
+    def read(self, card: str, unit: str, article: str) -> bytes:
+        return _http("POST", f"/read?card={card}&unit={unit}&account=bare-{card}&id={article}")
+
+
+async def _sessions(port: int, readers: list[tuple[str, str]], client, concurrency: int = CONCURRENCY
+                    ) -> tuple[float, dict[str, list[float]], int]:
+    """Each reader: the feed, one of its articles, the read recorded. (seconds, latencies by kind, requests)."""
+    queue: asyncio.Queue = asyncio.Queue()
+    for i, reader in enumerate(readers):
+        queue.put_nowait((i, reader))
+    latencies: dict[str, list[float]] = {"feed": [], "article": [], "read": []}
+    sent = [0]
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def ask(kind: str, request: bytes) -> bytes:
+            started = time.perf_counter()
+            writer.write(request)
+            status, body = await _read_response(reader)
+            latencies[kind].append(time.perf_counter() - started)
+            sent[0] += 1
+            if status >= 300:
+                raise RuntimeError(f"{kind} {status}: {body[:200]!r}")
+            return body
+
+        try:
+            while not queue.empty():
+                i, (card, unit) = queue.get_nowait()
+                items = client.items(await ask("feed", client.feed(card, unit)))
+                if not items:
+                    continue
+                article = items[i % len(items)]["id"]
+                await ask("article", client.article(card, unit, article))
+                await ask("read", client.read(card, unit, article))
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, sent[0]
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+
+def _growth(runs: list[dict]) -> list[dict[str, Any]]:
+    """How time per item and peak memory grow from the smallest size to the largest."""
+    small, large = runs[0], runs[-1]
+    members_x = large["size"]["members"] / small["size"]["members"]
+    rows = []
+    for a, b in zip(small["scenarios"], large["scenarios"], strict=True):
+        if a["seconds"] and b["seconds"]:
+            per_a, per_b = a["seconds"] / a["work"] * 1e6, b["seconds"] / b["work"] * 1e6
+            rows.append({"scenario": a["name"], "measure": f"µs per {a['unit']}", "small": round(per_a),
+                         "large": round(per_b), "growth": round(per_b / per_a, 2),
+                         "work_growth": round(b["work"] / a["work"], 1)})
+    for name in (*SERVICES, Services.BENCH):
+        pa = max(s["services"].get(name, {}).get("peak_mb", 0) for s in small["scenarios"] if "services" in s)
+        pb = max(s["services"].get(name, {}).get("peak_mb", 0) for s in large["scenarios"] if "services" in s)
+        if pa:
+            rows.append({"scenario": name, "measure": "peak MB", "small": pa, "large": pb,
+                         "growth": round(pb / pa, 2), "work_growth": round(members_x, 1)})
+    return rows
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.2f}" if v < 100 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_value(x)}" for k, x in v.items())
+    return str(v)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    sizes = [s["name"] for s in report["sizes"]]
+    for size in sizes:
+        scenarios = [s for s in report["scenarios"] if s["size"] == size]
+        print()
+        print(f"{'scenario (' + size + ')':<26}{'figure':<36}{'value':>24}")
+        for s in scenarios:
+            print(f"{s['name']:<26}{'ratio to floor':<36}{s['ratio']:>23}x")
+            print(f"{'':<26}{'target':<36}{s['target']}")
+            print(f"{'':<26}{'met':<36}{'met' if s['met'] else 'NOT met':>24}")
+            for k, v in s["figures"].items():
+                print(f"{'':<26}{k:<36}{_value(v):>24}")
+            for k, v in (s["floor"] or {}).items():
+                print(f"{'':<26}{'floor: ' + k:<36}{_value(v):>24}")
+        with_use = [s for s in scenarios if "services" in s]
+        print()
+        print(f"{'CPU s / peak MB (' + size + ')':<26}" + "".join(f"{s['name'][:20]:>22}" for s in with_use))
+        for name in (*SERVICES, Services.BENCH):
+            cells = []
+            for s in with_use:
+                u = s["services"].get(name)
+                cells.append("stopped" if u and u.get("stopped") else f"{u['cpu_s']:.1f} s / {u['peak_mb']} MB"
+                             if u else "-")
+            print(f"{name:<26}" + "".join(f"{c:>22}" for c in cells))
+    if report["growth"]:
+        a, b = report["sizes"][0], report["sizes"][-1]
+        print()
+        print(f"{'growth ' + a['name'] + ' → ' + b['name']:<26}{'measure':<18}{a['name']:>10}{b['name']:>10}"
+              f"{'growth':>9}{'work x':>9}")
+        for g in report["growth"]:
+            print(f"{g['scenario']:<26}{g['measure']:<18}{g['small']:>10,}{g['large']:>10,}{g['growth']:>8}x"
+                  f"{g['work_growth']:>8}x")
+    print()
+    for s in report["sizes"]:
+        print(f"{'size ' + s['name']:<26}{s['members']:,} members, {s['registrations']:,} registrations, "
+              f"{s['readers']:,} readers, {s['units']:,} units: {s['seconds']:.0f} s")
+    print(f"{'every target':<26}{'met' if report['met'] else 'NOT met'}")
