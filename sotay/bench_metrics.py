@@ -121,8 +121,8 @@ async def _run(settings, infra, db_url: str, member_count: int, rate: int, secon
     print(f"published {backlog:,} events ({len(units):,} units, {member_count:,} members)", flush=True)
 
     # Floor: a raw consume of the same streams.
-    consumed, seconds = await raw_consume(js)
-    raw_rate = consumed / seconds
+    consumed, consume_s = await raw_consume(js)
+    raw_rate = consumed / consume_s
 
     # Absorb: the service on the backlog.
     port = free_port()

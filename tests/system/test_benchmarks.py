@@ -44,3 +44,45 @@ def test_metrics_benchmark_measures_absorb_latency_and_replay(tmp_path):
     f = figures["figures"]
     assert f["absorb_events_per_s"] > 0 and f["replay_events"] >= f["backlog_events"]
     assert f["probes"] >= 4 and figures["floor"]["raw_consume_events_per_s"] > 0
+
+
+def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
+    """`sotay bench` (the suite) at a tiny size: every scenario, its floor, the
+    services' CPU and memory, and the figures the dashboard ends with exactly
+    the ones driven."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOTAY_")}
+    env.update(SOTAY_DATA_DIR=str(tmp_path / "data"), SOTAY_LOG_LEVEL="WARNING")
+    out = tmp_path / "suite.json"
+    done = subprocess.run([sys.executable, "-m", "sotay.cli", "bench", "--quick", "--members", "2000",
+                           "--registrations", "50", "--readers", "100", "--tree-scale", "0.05", "--json", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    report = json.loads(out.read_text())
+    assert done.returncode == (0 if report["met"] else 1), done.stdout + done.stderr
+    assert "CPU s / peak MB" in done.stdout and "every target" in done.stdout
+
+    scenarios = {s["name"]: s for s in report["scenarios"]}
+    assert list(scenarios) == ["1. registry load", "2. registration evening", "3. morning reading", "4. replay",
+                               "resident memory"]
+    for s in report["scenarios"]:
+        assert {"name", "figures", "floor", "ratio", "target", "met"} <= set(s) and isinstance(s["met"], bool)
+        assert s["size"] == "custom" and s["ratio"] > 0
+    for s in list(scenarios.values())[:4]:
+        assert set(s["services"]) == {"members", "identity", "content", "metrics", "bench process"}
+        assert all(u["peak_mb"] > 0 for u in s["services"].values())
+
+    load = scenarios["1. registry load"]
+    assert load["figures"]["imported"] == 2000 and load["floor"]["raw_copy_s"] > 0
+    evening = scenarios["2. registration evening"]["figures"]
+    assert evening["match_results"] == {"matched": 45, "details_differ": 3, "not_in_registry": 2}
+    assert evening["approvals"] == 45 and scenarios["2. registration evening"]["exact"]
+    assert evening["dashboard"] | {"accounts_web": 0, "accounts_mobile": 0} == {
+        "accounts_installed": 50, "accounts_pending": 5, "accounts_approved": 45, "accounts_rejected": 0,
+        "accounts_web": 0, "accounts_mobile": 0}
+    assert evening["dashboard"]["accounts_web"] + evening["dashboard"]["accounts_mobile"] == 50
+    reading = scenarios["3. morning reading"]
+    assert reading["figures"]["readers_today"] == 100 and reading["figures"]["requests"] == 300
+    assert reading["floor"]["bare_requests_per_s"] > 0
+    replay = scenarios["4. replay"]
+    assert replay["figures"]["city_figures_differing"] == []
+    assert replay["figures"]["events"] == replay["floor"]["raw_consume_events"] > 2000
+    assert replay["services"]["metrics"]["stopped"]
