@@ -118,14 +118,19 @@ async def run_suite(settings: Settings, *, sizes: list[Size], json_file: Path | 
         runs.append({"size": {**asdict(size), "units": units}, "seconds": round(time.perf_counter() - started, 1),
                      "scenarios": scenarios})
         print(f"{size.name} size done in {time.perf_counter() - started:.0f} s", flush=True)
+        report = _report(runs)
+        if json_file:  # after each size, so a long run that fails later keeps what it measured
+            json_file.write_text(json.dumps(report, indent=2, default=str))
+    print_report(report)
+    return 0 if report["met"] else 1
+
+
+def _report(runs: list[dict]) -> dict[str, Any]:
     report = {"scenarios": [s for run in runs for s in run["scenarios"]],
               "sizes": [{**run["size"], "seconds": run["seconds"]} for run in runs],
               "growth": _growth(runs) if len(runs) > 1 else []}
     report["met"] = all(s["met"] for s in report["scenarios"])
-    print_report(report)
-    if json_file:
-        json_file.write_text(json.dumps(report, indent=2, default=str))
-    return 0 if report["met"] else 1
+    return report
 
 
 # --- the service processes and what they use --------------------------------------------------------
@@ -749,11 +754,11 @@ def print_report(report: dict[str, Any]) -> None:
     if report["growth"]:
         a, b = report["sizes"][0], report["sizes"][-1]
         print()
-        print(f"{'growth ' + a['name'] + ' → ' + b['name']:<26}{'measure':<18}{a['name']:>10}{b['name']:>10}"
-              f"{'growth':>9}{'work x':>9}")
+        print(f"growth {a['name']} → {b['name']} (time per item: 1.0x is linear; memory: against the members' growth)")
+        print(f"{'':<26}{'measure':<22}{a['name']:>12}{b['name']:>12}{'growth':>10}{'work x':>10}")
         for g in report["growth"]:
-            print(f"{g['scenario']:<26}{g['measure']:<18}{g['small']:>10,}{g['large']:>10,}{g['growth']:>8}x"
-                  f"{g['work_growth']:>8}x")
+            print(f"{g['scenario']:<26}{g['measure']:<22}{g['small']:>12,}{g['large']:>12,}{g['growth']:>9}x"
+                  f"{g['work_growth']:>9}x")
     print()
     for s in report["sizes"]:
         print(f"{'size ' + s['name']:<26}{s['members']:,} members, {s['registrations']:,} registrations, "
