@@ -153,6 +153,9 @@ class ConsumerRunner:
         self.fetch_timeout = fetch_timeout
         self.totals = Outcome()
         self.bound = False
+        # After a batch failed for a cause not its own (the database away): how long to wait before
+        # the next one, doubling up to 5 s while it lasts, 0 once a batch goes through.
+        self.pause = 0.0
 
     async def run(self) -> None:
         """Consume until cancelled, surviving NATS and database outages."""
@@ -199,7 +202,12 @@ class ConsumerRunner:
                 except Exception as exc:
                     # Not the messages' fault (see process_batch): let them come back later.
                     log.error("consumer %s: batch failed: %r", self.consumer.name, exc)
+                    self._back_off()
                     await asyncio.gather(*(m.nak(delay=self.nack_delay) for m in messages), return_exceptions=True)
+                if self.pause:
+                    # Rather than fetch, fail and nak as fast as the server redelivers (a hot
+                    # loop that floods the log for as long as the database is away).
+                    await asyncio.sleep(self.pause)
         finally:
             if fetching is not None:
                 fetching.cancel()
@@ -220,11 +228,14 @@ class ConsumerRunner:
                 raise
             log.warning("consumer %s: database unavailable (%s); batch of %d will be redelivered",
                         self.consumer.name, exc, len(messages))
-            await asyncio.gather(*(m.nak(delay=self.nack_delay) for m in messages), return_exceptions=True)
+            self._back_off()
+            await asyncio.gather(*(m.nak(delay=max(self.nack_delay, self.pause)) for m in messages),
+                                 return_exceptions=True)
             outcome.retried = len(messages)
             self._add(outcome)
             return outcome
 
+        self.pause = 0.0
         to_dead_letter: list[tuple[Msg, str]] = []
         for msg, (verdict, reason) in zip(messages, verdicts, strict=True):
             if verdict == "dead":
@@ -347,6 +358,9 @@ class ConsumerRunner:
         await self.js.publish(f"sotay.dlq.{self.consumer.name}", msg.data, headers=headers)
         await msg.term()
         log.error("consumer %s: dead-lettered stream seq %s: %s", self.consumer.name, meta.sequence.stream, reason)
+
+    def _back_off(self) -> None:
+        self.pause = min(max(self.pause * 2, self.nack_delay, 0.1), 5.0)
 
     def _add(self, outcome: Outcome) -> None:
         for name in ("acked", "duplicates", "retried", "dead_lettered"):
