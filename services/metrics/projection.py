@@ -9,6 +9,8 @@ applies the events again one at a time.
 Events about one member arrive on two streams (members and identity) through
 two consumers; transaction-scoped advisory locks on the batch's members
 serialise them, so "has this member installed?" is decided on committed data.
+Replicas sharing a consumer apply batches side by side: locks on the batch's
+registrations serialise two events of one registration (tests/chaos).
 
 `fold` moves the appended deltas into the subtree counters (see
 migrations/003_counters.sql); the snapshot publisher runs it each round.
@@ -249,6 +251,10 @@ async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, An
 async def apply_accounts_batch(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> None:
     await _lock_members(db, [e["data"].get("member_id") for e in envelopes])
     reg_ids = sorted({e["data"]["registration_id"] for e in envelopes if "registration_id" in e["data"]})
+    # A registration that matched nobody has no member to lock: two replicas applying its submission
+    # and its rejection side by side would each read it as new and both count it. Its own lock
+    # (taken after the members', as everywhere) makes the second read what the first wrote.
+    await _lock(db, "registration", reg_ids)
     account_ids = sorted({e["data"]["account_id"] for e in envelopes if e["data"].get("account_id")})
     rows = await db.execute(text(
         "SELECT registration_id, account_id, member_id, unit, platform, status, activated FROM registrations "
