@@ -21,6 +21,7 @@ consumers) see the event twice and must dedupe by the envelope id too.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,7 +52,7 @@ class DeadLetter:
 
     @classmethod
     def from_raw(cls, raw: RawStreamMsg) -> DeadLetter:
-        headers = dict(raw.headers or {})
+        headers = _headers(raw)
         try:
             envelope = orjson.loads(raw.data or b"")
         except orjson.JSONDecodeError:
@@ -75,6 +76,20 @@ class DeadLetter:
         return {"seq": self.seq, "time": self.time.isoformat() if self.time else None, "consumer": self.consumer,
                 "subject": self.subject, "stream_seq": self.stream_seq, "deliveries": self.deliveries,
                 "reason": self.reason, "event_id": self.event_id, "type": self.event_type}
+
+
+def _headers(raw: RawStreamMsg) -> dict[str, str]:
+    """The message's headers as UTF-8 text (nats-py parses them as e-mail headers, which turns a value
+    with non-ASCII text, a reason naming a member, into an email.header.Header)."""
+    if not raw.hdrs:
+        return {}
+    lines = base64.b64decode(raw.hdrs).decode("utf-8", "replace").split("\r\n")[1:]  # after NATS/1.0
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if sep and name:
+            headers.setdefault(name.strip(), value.strip())
+    return headers
 
 
 def _int(value: str | None) -> int | None:
