@@ -1,0 +1,381 @@
+"""Faults against the running system (issue 9): processes killed with SIGKILL mid-batch, mid-request
+and between a publish and its mark, nats-server and PostgreSQL restarted (and killed), a consumer
+stopped past its ack wait, two events of one registration applied at once by two replicas, a poison
+message dead-lettered and redriven. After each, once the system settles: every acknowledged command
+has exactly one effect, every projection equals a recomputation from the source tables, no member's
+version ever went back in any replica, and `sotay metrics verify` finds every figure. The recovery
+time of each is printed at the end of the run (conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import time
+
+import asyncpg
+import nats
+import pytest
+
+from sotay.settings import Settings
+from tests.chaos.harness import (
+    ACK_WAIT_S,
+    DUPLICATE_WINDOW_S,
+    MAX_DELIVER,
+    Chaos,
+    VersionWatch,
+    Workload,
+    populate,
+    settle,
+)
+from tests.chaos.report import RESULTS, FaultResult
+from tests.support.probe import Faults, probe_definition
+from tests.system.test_cluster import until
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+
+SEED = 20231
+
+
+class Env:
+    def __init__(self, chaos: Chaos, db: asyncpg.Pool, nc, workload: Workload) -> None:
+        self.chaos, self.db, self.nc, self.js, self.w = chaos, db, nc, nc.jetstream(), workload
+
+    async def stream_messages(self, stream: str) -> int:
+        return (await asyncio.wait_for(self.js.stream_info(stream), 5)).state.messages
+
+    async def finish(self, fault: str, *, faults: int, commands_before: int, watch: VersionWatch,
+                     fault_ended: float, verify: bool = True, timeout: float = 150, notes: dict | None = None,
+                     **kw) -> FaultResult:
+        verdict, _ = await settle(self.db, self.js, self.w.ledger, self.chaos, timeout=timeout, **kw)
+        recovery = time.monotonic() - fault_ended
+        assert self.w.ledger.failures == [], self.w.ledger.failures
+        assert watch.backwards == [], watch.backwards
+        assert watch.samples > 0
+        checks = verdict.checks + 2
+        if verify:
+            verified = await asyncio.to_thread(self.chaos.cli, "metrics", "verify")
+            assert verified.returncode == 0 and "every figure matches" in verified.stdout, \
+                verified.stdout + verified.stderr
+            checks += 1
+        result = FaultResult(fault, self.w.ledger.commands - commands_before, faults, recovery, checks,
+                             verdict.events, dict(notes or {}))
+        RESULTS.append(result)
+        return result
+
+
+@pytest.fixture(scope="module")
+async def env(tmp_path_factory):
+    chaos = Chaos(tmp_path_factory.mktemp("chaos"))
+    db = nc = workload = None
+    try:
+        chaos.start_postgres()
+        chaos.start_nats()
+        await chaos.wait_nats()
+        # The first process of each service creates the streams, buckets and consumers; one at a time.
+        for name in chaos.services:
+            chaos.start(name)
+            await chaos.wait_ready(name)
+        db = await asyncpg.create_pool(chaos.database_url, min_size=1, max_size=4)
+        nc = await nats.connect(chaos.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                connect_timeout=2)
+        people, article = await populate(chaos)
+        workload = Workload(chaos, people, article, SEED)
+        env = Env(chaos, db, nc, workload)
+        # Registrations match only once identity's replica holds the registry.
+        await until(lambda: db.fetchval("SELECT count(*) >= $1 FROM identity.registry_members", len(people)),
+                    60, "identity has the registry")
+        stream = await env.js.stream_info("SOTAY_MEMBERS")
+        assert stream.config.duplicate_window == DUPLICATE_WINDOW_S
+        yield env
+    finally:
+        if workload is not None:
+            await workload.close()
+        if nc is not None:
+            await nc.close()
+        if db is not None:
+            await db.close()
+        chaos.stop_all()
+        print(f"logs of the fault tests: {chaos.root / 'logs'}")
+
+
+async def test_consumers_killed_mid_batch_at_random_points(env: Env):
+    """SIGKILL a consumer process (content, identity or a metrics replica) while a burst of registry
+    events is being consumed, three times at random points; each is started again at once."""
+    rng = random.Random(SEED)
+    before = env.w.ledger.commands
+    kills = []
+    with VersionWatch(env.db) as watch:
+        background = asyncio.create_task(env.w.mixed(12))
+        for _ in range(3):
+            await env.w.import_burst(250)
+            await asyncio.sleep(rng.uniform(0.05, 0.6))
+            victim = rng.choice(["content", "identity", "metrics-1", "metrics-2"])
+            env.chaos.kill(victim)
+            kills.append(victim)
+            ended = time.monotonic()  # the fault ends as the process starts again
+            await env.chaos.restart(victim)
+        await background
+        await env.finish("kill -9 consumers mid-batch", faults=3, commands_before=before, watch=watch,
+                         fault_ended=ended, notes={"killed": "+".join(kills)})
+
+
+async def test_relay_killed_between_publish_and_mark_past_the_duplicate_window(env: Env):
+    """The members relay dies (the test hook) after the stream acknowledged a batch and before marking it,
+    and stays down longer than the duplicate window: the batch is in the stream twice, applied once."""
+    before = env.w.ledger.commands
+    dups_before = await env.stream_messages("SOTAY_MEMBERS") - await env.db.fetchval(
+        "SELECT count(*) FROM members.outbox")
+    env.chaos.kill("members")
+    await env.chaos.restart("members", SOTAY_TEST_RELAY_EXIT_AFTER_PUBLISH="members")
+    in_stream = await env.stream_messages("SOTAY_MEMBERS")
+    with VersionWatch(env.db) as watch:
+        creating = asyncio.gather(*(env.w.create_member() for _ in range(6)))
+        proc = env.chaos.processes.running["members"]
+        await until(lambda: asyncio.sleep(0, result=proc.poll() is not None), 30, "the relay's hook ends members")
+        assert proc.returncode == 75
+        # Published (in the stream), not marked: what the relay sent before it died.
+        unmarked = await env.stream_messages("SOTAY_MEMBERS") - in_stream
+        assert unmarked > 0
+        assert await env.db.fetchval("SELECT count(*) FROM members.outbox WHERE published_at IS NULL") >= unmarked
+        await asyncio.sleep(DUPLICATE_WINDOW_S + 1.5)
+        ended = time.monotonic()
+        await env.chaos.restart("members")
+        await creating
+        result = await env.finish("kill -9 relay between publish and mark", faults=1, commands_before=before,
+                                  watch=watch, fault_ended=ended)
+    dups = await env.stream_messages("SOTAY_MEMBERS") - await env.db.fetchval("SELECT count(*) FROM members.outbox")
+    # Every row published before the kill went into the stream a second time, and was applied once.
+    assert dups - dups_before == unmarked
+    result.notes.update(republished=unmarked)
+
+
+async def test_services_killed_in_the_middle_of_a_request_transaction(env: Env):
+    """A registration, an approval and a transfer each wait inside their transaction (the test holds
+    a lock their statements need) when identity and members are killed; the clients retry with the
+    same Idempotency-Key against the restarted services: exactly one effect each."""
+    before = env.w.ledger.commands
+    pending = await env.w.register(env.w.unregistered.pop())
+    member = await env.w.create_member()
+    retries = env.w.ledger.retries
+    with VersionWatch(env.db) as watch:
+        blocker = await asyncpg.connect(env.chaos.database_url)
+        try:
+            tx = blocker.transaction()
+            await tx.start()
+            await blocker.execute("LOCK TABLE identity.registrations, members.members IN SHARE MODE")
+            requests = asyncio.gather(env.w.register(env.w.unregistered.pop()), env.w.decide(pending, "approve"),
+                                      env.w.transfer(member))
+            await until(lambda: env.db.fetchval(
+                "SELECT count(*) >= 3 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"), 30, "three requests wait inside their transactions")
+            env.chaos.kill("identity")
+            env.chaos.kill("members")
+            await tx.commit()
+        finally:
+            await blocker.close()
+        ended = time.monotonic()
+        await asyncio.gather(env.chaos.restart("identity"), env.chaos.restart("members"))
+        await requests
+        assert env.w.ledger.retries > retries  # the requests were indeed cut off and retried
+        assert env.w.ledger.decisions[pending] == "approved" and env.w.ledger.transfers[member] == 1
+        await env.finish("kill -9 services mid-transaction", faults=2, commands_before=before, watch=watch,
+                         fault_ended=ended)
+
+
+async def test_nats_server_restarted_gracefully_and_killed(env: Env):
+    before = env.w.ledger.commands
+    with VersionWatch(env.db) as watch:
+        load = asyncio.create_task(env.w.mixed(30))
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            await asyncio.sleep(1.0)
+            env.chaos.stop_nats(sig)
+            await asyncio.sleep(2.0)
+            ended = time.monotonic()
+            env.chaos.start_nats()
+            await env.chaos.wait_nats()
+        await load
+        await env.finish("nats-server restarted (TERM, then KILL)", faults=2, commands_before=before, watch=watch,
+                         fault_ended=ended)
+
+
+async def test_postgres_killed_and_restarted_while_consuming_and_relaying(env: Env):
+    before = env.w.ledger.commands
+    with VersionWatch(env.db) as watch:
+        load = asyncio.create_task(env.w.mixed(30))
+        for sig in (signal.SIGKILL, signal.SIGINT):
+            await env.w.import_burst(150)  # consumers and relays busy
+            env.chaos.kill_postgres(sig)
+            await asyncio.sleep(2.0)
+            ended = time.monotonic()
+            await asyncio.to_thread(env.chaos.start_postgres)
+        await load
+        await env.finish("PostgreSQL killed -9, then fast shutdown", faults=2, commands_before=before, watch=watch,
+                         fault_ended=ended)
+
+
+async def test_consumer_stopped_past_its_ack_wait(env: Env):
+    """SIGSTOP a metrics replica holding fetched messages for longer than the ack wait: the other replica
+    gets them again; SIGCONT, and the stopped one's late batch changes nothing."""
+    before = env.w.ledger.commands
+
+    async def held() -> int:
+        infos = [await env.js.consumer_info(s, n) for s, n in
+                 (("SOTAY_MEMBERS", "metrics-registry"), ("SOTAY_IDENTITY", "metrics-accounts"))]
+        return sum(i.num_ack_pending for i in infos)
+    with VersionWatch(env.db) as watch:
+        attempts = 0
+        for _ in range(6):
+            attempts += 1
+            env.chaos.signal("metrics-1", signal.SIGSTOP)
+            stopped = time.monotonic()
+            await env.w.import_burst(200)
+            await asyncio.sleep(1.5)  # metrics-2 has applied what it got; what is unacked is metrics-1's
+            if await held():
+                break
+            env.chaos.signal("metrics-1", signal.SIGCONT)
+        else:
+            pytest.fail("the stopped replica never held a message")
+        load = asyncio.create_task(env.w.mixed(12))
+        await asyncio.sleep(max(0.0, ACK_WAIT_S + 3 - (time.monotonic() - stopped)))
+        env.chaos.signal("metrics-1", signal.SIGCONT)
+        ended = time.monotonic()
+        await load
+        await env.finish("SIGSTOP a metrics replica past ack wait", faults=1, commands_before=before, watch=watch,
+                         fault_ended=ended, notes={"attempts": attempts})
+
+
+async def _both_replicas_at_once(env: Env, first, second) -> None:
+    """`first` (a coroutine making an identity event) is applied by metrics-1 and `second` by metrics-2 in
+    two transactions that overlap: the test holds a lock both need to write and lets go once both wait."""
+    waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+               "AND datname = current_database() AND pid <> $1")
+    blocker = await asyncpg.connect(env.chaos.database_url)
+    stopped: list[str] = []
+    try:
+        me = await blocker.fetchval("SELECT pg_backend_pid()")
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE metrics.registrations IN SHARE MODE")
+        env.chaos.signal("metrics-2", signal.SIGSTOP)
+        stopped.append("metrics-2")
+        await asyncio.sleep(1.5)  # its outstanding pulls expire: metrics-1 alone fetches
+        await first
+        await until(lambda: env.db.fetchval(waiting, me), 30, "metrics-1 waits inside its transaction")
+        env.chaos.signal("metrics-1", signal.SIGSTOP)
+        stopped.append("metrics-1")
+        env.chaos.signal("metrics-2", signal.SIGCONT)
+        stopped.remove("metrics-2")
+        await asyncio.sleep(1.5)  # metrics-1's outstanding pulls expire: metrics-2 alone fetches
+        await second
+        await until(lambda: env.db.fetchval(f"SELECT ({waiting}) >= 2", me), 30,
+                    "metrics-2 waits inside its transaction too")
+        env.chaos.signal("metrics-1", signal.SIGCONT)
+        stopped.remove("metrics-1")
+        await tx.commit()
+    finally:
+        for name in stopped:
+            env.chaos.signal(name, signal.SIGCONT)
+        await blocker.close()
+
+
+async def test_registration_and_its_decision_applied_at_once_by_two_replicas(env: Env):
+    """Two events of one registration (submitted, then approved or rejected) in two metrics replicas'
+    transactions at the same time: for a member (the replicas lock the member) and for a card the
+    registry does not hold (no member to lock)."""
+    before = env.w.ledger.commands
+    faults = 0
+    with VersionWatch(env.db) as watch:
+        for person in (env.w.unregistered.pop(), None):
+            made: dict[str, str] = {}
+
+            async def register(person=person, made=made):
+                made["id"] = await env.w.register(person)
+
+            async def decide(person=person, made=made):
+                await env.w.decide(made["id"], "approve" if person else "reject")
+            assert ACK_WAIT_S > 6  # the choreography must end before either delivery is redelivered
+            await _both_replicas_at_once(env, register(), decide())
+            faults += 1
+        ended = time.monotonic()
+        await env.finish("two replicas apply one registration's events at once", faults=faults,
+                         commands_before=before, watch=watch, fault_ended=ended)
+
+
+async def test_poison_message_dead_lettered_then_redriven(env: Env):
+    """A test consumer (probe-members, in this process) fails on one member's event every time: it is
+    dead-lettered with its reason after SOTAY_MAX_DELIVER deliveries while the rest keep flowing;
+    `sotay dlq list` shows it; once the handler is fixed, `sotay dlq redrive` applies it once, and the
+    consumers that had applied it take the redriven copy for a duplicate."""
+    from sotay.service import ServiceRuntime
+
+    before = env.w.ledger.commands
+    faults = Faults(fail_times={"Trần Văn Độc": 10**6})
+    settings = Settings(data_dir=env.chaos.data_dir, duplicate_window_s=DUPLICATE_WINDOW_S, max_deliver=MAX_DELIVER,
+                        nack_delay_s=0.3, ack_wait_s=ACK_WAIT_S, consumer_fetch_timeout_s=1.0)
+    probe = ServiceRuntime(probe_definition(faults), settings, env.chaos.nats_url, env.chaos.database_url)
+    await probe.start()
+    try:
+        with VersionWatch(env.db) as watch:
+            await until(lambda: env.db.fetchval(
+                "SELECT count(*) > 0 FROM probe.effects"), 60, "the probe consumed the registry")
+            poison = await env.w.post("members", "/api/members/v1/members", ok=201, json_body={
+                "party_card_no": env.w.new_card(), "full_name": "Trần Văn Độc", "date_of_birth": "1966-06-06",
+                "unit": "tay-ho-g1-c1"})
+            env.w.ledger.members[poison["id"]] = "tay-ho-g1-c1"
+            after = [await env.w.create_member() for _ in range(3)]
+
+            async def listed():
+                out = await asyncio.to_thread(env.chaos.cli, "dlq", "list", "--consumer", "probe-members", "--json")
+                assert out.returncode == 0, out.stderr
+                return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+            (letter,) = await until(listed, 60, "the poison message is dead-lettered")
+            ended = time.monotonic()
+            assert faults.calls["Trần Văn Độc"] == MAX_DELIVER
+            assert letter["deliveries"] == MAX_DELIVER and letter["subject"].startswith("sotay.members.member_registered")
+            assert "injected failure" in letter["reason"] and letter["consumer"] == "probe-members"
+            # The rest kept flowing, through the probe too.
+            applied = {r["subject"] for r in await env.db.fetch("SELECT subject FROM probe.effects")}
+            assert set(after) <= applied and poison["id"] not in applied
+            await env.finish("poison message (dead-lettered)", faults=1, commands_before=before, watch=watch,
+                             fault_ended=ended, dead_letters_expected=1, probe=True, verify=False)
+            table = await asyncio.to_thread(env.chaos.cli, "dlq", "list")
+            assert table.returncode == 0 and f"{letter['seq']} " in table.stdout, table.stdout + table.stderr
+            assert "probe-members" in table.stdout and "injected failure 3 for Trần Văn Độc" in table.stdout
+            shown = await asyncio.to_thread(env.chaos.cli, "dlq", "show", str(letter["seq"]))
+            assert shown.returncode == 0 and poison["id"] in shown.stdout and "Trần Văn Độc" in shown.stdout
+
+            faults.fail_times.clear()  # the handler is fixed
+            redriven = await asyncio.to_thread(env.chaos.cli, "dlq", "redrive", "--consumer", "probe-members")
+            assert redriven.returncode == 0 and "1 redriven, 0 failed" in redriven.stdout, \
+                redriven.stdout + redriven.stderr
+            fixed = time.monotonic()
+            rows = await until(lambda: env.db.fetch("SELECT applied FROM probe.effects WHERE subject = $1",
+                                                    poison["id"]), 30, "the redriven event is applied")
+            result = await env.finish("poison message redriven", faults=0, commands_before=env.w.ledger.commands,
+                                      watch=watch, fault_ended=fixed, probe=True)
+            assert [r["applied"] for r in rows] == [1]
+            assert [r["applied"] for r in await env.db.fetch(
+                "SELECT applied FROM probe.effects WHERE subject = $1", poison["id"])] == [1]
+            assert await listed() == []
+            # The other consumers had it already: the redriven copy is in the stream, and changed nothing.
+            result.notes.update(redriven=1)
+    finally:
+        await probe.stop()
+
+
+@pytest.mark.slow
+async def test_nats_server_down_for_more_than_two_minutes(env: Env):
+    before = env.w.ledger.commands
+    with VersionWatch(env.db) as watch:
+        load = asyncio.create_task(env.w.mixed(40, concurrency=4))
+        await asyncio.sleep(1.0)
+        env.chaos.stop_nats(signal.SIGKILL)
+        await asyncio.sleep(130)
+        ended = time.monotonic()
+        env.chaos.start_nats()
+        await env.chaos.wait_nats()
+        await load
+        await env.finish("nats-server down 130 s", faults=1, commands_before=before, watch=watch, fault_ended=ended,
+                         timeout=240)
