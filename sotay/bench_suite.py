@@ -76,6 +76,7 @@ ARTICLES = 100  # published through the editorial workflow before the morning re
 CONCURRENCY = 16
 PASSWORD = "Mat khau cua dang vien"
 CITY = "city"
+FLOOR_READERS = 20_000
 IDLE_S = 3.0  # uvicorn closes a keep-alive connection idle for 5 s
 log = logging.getLogger("sotay.bench")
 
@@ -327,13 +328,15 @@ class SizeRun:
             "content readers": lambda: self._count("content.readers", n),
             "dashboard members_total": self._members_total(n),
         }
+        # Counting a large table often would load the database the scenario measures.
+        every = 0.2 if n <= 50_000 else 1.0
         while len(done) < len(checks):
             for name, check in checks.items():
                 if name not in done and await check():
                     done[name] = time.perf_counter() - started
             if time.perf_counter() - started > 3600:
                 raise TimeoutError(f"registry load: only {sorted(done)} caught up")
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(every)
         total_s = max(done.values())
         await self.caught_up()
         ratio = total_s / floor_s
@@ -462,13 +465,14 @@ class SizeRun:
         rng = random.Random(11)
         readers = rng.sample([(card, unit) for card, _, _, _, unit in self.rows], count)
 
-        # Floor: the same three requests against the bare app, as readers of their own ("bare-…").
+        # Floor: the same three requests against the bare app, as readers of their own ("bare-…"); a rate,
+        # so up to FLOOR_READERS of them.
         port = free_port()
         bare = _start_bare(self.db_url, port)
         try:
             await _wait_http(port, "/healthz")
             await _load(port, [_http("GET", f"/feed?card={c}&unit={u}&account=bare-{c}") for c, u in readers[:200]])
-            bare_s, bare_lat, bare_n = await _sessions(port, readers, BareReader())
+            bare_s, bare_lat, bare_n = await _sessions(port, readers[:FLOOR_READERS], BareReader())
         finally:
             bare.terminate()
             bare.wait(30)
