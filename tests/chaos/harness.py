@@ -188,6 +188,9 @@ class Chaos:
         return {"Authorization": f"Bearer {self.token(**kw)}"}
 
     def stop_all(self) -> None:
+        for proc in self.processes.running.values():  # one a failed test left stopped must see its SIGINT
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGCONT)
         self.processes.stop_all()
         if self.postgres.process is not None:
             with contextlib.suppress(Exception):
