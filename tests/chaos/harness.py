@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from unittest import mock
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +28,7 @@ from services.members.import_files import write_csv
 from sotay.auth import Grant, mint_token
 from sotay.embedded import EmbeddedPostgres, _wait_for_port, free_port, nats_server_binary
 from sotay.settings import Settings
+from tests.support.retry import post_until_answered
 from tests.system.test_cluster import Processes
 
 TREE = {"ba-dinh": ["ba-dinh-g1-c1", "ba-dinh-g1-c2"], "tay-ho": ["tay-ho-g1-c1", "tay-ho-g1-c2"]}
@@ -214,6 +214,7 @@ class Ledger:
     imported: set[str] = field(default_factory=set)  # cards of members imported in bursts
     reads: set[str] = field(default_factory=set)  # cards of members who read the article
     commands: int = 0
+    attempts: int = 0
     retries: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -236,30 +237,14 @@ class Workload:
 
     async def post(self, service: str, path: str, *, json_body=None, ok: int, headers=None, files=None,
                    params=None, give_up_after: float = 200) -> dict | None:
-        """POST with one Idempotency-Key, again with it on a dead connection, a 5xx or a 409 'in progress'."""
-        key = str(uuid.uuid4())
-        deadline = time.monotonic() + give_up_after
-        while True:
-            try:
-                answer = await self.client.post(
-                    f"{self.chaos.services[service].base}{path}", json=json_body, files=files, params=params,
-                    headers={**(headers if headers is not None else self.admin), "Idempotency-Key": key})
-            except httpx.TransportError as exc:
-                reason = repr(exc)
-            else:
-                if answer.status_code == ok:
-                    self.ledger.commands += 1
-                    return answer.json()
-                in_progress = answer.status_code == 409 and "progress" in answer.text
-                if answer.status_code < 500 and not in_progress:
-                    self.ledger.failures.append(f"POST {path}: {answer.status_code} {answer.text[:300]}")
-                    return None
-                reason = f"{answer.status_code} {answer.text[:200]}"
-            if time.monotonic() > deadline:
-                self.ledger.failures.append(f"POST {path}: gave up after {give_up_after} s: {reason}")
-                return None
-            self.ledger.retries += 1
-            await asyncio.sleep(0.3)
+        """POST with one Idempotency-Key, again with it until answered (tests/support/retry.py)."""
+        body = await post_until_answered(
+            self.client, lambda: self.chaos.services[service].base, path, ok=ok, tally=self.ledger,
+            headers=headers if headers is not None else self.admin, give_up_after=give_up_after,
+            json=json_body, files=files, params=params)
+        if body is not None:
+            self.ledger.commands += 1
+        return body
 
     # commands
     async def register(self, person: Person | None = None, *, platform: str | None = None) -> str | None:

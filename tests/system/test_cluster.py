@@ -28,7 +28,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from sotay.embedded import free_port, nats_server_binary
 from sotay.service import nats_servers
 from sotay.settings import Settings
 from sotay.streams import STREAMS
+from tests.support.retry import post_until_answered
 
 pytestmark = pytest.mark.integration
 
@@ -364,31 +364,10 @@ class Driver:
 
     async def post(self, path: str, *, json_body: dict | None, ok: int, headers: dict[str, str] | None = None,
                    give_up_after: float = 90) -> dict | None:
-        """POST to the next identity replica with one Idempotency-Key, again (same key, next replica) on a
-        dead connection, a 5xx or the key's request still running elsewhere; the answer's body once `ok`."""
-        key = str(uuid.uuid4())
-        deadline = time.monotonic() + give_up_after
-        while True:
-            base = next(self.identity)
-            self.ledger.attempts += 1
-            try:
-                answer = await self.client.post(f"{base}{path}", json=json_body,
-                                                headers={**(headers or {}), "Idempotency-Key": key})
-            except httpx.TransportError as exc:
-                reason = repr(exc)
-            else:
-                if answer.status_code == ok:
-                    return answer.json()
-                in_progress = answer.status_code == 409 and answer.json().get("title") == "Request in progress"
-                if answer.status_code < 500 and not in_progress:
-                    self.ledger.failures.append(f"POST {path}: {answer.status_code} {answer.text}")
-                    return None
-                reason = f"{answer.status_code} {answer.text[:200]}"
-            if time.monotonic() > deadline:
-                self.ledger.failures.append(f"POST {path}: gave up after {give_up_after} s: {reason}")
-                return None
-            self.ledger.retries += 1
-            await asyncio.sleep(0.3)
+        """POST to the next identity replica with one Idempotency-Key, again (same key, next replica)
+        until answered (tests/support/retry.py)."""
+        return await post_until_answered(self.client, lambda: next(self.identity), path, ok=ok, tally=self.ledger,
+                                         headers=headers or {}, give_up_after=give_up_after, json=json_body)
 
     async def one(self, i: int, member: Member) -> None:
         platform = platform_of(i)
