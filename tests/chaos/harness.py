@@ -29,6 +29,7 @@ from sotay.auth import Grant, mint_token
 from sotay.embedded import EmbeddedPostgres, _wait_for_port, free_port, nats_server_binary
 from sotay.settings import Settings
 from tests.support.retry import post_until_answered
+from tests.system.test_cluster import Member as Person  # card, name, cell and a phone from the card
 from tests.system.test_cluster import Processes
 
 TREE = {"ba-dinh": ["ba-dinh-g1-c1", "ba-dinh-g1-c2"], "tay-ho": ["tay-ho-g1-c1", "tay-ho-g1-c2"]}
@@ -59,17 +60,6 @@ class Service:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-
-@dataclass
-class Person:
-    card: str
-    name: str
-    cell: str
-
-    @property
-    def phone(self) -> str:
-        return f"09{self.card[-8:]}"
 
 
 class SamePortPostgres(EmbeddedPostgres):
