@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 import services.content
 import services.identity
@@ -18,8 +17,13 @@ import services.members
 import services.metrics
 from services.identity.adapters.passwords import HASHER
 from services.identity.handlers import create_user
-from services.members.import_files import write_csv
-from tests.support.system import eventually, make_settings, running_system
+from tests.support.system import (
+    identity_holds_registry,
+    import_registry,
+    make_settings,
+    registry_row,
+    running_system,
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -67,18 +71,9 @@ async def system(data_dir, nats_url, database_url):
                       "parent": "ba-dinh"},
                      {"code": "ba-dinh-g1-c1", "name": "Chi bộ số 1", "kind": "cell", "parent": "ba-dinh-g1"}):
             assert (await c.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
-        rows = [{"party_card_no": card, "full_name": name, "date_of_birth": "1960-05-01", "gender": "",
-                 "citizen_id": "", "phone": f"09{card[-8:]}", "unit": "ba-dinh-g1-c1", "status": "active",
-                 "eligible": "true", "ineligible_reason": "", "admitted_on": "", "official_on": ""}
-                for card, name in MEMBERS]
-        imported = await c.post("/api/members/v1/imports", params={"wait": "true"},
-                                files={"file": ("m.csv", write_csv(rows), "text/csv")}, headers=admin)
-        assert imported.json()["imported"] == len(MEMBERS), imported.text
-
-        async def replica_ready():
-            async with system.runtimes["identity"].context.engine.connect() as db:
-                return (await db.execute(text("SELECT count(*) FROM registry_members"))).scalar_one() == len(MEMBERS)
-        await eventually(replica_ready, timeout=30)
+        await import_registry(c, [registry_row(card, name, "ba-dinh-g1-c1", born="1960-05-01")
+                                  for card, name in MEMBERS], admin)
+        await identity_holds_registry(system, len(MEMBERS))
         async with system.runtimes["identity"].context.engine.begin() as db:
             await create_user(db, card_no=ADMIN_CARD, phone="0919999999", password_hash=HASHER.hash(ADMIN_PASSWORD),
                               role="city_admin", unit="city", by="test")

@@ -29,6 +29,7 @@ from sotay.auth import Grant, mint_token
 from sotay.embedded import EmbeddedPostgres, _wait_for_port, free_port, nats_server_binary
 from sotay.settings import Settings
 from tests.support.retry import post_until_answered
+from tests.support.system import import_registry, registry_row
 from tests.system.test_cluster import Member as Person  # card, name, cell and a phone from the card
 from tests.system.test_cluster import Processes
 
@@ -346,12 +347,7 @@ async def populate(chaos: Chaos) -> tuple[list[Person], str]:
         for unit in tree:
             created = await client.post(f"{base}/api/members/v1/org-units", json=unit, headers=admin)
             assert created.status_code == 201, created.text
-        rows = [{"party_card_no": p.card, "full_name": p.name, "date_of_birth": "1970-01-01", "gender": "",
-                 "citizen_id": "", "phone": p.phone, "unit": p.cell, "status": "active", "eligible": "true",
-                 "ineligible_reason": "", "admitted_on": "", "official_on": ""} for p in people]
-        imported = await client.post(f"{base}/api/members/v1/imports", params={"wait": "true"},
-                                     files={"file": ("m.csv", write_csv(rows), "text/csv")}, headers=admin)
-        assert imported.status_code == 200 and imported.json()["imported"] == len(people), imported.text
+        await import_registry(client, [registry_row(p.card, p.name, p.cell) for p in people], admin, base)
 
         content = chaos.services["content"].base
         editor = chaos.auth(role="editor", subject="chaos-editor")

@@ -19,9 +19,16 @@ import services.content
 import services.identity
 import services.members
 import services.metrics
-from services.members.import_files import write_csv
 from sotay.publishing import without_batch_headers
-from tests.support.system import eventually, make_settings, real_server, running_system
+from tests.support.system import (
+    eventually,
+    identity_holds_registry,
+    import_registry,
+    make_settings,
+    real_server,
+    registry_row,
+    running_system,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -80,18 +87,9 @@ async def populate(system) -> None:
         tree += [{"code": cell, "name": cell, "kind": "cell", "parent": f"{committee}-g1"} for cell in cells]
     for unit in tree:
         assert (await c.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
-    rows = [{"party_card_no": card, "full_name": name, "date_of_birth": "1970-01-01", "gender": "",
-             "citizen_id": "", "phone": f"09{card[-8:]}", "unit": cell, "status": status,
-             "eligible": "true" if eligible else "false", "ineligible_reason": reason, "admitted_on": "",
-             "official_on": ""} for card, name, cell, status, eligible, reason in MEMBERS]
-    imported = await c.post("/api/members/v1/imports", params={"wait": "true"},
-                            files={"file": ("m.csv", write_csv(rows), "text/csv")}, headers=admin)
-    assert imported.json()["imported"] == len(MEMBERS), imported.text
-
-    async def replica_ready():
-        async with system.runtimes["identity"].context.engine.connect() as db:
-            return (await db.execute(text("SELECT count(*) FROM registry_members"))).scalar_one() == len(MEMBERS)
-    await eventually(replica_ready, timeout=30)
+    await import_registry(c, [registry_row(card, name, cell, status=status, eligible=eligible, reason=reason)
+                              for card, name, cell, status, eligible, reason in MEMBERS], admin)
+    await identity_holds_registry(system, len(MEMBERS))
 
     names = {card: name for card, name, *_ in MEMBERS}
     for card, (platform, _) in REGISTRATIONS.items():

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import httpx
 import uvicorn
+from sqlalchemy import text
 
+from services.members.import_files import write_csv
 from sotay.auth import Grant, mint_token
 from sotay.embedded import free_port
 from sotay.service import ServiceDefinition, ServiceRuntime, service_app
@@ -58,6 +60,30 @@ async def running_system(definitions: list[ServiceDefinition], settings: Setting
         finally:
             for runtime in reversed(list(runtimes.values())):
                 await runtime.stop()
+
+
+def registry_row(card: str, name: str, unit: str, *, born: str = "1970-01-01", status: str = "active",
+                 eligible: bool = True, reason: str = "") -> dict[str, str]:
+    """One row of a registry import file, the member's phone derived from the card."""
+    return {"party_card_no": card, "full_name": name, "date_of_birth": born, "gender": "", "citizen_id": "",
+            "phone": f"09{card[-8:]}", "unit": unit, "status": status, "eligible": "true" if eligible else "false",
+            "ineligible_reason": reason, "admitted_on": "", "official_on": ""}
+
+
+async def import_registry(client: httpx.AsyncClient, rows: list[dict[str, str]], headers: dict[str, str],
+                          base: str = "") -> None:
+    """Import the rows through the members API as a CSV file, and wait until every one is in."""
+    imported = await client.post(f"{base}/api/members/v1/imports", params={"wait": "true"},
+                                 files={"file": ("m.csv", write_csv(rows), "text/csv")}, headers=headers)
+    assert imported.status_code == 200 and imported.json()["imported"] == len(rows), imported.text
+
+
+async def identity_holds_registry(system: RunningSystem, count: int, timeout: float = 30) -> None:
+    """Wait until identity's replica of the registry holds `count` members (registrations match then)."""
+    async def ready():
+        async with system.runtimes["identity"].context.engine.connect() as db:
+            return (await db.execute(text("SELECT count(*) FROM registry_members"))).scalar_one() == count
+    await eventually(ready, timeout=timeout)
 
 
 async def eventually(check, timeout: float = 10.0, interval: float = 0.05):

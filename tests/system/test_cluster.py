@@ -37,7 +37,6 @@ import nats
 import psutil
 import pytest
 
-from services.members.import_files import write_csv
 from services.metrics import PUBLISHER_KEY
 from sotay.auth import Grant, mint_token
 from sotay.embedded import free_port, nats_server_binary
@@ -45,6 +44,7 @@ from sotay.service import nats_servers
 from sotay.settings import Settings
 from sotay.streams import STREAMS
 from tests.support.retry import post_until_answered
+from tests.support.system import import_registry, registry_row
 
 pytestmark = pytest.mark.integration
 
@@ -427,12 +427,7 @@ async def populate(system: System) -> list[Member]:
         for unit in tree:
             created = await client.post("/api/members/v1/org-units", json=unit, headers=admin)
             assert created.status_code == 201, created.text
-        rows = [{"party_card_no": m.card, "full_name": m.name, "date_of_birth": "1970-01-01", "gender": "",
-                 "citizen_id": "", "phone": m.phone, "unit": m.cell, "status": "active", "eligible": "true",
-                 "ineligible_reason": "", "admitted_on": "", "official_on": ""} for m in members]
-        imported = await client.post("/api/members/v1/imports", params={"wait": "true"},
-                                     files={"file": ("m.csv", write_csv(rows), "text/csv")}, headers=admin)
-        assert imported.status_code == 200 and imported.json()["imported"] == len(members), imported.text
+        await import_registry(client, [registry_row(m.card, m.name, m.cell) for m in members], admin)
     return members
 
 
