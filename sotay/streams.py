@@ -27,7 +27,21 @@ STREAMS = {
     "SOTAY_DLQ": "sotay.dlq.>",
 }
 DLQ_STREAM = "SOTAY_DLQ"
-ROLLOUT_BUCKET = "sotay_rollout"  # services.metrics.ROLLOUT_BUCKET
+ROLLOUT_BUCKET = "sotay_rollout"  # the latest RolloutSnapshot figures per unit, put by metrics
+
+
+# The key-value buckets, one configuration each, for the service that uses it and for
+# `sotay migrate` (ensure_buckets), so either may create it first.
+def jwks_bucket(replicas: int = 1) -> KeyValueConfig:
+    return KeyValueConfig(bucket=JWKS_BUCKET, history=5, replicas=replicas)
+
+
+def revoked_bucket(ttl_s: float, replicas: int = 1) -> KeyValueConfig:
+    return KeyValueConfig(bucket=REVOKED_BUCKET, history=1, ttl=ttl_s, replicas=replicas)
+
+
+def rollout_bucket(replicas: int = 1) -> KeyValueConfig:
+    return KeyValueConfig(bucket=ROLLOUT_BUCKET, history=1, replicas=replicas)
 
 
 def stream_for_service(service: str) -> str:
@@ -77,12 +91,10 @@ async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig, *, atomic:
 
 async def ensure_buckets(js: JetStreamContext, *, replicas: int = 1, revoked_ttl_s: float) -> None:
     """The buckets of identity (sotay_jwks, sotay_revoked) and metrics (sotay_rollout), as those
-    services create them when they set up themselves (services/identity/adapters/keys.py,
-    services/metrics/__init__.py): the same configuration, so either may come first."""
-    for config in (KeyValueConfig(bucket=JWKS_BUCKET, history=5, replicas=replicas),
-                   KeyValueConfig(bucket=REVOKED_BUCKET, history=1, ttl=revoked_ttl_s, replicas=replicas)):
+    services create them when they set up themselves."""
+    for config in (jwks_bucket(replicas), revoked_bucket(revoked_ttl_s, replicas)):
         await js.create_key_value(config)
-    await ensure_bucket(js, KeyValueConfig(bucket=ROLLOUT_BUCKET, history=1, replicas=replicas), atomic=True)
+    await ensure_bucket(js, rollout_bucket(replicas), atomic=True)
 
 
 def district_consumer(code: str) -> str:

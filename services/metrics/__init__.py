@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from nats.js.api import KeyValueConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,11 +28,10 @@ from sotay.events import message_from_payload
 from sotay.outbox import add_events
 from sotay.publishing import BatchPublisher
 from sotay.service import ServiceContext, ServiceDefinition, stop_tasks
-from sotay.streams import ensure_bucket
+from sotay.streams import ROLLOUT_BUCKET, ensure_bucket, rollout_bucket
 
 log = logging.getLogger("sotay.metrics")
 
-ROLLOUT_BUCKET = "sotay_rollout"
 PUBLISHER_KEY = projection._lock_key("publisher", "snapshots")
 PUBLISHED_EVERY_S = 2.0
 time_now = time_module.monotonic
@@ -71,8 +69,7 @@ class SnapshotPublisher:
         self._task: asyncio.Task | None = None
 
     async def start(self, ctx: ServiceContext) -> None:
-        await ensure_bucket(ctx.js, KeyValueConfig(bucket=ROLLOUT_BUCKET, history=1,
-                                                   replicas=ctx.settings.stream_replicas), atomic=True)
+        await ensure_bucket(ctx.js, rollout_bucket(ctx.settings.stream_replicas), atomic=True)
         self._publisher = BatchPublisher(ctx.js)
         self._task = asyncio.create_task(self._run(ctx), name="metrics-snapshots")
 

@@ -13,11 +13,11 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, jwk, key_id
+from sotay.auth import JWKS_KEY, jwk, key_id
+from sotay.streams import jwks_bucket, revoked_bucket
 
 
 def _pem(key: Ed25519PrivateKey) -> bytes:
@@ -49,11 +49,10 @@ def jwks(keys: list[Ed25519PrivateKey]) -> dict:
 
 
 async def publish_jwks(js: JetStreamContext, keys: list[Ed25519PrivateKey], replicas: int = 1) -> None:
-    kv = await js.create_key_value(KeyValueConfig(bucket=JWKS_BUCKET, history=5, replicas=replicas))
+    kv = await js.create_key_value(jwks_bucket(replicas))
     await kv.put(JWKS_KEY, orjson.dumps(jwks(keys)))
 
 
 async def revocations(js: JetStreamContext, ttl_s: float, replicas: int = 1):
     """The bucket of disabled accounts; an entry outlives every token it refuses."""
-    return await js.create_key_value(KeyValueConfig(bucket=REVOKED_BUCKET, history=1, ttl=ttl_s,
-                                                    replicas=replicas))
+    return await js.create_key_value(revoked_bucket(ttl_s, replicas))
