@@ -103,7 +103,7 @@ async def _run_import(settings: Settings, infra: Infrastructure, db_url: str, ro
     try:
         await _wait_published(db_url, timeout=120)  # the org tree's own events
         stream_before = await _stream_messages(infra.nats_url, "SOTAY_MEMBERS")
-        cpu_before = _cpu(relay)
+        cpu_before = _cpu(relay.pid)
         started = time.perf_counter()
         report = ImportReport(import_id=uuid7())
         await MemberImporter(runtime.context.engine, runtime.context, actor="bench", chunk_size=20_000).run(
@@ -112,7 +112,7 @@ async def _run_import(settings: Settings, infra: Infrastructure, db_url: str, ro
         await _wait_published(db_url, timeout=1800)
         total_s = time.perf_counter() - started
         published = await _stream_messages(infra.nats_url, "SOTAY_MEMBERS") - stream_before
-        relay_cpu = _cpu(relay) - cpu_before
+        relay_cpu = _cpu(relay.pid) - cpu_before
         relay_rss = psutil.Process(relay.pid).memory_info().rss
     finally:
         relay.terminate()
@@ -210,8 +210,9 @@ async def _stream_messages(nats_url: str, stream: str) -> int:
         await nc.close()
 
 
-def _cpu(proc: subprocess.Popen) -> float:
-    times = psutil.Process(proc.pid).cpu_times()
+def _cpu(pid: int) -> float:
+    """CPU seconds a process has used (user and system)."""
+    times = psutil.Process(pid).cpu_times()
     return times.user + times.system
 
 
@@ -307,7 +308,7 @@ async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, 
             sign_s, sign_lat = await _load(port, logins)
             sign_cpu_ms = machine.busy_s() / len(logins) * 1000
             sign_by = {g: round(v / len(logins) * 1000, 1) for g, v in machine.by_group_s().items()}
-        cpu = {name: round(_cpu(p), 1) for name, p in zip(("members", "identity"), procs)}
+        cpu = {name: round(_cpu(p.pid), 1) for name, p in zip(("members", "identity"), procs)}
         rss = {name: round(psutil.Process(p.pid).memory_info().rss / 2**20) for name, p in
                zip(("members", "identity"), procs)}
     finally:

@@ -73,8 +73,8 @@ async def _run(settings, infra, db_url: str, member_count: int, article_count: i
     ours_requests, bare_requests = [], []
     for i in range(request_count):
         card, unit = sample[i % len(sample)]
-        ours_requests.append(_get("/api/content/v1/feed", {"Authorization": f"Bearer {tokens[card]}"}))
-        bare_requests.append(_get(f"/feed?card={card}&unit={unit}&account=account-{card}", {}))
+        ours_requests.append(_http("GET", "/api/content/v1/feed", {"Authorization": f"Bearer {tokens[card]}"}))
+        bare_requests.append(_http("GET", f"/feed?card={card}&unit={unit}&account=account-{card}"))
 
     runs: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "feed": []}
     for _ in range(2):
@@ -126,9 +126,11 @@ async def _run(settings, infra, db_url: str, member_count: int, article_count: i
     return 0 if result["met"] else 1
 
 
-def _get(path: str, headers: dict[str, str]) -> bytes:
-    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
+def _http(method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
+    """A raw HTTP/1.1 request without a body, for the keep-alive load clients."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    length = "Content-Length: 0\r\n" if method == "POST" else ""
+    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}{length}\r\n".encode()
 
 
 def _start_bare(db_url: str, port: int) -> subprocess.Popen:

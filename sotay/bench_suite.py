@@ -59,9 +59,9 @@ from services.members.adapters.demo_loader import _insert_units
 from services.members.demo import build_org_tree, generate_members
 from services.members.import_files import read_member_rows, write_csv
 from sotay.auth import Grant, mint_token
-from sotay.bench import (_floor_copy, _floor_publish, _load, _members, _pct, _read_response, _request,
+from sotay.bench import (_cpu, _floor_copy, _floor_publish, _load, _members, _pct, _read_response, _request,
                          _start_service, _until_ready, scratch_system)
-from sotay.bench_feed import _start_bare, _wait_http
+from sotay.bench_feed import _http, _start_bare, _wait_http
 from sotay.bench_metrics import raw_consume
 from sotay.db import plain_url
 from sotay.embedded import free_port
@@ -137,11 +137,6 @@ def _report(runs: list[dict]) -> dict[str, Any]:
 # --- the service processes and what they use --------------------------------------------------------
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def _peak_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -175,7 +170,7 @@ class Services:
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name)
         try:
-            self.stopped[name] = (_cpu_s(proc.pid), _peak_mb(proc.pid))
+            self.stopped[name] = (_cpu(proc.pid), _peak_mb(proc.pid))
         except OSError:
             pass
         proc.terminate()
@@ -197,7 +192,7 @@ class Services:
         marks = {}
         for name, pid in self._pids().items():
             _reset_peak(pid)
-            marks[name] = _cpu_s(pid)
+            marks[name] = _cpu(pid)
         return marks
 
     def usage(self, marks: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -205,7 +200,7 @@ class Services:
         for name, before in marks.items():
             pid = self._pids().get(name)
             if pid:
-                used[name] = {"cpu_s": round(_cpu_s(pid) - before, 1), "peak_mb": round(_peak_mb(pid))}
+                used[name] = {"cpu_s": round(_cpu(pid) - before, 1), "peak_mb": round(_peak_mb(pid))}
             else:  # stopped during the scenario (metrics, for the replay): what it used until then
                 cpu, peak = self.stopped.get(name, (before, 0.0))
                 used[name] = {"cpu_s": round(cpu - before, 1), "peak_mb": round(peak), "stopped": True}
@@ -574,12 +569,6 @@ class SizeRun:
 
 
 # --- HTTP load ---------------------------------------------------------------------------------------
-
-
-def _http(method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    length = "Content-Length: 0\r\n" if method == "POST" else ""
-    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}{length}\r\n".encode()
 
 
 async def _paced(port: int, requests: list[bytes], rate: float, connections: int = 32) -> tuple[float, list[float]]:
