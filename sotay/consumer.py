@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sotay.events import parse_envelope
 from sotay.publishing import without_batch_headers
+from sotay.streams import dlq_subject
 
 log = logging.getLogger("sotay.consumer")
 tracer = trace.get_tracer("sotay.consumer")
@@ -355,7 +356,7 @@ class ConsumerRunner:
             "Sotay-Dlq-Deliveries": str(meta.num_delivered),
             "Nats-Msg-Id": f"dlq:{self.consumer.name}:{meta.sequence.stream}",
         })
-        await self.js.publish(f"sotay.dlq.{self.consumer.name}", msg.data, headers=headers)
+        await self.js.publish(dlq_subject(self.consumer.name), msg.data, headers=headers)
         await msg.term()
         log.error("consumer %s: dead-lettered stream seq %s: %s", self.consumer.name, meta.sequence.stream, reason)
 

@@ -30,10 +30,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from sotay.streams import DLQ_STREAM
-
-DLQ_SUBJECTS = "sotay.dlq.>"
-
+from sotay.streams import DLQ_STREAM, dlq_subject
 
 @dataclass
 class DeadLetter:
@@ -113,10 +110,6 @@ def _time(value) -> datetime | None:
         return datetime.fromisoformat(text)
     except ValueError:
         return None
-
-
-def dlq_subject(consumer: str | None) -> str:
-    return f"sotay.dlq.{consumer}" if consumer else DLQ_SUBJECTS
 
 
 async def letters(js: JetStreamContext, *, consumer: str | None = None, limit: int | None = None):
