@@ -4,6 +4,7 @@ follows a transfer, and for a cell's meeting roll)."""
 
 from __future__ import annotations
 
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import text
@@ -15,36 +16,56 @@ from sotay.db import org_path
 from sotay.events import CITY
 
 
-async def apply_unit_created(db: AsyncConnection, envelope: dict[str, Any]) -> None:
+_INSERT_UNIT = text(
+    "INSERT INTO org_units (code, name, kind, path, ancestors, committee) VALUES (:c, :n, :k, :p, :a, :m) "
+    "ON CONFLICT (code) DO NOTHING")
+_UPDATE_UNIT = text("UPDATE org_units SET name = :n, closed = :x WHERE code = :c")
+# Any member event carries the whole snapshot; an older one than we hold is dropped.
+_UPSERT_READER = text(
+    "INSERT INTO readers (member_id, party_card_no, full_name, unit, unit_path, ancestors, committee, status, "
+    "version) VALUES (:id, :card, :name, :unit, :path, :anc, :committee, :status, :version) "
+    "ON CONFLICT (member_id) DO UPDATE SET party_card_no = EXCLUDED.party_card_no, "
+    "full_name = EXCLUDED.full_name, unit = EXCLUDED.unit, unit_path = EXCLUDED.unit_path, "
+    "ancestors = EXCLUDED.ancestors, committee = EXCLUDED.committee, status = EXCLUDED.status, "
+    "version = EXCLUDED.version WHERE readers.version < EXCLUDED.version")
+
+
+def _unit_created_row(envelope: dict[str, Any]) -> dict[str, Any]:
     data = envelope["data"]
     path = org_path(data["path"])
-    await db.execute(text(
-        "INSERT INTO org_units (code, name, kind, path, ancestors, committee) VALUES (:c, :n, :k, :p, :a, :m) "
-        "ON CONFLICT (code) DO NOTHING"),
-        {"c": data["code"], "n": data["name"], "k": data["kind"], "p": path, "a": ancestors(path),
-         "m": data["committee"]})
+    return {"c": data["code"], "n": data["name"], "k": data["kind"], "p": path, "a": ancestors(path),
+            "m": data["committee"]}
 
 
-async def apply_unit_updated(db: AsyncConnection, envelope: dict[str, Any]) -> None:
+def _unit_updated_row(envelope: dict[str, Any]) -> dict[str, Any]:
     data = envelope["data"]
-    await db.execute(text("UPDATE org_units SET name = :n, closed = :x WHERE code = :c"),
-                     {"n": data["name"], "x": data["closed"], "c": data["code"]})
+    return {"n": data["name"], "x": data["closed"], "c": data["code"]}
 
 
-async def apply_member(db: AsyncConnection, envelope: dict[str, Any]) -> None:
-    """Any member event carries the whole snapshot; an older one than we hold is dropped."""
+def _reader_row(envelope: dict[str, Any]) -> dict[str, Any]:
     data = envelope["data"]
     path = org_path(data["unit_path"])
-    await db.execute(text(
-        "INSERT INTO readers (member_id, party_card_no, full_name, unit, unit_path, ancestors, committee, status, "
-        "version) VALUES (:id, :card, :name, :unit, :path, :anc, :committee, :status, :version) "
-        "ON CONFLICT (member_id) DO UPDATE SET party_card_no = EXCLUDED.party_card_no, "
-        "full_name = EXCLUDED.full_name, unit = EXCLUDED.unit, unit_path = EXCLUDED.unit_path, "
-        "ancestors = EXCLUDED.ancestors, committee = EXCLUDED.committee, status = EXCLUDED.status, "
-        "version = EXCLUDED.version WHERE readers.version < EXCLUDED.version"),
-        {"id": data["member_id"], "card": data["party_card_no"], "name": data["full_name"], "unit": data["unit"],
-         "path": path, "anc": ancestors(path), "committee": committee_of(path), "status": data["status"],
-         "version": envelope.get("sequence") or 0})
+    return {"id": data["member_id"], "card": data["party_card_no"], "name": data["full_name"], "unit": data["unit"],
+            "path": path, "anc": ancestors(path), "committee": committee_of(path), "status": data["status"],
+            "version": envelope.get("sequence") or 0}
+
+
+UNIT_CREATED = "sotay.members.OrgUnitCreated.v1"
+UNIT_UPDATED = "sotay.members.OrgUnitUpdated.v1"
+MEMBER_EVENTS = tuple(f"sotay.members.{name}.v1"
+                      for name in ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged"))
+_KIND = {UNIT_CREATED: "unit created", UNIT_UPDATED: "unit updated", **{t: "member" for t in MEMBER_EVENTS}}
+_STATEMENTS = {"unit created": (_INSERT_UNIT, _unit_created_row), "unit updated": (_UPDATE_UNIT, _unit_updated_row),
+               "member": (_UPSERT_READER, _reader_row)}
+
+
+async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> None:
+    """A fetched batch of registry events, in stream order: each run of events
+    with one statement (a registry import is hundreds of MemberRegistered) is
+    one executemany, its rows pipelined in one round trip and applied in order."""
+    for kind, run in groupby(envelopes, key=lambda e: _KIND[e["type"]]):
+        statement, to_row = _STATEMENTS[kind]
+        await db.execute(statement, [to_row(e) for e in run])
 
 
 async def reader_of(db: AsyncConnection, actor: Principal) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -272,25 +273,59 @@ async def grant_role(db: AsyncConnection, actor: Principal, account_id: Any, rol
 EndSessions = Callable[[str], Awaitable[None]]
 
 
+_UPSERT_MEMBER = text(
+    "INSERT INTO registry_members (member_id, party_card_no, name_folded, date_of_birth, unit, unit_path, "
+    "committee, status, eligible, phone_hash, version) VALUES (:member_id, :card, :name, :dob, :unit, :path, "
+    ":committee, :status, :eligible, :phone_hash, :version) "
+    "ON CONFLICT (member_id) DO UPDATE SET party_card_no = EXCLUDED.party_card_no, "
+    "name_folded = EXCLUDED.name_folded, date_of_birth = EXCLUDED.date_of_birth, unit = EXCLUDED.unit, "
+    "unit_path = EXCLUDED.unit_path, committee = EXCLUDED.committee, status = EXCLUDED.status, "
+    "eligible = EXCLUDED.eligible, phone_hash = EXCLUDED.phone_hash, version = EXCLUDED.version "
+    "WHERE registry_members.version < EXCLUDED.version RETURNING 1")
+_INSERT_UNIT = text(
+    "INSERT INTO registry_units (code, kind, path, committee, version) VALUES (:c, :k, :p, :m, :v) "
+    "ON CONFLICT (code) DO NOTHING")
+MEMBER_REGISTERED = "sotay.members.MemberRegistered.v1"
+UNIT_CREATED = "sotay.members.OrgUnitCreated.v1"
+
+
+def _member_row(envelope: dict[str, Any]) -> dict[str, Any]:
+    data = envelope["data"]
+    return {"member_id": data["member_id"], "card": data["party_card_no"], "name": fold(data["full_name"]),
+            "dob": date.fromisoformat(data["date_of_birth"]), "unit": data["unit"],
+            "path": org_path(data["unit_path"]), "committee": _committee(data["unit_path"]),
+            "status": data["status"], "eligible": data["eligible"], "phone_hash": data.get("phone_hash"),
+            "version": envelope.get("sequence") or 0}
+
+
+def _unit_row(envelope: dict[str, Any]) -> dict[str, Any]:
+    data = envelope["data"]
+    return {"c": data["code"], "k": data["kind"], "p": org_path(data["path"]), "m": data["committee"],
+            "v": envelope.get("sequence") or 1}
+
+
+async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, Any]], *,
+                               end_sessions: EndSessions) -> None:
+    """A fetched batch of registry events, in stream order. A run of new units or
+    of newly registered members (an import is hundreds of them) is written with
+    one executemany, the rows pipelined in one round trip; a member registered
+    has no account to follow yet. Any other member event is applied on its own,
+    as it may disable or move an account."""
+    for event_type, run in groupby(envelopes, key=lambda e: e["type"]):
+        if event_type == UNIT_CREATED:
+            await db.execute(_INSERT_UNIT, [_unit_row(e) for e in run])
+        elif event_type == MEMBER_REGISTERED:
+            await db.execute(_UPSERT_MEMBER, [_member_row(e) for e in run])
+        else:
+            for envelope in run:
+                await apply_member_event(db, envelope, end_sessions=end_sessions)
+
+
 async def apply_member_event(db: AsyncConnection, envelope: dict[str, Any], *, end_sessions: EndSessions) -> None:
-    data, sequence = envelope["data"], envelope.get("sequence") or 0
-    updated = (await db.execute(text(
-        "INSERT INTO registry_members (member_id, party_card_no, name_folded, date_of_birth, unit, unit_path, "
-        "committee, status, eligible, phone_hash, version) VALUES (:member_id, :card, :name, :dob, :unit, :path, "
-        ":committee, :status, :eligible, :phone_hash, :version) "
-        "ON CONFLICT (member_id) DO UPDATE SET party_card_no = EXCLUDED.party_card_no, "
-        "name_folded = EXCLUDED.name_folded, date_of_birth = EXCLUDED.date_of_birth, unit = EXCLUDED.unit, "
-        "unit_path = EXCLUDED.unit_path, committee = EXCLUDED.committee, status = EXCLUDED.status, "
-        "eligible = EXCLUDED.eligible, phone_hash = EXCLUDED.phone_hash, version = EXCLUDED.version "
-        "WHERE registry_members.version < EXCLUDED.version RETURNING 1"),
-        {"member_id": data["member_id"], "card": data["party_card_no"], "name": fold(data["full_name"]),
-         "dob": date.fromisoformat(data["date_of_birth"]), "unit": data["unit"],
-         "path": org_path(data["unit_path"]), "committee": _committee(data["unit_path"]),
-         "status": data["status"], "eligible": data["eligible"], "phone_hash": data.get("phone_hash"),
-         "version": sequence})).first()
+    updated = (await db.execute(_UPSERT_MEMBER, _member_row(envelope))).first()
     # A member just entered into the registry has no account yet: nothing to follow.
-    if updated is not None and not envelope["type"].startswith("sotay.members.MemberRegistered."):
-        await _follow_member(db, data, end_sessions)
+    if updated is not None and envelope["type"] != MEMBER_REGISTERED:
+        await _follow_member(db, envelope["data"], end_sessions)
 
 
 async def _follow_member(db: AsyncConnection, data: dict[str, Any], end_sessions: EndSessions) -> None:
@@ -320,12 +355,7 @@ async def _follow_member(db: AsyncConnection, data: dict[str, Any], end_sessions
 
 
 async def apply_unit_event(db: AsyncConnection, envelope: dict[str, Any]) -> None:
-    data = envelope["data"]
-    await db.execute(text(
-        "INSERT INTO registry_units (code, kind, path, committee, version) VALUES (:c, :k, :p, :m, :v) "
-        "ON CONFLICT (code) DO NOTHING"),
-        {"c": data["code"], "k": data["kind"], "p": org_path(data["path"]), "m": data["committee"],
-         "v": envelope.get("sequence") or 1})
+    await db.execute(_INSERT_UNIT, _unit_row(envelope))
 
 
 def _committee(unit_path: list[str]) -> str:

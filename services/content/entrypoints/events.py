@@ -3,13 +3,12 @@
 from services.content import replica
 from sotay.consumer import Consumer
 
-MEMBER_EVENTS = ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged")
+BATCH = 500  # a registry import arrives as runs of MemberRegistered, each run one executemany
 
 
 def registry_consumer() -> Consumer:
-    consumer = Consumer(name="content-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>")
-    consumer.on("sotay.members.OrgUnitCreated.v1")(replica.apply_unit_created)
-    consumer.on("sotay.members.OrgUnitUpdated.v1")(replica.apply_unit_updated)
-    for name in MEMBER_EVENTS:
-        consumer.on(f"sotay.members.{name}.v1")(replica.apply_member)
+    consumer = Consumer(name="content-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>",
+                        batch_size=BATCH)
+    consumer.on_batch([replica.UNIT_CREATED, replica.UNIT_UPDATED, *replica.MEMBER_EVENTS],
+                      replica.apply_registry_batch)
     return consumer

@@ -5,13 +5,15 @@ from sotay.consumer import Consumer
 
 MEMBER_EVENTS = ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged")
 
+BATCH = 500  # a registry import arrives as runs of MemberRegistered, each run one executemany
+
 
 def registry_consumer(end_sessions: handlers.EndSessions) -> Consumer:
-    consumer = Consumer(name="identity-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>")
-    consumer.on("sotay.members.OrgUnitCreated.v1")(handlers.apply_unit_event)
+    consumer = Consumer(name="identity-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>",
+                        batch_size=BATCH)
 
-    async def apply_member_event(db, envelope):
-        await handlers.apply_member_event(db, envelope, end_sessions=end_sessions)
-    for name in MEMBER_EVENTS:
-        consumer.on(f"sotay.members.{name}.v1")(apply_member_event)
+    async def apply_batch(db, envelopes):
+        await handlers.apply_registry_batch(db, envelopes, end_sessions=end_sessions)
+    consumer.on_batch(["sotay.members.OrgUnitCreated.v1"] + [f"sotay.members.{name}.v1" for name in MEMBER_EVENTS],
+                      apply_batch)
     return consumer
