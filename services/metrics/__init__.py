@@ -34,6 +34,7 @@ log = logging.getLogger("sotay.metrics")
 
 PUBLISHER_KEY = projection._lock_key("publisher", "snapshots")
 PUBLISHED_EVERY_S = 2.0
+FLUSH_CHUNK = 2000
 time_now = time_module.monotonic
 
 
@@ -43,8 +44,9 @@ def digest(body: bytes) -> bytes:
 
 class SnapshotPublisher:
     """Folds the consumers' deltas into the subtree counters and publishes the
-    figures of every unit they moved, every `interval_s`: a burst of events
-    thus gives at most about 1/interval_s snapshots per unit, whatever its size.
+    figures of every unit they moved, every `interval_s` (less often when rounds
+    grow long: `pause_after`): a burst of events thus gives at most about
+    1/interval_s snapshots per unit, whatever its size.
 
     One replica publishes: the holder of a PostgreSQL advisory lock (the others
     wait to take over). Being the only writer of the counters and of
@@ -60,9 +62,10 @@ class SnapshotPublisher:
     at the turn of the day the figures last published each earlier day go into
     the history (`unit_daily`)."""
 
-    def __init__(self, interval_s: float = 0.4, sweep_chunk: int = 2000) -> None:
+    def __init__(self, interval_s: float = 0.4, sweep_chunk: int = 2000, chunk: int = 2000) -> None:
         self.interval_s = interval_s
         self.sweep_chunk = sweep_chunk
+        self.chunk = chunk
         self.is_leader = False
         self.published = 0
         self._publisher: BatchPublisher | None = None
@@ -112,50 +115,68 @@ class SnapshotPublisher:
                     sweep, day = held.codes_by_path(), today
                 chunk, sweep = sweep[:self.sweep_chunk], sweep[self.sweep_chunk:]
                 await self.publish_round(conn, held, today, chunk)
-                if not sweep:  # rounds start every interval_s (or right after a longer one)
-                    await asyncio.sleep(max(0.0, self.interval_s - (time_now() - started)))
+                if not sweep:
+                    await asyncio.sleep(self.pause_after(time_now() - started))
         finally:
             if held.unflushed:  # stopping: what was published goes into `published` (best effort)
                 with contextlib.suppress(Exception):
                     await asyncio.shield(held.flush_now(conn))
 
+    def pause_after(self, took: float) -> float:
+        """Rounds start every interval_s; after a round that took longer than half
+        of that (a burst moved thousands of units: a registry import moves every
+        cell), the pause is as long as the round was. Snapshots then take at most
+        about half a core from the consumers that make the figures, each round
+        folds more deltas, and a burst gives fewer snapshots."""
+        return max(self.interval_s - took, took)
+
     async def publish_round(self, conn: AsyncConnection, held: Held, today: date, also: list[str] = ()) -> int:
         """One round (see the class); `also`: units to compare even if nothing
-        moved them. Returns the number of snapshots published."""
-        putting: asyncio.Future | None = None
+        moved them. Returns the number of snapshots published. The moved units
+        are compared, announced and put `chunk` at a time, so a round that moves
+        the whole tree holds one chunk's figures and bodies at once, not all."""
+        puts: list[asyncio.Future] = []
+        published: list[tuple[str, bytes]] = []
+        entries: dict[str, tuple[bytes, bytes, datetime]] = {}
         try:
             async with conn.begin():
                 folded = await projection.fold(conn, today, held.counts)
                 held.add(folded.counts)
                 codes = folded.units | set(also)
                 await held.learn_units(conn, folded.touched | {c for c in codes if c not in held.units})
-                due = []
-                for code in sorted(codes):
-                    if (u := held.units.get(code)) is None:
-                        continue
-                    now = figures.from_counts(u, held.counts.get(code, {}), today)
-                    body = orjson.dumps(now)
-                    if held.digests.get(code) != (d := digest(body)):
-                        due.append((u, now, body, d))
-                # The bucket's puts go out while the round is written; should the round
-                # fail, a new leader puts the bucket back from `published`.
-                putting = asyncio.ensure_future(_put(self._publisher, [(u["code"], body) for u, _, body, _ in due]))
-                if due:
-                    await _announce(conn, due)
+                codes = sorted(c for c in codes if c in held.units)
                 at = datetime.now(UTC)
-                entries = {u["code"]: (body.decode(), d, at) for u, _, body, d in due}
+                for start in range(0, len(codes), self.chunk):
+                    due = []
+                    for code in codes[start:start + self.chunk]:
+                        u = held.units[code]
+                        now = figures.from_counts(u, held.counts.get(code, {}), today)
+                        body = orjson.dumps(now)
+                        if held.digests.get(code) != (d := digest(body)):
+                            due.append((u, now, body, d))
+                    if not due:
+                        continue
+                    # The bucket's puts go out while the round is written, one chunk's at a time;
+                    # should the round fail, a new leader puts the bucket back from `published`.
+                    if puts:
+                        await puts[-1]
+                    puts.append(asyncio.ensure_future(_put(self._publisher, [(u["code"], b) for u, _, b, _ in due])))
+                    await _announce(conn, due, at)
+                    entries.update((u["code"], (body, d, at)) for u, _, body, d in due)
+                    published += [(u["code"], d) for u, _, _, d in due]
                 flushing = time_now() - held.flushed_at >= PUBLISHED_EVERY_S
                 if flushing:
                     await held.flush(conn, entries)
         except BaseException:
-            if putting is not None:
-                putting.cancel()
+            for put in puts:
+                put.cancel()
             raise
-        held.digests.update((u["code"], d) for u, _, _, d in due)
+        held.digests.update(published)
         held.flushed(entries, flushing)
-        await putting
-        self.published += len(due)
-        return len(due)
+        if puts:
+            await puts[-1]
+        self.published += len(published)
+        return len(published)
 
 
 class Held:
@@ -169,24 +190,25 @@ class Held:
         self.digests: dict[str, bytes] = {}
         # Published but not yet in `published` (written every PUBLISHED_EVERY_S; a
         # new leader republishes what a crash kept from it: the same figures again).
-        self.unflushed: dict[str, tuple[str, bytes, datetime]] = {}
+        self.unflushed: dict[str, tuple[bytes, bytes, datetime]] = {}
         self.flushed_at = time_now()
 
-    async def flush(self, conn: AsyncConnection, also: dict[str, tuple[str, bytes, datetime]] | None = None) -> None:
+    async def flush(self, conn: AsyncConnection, also: dict[str, tuple[bytes, bytes, datetime]] | None = None) -> None:
         """Write what is unflushed (and `also`) to `published`, in the caller's
         transaction: `flushed` then says whether it committed."""
         pending = {**self.unflushed, **(also or {})}
-        if pending:
-            codes = list(pending)
-            rows = [pending[c] for c in codes]
+        codes = list(pending)
+        for start in range(0, len(codes), FLUSH_CHUNK):  # a chunk's rows encoded at a time
+            chunk = codes[start:start + FLUSH_CHUNK]
+            rows = [pending[c] for c in chunk]
             await conn.execute(text(
                 "INSERT INTO published (unit, figures, digest, published_at) SELECT * FROM unnest("
                 "CAST(:u AS text[]), CAST(:f AS text[]), CAST(:d AS bytea[]), CAST(:t AS timestamptz[])) "
                 "ON CONFLICT (unit) DO UPDATE SET figures = EXCLUDED.figures, digest = EXCLUDED.digest, "
                 "published_at = EXCLUDED.published_at"),
-                {"u": codes, "f": [r[0] for r in rows], "d": [r[1] for r in rows], "t": [r[2] for r in rows]})
+                {"u": chunk, "f": [r[0].decode() for r in rows], "d": [r[1] for r in rows], "t": [r[2] for r in rows]})
 
-    def flushed(self, entries: dict[str, tuple[str, bytes, datetime]], flushing: bool) -> None:
+    def flushed(self, entries: dict[str, tuple[bytes, bytes, datetime]], flushing: bool) -> None:
         """A round committed: its entries were written with the rest, or wait for the next flush."""
         if flushing:
             self.unflushed, self.flushed_at = {}, time_now()
@@ -241,8 +263,8 @@ async def turn_day(conn: AsyncConnection, held: Held, today: date) -> None:
     held.forget_readers_before(projection.oldest_reader_day(today))
 
 
-async def _announce(conn: AsyncConnection, due: list[tuple[dict[str, Any], dict[str, Any], bytes, bytes]]) -> None:
-    at = datetime.now(UTC)
+async def _announce(conn: AsyncConnection, due: list[tuple[dict[str, Any], dict[str, Any], bytes, bytes]],
+                    at: datetime) -> None:
     await add_events(conn, "metrics", [
         message_from_payload(  # figures we built: no need to validate them again
             RolloutSnapshot, now, aggregate_id=u["unit_id"], committee=_committee(u), orgunit=u["code"], at=at)

@@ -15,6 +15,7 @@ from nats.js.api import KeyValueConfig
 from sqlalchemy import text
 
 from services import load
+import services.metrics as metrics_service
 from services.metrics import Held, SnapshotPublisher, figures, projection, turn_day
 from sotay.clock import HANOI, hanoi_day
 from sotay.db import create_engine, migrate
@@ -130,14 +131,16 @@ async def test_a_reader_counts_on_the_day_of_their_last_read_only(engine):
     assert kept == {f"readers:{yesterday}": 1, f"readers:{today}": 1}
 
 
-async def test_one_replica_publishes_and_the_day_turn_keeps_the_history(engine, nats_url, database_url):
+async def test_one_replica_publishes_and_the_day_turn_keeps_the_history(engine, nats_url, database_url, monkeypatch):
+    # Rounds compare, announce, put and write `published` a chunk of units at a time: here two.
+    monkeypatch.setattr(metrics_service, "FLUSH_CHUNK", 2)
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await ensure_bucket(js, KeyValueConfig(bucket="sotay_rollout", history=1), atomic=True)
     try:
         async with engine.begin() as db:
             await projection.append(db, [("ba-dinh-g1-c1", "members_total", 5), ("ba-dinh-g1-c1", "accounts_web", 1)])
-        first, second = SnapshotPublisher(), SnapshotPublisher()
+        first, second = SnapshotPublisher(chunk=2), SnapshotPublisher()
         first._publisher = second._publisher = BatchPublisher(js)
         async with engine.connect() as a, engine.connect() as b:
             leading = asyncio.create_task(first._lead(a))
@@ -171,3 +174,10 @@ async def test_one_replica_publishes_and_the_day_turn_keeps_the_history(engine, 
         assert kept == {code: yesterday for code, _ in TREE}
     finally:
         await nc.close()
+
+
+def test_long_rounds_are_followed_by_as_long_a_pause():
+    publisher = SnapshotPublisher(interval_s=0.4)
+    assert publisher.pause_after(0.1) == pytest.approx(0.3)  # rounds start every interval_s
+    assert publisher.pause_after(0.3) == pytest.approx(0.3)
+    assert publisher.pause_after(2.5) == 2.5  # a burst: at most half the time publishing
