@@ -39,6 +39,7 @@ with the members.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ import asyncpg
 import httpx
 import nats
 import orjson
+import psutil
 
 from services.members.adapters.bulk import ImportReport, MemberImporter
 from services.members.adapters.demo_loader import _insert_units
@@ -114,7 +116,7 @@ async def run_suite(settings: Settings, *, sizes: list[Size], json_file: Path | 
         print(f"== {size.name}: {size.members:,} members, {size.registrations:,} registrations, "
               f"{size.readers:,} readers ==", flush=True)
         async with scratch_system(settings, list(SERVICES)) as (s, infra, db_url):
-            scenarios = await SizeRun(s, infra.nats_url, db_url, size).run()
+            scenarios = await SizeRun(s, infra.nats_url, db_url, size, servers=infra.server_pids()).run()
         units = len(build_org_tree(2023, scale=size.tree_scale))
         runs.append({"size": {**asdict(size), "units": units}, "seconds": round(time.perf_counter() - started, 1),
                      "scenarios": scenarios})
@@ -151,14 +153,29 @@ def _reset_peak(pid: int) -> None:
         pass  # the peak then runs from the process's start
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a server and its processes: PostgreSQL's backends, live
+    ones and (through the postmaster's children times) those that exited."""
+    server = psutil.Process(pid)
+    times = server.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in server.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += sum(child.cpu_times()[:2])
+    return total
+
+
 class Services:
     """The `sotay serve` processes of one size, and the bench process itself
-    (importer, load generator and replay): CPU and peak memory per scenario."""
+    (importer, load generator and replay): CPU and peak memory per scenario.
+    And the CPU of the embedded servers they share (`servers`), so a table
+    shows where the machine's two cores went."""
 
     BENCH = "bench process"
 
-    def __init__(self, settings: Settings, nats_url: str, db_url: str) -> None:
+    def __init__(self, settings: Settings, nats_url: str, db_url: str, servers: dict[str, int] | None = None) -> None:
         self.settings, self.nats_url, self.db_url = settings, nats_url, db_url
+        self.servers = servers or {}  # name: pid, of the embedded servers (none when external)
         self.procs: dict = {}
         self.ports: dict[str, int] = {}
         self.stopped: dict[str, tuple[float, float]] = {}  # name: (cpu s, peak MB) when stopped
@@ -193,27 +210,34 @@ class Services:
         for name, pid in self._pids().items():
             _reset_peak(pid)
             marks[name] = _cpu(pid)
+        for name, pid in self.servers.items():
+            marks[name] = _tree_cpu(pid)
         return marks
 
-    def usage(self, marks: dict[str, float]) -> dict[str, dict[str, float]]:
-        used = {}
+    def usage(self, marks: dict[str, float]) -> dict[str, dict[str, dict[str, float]]]:
+        """`services`: CPU s and peak MB of each process since `marks`; `servers`: CPU s."""
+        used, servers = {}, {}
         for name, before in marks.items():
+            if name in self.servers:
+                servers[name] = {"cpu_s": round(_tree_cpu(self.servers[name]) - before, 1)}
+                continue
             pid = self._pids().get(name)
             if pid:
                 used[name] = {"cpu_s": round(_cpu(pid) - before, 1), "peak_mb": round(_peak_mb(pid))}
             else:  # stopped during the scenario (metrics, for the replay): what it used until then
                 cpu, peak = self.stopped.get(name, (before, 0.0))
                 used[name] = {"cpu_s": round(cpu - before, 1), "peak_mb": round(peak), "stopped": True}
-        return used
+        return {"services": used, "servers": servers}
 
 
 # --- one size --------------------------------------------------------------------------------------
 
 
 class SizeRun:
-    def __init__(self, settings: Settings, nats_url: str, db_url: str, size: Size) -> None:
+    def __init__(self, settings: Settings, nats_url: str, db_url: str, size: Size,
+                 servers: dict[str, int] | None = None) -> None:
         self.settings, self.nats_url, self.db_url, self.size = settings, nats_url, db_url, size
-        self.services = Services(settings, nats_url, db_url)
+        self.services = Services(settings, nats_url, db_url, servers)
         self.key = settings.signing_key()
         self.admin = {"Authorization": f"Bearer {mint_token(self.key, 'bench-city', [Grant('city_admin', CITY)])}"}
         self.rng = random.Random(2023)
@@ -344,7 +368,7 @@ class SizeRun:
             "floor": {"raw_copy_s": round(copy_s, 2), "raw_publish_s": round(publish_s, 2),
                       "total_s": round(floor_s, 2)},
             "ratio": round(ratio, 2), "target": "caught up within 90 s and at most 3x the floor",
-            "met": met, "services": self.services.usage(marks)}
+            "met": met, **self.services.usage(marks)}
 
     async def _count(self, table: str, expected: int) -> bool:
         return await self.db.fetchval(f"SELECT count(*) FROM {table}") >= expected
@@ -417,7 +441,7 @@ class SizeRun:
             "floor": {"argon2id_hashes_per_s": round(hashes_per_s, 1), "parameters": "m=19 MiB, t=2, p=1"},
             "ratio": round(ratio, 2),
             "target": "saturation >= 0.8x argon2id floor; p99 < 500 ms offered half the floor's rate",
-            "met": ratio >= 0.8 and p99 < 500 and exact, "exact": exact, "services": self.services.usage(marks)}
+            "met": ratio >= 0.8 and p99 < 500 and exact, "exact": exact, **self.services.usage(marks)}
 
     def _registrations(self, rng: random.Random, count: int) -> tuple[list[dict], list[str]]:
         """As members would register in their first cell meeting: mostly on phones, mostly matching."""
@@ -498,7 +522,7 @@ class SizeRun:
                       "bare_p50_ms": _pct(sum(bare_lat.values(), []), 50),
                       "bare_p99_ms": _pct(sum(bare_lat.values(), []), 99)},
             "ratio": round(ratio, 2), "target": "requests/s at least 0.5x the bare FastAPI + asyncpg app",
-            "met": ratio >= 0.5, "services": self.services.usage(marks)}
+            "met": ratio >= 0.5, **self.services.usage(marks)}
 
     async def _publish_articles(self) -> None:
         editor = {"Authorization": f"Bearer {mint_token(self.key, 'bench-editor', [Grant('editor', CITY)])}"}
@@ -541,7 +565,7 @@ class SizeRun:
                         "events_per_s": round(stats.per_s), "city_figures_differing": differ},
             "floor": {"raw_consume_events": consumed, "raw_consume_events_per_s": round(raw_rate)},
             "ratio": round(ratio, 2), "target": "replay at least 0.5x the raw consume; the same figures",
-            "met": ratio >= 0.5 and not differ, "services": self.services.usage(marks)}
+            "met": ratio >= 0.5 and not differ, **self.services.usage(marks)}
 
     async def _city_from_tables(self) -> dict[str, Any]:
         """The city's figures as the API computes them, from the tables (the service is stopped)."""
@@ -744,6 +768,8 @@ def print_report(report: dict[str, Any]) -> None:
                 cells.append("stopped" if u and u.get("stopped") else f"{u['cpu_s']:.1f} s / {u['peak_mb']} MB"
                              if u else "-")
             print(f"{name:<26}" + "".join(f"{c:>22}" for c in cells))
+        for name in with_use[0].get("servers", {}) if with_use else ():
+            print(f"{name:<26}" + "".join(f"{s['servers'][name]['cpu_s']:>20.1f} s" for s in with_use))
     if report["growth"]:
         a, b = report["sizes"][0], report["sizes"][-1]
         print()

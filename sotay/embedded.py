@@ -68,6 +68,7 @@ def nats_server_binary() -> str:
 
 @dataclass
 class EmbeddedNats:
+    name = "nats-server"
     data_dir: Path
     port: int | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
@@ -112,6 +113,7 @@ def postgres_bin_dir() -> Path:
 
 @dataclass
 class EmbeddedPostgres:
+    name = "PostgreSQL"
     data_dir: Path
     port: int | None = None
     database: str = "sotay"

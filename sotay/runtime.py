@@ -69,6 +69,10 @@ class Infrastructure:
     def started_servers(self) -> bool:
         return bool(self._embedded)
 
+    def server_pids(self) -> dict[str, int]:
+        """The pids of the servers started here, by name ("nats-server", "PostgreSQL")."""
+        return {server.name: server.process.pid for server in self._embedded if server.process is not None}
+
     def publish_runtime(self, http_url: str) -> None:
         self.runtime_file.write_text(json.dumps({
             "pid": os.getpid(), "nats_url": self.nats_url, "database_url": self.database_url,

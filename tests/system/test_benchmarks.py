@@ -69,9 +69,13 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     for s in list(scenarios.values())[:4]:
         assert set(s["services"]) == {"members", "identity", "content", "metrics", "bench process"}
         assert all(u["peak_mb"] > 0 for u in s["services"].values())
+        # The embedded servers' CPU too (PostgreSQL with its backends).
+        assert set(s["servers"]) == {"PostgreSQL", "nats-server"}
+        assert all(u["cpu_s"] >= 0 for u in s["servers"].values()), s["servers"]
 
     load = scenarios["1. registry load"]
     assert load["figures"]["imported"] == 2000 and load["floor"]["raw_copy_s"] > 0
+    assert load["servers"]["PostgreSQL"]["cpu_s"] > 0 and load["servers"]["nats-server"]["cpu_s"] > 0
     evening = scenarios["2. registration evening"]["figures"]
     assert evening["match_results"] == {"matched": 45, "details_differ": 3, "not_in_registry": 2}
     assert evening["approvals"] == 45 and scenarios["2. registration evening"]["exact"]
