@@ -34,7 +34,7 @@ log = logging.getLogger("sotay.metrics")
 
 PUBLISHER_KEY = projection._lock_key("publisher", "snapshots")
 PUBLISHED_EVERY_S = 2.0
-FLUSH_CHUNK = 2000
+FLUSH_CHUNK = 500
 time_now = time_module.monotonic
 
 
@@ -62,8 +62,10 @@ class SnapshotPublisher:
     at the turn of the day the figures last published each earlier day go into
     the history (`unit_daily`)."""
 
-    def __init__(self, interval_s: float = 0.4, sweep_chunk: int = 2000, chunk: int = 2000) -> None:
+    def __init__(self, interval_s: float = 0.4, sweep_chunk: int = 2000, chunk: int = 500,
+                 max_pause_s: float = 1.0) -> None:
         self.interval_s = interval_s
+        self.max_pause_s = max_pause_s
         self.sweep_chunk = sweep_chunk
         self.chunk = chunk
         self.is_leader = False
@@ -125,10 +127,11 @@ class SnapshotPublisher:
     def pause_after(self, took: float) -> float:
         """Rounds start every interval_s; after a round that took longer than half
         of that (a burst moved thousands of units: a registry import moves every
-        cell), the pause is as long as the round was. Snapshots then take at most
-        about half a core from the consumers that make the figures, each round
-        folds more deltas, and a burst gives fewer snapshots."""
-        return max(self.interval_s - took, took)
+        cell), the pause is as long as the round was, up to `max_pause_s`.
+        Snapshots then take less of the cores the consumers need, and a burst
+        gives fewer of them; the cap keeps a round's deltas, and the memory
+        folding them takes, from growing with each longer pause."""
+        return max(self.interval_s - took, min(took, self.max_pause_s))
 
     async def publish_round(self, conn: AsyncConnection, held: Held, today: date, also: list[str] = ()) -> int:
         """One round (see the class); `also`: units to compare even if nothing

@@ -176,8 +176,9 @@ async def test_one_replica_publishes_and_the_day_turn_keeps_the_history(engine, 
         await nc.close()
 
 
-def test_long_rounds_are_followed_by_as_long_a_pause():
-    publisher = SnapshotPublisher(interval_s=0.4)
+def test_long_rounds_are_followed_by_as_long_a_pause_up_to_a_cap():
+    publisher = SnapshotPublisher(interval_s=0.4, max_pause_s=1.0)
     assert publisher.pause_after(0.1) == pytest.approx(0.3)  # rounds start every interval_s
     assert publisher.pause_after(0.3) == pytest.approx(0.3)
-    assert publisher.pause_after(2.5) == 2.5  # a burst: at most half the time publishing
+    assert publisher.pause_after(0.8) == 0.8  # a burst: at most half the time publishing …
+    assert publisher.pause_after(2.5) == 1.0  # … and no longer a pause than max_pause_s
