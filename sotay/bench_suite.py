@@ -105,7 +105,14 @@ def suite_sizes(*, quick_only: bool, members: int | None = None, registrations: 
         small = Size("custom", members or QUICK.members, registrations or QUICK.registrations,
                      readers or QUICK.readers, tree_scale or QUICK.tree_scale)
     full = Size("full", FULL.members, FULL.registrations, FULL.readers, tree_scale or FULL.tree_scale)
-    return [small] if quick_only else [small, full]
+    sizes = [small] if quick_only else [small, full]
+    for size in sizes:  # registrations and readers are members of the registry
+        if min(size.members, size.registrations, size.readers) < 1 or not 0 < size.tree_scale <= 1:
+            raise ValueError("members, registrations and readers must be at least 1, tree scale in (0, 1]")
+        if size.registrations > size.members or size.readers > size.members:
+            raise ValueError(f"{size.name} size: registrations ({size.registrations:,}) and readers "
+                             f"({size.readers:,}) cannot exceed the members ({size.members:,})")
+    return sizes
 
 
 async def run_suite(settings: Settings, *, sizes: list[Size], json_file: Path | None = None) -> int:

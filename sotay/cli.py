@@ -420,8 +420,12 @@ def cmd_bench(args, settings: Settings) -> int:
 
     if args.scenario is None:
         from sotay.bench_suite import run_suite, suite_sizes
-        sizes = suite_sizes(quick_only=args.quick, members=args.members, registrations=args.registrations,
-                            readers=args.readers, tree_scale=args.tree_scale)
+        try:
+            sizes = suite_sizes(quick_only=args.quick, members=args.members, registrations=args.registrations,
+                                readers=args.readers, tree_scale=args.tree_scale)
+        except ValueError as exc:
+            print(f"sotay bench: {exc}", file=sys.stderr)
+            return 2
         return asyncio.run(run_suite(settings, sizes=sizes, json_file=args.json))
     if args.scenario == "identity":
         return asyncio.run(run_identity_benchmark(settings, registrations=args.registrations or 1000,
