@@ -33,7 +33,9 @@ VISIBLE_SQL = f"WITH me AS ({_ME}) SELECT a.id FROM articles a WHERE a.id = $3 A
 READER_SQL = "SELECT member_id, unit, committee FROM readers WHERE party_card_no = $1"
 READ_SQL = ("INSERT INTO reads (account_id, article_id, day, member_id, unit) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT DO NOTHING RETURNING 1")
-OUTBOX_SQL = "INSERT INTO bench_bare_outbox (event_id, subject, body, headers) VALUES ($1, $2, $3, '{}')"
+# As sotay.outbox.add_events: the event row and the relay's wake-up in one statement.
+OUTBOX_SQL = ("WITH inserted AS (INSERT INTO bench_bare_outbox (event_id, subject, body, headers) "
+              "VALUES ($1, $2, $3, '{}')) SELECT pg_notify('bench_bare', '')")
 
 pool: asyncpg.Pool | None = None
 
@@ -82,5 +84,4 @@ async def read(card: str, unit: str, account: str, id: uuid.UUID):
             body = orjson.dumps({"type": "ArticleRead", "data": {"article_id": str(id), "account_id": account,
                                                                  "unit": reader["unit"], "day": day.isoformat()}})
             await conn.execute(OUTBOX_SQL, uuid.uuid4(), f"bench.bare.{reader['committee']}", body)
-            await conn.execute("SELECT pg_notify('bench_bare', '')")
     return _json({"article_id": str(id), "day": day.isoformat(), "counted": first})

@@ -19,7 +19,7 @@ import services.members
 from services.members.events import MemberRegistered
 from sotay.db import plain_url
 from sotay.events import message_from_payload
-from sotay.outbox import OutboxRelay, add_events
+from sotay.outbox import OutboxRelay, add_events, notify_channel
 from sotay.telemetry import setup_tracing
 from tests.support.probe import Faults, probe_definition
 from tests.support.system import eventually, make_settings, running_system
@@ -172,6 +172,27 @@ async def test_relay_killed_between_publish_and_mark_causes_no_duplicate_effect(
     assert sorted(r.applied for r in rows) == [1] * 20
     await asyncio.sleep(0.5)
     assert all(r.applied == 1 for r in await _effects_for(system, subjects, 20))
+
+
+async def test_events_written_wake_the_relay_when_their_transaction_commits(system, database_url):
+    members = system.runtimes["members"]
+    woken: asyncio.Queue = asyncio.Queue()
+    listener = await asyncpg.connect(plain_url(database_url))
+    await listener.add_listener(notify_channel("members"), lambda _conn, _pid, channel, _payload: woken.put_nowait(channel))
+    try:
+        async with members.context.engine.connect() as conn:
+            async with conn.begin() as tx:
+                await add_events(conn, "members", [probe_event("Không Gửi")])
+                await tx.rollback()
+            await asyncio.sleep(0.3)
+            assert woken.empty()  # rolled back: the rows and the wake-up are gone together
+            async with conn.begin():
+                await add_events(conn, "members", [probe_event("Có Gửi")])
+                await asyncio.sleep(0.3)
+                assert woken.empty()  # not before the commit …
+        assert await asyncio.wait_for(woken.get(), 5) == notify_channel("members")  # … and once it commits
+    finally:
+        await listener.close()
 
 
 async def _effects_for(system, subjects, expected):
