@@ -178,7 +178,8 @@ async def test_events_written_wake_the_relay_when_their_transaction_commits(syst
     members = system.runtimes["members"]
     woken: asyncio.Queue = asyncio.Queue()
     listener = await asyncpg.connect(plain_url(database_url))
-    await listener.add_listener(notify_channel("members"), lambda _conn, _pid, channel, _payload: woken.put_nowait(channel))
+    await listener.add_listener(notify_channel("members"),
+                                lambda _conn, _pid, channel, _payload: woken.put_nowait(channel))
     try:
         async with members.context.engine.connect() as conn:
             async with conn.begin() as tx:
