@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 log = logging.getLogger("sotay.embedded")
 
@@ -68,7 +69,7 @@ def nats_server_binary() -> str:
 
 @dataclass
 class EmbeddedNats:
-    name = "nats-server"
+    name: ClassVar[str] = "nats-server"
     data_dir: Path
     port: int | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
@@ -113,7 +114,7 @@ def postgres_bin_dir() -> Path:
 
 @dataclass
 class EmbeddedPostgres:
-    name = "PostgreSQL"
+    name: ClassVar[str] = "PostgreSQL"
     data_dir: Path
     port: int | None = None
     database: str = "sotay"
