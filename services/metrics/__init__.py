@@ -138,9 +138,8 @@ class SnapshotPublisher:
         moved them. Returns the number of snapshots published. The moved units
         are compared, announced and put `chunk` at a time, so a round that moves
         the whole tree holds one chunk's figures and bodies at once, not all."""
-        puts: list[asyncio.Future] = []
-        published: list[tuple[str, bytes]] = []
-        entries: dict[str, tuple[bytes, bytes, datetime]] = {}
+        putting: asyncio.Future | None = None
+        entries: dict[str, tuple[bytes, bytes, datetime]] = {}  # code: (body, digest, at) of each published
         try:
             async with conn.begin():
                 folded = await projection.fold(conn, today, held.counts)
@@ -161,25 +160,24 @@ class SnapshotPublisher:
                         continue
                     # The bucket's puts go out while the round is written, one chunk's at a time;
                     # should the round fail, a new leader puts the bucket back from `published`.
-                    if puts:
-                        await puts[-1]
-                    puts.append(asyncio.ensure_future(_put(self._publisher, [(u["code"], b) for u, _, b, _ in due])))
+                    if putting is not None:
+                        await putting
+                    putting = asyncio.ensure_future(_put(self._publisher, [(u["code"], b) for u, _, b, _ in due]))
                     await _announce(conn, due, at)
                     entries.update((u["code"], (body, d, at)) for u, _, body, d in due)
-                    published += [(u["code"], d) for u, _, _, d in due]
                 flushing = time_now() - held.flushed_at >= PUBLISHED_EVERY_S
                 if flushing:
                     await held.flush(conn, entries)
         except BaseException:
-            for put in puts:
-                put.cancel()
+            if putting is not None:
+                putting.cancel()
             raise
-        held.digests.update(published)
+        held.digests.update((code, d) for code, (_, d, _) in entries.items())
         held.flushed(entries, flushing)
-        if puts:
-            await puts[-1]
-        self.published += len(published)
-        return len(published)
+        if putting is not None:
+            await putting
+        self.published += len(entries)
+        return len(entries)
 
 
 class Held:

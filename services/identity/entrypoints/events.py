@@ -14,6 +14,5 @@ def registry_consumer(end_sessions: handlers.EndSessions) -> Consumer:
 
     async def apply_batch(db, envelopes):
         await handlers.apply_registry_batch(db, envelopes, end_sessions=end_sessions)
-    consumer.on_batch(["sotay.members.OrgUnitCreated.v1"] + [f"sotay.members.{name}.v1" for name in MEMBER_EVENTS],
-                      apply_batch)
+    consumer.on_batch([handlers.UNIT_CREATED] + [f"sotay.members.{name}.v1" for name in MEMBER_EVENTS], apply_batch)
     return consumer
