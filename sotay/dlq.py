@@ -32,6 +32,7 @@ from nats.js.errors import NotFoundError
 
 from sotay.streams import DLQ_STREAM, dlq_subject
 
+
 @dataclass
 class DeadLetter:
     seq: int  # in SOTAY_DLQ

@@ -27,12 +27,12 @@ STREAMS = {
     "SOTAY_DLQ": "sotay.dlq.>",
 }
 DLQ_STREAM = "SOTAY_DLQ"
+ROLLOUT_BUCKET = "sotay_rollout"  # the latest RolloutSnapshot figures per unit, put by metrics
 
 
 def dlq_subject(consumer: str | None = None) -> str:
     """Where a consumer's dead letters go (consumer.py); without one, all of them."""
     return f"sotay.dlq.{consumer}" if consumer else STREAMS[DLQ_STREAM]
-ROLLOUT_BUCKET = "sotay_rollout"  # the latest RolloutSnapshot figures per unit, put by metrics
 
 
 # The key-value buckets, one configuration each, for the service that uses it and for
