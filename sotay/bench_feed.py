@@ -52,6 +52,19 @@ async def run_feed_benchmark(settings: Settings, *, members: int, articles: int,
         return await _run(settings, infra, db_url, members, articles, requests, json_file)
 
 
+async def _trust_development_key(settings, nats_url: str) -> None:
+    """Content runs here without identity: it is given the key set identity would publish."""
+    import nats
+
+    from sotay.keys import publish_development_jwks
+
+    nc = await nats.connect(nats_url)
+    try:
+        await publish_development_jwks(nc.jetstream(), settings)
+    finally:
+        await nc.close()
+
+
 async def _run(settings, infra, db_url: str, member_count: int, article_count: int, request_count: int,
                json_file: Path | None) -> int:
     from services import load
@@ -67,6 +80,7 @@ async def _run(settings, infra, db_url: str, member_count: int, article_count: i
     rng = random.Random(11)
     sample = rng.sample(readers, min(2000, len(readers)))
     key = settings.signing_key()
+    await _trust_development_key(settings, infra.nats_url)
     # Each member's app signs in once and sends its token with every request, as a phone does.
     tokens = {card: mint_token(key, f"account-{card}", [Grant("member", unit)], member_card_no=card, unit=unit)
               for card, unit in sample}

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--unit", default="city", help="code of the unit whose subtree the role covers")
     token.add_argument("--card", help="party card number, for a member's own token")
     token.add_argument("--subject", help="token subject (default: local-<role>-<unit>)")
-    token.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (at most SOTAY_TOKEN_MAX_LIFETIME_S)")
 
     imp = sub.add_parser("import", help="bulk import into the registry")
     imp.add_argument("kind", choices=["members"])
@@ -151,13 +151,40 @@ def cmd_serve(args, settings: Settings) -> int:
 
 
 def cmd_token(args, settings: Settings) -> int:
+    """A token signed with identity's newest key, for calling the API by hand. It needs what only
+    identity holds (its database and key-encryption key), and never runs in production."""
     from sotay.auth import Grant, mint_token
+    from sotay.keys import MissingKey
 
-    key = settings.signing_key()
+    if settings.env == "production":
+        print("sotay token: refused: SOTAY_ENV is production. Tokens there come from identity's sign-in "
+              "(POST /api/identity/v1/token).", file=sys.stderr)
+        return 2
+    if args.ttl > settings.token_max_lifetime_s:
+        print(f"sotay token: --ttl at most {settings.token_max_lifetime_s} s (SOTAY_TOKEN_MAX_LIFETIME_S): "
+              "services refuse longer-lived tokens", file=sys.stderr)
+        return 2
+    try:
+        key = asyncio.run(_newest_signing_key(settings))
+    except MissingKey as exc:
+        print(f"sotay token: identity's signing key is not here ({exc}): run it where identity runs",
+              file=sys.stderr)
+        return 2
+    print("sotay token: a development token; anyone holding it acts as "
+          f"{args.role} of {args.unit} until it expires", file=sys.stderr)
     subject = args.subject or f"local-{args.role}-{args.unit}"
     print(mint_token(key, subject, [Grant(args.role, args.unit)], ttl_s=args.ttl, member_card_no=args.card,
                      unit=args.unit if args.role == "member" else None))
     return 0
+
+
+async def _newest_signing_key(settings: Settings):
+    from services.identity.adapters import keys
+    from sotay.keys import key_encryption_key
+
+    async with offline_service("identity", settings) as ctx:
+        signing = await keys.load_keys(ctx.engine, key_encryption_key(settings), first=settings.signing_key())
+    return signing[0].private
 
 
 @asynccontextmanager
@@ -366,17 +393,18 @@ def cmd_dlq(args, settings: Settings) -> int:
 
 def cmd_keys(args, settings: Settings) -> int:
     from services.identity.adapters import keys
-    from sotay.auth import key_id
+    from sotay.keys import key_encryption_key
 
     async def run():
         async with offline_service("identity", settings) as ctx:
+            kek = key_encryption_key(settings)
             if args.action == "rotate":
-                kid = await keys.rotate(ctx.engine)
+                kid = await keys.rotate(ctx.engine, kek)
                 print(f"new signing key {kid}; running identity replicas sign with it within seconds, "
                       "and tokens signed by older keys stay valid until they expire")
-            local = settings.signing_key()
-            for key in await keys.load_keys(ctx.engine, local):
-                print(key_id(key.public_key()))
+            first = settings.signing_key() if settings.env == "development" else None
+            for key in await keys.load_keys(ctx.engine, kek, first=first):
+                print(f"{key.kid}  made {key.created_at:%Y-%m-%d %H:%M:%S %Z}")
     asyncio.run(run())
     return 0
 

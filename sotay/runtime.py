@@ -21,6 +21,7 @@ import uvicorn
 
 from services import load
 from sotay.embedded import EmbeddedNats, EmbeddedPostgres
+from sotay.keys import MissingKey
 from sotay.service import NotSetUp, ServiceRuntime, service_app
 from sotay.settings import Settings
 from sotay.telemetry import setup_tracing, shutdown_tracing
@@ -98,6 +99,14 @@ class Infrastructure:
 Startup = Callable[[list[ServiceRuntime]], Awaitable[None]]
 
 
+def http_server_config(app, settings: Settings, *, host: str, port: int, **options) -> uvicorn.Config:
+    """Uvicorn as every process of the system runs it. The client's address (throttles,
+    audit) comes from X-Forwarded-For only when the peer is one of SOTAY_TRUSTED_PROXIES;
+    with none configured, the peer is the client and a forwarded header is ignored."""
+    return uvicorn.Config(app, host=host, port=port, proxy_headers=True,
+                          forwarded_allow_ips=settings.trusted_proxy_list(), **options)
+
+
 def run_services(names: list[str], settings: Settings, *, on_started: Startup | None = None) -> None:
     """Run the named services in this process until Ctrl-C, then stop them
     and any embedded servers cleanly. Should they fail to start, uvicorn
@@ -105,7 +114,11 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
     setup_tracing("sotay" if len(names) > 1 else f"sotay-{names[0]}")
     infra = Infrastructure(settings).start(names)
     try:
-        runtimes = [ServiceRuntime(load(n), settings, infra.nats_url, infra.database_url_for(n)) for n in names]
+        try:
+            runtimes = [ServiceRuntime(load(n), settings, infra.nats_url, infra.database_url_for(n)) for n in names]
+        except MissingKey as exc:  # what to set, in one line, before any traceback
+            log.error("%s", exc)
+            raise SystemExit(3) from None
         http_url = f"http://{settings.http_host}:{settings.http_port}"
         background: set[asyncio.Task] = set()
 
@@ -138,8 +151,8 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
                     await runtime.stop()
 
         app = service_app(runtimes, title="sotay", lifespan=lifespan)
-        server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
-                                               log_level="warning", lifespan="on"))
+        server = uvicorn.Server(http_server_config(app, settings, host=settings.http_host, port=settings.http_port,
+                                                   log_level="warning", lifespan="on"))
         # Uvicorn shuts the app down on SIGINT/SIGTERM, then re-raises the signal
         # to the previous handler; both must end here so the finally stops the servers.
         signal.signal(signal.SIGTERM, _exit_quietly)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import orjson
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
@@ -33,17 +32,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sotay import telemetry
-from sotay.auth import (
-    JWKS_BUCKET,
-    JWKS_KEY,
-    REVOKED_BUCKET,
-    TokenVerifier,
-    public_keys_from_jwks,
-)
+from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, AuthError, TokenVerifier
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.db import create_engine, migrate, pending_migrations, read_only
 from sotay.events import Catalogue, Envelope
 from sotay.http import BodyLimit, Idempotency, Problem, install_problem_handlers, json_response
+from sotay.keys import jwks_root_public_key, pii_hmac_key
 from sotay.outbox import OutboxRelay
 from sotay.pages import mount_pages
 from sotay.settings import Settings
@@ -61,12 +55,14 @@ class ServiceContext:
     engine: AsyncEngine
     verifier: TokenVerifier
     idempotency: Idempotency
-    pii_key: bytes
+    pii_key: bytes | None  # only for a service whose definition says it hashes personal values
     js: JetStreamContext | None = None
     reader: AsyncEngine | None = None  # the engine's pool in autocommit, for plain reads (db.read_only)
 
     def pii_hash(self, value: str) -> str:
         """Keyed hash of a normalised personal value (citizen ID, phone) for events."""
+        if self.pii_key is None:
+            raise RuntimeError(f"{self.name} does not hold the personal-data hash key")
         return hmac.digest(self.pii_key, value.encode(), "sha256").hex()
 
 
@@ -81,6 +77,8 @@ class ServiceDefinition:
     # Work of the service's own once NATS and the database are up (keys, caches), and its undoing.
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
     on_stop: Callable[[ServiceContext], Awaitable[None]] | None = None
+    # Whether it hashes citizen IDs and phones (SOTAY_PII_HMAC_KEY): no other service is given the key.
+    hashes_personal_data: bool = False
 
 
 async def stop_tasks(tasks: list[asyncio.Task], owner: str, timeout: float = 15.0) -> None:
@@ -159,20 +157,10 @@ class BindOnlyJetStream(JetStreamContext):
                            "with the NATS admin user first") from None
 
 
-def local_pii_key(settings: Settings) -> bytes:
-    if settings.pii_hmac_key:
-        return settings.pii_hmac_key.encode()
-    path = settings.keys_dir / "pii-hmac.key"
-    if not path.exists():
-        import secrets
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
-
-
-def local_verifier(settings: Settings) -> TokenVerifier:
-    key = settings.signing_key()
-    return TokenVerifier([key.public_key()])
+def token_verifier(settings: Settings) -> TokenVerifier:
+    """A verifier that will trust the key sets identity's root signs (and nothing until one comes)."""
+    return TokenVerifier(jwks_root_public_key(settings), max_lifetime_s=settings.token_max_lifetime_s,
+                         clock_skew_s=settings.token_clock_skew_s)
 
 
 @dataclass
@@ -192,8 +180,9 @@ class ServiceRuntime:
         name = self.definition.name
         engine = create_engine(self.database_url, schema=name)
         self.context = ServiceContext(
-            name=name, settings=self.settings, engine=engine, verifier=local_verifier(self.settings),
-            idempotency=Idempotency(engine), pii_key=local_pii_key(self.settings), reader=read_only(engine))
+            name=name, settings=self.settings, engine=engine, verifier=token_verifier(self.settings),
+            idempotency=Idempotency(engine), reader=read_only(engine),
+            pii_key=pii_hmac_key(self.settings) if self.definition.hashes_personal_data else None)
         servers, user = nats_options(self.settings, self.nats_url)
         self.broker = NatsBroker(
             servers, max_reconnect_attempts=-1, name=f"sotay-{name}",
@@ -276,6 +265,7 @@ class ServiceRuntime:
         await self.broker.start()
         if self.definition.on_start:
             await _patiently(f"{self.name} start", lambda: self.definition.on_start(self.context))
+        await self._trust_published_keys(js)
         for bucket, key, apply in ((JWKS_BUCKET, JWKS_KEY, self._trust_keys), (REVOKED_BUCKET, ">", self._end_sessions)):
             self._tasks.append(asyncio.create_task(self._watch_bucket(js, bucket, key, apply),
                                                    name=f"{self.name}-{bucket}"))
@@ -286,10 +276,21 @@ class ServiceRuntime:
                 await _patiently(f"consumer {consumer.name}", lambda c=consumer, k=config: ensure_consumer(js, c, k))
             self._start_consumer(consumer, js)
 
+    async def _trust_published_keys(self, js: JetStreamContext) -> None:
+        """The key set identity published last, before the first request (the watch follows changes)."""
+        try:
+            entry = await (await js.key_value(JWKS_BUCKET)).get(JWKS_KEY)
+        except Exception:  # no bucket or no set yet: identity has not started; the watch will see it
+            return
+        self._trust_keys(entry)
+
     def _trust_keys(self, entry) -> None:
-        """Trust every key identity publishes, so tokens verify with no call to identity."""
-        for key in public_keys_from_jwks(orjson.loads(entry.value)):
-            self.context.verifier.add_key(key)
+        """Trust the keys identity publishes, so tokens verify with no call to identity; a set
+        its root key did not sign (written by anyone else) changes nothing."""
+        try:
+            self.context.verifier.trust_signed_jwks(entry.value)
+        except AuthError as exc:
+            log.warning("%s: a key set in %s was ignored: %s", self.name, JWKS_BUCKET, exc)
 
     def _end_sessions(self, entry) -> None:
         """End the sessions of accounts identity disabled, everywhere at once."""
@@ -332,6 +333,8 @@ class ServiceRuntime:
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"nats": bool(self.broker._connection and self.broker._connection.is_connected),
+                  # Tokens verify: identity's key set has come.
+                  "keys": bool(self.context.verifier.trusted_key_ids),
                   "consumers": all(r.bound for r in self.runners),
                   "relay": self.relay_task is not None and not self.relay_task.done()}
         try:
@@ -421,12 +424,17 @@ class ServiceRuntime:
         return routes
 
 
+def revoked_ttl_s(settings: Settings) -> float:
+    """How long a revocation is kept: past the longest life a token may claim, and the skew."""
+    return settings.token_max_lifetime_s + settings.token_clock_skew_s + 60
+
+
 async def set_up_nats(js: JetStreamContext, settings: Settings, runtimes: list[ServiceRuntime]) -> None:
     """What services started with SOTAY_SETUP_ON_START=false cannot make themselves (`sotay migrate`
     does it as the NATS admin): the streams, the key-value buckets, every service's durable
     consumers and those of the district systems (SOTAY_DISTRICT_CONSUMERS)."""
     await ensure_streams(js, replicas=settings.stream_replicas, duplicate_window_s=settings.duplicate_window_s)
-    await ensure_buckets(js, replicas=settings.stream_replicas, revoked_ttl_s=settings.access_token_ttl_s + 60)
+    await ensure_buckets(js, replicas=settings.stream_replicas, revoked_ttl_s=revoked_ttl_s(settings))
     for runtime in runtimes:
         for consumer, config in runtime.consumer_configs():
             await ensure_consumer(js, consumer, config)

@@ -1,16 +1,23 @@
 """One settings object for the whole system, read from SOTAY_* variables."""
 
+from __future__ import annotations
+
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sotay.auth import load_or_create_signing_key
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOTAY_", extra="ignore")
+
+    # "production": every key comes from the secret store (sotay/keys.py) and nothing secret is
+    # made up on disk; `sotay token` refuses to run.
+    env: Literal["development", "production"] = "development"
 
     # Unset means: start the embedded server under data_dir.
     nats_url: str | None = None
@@ -27,6 +34,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".sotay")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Addresses or CIDRs (comma-separated) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; empty: none, the peer is the client.
+    trusted_proxies: str = ""
 
     # At start, a service applies its migrations and creates or updates the streams, buckets and its
     # consumers. False: it only checks they are there, and `sotay migrate` (as the owner role and
@@ -47,16 +57,35 @@ class Settings(BaseSettings):
     consumer_batch: int = 200
     consumer_fetch_timeout_s: float = 2.0
 
-    # Keyed hash for personal data in events (HMAC-SHA256). A local default
-    # is generated under data_dir when unset.
+    # Keys (sotay/keys.py says who holds which). In development each is made under data_dir/keys
+    # when unset. Keyed hash of personal values in events (HMAC-SHA256): members and identity.
     pii_hmac_key: str | None = None
-    # EdDSA signing key (PEM) for tokens; generated under data_dir when unset.
+    # Identity's: the key-encryption key that seals its signing keys, and the root key that
+    # signs the JWKS it publishes (base64url). Every other service: the root's public key.
+    key_encryption_key: str | None = None
+    jwks_root_key: str | None = None
+    jwks_root_public_key: str | None = None
+    # Development: the file of the data dir's signing key (sealed with the key-encryption key).
     signing_key_file: Path | None = None
+    # Every service refuses a token that claims to live longer than this (exp - iat), and allows
+    # this much disagreement between identity's clock and its own.
+    token_max_lifetime_s: int = 3600
+    token_clock_skew_s: int = 30
 
     # Identity: a registration pending longer than this is flagged overdue to the unit above.
     approval_overdue_days: int = 7
     access_token_ttl_s: int = 900
     refresh_token_ttl_days: int = 30
+    # Identity's throttles (sliding windows; deploy/README.md, "Security"): failed sign-ins per
+    # account and per client address within the window, and registrations per address per hour.
+    sign_in_window_s: int = 900
+    sign_in_failures_per_account: int = 10
+    sign_in_failures_per_address: int = 100
+    registrations_per_address_per_hour: int = 120
+    # Password hashing: threads (default: one per core) and how many hashes may wait for one;
+    # past that, registrations and sign-ins get 503 with Retry-After.
+    password_workers: int | None = None
+    password_queue: int = 64
 
     log_level: str = "INFO"
 
@@ -67,8 +96,13 @@ class Settings(BaseSettings):
         return [code.strip() for code in self.district_consumers.split(",") if code.strip()]
 
     def signing_key(self) -> Ed25519PrivateKey:
-        """The local EdDSA signing key (created on first use)."""
-        return load_or_create_signing_key(self.signing_key_file or self.keys_dir / "signing-ed25519.pem")
+        """The development data dir's token-signing key (sotay/keys.py, development_signing_key)."""
+        from sotay.keys import development_signing_key
+
+        return development_signing_key(self)
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @cached_property
     def keys_dir(self) -> Path:

@@ -79,18 +79,25 @@ async def ensure_streams(js: JetStreamContext, *, replicas: int = 1, duplicate_w
             await js.update_stream(config)
 
 
-async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig, *, atomic: bool = False):
-    """The key-value bucket, created if new; with `atomic`, its stream takes atomic
-    batches of puts (publishing.py). An existing bucket keeps its other settings."""
+async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig, *, atomic: bool = False, update: bool = True):
+    """The key-value bucket, created if new; with `atomic`, its stream takes atomic batches
+    of puts (publishing.py). An existing bucket takes the configured time to live (a new
+    release may keep entries longer) unless `update` is false (a service that may not
+    change streams: `sotay migrate` does it); its other settings stay."""
     try:
         kv = await js.key_value(config.bucket)
     except BucketNotFoundError:
         kv = await js.create_key_value(config)
-    if atomic and server_has_atomic_batches(js._nc):
-        stream = (await js.stream_info(f"KV_{config.bucket}")).config
-        if not stream.allow_atomic:
-            stream.allow_atomic = True
-            await js.update_stream(stream)
+    if not update:
+        return kv
+    stream = (await js.stream_info(f"KV_{config.bucket}")).config
+    changed = False
+    if (stream.max_age or None) != (config.ttl or None):
+        stream.max_age, changed = config.ttl, True
+    if atomic and server_has_atomic_batches(js._nc) and not stream.allow_atomic:
+        stream.allow_atomic, changed = True, True
+    if changed:
+        await js.update_stream(stream)
     return kv
 
 
@@ -98,7 +105,7 @@ async def ensure_buckets(js: JetStreamContext, *, replicas: int = 1, revoked_ttl
     """The buckets of identity (sotay_jwks, sotay_revoked) and metrics (sotay_rollout), as those
     services create them when they set up themselves."""
     for config in (jwks_bucket(replicas), revoked_bucket(revoked_ttl_s, replicas)):
-        await js.create_key_value(config)
+        await ensure_bucket(js, config)
     await ensure_bucket(js, rollout_bucket(replicas), atomic=True)
 
 

@@ -7,21 +7,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.identity.adapters import keys, store
 from services.identity.adapters.passwords import PasswordPool
-from services.identity.domain import ThrottlePolicy, ceil_seconds
 from services.identity.entrypoints.events import registry_consumer
 from services.identity.entrypoints.http import build_router
 from services.identity.events import CATALOGUE
-from services.identity.handlers import TokenIssuer
-from sotay.auth import key_id
-from sotay.http import Problem
-from sotay.service import ServiceContext, ServiceDefinition, stop_tasks
+from services.identity.handlers import Throttles, TokenIssuer
+from sotay.keys import jwks_root_key, key_encryption_key
+from sotay.service import ServiceContext, ServiceDefinition, revoked_ttl_s, stop_tasks
 
 log = logging.getLogger("sotay.identity")
 
@@ -33,31 +29,35 @@ class IdentityApp:
         self.ctx: ServiceContext | None = None
         self.passwords: PasswordPool | None = None
         self.issuer: TokenIssuer | None = None
-        self.account_policy = ThrottlePolicy()
-        # An address gets more room than an account: many members share a unit's network.
-        self.address_policy = ThrottlePolicy(free_failures=50)
+        self.throttles: Throttles | None = None
         self._housekeeper: asyncio.Task | None = None
-        self.revoked = None  # the KV bucket of disabled accounts, from start()
+        self.revoked = None  # the KV bucket of ended sessions, from start()
+        self._kek = b""
+        self._root = None
 
     def router(self, ctx: ServiceContext):
         self.ctx = ctx
+        self.throttles = Throttles.from_settings(ctx.settings)
         return build_router(self)
 
     async def start(self, ctx: ServiceContext) -> None:
-        local = ctx.settings.signing_key()
-        signing = await keys.load_keys(ctx.engine, local)
-        for key in signing:
-            ctx.verifier.add_key(key.public_key())
-        await keys.publish_jwks(ctx.js, signing, replicas=ctx.settings.stream_replicas)
-        self.issuer = TokenIssuer(signing, ctx.settings.access_token_ttl_s,
-                                  timedelta(days=ctx.settings.refresh_token_ttl_days))
-        self.passwords = PasswordPool()
-        self.revoked = await keys.revocations(ctx.js, ttl_s=ctx.settings.access_token_ttl_s + 60,
-                                              replicas=ctx.settings.stream_replicas)
-        self._housekeeper = asyncio.create_task(self._housekeeping(ctx, local))
+        settings = ctx.settings
+        self._kek, self._root = key_encryption_key(settings), jwks_root_key(settings)
+        first = settings.signing_key() if settings.env == "development" else None
+        signing = await keys.load_keys(ctx.engine, self._kek, first=first)
+        self.issuer = TokenIssuer(signing, settings.access_token_ttl_s, timedelta(days=settings.refresh_token_ttl_days))
+        await self._publish(ctx, signing)
+        self.passwords = PasswordPool(settings.password_workers, settings.password_queue)
+        self.revoked = await keys.revocations(ctx.js, ttl_s=revoked_ttl_s(settings), replicas=settings.stream_replicas,
+                                              update=settings.setup_on_start)
+        self._housekeeper = asyncio.create_task(self._housekeeping(ctx))
 
     async def end_sessions(self, account_id: str) -> None:
         await self.revoked.put(account_id, str(time.time()).encode())
+
+    def address_hash(self, address: str) -> str:
+        """Throttles and known addresses keep a keyed hash of a client address, not the address."""
+        return self.ctx.pii_hash(f"address:{address}")[:32]
 
     async def stop(self, ctx: ServiceContext) -> None:
         if self._housekeeper:
@@ -65,45 +65,34 @@ class IdentityApp:
         if self.passwords:
             self.passwords.close()
 
-    async def _housekeeping(self, ctx: ServiceContext, local: Ed25519PrivateKey, interval: float = 5.0) -> None:
-        """Pick up keys added by `sotay keys rotate` (or another replica): sign
-        with the newest, publish them all, so older tokens stay valid. Hourly,
-        forget sign-in failures a day old: their waits ended long ago."""
+    async def _publish(self, ctx: ServiceContext, signing: list[keys.SigningKey]) -> None:
+        """Sign with the newest key; publish every key a live token may carry, signed by the
+        root key; erase the keys whose tokens have all expired."""
+        live = keys.in_service(signing, datetime.now(UTC), timedelta(seconds=ctx.settings.token_max_lifetime_s))
+        signed = await keys.publish_jwks(ctx.js, self._root, live, replicas=ctx.settings.stream_replicas)
+        ctx.verifier.trust_signed_jwks(signed)
+        self.issuer.keys = live
+        live_kids = {k.kid for k in live}
+        await keys.erase(ctx.engine, [k.kid for k in signing if k.kid not in live_kids])
+
+    async def _housekeeping(self, ctx: ServiceContext, interval: float = 5.0) -> None:
+        """Pick up keys added by `sotay keys rotate` (or another replica) and retire the old
+        ones; hourly, forget throttle windows that have long ended."""
         rounds = 0
         while True:
             await asyncio.sleep(interval)
             rounds += 1
             try:
-                signing = await keys.load_keys(ctx.engine, local)
-                if [key_id(k.public_key()) for k in signing] != [key_id(k.public_key()) for k in self.issuer.keys]:
-                    for key in signing:
-                        ctx.verifier.add_key(key.public_key())
-                    await keys.publish_jwks(ctx.js, signing, replicas=ctx.settings.stream_replicas)
-                    self.issuer.keys = signing
+                signing = await keys.load_keys(ctx.engine, self._kek)
+                live = keys.in_service(signing, datetime.now(UTC),
+                                       timedelta(seconds=ctx.settings.token_max_lifetime_s))
+                if [k.kid for k in live] != [k.kid for k in self.issuer.keys]:
+                    await self._publish(ctx, signing)
                 if rounds % 720 == 0:
                     async with ctx.engine.begin() as db:
-                        await store.forget_old_failures(db)
+                        await store.forget_old_windows(db, self.throttles.horizon_s)
             except Exception as exc:  # the database or NATS away: try again later
                 log.warning("identity: housekeeping failed: %r", exc)
-
-    async def refuse_if_throttled(self, key: str, address: str) -> bool:
-        """Raise 429 while `key` or `address` must wait; else say whether `key` has failures on record."""
-        async with self.ctx.engine.connect() as db:
-            seen = await store.sign_in_failures(db, [key, f"ip:{address}"])
-        wait = max(self.account_policy.wait(*seen.get(key, (0, 0.0))),
-                   self.address_policy.wait(*seen.get(f"ip:{address}", (0, 0.0))))
-        if wait > 0:
-            raise Problem(429, "Too many attempts", f"Try again in {ceil_seconds(wait)} seconds.",
-                          retry_after=ceil_seconds(wait))
-        return key in seen
-
-    async def failed(self, key: str, address: str) -> None:
-        async with self.ctx.engine.begin() as db:
-            await store.record_failure(db, [key, f"ip:{address}"])
-
-    async def succeeded(self, key: str) -> None:
-        async with self.ctx.engine.begin() as db:
-            await store.clear_failures(db, key)
 
 
 def definition() -> ServiceDefinition:
@@ -116,5 +105,6 @@ def definition() -> ServiceDefinition:
         build_consumers=lambda ctx: [registry_consumer(app.end_sessions)],
         on_start=app.start,
         on_stop=app.stop,
+        hashes_personal_data=True,
         description="Identity (tài khoản): registration, matching against the registry, approval, sign-in, tokens.",
     )

@@ -1,5 +1,6 @@
-"""Identity rules: matching a registration against the registry replica,
-password rules, and the throttle that slows guessing without locking members out."""
+"""Identity rules: matching a registration against the registry replica, what an
+approver compares, password rules, the throttles that slow guessing without locking
+members out, and who may grant which role."""
 
 from __future__ import annotations
 
@@ -61,8 +62,8 @@ def match_registration(*, full_name: str, date_of_birth: date, phone_hash: str, 
         return Match("not_in_registry", ("party card number not in the registry",), None)
     if has_account:
         return Match("already_registered", ("the member already has an account",), entry)
-    if has_pending:
-        return Match("already_registered", ("a registration for this card is already pending",), entry)
+    if has_pending:  # a matched one: one that does not match blocks nobody (a squatter's, say)
+        return Match("already_registered", ("a matching registration for this card is already pending",), entry)
     if entry.status not in ACTIVE_STANDING:
         return Match("not_eligible", (f"the member is {entry.status.replace('_', ' ')}",), entry)
     differences = []
@@ -79,21 +80,57 @@ def match_registration(*, full_name: str, date_of_birth: date, phone_hash: str, 
     return Match("matched", (), entry)
 
 
+def mask_phone(phone: str | None) -> str | None:
+    """A phone as an approver sees it: only its last three digits."""
+    return f"*******{phone[-3:]}" if phone else None
+
+
+def comparison(given: dict, registry: dict | None, reasons: list[str]) -> list[dict] | None:
+    """The registration's details beside the registry's, field by field, for the approver:
+    names and dates of birth as written, phones by their last three digits. `same` is the
+    matching's own verdict (the phone is compared by its keyed hash, not by the digits shown)."""
+    if registry is None:
+        return None
+    differing = {r.removeprefix("differs: ").split(" ")[0] for r in reasons if r.startswith("differs: ")}
+    rows = [("full_name", given["full_name"], registry.get("full_name")),
+            ("date_of_birth", given["date_of_birth"], registry.get("date_of_birth")),
+            ("phone", mask_phone(given.get("phone")), mask_phone(registry.get("phone_tail")))]
+    return [{"field": field, "given": mine, "registry": theirs, "same": field not in differing}
+            for field, mine, theirs in rows]
+
+
 @dataclass(frozen=True)
-class ThrottlePolicy:
-    """Failed sign-ins make the next attempt on the same key wait longer
-    (1 s after 5 failures, doubling up to 15 minutes); success resets it. A
-    member is slowed, never locked out: after the wait they can try again."""
+class SlidingWindow:
+    """At most `limit` events (failed sign-ins, registrations) in any `seconds`. Past that,
+    the next must wait until the oldest event within the window leaves it: a wait that ends
+    by itself, never a lock-out."""
 
-    free_failures: int = 5
-    base_delay_s: float = 1.0
-    max_delay_s: float = 900.0
+    limit: int
+    seconds: float
 
-    def wait(self, failures: int, seconds_since_last: float) -> float:
-        if failures < self.free_failures:
+    def wait(self, ages: list[float]) -> float:
+        """`ages`: how long ago each recorded event happened, in seconds."""
+        recent = sorted(age for age in ages if age < self.seconds)
+        if len(recent) < self.limit:
             return 0.0
-        delay = min(self.max_delay_s, self.base_delay_s * 2 ** min(failures - self.free_failures, 30))
-        return max(0.0, delay - seconds_since_last)
+        return self.seconds - recent[self.limit - 1]
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+# Who outranks whom: a role covers itself and those listed. A grantor hands out a role only
+# where they hold it or one above it; the city admin's covers every role.
+OUTRANKS = {
+    "city_admin": {"unit_admin", "cell_secretary", "member", "editor", "chief_editor"},
+    "unit_admin": {"cell_secretary", "member"},
+    "chief_editor": {"editor"},
+}
+GRANTORS = ("unit_admin", "city_admin")
+
+
+def roles_covering(role: str) -> tuple[str, ...]:
+    """The roles whose holder may grant `role`: itself, and those that outrank it."""
+    return (role, *sorted(r for r, below in OUTRANKS.items() if role in below))
 
 
 def ceil_seconds(value: float) -> int:

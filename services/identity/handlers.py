@@ -1,5 +1,6 @@
 """Use cases of identity: registration and matching, approval, sign-in and
-tokens, and following the registry (transfers, status changes)."""
+tokens with their throttles, roles and staff accounts, and following the
+registry (transfers, status changes)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity import domain
 from services.identity.adapters import store
+from services.identity.adapters.keys import SigningKey
 from services.identity.adapters.passwords import PasswordPool
 from services.identity.events import (
     AccountActivated,
@@ -38,8 +39,9 @@ from sotay.service import ServiceContext
 from sotay.text import fold
 
 SCHEMA = "identity"
+# Ends an account's sessions in every service (the revocation bucket).
+EndSessions = Callable[[str], Awaitable[None]]
 APPROVERS = ("cell_secretary", "unit_admin", "city_admin")
-GRANTORS = ("unit_admin", "city_admin")
 APPROVABLE = ("matched", "details_differ")
 
 
@@ -93,6 +95,94 @@ async def register(db: AsyncConnection, ctx: ServiceContext, data: RegistrationI
         match_reasons=list(match.reasons), member_id=reg["member_id"], unit=reg["unit"]),
         aggregate_id=reg["id"], committee=reg["committee"], unit=reg["unit"])
     return reg
+
+
+# --- throttles ---------------------------------------------------------------------------------
+
+# An address an account signed in from within this many days still lets it in while its
+# account is being guessed at from elsewhere.
+KNOWN_ADDRESS_DAYS = 90
+
+
+def too_many(wait: float) -> Problem:
+    return Problem(429, "Too many attempts", f"Try again in {domain.ceil_seconds(wait)} seconds.",
+                   retry_after=domain.ceil_seconds(wait))
+
+
+@dataclass(frozen=True)
+class Throttles:
+    """The sliding windows identity keeps (deploy/README.md, "Security"): failed sign-ins (and
+    registration-status checks) per account, per account at one address, and per address; and
+    registrations per address. Keys never hold an address, only its keyed hash."""
+
+    account: domain.SlidingWindow
+    address: domain.SlidingWindow
+    registrations: domain.SlidingWindow
+
+    @classmethod
+    def from_settings(cls, settings) -> Throttles:
+        return cls(account=domain.SlidingWindow(settings.sign_in_failures_per_account, settings.sign_in_window_s),
+                   address=domain.SlidingWindow(settings.sign_in_failures_per_address, settings.sign_in_window_s),
+                   registrations=domain.SlidingWindow(settings.registrations_per_address_per_hour, 3600))
+
+    @property
+    def keep(self) -> int:
+        return max(self.account.limit, self.address.limit, self.registrations.limit)
+
+    @property
+    def horizon_s(self) -> float:
+        return max(self.account.seconds, self.address.seconds, self.registrations.seconds)
+
+    async def record(self, db: AsyncConnection, keys: list[str]) -> None:
+        await store.record_events(db, keys, keep=self.keep, horizon_s=self.horizon_s)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The throttle keys of one sign-in (or status check): its account — the account's id when
+    there is one, else the name as normalised, so spaces and dots make no new key — the
+    account at this address, and the address."""
+
+    account: str
+    pair: str
+    address: str
+    known_address: bool = False  # the account signed in from this address before
+
+    @property
+    def failure_keys(self) -> list[str]:
+        return [self.account, self.pair, self.address]
+
+
+def attempt(account_key: str, address_hash: str, *, known: bool = False) -> Attempt:
+    return Attempt(account_key, f"pair:{account_key}:{address_hash}", f"ip:{address_hash}", known)
+
+
+async def refuse_if_throttled(db: AsyncConnection, throttles: Throttles, at: Attempt) -> bool:
+    """Raise 429 while the attempt must wait; else say whether it has failures of its own at
+    this address (which its success then clears).
+
+    The address's window and the account-at-this-address window always count. The account's
+    own window counts unless the account signed in from this address before: someone guessing
+    at a known card from elsewhere cannot keep its member out of their usual device or network.
+    A success clears only the account-at-this-address window: the account's own keeps sliding,
+    so a member's sign-in does not hand the one guessing a fresh set of tries."""
+    ages = await store.window_ages(db, at.failure_keys)
+    waits = [throttles.address.wait(ages.get(at.address, [])), throttles.account.wait(ages.get(at.pair, []))]
+    if not at.known_address:
+        waits.append(throttles.account.wait(ages.get(at.account, [])))
+    if max(waits) > 0:
+        raise too_many(max(waits))
+    return at.pair in ages
+
+
+async def registration_budget(db: AsyncConnection, throttles: Throttles, address_hash: str) -> None:
+    """Count a registration against its address's hourly budget, or refuse it (429): one
+    address can fill neither the password pool nor the approval queue."""
+    key = f"register:{address_hash}"
+    wait = throttles.registrations.wait((await store.window_ages(db, [key])).get(key, []))
+    if wait > 0:
+        raise too_many(wait)
+    await throttles.record(db, [key])
 
 
 # --- approval --------------------------------------------------------------------------
@@ -165,13 +255,13 @@ async def approve_many(db: AsyncConnection, ctx: ServiceContext, actor: Principa
 
 @dataclass
 class TokenIssuer:
-    keys: list[Ed25519PrivateKey]  # newest first: it signs
+    keys: list[SigningKey]  # newest first: it signs
     access_ttl_s: int
     refresh_ttl: timedelta
 
     async def issue(self, db: AsyncConnection, account: dict[str, Any], family_id: Any | None = None) -> dict:
         grants = [Grant(role, unit) for role, unit in await store.grants_of(db, account["id"])]
-        access = mint_token(self.keys[0], str(account["id"]), grants, ttl_s=self.access_ttl_s,
+        access = mint_token(self.keys[0].private, str(account["id"]), grants, ttl_s=self.access_ttl_s,
                             member_card_no=account["party_card_no"], unit=account["unit"])
         refresh = secrets.token_urlsafe(32)
         await db.execute(text(
@@ -190,9 +280,9 @@ def invalid_grant(detail: str = "The card number, phone or password is not right
     return Problem(400, "Sign-in refused", detail, error="invalid_grant")
 
 
-async def sign_in(db: AsyncConnection, issuer: TokenIssuer, passwords: PasswordPool, card_no: str | None,
-                  phone: str | None, password: str) -> dict:
-    account = await store.account_for_login(db, card_no, phone)
+async def sign_in(db: AsyncConnection, issuer: TokenIssuer, passwords: PasswordPool, account: dict[str, Any] | None,
+                  password: str) -> dict:
+    """Tokens for the account if the password is its own (a missing account costs the same)."""
     ok = await passwords.verify(account["password_hash"] if account else None, password)
     if not ok or account["status"] != "active":
         raise invalid_grant()
@@ -228,6 +318,13 @@ async def refresh(db: AsyncConnection, issuer: TokenIssuer, refresh_token: str) 
     return await issuer.issue(db, account, row["family_id"])
 
 
+async def end_sign_in(db: AsyncConnection, refresh_token: str) -> None:
+    """Sign out: every refresh token of the sign-in (its family) stops working."""
+    await db.execute(text(
+        "UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE family_id = "
+        "(SELECT family_id FROM refresh_tokens WHERE token_hash = :h)"), {"h": _digest(refresh_token)})
+
+
 async def create_user(db: AsyncConnection, *, card_no: str, phone: str, password_hash: str, role: str,
                       unit: str, by: str) -> dict:
     """An account made from the command line (bootstrapping the first city admin).
@@ -252,33 +349,81 @@ async def create_user(db: AsyncConnection, *, card_no: str, phone: str, password
     return {"account_id": str(account_id), "card": card_no, "roles": await store.grants_of(db, account_id)}
 
 
-async def grant_role(db: AsyncConnection, actor: Principal, account_id: Any, role: str, unit: str) -> None:
-    """Admins grant roles within their own subtree only."""
+def _refused(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail)
+
+
+async def _account_to_grant(db: AsyncConnection, actor: Principal, account_id: Any, role: str,
+                            unit: str) -> dict[str, Any]:
+    """The account whose `role` over `unit` the actor grants or revokes, if the actor may:
+    not their own account; an account whose member (or staff home unit) sits in a subtree the
+    actor administers; and a role the actor holds, or outranks, over that unit."""
+    if str(account_id) == actor.subject:
+        raise _refused("Nobody changes their own roles or account.")
+    if role == "city_admin" and unit != CITY:
+        raise invalid([("unit", "the city admin role covers the city only")])
     path = await store.unit_path(db, unit)
     if path is None:
         raise invalid([("unit", "is not a unit of the registry")])
-    if not covers(await scopes(db, actor, GRANTORS), path):
-        raise forbidden()
-    if role == "city_admin" and "city" not in actor.units_for("city_admin"):
-        raise forbidden()
-    if await store.account(db, account_id) is None:
-        raise Problem(404, "Not found", "No such account.")
+    account = await store.account(db, account_id, lock=True)
+    if account is None or not covers(await scopes(db, actor, domain.GRANTORS), account["unit_path"]):
+        raise Problem(404, "Not found", "No such account in the units you administer.")
+    if not covers(await scopes(db, actor, domain.roles_covering(role)), path):
+        raise _refused("You may grant only roles you hold yourself over that unit, or lower ones.")
+    return account
+
+
+async def grant_role(db: AsyncConnection, actor: Principal, account_id: Any, role: str, unit: str) -> None:
+    await _account_to_grant(db, actor, account_id, role, unit)
     await store.grant(db, account_id, role, unit, actor.subject)
     await store.audit(db, actor.subject, "grant_role", str(account_id), details={"role": role, "unit": unit})
+
+
+async def revoke_role(db: AsyncConnection, actor: Principal, account_id: Any, role: str, unit: str,
+                      *, end_sessions: EndSessions) -> None:
+    """Take a staff role away; the account's tokens issued before end everywhere within
+    seconds (the revocation bucket), and its next token no longer carries the role."""
+    if role == "member":
+        raise invalid([("role", "a member's own role follows the registry (transfers, standing)")])
+    await _account_to_grant(db, actor, account_id, role, unit)
+    if not await store.revoke(db, account_id, role, unit):
+        raise Problem(404, "Not found", "The account does not hold this role over this unit.")
+    await store.audit(db, actor.subject, "revoke_role", str(account_id), details={"role": role, "unit": unit})
+    await end_sessions(str(account_id))
+
+
+async def disable_account(db: AsyncConnection, actor: Principal, account_id: Any, reason: str | None,
+                          *, end_sessions: EndSessions) -> dict:
+    """A staff account can no longer sign in, and its sessions end everywhere within seconds.
+    The actor must be able to take away every role the account holds."""
+    if not reason or not reason.strip():
+        raise invalid([("reason", "is required: it is kept in the audit log")])
+    grants = await store.grants_of(db, account_id)
+    for role, unit in grants or [("member", CITY)]:
+        await _account_to_grant(db, actor, account_id, role, unit)
+    account = await store.account(db, account_id)
+    if account["status"] != "active":
+        raise Problem(409, "Already disabled", "This account is already disabled.")
+    await store.disable_account(db, account_id, reason.strip())
+    await end_sessions(str(account_id))
+    await store.audit(db, actor.subject, "disable_account", str(account_id), reason.strip())
+    if account["member_id"] is not None:  # a member's installation stops counting
+        await emit(db, AccountDisabled(account_id=str(account_id), member_id=str(account["member_id"]),
+                                       unit=account["unit"], platform=account["platform"], reason=reason.strip()),
+                   aggregate_id=account_id, committee=account["committee"], unit=account["unit"])
+    return {"account_id": str(account_id), "status": "disabled"}
 
 
 # --- following the registry -------------------------------------------------------------------
 
 
-EndSessions = Callable[[str], Awaitable[None]]
-
-
 _UPSERT_MEMBER = text(
-    "INSERT INTO registry_members (member_id, party_card_no, name_folded, date_of_birth, unit, unit_path, "
-    "committee, status, eligible, phone_hash, version) VALUES (:member_id, :card, :name, :dob, :unit, :path, "
-    ":committee, :status, :eligible, :phone_hash, :version) "
+    "INSERT INTO registry_members (member_id, party_card_no, name_folded, full_name, date_of_birth, unit, unit_path, "
+    "committee, status, eligible, phone_hash, phone_tail, version) VALUES (:member_id, :card, :name, :full_name, "
+    ":dob, :unit, :path, :committee, :status, :eligible, :phone_hash, :phone_tail, :version) "
     "ON CONFLICT (member_id) DO UPDATE SET party_card_no = EXCLUDED.party_card_no, "
-    "name_folded = EXCLUDED.name_folded, date_of_birth = EXCLUDED.date_of_birth, unit = EXCLUDED.unit, "
+    "name_folded = EXCLUDED.name_folded, full_name = EXCLUDED.full_name, phone_tail = EXCLUDED.phone_tail, "
+    "date_of_birth = EXCLUDED.date_of_birth, unit = EXCLUDED.unit, "
     "unit_path = EXCLUDED.unit_path, committee = EXCLUDED.committee, status = EXCLUDED.status, "
     "eligible = EXCLUDED.eligible, phone_hash = EXCLUDED.phone_hash, version = EXCLUDED.version "
     "WHERE registry_members.version < EXCLUDED.version RETURNING 1")
@@ -292,6 +437,7 @@ UNIT_CREATED = "sotay.members.OrgUnitCreated.v1"
 def _member_row(envelope: dict[str, Any]) -> dict[str, Any]:
     data = envelope["data"]
     return {"member_id": data["member_id"], "card": data["party_card_no"], "name": fold(data["full_name"]),
+            "full_name": data["full_name"], "phone_tail": data.get("phone_tail"),
             "dob": date.fromisoformat(data["date_of_birth"]), "unit": data["unit"],
             "path": org_path(data["unit_path"]), "committee": _committee(data["unit_path"]),
             "status": data["status"], "eligible": data["eligible"], "phone_hash": data.get("phone_hash"),
@@ -334,10 +480,7 @@ async def _follow_member(db: AsyncConnection, data: dict[str, Any], end_sessions
         return
     if data["status"] not in ACTIVE_STANDING and account["status"] == "active":
         reason = f"member is {data['status'].replace('_', ' ')}"
-        await db.execute(text("UPDATE accounts SET status = 'disabled', disabled_reason = :r WHERE id = :id"),
-                         {"r": reason, "id": account["id"]})
-        await db.execute(text("UPDATE refresh_tokens SET revoked_at = now() WHERE account_id = :a "
-                              "AND revoked_at IS NULL"), {"a": account["id"]})
+        await store.disable_account(db, account["id"], reason)
         await end_sessions(str(account["id"]))  # its access tokens too, in every service
         await store.audit(db, "registry", "disable_account", str(account["id"]), reason)
         await emit(db, AccountDisabled(account_id=str(account["id"]), member_id=data["member_id"], unit=data["unit"],

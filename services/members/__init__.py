@@ -17,5 +17,6 @@ def definition() -> ServiceDefinition:
         catalogue=CATALOGUE,
         build_router=build_router,
         build_consumers=lambda ctx: [accounts_consumer()],
+        hashes_personal_data=True,
         description="Member registry (quản lý đảng viên): org tree, members, transfers, status, corrections.",
     )

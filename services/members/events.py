@@ -62,6 +62,9 @@ class MemberSnapshot(MembersEvent):
     official_on: date | None
     citizen_id_hash: str | None
     phone_hash: str | None
+    # The phone's last three digits: an approver compares a registrant's phone with the
+    # registry's by them, without either number being shown.
+    phone_tail: str | None = None
 
 
 class MemberRegistered(MemberSnapshot):
@@ -104,6 +107,7 @@ def member_snapshot(m: Member, *, member_id: Any, unit_path: str, pii_hash: Call
         "official_on": m.official_on.isoformat() if m.official_on else None,
         "citizen_id_hash": pii_hash(m.citizen_id) if m.citizen_id else None,
         "phone_hash": pii_hash(m.phone) if m.phone else None,
+        "phone_tail": m.phone[-3:] if m.phone else None,
     }
 
 

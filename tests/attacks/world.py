@@ -56,6 +56,7 @@ MEMBERS = {
     "binh": ("Trần Thị Bình", "0100000002", "bd-g1-c2", "1972-02-02", "0912000002"),
     "cuong": ("Lê Văn Cường", "0200000001", "th-g1-c1", "1975-03-03", "0912000003"),
     "dung": ("Phạm Thị Dung", "0200000002", "th-g1-c1", "1978-04-04", "0912000004"),
+    "giang": ("Hoàng Văn Giang", "0100000003", "bd-g1-c2", "1965-05-05", "0912000005"),
 }
 PASSWORD = "Chi bo so 1 vung manh"
 
@@ -179,8 +180,9 @@ async def _seed(system: RunningSystem) -> dict[str, str]:
         return members == len(MEMBERS) and units == len(tree) and readers == len(MEMBERS) and known == len(tree)
     await _eventually(replicas_caught_up)
 
-    # Registrations: Dung waits in tay-ho; Cường is approved (an account); An waits in ba-dinh.
-    for key in ("dung", "cuong", "an"):
+    # Registrations: Dung waits in tay-ho; Cường (tay-ho) and Giang (ba-dinh) are approved (accounts);
+    # An waits in ba-dinh.
+    for key in ("dung", "cuong", "an", "giang"):
         name, card, unit, dob, phone = MEMBERS[key]
         reg = await ok(await client.post("/api/identity/v1/registrations", json={
             "party_card_no": card, "full_name": name, "date_of_birth": dob, "phone": phone, "password": PASSWORD,
@@ -189,6 +191,9 @@ async def _seed(system: RunningSystem) -> dict[str, str]:
     approved = await ok(await client.post(f"/api/identity/v1/registrations/{ids['registration_cuong']}/approve",
                                           headers=system.auth("unit_admin", "tay-ho")))
     ids["account_cuong"] = approved["account_id"]
+    approved = await ok(await client.post(f"/api/identity/v1/registrations/{ids['registration_giang']}/approve",
+                                          headers=system.auth("unit_admin", "ba-dinh")))
+    ids["account_giang"] = approved["account_id"]
 
     # Articles: one of ba-dinh for ba-dinh, published; one of tay-ho for tay-ho, published; a ba-dinh draft.
     for committee in COMMITTEES:

@@ -15,6 +15,8 @@ from sqlalchemy import text
 from services.members.import_files import write_csv
 from sotay.auth import Grant, mint_token
 from sotay.embedded import free_port
+from sotay.keys import publish_development_jwks
+from sotay.runtime import http_server_config
 from sotay.service import ServiceDefinition, ServiceRuntime, service_app
 from sotay.settings import Settings
 
@@ -28,15 +30,19 @@ class RunningSystem:
     def token(self, role: str, unit: str = "city", *, subject: str | None = None, card: str | None = None) -> str:
         key = self.settings.signing_key()
         return mint_token(key, subject or f"test-{role}-{unit}", [Grant(role, unit)], member_card_no=card,
-                          unit=unit if role == "member" else None)
+                          unit=unit if role == "member" else None,
+                          ttl_s=min(3600, self.settings.token_max_lifetime_s))
 
     def auth(self, role: str, unit: str = "city", **kw) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, unit, **kw)}"}
 
 
 def make_settings(data_dir, **overrides) -> Settings:
+    # Every test client comes from one address: its budgets are those of a whole city, unless
+    # a test of the throttles sets its own.
     values = dict(data_dir=data_dir, max_deliver=3, nack_delay_s=0.2, ack_wait_s=5.0,
-                  consumer_fetch_timeout_s=1.0)
+                  consumer_fetch_timeout_s=1.0, registrations_per_address_per_hour=1_000_000,
+                  sign_in_failures_per_address=1_000_000)
     values.update(overrides)
     return Settings(**values)
 
@@ -47,6 +53,12 @@ async def running_system(definitions: list[ServiceDefinition], settings: Setting
     runtimes = {d.name: ServiceRuntime(d, settings, nats_url, database_url) for d in definitions}
     for runtime in runtimes.values():
         await runtime.start()
+    if "identity" not in runtimes:  # nobody publishes the keys the tests' tokens are signed with
+        await publish_development_jwks(next(iter(runtimes.values())).context.js, settings)
+
+    async def keys_trusted():
+        return all(r.context.verifier.trusted_key_ids for r in runtimes.values())
+    await eventually(keys_trusted)
 
     @asynccontextmanager
     async def no_lifespan(app):
@@ -99,16 +111,17 @@ async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
 
 
 @asynccontextmanager
-async def real_server(system):
-    """The system's services behind a real uvicorn server on a free port."""
+async def real_server(system, settings: Settings | None = None):
+    """The system's services behind a real uvicorn server on a free port (configured by
+    `settings`, the system's own by default: its trusted proxies, say)."""
     @asynccontextmanager
     async def no_lifespan(app):
         yield
     port = free_port()
     app = service_app(list(system.runtimes.values()), title="sotay-test", lifespan=no_lifespan)
     # Open streams (server-sent events) must not hold the shutdown up.
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
+    server = uvicorn.Server(http_server_config(app, settings or system.settings, host="127.0.0.1", port=port,
+                                               log_level="warning", timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -11,8 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.identity.domain import RegistryEntry
 from sotay.db import within_subtrees
 
-REGISTRATION_COLUMNS = ("id, party_card_no, full_name, date_of_birth, platform, match_result, match_reasons, "
-                        "member_id, unit, unit_path, committee, status, reason, decided_by, decided_at, submitted_at")
+REGISTRATION_COLUMNS = ("g.id, g.party_card_no, g.full_name, g.date_of_birth, g.phone, g.platform, g.match_result, "
+                        "g.match_reasons, g.member_id, g.unit, g.unit_path, g.committee, g.status, g.reason, "
+                        "g.decided_by, g.decided_at, g.submitted_at")
+# What the approver compares a registration with: the registry's own details of the member.
+REGISTRY_COLUMNS = ("r.full_name AS registry_full_name, r.date_of_birth AS registry_date_of_birth, "
+                    "r.phone_tail AS registry_phone_tail")
 
 
 async def registry_entry(db: AsyncConnection, card_no: str) -> RegistryEntry | None:
@@ -23,13 +28,14 @@ async def registry_entry(db: AsyncConnection, card_no: str) -> RegistryEntry | N
 
 
 async def registration_context(db: AsyncConnection, card_no: str) -> tuple[RegistryEntry | None, bool, bool]:
-    """What matching a registration needs, in one round trip: the registry
-    entry for the card, whether it has an account, whether one is pending."""
+    """What matching a registration needs, in one round trip: the registry entry for the
+    card, whether it has an account, whether a matching registration of it is pending."""
     row = (await db.execute(text(
         "SELECT r.member_id, r.party_card_no, r.name_folded, r.date_of_birth, r.unit, r.unit_path, r.committee, "
         "r.status, r.eligible, r.phone_hash, "
         "EXISTS (SELECT 1 FROM accounts WHERE party_card_no = c.card) AS has_account, "
-        "EXISTS (SELECT 1 FROM registrations WHERE party_card_no = c.card AND status = 'pending') AS has_pending "
+        "EXISTS (SELECT 1 FROM registrations WHERE party_card_no = c.card AND status = 'pending' "
+        "AND match_result = 'matched') AS has_pending "
         "FROM (SELECT CAST(:c AS text) AS card) c LEFT JOIN registry_members r ON r.party_card_no = c.card"),
         {"c": card_no})).mappings().one()
     entry = dict(row)
@@ -63,32 +69,41 @@ async def insert_registration(db: AsyncConnection, reg: dict[str, Any]) -> None:
 
 
 async def registration(db: AsyncConnection, reg_id: Any, *, lock: bool = False) -> dict[str, Any] | None:
-    sql = "SELECT *, phone FROM registrations WHERE id = :id" + (" FOR UPDATE" if lock else "")
+    sql = "SELECT * FROM registrations WHERE id = :id" + (" FOR UPDATE" if lock else "")
     row = (await db.execute(text(sql), {"id": reg_id})).mappings().first()
+    return dict(row) if row else None
+
+
+async def registration_for_approver(db: AsyncConnection, reg_id: Any) -> dict[str, Any] | None:
+    row = (await db.execute(text(
+        f"SELECT {REGISTRATION_COLUMNS}, {REGISTRY_COLUMNS} FROM registrations g "
+        "LEFT JOIN registry_members r ON r.member_id = g.member_id WHERE g.id = :id"), {"id": reg_id})).mappings().first()
     return dict(row) if row else None
 
 
 async def queue(db: AsyncConnection, *, scopes: list[str], status: str | None, match: str | None,
                 older_than_days: int | None, overdue_days: int, limit: int,
                 after: tuple[Any, str] | None) -> list[dict[str, Any]]:
-    scope, params = within_subtrees("unit_path", scopes)
+    scope, params = within_subtrees("g.unit_path", scopes)
     clauses = [scope]
     params.update(limit=limit, overdue=overdue_days)
     if status:
-        clauses.append("status = :status")
+        clauses.append("g.status = :status")
         params["status"] = status
     if match:
-        clauses.append("match_result = :match")
+        clauses.append("g.match_result = :match")
         params["match"] = match
     if older_than_days is not None:
-        clauses.append("submitted_at < now() - make_interval(days => :older)")
+        clauses.append("g.submitted_at < now() - make_interval(days => :older)")
         params["older"] = older_than_days
     if after:
-        clauses.append("(submitted_at, id) > (:after_at, CAST(:after_id AS uuid))")
+        clauses.append("(g.submitted_at, g.id) > (:after_at, CAST(:after_id AS uuid))")
         params["after_at"], params["after_id"] = after
     rows = (await db.execute(text(
-        f"SELECT {REGISTRATION_COLUMNS}, status = 'pending' AND submitted_at < now() - make_interval(days => :overdue) "
-        f"AS overdue FROM registrations WHERE {' AND '.join(clauses)} ORDER BY submitted_at, id LIMIT :limit"),
+        f"SELECT {REGISTRATION_COLUMNS}, {REGISTRY_COLUMNS}, g.status = 'pending' AND g.submitted_at < now() - "
+        f"make_interval(days => :overdue) AS overdue FROM registrations g "
+        f"LEFT JOIN registry_members r ON r.member_id = g.member_id "
+        f"WHERE {' AND '.join(clauses)} ORDER BY g.submitted_at, g.id LIMIT :limit"),
         params)).mappings()
     return [dict(r) for r in rows]
 
@@ -110,6 +125,21 @@ async def grant(db: AsyncConnection, account_id: Any, role: str, unit: str, by: 
     await db.execute(text(
         "INSERT INTO grants (account_id, role, unit, granted_by) VALUES (:a, :r, :u, :b) ON CONFLICT DO NOTHING"),
         {"a": account_id, "r": role, "u": unit, "b": by})
+
+
+async def revoke(db: AsyncConnection, account_id: Any, role: str, unit: str) -> bool:
+    """Take a role away; say whether the account had it."""
+    return (await db.execute(text(
+        "DELETE FROM grants WHERE account_id = :a AND role = :r AND unit = :u RETURNING 1"),
+        {"a": account_id, "r": role, "u": unit})).first() is not None
+
+
+async def disable_account(db: AsyncConnection, account_id: Any, reason: str) -> None:
+    """The account cannot sign in, and none of its refresh tokens works any more."""
+    await db.execute(text("UPDATE accounts SET status = 'disabled', disabled_reason = :r WHERE id = :id"),
+                     {"r": reason, "id": account_id})
+    await db.execute(text("UPDATE refresh_tokens SET revoked_at = now() WHERE account_id = :a "
+                          "AND revoked_at IS NULL"), {"a": account_id})
 
 
 async def grants_of(db: AsyncConnection, account_id: Any) -> list[tuple[str, str]]:
@@ -152,23 +182,44 @@ async def audit(db: AsyncConnection, actor: str, action: str, target: str, reaso
         {"a": actor, "act": action, "t": target, "r": reason, "d": orjson.dumps(details or {}).decode()})
 
 
-async def sign_in_failures(db: AsyncConnection, keys: list[str]) -> dict[str, tuple[int, float]]:
-    """For each key with failures: how many, and seconds since the last."""
+# --- throttles (sliding windows) ---------------------------------------------------------------
+
+
+async def window_ages(db: AsyncConnection, keys: list[str]) -> dict[str, list[float]]:
+    """For each key with events on record: how many seconds ago each happened."""
     rows = await db.execute(text(
-        "SELECT key, failures, extract(epoch FROM now() - last_at) AS since FROM sign_in_failures "
-        "WHERE key = ANY(:k)"), {"k": keys})
-    return {r.key: (r.failures, float(r.since)) for r in rows}
+        "SELECT key, ARRAY(SELECT extract(epoch FROM now() - t)::float8 FROM unnest(at) t) AS ages "
+        "FROM throttle_windows WHERE key = ANY(:k)"), {"k": keys})
+    return {r.key: list(r.ages) for r in rows}
 
 
-async def record_failure(db: AsyncConnection, keys: list[str]) -> None:
+async def record_events(db: AsyncConnection, keys: list[str], *, keep: int, horizon_s: float) -> None:
+    """Add an event now under each key, keeping the newest `keep` within `horizon_s`."""
     await db.execute(text(
-        "INSERT INTO sign_in_failures (key, failures, last_at) SELECT k, 1, now() FROM unnest(CAST(:k AS text[])) k "
-        "ON CONFLICT (key) DO UPDATE SET failures = sign_in_failures.failures + 1, last_at = now()"), {"k": keys})
+        "INSERT INTO throttle_windows (key, at) SELECT k, ARRAY[now()] FROM unnest(CAST(:k AS text[])) k "
+        "ON CONFLICT (key) DO UPDATE SET at = ARRAY(SELECT t FROM unnest(throttle_windows.at || now()) t "
+        "WHERE t > now() - make_interval(secs => :h) ORDER BY t DESC LIMIT :keep)"),
+        {"k": keys, "keep": keep, "h": horizon_s})
 
 
-async def clear_failures(db: AsyncConnection, key: str) -> None:
-    await db.execute(text("DELETE FROM sign_in_failures WHERE key = :k"), {"k": key})
+async def clear_windows(db: AsyncConnection, keys: list[str]) -> None:
+    await db.execute(text("DELETE FROM throttle_windows WHERE key = ANY(:k)"), {"k": keys})
 
 
-async def forget_old_failures(db: AsyncConnection) -> None:
-    await db.execute(text("DELETE FROM sign_in_failures WHERE last_at < now() - interval '1 day'"))
+async def forget_old_windows(db: AsyncConnection, horizon_s: float) -> None:
+    await db.execute(text("DELETE FROM throttle_windows WHERE at[1] < now() - make_interval(secs => :h)"),
+                     {"h": horizon_s})
+
+
+async def known_address(db: AsyncConnection, account_id: Any, address_hash: str, days: int) -> datetime | None:
+    """When the account last signed in from this address, if within `days`."""
+    return (await db.execute(text(
+        "SELECT last_ok_at FROM known_addresses WHERE account_id = :a AND address_hash = :h "
+        "AND last_ok_at > now() - make_interval(days => :d)"), {"a": account_id, "h": address_hash, "d": days})).scalar()
+
+
+async def remember_address(db: AsyncConnection, account_id: Any, address_hash: str) -> None:
+    await db.execute(text(
+        "INSERT INTO known_addresses (account_id, address_hash) VALUES (:a, :h) "
+        "ON CONFLICT (account_id, address_hash) DO UPDATE SET last_ok_at = now()"),
+        {"a": account_id, "h": address_hash})

@@ -5,14 +5,16 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.identity import handlers
 from services.identity.adapters import keys as signing_keys
 from services.identity.adapters import store
-from services.identity.domain import password_problems
+from services.identity.adapters.passwords import PoolBusy
+from services.identity.domain import comparison, password_problems
 from services.members.domain import normalise_card_no, normalise_name, normalise_phone, normalised_or_none
-from sotay.auth import ROLES, Principal
+from sotay.auth import Principal
 from sotay.http import (
     PROBLEM_RESPONSES, Problem, bearer_principal, invalid, json_response, parse_time_cursor, time_cursor,
 )
@@ -54,14 +56,48 @@ class RoleGrant(BaseModel):
     unit: str = Field(max_length=40)
 
 
+class Disabling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+# The web keeps a sign-in's refresh token where no script can read it: this cookie, sent back
+# to the token endpoint only (its path), never to another site (SameSite=Strict).
+REFRESH_COOKIE = "sotay_refresh"
+TOKEN_PATH = "/api/identity/v1/token"
+
+
 def registration_json(r: dict[str, Any]) -> dict[str, Any]:
+    """A registration as its approver sees it, with the registry's details beside the given ones."""
+    registry = None if r.get("registry_date_of_birth") is None else {
+        "full_name": r["registry_full_name"], "date_of_birth": r["registry_date_of_birth"].isoformat(),
+        "phone_tail": r["registry_phone_tail"]}
+    given = {"full_name": r["full_name"], "date_of_birth": r["date_of_birth"].isoformat(), "phone": r.get("phone")}
     return {"id": str(r["id"]), "party_card_no": r["party_card_no"], "full_name": r["full_name"],
             "date_of_birth": r["date_of_birth"].isoformat(), "platform": r["platform"],
             "match_result": r["match_result"], "match_reasons": r["match_reasons"],
+            "comparison": comparison(given, registry, r["match_reasons"]),
             "member_id": str(r["member_id"]) if r["member_id"] else None, "unit": r["unit"],
             "committee": r["committee"], "status": r["status"], "reason": r["reason"],
             "decided_by": r["decided_by"], "decided_at": r["decided_at"].isoformat() if r["decided_at"] else None,
             "submitted_at": r["submitted_at"].isoformat(), "overdue": bool(r.get("overdue"))}
+
+
+def busy(exc: PoolBusy) -> Problem:
+    return Problem(503, "Busy", f"Too many sign-ins and registrations at once; try again in {exc.retry_after} "
+                   "seconds.", retry_after=exc.retry_after)
+
+
+def tokens_response(issued: dict[str, Any], *, in_cookie: bool, max_age_s: int) -> Response:
+    """The token endpoint's answer; with `in_cookie`, the refresh token goes into the HttpOnly
+    cookie instead of the body, so no script of the page ever holds it."""
+    if not in_cookie:
+        return json_response(issued, headers={"Cache-Control": "no-store"})
+    body = {k: v for k, v in issued.items() if k != "refresh_token"}
+    response = json_response(body, headers={"Cache-Control": "no-store"})
+    response.set_cookie(REFRESH_COOKIE, issued["refresh_token"], max_age=max_age_s, path=TOKEN_PATH,
+                        secure=True, httponly=True, samesite="strict")
+    return response
 
 
 def _parse_registration(body: RegistrationCreate) -> handlers.RegistrationInput:
@@ -84,6 +120,8 @@ def _parse_registration(body: RegistrationCreate) -> handlers.RegistrationInput:
 
 
 def client_address(request: Request) -> str:
+    """The client's address: the peer's, or the one a trusted proxy forwarded (uvicorn puts it
+    there when the peer is one of SOTAY_TRUSTED_PROXIES)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -97,9 +135,13 @@ def build_router(app) -> APIRouter:
     @router.post("/registrations", status_code=202, summary="Register an account (it waits for approval)")
     async def register(body: RegistrationCreate, request: Request):
         data = _parse_registration(body)
-
+        async with engine.begin() as db:
+            await handlers.registration_budget(db, app.throttles, app.address_hash(client_address(request)))
         # Hashed before the transaction, which would otherwise hold a connection while it waits for the hash.
-        password_hash = await app.passwords.hash(data.password)
+        try:
+            password_hash = await app.passwords.hash(data.password)
+        except PoolBusy as exc:
+            raise busy(exc) from None
 
         async def work(db):
             reg = await handlers.register(db, ctx, data, password_hash)
@@ -109,17 +151,24 @@ def build_router(app) -> APIRouter:
 
     @router.post("/registrations/status", summary="A registrant's own registration: status and reason")
     async def registration_status(body: StatusQuery, request: Request):
-        key = f"status:{body.party_card_no}"
-        had_failures = await app.refuse_if_throttled(key, client_address(request))
+        card = normalised_or_none(normalise_card_no, body.party_card_no)
+        attempt = handlers.attempt(f"status:{card or body.party_card_no.strip()}",
+                                   app.address_hash(client_address(request)))
         async with engine.connect() as db:
-            rows = await store.recent_registrations(db, normalised_or_none(normalise_card_no, body.party_card_no) or "")
-        for row in rows or [None]:
-            if await app.passwords.verify(row["password_hash"] if row else None, body.password):
-                if had_failures:
-                    await app.succeeded(key)
-                return {"id": str(row["id"]), "status": row["status"], "reason": row["reason"],
-                        "submitted_at": row["submitted_at"].isoformat()}
-        await app.failed(key, client_address(request))
+            had_failures = await handlers.refuse_if_throttled(db, app.throttles, attempt)
+            rows = await store.recent_registrations(db, card or "")
+        try:
+            for row in rows or [None]:
+                if await app.passwords.verify(row["password_hash"] if row else None, body.password):
+                    if had_failures:
+                        async with engine.begin() as db:
+                            await store.clear_windows(db, [attempt.pair])
+                    return {"id": str(row["id"]), "status": row["status"], "reason": row["reason"],
+                            "submitted_at": row["submitted_at"].isoformat()}
+        except PoolBusy as exc:
+            raise busy(exc) from None
+        async with engine.begin() as db:
+            await app.throttles.record(db, attempt.failure_keys)
         raise Problem(404, "Not found", "No registration matches this card number and password.")
 
     @router.get("/registrations", summary="The caller's approval queue")
@@ -145,7 +194,7 @@ def build_router(app) -> APIRouter:
     @router.get("/registrations/{reg_id}", summary="One registration in the caller's units")
     async def get_registration(reg_id: uuid.UUID, user: CurrentUser):
         async with engine.connect() as db:
-            reg = await store.registration(db, reg_id)
+            reg = await store.registration_for_approver(db, reg_id)
             if reg is None or not handlers.covers(await handlers.scopes(db, user), reg["unit_path"]):
                 raise handlers.forbidden()
         return registration_json(reg)
@@ -170,36 +219,67 @@ def build_router(app) -> APIRouter:
                                   "approved": sum(r["status"] == "approved" for r in results)})
         return await ctx.idempotency.run(request, user.subject, work)
 
+    refresh_max_age = ctx.settings.refresh_token_ttl_days * 86400
+
     @router.post("/token", summary="OAuth2 token endpoint: password and refresh_token grants")
     async def token(request: Request, grant_type: Annotated[str, Form()],
                     username: Annotated[str | None, Form(max_length=30)] = None,
                     password: Annotated[str | None, Form(max_length=1024)] = None,
-                    refresh_token: Annotated[str | None, Form(max_length=200)] = None):
+                    refresh_token: Annotated[str | None, Form(max_length=200)] = None,
+                    refresh_delivery: Annotated[Literal["body", "cookie"], Form()] = "body"):
+        in_cookie = refresh_delivery == "cookie"
         if grant_type == "password":
             if not username or not password:
                 raise invalid([("username" if not username else "password", "is required")])
-            card, phone = _login_names(username)
-            key = f"login:{card or phone or username.strip()}"
-            had_failures = await app.refuse_if_throttled(key, client_address(request))
-            try:
-                async with engine.begin() as db:
-                    issued = await handlers.sign_in(db, app.issuer, app.passwords, card, phone, password)
-            except Problem:
-                await app.failed(key, client_address(request))
-                raise
-            if had_failures:  # most sign-ins follow none: no write for them
-                await app.succeeded(key)
-            return json_response(issued, headers={"Cache-Control": "no-store"})
+            issued = await _sign_in(request, username, password)
+            return tokens_response(issued, in_cookie=in_cookie, max_age_s=refresh_max_age)
         if grant_type == "refresh_token":
-            if not refresh_token:
+            presented = refresh_token or request.cookies.get(REFRESH_COOKIE)
+            if not presented:
                 raise invalid([("refresh_token", "is required")])
             async with engine.begin() as db:
-                issued = await handlers.refresh(db, app.issuer, refresh_token)
+                issued = await handlers.refresh(db, app.issuer, presented)
             if isinstance(issued, Problem):
                 raise issued
-            return json_response(issued, headers={"Cache-Control": "no-store"})
+            return tokens_response(issued, in_cookie=in_cookie or refresh_token is None, max_age_s=refresh_max_age)
         raise Problem(400, "Unsupported grant type", "Use password or refresh_token.", error="unsupported_grant_type",
                       errors=[{"field": "grant_type", "reason": "must be password or refresh_token"}])
+
+    async def _sign_in(request: Request, username: str, password: str) -> dict[str, Any]:
+        """A password sign-in behind its throttles (handlers.refuse_if_throttled)."""
+        card, phone = _login_names(username)
+        address = app.address_hash(client_address(request))
+        async with engine.connect() as db:
+            account = await store.account_for_login(db, card, phone)
+            known = account is not None and await store.known_address(
+                db, account["id"], address, handlers.KNOWN_ADDRESS_DAYS) is not None
+            attempt = handlers.attempt(f"account:{account['id']}" if account else f"name:{card or phone or username.strip()}",
+                                       address, known=known)
+            had_failures = await handlers.refuse_if_throttled(db, app.throttles, attempt)
+        try:
+            async with engine.begin() as db:
+                issued = await handlers.sign_in(db, app.issuer, app.passwords, account, password)
+                if not known:
+                    await store.remember_address(db, account["id"], address)
+                if had_failures:  # most sign-ins follow none: no write for them
+                    await store.clear_windows(db, [attempt.pair])
+        except PoolBusy as exc:
+            raise busy(exc) from None
+        except Problem:
+            async with engine.begin() as db:
+                await app.throttles.record(db, attempt.failure_keys)
+            raise
+        return issued
+
+    @router.post("/token/revoke", status_code=200, summary="Sign out: end the sign-in of a refresh token (RFC 7009)")
+    async def revoke_token(request: Request, token: Annotated[str | None, Form(max_length=200)] = None):
+        presented = token or request.cookies.get(REFRESH_COOKIE)
+        if presented:
+            async with engine.begin() as db:
+                await handlers.end_sign_in(db, presented)
+        response = json_response({"revoked": True}, headers={"Cache-Control": "no-store"})
+        response.delete_cookie(REFRESH_COOKIE, path=TOKEN_PATH, secure=True, httponly=True, samesite="strict")
+        return response
 
     @router.get("/.well-known/jwks.json", summary="Public keys that verify sotay tokens")
     async def jwks():
@@ -212,13 +292,24 @@ def build_router(app) -> APIRouter:
 
     @router.post("/accounts/{account_id}/grants", status_code=201, summary="Grant a role within your subtree")
     async def grant(account_id: uuid.UUID, body: RoleGrant, user: CurrentUser):
-        if body.role not in ROLES:
-            raise invalid([("role", "is not a role")])
         async with engine.begin() as db:
             await handlers.grant_role(db, user, account_id, body.role, body.unit)
             roles = await store.grants_of(db, account_id)
         return json_response({"account_id": str(account_id), "roles": [{"role": r, "unit": u} for r, u in roles]},
                              201)
+
+    @router.post("/accounts/{account_id}/grants/revoke", summary="Take a role away (its sessions end everywhere)")
+    async def revoke(account_id: uuid.UUID, body: RoleGrant, user: CurrentUser):
+        async with engine.begin() as db:
+            await handlers.revoke_role(db, user, account_id, body.role, body.unit, end_sessions=app.end_sessions)
+            roles = await store.grants_of(db, account_id)
+        return json_response({"account_id": str(account_id), "roles": [{"role": r, "unit": u} for r, u in roles]})
+
+    @router.post("/accounts/{account_id}/disable", summary="Disable a staff account (its sessions end everywhere)")
+    async def disable(account_id: uuid.UUID, body: Disabling, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await handlers.disable_account(db, user, account_id, body.reason,
+                                                                end_sessions=app.end_sessions))
 
     return router
 

@@ -1,6 +1,16 @@
 from datetime import date
 
-from services.identity.domain import RegistryEntry, ThrottlePolicy, match_registration, password_problems
+import pytest
+
+from services.identity.domain import (
+    RegistryEntry,
+    SlidingWindow,
+    comparison,
+    mask_phone,
+    match_registration,
+    password_problems,
+    roles_covering,
+)
 
 
 def entry(**kw) -> RegistryEntry:
@@ -41,11 +51,29 @@ def test_password_rules():
     assert password_problems("ab" * 40, card_no="01", phone="+849") == ["is too common; choose another"]
 
 
-def test_throttle_slows_after_free_failures_and_never_locks_out():
-    policy = ThrottlePolicy(free_failures=5, base_delay_s=1, max_delay_s=900)
-    assert policy.wait(4, 0) == 0
-    assert policy.wait(5, 0) == 1
-    assert policy.wait(7, 0) == 4
-    assert policy.wait(7, 3.5) == 0.5
-    assert policy.wait(10_000, 0) == 900  # capped: the member can always try again
-    assert policy.wait(10_000, 900) == 0
+def test_a_sliding_window_admits_its_limit_then_waits_for_the_oldest_to_leave():
+    window = SlidingWindow(limit=3, seconds=900)
+    assert window.wait([]) == 0
+    assert window.wait([10, 20]) == 0
+    assert window.wait([10, 20, 30]) == 870  # the oldest of the three leaves the window in 870 s
+    assert window.wait([10, 20, 30, 5000]) == 870  # events older than the window do not count
+    assert window.wait([899.5, 899.8, 899.9]) == pytest.approx(0.1)
+    assert window.wait([1] * 10_000) == 899  # never longer than the window: no lock-out
+
+
+def test_the_approver_sees_each_field_beside_the_registry_with_phones_by_their_last_digits():
+    given = {"full_name": "Nguyễn Văn An", "date_of_birth": "1960-01-02", "phone": "+84912345678"}
+    registry = {"full_name": "Nguyễn Văn Ân", "date_of_birth": "1960-01-02", "phone_tail": "999"}
+    rows = comparison(given, registry, ["differs: full_name", "differs: phone"])
+    assert rows == [
+        {"field": "full_name", "given": "Nguyễn Văn An", "registry": "Nguyễn Văn Ân", "same": False},
+        {"field": "date_of_birth", "given": "1960-01-02", "registry": "1960-01-02", "same": True},
+        {"field": "phone", "given": "*******678", "registry": "*******999", "same": False}]
+    assert comparison(given, None, []) is None
+    assert mask_phone(None) is None
+
+
+def test_a_role_is_granted_by_its_holders_and_those_above():
+    assert set(roles_covering("cell_secretary")) == {"cell_secretary", "unit_admin", "city_admin"}
+    assert set(roles_covering("editor")) == {"editor", "chief_editor", "city_admin"}
+    assert roles_covering("city_admin") == ("city_admin",)

@@ -1,0 +1,184 @@
+"""Key material: where each secret comes from, and sealing with the key-encryption key.
+
+In production (`SOTAY_ENV=production`) every key comes from the secret store through its
+variable, and nothing secret is made up: a missing key stops the process with a message
+naming the variable. In development the keys are files under `<data dir>/keys`, made on
+first use, so `sotay up` needs no set-up.
+
+Who holds what (deploy/README.md, "Security"):
+
+| key | variable | held by |
+| --- | --- | --- |
+| key-encryption key | `SOTAY_KEY_ENCRYPTION_KEY` | identity: its token-signing keys are sealed with it at rest |
+| JWKS root key (private) | `SOTAY_JWKS_ROOT_KEY` | identity: it signs the public keys it publishes |
+| JWKS root key (public) | `SOTAY_JWKS_ROOT_PUBLIC_KEY` | every other service: it trusts only a JWKS signed by the root |
+| personal-data hash key | `SOTAY_PII_HMAC_KEY` | members and identity: the keyed hashes of citizen IDs and phones |
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sotay.settings import Settings
+
+
+class MissingKey(RuntimeError):
+    """A key this process needs is not configured (production), or cannot be read."""
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    text = text.strip()
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _raw_key(value: str, variable: str, size: int = 32) -> bytes:
+    try:
+        raw = unb64url(value)
+    except ValueError:
+        raw = b""
+    if len(raw) != size:
+        raise MissingKey(f"{variable} must be {size} bytes in base64url (see deploy/make-env)")
+    return raw
+
+
+def _development_file(settings: Settings, name: str, variable: str, make: Callable[[], bytes]) -> bytes:
+    """A development key's file under data_dir/keys, made on first use. Processes starting
+    together on one data dir make it once: the file appears whole or not at all."""
+    if settings.env == "production":
+        raise MissingKey(f"{variable} is not set: in production every key comes from the secret store")
+    path = settings.keys_dir / name
+    if not path.exists():
+        draft = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
+        draft.write_bytes(make())
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)  # fails if another process made it first: theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_bytes()
+
+
+def key_encryption_key(settings: Settings) -> bytes:
+    """The key that seals identity's token-signing keys at rest (AES-256-GCM)."""
+    if settings.key_encryption_key:
+        return _raw_key(settings.key_encryption_key, "SOTAY_KEY_ENCRYPTION_KEY")
+    text = _development_file(settings, "kek.key", "SOTAY_KEY_ENCRYPTION_KEY",
+                             lambda: b64url(secrets.token_bytes(32)).encode())
+    return _raw_key(text.decode(), "the development key-encryption key")
+
+
+def jwks_root_key(settings: Settings) -> Ed25519PrivateKey:
+    """Identity's root key: it signs every JWKS identity publishes."""
+    if settings.jwks_root_key:
+        seed = settings.jwks_root_key
+    else:
+        seed = _development_file(settings, "jwks-root.key", "SOTAY_JWKS_ROOT_KEY",
+                                 lambda: b64url(secrets.token_bytes(32)).encode()).decode()
+    return Ed25519PrivateKey.from_private_bytes(_raw_key(seed, "SOTAY_JWKS_ROOT_KEY"))
+
+
+def jwks_root_public_key(settings: Settings) -> Ed25519PublicKey:
+    """The root's public key, which every service trusts a JWKS by."""
+    if settings.jwks_root_public_key:
+        return Ed25519PublicKey.from_public_bytes(_raw_key(settings.jwks_root_public_key,
+                                                           "SOTAY_JWKS_ROOT_PUBLIC_KEY"))
+    if settings.jwks_root_key or settings.env != "production":
+        return jwks_root_key(settings).public_key()
+    raise MissingKey("SOTAY_JWKS_ROOT_PUBLIC_KEY is not set: services trust only a JWKS signed by identity's "
+                     "root key, whose public half this variable gives")
+
+
+def pii_hmac_key(settings: Settings) -> bytes:
+    """The key of the keyed hashes (HMAC-SHA256) of citizen IDs and phones in events."""
+    if settings.pii_hmac_key:
+        return settings.pii_hmac_key.encode()
+    legacy = settings.keys_dir / "pii-hmac.key"  # the name it always had: hashes already published stay valid
+    return _development_file(settings, legacy.name, "SOTAY_PII_HMAC_KEY",
+                             lambda: secrets.token_hex(32).encode()).strip()
+
+
+def development_signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The development data dir's token-signing key: identity's first key when its table is
+    empty, and the key tests and benchmarks sign with. Kept sealed by the key-encryption
+    key (PKCS#8 with encryption), so the file alone signs nothing. Development only."""
+    path = settings.signing_key_file or settings.keys_dir / "signing-ed25519.pem"
+    kek = key_encryption_key(settings)
+
+    def make() -> bytes:
+        return sealed_pem(Ed25519PrivateKey.generate(), kek)
+    if settings.signing_key_file is None:
+        pem = _development_file(settings, path.name, "the development signing key", make)
+    elif settings.env == "production":
+        raise MissingKey("SOTAY_SIGNING_KEY_FILE is a development setting: identity keeps its keys in its database")
+    else:
+        if not path.exists():
+            path.write_bytes(make())
+            path.chmod(0o600)
+        pem = path.read_bytes()
+    return load_pem(pem, kek, path)
+
+
+def sealed_pem(key: Ed25519PrivateKey, kek: bytes) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.BestAvailableEncryption(kek))
+
+
+def load_pem(pem: bytes, kek: bytes, where: Path | str) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=kek)
+    except TypeError:
+        # A data dir from before keys were sealed: the key was written in clear. Seal it now.
+        key = serialization.load_pem_private_key(pem, password=None)
+        if isinstance(where, Path):
+            where.write_bytes(sealed_pem(key, kek))
+    except ValueError as exc:
+        raise MissingKey(f"{where}: cannot be opened with this key-encryption key ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise MissingKey(f"{where} is not an Ed25519 key")
+    return key
+
+
+# --- sealing ---------------------------------------------------------------------------------
+
+_SEALED_V1 = b"\x01"
+
+
+def seal(kek: bytes, plaintext: bytes, *, context: str) -> bytes:
+    """AES-256-GCM under the key-encryption key; `context` (a key id, say) is bound to the
+    ciphertext, so a sealed value cannot be moved to another row and opened there."""
+    nonce = secrets.token_bytes(12)
+    return _SEALED_V1 + nonce + AESGCM(kek).encrypt(nonce, plaintext, context.encode())
+
+
+def unseal(kek: bytes, sealed: bytes, *, context: str) -> bytes:
+    if sealed[:1] != _SEALED_V1:
+        raise MissingKey("not a value sealed by sotay")
+    try:
+        return AESGCM(kek).decrypt(sealed[1:13], sealed[13:], context.encode())
+    except Exception:  # cryptography's InvalidTag: another key, or a changed value
+        raise MissingKey("a sealed value cannot be opened with this key-encryption key") from None
+
+
+async def publish_development_jwks(js, settings: Settings) -> None:
+    """For a system run without identity (a one-service benchmark, tests): publish the
+    development signing key as identity would, signed by the development root key."""
+    from sotay.auth import JWKS_KEY, sign_jwks
+    from sotay.streams import jwks_bucket
+
+    signed = sign_jwks(jwks_root_key(settings), [development_signing_key(settings).public_key()])
+    kv = await js.create_key_value(jwks_bucket(settings.stream_replicas))
+    await kv.put(JWKS_KEY, signed)
