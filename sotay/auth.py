@@ -66,9 +66,11 @@ def jwk(public: Ed25519PublicKey) -> dict[str, str]:
 
 def mint_token(key: Ed25519PrivateKey, subject: str, grants: list[Grant], *, ttl_s: int = 3600,
                member_card_no: str | None = None, unit: str | None = None) -> str:
-    now = int(time.time())
+    now = time.time()
     claims: dict[str, Any] = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": now, "exp": now + ttl_s,
+        # `iat` to the millisecond (RFC 7519 allows a fraction): a token issued just after its
+        # account's sessions were ended, in the same second, is told apart from those before.
+        "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": round(now, 3), "exp": int(now) + ttl_s,
         "jti": str(uuid.uuid4()), "roles": [{"role": g.role, "unit": g.unit} for g in grants],
     }
     if member_card_no:

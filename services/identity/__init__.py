@@ -77,7 +77,9 @@ class IdentityApp:
 
     async def _housekeeping(self, ctx: ServiceContext, interval: float = 5.0) -> None:
         """Pick up keys added by `sotay keys rotate` (or another replica) and retire the old
-        ones; hourly, forget throttle windows that have long ended."""
+        ones; put the key set back should anything else have been written over it (services
+        ignore such a value, and one starting would have no keys); hourly, forget throttle
+        windows that have long ended."""
         rounds = 0
         while True:
             await asyncio.sleep(interval)
@@ -86,7 +88,8 @@ class IdentityApp:
                 signing = await keys.load_keys(ctx.engine, self._kek)
                 live = keys.in_service(signing, datetime.now(UTC),
                                        timedelta(seconds=ctx.settings.token_max_lifetime_s))
-                if [k.kid for k in live] != [k.kid for k in self.issuer.keys]:
+                if [k.kid for k in live] != [k.kid for k in self.issuer.keys] or \
+                        not await keys.is_published(ctx.js, self._root.public_key()):
                     await self._publish(ctx, signing)
                 if rounds % 720 == 0:
                     async with ctx.engine.begin() as db:

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sotay.auth import JWKS_KEY, jwk, key_id, sign_jwks
+from sotay.auth import JWKS_KEY, jwk, key_id, open_signed_jwks, sign_jwks
 from sotay.keys import seal, unseal
 from sotay.streams import ensure_bucket, jwks_bucket, revoked_bucket
 
@@ -97,6 +97,16 @@ async def publish_jwks(js: JetStreamContext, root: Ed25519PrivateKey, keys: list
     kv = await js.create_key_value(jwks_bucket(replicas))
     await kv.put(JWKS_KEY, signed)
     return signed
+
+
+async def is_published(js: JetStreamContext, root) -> bool:
+    """Whether the bucket's key set is one the root signed (not overwritten by anyone else)."""
+    try:
+        entry = await (await js.key_value(jwks_bucket().bucket)).get(JWKS_KEY)
+        open_signed_jwks(entry.value, root)
+    except Exception:  # no set, no bucket, or not signed by the root
+        return False
+    return True
 
 
 async def revocations(js: JetStreamContext, ttl_s: float, replicas: int = 1, *, update: bool = True):
