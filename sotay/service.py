@@ -43,7 +43,7 @@ from sotay.auth import (
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.db import create_engine, migrate, pending_migrations, read_only
 from sotay.events import Catalogue, Envelope
-from sotay.http import BodyLimit, Idempotency, Problem, install_problem_handlers, json_response
+from sotay.http import BodyLimit, Idempotency, Problem, SecurityHeaders, install_problem_handlers, json_response
 from sotay.outbox import OutboxRelay
 from sotay.pages import mount_pages
 from sotay.settings import Settings
@@ -444,6 +444,8 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
                   telemetry={"tracing": telemetry.exporting(), "operation_spans": False})
     install_problem_handlers(app)
     app.add_middleware(BodyLimit)
+    # Outermost, so that BodyLimit's refusals carry the headers too.
+    app.add_middleware(SecurityHeaders)
     for runtime in runtimes:
         for router, prefix in runtime.routers():
             app.include_router(router, prefix=prefix)
