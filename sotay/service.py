@@ -20,10 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from faststream.nats import NatsBroker, NatsUserPassword
 from faststream.specification import AsyncAPI
-from faststream.specification.asyncapi.site import get_asyncapi_html
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
@@ -33,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sotay import telemetry
+from sotay.asyncapi_page import ASYNCAPI_CSS, ASYNCAPI_STYLESHEET, asyncapi_html
 from sotay.auth import (
     JWKS_BUCKET,
     JWKS_KEY,
@@ -402,10 +402,14 @@ class ServiceRuntime:
         async def asyncapi():
             return self.asyncapi()
 
+        # The document as a page written here, with its own stylesheet: nothing from another origin.
         @routes.get("/asyncapi.html", include_in_schema=False, response_class=HTMLResponse)
-        async def asyncapi_html():
-            spec = AsyncAPI(self.broker, title=f"sotay {self.name} events", version="1.0.0")
-            return get_asyncapi_html(spec.to_specification(), try_it_out_path=None)
+        async def asyncapi_page():
+            return HTMLResponse(asyncapi_html(self.asyncapi(), json_url="asyncapi"))
+
+        @routes.get(f"/{ASYNCAPI_STYLESHEET}", include_in_schema=False)
+        async def asyncapi_css():
+            return Response(ASYNCAPI_CSS, media_type="text/css; charset=utf-8")
 
         @routes.get("/events", include_in_schema=False)
         async def event_types():
