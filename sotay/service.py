@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from faststream.nats import NatsBroker, NatsUserPassword
+from faststream.nats.security import NatsSecurity
 from faststream.specification import AsyncAPI
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -104,27 +106,48 @@ def inbox_prefix(service: str) -> str:
     return f"_INBOX_{service}"
 
 
+def nats_tls(settings: Settings, servers: list[str]) -> ssl.SSLContext | None:
+    """The TLS context for NATS, or None for plain connections. TLS is on when a server URL is
+    tls:// or SOTAY_NATS_TLS_CA names the CA to check the servers' certificates against (the
+    system's CAs otherwise); SOTAY_NATS_TLS_CERT and SOTAY_NATS_TLS_KEY give this client's own
+    certificate, for servers that verify their clients. Either way the server's certificate and
+    name are verified: a client that would take any certificate would give its password to anyone
+    who can answer on the server's address."""
+    if not settings.nats_tls_ca and not any(urlsplit(s).scheme == "tls" for s in servers):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.nats_tls_ca or None)
+    if settings.nats_tls_cert:
+        context.load_cert_chain(settings.nats_tls_cert, settings.nats_tls_key or None)
+    return context
+
+
 def nats_options(settings: Settings, url: str) -> tuple[list[str], dict]:
-    """The servers to connect to and the user to connect as: SOTAY_NATS_USER and
-    SOTAY_NATS_PASSWORD when set (over credentials in the URLs), else those in the URLs."""
+    """The servers to connect to and nats-py's options for them: the user to connect as
+    (SOTAY_NATS_USER and SOTAY_NATS_PASSWORD when set, over credentials in the URLs, else those
+    in the URLs) and the TLS context (`tls`) when NATS is reached over TLS."""
     servers = nats_servers(url)
+    options: dict = {}
+    tls = nats_tls(settings, servers)
+    if tls is not None:
+        options["tls"] = tls
     if not settings.nats_user:
-        return servers, {}
+        return servers, options
     without = []
     for server in servers:
         parts = urlsplit(server if "://" in server else f"nats://{server}")
         without.append(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
-    return without, {"user": settings.nats_user, "password": settings.nats_password or ""}
+    return without, {**options, "user": settings.nats_user, "password": settings.nats_password or ""}
 
 
-async def connect_nats(settings: Settings, url: str, *, inbox: str | None = None):
-    """A plain nats-py connection as the configured user, for command-line work."""
+async def connect_nats(settings: Settings, url: str, *, inbox: str | None = None, **extra):
+    """A plain nats-py connection as the configured user (over TLS where configured), for
+    command-line work; `extra` are further options of nats.connect."""
     import nats
 
     servers, options = nats_options(settings, url)
     if inbox:
         options["inbox_prefix"] = inbox
-    return await nats.connect(servers, **options)
+    return await nats.connect(servers, **options, **extra)
 
 
 async def _patiently(what: str, step: Callable[[], Awaitable[None]], attempts: int = 5) -> None:
@@ -194,10 +217,14 @@ class ServiceRuntime:
         self.context = ServiceContext(
             name=name, settings=self.settings, engine=engine, verifier=local_verifier(self.settings),
             idempotency=Idempotency(engine), pii_key=local_pii_key(self.settings), reader=read_only(engine))
-        servers, user = nats_options(self.settings, self.nats_url)
+        servers, options = nats_options(self.settings, self.nats_url)
+        tls = options.get("tls")
+        if "user" in options:
+            security = NatsUserPassword(options["user"], options["password"], ssl_context=tls)
+        else:
+            security = NatsSecurity(ssl_context=tls) if tls else None
         self.broker = NatsBroker(
-            servers, max_reconnect_attempts=-1, name=f"sotay-{name}",
-            security=NatsUserPassword(user["user"], user["password"]) if user else None,
+            servers, max_reconnect_attempts=-1, name=f"sotay-{name}", security=security,
             # Replies (acknowledgements, fetched messages) come under the service's own prefix.
             inbox_prefix=inbox_prefix(name),
             # Per-message INFO logs halve throughput; they stay available at DEBUG.
