@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from faststream.nats import NatsBroker, NatsUserPassword
+from faststream.nats.security import NatsSecurity
 from faststream.specification import AsyncAPI
-from faststream.specification.asyncapi.site import get_asyncapi_html
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
@@ -32,11 +33,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sotay import telemetry
+from sotay.asyncapi_page import ASYNCAPI_CSS, ASYNCAPI_STYLESHEET, asyncapi_html
 from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, AuthError, TokenVerifier
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.db import create_engine, migrate, pending_migrations, read_only
 from sotay.events import Catalogue, Envelope
-from sotay.http import BodyLimit, Idempotency, Problem, install_problem_handlers, json_response
+from sotay.http import BodyLimit, Idempotency, Problem, SecurityHeaders, install_problem_handlers, json_response
 from sotay.keys import jwks_root_public_key, pii_hmac_key
 from sotay.outbox import OutboxRelay
 from sotay.pages import mount_pages
@@ -102,27 +104,48 @@ def inbox_prefix(service: str) -> str:
     return f"_INBOX_{service}"
 
 
+def nats_tls(settings: Settings, servers: list[str]) -> ssl.SSLContext | None:
+    """The TLS context for NATS, or None for plain connections. TLS is on when a server URL is
+    tls:// or SOTAY_NATS_TLS_CA names the CA to check the servers' certificates against (the
+    system's CAs otherwise); SOTAY_NATS_TLS_CERT and SOTAY_NATS_TLS_KEY give this client's own
+    certificate, for servers that verify their clients. Either way the server's certificate and
+    name are verified: a client that would take any certificate would give its password to anyone
+    who can answer on the server's address."""
+    if not settings.nats_tls_ca and not any(urlsplit(s).scheme == "tls" for s in servers):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.nats_tls_ca or None)
+    if settings.nats_tls_cert:
+        context.load_cert_chain(settings.nats_tls_cert, settings.nats_tls_key or None)
+    return context
+
+
 def nats_options(settings: Settings, url: str) -> tuple[list[str], dict]:
-    """The servers to connect to and the user to connect as: SOTAY_NATS_USER and
-    SOTAY_NATS_PASSWORD when set (over credentials in the URLs), else those in the URLs."""
+    """The servers to connect to and nats-py's options for them: the user to connect as
+    (SOTAY_NATS_USER and SOTAY_NATS_PASSWORD when set, over credentials in the URLs, else those
+    in the URLs) and the TLS context (`tls`) when NATS is reached over TLS."""
     servers = nats_servers(url)
+    options: dict = {}
+    tls = nats_tls(settings, servers)
+    if tls is not None:
+        options["tls"] = tls
     if not settings.nats_user:
-        return servers, {}
+        return servers, options
     without = []
     for server in servers:
         parts = urlsplit(server if "://" in server else f"nats://{server}")
         without.append(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
-    return without, {"user": settings.nats_user, "password": settings.nats_password or ""}
+    return without, {**options, "user": settings.nats_user, "password": settings.nats_password or ""}
 
 
-async def connect_nats(settings: Settings, url: str, *, inbox: str | None = None):
-    """A plain nats-py connection as the configured user, for command-line work."""
+async def connect_nats(settings: Settings, url: str, *, inbox: str | None = None, **extra):
+    """A plain nats-py connection as the configured user (over TLS where configured), for
+    command-line work; `extra` are further options of nats.connect."""
     import nats
 
     servers, options = nats_options(settings, url)
     if inbox:
         options["inbox_prefix"] = inbox
-    return await nats.connect(servers, **options)
+    return await nats.connect(servers, **options, **extra)
 
 
 async def _patiently(what: str, step: Callable[[], Awaitable[None]], attempts: int = 5) -> None:
@@ -183,10 +206,14 @@ class ServiceRuntime:
             name=name, settings=self.settings, engine=engine, verifier=token_verifier(self.settings),
             idempotency=Idempotency(engine), reader=read_only(engine),
             pii_key=pii_hmac_key(self.settings) if self.definition.hashes_personal_data else None)
-        servers, user = nats_options(self.settings, self.nats_url)
+        servers, options = nats_options(self.settings, self.nats_url)
+        tls = options.get("tls")
+        if "user" in options:
+            security = NatsUserPassword(options["user"], options["password"], ssl_context=tls)
+        else:
+            security = NatsSecurity(ssl_context=tls) if tls else None
         self.broker = NatsBroker(
-            servers, max_reconnect_attempts=-1, name=f"sotay-{name}",
-            security=NatsUserPassword(user["user"], user["password"]) if user else None,
+            servers, max_reconnect_attempts=-1, name=f"sotay-{name}", security=security,
             # Replies (acknowledgements, fetched messages) come under the service's own prefix.
             inbox_prefix=inbox_prefix(name),
             # Per-message INFO logs halve throughput; they stay available at DEBUG.
@@ -405,10 +432,14 @@ class ServiceRuntime:
         async def asyncapi():
             return self.asyncapi()
 
+        # The document as a page written here, with its own stylesheet: nothing from another origin.
         @routes.get("/asyncapi.html", include_in_schema=False, response_class=HTMLResponse)
-        async def asyncapi_html():
-            spec = AsyncAPI(self.broker, title=f"sotay {self.name} events", version="1.0.0")
-            return get_asyncapi_html(spec.to_specification(), try_it_out_path=None)
+        async def asyncapi_page():
+            return HTMLResponse(asyncapi_html(self.asyncapi(), json_url="asyncapi"))
+
+        @routes.get(f"/{ASYNCAPI_STYLESHEET}", include_in_schema=False)
+        async def asyncapi_css():
+            return Response(ASYNCAPI_CSS, media_type="text/css; charset=utf-8")
 
         @routes.get("/events", include_in_schema=False)
         async def event_types():
@@ -452,6 +483,8 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
                   telemetry={"tracing": telemetry.exporting(), "operation_spans": False})
     install_problem_handlers(app)
     app.add_middleware(BodyLimit)
+    # Outermost, so that BodyLimit's refusals carry the headers too.
+    app.add_middleware(SecurityHeaders)
     for runtime in runtimes:
         for router, prefix in runtime.routers():
             app.include_router(router, prefix=prefix)

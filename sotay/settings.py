@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     # in SOTAY_NATS_URL (nats://user:password@host:4222) work too, these win over them.
     nats_user: str | None = None
     nats_password: str | None = None
+    # TLS to NATS (deploy/README.md, "NATS over TLS"): on when SOTAY_NATS_URL names tls:// servers or a CA
+    # is given. The CA file the servers' certificates are checked against (unset: the system's CAs), and
+    # for servers that verify their clients, this client's certificate and key (PEM files).
+    nats_tls_ca: str | None = None
+    nats_tls_cert: str | None = None
+    nats_tls_key: str | None = None
     database_url: str | None = None
     members_database_url: str | None = None
     identity_database_url: str | None = None

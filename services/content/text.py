@@ -39,9 +39,17 @@ ALLOWED_ATTRIBUTES = {
     "th": {"colspan", "rowspan"},
 }
 
-# Links and images with any other scheme (javascript:, data:, vbscript:, …) lose their href/src.
-# Relative URLs are left alone.
-ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# Links and images with any other scheme (javascript:, vbscript:, …) lose their href/src.
+# Relative URLs are left alone. data: is let through here for images only (_keep_url).
+ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto", "data"})
+
+# An image is shown only from the site itself (a relative URL) or inline: one from anywhere else
+# would tell that server who reads which article, when and from where (a tracking pixel), and the
+# pages' Content-Security-Policy (img-src 'self' data:) would refuse it anyway. Inline images are
+# raster ones only.
+_INLINE_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp)[;,]", re.IGNORECASE)
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:")
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
 
 _DROP_WITH_CONTENT = frozenset({"script", "style"})
 _LINK_REL = "noopener noreferrer nofollow"
@@ -76,17 +84,33 @@ def sanitise_body(body: str, fmt: Literal["markdown", "html"]) -> str:
         attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
         url_schemes=set(ALLOWED_URL_SCHEMES),
         link_rel=_LINK_REL,
-        attribute_filter=_drop_empty_urls,
+        attribute_filter=_keep_url,
     )
     return cleaned.strip()
 
 
-def _drop_empty_urls(tag: str, attribute: str, value: str) -> str | None:
-    # href="" points back at the page itself; feedparser's own sanitiser leaves one behind
-    # where it removed a javascript: link. Returning None removes the attribute.
-    if attribute in ("href", "src") and not value.strip():
+def _keep_url(tag: str, attribute: str, value: str) -> str | None:
+    """The attribute as it is, or None to remove it: an empty href or src (href="" points back at
+    the page itself; feedparser's own sanitiser leaves one behind where it removed a javascript:
+    link), a data: link, and an image from another origin (its <img> stays, with its alt text)."""
+    if attribute not in ("href", "src"):
+        return value
+    if not value.strip():
         return None
-    return value
+    if attribute == "src":
+        return value if same_origin_or_inline_image(value) else None
+    return None if value.strip().lower().startswith("data:") else value
+
+
+def same_origin_or_inline_image(url: str) -> bool:
+    """Whether a browser showing this image URL on our pages fetches it from our own origin (a
+    relative URL) or from nowhere (a data: image). Read as a browser reads it: surrounding spaces
+    and control characters dropped, tabs and newlines inside ignored, a backslash taken as a slash,
+    so `  //evil.example`, `/\\evil.example` and `\\\\evil.example` are the outside hosts they are."""
+    url = re.sub(r"[\t\n\r]", "", url).strip(_C0_AND_SPACE).replace("\\", "/")
+    if _SCHEME.match(url):
+        return bool(_INLINE_IMAGE.match(url))
+    return not url.startswith("//")
 
 
 def plain_text(html: str) -> str:

@@ -85,6 +85,8 @@ async def tile(page, figure: str) -> str:
 
 
 async def until_tile(page, figure: str, value: str) -> None:
-    await page.wait_for_function(
-        "([figure, value]) => document.querySelector(`#tiles [data-figure=\"${figure}\"] .value`)?.textContent === value",
-        arg=[figure, value], timeout=15000)
+    # Playwright's expect, not page.wait_for_function: a string evaluated in the page is an eval,
+    # which the pages' Content-Security-Policy refuses.
+    from playwright.async_api import expect
+
+    await expect(page.locator(f'#tiles [data-figure="{figure}"] .value')).to_have_text(value, timeout=15000)

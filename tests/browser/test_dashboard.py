@@ -5,6 +5,7 @@ drilling down to a committee; screenshots at desktop and phone width."""
 from __future__ import annotations
 
 import pytest
+from playwright.async_api import expect
 
 from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, screenshot, tile, until_tile
 from tests.support.system import real_server
@@ -39,16 +40,16 @@ async def test_the_dashboard_follows_a_sign_up_and_its_approval_live(system, bro
         await until_tile(page, "accounts_approved", "1")
         assert await tile(page, "accounts_pending") == "0"
         assert await tile(page, "installed_pct_total") == "33,33%"
-        await page.wait_for_function("document.querySelector('#summary').textContent.includes('1 đảng viên')")
+        await expect(page.locator("#summary")).to_contain_text("1 đảng viên")
         await screenshot(page, "dashboard-city")
 
         # Down to the committee, then back up by the trail.
         await page.click('#children a:has-text("Quận Ba Đình")')
-        await page.wait_for_function("document.querySelector('#unit-name').textContent === 'Quận Ba Đình'")
+        await expect(page.locator("#unit-name")).to_have_text("Quận Ba Đình")
         await until_tile(page, "accounts_installed", "1")
         await screenshot(page, "dashboard-committee")
         await page.click("#crumbs a")
-        await page.wait_for_function("document.querySelector('#unit-name').textContent === 'Thành phố Hà Nội'")
+        await expect(page.locator("#unit-name")).to_have_text("Thành phố Hà Nội")
 
         # English.
         await page.select_option("#lang", "en")
@@ -65,6 +66,6 @@ async def test_a_unit_admin_sees_only_their_subtree(system, browser):
         await page.goto(f"{base}/dashboard?unit=ba-dinh")
         await until_tile(page, "members_total", "3")
         await page.goto(f"{base}/dashboard?unit=city")
-        await page.wait_for_function("document.querySelector('#error').textContent.includes('nằm ngoài')")
+        await expect(page.locator("#error")).to_contain_text("nằm ngoài")
         assert await page.locator("#tiles .tile").count() == 0  # nothing of the city shown
         await page.close()

@@ -126,9 +126,9 @@ async def test_workflow_with_refused_self_approval_return_and_retraction(system,
     back = await c.post(f"{API}/articles/{aid}/return", json={"comment": "Thêm ảnh minh họa"}, headers=other_chief)
     assert back.json()["status"] == "draft"
     edited = await c.put(f"{API}/articles/{aid}", headers=author, json={
-        "title": "Hướng dẫn cài đặt Sổ tay đảng viên", "body": "# Bước 1\n\nTải ứng dụng.\n\n![ảnh](https://x.vn/a.png)",
+        "title": "Hướng dẫn cài đặt Sổ tay đảng viên", "body": "# Bước 1\n\nTải ứng dụng.\n\n![ảnh](/assets/a.png)",
         "category": "guidance", "audience": ["city"]})
-    assert edited.status_code == 200 and '<img src="https://x.vn/a.png"' in edited.json()["body_html"]
+    assert edited.status_code == 200 and '<img src="/assets/a.png"' in edited.json()["body_html"]
     await c.post(f"{API}/articles/{aid}/submit", headers=author)
     assert (await c.post(f"{API}/articles/{aid}/approve", headers=other_chief)).json()["status"] == "approved"
     live = await c.post(f"{API}/articles/{aid}/publish", headers=other_chief)
@@ -265,13 +265,14 @@ async def test_sanitising_strips_script_and_handlers(system):
     c = system.client
     editor = system.auth("editor", "city")
     body = ('<p onclick="steal()">Xin chào <a href="javascript:alert(1)">bấm</a></p><script>alert("x")</script>'
-            '<img src="https://x.vn/a.png" onerror="steal()"><iframe src="https://evil"></iframe>')
+            '<img src="/assets/a.png" onerror="steal()"><img src="https://x.vn/a.png"><iframe src="https://evil"></iframe>')
     created = await c.post(f"{API}/articles", headers=editor, json={
         "title": "Kiểm tra an toàn", "body": body, "body_format": "html", "category": "news", "audience": ["city"]})
     html = created.json()["body_html"]
     for bad in ("<script", "alert", "onclick", "onerror", "javascript:", "<iframe"):
         assert bad not in html, html
-    assert "Xin chào" in html and '<img src="https://x.vn/a.png">' in html
+    # The site's own image stays; one from another origin is not fetched by readers (its src goes).
+    assert "Xin chào" in html and '<img src="/assets/a.png"><img>' in html
     # A body that is nothing but script is empty once sanitised: refused, nothing stored.
     refused = await c.post(f"{API}/articles", headers=editor, json={
         "title": "Chỉ có script", "body": "<script>alert(1)</script>", "body_format": "html", "category": "news",

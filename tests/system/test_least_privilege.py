@@ -59,15 +59,17 @@ def password_variable(user: str) -> str:
 class SecuredNats:
     process: subprocess.Popen
     url: str
+    monitor_port: int = 0
 
     def stop(self) -> None:
         _terminate(self.process, signal.SIGTERM, 10)
 
 
-def start_secured_nats(store: Path, environment: dict[str, str], args: list[str] | None = None) -> SecuredNats:
+def start_secured_nats(store: Path, environment: dict[str, str], args: list[str] | None = None, *,
+                       port: int | None = None) -> SecuredNats:
     """nats-server with deploy/nats/nats-server.conf (and so auth.conf), its ports moved to free
-    ones; `environment` holds the NATS_*_PASSWORD variables."""
-    port, monitor = free_port(), free_port()
+    ones (the client port `port` when given); `environment` holds the NATS_*_PASSWORD variables."""
+    port, monitor = port or free_port(), free_port()
     cmd = [nats_server_binary(), *(args or ["--config", str(NATS_CONFIG), "-js"]), "-sd", str(store),
            "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-l", str(store / "nats-server.log")]
     store.mkdir(parents=True, exist_ok=True)
@@ -75,7 +77,7 @@ def start_secured_nats(store: Path, environment: dict[str, str], args: list[str]
     process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     _wait_for_port(port, 15, process)
-    return SecuredNats(process, f"nats://127.0.0.1:{port}")
+    return SecuredNats(process, f"nats://127.0.0.1:{port}", monitor)
 
 
 @dataclass

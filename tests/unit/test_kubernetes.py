@@ -69,11 +69,20 @@ SERVICE_PORT = 8000
 # holds these keys, given to the container as these variables.
 SECRET_ENV = {"database-url": "SOTAY_DATABASE_URL", "nats-user": "SOTAY_NATS_USER",
               "nats-password": "SOTAY_NATS_PASSWORD"}
-KEYS_SECRET = "sotay-keys"
-# The files the code reads under SOTAY_DATA_DIR/keys (sotay/auth.py, sotay/service.py).
-KEY_FILES = ("signing-ed25519.pem", "pii-hmac.key")
+# And the private keys (keys-contract), in the Secret of the only services that use them.
+KEY_ENV = {"identity": {"key-encryption-key": "SOTAY_KEY_ENCRYPTION_KEY", "jwks-root-key": "SOTAY_JWKS_ROOT_KEY",
+                        "pii-hmac-key": "SOTAY_PII_HMAC_KEY"},
+           "members": {"pii-hmac-key": "SOTAY_PII_HMAC_KEY"}}
+PUBLIC_KEY = "SOTAY_JWKS_ROOT_PUBLIC_KEY"
+# The CA of the NATS servers' certificates, for every sotay pod.
+NATS_CA_CONFIG_MAP = "nats-sotay-ca"
+NATS_TLS_SECRET = "nats-sotay-tls"
 # Variables this deployment sets that the code reads elsewhere than Settings.
 NOT_SETTINGS = {"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"}
+# Settings of keys-contract that the code reads from this issue on; until Settings has them they
+# are reported here, not failed.
+CONTRACT_SETTINGS = {"SOTAY_ENV", "SOTAY_KEY_ENCRYPTION_KEY", "SOTAY_JWKS_ROOT_KEY", "SOTAY_JWKS_ROOT_PUBLIC_KEY",
+                     "SOTAY_TRUSTED_PROXIES"}
 # The project's budget: no service above 300 MB resident; the limit is the cap just above it.
 MEMORY_BUDGET = 300 * 10**6
 MEMORY_LIMIT_MAX = 350 * 10**6
@@ -443,31 +452,21 @@ def test_every_sotay_pod_runs_locked_down_as_the_image_user(overlay):
 
 
 @overlays
-def test_every_sotay_pod_has_writable_tmp_and_data_dir_and_the_shared_keys_read_only(overlay):
+def test_every_sotay_pod_has_writable_tmp_and_data_dir_the_nats_ca_and_no_key_file(overlay):
     objects = RENDERED[overlay]
     data_dir = config_map(objects)["SOTAY_DATA_DIR"]
-    (compose_keys,) = [v for v in COMPOSE["x-sotay"]["volumes"] if v.startswith("sotay-keys:")]
-    keys_dir = compose_keys.split(":")[1]
-    assert keys_dir == posixpath.join(data_dir, "keys") == posixpath.join(COMPOSE["x-sotay"]["environment"]
-                                                                          ["SOTAY_DATA_DIR"], "keys")
-    signing = config_map(objects)["SOTAY_SIGNING_KEY_FILE"]
-    assert posixpath.dirname(signing) == keys_dir and posixpath.basename(signing) in KEY_FILES
+    ca_dir = posixpath.dirname(config_map(objects)["SOTAY_NATS_TLS_CA"])
+    assert "SOTAY_SIGNING_KEY_FILE" not in config_map(objects), "no key is kept in a file any more"
     for obj in sotay_workloads(objects):
         volumes = {v["name"]: v for v in pod_template(obj)["spec"]["volumes"]}
+        assert not [v for v in volumes.values() if "secret" in v], "keys come from the environment, per service"
         for container in containers(obj):
             mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+            assert set(mounts) == {"/tmp", data_dir, ca_dir}
             assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
             assert "emptyDir" in volumes[mounts[data_dir]["name"]]
-            keys = mounts[keys_dir]
-            assert keys.get("readOnly") is True
-            assert volumes[keys["name"]]["secret"]["secretName"] == KEYS_SECRET
-            assert volumes[keys["name"]]["secret"].get("optional") is not True, "a pod must never make its own keys"
-
-
-def test_the_key_files_are_those_the_code_reads():
-    code = (ROOT / "sotay" / "settings.py").read_text() + (ROOT / "sotay" / "service.py").read_text()
-    for name in KEY_FILES:
-        assert f'"{name}"' in code, f"the code no longer reads {name} from the keys directory"
+            assert mounts[ca_dir].get("readOnly") is True
+            assert volumes[mounts[ca_dir]["name"]]["configMap"] == {"name": NATS_CA_CONFIG_MAP}
 
 
 @overlays
@@ -477,12 +476,13 @@ def test_credentials_come_from_the_secrets_of_the_contract(overlay):
         component = pod_labels(obj)["app.kubernetes.io/component"]
         secret = f"sotay-{component}"
         env = env_of(main_container(obj))
-        for key, variable in SECRET_ENV.items():
+        expected = SECRET_ENV | KEY_ENV.get(component, {})
+        for key, variable in expected.items():
             assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}, \
                 f"{obj['metadata']['name']}: {variable}"
         refs = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
                 for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})}
-        assert refs == {(secret, key) for key in SECRET_ENV}, "no other secret values in the environment"
+        assert refs == {(secret, key) for key in expected}, "no other secret values in the environment"
     components = {pod_labels(o)["app.kubernetes.io/component"] for o in sotay_workloads(objects)}
     assert components == {*SERVICES, "migrate"}
 
@@ -493,7 +493,7 @@ def test_every_variable_set_is_one_the_code_reads(overlay):
     fields = {f"SOTAY_{name.upper()}" for name in Settings.model_fields}
     # SOTAY_SETUP_ON_START and the NATS credentials: read by the code from this issue on
     # (deploy/README.md, "Kubernetes"); until Settings has them they are reported here.
-    pending = {"SOTAY_SETUP_ON_START", "SOTAY_NATS_USER", "SOTAY_NATS_PASSWORD"} - fields
+    pending = {"SOTAY_SETUP_ON_START", "SOTAY_NATS_USER", "SOTAY_NATS_PASSWORD", *CONTRACT_SETTINGS} - fields
     variables = set(config_map(objects)) | {v for o in sotay_workloads(objects) for v in env_of(main_container(o))}
     unknown = variables - fields - NOT_SETTINGS - pending
     assert not unknown, f"variables no code reads: {sorted(unknown)}"
@@ -503,7 +503,9 @@ def test_every_variable_set_is_one_the_code_reads(overlay):
 def test_the_common_environment_points_at_the_nats_release_and_its_replicas(overlay):
     data = config_map(RENDERED[overlay])
     url = urlsplit(data["SOTAY_NATS_URL"])
-    assert (url.scheme, url.hostname, url.port) == ("nats", f"{NATS_RELEASE}.{NAMESPACE}.svc", 4222)
+    assert (url.scheme, url.hostname, url.port) == ("tls", f"{NATS_RELEASE}.{NAMESPACE}.svc", 4222)
+    assert data["SOTAY_NATS_TLS_CA"].startswith("/etc/")
+    assert data["SOTAY_ENV"] == "production"
     values = yaml.safe_load(NATS_VALUES.read_text())
     assert int(data["SOTAY_STREAM_REPLICAS"]) == values["config"]["cluster"]["replicas"] == 3
     assert data["SOTAY_SETUP_ON_START"] == "false"
@@ -682,8 +684,12 @@ def test_the_example_secrets_are_examples_with_exactly_the_contract_keys():
     assert set(secrets) == {f"sotay-{s}" for s in [*SERVICES, "migrate"]}
     for name, secret in secrets.items():
         data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-        assert set(data) == set(SECRET_ENV), name
+        assert set(data) == set(SECRET_ENV) | set(KEY_ENV.get(name.removeprefix("sotay-"), {})), name
         assert "example" in data["nats-password"] and "example" in data["database-url"]
+        for key in KEY_ENV.get(name.removeprefix("sotay-"), {}):
+            value = data[key]
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)) if key != "pii-hmac-key" else value.encode()
+            assert raw.startswith(b"example-only"), (name, key)
         assert urlsplit(data["database-url"]).scheme == "postgresql"
     spec = yaml.safe_load((K8S / "overlays" / "example" / "kustomization.yaml").read_text())
     for generator in spec["secretGenerator"]:
@@ -767,7 +773,7 @@ def test_the_nats_values_use_only_the_charts_keys():
 
 def test_the_nats_values_make_a_three_node_jetstream_cluster_on_volumes():
     config = NATS["config"]
-    assert config["cluster"] == {"enabled": True, "replicas": 3}
+    assert {k: v for k, v in config["cluster"].items() if k != "tls"} == {"enabled": True, "replicas": 3}
     jetstream = config["jetstream"]
     assert jetstream["enabled"] is True and jetstream["memoryStore"]["enabled"] is False
     store = jetstream["fileStore"]
@@ -845,9 +851,70 @@ def test_the_readme_tells_how_to_install_and_which_secrets_to_create():
         assert create, f"the README creates the Secret {name}"
         for key in SECRET_ENV:
             assert f"--from-literal={key}=" in create.group(1), f"{name}: {key}"
-    keys = re.search(rf"kubectl -n {NAMESPACE} create secret generic {KEYS_SECRET} (.*?)\n(?!\s)", section, re.S)
-    assert keys, "the README creates the keys Secret"
-    for name in KEY_FILES:
-        assert f"--from-file={name}=" in keys.group(1)
+    for service, keys in KEY_ENV.items():
+        create = re.search(rf"kubectl -n {NAMESPACE} create secret generic sotay-{service} (.*?)\n(?!\s)", section,
+                           re.S)
+        for key in keys:
+            assert f"--from-literal={key}=" in create.group(1), f"sotay-{service}: {key}"
+    assert "sotay-keys" not in section, "there is no shared keys Secret any more"
     for service in SERVICES:
         assert f"sotay-{service}" in section
+
+
+# --- keys, trusted proxies, TLS ------------------------------------------------------------
+
+
+@overlays
+def test_each_key_goes_to_exactly_the_pods_that_need_it_as_in_compose(overlay):
+    """keys-contract: the private keys only in identity's Secret (and the hashing key in
+    members'), nowhere else, the migrate Job included; the public key to every pod from the
+    ConfigMap. The same split as docker-compose.yml's."""
+    objects = RENDERED[overlay]
+    holders: dict[str, set[str]] = {}
+    for obj in sotay_workloads(objects):
+        component = pod_labels(obj)["app.kubernetes.io/component"]
+        for variable in env_of(main_container(obj)):
+            holders.setdefault(variable, set()).add(component)
+    private = {variable for keys in KEY_ENV.values() for variable in keys.values()}
+    expected = {variable: {c for c, keys in KEY_ENV.items() if variable in keys.values()} for variable in private}
+    assert {v: holders.get(v, set()) for v in private} == expected
+    assert not private & set(config_map(objects)), "no private key in the shared ConfigMap"
+    compose = COMPOSE["services"]
+    for variable, components in expected.items():
+        in_compose = {name for name, spec in compose.items() if variable in spec.get("environment", {})}
+        assert in_compose == components, f"{variable}: compose and Kubernetes disagree"
+    public = config_map(objects)[PUBLIC_KEY]
+    assert public, "the overlay sets this deployment's public key"
+    if overlay == "example":
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+        seed = base64.b64decode(find(objects, "Secret", "sotay-identity")["data"]["jwks-root-key"]).decode()
+        key = Ed25519PrivateKey.from_private_bytes(base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4)))
+        raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        assert base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == public, "the pair matches"
+
+
+@overlays
+def test_the_services_believe_forwarded_headers_only_from_the_network_the_ingress_controller_is_in(overlay):
+    """SOTAY_TRUSTED_PROXIES is the pod network: sound only because no pod but the ingress
+    controller's may reach the services' port."""
+    import ipaddress
+    objects = RENDERED[overlay]
+    trusted = [ipaddress.ip_network(n.strip()) for n in config_map(objects)["SOTAY_TRUSTED_PROXIES"].split(",")]
+    assert trusted and all(n.is_private for n in trusted)
+    policy = find(objects, "NetworkPolicy", "sotay-services-ingress")["spec"]
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+
+
+def test_nats_clients_and_routes_use_tls():
+    config = NATS["config"]
+    assert config["nats"]["tls"] == {"enabled": True, "secretName": NATS_TLS_SECRET}
+    assert config["cluster"]["tls"] == {"enabled": True, "secretName": NATS_TLS_SECRET}
+    assert NATS["tlsCA"] == {"enabled": True, "secretName": NATS_TLS_SECRET, "key": "ca.crt"}
+    section = kubernetes_section()
+    assert NATS_TLS_SECRET in section and f"create configmap {NATS_CA_CONFIG_MAP}" in section
+    for overlay in OVERLAYS:
+        data = config_map(RENDERED[overlay])
+        assert urlsplit(data["SOTAY_NATS_URL"]).scheme == "tls"
+        assert posixpath.basename(data["SOTAY_NATS_TLS_CA"]) == "ca.crt"

@@ -52,9 +52,23 @@ def test_dangerous_link_schemes_lose_their_href(href):
     assert ">bấm</a>" in out
 
 
-def test_data_image_source_is_removed():
-    out = sanitise_body('<img src="data:image/png;base64,AAAA" alt="ảnh">', "html")
-    assert out == '<img alt="ảnh">'
+def test_an_inline_raster_image_is_kept_and_other_data_urls_are_removed():
+    kept = '<img src="data:image/png;base64,AAAA" alt="ảnh">'
+    assert sanitise_body(kept, "html") == kept
+    for other in ("data:image/svg+xml;base64,PHN2Zz4=", "data:text/html,<script>alert(1)</script>"):
+        assert sanitise_body(f'<img src="{other}" alt="ảnh">', "html") == '<img alt="ảnh">'
+    assert sanitise_body('<a href="data:text/html,x">x</a>', "html") == '<a rel="noopener noreferrer nofollow">x</a>'
+
+
+def test_an_image_from_another_origin_loses_its_source_and_one_of_the_site_keeps_it():
+    for outside in ("https://a.vn/x.jpg", "http://a.vn/x.jpg", "//a.vn/x.jpg", " \t//a.vn/x.jpg", "/\\a.vn/x.jpg",
+                    "\\\\a.vn/x.jpg", "/\t/a.vn/x.jpg", "ftp://a.vn/x.jpg", "HTTPS://a.vn/x.jpg"):
+        assert sanitise_body(f'<img src="{outside}" alt="ảnh">', "html") == '<img alt="ảnh">', outside
+    for inside in ("/api/content/v1/documents/1/file", "anh/hinh.png", "./hinh.png", "?v=1", "#anh"):
+        assert sanitise_body(f'<img src="{inside}">', "html") == f'<img src="{inside}">', inside
+    assert sanitise_body("![ảnh](https://a.vn/x.jpg)", "markdown") == '<p><img alt="ảnh"></p>'
+    # Links to other sites are links, not fetches: they stay.
+    assert 'href="https://a.vn/"' in sanitise_body('<a href="https://a.vn/">a.vn</a>', "html")
 
 
 def test_event_handlers_and_style_attributes_are_removed():
@@ -63,7 +77,7 @@ def test_event_handlers_and_style_attributes_are_removed():
         '<p style="color:red" onclick="steal()" class="x" id="y">chữ</p>',
         "html",
     )
-    assert out == '<img src="https://a.vn/x.jpg"><p>chữ</p>'
+    assert out == "<img><p>chữ</p>"
 
 
 def test_markdown_javascript_link_is_not_a_link():
@@ -110,7 +124,7 @@ def test_safe_article_html_is_kept_as_is():
         "<p><strong>đậm</strong> <em>nghiêng</em> <u>gạch</u> <s>xoá</s> H<sub>2</sub>O x<sup>2</sup></p>"
         "<blockquote><p>Trích dẫn</p></blockquote>"
         "<ol><li>một</li></ol><ul><li>hai</li></ul>"
-        '<figure><img src="https://a.vn/anh.jpg" alt="Ảnh" title="t" width="640" height="480">'
+        '<figure><img src="/api/content/v1/documents/1/file" alt="Ảnh" title="t" width="640" height="480">'
         "<figcaption>Chú thích</figcaption></figure>"
         '<table><thead><tr><th colspan="2">Bảng</th></tr></thead>'
         '<tbody><tr><td rowspan="1">1</td><td>2</td></tr></tbody></table>'
