@@ -11,6 +11,7 @@ stops verifying everywhere.
 from __future__ import annotations
 
 import base64
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def mint_token(key: Ed25519PrivateKey, subject: str, grants: list[Grant], *, ttl
     claims: dict[str, Any] = {
         # `iat` to the millisecond (RFC 7519 allows a fraction): a token issued just after its
         # account's sessions were ended, in the same second, is told apart from those before.
-        "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": round(now, 3), "exp": int(now) + ttl_s,
+        "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": math.floor(now * 1000) / 1000, "exp": int(now) + ttl_s,
         "jti": str(uuid.uuid4()), "roles": [{"role": g.role, "unit": g.unit} for g in grants],
     }
     if member_card_no:
