@@ -15,6 +15,9 @@ import services.content
 import services.identity
 import services.members
 import services.metrics
+import hashlib
+
+from services.identity.adapters import store as identity_store
 from services.identity.adapters.passwords import HASHER
 from services.identity.handlers import create_user
 from tests.support.system import (
@@ -56,6 +59,8 @@ async def screenshot(page, name: str) -> None:
 
 
 ADMIN_CARD, ADMIN_PASSWORD = "019999999", "Mat khau cua ban to chuc"
+STAFF_PASSWORD = "Mat khau cua can bo"
+STAFF_HASH = HASHER.hash(STAFF_PASSWORD)
 MEMBERS = [("010000001", "Nguyễn Văn An"), ("010000002", "Trần Thị Bình"), ("010000003", "Lê Văn Cường")]
 
 
@@ -69,7 +74,8 @@ async def system(data_dir, nats_url, database_url):
                      {"code": "ba-dinh", "name": "Quận Ba Đình", "kind": "committee", "parent": "city", "wave": 1},
                      {"code": "ba-dinh-g1", "name": "Đảng bộ phường Điện Biên", "kind": "grassroots",
                       "parent": "ba-dinh"},
-                     {"code": "ba-dinh-g1-c1", "name": "Chi bộ số 1", "kind": "cell", "parent": "ba-dinh-g1"}):
+                     {"code": "ba-dinh-g1-c1", "name": "Chi bộ số 1", "kind": "cell", "parent": "ba-dinh-g1"},
+                     {"code": "tay-ho", "name": "Quận Tây Hồ", "kind": "committee", "parent": "city", "wave": 2}):
             assert (await c.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
         await import_registry(c, [registry_row(card, name, "ba-dinh-g1-c1", born="1960-05-01")
                                   for card, name in MEMBERS], admin)
@@ -90,3 +96,24 @@ async def until_tile(page, figure: str, value: str) -> None:
     from playwright.async_api import expect
 
     await expect(page.locator(f'#tiles [data-figure="{figure}"] .value')).to_have_text(value, timeout=15000)
+
+
+async def staff_account(system, role: str, unit: str) -> str:
+    """The card of a staff account holding `role` over `unit` (made the first time; password STAFF_PASSWORD)."""
+    digits = int(hashlib.sha256(f"{role}@{unit}".encode()).hexdigest(), 16) % 10**8
+    card = f"08{digits:08d}"
+    async with system.runtimes["identity"].context.engine.begin() as db:
+        if not await identity_store.card_has_account(db, card):
+            await create_user(db, card_no=card, phone=f"093{digits % 10**7:07d}", password_hash=STAFF_HASH, role=role,
+                              unit=unit, by="test")
+    return card
+
+
+async def sign_in_as(page, system, base: str, role: str, unit: str, path: str) -> None:
+    """Sign the page's browser in as a staff account with `role` over `unit`, as the sign-in form
+    does (the refresh cookie is the browser's), then open `path`."""
+    card = await staff_account(system, role, unit)
+    answer = await page.request.post(f"{base}/api/identity/v1/token", form={
+        "grant_type": "password", "username": card, "password": STAFF_PASSWORD, "refresh_delivery": "cookie"})
+    assert answer.ok, await answer.text()
+    await page.goto(f"{base}{path}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import screenshot, sign_in_as
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
@@ -23,10 +24,7 @@ async def test_bulk_approval_rejection_with_a_reason_and_exports(system, browser
             "password": PASSWORD, "platform": "mobile"})).status_code == 202
     async with real_server(system) as base:
         page = await (await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)).new_page()
-        await page.goto(f"{base}/console/approvals")
-        await page.evaluate("t => sessionStorage.setItem('sotay.token', t)",
-                            system.token("cell_secretary", "ba-dinh-g1-c1", subject="bi-thu"))
-        await page.goto(f"{base}/console/approvals")
+        await sign_in_as(page, system, base, "cell_secretary", "ba-dinh-g1-c1", "/console/approvals")
         for card, _, _ in PEOPLE[:2]:
             await page.check(f'#registrations tr[data-card="{card}"] input.pick')
         await page.click("#approve-selected")
@@ -42,9 +40,7 @@ async def test_bulk_approval_rejection_with_a_reason_and_exports(system, browser
                                json={"party_card_no": PEOPLE[2][0], "password": PASSWORD})).json()
         assert (status["status"], status["reason"]) == ("rejected", "Sai ngày sinh, đề nghị đăng ký lại")
 
-        await page.goto(f"{base}/dashboard?unit=ba-dinh")
-        await page.evaluate("t => sessionStorage.setItem('sotay.token', t)", system.token("unit_admin", "ba-dinh"))
-        await page.goto(f"{base}/dashboard?unit=ba-dinh")
+        await sign_in_as(page, system, base, "unit_admin", "ba-dinh", "/dashboard?unit=ba-dinh")
         await page.wait_for_selector('#tiles [data-figure="accounts_approved"] .value:text-is("2")')
         async with page.expect_download() as download:
             await page.click("#csv")
@@ -56,3 +52,28 @@ async def test_bulk_approval_rejection_with_a_reason_and_exports(system, browser
             await page.click("#xlsx")
         assert (await download.value).suggested_filename == "rollout-ba-dinh.xlsx"
         await page.context.close()
+
+
+async def test_the_approver_sees_a_registrant_s_details_beside_the_record(system, browser):
+    """A registration whose details differ from the record (issue 16: someone may register with
+    another's card) shows each field beside the record's, dates as dd/mm/yyyy, phones only by
+    their last digits, the differing ones marked."""
+    card, name, _ = PEOPLE[2]  # rejected above: registers again, with another birth date and phone
+    assert (await system.client.post("/api/identity/v1/registrations", json={
+        "party_card_no": card, "full_name": name, "date_of_birth": "1961-05-01", "phone": "0987654321",
+        "password": PASSWORD, "platform": "web"})).status_code == 202
+    async with real_server(system) as base:
+        for width in (390, 1366):
+            page = await (await browser.new_context(viewport={"width": width, "height": 900})).new_page()
+            await sign_in_as(page, system, base, "cell_secretary", "ba-dinh-g1-c1", "/console/approvals")
+            row = page.locator(f'#registrations tr[data-card="{card}"]')
+            born = row.locator('table.comparison tr[data-field="date_of_birth"]')
+            await born.wait_for()
+            assert await born.get_attribute("class") == "differs"
+            assert "Ngày sinh (khác)" in await born.inner_text()
+            assert "01/05/1961" in await born.inner_text() and "01/05/1960" in await born.inner_text()
+            phone = await row.locator('table.comparison tr[data-field="phone"]').inner_text()
+            assert "*******321" in phone and "*******003" in phone and "0987654321" not in phone
+            assert await row.locator('table.comparison tr[data-field="full_name"]').get_attribute("class") == ""
+            await screenshot(page, f"console-approvals-comparison-{width}")
+            await page.context.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, screenshot, tile, until_tile
+from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, screenshot, sign_in_as, tile, until_tile
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
@@ -60,10 +60,7 @@ async def test_the_dashboard_follows_a_sign_up_and_its_approval_live(system, bro
 async def test_a_unit_admin_sees_only_their_subtree(system, browser):
     async with real_server(system) as base:
         page = await browser.new_page()
-        await page.goto(f"{base}/dashboard")
-        await page.evaluate("token => sessionStorage.setItem('sotay.token', token)",
-                            system.token("unit_admin", "ba-dinh"))
-        await page.goto(f"{base}/dashboard?unit=ba-dinh")
+        await sign_in_as(page, system, base, "unit_admin", "ba-dinh", "/dashboard?unit=ba-dinh")
         await until_tile(page, "members_total", "3")
         await page.goto(f"{base}/dashboard?unit=city")
         await expect(page.locator("#error")).to_contain_text("nằm ngoài")

@@ -9,25 +9,24 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in_as, staff_account
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
 
 
-async def as_user(browser, base: str, token: str, path: str = "/console/editorial"):
+async def as_user(browser, system, base: str, role: str, unit: str, path: str = "/console/editorial"):
     page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
-    await page.goto(f"{base}{path}")
-    await page.evaluate("t => sessionStorage.setItem('sotay.token', t)", token)
-    await page.goto(f"{base}{path}")
+    await sign_in_as(page, system, base, role, unit, path)
     return page
 
 
 async def test_write_review_publish_retract_and_sources(system, browser):
     c = system.client
     async with real_server(system) as base:
-        editor = await as_user(browser, base, system.token("editor", "city", subject="bien-tap-vien"))
+        editor = await as_user(browser, system, base, "editor", "city")
         await editor.fill("#w-title", "Thông báo lịch tiếp công dân")
         await editor.fill("#w-summary", "Lịch tháng 12.")
         await editor.fill("#w-body", "Thường trực Thành ủy **tiếp công dân** vào thứ Năm.")
@@ -39,7 +38,7 @@ async def test_write_review_publish_retract_and_sources(system, browser):
         await editor.wait_for_selector("#desk tr[data-status=submitted]")
         aid = await editor.locator("#desk tr[data-status=submitted]").get_attribute("data-id")
 
-        chief = await as_user(browser, base, system.token("chief_editor", "city", subject="tong-bien-tap"))
+        chief = await as_user(browser, system, base, "chief_editor", "city")
         row = chief.locator(f'#desk tr[data-id="{aid}"]')
         await row.locator("button", has_text="Trả lại").click()
         await row.locator("form.step input").fill("Ghi rõ giờ tiếp.")
@@ -67,7 +66,10 @@ async def test_write_review_publish_retract_and_sources(system, browser):
         await chief.locator(f'#desk tr[data-id="{aid}"] button', has_text="Lịch sử").click()
         await chief.wait_for_selector("#history li")
         history = await chief.locator("#history").inner_text()
-        assert "Ghi rõ giờ tiếp." in history and "Đã có lịch mới." in history and "bien-tap-vien" in history
+        async with system.runtimes["identity"].context.engine.connect() as db:
+            editor_account = (await db.execute(text("SELECT id FROM accounts WHERE party_card_no = :c"), {
+                "c": await staff_account(system, "editor", "city")})).scalar_one()
+        assert "Ghi rõ giờ tiếp." in history and "Đã có lịch mới." in history and str(editor_account) in history
 
         # Another one, approved, scheduled from the page for tomorrow morning.
         editor_auth = system.auth("editor", "city", subject="bien-tap-vien")
@@ -89,7 +91,7 @@ async def test_write_review_publish_retract_and_sources(system, browser):
         await chief.wait_for_selector("#feeds td:has-text('127.0.0.1:9')")
 
         # An editor of another committee: nothing of the city's desk, and the API says no.
-        outsider = await as_user(browser, base, system.token("chief_editor", "ba-dinh", subject="ba-dinh-chief"))
+        outsider = await as_user(browser, system, base, "chief_editor", "ba-dinh")
         await outsider.wait_for_selector("#desk tbody tr")
         assert aid not in await outsider.locator("#desk").inner_html()
         refused = await c.post(f"/api/content/v1/articles/{aid}/retract", json={"reason": "x"},

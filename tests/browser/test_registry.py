@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from services.members.import_files import write_csv
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in_as
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
@@ -35,9 +35,7 @@ async def test_search_record_transfer_import_and_corrections(system, browser, tm
 
     async with real_server(system) as base:
         page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
-        await page.goto(f"{base}/console/registry")
-        await page.evaluate("t => sessionStorage.setItem('sotay.token', t)", system.token("unit_admin", "ba-dinh"))
-        await page.goto(f"{base}/console/registry")
+        await sign_in_as(page, system, base, "unit_admin", "ba-dinh", "/console/registry")
 
         await page.fill("#q", "nguyen van an")
         await page.click("#search-form button")
@@ -66,9 +64,7 @@ async def test_search_record_transfer_import_and_corrections(system, browser, tm
         assert (record["unit"], record["status"], record["phone"]) == ("ba-dinh-g1-c2", "exempt", "+84977000001")  # phones are kept normalised
 
         outsider = await (await browser.new_context()).new_page()
-        await outsider.goto(f"{base}/console/registry")
-        await outsider.evaluate("t => sessionStorage.setItem('sotay.token', t)", system.token("unit_admin", "tay-ho"))
-        await outsider.goto(f"{base}/console/registry")
+        await sign_in_as(outsider, system, base, "unit_admin", "tay-ho", "/console/registry")
         await outsider.wait_for_selector("#error:not(:empty), #members tbody tr")
         assert "Nguyễn Văn An" not in await outsider.locator("#members").inner_text()
         refused_api = await c.post(f"/api/members/v1/members/{an['id']}/transfers", json={"to_unit": "ba-dinh-g1-c1"},

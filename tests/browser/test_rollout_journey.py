@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from services.identity.adapters.passwords import HASHER
 from services.identity.handlers import create_user
-from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, screenshot, tile, until_tile
+from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, screenshot, sign_in_as, tile, until_tile
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
@@ -66,9 +66,7 @@ async def test_sign_up_approval_and_reading_show_live_on_the_dashboard(system, b
 
         # Another cell's approver sees nothing of it, and the API refuses them too.
         outsider = await (await browser.new_context()).new_page()
-        await outsider.goto(f"{base}/console/approvals")
-        await outsider.evaluate("t => sessionStorage.setItem('sotay.token', t)", system.token("unit_admin", "tay-ho"))
-        await outsider.goto(f"{base}/console/approvals")
+        await sign_in_as(outsider, system, base, "unit_admin", "tay-ho", "/console/approvals")
         await outsider.wait_for_selector("#error:not(:empty), #registrations tbody tr")
         assert MEMBER["card"] not in await outsider.locator("#registrations").inner_text()
 

@@ -15,6 +15,7 @@ Sotay.words({
     matched: "Khớp hồ sơ", not_in_registry: "Không có trong hồ sơ", details_differ: "Thông tin không khớp",
     already_registered: "Đã có tài khoản", not_eligible: "Không đủ điều kiện", empty: "Không có đăng ký nào chờ phê duyệt.",
     approved_n: "Đã phê duyệt", refused_n: "không phê duyệt được",
+    given: "Người đăng ký khai", on_record: "Hồ sơ đảng viên", differs: "khác", unknown: "chưa rõ",
   },
   en: {
     title: "Account approval", dashboard: "Rollout dashboard",
@@ -26,15 +27,28 @@ Sotay.words({
     matched: "Matches the record", not_in_registry: "Not in the registry", details_differ: "Details differ",
     already_registered: "Already has an account", not_eligible: "Not eligible", empty: "Nothing is waiting.",
     approved_n: "Approved", refused_n: "could not be approved",
+    given: "Registrant's details", on_record: "Member's record", differs: "differs", unknown: "not known",
   },
 });
 
 const $ = (id) => document.getElementById(id);
-const day = (iso) => new Date(iso).toLocaleDateString(Sotay.lang === "vi" ? "vi-VN" : "en-GB");
+const day = (iso) => Sotay.date(iso);
 
 async function act(path, body) {
   $("error").textContent = "";
   return Sotay.post(path, body);
+}
+
+// The registrant's details beside the record's, field by field, the differing ones marked;
+// phones show only their last digits, on both sides.
+function comparison(r) {
+  if (!r.comparison || r.match_result === "matched") return "";
+  const show = (field, value) => value == null ? Sotay.t("unknown") : field === "date_of_birth" ? day(value) : value;
+  return Sotay.el("table", { class: "comparison" },
+    Sotay.el("tr", {}, Sotay.el("th", {}, ""), Sotay.el("th", {}, Sotay.t("given")), Sotay.el("th", {}, Sotay.t("on_record"))),
+    ...r.comparison.map((c) => Sotay.el("tr", { class: c.same ? "" : "differs", "data-field": c.field },
+      Sotay.el("th", {}, Sotay.t(c.field) + (c.same ? "" : ` (${Sotay.t("differs")})`)),
+      Sotay.el("td", {}, show(c.field, c.given)), Sotay.el("td", {}, show(c.field, c.registry)))));
 }
 
 function row(r) {
@@ -60,7 +74,8 @@ function row(r) {
     Sotay.el("td", { class: "hide-narrow" }, day(r.date_of_birth)),
     Sotay.el("td", { class: "hide-narrow" }, Sotay.t(r.platform)),
     Sotay.el("td", {}, r.unit || "—"),
-    Sotay.el("td", { class: "match" }, Sotay.t(r.match_result), reasons ? Sotay.el("div", { class: "muted" }, reasons) : ""),
+    Sotay.el("td", { class: "match" }, Sotay.t(r.match_result), comparison(r),
+      reasons && !r.comparison ? Sotay.el("div", { class: "muted" }, reasons) : ""),
     Sotay.el("td", {}, Sotay.el("div", { class: "actions" }, approve, showReject), reject));
 }
 

@@ -1,7 +1,13 @@
 // Shared by every page: the language switch, signing in (identity's token
-// endpoint; the token is kept for the browser tab only), calls to the APIs
-// with it, and server-sent events read with fetch (EventSource cannot send
-// the Authorization header). No library, nothing loaded from elsewhere.
+// endpoint), calls to the APIs, and server-sent events read with fetch
+// (EventSource cannot send the Authorization header). No library, nothing
+// loaded from elsewhere.
+//
+// A sign-in lasts: identity keeps its refresh token in an HttpOnly cookie
+// that only the token endpoint receives, so no script of the page can read
+// it; the short-lived access token lives in this page's memory only and is
+// renewed a minute before it expires. A new tab, or the page reloaded,
+// renews it from the cookie: a dashboard left open on a wall stays live.
 "use strict";
 
 const Sotay = (() => {
@@ -98,8 +104,10 @@ const Sotay = (() => {
     document.getElementById("signout").addEventListener("click", signOut);
     signInForm(onSignedIn);
     translate();
-    if (token()) onSignedIn();
-    else (document.getElementById("welcome") || document.getElementById("signin")).hidden = false;
+    renew().then((ok) => {
+      if (ok) onSignedIn();
+      else (document.getElementById("welcome") || document.getElementById("signin")).hidden = false;
+    });
   }
   function setLang(next) { lang = next; localStorage.setItem("sotay.lang", next); document.documentElement.lang = next; }
   function translate(root = document) {
@@ -107,26 +115,60 @@ const Sotay = (() => {
     root.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
     root.querySelectorAll("[data-t-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.tPlaceholder); });
   }
+  // A date as people here write it: dd/mm/yyyy (an ISO date, or a moment, in Hanoi's time).
+  const date = (iso) => new Intl.DateTimeFormat("vi-VN", { day: "2-digit", month: "2-digit", year: "numeric",
+    timeZone: "Asia/Ho_Chi_Minh" }).format(new Date(iso.length === 10 ? `${iso}T12:00:00+07:00` : iso));
   const number = (n) => new Intl.NumberFormat(lang === "vi" ? "vi-VN" : "en-GB").format(n);
   const percent = (p) => new Intl.NumberFormat(lang === "vi" ? "vi-VN" : "en-GB",
     { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(p) + "%";
 
-  function token() { return sessionStorage.getItem("sotay.token"); }
-  function signOut() { sessionStorage.removeItem("sotay.token"); location.reload(); }
+  const TOKEN_URL = "/api/identity/v1/token";
+  let accessToken = null, renewal = null;
+  function token() { return accessToken; }
+
+  // Keep the access token of an answer of the token endpoint, and renew it before it expires.
+  function keep(answer) {
+    accessToken = answer.access_token;
+    clearTimeout(renewal);
+    renewal = setTimeout(renew, Math.max(10, (answer.expires_in || 900) - 60) * 1000);
+  }
+
+  // A new access token from the refresh cookie (and a new cookie: each is used once). Tabs of
+  // the same site renew one at a time, so two never present the same cookie.
+  async function renew() {
+    const ask = async () => {
+      const body = new URLSearchParams({ grant_type: "refresh_token", refresh_delivery: "cookie" });
+      const r = await fetch(TOKEN_URL, { method: "POST", body, credentials: "same-origin" }).catch(() => null);
+      if (!r || !r.ok) { accessToken = null; return false; }
+      keep(await r.json());
+      return true;
+    };
+    return navigator.locks ? navigator.locks.request("sotay-token-renewal", ask) : ask();
+  }
 
   async function signIn(card, password) {
-    const body = new URLSearchParams({ grant_type: "password", username: card, password });
-    const r = await fetch("/api/identity/v1/token", { method: "POST", body });
+    const body = new URLSearchParams({ grant_type: "password", username: card, password, refresh_delivery: "cookie" });
+    const r = await fetch(TOKEN_URL, { method: "POST", body, credentials: "same-origin" });
     const answer = await r.json().catch(() => ({}));
     if (!r.ok) throw problem(r, answer);
-    sessionStorage.setItem("sotay.token", answer.access_token);
+    keep(answer);
     return answer;
   }
 
-  async function api(path, options = {}) {
-    const headers = { ...(token() ? { Authorization: `Bearer ${token()}` } : {}), ...(options.headers || {}) };
+  async function signOut() {
+    accessToken = null;
+    await fetch(`${TOKEN_URL}/revoke`, { method: "POST", credentials: "same-origin" }).catch(() => null);
+    location.reload();
+  }
+
+  async function api(path, options = {}, renewed = false) {
+    const headers = { ...(accessToken ? { Authorization: `Bearer ${accessToken}` } : {}), ...(options.headers || {}) };
     const r = await fetch(path, { ...options, headers });
-    if (r.status === 401) { signOut(); throw new Error("signed out"); }
+    if (r.status === 401) {
+      if (!renewed && await renew()) return api(path, options, true);
+      signOut();
+      throw new Error("signed out");
+    }
     if (!r.ok) throw problem(r, await r.json().catch(() => ({})));
     return r;
   }
@@ -184,6 +226,6 @@ const Sotay = (() => {
     return node;
   }
 
-  return { words, t, translate, setLang, start, explain, reason, get lang() { return lang; }, number, percent, token, signIn, signOut,
+  return { words, t, translate, setLang, start, explain, reason, get lang() { return lang; }, date, number, percent, token, signIn, signOut,
            api, json, post, download, stream, el };
 })();
