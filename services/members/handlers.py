@@ -5,9 +5,11 @@ events to the outbox in that same transaction."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from datetime import date
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members import domain
@@ -17,7 +19,7 @@ from services.members.events import (
     OrgUnitUpdated, member_snapshot,
 )
 from sotay.auth import Principal
-from sotay.db import path_codes
+from sotay.db import path_codes, unique_violation
 from sotay.events import CITY, make_message, uuid7
 from sotay.http import Problem, invalid
 from sotay.outbox import add_events
@@ -153,16 +155,38 @@ async def create_member(db: AsyncConnection, ctx: ServiceContext, actor: Princip
     cell = await _cell(db, member.unit)
     await require_scope(db, actor, cell["path"], REGISTRY_WRITERS)
     if found := await registry.conflicts(db, member.party_card_no, member.citizen_id):
-        raise Problem(409, "Already in the registry", "Another member has the same identifiers.",
-                      errors=[{"field": f, "reason": r} for f, r in found])
+        raise already_in_registry(found)
     member_id = uuid7()
-    await registry.insert_member(db, {**dataclasses.asdict(member), "id": member_id,
-                                      "name_folded": domain.fold(member.full_name), "unit_id": cell["id"],
-                                      "unit_path": cell["path"]})
+    await unless_taken(registry.insert_member(db, {**dataclasses.asdict(member), "id": member_id,
+                                                   "name_folded": domain.fold(member.full_name),
+                                                   "unit_id": cell["id"], "unit_path": cell["path"]}))
     await registry.add_history(db, member_id, actor.subject, "created", domain.member_to_row(member))
     row = await registry.member_by_id(db, member_id)
     await _emit(db, ctx, MemberRegistered, row, source="api")
     return row
+
+
+def already_in_registry(found: list[tuple[str, str]]) -> Problem:
+    return Problem(409, "Already in the registry", "Another member has the same identifiers.",
+                   errors=[{"field": f, "reason": r} for f, r in found])
+
+
+# The registry's unique identifiers, by the constraint that keeps them unique, and what a clerk is told.
+TAKEN = {"members_party_card_no_key": ("party_card_no", "is already in the registry"),
+         "members_citizen_id_key": ("citizen_id", "belongs to another member")}
+
+
+async def unless_taken(write: Awaitable[Any]) -> Any:
+    """The write, or the 409 `registry.conflicts` gives, when a request running alongside took
+    the card number or the citizen ID between that check and this write (a unique violation,
+    which would otherwise be a 500 and a traceback)."""
+    try:
+        return await write
+    except IntegrityError as exc:
+        taken = TAKEN.get(unique_violation(exc) or "")
+        if taken is None:
+            raise
+        raise already_in_registry([taken]) from None
 
 
 async def member_for_staff(db: AsyncConnection, actor: Principal, member_id: Any, roles=REGISTRY_WRITERS,
@@ -207,12 +231,11 @@ async def _apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row
         return row
     if "citizen_id" in changed and (found := await registry.conflicts(db, updated.party_card_no,
                                                                        updated.citizen_id, row["id"])):
-        raise Problem(409, "Already in the registry", "Another member has the same identifiers.",
-                      errors=[{"field": f, "reason": r} for f, r in found])
+        raise already_in_registry(found)
     fields = {k: getattr(updated, k) for k in changed}
     if "full_name" in fields:
         fields["name_folded"] = domain.fold(updated.full_name)
-    await registry.update_member(db, row["id"], fields)
+    await unless_taken(registry.update_member(db, row["id"], fields))
     await registry.add_history(db, row["id"], actor, "updated",
                                {k: {"from": before[k], "to": after[k]} for k in changed}, reason)
     row = await registry.member_by_id(db, row["id"])
