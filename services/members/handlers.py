@@ -47,9 +47,20 @@ async def scope_paths(db: AsyncConnection, principal: Principal, roles: tuple[st
     return [u["path"] for u in units.values()]
 
 
+async def covers(db: AsyncConnection, principal: Principal, path: str, roles: tuple[str, ...]) -> bool:
+    return any(path.startswith(scope) for scope in await scope_paths(db, principal, roles))
+
+
 async def require_scope(db: AsyncConnection, principal: Principal, path: str, roles: tuple[str, ...]) -> None:
-    if not any(path.startswith(scope) for scope in await scope_paths(db, principal, roles)):
+    if not await covers(db, principal, path, roles):
         raise forbidden()
+
+
+def is_member_concerned(actor: Principal, member: dict[str, Any], requested_by: str | None = None) -> bool:
+    """Whether the actor is the member a record or a request is about: by the card in their
+    token, or (a staff account without a card) by being the account that asked."""
+    return actor.member_card_no == member["party_card_no"] or (requested_by is not None
+                                                              and actor.subject == requested_by)
 
 
 # --- org tree -----------------------------------------------------------------
@@ -251,6 +262,10 @@ async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Princ
     if row["status"] not in domain.ACTIVE_STANDING:
         raise invalid([("member", f"a member who is {row['status']} cannot be transferred")])
     target = await _cell(db, to_unit, "to_unit")
+    if not await covers(db, actor, target["path"], REGISTRY_WRITERS):
+        # Between committees, the city's organisation board moves a member (Ban Tổ chức Thành ủy).
+        raise Problem(403, "Forbidden", "The destination cell is outside the units you administer: "
+                                        "a transfer to another committee is made by the city.")
     if to_unit == row["unit"] and kind == "official":
         raise invalid([("to_unit", "is the member's current cell")])
     if kind == "official":
@@ -295,7 +310,17 @@ async def change_status(db: AsyncConnection, ctx: ServiceContext, actor: Princip
 
 # --- correction requests ("báo sai thông tin") ------------------------------------
 
-CORRECTABLE = tuple(f for f in domain.MEMBER_FIELDS if f not in ("party_card_no", "unit", "status"))
+# A member proposes corrections of their own details; what the party decided about them (their
+# card, cell and standing, their eligibility to use the app and their admission dates) changes
+# only through the registry's writers.
+NOT_CORRECTABLE = ("party_card_no", "unit", "status", "eligible", "ineligible_reason", "admitted_on", "official_on")
+CORRECTABLE = tuple(f for f in domain.MEMBER_FIELDS if f not in NOT_CORRECTABLE)
+
+
+def _not_correctable(changes: dict[str, Any]) -> None:
+    unknown = [k for k in changes if k not in CORRECTABLE]
+    if unknown:
+        raise invalid([(f"changes.{k}", "cannot be corrected by a request") for k in unknown])
 
 
 async def request_correction(db: AsyncConnection, actor: Principal, member_id: Any, changes: dict[str, Any],
@@ -303,9 +328,7 @@ async def request_correction(db: AsyncConnection, actor: Principal, member_id: A
     row = await registry.member_by_id(db, member_id)
     if row is None or actor.member_card_no != row["party_card_no"]:
         raise Problem(403, "Forbidden", "A member may propose corrections of their own record only.")
-    unknown = [k for k in changes if k not in CORRECTABLE]
-    if unknown:
-        raise invalid([(f"changes.{k}", "cannot be corrected by a request") for k in unknown])
+    _not_correctable(changes)
     if not changes:
         raise invalid([("changes", "must propose at least one field")])
     parse_or_422(changes, today, member_from_row(row))  # refuse a proposal that could never be accepted
@@ -317,15 +340,20 @@ async def request_correction(db: AsyncConnection, actor: Principal, member_id: A
 
 async def decide_correction(db: AsyncConnection, ctx: ServiceContext, actor: Principal, request_id: Any,
                             *, accept: bool, reason: str | None, today: date) -> dict:
+    """A registry writer over the member's unit decides; never the member concerned, whatever
+    their roles (they would approve their own change)."""
     request = await registry.correction_by_id(db, request_id, lock=True)
     if request is None:
         raise not_found("correction request")
-    row = await member_for_staff(db, actor, request["member_id"], REGISTRY_READERS, lock=True)
+    row = await member_for_staff(db, actor, request["member_id"], REGISTRY_WRITERS, lock=True)
+    if is_member_concerned(actor, row, request["requested_by"]):
+        raise Problem(403, "Forbidden", "A correction of your own record is decided by another registry writer.")
     if request["status"] != "pending":
         raise Problem(409, "Already decided", f"This request was {request['status']}.")
     if not accept and not reason:
         raise invalid([("reason", "is required to reject a request")])
     if accept:
+        _not_correctable(request["changes"])  # asked before these fields were closed to requests
         await _apply_patch(db, ctx, actor.subject, row, request["changes"], today=today,
                            reason=reason or "correction request accepted",
                            correction_request_id=str(request["id"]))
