@@ -56,6 +56,34 @@ async def require_scope(db: AsyncConnection, principal: Principal, path: str, ro
         raise forbidden()
 
 
+class Scopes:
+    """The subtrees an actor reads and writes in, looked up once for a request that shows
+    several members: a registry writer over a member sees their identifiers in clear, a
+    reader only (a cell secretary) sees them masked (domain.mask_value)."""
+
+    def __init__(self, readable: list[str], writable: list[str]) -> None:
+        self.readable, self.writable = readable, writable
+
+    @classmethod
+    async def of(cls, db: AsyncConnection, actor: Principal) -> Scopes:
+        units = await registry.units_by_codes(db, actor.units_for(*REGISTRY_READERS))
+        paths = {role: [units[g.unit]["path"] for g in actor.grants if g.role == role and g.unit in units]
+                 for role in REGISTRY_READERS}
+        return cls(readable=[p for role in REGISTRY_READERS for p in paths[role]],
+                   writable=[p for role in REGISTRY_WRITERS for p in paths[role]])
+
+    def reads(self, path: str) -> bool:
+        return any(path.startswith(scope) for scope in self.readable)
+
+    def masked(self, path: str) -> bool:
+        """Whether a member at `path` is shown masked (a 403 when no role covers it)."""
+        if any(path.startswith(scope) for scope in self.writable):
+            return False
+        if self.reads(path):
+            return True
+        raise forbidden()
+
+
 def is_member_concerned(actor: Principal, member: dict[str, Any], requested_by: str | None = None) -> bool:
     """Whether the actor is the member a record or a request is about: by the card in their
     token, or (a staff account without a card) by being the account that asked."""
@@ -209,15 +237,43 @@ async def member_for_staff(db: AsyncConnection, actor: Principal, member_id: Any
     return row
 
 
-async def read_member(db: AsyncConnection, actor: Principal, member_id: Any) -> dict[str, Any]:
-    """A member's full record: the member themself, or staff of their unit (audited)."""
+async def read_member(db: AsyncConnection, actor: Principal, member_id: Any) -> tuple[dict[str, Any], bool]:
+    """A member's full record, and whether it is shown masked: to the member themself (a self
+    read), to a registry writer of their unit in clear, to a reader (a cell secretary) masked.
+    Every read is audited."""
     row = await registry.member_by_id(db, member_id)
     if row is None:
         raise not_found("member")
-    if actor.member_card_no != row["party_card_no"]:
-        await require_scope(db, actor, row["unit_path"], REGISTRY_READERS)
-        await registry.audit_read(db, member_id, actor.subject)
+    if is_member_concerned(actor, row):
+        await registry.audit_read(db, actor.subject, "self", [row["id"]], masked=False)
+        return row, False
+    masked = (await Scopes.of(db, actor)).masked(row["unit_path"])
+    await registry.audit_read(db, actor.subject, "record", [row["id"]], masked=masked)
+    return row, masked
+
+
+async def read_own_record(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
+    """The signed-in member's own record (audited as a self read)."""
+    if not actor.member_card_no:
+        raise Problem(403, "Forbidden", "This token does not belong to a member.")
+    member_id = await registry.member_id_by_card(db, actor.member_card_no)
+    row = await registry.member_by_id(db, member_id) if member_id else None
+    if row is None:
+        raise not_found("member")
+    await registry.audit_read(db, actor.subject, "self", [row["id"]], masked=False)
     return row
+
+
+async def read_history(db: AsyncConnection, actor: Principal, member_id: Any) -> tuple[list[dict[str, Any]], bool]:
+    """Who changed what of a member, when and why, for staff of their unit, and whether the
+    values are shown masked (audited)."""
+    row = await registry.member_by_id(db, member_id)
+    if row is None:
+        raise not_found("member")
+    masked = (await Scopes.of(db, actor)).masked(row["unit_path"])
+    items = await registry.history(db, row["id"])
+    await registry.audit_read(db, actor.subject, "history", [row["id"]], masked=masked)
+    return items, masked
 
 
 async def update_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
@@ -336,6 +392,23 @@ async def request_correction(db: AsyncConnection, actor: Principal, member_id: A
                "note": note}
     await registry.insert_correction(db, request)
     return await registry.correction_by_id(db, request["id"])
+
+
+async def list_corrections(db: AsyncConnection, actor: Principal, status: str | None) -> list[dict[str, Any]]:
+    """The correction requests of members in the actor's units, each with whether its proposed
+    values are shown masked and whether the actor may decide it (audited, one row per read)."""
+    scopes = await Scopes.of(db, actor)
+    if not scopes.readable:
+        raise forbidden()
+    items = await registry.list_corrections(db, scopes=scopes.readable, status=status, member_id=None)
+    for item in items:
+        item["masked"] = scopes.masked(item.pop("unit_path"))
+        item["can_decide"] = (not item["masked"] and item["status"] == "pending"
+                              and not is_member_concerned(actor, item, item["requested_by"]))
+    if items:
+        await registry.audit_read(db, actor.subject, "corrections", list({i["member_id"] for i in items}),
+                                  masked=all(i["masked"] for i in items))
+    return items
 
 
 async def decide_correction(db: AsyncConnection, ctx: ServiceContext, actor: Principal, request_id: Any,

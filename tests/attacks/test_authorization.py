@@ -194,6 +194,7 @@ def test_every_operation_but_the_public_ones_needs_a_token(world):
 
 def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
     before = world.quiet_digests()
+    last_read = world.scalar("members", "SELECT coalesce(max(id), 0) FROM record_reads")
     secrets = markers(world)
     refused, answered = [], []
     for label, method, path, op, document in operations(world):
@@ -228,8 +229,13 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
     after = world.quiet_digests()
     changed = {f"{service}.{table}" for service in after for table in after[service]
                if after[service][table] != before[service].get(table)}
-    # What a refusal is meant to leave: a failed sign-in counts (it slows guessing), an import keeps its report.
-    assert changed <= {"identity.sign_in_failures", "members.imports"}, f"a refused request changed {sorted(changed)}"
+    # What a refusal is meant to leave: a failed sign-in counts (it slows guessing), an import keeps its report;
+    # and the insider's read of their own record (GET /members/me) is audited.
+    assert changed <= {"identity.sign_in_failures", "members.imports", "members.record_reads"}, \
+        f"a refused request changed {sorted(changed)}"
+    reads = world.scalar("members", "SELECT array_agg(DISTINCT actor || ' ' || what) FROM record_reads WHERE id > :id",
+                         id=last_read)
+    assert reads in (None, ["account-cuong self"]), reads
 
 
 def test_a_member_reads_their_own_record_and_no_one_elses(world):

@@ -110,7 +110,9 @@ def _parent_from_path(path: str) -> str | None:
     return codes[-2] if len(codes) > 1 else None
 
 
-def member_json(row: dict[str, Any], *, full: bool) -> dict[str, Any]:
+def member_json(row: dict[str, Any], *, full: bool, masked: bool = False) -> dict[str, Any]:
+    """A member as the API shows it: `full` adds the identifiers and the record's times, which a
+    reader who is not a registry writer sees `masked` (domain.mask_value)."""
     out = {"id": str(row["id"]), "party_card_no": row["party_card_no"], "full_name": row["full_name"],
            "date_of_birth": row["date_of_birth"].isoformat(), "gender": row["gender"], "unit": row["unit"],
            "committee": row["committee"], "status": row["status"], "eligible": row["eligible"],
@@ -118,14 +120,23 @@ def member_json(row: dict[str, Any], *, full: bool) -> dict[str, Any]:
            "temporary_unit": row["temporary_unit"], "version": row["version"],
            "admitted_on": _iso(row["admitted_on"]), "official_on": _iso(row["official_on"])}
     if full:
-        out.update(citizen_id=row["citizen_id"], phone=row["phone"],
+        identifiers = {field: row[field] for field in domain.MASKED_FIELDS}
+        out.update(domain.mask_fields(identifiers) if masked else identifiers,
                    created_at=row["created_at"].isoformat(), updated_at=row["updated_at"].isoformat())
     return out
 
 
 def correction_json(c: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v)
-            for k, v in c.items()}
+    out = {k: (str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v)
+           for k, v in c.items()}
+    if c.get("masked"):
+        out["changes"] = domain.mask_fields(c["changes"])
+    return out
+
+
+def history_json(entry: dict[str, Any], *, masked: bool) -> dict[str, Any]:
+    changes = domain.mask_fields(entry["changes"]) if masked else entry["changes"]
+    return {**entry, "changes": changes, "at": entry["at"].isoformat()}
 
 
 def _iso(d: date | None) -> str | None:
@@ -221,22 +232,18 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                                  {"Location": f"/api/members/v1/members/{row['id']}"})
         return await idempotent(request, user, work)
 
-    @router.get("/members/me", summary="The signed-in member's own record")
+    @router.get("/members/me", summary="The signed-in member's own record (audited)")
     async def my_record(user: CurrentUser):
-        if not user.member_card_no:
-            raise Problem(403, "Forbidden", "This token does not belong to a member.")
-        async with engine.connect() as db:
-            member_id = await registry.member_id_by_card(db, user.member_card_no)
-            row = await registry.member_by_id(db, member_id) if member_id else None
-        if row is None:
-            raise handlers.not_found("member")
+        async with engine.begin() as db:
+            row = await handlers.read_own_record(db, user)
         return member_json(row, full=True)
 
-    @router.get("/members/{member_id}", summary="A member's full record (audited)")
+    @router.get("/members/{member_id}", summary="A member's full record (audited; masked for readers who are not "
+                                                "registry writers)")
     async def get_member(member_id: str, user: CurrentUser):
         async with engine.begin() as db:
-            row = await handlers.read_member(db, user, _uuid(member_id))
-        return member_json(row, full=True)
+            row, masked = await handlers.read_member(db, user, _uuid(member_id))
+        return member_json(row, full=True, masked=masked)
 
     @router.patch("/members/{member_id}", summary="Edit a member's record")
     async def change_member(member_id: str, body: MemberChange, user: CurrentUser):
@@ -247,12 +254,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                                                reason=reason)
         return member_json(row, full=True)
 
-    @router.get("/members/{member_id}/history", summary="Who changed what, when and why")
+    @router.get("/members/{member_id}/history", summary="Who changed what, when and why (audited; masked for "
+                                                        "readers who are not registry writers)")
     async def member_history(member_id: str, user: CurrentUser):
-        async with engine.connect() as db:
-            row = await handlers.member_for_staff(db, user, _uuid(member_id), handlers.REGISTRY_READERS)
-            items = await registry.history(db, row["id"])
-        return {"items": [{**h, "at": h["at"].isoformat()} for h in items]}
+        async with engine.begin() as db:
+            items, masked = await handlers.read_history(db, user, _uuid(member_id))
+        return {"items": [history_json(h, masked=masked) for h in items]}
 
     @router.post("/members/{member_id}/transfers", summary="Transfer a member (chuyển sinh hoạt)")
     async def transfer_member(member_id: str, body: Transfer, request: Request, user: CurrentUser):
@@ -282,14 +289,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             return json_response(correction_json(created), 201)
         return await idempotent(request, user, work)
 
-    @router.get("/corrections", summary="Correction requests in the caller's units")
+    @router.get("/corrections", summary="Correction requests in the caller's units (audited; masked for readers "
+                                        "who are not registry writers)")
     async def list_corrections(user: CurrentUser,
                                status: Literal["pending", "accepted", "rejected"] | None = "pending"):
-        async with engine.connect() as db:
-            scopes = await handlers.scope_paths(db, user, handlers.REGISTRY_READERS)
-            if not scopes:
-                raise handlers.forbidden()
-            items = await registry.list_corrections(db, scopes=scopes, status=status, member_id=None)
+        async with engine.begin() as db:
+            items = await handlers.list_corrections(db, user, status)
         return {"items": [correction_json(c) for c in items]}
 
     @router.post("/corrections/{request_id}/accept", summary="Accept a correction request")
