@@ -55,6 +55,7 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "PATCH /api/members/v1/org-units/{code}": {"name": "Chi bộ bị đổi tên"},
         "POST /api/members/v1/members": {"party_card_no": "0100000099", "full_name": "Người Lạ", "unit": "bd-g1-c1",
                                          "date_of_birth": "1980-01-01"},
+        "POST /api/members/v1/members/search": {"q": MEMBERS["an"][4], "unit": "bd-g1-c1"},
         "PATCH /api/members/v1/members/{member_id}": {"phone": "0912000777"},
         "POST /api/members/v1/members/{member_id}/transfers": {"to_unit": "th-g1-c1"},
         "POST /api/members/v1/members/{member_id}/status": {"status": "deceased", "eligible": False,
@@ -212,7 +213,9 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
                 p["in"] == "path" for p in op.get("parameters", [])):
             answered.append(label)  # a filter of the caller's own units: it found nothing of ba-dinh
             continue
-        if label == "POST /api/members/v1/imports":  # rows outside the caller's units are refused one by one
+        if label == "POST /api/members/v1/members/search":  # a search of the caller's own units (in a body)
+            assert response.status_code == 200 and response.json()["items"] == [], response.text
+        elif label == "POST /api/members/v1/imports":  # rows outside the caller's units are refused one by one
             assert response.status_code == 200 and response.json()["imported"] == 0, response.text
         elif label == "POST /api/identity/v1/registrations/approve":  # bulk: each refused on its own
             assert response.status_code == 200 and response.json()["approved"] == 0, response.text

@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from tests.attacks.problems import assert_problem
+
 pytestmark = pytest.mark.integration
 
 CLEAR = {"citizen_id": "001088012345", "phone": "+84987654705"}
@@ -159,3 +161,27 @@ def test_the_services_own_connection_cannot_change_or_delete_audit_rows(world, h
             with pytest.raises(DBAPIError, match="audit trail"):
                 world.run(attempt(sql))
     assert world.digest("members") == before
+
+
+# --- phones stay out of URLs ----------------------------------------------------------------------
+
+
+def test_a_phone_is_searched_in_a_body_not_in_a_url(world, hoa):
+    """A URL is written down by every proxy on its way (nginx's access log, the ingress's): a search by
+    phone goes in a POST body; a GET naming one is refused, and says where to go."""
+    admin = world.auth("unit_admin", "ba-dinh")
+    for query in ("0987654705", "+84 987 654 705", "84987654705"):
+        refused = httpx.get(f"{world.base_url}/api/members/v1/members", params={"q": query}, headers=admin)
+        problem = assert_problem(refused.status_code, refused.headers, refused.content, field="q")
+        assert refused.status_code == 422 and "POST /api/members/v1/members/search" in problem["errors"][0]["reason"]
+        found = call(world, "POST", "/members/search", admin, {"q": query})
+        assert found.status_code == 200, found.text
+        assert [m["id"] for m in found.json()["items"]] == [hoa["id"]]
+    by_name = httpx.get(f"{world.base_url}/api/members/v1/members", params={"q": "do thi hoa"}, headers=admin)
+    assert [m["id"] for m in by_name.json()["items"]] == [hoa["id"]]
+    by_card = call(world, "POST", "/members/search", admin, {"q": hoa["party_card_no"], "unit": "bd-g1-c1"})
+    assert [m["id"] for m in by_card.json()["items"]] == [hoa["id"]]
+    outside = call(world, "POST", "/members/search", world.auth("unit_admin", "tay-ho"), {"q": "0987654705"})
+    assert outside.status_code == 200 and outside.json()["items"] == []
+    nobody = call(world, "POST", "/members/search", world.member_auth("an"), {"q": "0987654705"})
+    assert nobody.status_code == 403

@@ -43,7 +43,9 @@ async function search(e) {
   if (e) e.preventDefault();
   $("error").textContent = "";
   try {
-    const { items } = await Sotay.json(`/api/members/v1/members?limit=50&q=${encodeURIComponent($("q").value)}`);
+    // In a body, not in the URL: a phone number typed here must not reach the proxies' logs.
+    const { items } = await Sotay.json("/api/members/v1/members/search", { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ q: $("q").value, limit: 50 }) });
     $("members").tHead.replaceChildren(Sotay.el("tr", {}, ...["name", "card", "unit", "status", ""].map((k) => Sotay.el("th", {}, k ? Sotay.t(k) : ""))));
     $("members").tBodies[0].replaceChildren(...(items.length ? items.map((m) => Sotay.el("tr", { "data-id": m.id },
       Sotay.el("td", {}, m.full_name), Sotay.el("td", {}, m.party_card_no), Sotay.el("td", {}, m.unit),

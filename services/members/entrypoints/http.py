@@ -58,6 +58,15 @@ class MemberCreate(BaseModel):
     ineligible_reason: Text = None
 
 
+class MemberSearch(BaseModel):
+    """A search in a body: a phone number in a URL would be written down by every proxy on the way."""
+    model_config = ConfigDict(extra="forbid")
+    q: str | None = Field(default=None, max_length=200)
+    unit: str | None = Field(default=None, max_length=40)
+    cursor: str | None = Field(default=None, max_length=1000)
+    limit: int = Field(default=50, ge=1, le=500)
+
+
 class MemberChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     full_name: Text = None
@@ -202,10 +211,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- members ----------------------------------------------------------------
 
-    @router.get("/members", summary="Search members in the caller's units")
-    async def search_members(user: CurrentUser, q: str | None = Query(None, max_length=200),
-                             unit: str | None = None, cursor: str | None = None,
-                             limit: int = Query(50, ge=1, le=500)):
+    async def search(user: Principal, q: str | None, unit: str | None, cursor: str | None, limit: int):
         async with engine.connect() as db:
             scopes = await handlers.scope_paths(db, user, handlers.REGISTRY_READERS)
             if not scopes:
@@ -223,6 +229,20 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         page, more = rows[:limit], len(rows) > limit
         return {"items": [member_json(r, full=False) for r in page],
                 "next_cursor": registry.encode_cursor(page[-1]["unit_path"], str(page[-1]["id"])) if more else None}
+
+    @router.get("/members", summary="Search members in the caller's units by name or card number (a phone "
+                                    "number: POST /members/search)")
+    async def search_members(user: CurrentUser, q: str | None = Query(None, max_length=200),
+                             unit: str | None = None, cursor: str | None = None,
+                             limit: int = Query(50, ge=1, le=500)):
+        if q and domain.normalised_or_none(domain.normalise_phone, q.strip()):
+            raise invalid([("q", "a phone number is searched with POST /api/members/v1/members/search, so that "
+                                 "it stays out of URLs and of the logs that record them")])
+        return await search(user, q, unit, cursor, limit)
+
+    @router.post("/members/search", summary="Search members in the caller's units by name, card number or phone")
+    async def search_members_by_body(body: MemberSearch, user: CurrentUser):
+        return await search(user, body.q, body.unit, body.cursor, body.limit)
 
     @router.post("/members", status_code=201, summary="Create one member")
     async def create_member(body: MemberCreate, request: Request, user: CurrentUser):
