@@ -211,7 +211,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- members ----------------------------------------------------------------
 
-    async def search(user: Principal, q: str | None, unit: str | None, cursor: str | None, limit: int):
+    async def search(user: Principal, q: str | None, unit: str | None, cursor: str | None, limit: int,
+                     *, phones: bool):
         async with engine.connect() as db:
             scopes = await handlers.scope_paths(db, user, handlers.REGISTRY_READERS)
             if not scopes:
@@ -222,7 +223,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 if target is None:
                     raise invalid([("unit", "is not a unit of the registry")])
                 unit_path = target["path"]
-            card_no, phone, folded = _interpret_query(q)
+            card_no, phone, folded = _interpret_query(q, phones=phones)
             after = tuple(_cursor(cursor, 2)) if cursor else None
             rows = await registry.search_members(db, scopes=scopes, q_folded=folded, card_no=card_no, phone=phone,
                                                  unit_path=unit_path, limit=limit + 1, after=after)
@@ -230,19 +231,22 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return {"items": [member_json(r, full=False) for r in page],
                 "next_cursor": registry.encode_cursor(page[-1]["unit_path"], str(page[-1]["id"])) if more else None}
 
-    @router.get("/members", summary="Search members in the caller's units by name or card number (a phone "
-                                    "number: POST /members/search)")
+    @router.get("/members", summary="Search members in the caller's units by name or card number (by phone: "
+                                    "POST /members/search)")
     async def search_members(user: CurrentUser, q: str | None = Query(None, max_length=200),
                              unit: str | None = None, cursor: str | None = None,
                              limit: int = Query(50, ge=1, le=500)):
-        if q and domain.normalised_or_none(domain.normalise_phone, q.strip()):
+        """A URL is written down by every proxy on its way: here a number is searched as a card
+        number only, and one that can only be a phone (+84…) is refused."""
+        if q and domain.normalised_or_none(domain.normalise_phone, q.strip()) and not \
+                domain.normalised_or_none(domain.normalise_card_no, q.strip()):
             raise invalid([("q", "a phone number is searched with POST /api/members/v1/members/search, so that "
                                  "it stays out of URLs and of the logs that record them")])
-        return await search(user, q, unit, cursor, limit)
+        return await search(user, q, unit, cursor, limit, phones=False)
 
     @router.post("/members/search", summary="Search members in the caller's units by name, card number or phone")
     async def search_members_by_body(body: MemberSearch, user: CurrentUser):
-        return await search(user, body.q, body.unit, body.cursor, body.limit)
+        return await search(user, body.q, body.unit, body.cursor, body.limit, phones=True)
 
     @router.post("/members", status_code=201, summary="Create one member")
     async def create_member(body: MemberCreate, request: Request, user: CurrentUser):
@@ -390,14 +394,14 @@ async def _import_json(engine, import_id) -> dict[str, Any] | None:
             "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None}
 
 
-def _interpret_query(q: str | None) -> tuple[str | None, str | None, str | None]:
-    """A search box takes a card number, a phone number or (part of) a name.
-    Ten digits starting with 0 may be either a card or a phone: both are searched."""
+def _interpret_query(q: str | None, *, phones: bool = True) -> tuple[str | None, str | None, str | None]:
+    """A search box takes a card number, a phone number (unless `phones` is False) or (part of) a
+    name. Ten digits starting with 0 may be either a card or a phone: both are searched."""
     if not q or not q.strip():
         return None, None, None
     q = q.strip()
     card_no = domain.normalised_or_none(domain.normalise_card_no, q)
-    phone = domain.normalised_or_none(domain.normalise_phone, q)
+    phone = domain.normalised_or_none(domain.normalise_phone, q) if phones else None
     if card_no or phone:
         return card_no, phone, None
     return None, None, domain.fold(q)
