@@ -532,8 +532,8 @@ async def test_the_members_role_adds_audit_rows_but_cannot_change_or_delete_them
 async def test_roles_sql_run_again_keeps_every_audit_table_append_only(set_up, roles):
     """roles.sql grants every table again when it runs again (after a migration): never the audit tables'
     UPDATE and DELETE, identity's included."""
-    done = apply_roles_sql(roles.database_url(), {f"PG_{who.upper()}_PASSWORD": pw for who, pw in roles.passwords.items()},
-                           f"role_prefix={roles.prefix}")
+    passwords = {f"PG_{who.upper()}_PASSWORD": password for who, password in roles.passwords.items()}
+    done = apply_roles_sql(roles.database_url(), passwords, f"role_prefix={roles.prefix}")
     assert done.returncode == 0, done.stdout + done.stderr
     superuser = await asyncpg.connect(roles.database_url())
     try:
