@@ -33,6 +33,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sotay.db import database_error_text
 from sotay.events import parse_envelope
 from sotay.publishing import without_batch_headers
 from sotay.streams import dlq_subject
@@ -83,6 +84,23 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError, sa_exc.InterfaceError, sa_exc.OperationalError,
 )
+
+
+def error_text(exc: BaseException) -> str:
+    """What a log line or a dead letter says about an error: never the data it was about.
+
+    A database error is told by its class, SQLSTATE, constraint and primary message
+    (sotay.db.database_error_text), not by the DETAIL that quotes the row's values; a
+    payload that failed validation by the fields and what was wrong with them, not by
+    the input pydantic quotes."""
+    told = database_error_text(exc)
+    if told is not None:
+        return told
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['type']}"
+                             for e in exc.errors(include_input=False, include_url=False, include_context=False))
+        return f"ValidationError: {exc.error_count()} errors in {exc.title}: {problems}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _is_infrastructure_error(exc: BaseException) -> bool:
@@ -169,7 +187,7 @@ class ConsumerRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("consumer %s: %r; resubscribing in 1s", self.consumer.name, exc)
+                log.warning("consumer %s: %s; resubscribing in 1s", self.consumer.name, error_text(exc))
                 await asyncio.sleep(1.0)
             finally:
                 self.bound = False
@@ -202,7 +220,7 @@ class ConsumerRunner:
                     await self.process_batch(messages)
                 except Exception as exc:
                     # Not the messages' fault (see process_batch): let them come back later.
-                    log.error("consumer %s: batch failed: %r", self.consumer.name, exc)
+                    log.error("consumer %s: batch failed: %s", self.consumer.name, error_text(exc))
                     self._back_off()
                     await asyncio.gather(*(m.nak(delay=self.nack_delay) for m in messages), return_exceptions=True)
                 if self.pause:
@@ -220,7 +238,7 @@ class ConsumerRunner:
                 verdicts = await self._apply_batch(messages)
             except _HandlerFailed as failed:
                 log.warning("consumer %s: batch of %d failed (%s); applying it one message at a time",
-                            self.consumer.name, len(messages), failed.__cause__ or failed)
+                            self.consumer.name, len(messages), failed.verdict[1])
                 # Again, one message at a time, so the failure stays with its message
                 # (which is not run a second time for this delivery).
                 verdicts = await self._apply_each(messages, {failed.index: failed.verdict})
@@ -228,7 +246,7 @@ class ConsumerRunner:
             if not _is_infrastructure_error(exc):
                 raise
             log.warning("consumer %s: database unavailable (%s); batch of %d will be redelivered",
-                        self.consumer.name, exc, len(messages))
+                        self.consumer.name, error_text(exc), len(messages))
             self._back_off()
             await asyncio.gather(*(m.nak(delay=max(self.nack_delay, self.pause)) for m in messages),
                                  return_exceptions=True)
@@ -303,7 +321,7 @@ class ConsumerRunner:
                     if _is_infrastructure_error(exc):
                         raise
                     # Which event failed is unknown: all are applied again one by one.
-                    raise _HandlerFailed(-1, ("retry", repr(exc))) from exc
+                    raise _HandlerFailed(-1, ("retry", error_text(exc))) from exc
 
     async def _apply_each(self, messages: list[Msg], known: dict[int, tuple[str, str]]) -> list[tuple[str, str]]:
         async with self.engine.begin() as conn:
@@ -311,9 +329,9 @@ class ConsumerRunner:
 
     def _failure_verdict(self, envelope: dict[str, Any], exc: Exception) -> tuple[str, str]:
         if isinstance(exc, (PermanentError, ValidationError, KeyError)):
-            return "dead", f"{type(exc).__name__}: {exc}"
-        log.warning("consumer %s: %s failed: %r", self.consumer.name, envelope["id"], exc)
-        return "retry", f"{type(exc).__name__}: {exc}"
+            return "dead", error_text(exc)
+        log.warning("consumer %s: %s failed: %s", self.consumer.name, envelope["id"], error_text(exc))
+        return "retry", error_text(exc)
 
     async def _handle(self, conn: AsyncConnection, msg: Msg, envelope: dict[str, Any]) -> None:
         parent = propagate.extract(msg.headers or {})

@@ -2,6 +2,15 @@
 search_path is that schema (then public, for shared extensions), and
 ordered SQL migrations.
 
+Database errors carry no data: PostgreSQL writes the offending values into
+an error's DETAIL (`Key (citizen_id)=(001088012345) already exists`, `Failing
+row contains (…)`), and SQLAlchemy would add the statement's parameters, and
+a traceback prints every error of the chain. The kit's engines hide the
+parameters and take the values out of every error they raise (see
+scrub_database_error), so whatever logs or stores an error's text (uvicorn's
+traceback of a failed request, a consumer's dead-letter reason) has its class,
+its SQLSTATE, the constraint and PostgreSQL's primary message, never a value.
+
 Migrations are plain SQL files named NNN_what.sql. The kit's own tables
 (outbox, inbox, idempotency keys) come first, then the service's. Applied
 names are recorded in <schema>.schema_migrations; a transaction-level
@@ -11,10 +20,15 @@ advisory lock keeps two replicas from migrating at once.
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+import asyncpg
+from asyncpg.exceptions import _base as asyncpg_base
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 
 KIT_MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,7 +47,7 @@ def plain_url(url: str) -> str:
 
 
 def create_engine(url: str, schema: str, *, pool_size: int = 20) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         # A fixed pool: "overflow" connections are closed as soon as they are returned,
         # so a load just above the pool size would open a connection (and lose its
@@ -47,7 +61,117 @@ def create_engine(url: str, schema: str, *, pool_size: int = 20) -> AsyncEngine:
         # public holds the extensions every service may use (pg_trgm), see kit/002_extensions.sql.
         connect_args={"server_settings": {"search_path": f"{schema}, public",
                                           "application_name": f"sotay-{schema}"}},
+        # An error's text never shows the statement's parameters (citizen IDs, phones, hashes).
+        hide_parameters=True,
     )
+    event.listen(engine.sync_engine, "handle_error", _error_without_data)
+    _no_rows_in_logs()
+    return engine
+
+
+def _error_without_data(context) -> None:
+    scrub_database_error(context.sqlalchemy_exception or context.original_exception)
+
+
+class _NoRows(logging.Filter):
+    """SQLAlchemy logs every fetched row (members' citizen IDs, accounts' password hashes) when its
+    engine's logger is at DEBUG. It keeps its loggers at WARNING unless told otherwise; an
+    operator who turns the statements on still gets them (their parameters hidden), not the rows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Row %r"
+
+
+def _no_rows_in_logs() -> None:
+    engine_logger = logging.getLogger("sqlalchemy.engine.Engine")
+    if not any(isinstance(f, _NoRows) for f in engine_logger.filters):
+        engine_logger.addFilter(_NoRows())
+
+
+# --- database errors without the data -------------------------------------------------------
+
+# SQLSTATE classes whose primary message may quote the data itself: data exceptions (22, as in
+# `invalid input syntax for type uuid: "…"`) and what PL/pgSQL code raises (P0, text it writes).
+_CLASSES_QUOTING_DATA = ("22", "P0")
+_WITHHELD = "message withheld, it may quote the data"
+_QUERY_ARGUMENT_RE = re.compile(r"query argument (\$\d+)")
+
+
+def scrub_database_error(error: BaseException | None) -> BaseException | None:
+    """Take the data out of a database error and the errors it was raised from, in place.
+
+    PostgreSQL's errors (asyncpg's) lose their DETAIL and HINT, and their primary message
+    where it may quote the data (_CLASSES_QUOTING_DATA); asyncpg's refusal of a parameter
+    it cannot encode (which quotes the value and chains the codec's error, which quotes it
+    too) keeps only the argument's position. The errors wrapping them (SQLAlchemy's, which copied the
+    text when they were made) get the same text. Idempotent."""
+    replaced: list[tuple[str, str]] = []
+    for link in _error_chain(error):
+        if not isinstance(link, (asyncpg.PostgresError, asyncpg_base.InterfaceError)):
+            continue
+        before = str(link)
+        link.detail = link.hint = None
+        message = link.args[0] if link.args and isinstance(link.args[0], str) else ""
+        if argument := _QUERY_ARGUMENT_RE.search(message):
+            # The driver could not encode a parameter: its message and the codec's error it
+            # chains both quote the value.
+            link.args = (f"invalid input for query argument {argument.group(1)} (value withheld)",)
+            link.__cause__, link.__suppress_context__ = None, True
+        elif (getattr(link, "sqlstate", None) or "").startswith(_CLASSES_QUOTING_DATA):
+            link.args = (f"{_WITHHELD} (SQLSTATE {link.sqlstate})",)
+        if str(link) != before:
+            replaced.append((before, str(link)))
+    if replaced:
+        for link in _error_chain(error):
+            link.args = tuple(_replace_all(arg, replaced) for arg in link.args)
+    return error
+
+
+def database_error_text(error: BaseException) -> str | None:
+    """One line for a log or a dead letter about a database error: the classes, the SQLSTATE,
+    the constraint and PostgreSQL's primary message (None when no database error is in the chain)."""
+    scrub_database_error(error)
+    postgres = next((e for e in _error_chain(error) if isinstance(e, asyncpg.PostgresError)), None)
+    if postgres is None:
+        client = next((e for e in _error_chain(error) if isinstance(e, asyncpg_base.InterfaceError)), None)
+        return f"{type(error).__name__}: {client.args[0]}" if client is not None else None
+    message = postgres.args[0] if postgres.args else ""
+    facts = [f"SQLSTATE {postgres.sqlstate}"]
+    if getattr(postgres, "constraint_name", None):
+        facts.append(f"constraint {postgres.constraint_name}")
+    if message.startswith(_WITHHELD):
+        message = _WITHHELD
+    outer = "" if postgres is error else f"{type(error).__name__}: "
+    return f"{outer}{type(postgres).__name__} ({', '.join(facts)}): {message}"
+
+
+def unique_violation(error: BaseException) -> str | None:
+    """The constraint a unique violation is about, or None for any other error."""
+    for link in _error_chain(error):
+        if isinstance(link, asyncpg.UniqueViolationError):
+            return link.constraint_name or ""
+    return None
+
+
+def _error_chain(error: BaseException | None) -> Iterator[BaseException]:
+    """The error, what it was raised from or during, and what a SQLAlchemy error wraps (`orig`)."""
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        link = todo.pop()
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        todo += [link.__cause__, link.__context__, getattr(link, "orig", None)]
+
+
+def _replace_all(arg: Any, replaced: list[tuple[str, str]]) -> Any:
+    if not isinstance(arg, str):
+        return arg
+    for before, after in replaced:
+        arg = arg.replace(before, after)
+    return arg
 
 
 def read_only(engine: AsyncEngine) -> AsyncEngine:

@@ -29,7 +29,7 @@ from opentelemetry import propagate, trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from sotay.db import plain_url
+from sotay.db import database_error_text, plain_url
 from sotay.events import Message
 from sotay.publishing import BatchPublisher, Outgoing
 
@@ -118,7 +118,9 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # any outage: reconnect and go on, the rows are still there
                 self.is_leader = False
-                log.warning("outbox relay %s: %s; retrying in %.1fs", self.schema, exc, backoff)
+                # A database error is told without its DETAIL, which would quote the row's values.
+                told = database_error_text(exc) or str(exc)
+                log.warning("outbox relay %s: %s; retrying in %.1fs", self.schema, told, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 

@@ -360,8 +360,6 @@ class ServiceRuntime:
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"nats": bool(self.broker._connection and self.broker._connection.is_connected),
-                  # Tokens verify: identity's key set has come.
-                  "keys": bool(self.context.verifier.trusted_key_ids),
                   "consumers": all(r.bound for r in self.runners),
                   "relay": self.relay_task is not None and not self.relay_task.done()}
         try:

@@ -8,7 +8,8 @@
 --                    metrics): USAGE on its own schema, SELECT, INSERT, UPDATE and DELETE on
 --                    its tables, its sequences; nothing on the other schemas, and it may
 --                    create nothing. Tables later migrations create are granted to it as
---                    well (ALTER DEFAULT PRIVILEGES).
+--                    well (ALTER DEFAULT PRIVILEGES). Its audit tables it may only read and
+--                    add to (members.record_reads, members.member_history, identity.audit_log).
 --
 -- Run it with psql as a superuser, connected to the sotay database:
 --
@@ -154,6 +155,21 @@ SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT SELECT, I
 \gexec
 SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO %I',
               owner, name, prefix || '_' || name) FROM settings, services
+\gexec
+
+-- Audit trails are only ever added to (DESIGN.md, "Personal data"): a service's role inserts their
+-- rows and may not update, delete or truncate them. Taken back here from the tables that exist
+-- (this script runs again after `sotay migrate`); a table a later migration creates gets the
+-- default privileges above, and that migration takes them back itself (members' 002_audit.sql).
+-- content and metrics keep no audit trail.
+CREATE TEMPORARY TABLE audit_tables (service text, name text) ON COMMIT DROP;
+INSERT INTO audit_tables VALUES
+    ('members', 'record_reads'),
+    ('members', 'member_history'),
+    ('identity', 'audit_log');
+SELECT format('REVOKE UPDATE, DELETE, TRUNCATE ON %I.%I FROM %I', a.service, a.name, s.prefix || '_' || a.service)
+FROM audit_tables a CROSS JOIN settings s
+WHERE to_regclass(format('%I.%I', a.service, a.name)) IS NOT NULL
 \gexec
 
 COMMIT;

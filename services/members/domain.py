@@ -267,6 +267,57 @@ def format_value(value: object) -> str:
     return str(value)
 
 
+# --- masking: what readers who are not registry writers see ------------------
+
+# Readers who keep a cell's list (cell secretaries) see who a member is, not the identifiers that
+# open the member's other accounts and records: a citizen ID shows its last 4 digits, a phone its
+# last 3, enough to compare with what the member says ("số cuối 705"), in a fixed width that tells
+# nothing of the value.
+MASKED_FIELDS = ("citizen_id", "phone")
+MASK = "*"
+_NON_DIGIT_RE = re.compile(r"\D")
+
+
+def mask_citizen_id(value: str | None) -> str | None:
+    """`001088012345` → `********2345`: 12 characters, the last 4 digits shown."""
+    if not value:
+        return value
+    digits = _NON_DIGIT_RE.sub("", value)
+    return MASK * 8 + digits[-4:] if len(digits) >= 8 else MASK * 12
+
+
+def mask_phone(value: str | None) -> str | None:
+    """`+84987654705`, `0987 654 705` → `*******705`: the national number's length, its last 3 digits."""
+    if not value:
+        return value
+    national = normalised_or_none(normalise_phone, value)
+    digits = "0" + national[3:] if national else _NON_DIGIT_RE.sub("", value)
+    return MASK * max(len(digits) - 3, 7) + digits[-3:] if len(digits) >= 7 else MASK * 10
+
+
+_MASKERS: dict[str, Callable[[str | None], str | None]] = {"citizen_id": mask_citizen_id, "phone": mask_phone}
+
+
+def mask_value(field: str, value: object) -> object:
+    """The value of `field` as a reader who is not a writer sees it (the others pass unchanged)."""
+    mask = _MASKERS.get(field)
+    if mask is None or not isinstance(value, str):
+        return value
+    return mask(value)
+
+
+def mask_fields(values: Mapping[str, object]) -> dict[str, object]:
+    """A record's fields, or a proposal's changes, or a history entry's changes, masked: a
+    masked field's value, or its `from` and `to` where it changed."""
+    masked: dict[str, object] = {}
+    for field, value in values.items():
+        if isinstance(value, Mapping) and field in _MASKERS:
+            masked[field] = {k: mask_value(field, v) for k, v in value.items()}
+        else:
+            masked[field] = mask_value(field, value)
+    return masked
+
+
 # --- field parsers (raise ValueError with the clerk-facing reason) --------
 
 

@@ -5,9 +5,11 @@ events to the outbox in that same transaction."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from datetime import date
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members import domain
@@ -17,7 +19,7 @@ from services.members.events import (
     OrgUnitUpdated, member_snapshot,
 )
 from sotay.auth import Principal
-from sotay.db import path_codes
+from sotay.db import path_codes, unique_violation
 from sotay.events import CITY, make_message, uuid7
 from sotay.http import Problem, invalid
 from sotay.outbox import add_events
@@ -45,9 +47,48 @@ async def scope_paths(db: AsyncConnection, principal: Principal, roles: tuple[st
     return [u["path"] for u in units.values()]
 
 
+async def covers(db: AsyncConnection, principal: Principal, path: str, roles: tuple[str, ...]) -> bool:
+    return any(path.startswith(scope) for scope in await scope_paths(db, principal, roles))
+
+
 async def require_scope(db: AsyncConnection, principal: Principal, path: str, roles: tuple[str, ...]) -> None:
-    if not any(path.startswith(scope) for scope in await scope_paths(db, principal, roles)):
+    if not await covers(db, principal, path, roles):
         raise forbidden()
+
+
+class Scopes:
+    """The subtrees an actor reads and writes in, looked up once for a request that shows
+    several members: a registry writer over a member sees their identifiers in clear, a
+    reader only (a cell secretary) sees them masked (domain.mask_value)."""
+
+    def __init__(self, readable: list[str], writable: list[str]) -> None:
+        self.readable, self.writable = readable, writable
+
+    @classmethod
+    async def of(cls, db: AsyncConnection, actor: Principal) -> Scopes:
+        units = await registry.units_by_codes(db, actor.units_for(*REGISTRY_READERS))
+        paths = {role: [units[g.unit]["path"] for g in actor.grants if g.role == role and g.unit in units]
+                 for role in REGISTRY_READERS}
+        return cls(readable=[p for role in REGISTRY_READERS for p in paths[role]],
+                   writable=[p for role in REGISTRY_WRITERS for p in paths[role]])
+
+    def reads(self, path: str) -> bool:
+        return any(path.startswith(scope) for scope in self.readable)
+
+    def masked(self, path: str) -> bool:
+        """Whether a member at `path` is shown masked (a 403 when no role covers it)."""
+        if any(path.startswith(scope) for scope in self.writable):
+            return False
+        if self.reads(path):
+            return True
+        raise forbidden()
+
+
+def is_member_concerned(actor: Principal, member: dict[str, Any], requested_by: str | None = None) -> bool:
+    """Whether the actor is the member a record or a request is about: by the card in their
+    token, or (a staff account without a card) by being the account that asked."""
+    return actor.member_card_no == member["party_card_no"] or (requested_by is not None
+                                                              and actor.subject == requested_by)
 
 
 # --- org tree -----------------------------------------------------------------
@@ -153,16 +194,38 @@ async def create_member(db: AsyncConnection, ctx: ServiceContext, actor: Princip
     cell = await _cell(db, member.unit)
     await require_scope(db, actor, cell["path"], REGISTRY_WRITERS)
     if found := await registry.conflicts(db, member.party_card_no, member.citizen_id):
-        raise Problem(409, "Already in the registry", "Another member has the same identifiers.",
-                      errors=[{"field": f, "reason": r} for f, r in found])
+        raise already_in_registry(found)
     member_id = uuid7()
-    await registry.insert_member(db, {**dataclasses.asdict(member), "id": member_id,
-                                      "name_folded": domain.fold(member.full_name), "unit_id": cell["id"],
-                                      "unit_path": cell["path"]})
+    await unless_taken(registry.insert_member(db, {**dataclasses.asdict(member), "id": member_id,
+                                                   "name_folded": domain.fold(member.full_name),
+                                                   "unit_id": cell["id"], "unit_path": cell["path"]}))
     await registry.add_history(db, member_id, actor.subject, "created", domain.member_to_row(member))
     row = await registry.member_by_id(db, member_id)
     await _emit(db, ctx, MemberRegistered, row, source="api")
     return row
+
+
+def already_in_registry(found: list[tuple[str, str]]) -> Problem:
+    return Problem(409, "Already in the registry", "Another member has the same identifiers.",
+                   errors=[{"field": f, "reason": r} for f, r in found])
+
+
+# The registry's unique identifiers, by the constraint that keeps them unique, and what a clerk is told.
+TAKEN = {"members_party_card_no_key": ("party_card_no", "is already in the registry"),
+         "members_citizen_id_key": ("citizen_id", "belongs to another member")}
+
+
+async def unless_taken(write: Awaitable[Any]) -> Any:
+    """The write, or the 409 `registry.conflicts` gives, when a request running alongside took
+    the card number or the citizen ID between that check and this write (a unique violation,
+    which would otherwise be a 500 and a traceback)."""
+    try:
+        return await write
+    except IntegrityError as exc:
+        taken = TAKEN.get(unique_violation(exc) or "")
+        if taken is None:
+            raise
+        raise already_in_registry([taken]) from None
 
 
 async def member_for_staff(db: AsyncConnection, actor: Principal, member_id: Any, roles=REGISTRY_WRITERS,
@@ -174,15 +237,43 @@ async def member_for_staff(db: AsyncConnection, actor: Principal, member_id: Any
     return row
 
 
-async def read_member(db: AsyncConnection, actor: Principal, member_id: Any) -> dict[str, Any]:
-    """A member's full record: the member themself, or staff of their unit (audited)."""
+async def read_member(db: AsyncConnection, actor: Principal, member_id: Any) -> tuple[dict[str, Any], bool]:
+    """A member's full record, and whether it is shown masked: to the member themself (a self
+    read), to a registry writer of their unit in clear, to a reader (a cell secretary) masked.
+    Every read is audited."""
     row = await registry.member_by_id(db, member_id)
     if row is None:
         raise not_found("member")
-    if actor.member_card_no != row["party_card_no"]:
-        await require_scope(db, actor, row["unit_path"], REGISTRY_READERS)
-        await registry.audit_read(db, member_id, actor.subject)
+    if is_member_concerned(actor, row):
+        await registry.audit_read(db, actor.subject, "self", [row["id"]], masked=False)
+        return row, False
+    masked = (await Scopes.of(db, actor)).masked(row["unit_path"])
+    await registry.audit_read(db, actor.subject, "record", [row["id"]], masked=masked)
+    return row, masked
+
+
+async def read_own_record(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
+    """The signed-in member's own record (audited as a self read)."""
+    if not actor.member_card_no:
+        raise Problem(403, "Forbidden", "This token does not belong to a member.")
+    member_id = await registry.member_id_by_card(db, actor.member_card_no)
+    row = await registry.member_by_id(db, member_id) if member_id else None
+    if row is None:
+        raise not_found("member")
+    await registry.audit_read(db, actor.subject, "self", [row["id"]], masked=False)
     return row
+
+
+async def read_history(db: AsyncConnection, actor: Principal, member_id: Any) -> tuple[list[dict[str, Any]], bool]:
+    """Who changed what of a member, when and why, for staff of their unit, and whether the
+    values are shown masked (audited)."""
+    row = await registry.member_by_id(db, member_id)
+    if row is None:
+        raise not_found("member")
+    masked = (await Scopes.of(db, actor)).masked(row["unit_path"])
+    items = await registry.history(db, row["id"])
+    await registry.audit_read(db, actor.subject, "history", [row["id"]], masked=masked)
+    return items, masked
 
 
 async def update_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
@@ -207,12 +298,11 @@ async def _apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row
         return row
     if "citizen_id" in changed and (found := await registry.conflicts(db, updated.party_card_no,
                                                                        updated.citizen_id, row["id"])):
-        raise Problem(409, "Already in the registry", "Another member has the same identifiers.",
-                      errors=[{"field": f, "reason": r} for f, r in found])
+        raise already_in_registry(found)
     fields = {k: getattr(updated, k) for k in changed}
     if "full_name" in fields:
         fields["name_folded"] = domain.fold(updated.full_name)
-    await registry.update_member(db, row["id"], fields)
+    await unless_taken(registry.update_member(db, row["id"], fields))
     await registry.add_history(db, row["id"], actor, "updated",
                                {k: {"from": before[k], "to": after[k]} for k in changed}, reason)
     row = await registry.member_by_id(db, row["id"])
@@ -228,6 +318,10 @@ async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Princ
     if row["status"] not in domain.ACTIVE_STANDING:
         raise invalid([("member", f"a member who is {row['status']} cannot be transferred")])
     target = await _cell(db, to_unit, "to_unit")
+    if not await covers(db, actor, target["path"], REGISTRY_WRITERS):
+        # Between committees, the city's organisation board moves a member (Ban Tổ chức Thành ủy).
+        raise Problem(403, "Forbidden", "The destination cell is outside the units you administer: "
+                                        "a transfer to another committee is made by the city.")
     if to_unit == row["unit"] and kind == "official":
         raise invalid([("to_unit", "is the member's current cell")])
     if kind == "official":
@@ -272,7 +366,17 @@ async def change_status(db: AsyncConnection, ctx: ServiceContext, actor: Princip
 
 # --- correction requests ("báo sai thông tin") ------------------------------------
 
-CORRECTABLE = tuple(f for f in domain.MEMBER_FIELDS if f not in ("party_card_no", "unit", "status"))
+# A member proposes corrections of their own details; what the party decided about them (their
+# card, cell and standing, their eligibility to use the app and their admission dates) changes
+# only through the registry's writers.
+NOT_CORRECTABLE = ("party_card_no", "unit", "status", "eligible", "ineligible_reason", "admitted_on", "official_on")
+CORRECTABLE = tuple(f for f in domain.MEMBER_FIELDS if f not in NOT_CORRECTABLE)
+
+
+def _not_correctable(changes: dict[str, Any]) -> None:
+    unknown = [k for k in changes if k not in CORRECTABLE]
+    if unknown:
+        raise invalid([(f"changes.{k}", "cannot be corrected by a request") for k in unknown])
 
 
 async def request_correction(db: AsyncConnection, actor: Principal, member_id: Any, changes: dict[str, Any],
@@ -280,9 +384,7 @@ async def request_correction(db: AsyncConnection, actor: Principal, member_id: A
     row = await registry.member_by_id(db, member_id)
     if row is None or actor.member_card_no != row["party_card_no"]:
         raise Problem(403, "Forbidden", "A member may propose corrections of their own record only.")
-    unknown = [k for k in changes if k not in CORRECTABLE]
-    if unknown:
-        raise invalid([(f"changes.{k}", "cannot be corrected by a request") for k in unknown])
+    _not_correctable(changes)
     if not changes:
         raise invalid([("changes", "must propose at least one field")])
     parse_or_422(changes, today, member_from_row(row))  # refuse a proposal that could never be accepted
@@ -292,17 +394,39 @@ async def request_correction(db: AsyncConnection, actor: Principal, member_id: A
     return await registry.correction_by_id(db, request["id"])
 
 
+async def list_corrections(db: AsyncConnection, actor: Principal, status: str | None) -> list[dict[str, Any]]:
+    """The correction requests of members in the actor's units, each with whether its proposed
+    values are shown masked and whether the actor may decide it (audited, one row per read)."""
+    scopes = await Scopes.of(db, actor)
+    if not scopes.readable:
+        raise forbidden()
+    items = await registry.list_corrections(db, scopes=scopes.readable, status=status, member_id=None)
+    for item in items:
+        item["masked"] = scopes.masked(item.pop("unit_path"))
+        item["can_decide"] = (not item["masked"] and item["status"] == "pending"
+                              and not is_member_concerned(actor, item, item["requested_by"]))
+    if items:
+        await registry.audit_read(db, actor.subject, "corrections", list({i["member_id"] for i in items}),
+                                  masked=all(i["masked"] for i in items))
+    return items
+
+
 async def decide_correction(db: AsyncConnection, ctx: ServiceContext, actor: Principal, request_id: Any,
                             *, accept: bool, reason: str | None, today: date) -> dict:
+    """A registry writer over the member's unit decides; never the member concerned, whatever
+    their roles (they would approve their own change)."""
     request = await registry.correction_by_id(db, request_id, lock=True)
     if request is None:
         raise not_found("correction request")
-    row = await member_for_staff(db, actor, request["member_id"], REGISTRY_READERS, lock=True)
+    row = await member_for_staff(db, actor, request["member_id"], REGISTRY_WRITERS, lock=True)
+    if is_member_concerned(actor, row, request["requested_by"]):
+        raise Problem(403, "Forbidden", "A correction of your own record is decided by another registry writer.")
     if request["status"] != "pending":
         raise Problem(409, "Already decided", f"This request was {request['status']}.")
     if not accept and not reason:
         raise invalid([("reason", "is required to reject a request")])
     if accept:
+        _not_correctable(request["changes"])  # asked before these fields were closed to requests
         await _apply_patch(db, ctx, actor.subject, row, request["changes"], today=today,
                            reason=reason or "correction request accepted",
                            correction_request_id=str(request["id"]))

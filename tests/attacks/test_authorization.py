@@ -56,6 +56,7 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "PATCH /api/members/v1/org-units/{code}": {"name": "Chi bộ bị đổi tên"},
         "POST /api/members/v1/members": {"party_card_no": "0100000099", "full_name": "Người Lạ", "unit": "bd-g1-c1",
                                          "date_of_birth": "1980-01-01"},
+        "POST /api/members/v1/members/search": {"q": MEMBERS["an"][4], "unit": "bd-g1-c1"},
         "PATCH /api/members/v1/members/{member_id}": {"phone": "0912000777"},
         "POST /api/members/v1/members/{member_id}/transfers": {"to_unit": "th-g1-c1"},
         "POST /api/members/v1/members/{member_id}/status": {"status": "deceased", "eligible": False,
@@ -198,6 +199,7 @@ def test_every_operation_but_the_public_ones_needs_a_token(world):
 
 def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
     before = world.quiet_digests()
+    last_read = world.scalar("members", "SELECT coalesce(max(id), 0) FROM record_reads")
     secrets = markers(world)
     refused, answered = [], []
     for label, method, path, op, document in operations(world):
@@ -215,7 +217,9 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
                 p["in"] == "path" for p in op.get("parameters", [])):
             answered.append(label)  # a filter of the caller's own units: it found nothing of ba-dinh
             continue
-        if label == "POST /api/members/v1/imports":  # rows outside the caller's units are refused one by one
+        if label == "POST /api/members/v1/members/search":  # a search of the caller's own units (in a body)
+            assert response.status_code == 200 and response.json()["items"] == [], response.text
+        elif label == "POST /api/members/v1/imports":  # rows outside the caller's units are refused one by one
             assert response.status_code == 200 and response.json()["imported"] == 0, response.text
         elif label == "POST /api/identity/v1/registrations/approve":  # bulk: each refused on its own
             assert response.status_code == 200 and response.json()["approved"] == 0, response.text
@@ -233,8 +237,13 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
     changed = {f"{service}.{table}" for service in after for table in after[service]
                if after[service][table] != before[service].get(table)}
     # What a refusal is meant to leave: a failed sign-in counts (it slows guessing), so does a registration
-    # (its address's budget), an import keeps its report.
-    assert changed <= {"identity.throttle_windows", "members.imports"}, f"a refused request changed {sorted(changed)}"
+    # (its address's budget), an import keeps its report; and the insider's read of their own record
+    # (GET /members/me) is audited.
+    assert changed <= {"identity.throttle_windows", "members.imports", "members.record_reads"}, \
+        f"a refused request changed {sorted(changed)}"
+    reads = world.scalar("members", "SELECT array_agg(DISTINCT actor || ' ' || what) FROM record_reads WHERE id > :id",
+                         id=last_read)
+    assert reads in (None, ["account-cuong self"]), reads
 
 
 def test_a_member_reads_their_own_record_and_no_one_elses(world):

@@ -490,6 +490,90 @@ async def test_a_service_role_keeps_to_its_own_schema(set_up, roles, service):
         await conn.close()
 
 
+# The audit trails a service writes and may not change (deploy/postgres/roles.sql, members' 002_audit.sql).
+AUDIT_TABLES = {"members": ("member_history", "record_reads"), "identity": ("audit_log",)}
+
+
+async def add_audit_row(conn: asyncpg.Connection, table: str) -> None:
+    """A row of a members audit table as the members service writes it (a member, a line of their history,
+    a read of their record)."""
+    member_id = uuid.uuid4()
+    unit_id = await conn.fetchval("INSERT INTO members.org_units (id, code, name, kind, committee, path) "
+                                  "VALUES ($1, $2, 'Chi bộ thử', 'cell', 'city', $3) RETURNING id", uuid.uuid4(),
+                                  f"lp-{member_id.hex[:8]}", f"/lp-{member_id.hex[:8]}/")
+    await conn.execute("INSERT INTO members.members (id, party_card_no, full_name, name_folded, date_of_birth, "
+                       "unit_id, unit_path, status, eligible) VALUES ($1, $2, 'Thử', 'thu', '1970-01-01', $3, "
+                       "'/lp/', 'active', true)", member_id, str(member_id.int)[:10], unit_id)
+    if table == "member_history":
+        await conn.execute("INSERT INTO members.member_history (member_id, actor, action) "
+                           "VALUES ($1, 'probe', 'created')", member_id)
+    else:
+        await conn.execute("INSERT INTO members.record_reads (actor, what, member_ids, masked) "
+                           "VALUES ('probe', 'record', ARRAY[$1::uuid], false)", member_id)
+
+
+CHANGES = ("UPDATE members.{table} SET actor = 'someone else'", "DELETE FROM members.{table}",
+           "TRUNCATE members.{table}")
+
+
+async def test_the_members_role_adds_audit_rows_but_cannot_change_or_delete_them(set_up, roles):
+    """The tables were created after roles.sql ran (compose's order), with the default privileges:
+    the migration that created them took UPDATE and DELETE back."""
+    conn = await asyncpg.connect(roles.url("members"))
+    try:
+        for table in AUDIT_TABLES["members"]:
+            await add_audit_row(conn, table)
+            for statement in CHANGES:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+                    await conn.execute(statement.format(table=table))
+            assert await conn.fetchval(f"SELECT count(*) FROM members.{table} WHERE actor = 'probe'") >= 1
+    finally:
+        await conn.close()
+
+
+async def test_roles_sql_run_again_keeps_every_audit_table_append_only(set_up, roles):
+    """roles.sql grants every table again when it runs again (after a migration): never the audit tables'
+    UPDATE and DELETE, identity's included."""
+    passwords = {f"PG_{who.upper()}_PASSWORD": password for who, password in roles.passwords.items()}
+    done = apply_roles_sql(roles.database_url(), passwords, f"role_prefix={roles.prefix}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    superuser = await asyncpg.connect(roles.database_url())
+    try:
+        for service, tables in AUDIT_TABLES.items():
+            role = f"{roles.prefix}_{service}"
+            for table in tables:
+                for privilege in ("UPDATE", "DELETE", "TRUNCATE"):
+                    assert not await superuser.fetchval("SELECT has_table_privilege($1, $2, $3)", role,
+                                                        f"{service}.{table}", privilege), (role, table, privilege)
+                for privilege in ("SELECT", "INSERT"):
+                    assert await superuser.fetchval("SELECT has_table_privilege($1, $2, $3)", role,
+                                                    f"{service}.{table}", privilege), (role, table, privilege)
+    finally:
+        await superuser.close()
+    identity = await asyncpg.connect(roles.url("identity"))
+    try:
+        await identity.execute("INSERT INTO identity.audit_log (actor, action, target) VALUES ('probe', 'probe', 'x')")
+        for statement in ("UPDATE identity.audit_log SET actor = 'someone else'", "DELETE FROM identity.audit_log"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await identity.execute(statement)
+    finally:
+        await identity.close()
+
+
+async def test_not_even_the_owner_changes_members_audit_rows(set_up, roles):
+    """The all-in-one mode runs the service as the owner of its tables: a trigger refuses it too."""
+    owner = await asyncpg.connect(roles.url("owner"))
+    try:
+        for table in AUDIT_TABLES["members"]:
+            await add_audit_row(owner, table)
+            for statement in CHANGES:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="audit trail"):
+                    await owner.execute(statement.format(table=table))
+            assert await owner.fetchval(f"SELECT count(*) FROM members.{table} WHERE actor = 'probe'") >= 1
+    finally:
+        await owner.close()
+
+
 async def test_tables_a_later_migration_creates_are_the_services(set_up, roles):
     owner = await asyncpg.connect(roles.url("owner"))
     try:

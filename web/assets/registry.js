@@ -1,7 +1,9 @@
 // The registry console (unit admins): search members, a member's record
 // (each opening is audited) with transfer and status change, importing a
 // CSV or XLSX file with its progress and the rows refused (field and
-// reason), and members' correction requests to accept or reject.
+// reason), and members' correction requests to accept or reject. A cell
+// secretary sees citizen IDs and phones masked (the last digits only) and
+// the requests without the buttons: a registry writer decides them.
 "use strict";
 
 Sotay.words({
@@ -16,6 +18,7 @@ Sotay.words({
     member: "Đảng viên", changes: "Đề nghị", accept: "Chấp nhận", reject: "Từ chối", no_requests: "Không có đề nghị nào.",
     active: "Đang sinh hoạt", probationary: "Dự bị", exempt: "Miễn sinh hoạt", transferred_out: "Đã chuyển đi",
     deceased: "Từ trần", removed: "Xoá tên", born: "Ngày sinh", phone: "Điện thoại",
+    decided_by_writer: "Do cán bộ quản lý hồ sơ cấp trên quyết định",
   },
   en: {
     title: "Member registry", search: "Find a member", search_hint: "Name, card number or phone",
@@ -28,6 +31,7 @@ Sotay.words({
     member: "Member", changes: "Asks for", accept: "Accept", reject: "Reject", no_requests: "No requests.",
     active: "Active", probationary: "Probationary", exempt: "Exempt", transferred_out: "Transferred out",
     deceased: "Deceased", removed: "Removed", born: "Born", phone: "Phone",
+    decided_by_writer: "Decided by a registry administrator",
   },
 });
 
@@ -39,7 +43,9 @@ async function search(e) {
   if (e) e.preventDefault();
   $("error").textContent = "";
   try {
-    const { items } = await Sotay.json(`/api/members/v1/members?limit=50&q=${encodeURIComponent($("q").value)}`);
+    // In a body, not in the URL: a phone number typed here must not reach the proxies' logs.
+    const { items } = await Sotay.json("/api/members/v1/members/search", { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ q: $("q").value, limit: 50 }) });
     $("members").tHead.replaceChildren(Sotay.el("tr", {}, ...["name", "card", "unit", "status", ""].map((k) => Sotay.el("th", {}, k ? Sotay.t(k) : ""))));
     $("members").tBodies[0].replaceChildren(...(items.length ? items.map((m) => Sotay.el("tr", { "data-id": m.id },
       Sotay.el("td", {}, m.full_name), Sotay.el("td", {}, m.party_card_no), Sotay.el("td", {}, m.unit),
@@ -117,8 +123,10 @@ async function loadCorrections() {
       };
       return Sotay.el("tr", { "data-id": c.id }, Sotay.el("td", {}, `${c.full_name} (${c.party_card_no})`),
         Sotay.el("td", {}, Object.entries(c.changes).map(([k, v]) => `${Sotay.t(k)}: ${v}`).join("; "), c.note ? Sotay.el("div", { class: "muted" }, c.note) : ""),
-        Sotay.el("td", {}, Sotay.el("div", { class: "actions" }, Sotay.el("button", { class: "accept", onclick: decide(true) }, Sotay.t("accept")),
-          Sotay.el("button", { class: "secondary reject", onclick: decide(false) }, Sotay.t("reject")))));
+        Sotay.el("td", {}, c.can_decide
+          ? Sotay.el("div", { class: "actions" }, Sotay.el("button", { class: "accept", onclick: decide(true) }, Sotay.t("accept")),
+            Sotay.el("button", { class: "secondary reject", onclick: decide(false) }, Sotay.t("reject")))
+          : Sotay.el("span", { class: "muted" }, Sotay.t("decided_by_writer"))));
     }) : [Sotay.el("tr", {}, Sotay.el("td", { colspan: "3" }, Sotay.t("no_requests")))]));
   } catch (err) { fail(err); }
 }

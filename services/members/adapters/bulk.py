@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.members import domain
 from services.members.adapters import registry
 from services.members.events import MemberRegistered, member_snapshot
+from sotay.db import scrub_database_error
 from sotay.events import message_from_payload, uuid7
 from sotay.outbox import notify_channel, trace_headers
 from sotay.service import ServiceContext
@@ -155,12 +157,18 @@ class MemberImporter:
             keep = [i for i, m in enumerate(chunk.members)
                     if not self._taken(chunk.row_numbers[i], m, taken_cards, taken_ids, report)]
             raw = (await conn.get_raw_connection()).driver_connection
-            await raw.copy_records_to_table("members", records=[chunk.member_records[i] for i in keep],
-                                            columns=MEMBER_COPY_COLUMNS)
-            await raw.copy_records_to_table("member_history", records=[chunk.history[i] for i in keep],
-                                            columns=("member_id", "actor", "action", "changes"))
-            await raw.copy_records_to_table("outbox", records=[chunk.outbox[i] for i in keep],
-                                            columns=("event_id", "subject", "body", "headers"))
+            try:
+                await raw.copy_records_to_table("members", records=[chunk.member_records[i] for i in keep],
+                                                columns=MEMBER_COPY_COLUMNS)
+                await raw.copy_records_to_table("member_history", records=[chunk.history[i] for i in keep],
+                                                columns=("member_id", "actor", "action", "changes"))
+                await raw.copy_records_to_table("outbox", records=[chunk.outbox[i] for i in keep],
+                                                columns=("event_id", "subject", "body", "headers"))
+            except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # The driver's own connection, outside the engine's error handling: a unique violation
+                # (a member added alongside the import) would quote the citizen ID in its DETAIL.
+                scrub_database_error(exc)
+                raise
             await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel("members")})
             report.imported += len(keep)
 

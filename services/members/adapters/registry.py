@@ -139,9 +139,12 @@ async def history(db: AsyncConnection, member_id: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def audit_read(db: AsyncConnection, member_id: Any, actor: str) -> None:
-    await db.execute(text("INSERT INTO record_reads (member_id, actor) VALUES (:m, :a)"),
-                     {"m": member_id, "a": actor})
+async def audit_read(db: AsyncConnection, actor: str, what: str, member_ids: list[Any], *, masked: bool) -> None:
+    """One audit row for one read of personal data: who read `what` ('record', 'history',
+    'corrections' or 'self') of which members, and whether they saw the identifiers masked."""
+    await db.execute(text(
+        "INSERT INTO record_reads (actor, what, member_ids, masked) VALUES (:a, :w, CAST(:m AS uuid[]), :masked)"),
+        {"a": actor, "w": what, "m": list(member_ids), "masked": masked})
 
 
 async def search_members(db: AsyncConnection, *, scopes: list[str], q_folded: str | None, card_no: str | None,
@@ -199,7 +202,8 @@ async def list_corrections(db: AsyncConnection, *, scopes: list[str], status: st
         clauses.append("c.member_id = :member_id")
         params["member_id"] = member_id
     rows = (await db.execute(text(
-        "SELECT c.*, m.party_card_no, m.full_name FROM correction_requests c JOIN members m ON m.id = c.member_id "
+        "SELECT c.*, m.party_card_no, m.full_name, m.unit_path FROM correction_requests c "
+        "JOIN members m ON m.id = c.member_id "
         f"WHERE {' AND '.join(clauses)} ORDER BY c.created_at LIMIT 500"), params)).mappings()
     return [dict(r) for r in rows]
 

@@ -58,6 +58,15 @@ class MemberCreate(BaseModel):
     ineligible_reason: Text = None
 
 
+class MemberSearch(BaseModel):
+    """A search in a body: a phone number in a URL would be written down by every proxy on the way."""
+    model_config = ConfigDict(extra="forbid")
+    q: str | None = Field(default=None, max_length=200)
+    unit: str | None = Field(default=None, max_length=40)
+    cursor: str | None = Field(default=None, max_length=1000)
+    limit: int = Field(default=50, ge=1, le=500)
+
+
 class MemberChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     full_name: Text = None
@@ -110,7 +119,9 @@ def _parent_from_path(path: str) -> str | None:
     return codes[-2] if len(codes) > 1 else None
 
 
-def member_json(row: dict[str, Any], *, full: bool) -> dict[str, Any]:
+def member_json(row: dict[str, Any], *, full: bool, masked: bool = False) -> dict[str, Any]:
+    """A member as the API shows it: `full` adds the identifiers and the record's times, which a
+    reader who is not a registry writer sees `masked` (domain.mask_value)."""
     out = {"id": str(row["id"]), "party_card_no": row["party_card_no"], "full_name": row["full_name"],
            "date_of_birth": row["date_of_birth"].isoformat(), "gender": row["gender"], "unit": row["unit"],
            "committee": row["committee"], "status": row["status"], "eligible": row["eligible"],
@@ -118,14 +129,23 @@ def member_json(row: dict[str, Any], *, full: bool) -> dict[str, Any]:
            "temporary_unit": row["temporary_unit"], "version": row["version"],
            "admitted_on": _iso(row["admitted_on"]), "official_on": _iso(row["official_on"])}
     if full:
-        out.update(citizen_id=row["citizen_id"], phone=row["phone"],
+        identifiers = {field: row[field] for field in domain.MASKED_FIELDS}
+        out.update(domain.mask_fields(identifiers) if masked else identifiers,
                    created_at=row["created_at"].isoformat(), updated_at=row["updated_at"].isoformat())
     return out
 
 
 def correction_json(c: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v)
-            for k, v in c.items()}
+    out = {k: (str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v)
+           for k, v in c.items()}
+    if c.get("masked"):
+        out["changes"] = domain.mask_fields(c["changes"])
+    return out
+
+
+def history_json(entry: dict[str, Any], *, masked: bool) -> dict[str, Any]:
+    changes = domain.mask_fields(entry["changes"]) if masked else entry["changes"]
+    return {**entry, "changes": changes, "at": entry["at"].isoformat()}
 
 
 def _iso(d: date | None) -> str | None:
@@ -191,10 +211,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- members ----------------------------------------------------------------
 
-    @router.get("/members", summary="Search members in the caller's units")
-    async def search_members(user: CurrentUser, q: str | None = Query(None, max_length=200),
-                             unit: str | None = None, cursor: str | None = None,
-                             limit: int = Query(50, ge=1, le=500)):
+    async def search(user: Principal, q: str | None, unit: str | None, cursor: str | None, limit: int,
+                     *, phones: bool):
         async with engine.connect() as db:
             scopes = await handlers.scope_paths(db, user, handlers.REGISTRY_READERS)
             if not scopes:
@@ -205,13 +223,30 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 if target is None:
                     raise invalid([("unit", "is not a unit of the registry")])
                 unit_path = target["path"]
-            card_no, phone, folded = _interpret_query(q)
+            card_no, phone, folded = _interpret_query(q, phones=phones)
             after = tuple(_cursor(cursor, 2)) if cursor else None
             rows = await registry.search_members(db, scopes=scopes, q_folded=folded, card_no=card_no, phone=phone,
                                                  unit_path=unit_path, limit=limit + 1, after=after)
         page, more = rows[:limit], len(rows) > limit
         return {"items": [member_json(r, full=False) for r in page],
                 "next_cursor": registry.encode_cursor(page[-1]["unit_path"], str(page[-1]["id"])) if more else None}
+
+    @router.get("/members", summary="Search members in the caller's units by name or card number (by phone: "
+                                    "POST /members/search)")
+    async def search_members(user: CurrentUser, q: str | None = Query(None, max_length=200),
+                             unit: str | None = None, cursor: str | None = None,
+                             limit: int = Query(50, ge=1, le=500)):
+        """A URL is written down by every proxy on its way: here a number is searched as a card
+        number only, and one that can only be a phone (+84…) is refused."""
+        if q and domain.normalised_or_none(domain.normalise_phone, q.strip()) and not \
+                domain.normalised_or_none(domain.normalise_card_no, q.strip()):
+            raise invalid([("q", "a phone number is searched with POST /api/members/v1/members/search, so that "
+                                 "it stays out of URLs and of the logs that record them")])
+        return await search(user, q, unit, cursor, limit, phones=False)
+
+    @router.post("/members/search", summary="Search members in the caller's units by name, card number or phone")
+    async def search_members_by_body(body: MemberSearch, user: CurrentUser):
+        return await search(user, body.q, body.unit, body.cursor, body.limit, phones=True)
 
     @router.post("/members", status_code=201, summary="Create one member")
     async def create_member(body: MemberCreate, request: Request, user: CurrentUser):
@@ -221,22 +256,18 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                                  {"Location": f"/api/members/v1/members/{row['id']}"})
         return await idempotent(request, user, work)
 
-    @router.get("/members/me", summary="The signed-in member's own record")
+    @router.get("/members/me", summary="The signed-in member's own record (audited)")
     async def my_record(user: CurrentUser):
-        if not user.member_card_no:
-            raise Problem(403, "Forbidden", "This token does not belong to a member.")
-        async with engine.connect() as db:
-            member_id = await registry.member_id_by_card(db, user.member_card_no)
-            row = await registry.member_by_id(db, member_id) if member_id else None
-        if row is None:
-            raise handlers.not_found("member")
+        async with engine.begin() as db:
+            row = await handlers.read_own_record(db, user)
         return member_json(row, full=True)
 
-    @router.get("/members/{member_id}", summary="A member's full record (audited)")
+    @router.get("/members/{member_id}", summary="A member's full record (audited; masked for readers who are not "
+                                                "registry writers)")
     async def get_member(member_id: str, user: CurrentUser):
         async with engine.begin() as db:
-            row = await handlers.read_member(db, user, _uuid(member_id))
-        return member_json(row, full=True)
+            row, masked = await handlers.read_member(db, user, _uuid(member_id))
+        return member_json(row, full=True, masked=masked)
 
     @router.patch("/members/{member_id}", summary="Edit a member's record")
     async def change_member(member_id: str, body: MemberChange, user: CurrentUser):
@@ -247,12 +278,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                                                reason=reason)
         return member_json(row, full=True)
 
-    @router.get("/members/{member_id}/history", summary="Who changed what, when and why")
+    @router.get("/members/{member_id}/history", summary="Who changed what, when and why (audited; masked for "
+                                                        "readers who are not registry writers)")
     async def member_history(member_id: str, user: CurrentUser):
-        async with engine.connect() as db:
-            row = await handlers.member_for_staff(db, user, _uuid(member_id), handlers.REGISTRY_READERS)
-            items = await registry.history(db, row["id"])
-        return {"items": [{**h, "at": h["at"].isoformat()} for h in items]}
+        async with engine.begin() as db:
+            items, masked = await handlers.read_history(db, user, _uuid(member_id))
+        return {"items": [history_json(h, masked=masked) for h in items]}
 
     @router.post("/members/{member_id}/transfers", summary="Transfer a member (chuyển sinh hoạt)")
     async def transfer_member(member_id: str, body: Transfer, request: Request, user: CurrentUser):
@@ -282,14 +313,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             return json_response(correction_json(created), 201)
         return await idempotent(request, user, work)
 
-    @router.get("/corrections", summary="Correction requests in the caller's units")
+    @router.get("/corrections", summary="Correction requests in the caller's units (audited; masked for readers "
+                                        "who are not registry writers)")
     async def list_corrections(user: CurrentUser,
                                status: Literal["pending", "accepted", "rejected"] | None = "pending"):
-        async with engine.connect() as db:
-            scopes = await handlers.scope_paths(db, user, handlers.REGISTRY_READERS)
-            if not scopes:
-                raise handlers.forbidden()
-            items = await registry.list_corrections(db, scopes=scopes, status=status, member_id=None)
+        async with engine.begin() as db:
+            items = await handlers.list_corrections(db, user, status)
         return {"items": [correction_json(c) for c in items]}
 
     @router.post("/corrections/{request_id}/accept", summary="Accept a correction request")
@@ -365,14 +394,14 @@ async def _import_json(engine, import_id) -> dict[str, Any] | None:
             "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None}
 
 
-def _interpret_query(q: str | None) -> tuple[str | None, str | None, str | None]:
-    """A search box takes a card number, a phone number or (part of) a name.
-    Ten digits starting with 0 may be either a card or a phone: both are searched."""
+def _interpret_query(q: str | None, *, phones: bool = True) -> tuple[str | None, str | None, str | None]:
+    """A search box takes a card number, a phone number (unless `phones` is False) or (part of) a
+    name. Ten digits starting with 0 may be either a card or a phone: both are searched."""
     if not q or not q.strip():
         return None, None, None
     q = q.strip()
     card_no = domain.normalised_or_none(domain.normalise_card_no, q)
-    phone = domain.normalised_or_none(domain.normalise_phone, q)
+    phone = domain.normalised_or_none(domain.normalise_phone, q) if phones else None
     if card_no or phone:
         return card_no, phone, None
     return None, None, domain.fold(q)
