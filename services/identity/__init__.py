@@ -55,9 +55,12 @@ class IdentityApp:
     async def end_sessions(self, account_id: str) -> None:
         await self.revoked.put(account_id, str(time.time()).encode())
 
+    def keyed(self, value: str) -> str:
+        """What throttles keep of a card, phone or address: a keyed hash, never the value."""
+        return self.ctx.pii_hash(value)[:32]
+
     def address_hash(self, address: str) -> str:
-        """Throttles and known addresses keep a keyed hash of a client address, not the address."""
-        return self.ctx.pii_hash(f"address:{address}")[:32]
+        return self.keyed(f"address:{address}")
 
     async def stop(self, ctx: ServiceContext) -> None:
         if self._housekeeper:

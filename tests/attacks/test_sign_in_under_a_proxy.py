@@ -70,12 +70,16 @@ async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(world):
                 response = await http.post("/api/identity/v1/token", headers=forwarded(f"192.0.2.{100 + i}"), data={
                     "grant_type": "password", "username": card(1, 70), "password": "nope nope"})
                 assert response.status_code == 400
-    # All three were counted on the peer's own address, not on three made-up ones.
+    # All three were counted on the peer's own address, not on three made-up ones; and the throttles
+    # keep no card number or address in clear, only keyed hashes.
+    keyed = world.system.runtimes["identity"].context.pii_hash(card(1, 70))[:32]
     async with world.system.runtimes["identity"].context.engine.connect() as db:
         addresses = (await db.execute(text(
             "SELECT key, cardinality(at) FROM throttle_windows WHERE key LIKE 'pair:name:' || :c || ':%'"),
-            {"c": card(1, 70)})).all()
+            {"c": keyed})).all()
+        keys = " ".join((await db.execute(text("SELECT key FROM throttle_windows"))).scalars())
     assert [n for _, n in addresses] == [3], addresses
+    assert card(1, 70) not in keys and "192.0.2." not in keys and "127.0.0" not in keys
 
 
 async def test_a_cell_meeting_behind_one_wifi_all_register_and_sign_in(world):

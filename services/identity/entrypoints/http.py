@@ -152,7 +152,7 @@ def build_router(app) -> APIRouter:
     @router.post("/registrations/status", summary="A registrant's own registration: status and reason")
     async def registration_status(body: StatusQuery, request: Request):
         card = normalised_or_none(normalise_card_no, body.party_card_no)
-        attempt = handlers.attempt(f"status:{card or body.party_card_no.strip()}",
+        attempt = handlers.attempt(f"status:{app.keyed(card or body.party_card_no.strip())}",
                                    app.address_hash(client_address(request)))
         async with engine.connect() as db:
             had_failures = await handlers.refuse_if_throttled(db, app.throttles, attempt)
@@ -253,8 +253,8 @@ def build_router(app) -> APIRouter:
             account = await store.account_for_login(db, card, phone)
             known = account is not None and await store.known_address(
                 db, account["id"], address, handlers.KNOWN_ADDRESS_DAYS) is not None
-            attempt = handlers.attempt(f"account:{account['id']}" if account else f"name:{card or phone or username.strip()}",
-                                       address, known=known)
+            name = f"account:{account['id']}" if account else f"name:{app.keyed(card or phone or username.strip())}"
+            attempt = handlers.attempt(name, address, known=known)
             had_failures = await handlers.refuse_if_throttled(db, app.throttles, attempt)
         try:
             async with engine.begin() as db:
