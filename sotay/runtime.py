@@ -114,8 +114,10 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
     setup_tracing("sotay" if len(names) > 1 else f"sotay-{names[0]}")
     infra = Infrastructure(settings).start(names)
     try:
+        runtimes = [ServiceRuntime(load(n), settings, infra.nats_url, infra.database_url_for(n)) for n in names]
         try:
-            runtimes = [ServiceRuntime(load(n), settings, infra.nats_url, infra.database_url_for(n)) for n in names]
+            for runtime in runtimes:
+                runtime.load_keys()
         except MissingKey as exc:  # what to set, in one line, before any traceback
             log.error("%s", exc)
             raise SystemExit(3) from None

@@ -43,7 +43,13 @@ from sotay.keys import jwks_root_public_key, pii_hmac_key
 from sotay.outbox import OutboxRelay
 from sotay.pages import mount_pages
 from sotay.settings import Settings
-from sotay.streams import ensure_buckets, ensure_district_consumers, ensure_streams, stream_for_service
+from sotay.streams import (
+    ensure_buckets,
+    ensure_district_consumers,
+    ensure_streams,
+    latest_value,
+    stream_for_service,
+)
 
 log = logging.getLogger("sotay.service")
 
@@ -57,14 +63,18 @@ class ServiceContext:
     engine: AsyncEngine
     verifier: TokenVerifier
     idempotency: Idempotency
-    pii_key: bytes | None  # only for a service whose definition says it hashes personal values
+    # Whether the service hashes personal values: only such a service is given the key.
+    hashes_personal_data: bool = False
     js: JetStreamContext | None = None
     reader: AsyncEngine | None = None  # the engine's pool in autocommit, for plain reads (db.read_only)
+    pii_key: bytes | None = field(default=None, repr=False)  # read on first use (sotay migrate needs none)
 
     def pii_hash(self, value: str) -> str:
         """Keyed hash of a normalised personal value (citizen ID, phone) for events."""
         if self.pii_key is None:
-            raise RuntimeError(f"{self.name} does not hold the personal-data hash key")
+            if not self.hashes_personal_data:
+                raise RuntimeError(f"{self.name} does not hold the personal-data hash key")
+            self.pii_key = pii_hmac_key(self.settings)
         return hmac.digest(self.pii_key, value.encode(), "sha256").hex()
 
 
@@ -181,8 +191,9 @@ class BindOnlyJetStream(JetStreamContext):
 
 
 def token_verifier(settings: Settings) -> TokenVerifier:
-    """A verifier that will trust the key sets identity's root signs (and nothing until one comes)."""
-    return TokenVerifier(jwks_root_public_key(settings), max_lifetime_s=settings.token_max_lifetime_s,
+    """A verifier for the key sets identity's root signs; it is given the root's public key when
+    the service starts (ServiceRuntime.load_keys), and trusts nothing until a set comes."""
+    return TokenVerifier(None, max_lifetime_s=settings.token_max_lifetime_s,
                          clock_skew_s=settings.token_clock_skew_s)
 
 
@@ -205,7 +216,7 @@ class ServiceRuntime:
         self.context = ServiceContext(
             name=name, settings=self.settings, engine=engine, verifier=token_verifier(self.settings),
             idempotency=Idempotency(engine), reader=read_only(engine),
-            pii_key=pii_hmac_key(self.settings) if self.definition.hashes_personal_data else None)
+            hashes_personal_data=self.definition.hashes_personal_data)
         servers, options = nats_options(self.settings, self.nats_url)
         tls = options.get("tls")
         if "user" in options:
@@ -265,7 +276,16 @@ class ServiceRuntime:
                 raise NotSetUp(f"{self.name}: NATS did not answer about the {what}: is the service's NATS user "
                                "allowed to ask (deploy/nats/auth.conf)?") from None
 
+    def load_keys(self) -> None:
+        """The keys the service holds, read before it starts (MissingKey names what is not set):
+        the root's public key every service verifies the key sets with, and the personal-data
+        hash key where the service hashes. `sotay migrate` builds runtimes without reading any."""
+        self.context.verifier.root = jwks_root_public_key(self.settings)
+        if self.definition.hashes_personal_data:
+            self.context.pii_key = pii_hmac_key(self.settings)
+
     async def start(self) -> None:
+        self.load_keys()
         try:
             await self._start()
         except BaseException:
@@ -306,16 +326,20 @@ class ServiceRuntime:
     async def _trust_published_keys(self, js: JetStreamContext) -> None:
         """The key set identity published last, before the first request (the watch follows changes)."""
         try:
-            entry = await (await js.key_value(JWKS_BUCKET)).get(JWKS_KEY)
-        except Exception:  # no bucket or no set yet: identity has not started; the watch will see it
+            signed = await latest_value(js, JWKS_BUCKET, JWKS_KEY)
+        except Exception:  # no bucket yet: identity has not started; the watch will see its set
             return
-        self._trust_keys(entry)
+        if signed:
+            self._trust_key_set(signed)
 
     def _trust_keys(self, entry) -> None:
+        self._trust_key_set(entry.value)
+
+    def _trust_key_set(self, signed: bytes) -> None:
         """Trust the keys identity publishes, so tokens verify with no call to identity; a set
         its root key did not sign (written by anyone else) changes nothing."""
         try:
-            self.context.verifier.trust_signed_jwks(entry.value)
+            self.context.verifier.trust_signed_jwks(signed)
         except AuthError as exc:
             log.warning("%s: a key set in %s was ignored: %s", self.name, JWKS_BUCKET, exc)
 

@@ -101,6 +101,17 @@ async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig, *, atomic:
     return kv
 
 
+async def latest_value(js: JetStreamContext, bucket: str, key: str, timeout: float = 5.0) -> bytes | None:
+    """The bucket's current value under `key`, or None, read through a watch: what every service's
+    NATS user may do (a direct get needs a permission none of them has, deploy/nats/auth.conf)."""
+    watcher = await (await js.key_value(bucket)).watch(key)
+    try:
+        entry = await watcher.updates(timeout)  # the latest entry, or None when there is none
+        return entry.value if entry is not None else None
+    finally:
+        await watcher.stop()
+
+
 async def ensure_buckets(js: JetStreamContext, *, replicas: int = 1, revoked_ttl_s: float) -> None:
     """The buckets of identity (sotay_jwks, sotay_revoked) and metrics (sotay_rollout), as those
     services create them when they set up themselves."""

@@ -77,15 +77,19 @@ def test_no_service_but_identity_gets_a_private_key(tmp_path, nats_url, database
                           pii_hmac_key="x" * 64)
     content = ServiceRuntime(services.content.definition(), production, nats_url, database_url)
     members = ServiceRuntime(services.members.definition(), production, nats_url, database_url)
+    for runtime in (content, members):
+        runtime.load_keys()  # what a service reads of its keys as it starts
     assert content.context.pii_key is None and members.context.pii_key is not None
+    with pytest.raises(RuntimeError, match="does not hold the personal-data hash key"):
+        content.context.pii_hash("0912345678")
     assert not (tmp_path / "keys").exists() or list((tmp_path / "keys").iterdir()) == []
     with pytest.raises(MissingKey, match="SOTAY_JWKS_ROOT_PUBLIC_KEY"):
         ServiceRuntime(services.content.definition(), Settings(env="production", data_dir=tmp_path), nats_url,
-                       database_url)
+                       database_url).load_keys()
     with pytest.raises(MissingKey, match="SOTAY_PII_HMAC_KEY"):
         ServiceRuntime(services.members.definition(),
                        Settings(env="production", data_dir=tmp_path, jwks_root_public_key=public), nats_url,
-                       database_url)
+                       database_url).load_keys()
     with pytest.raises(MissingKey, match="SOTAY_KEY_ENCRYPTION_KEY"):
         key_encryption_key(Settings(env="production", data_dir=tmp_path))
 

@@ -29,7 +29,7 @@ from sotay.auth import Grant, mint_token
 from sotay.embedded import EmbeddedPostgres, _wait_for_port, free_port, nats_server_binary
 from sotay.settings import Settings
 from tests.support.retry import post_until_answered
-from tests.support.system import import_registry, registry_row
+from tests.support.system import ONE_ADDRESS_FOR_A_CITY, import_registry, registry_row
 from tests.system.test_cluster import Member as Person  # card, name, cell and a phone from the card
 from tests.system.test_cluster import Processes
 
@@ -129,7 +129,7 @@ class Chaos:
                    SOTAY_DATA_DIR=str(self.data_dir), SOTAY_HTTP_HOST="127.0.0.1", SOTAY_LOG_LEVEL="INFO",
                    SOTAY_DUPLICATE_WINDOW_S=str(DUPLICATE_WINDOW_S), SOTAY_ACK_WAIT_S=str(ACK_WAIT_S),
                    SOTAY_MAX_DELIVER=str(MAX_DELIVER), SOTAY_NACK_DELAY_S="0.3",
-                   SOTAY_CONSUMER_FETCH_TIMEOUT_S="1")
+                   SOTAY_CONSUMER_FETCH_TIMEOUT_S="1", **ONE_ADDRESS_FOR_A_CITY)
         if port:
             env["SOTAY_HTTP_PORT"] = str(port)
         env.update(extra)

@@ -37,6 +37,12 @@ class RunningSystem:
         return {"Authorization": f"Bearer {self.token(role, unit, **kw)}"}
 
 
+# For `sotay serve` processes a test starts: every test client comes from one address, whose
+# budgets are then those of a whole city (what make_settings does for in-process systems).
+ONE_ADDRESS_FOR_A_CITY = {"SOTAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR": "1000000",
+                          "SOTAY_SIGN_IN_FAILURES_PER_ADDRESS": "1000000"}
+
+
 def make_settings(data_dir, **overrides) -> Settings:
     # Every test client comes from one address: its budgets are those of a whole city, unless
     # a test of the throttles sets its own.

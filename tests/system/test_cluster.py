@@ -44,7 +44,7 @@ from sotay.service import nats_servers
 from sotay.settings import Settings
 from sotay.streams import STREAMS
 from tests.support.retry import post_until_answered
-from tests.support.system import import_registry, registry_row
+from tests.support.system import ONE_ADDRESS_FOR_A_CITY, import_registry, registry_row
 
 pytestmark = pytest.mark.integration
 
@@ -245,7 +245,7 @@ class System:
         env.update(SOTAY_NATS_URL=self.cluster.url, SOTAY_DATABASE_URL=self.database_url,
                    SOTAY_DATA_DIR=str(self.data_dir), SOTAY_STREAM_REPLICAS="3", SOTAY_HTTP_HOST="127.0.0.1",
                    # Messages a killed replica had fetched come back after ack_wait: 10 s, not 30.
-                   SOTAY_ACK_WAIT_S="10", SOTAY_LOG_LEVEL="INFO")
+                   SOTAY_ACK_WAIT_S="10", SOTAY_LOG_LEVEL="INFO", **ONE_ADDRESS_FOR_A_CITY)
         if port:
             env["SOTAY_HTTP_PORT"] = str(port)
         return env

@@ -28,7 +28,8 @@ import pytest
 from nats.js.api import ConsumerConfig, KeyValueConfig
 
 from services import SERVICES, load
-from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET
+from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, open_signed_jwks
+from sotay.keys import jwks_root_public_key
 from sotay.db import create_engine, migrate
 from sotay.embedded import _terminate, _wait_for_port, free_port, nats_server_binary, postgres_bin_dir
 from sotay.service import NotSetUp, ServiceRuntime, inbox_prefix, set_up_nats
@@ -611,9 +612,9 @@ async def test_the_services_run_with_their_users_and_roles(set_up, roles, secure
         for service, runtime in runtimes.items():
             assert all((await runtime.readiness()).values()), service
 
-        # Identity put its keys into sotay_jwks on start.
-        jwks = orjson.loads((await (await admin.js.key_value(JWKS_BUCKET)).get(JWKS_KEY)).value)
-        assert jwks["keys"]
+        # Identity put its keys into sotay_jwks on start, signed by its root key.
+        signed = (await (await admin.js.key_value(JWKS_BUCKET)).get(JWKS_KEY)).value
+        assert open_signed_jwks(signed, jwks_root_public_key(settings))["keys"]
 
         # Each relay publishes its service's outbox (the role may write and read it) …
         last = {}

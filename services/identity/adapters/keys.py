@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sotay.auth import JWKS_KEY, jwk, key_id, open_signed_jwks, sign_jwks
 from sotay.keys import seal, unseal
-from sotay.streams import ensure_bucket, jwks_bucket, revoked_bucket
+from sotay.streams import ensure_bucket, jwks_bucket, latest_value, revoked_bucket
 
 # After a newer key was made, replicas take up to their housekeeping round (5 s) to sign with it.
 SWITCH_OVER = timedelta(seconds=30)
@@ -102,8 +102,7 @@ async def publish_jwks(js: JetStreamContext, root: Ed25519PrivateKey, keys: list
 async def is_published(js: JetStreamContext, root) -> bool:
     """Whether the bucket's key set is one the root signed (not overwritten by anyone else)."""
     try:
-        entry = await (await js.key_value(jwks_bucket().bucket)).get(JWKS_KEY)
-        open_signed_jwks(entry.value, root)
+        open_signed_jwks(await latest_value(js, jwks_bucket().bucket, JWKS_KEY) or b"", root)
     except Exception:  # no set, no bucket, or not signed by the root
         return False
     return True
