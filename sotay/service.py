@@ -43,7 +43,7 @@ from sotay.auth import (
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.db import create_engine, migrate, pending_migrations, read_only
 from sotay.events import Catalogue, Envelope
-from sotay.http import BodyLimit, Idempotency, Problem, install_problem_handlers, json_response
+from sotay.http import BodyLimit, Idempotency, Problem, StorableText, install_problem_handlers, json_response
 from sotay.outbox import OutboxRelay
 from sotay.pages import mount_pages
 from sotay.settings import Settings
@@ -443,7 +443,8 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
     app = FastAPI(title=title, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None,
                   telemetry={"tracing": telemetry.exporting(), "operation_spans": False})
     install_problem_handlers(app)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(StorableText)
+    app.add_middleware(BodyLimit)  # the outer one: a body's limit applies before StorableText looks at it
     for runtime in runtimes:
         for router, prefix in runtime.routers():
             app.include_router(router, prefix=prefix)
