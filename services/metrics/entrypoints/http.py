@@ -3,6 +3,7 @@
 training sessions."""
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -243,7 +244,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
         async def closed() -> None:
             streams.give_back(user.subject)
-            await subscription.unsubscribe()
+            with contextlib.suppress(Exception):  # NATS gone (the process stopping): nothing to undo
+                await subscription.unsubscribe()
         return ClosingStream(events(), closed, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
