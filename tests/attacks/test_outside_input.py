@@ -186,12 +186,12 @@ def test_one_chief_editor_alone_cannot_publish_imported_articles(world, servers)
     assert created.status_code == 201, created.text
     feed_id = created.json()["id"]
     first = eventually(lambda: (s := feed_state(world, creator, feed_id))["last_ok_at"] and s, what="the first poll")
-    assert first["imported"] >= 2 and first["publish_approved_by"] is None
 
     def from_feed() -> list[dict]:
         items = get(world, f"{API}/feed", reader, params={"limit": 100}).json()["items"]
         return [a for a in items if (a["source_url"] or "").startswith("https://tin.example.vn")]
     assert from_feed() == [], "a feed one chief editor set up published without a second one"
+    assert first["imported"] >= 2 and first["publish_approved_by"] is None
     statuses = world.scalar("content", "SELECT string_agg(DISTINCT status, ',') FROM articles WHERE source_feed = :f",
                             f=feed_id)
     assert statuses == "draft"
