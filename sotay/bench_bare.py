@@ -23,11 +23,11 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from services.content.articles import _READER, _VISIBLE, feed_sql
+from services.content.articles import _VISIBLE, READER, feed_sql
 
 # The very query the feed runs (first page, no filter).
 FEED_SQL = feed_sql(after=False, category=False, unread_only=False)
-_ME = _READER.replace(":card", "$1").replace(":units", "$2::text[]")
+_ME = READER.replace(":card", "$1").replace(":units", "$2::text[]")
 ARTICLE_SQL = f"WITH me AS ({_ME}) SELECT a.*, ({_VISIBLE}) AS in_feed FROM articles a WHERE a.id = $3"
 VISIBLE_SQL = f"WITH me AS ({_ME}) SELECT a.id FROM articles a WHERE a.id = $3 AND {_VISIBLE}"
 READER_SQL = "SELECT member_id, unit, committee FROM readers WHERE party_card_no = $1"

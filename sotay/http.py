@@ -1,19 +1,27 @@
 """HTTP plumbing every service shares: RFC 9457 problem responses, bearer
-auth and Idempotency-Key replay. (Server spans come from FastAPI's own
+auth, Idempotency-Key replay, body limits per route, refusing text the
+database cannot store, and spooled uploads. (Server spans come from FastAPI's own
 OpenTelemetry support, which also picks up an incoming traceparent.)"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
+import os
+import re
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, BinaryIO
+from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import AfterValidator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -76,44 +84,75 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
                     headers=headers)
 
 
-# Request bodies: a JSON (or form) request up to 2 MiB, which an article's 500,000 characters
-# of Vietnamese in UTF-8 fit; a multipart upload up to 110 MiB (the proxy's limit), within
-# which each upload endpoint sets its own. Larger is refused before it is read whole.
-MAX_BODY_BYTES = 2 * 2**20
-MAX_UPLOAD_BYTES = 110 * 2**20
+# --- request bodies: a limit per route -------------------------------------------------------
+
+# A body larger than its route's limit is refused (413) before it is read whole. Most routes take
+# a small JSON object or form (the token endpoint, a registration, a decision: a few kilobytes;
+# a meeting's agenda of 10,000 characters is 60 KB at most even with every character written as a
+# \uXXXX escape), so that is the default; a route that takes more says so where it is declared,
+# with `openapi_extra=body_limit(n)` (which also shows the limit in its OpenAPI document): an
+# article's 500,000 characters, an upload. The proxies (nginx, the ingress) refuse anything over
+# 110 MiB before it reaches a service.
+DEFAULT_BODY_BYTES = 64 * 2**10
+BODY_LIMIT_KEY = "x-max-body-bytes"
+# What multipart framing adds to an upload around its file.
+MULTIPART_SLACK = 2**20
+
+
+def body_limit(limit: int) -> dict[str, int]:
+    """A route's `openapi_extra` declaring that it takes bodies up to `limit` bytes."""
+    return {BODY_LIMIT_KEY: limit}
+
+
+def route_body_limit(scope, default: int = DEFAULT_BODY_BYTES) -> int:
+    """The body limit of the route a request was routed to (the router puts it in the scope
+    before the route reads the body)."""
+    extra = getattr(scope.get("route"), "openapi_extra", None) or {}
+    return extra.get(BODY_LIMIT_KEY, default)
 
 
 def _too_large(limit: int) -> str:
-    return f"Request body too large: at most {limit // 2**20} MiB"
+    size = f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 2**10} KiB"
+    return f"Request body too large: at most {size}"
+
+
+class ProblemException(HTTPException):
+    """A Problem raised where FastAPI only passes HTTPExceptions on (reading a request's body)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.status, problem.detail or problem.title)
+        self.problem = problem
 
 
 class BodyLimit:
-    """ASGI middleware: a body over its limit gets 413 problem+json, at once when
-    Content-Length says so, else as soon as the bytes received pass the limit."""
+    """ASGI middleware: a body over its route's limit (DEFAULT_BODY_BYTES unless the route declares
+    one with body_limit) gets 413 problem+json when the route reads it, at once when Content-Length
+    says so, else as soon as the bytes received pass the limit. The check runs when the body is
+    read, that is after routing: the route is known then, and a route that reads no body never
+    pays for one."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, default: int = DEFAULT_BODY_BYTES) -> None:
         self.app = app
+        self.default = default
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
-        limit = MAX_UPLOAD_BYTES if multipart else MAX_BODY_BYTES
-        length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > limit:
-            response = problem_response(Problem(413, "Payload too large", _too_large(limit)), scope.get("path"))
-            return await response(scope, receive, send)
-        received = 0
+        received, limit = 0, None
 
         async def limited():
-            nonlocal received
+            nonlocal received, limit
+            if limit is None:
+                limit = route_body_limit(scope, self.default)
+                length = dict(scope["headers"]).get(b"content-length", b"")
+                if length.isdigit() and int(length) > limit:
+                    raise ProblemException(Problem(413, "Payload too large", _too_large(limit)))
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     # FastAPI passes an HTTPException from reading the body on to the problem handlers.
-                    raise HTTPException(413, _too_large(limit))
+                    raise ProblemException(Problem(413, "Payload too large", _too_large(limit)))
             return message
         await self.app(scope, limited, send)
 
@@ -162,6 +201,191 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+# --- text the database cannot store ---------------------------------------------------------
+
+# PostgreSQL's text holds no NUL character, and UTF-8 no unpaired surrogate (which JSON's \ud800
+# escapes can make): either reaching the database fails the request with a 500. So they are
+# refused as a 422 naming the field wherever a request carries text: its path and query string
+# (before routing), its JSON or form body (as the route reads it). Multipart text fields are
+# checked by the upload routes themselves (unstorable()): reading a multipart body is theirs.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+NUL_REASON = "must not contain NUL characters"
+SURROGATE_REASON = "must be valid Unicode text (an unpaired surrogate is not)"
+
+
+def unstorable_reason(value: str) -> str | None:
+    """Why `value` cannot be stored as text, or None when it can."""
+    if "\x00" in value:
+        return NUL_REASON
+    if _SURROGATES.search(value):
+        return SURROGATE_REASON
+    return None
+
+
+def unstorable(fields: dict[str, str | None]) -> list[tuple[str, str]]:
+    """The problems of the named text values that cannot be stored (for invalid())."""
+    return [(name, reason) for name, value in fields.items()
+            if value is not None and (reason := unstorable_reason(value))]
+
+
+def json_problems(document: Any) -> list[tuple[str, str]]:
+    """Each string (value or key) of a parsed JSON document that cannot be stored, with the field
+    it sits in as FastAPI names fields ("tags.0", "changes.phone"). Walked without recursion:
+    a deeply nested document must not exhaust the stack."""
+    problems, stack = [], [((), document)]
+    while stack and len(problems) < 20:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if reason := unstorable_reason(value):
+                problems.append((".".join(where) or "body", reason))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if reason := unstorable_reason(key):
+                    problems.append((".".join(where) or "body", f"a key {reason}"))
+                else:
+                    stack.append(((*where, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*where, str(i)), item) for i, item in enumerate(value))
+    return problems
+
+
+def _parse_json(body: bytes) -> Any:
+    """The body as FastAPI will read it, or None when it is no JSON (FastAPI answers that itself).
+    orjson first (fast, and it refuses unpaired surrogates), then the standard library's parser,
+    which FastAPI uses and which takes them."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _form_problems(body: bytes) -> list[tuple[str, str]]:
+    return [(name, reason) for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+            if (reason := unstorable_reason(name) or unstorable_reason(value))]
+
+
+class StorableText:
+    """ASGI middleware: a request whose path, query string, JSON body or form body holds a NUL
+    character or an unpaired surrogate gets a 422 problem naming the field; no route works with it."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._templates: list[tuple[re.Pattern, list[str]]] | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        problems = self._path_problems(scope) + self._query_problems(scope)
+        if problems:
+            response = problem_response(invalid(problems), scope.get("path"))
+            return await response(scope, receive, send)
+        content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        if content_type == b"application/json" or content_type.endswith(b"+json"):
+            receive = _checked_body(receive, lambda body: json_problems(_parse_json(body)) if body else [])
+        elif content_type == b"application/x-www-form-urlencoded":
+            receive = _checked_body(receive, _form_problems)
+        await self.app(scope, receive, send)
+
+    def _path_problems(self, scope) -> list[tuple[str, str]]:
+        path = scope.get("path", "")
+        if "\x00" not in path:
+            return []
+        for pattern, names in self._path_templates(scope):
+            if found := pattern.fullmatch(path):
+                return [(name, NUL_REASON) for name in names if "\x00" in found.group(name)] or [("path", NUL_REASON)]
+        return [("path", NUL_REASON)]
+
+    def _path_templates(self, scope) -> list[tuple[re.Pattern, list[str]]]:
+        """The app's documented paths as patterns, to name the parameter a NUL came in (built once, the
+        first time one does)."""
+        if self._templates is None:
+            app, templates = scope.get("app"), []
+            paths = app.openapi().get("paths", {}) if hasattr(app, "openapi") else {}
+            for template in paths:
+                names = re.findall(r"{(\w+)}", template)
+                regex = re.sub(r"{(\w+)}", r"(?P<\1>[^/]*)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
+                templates.append((re.compile(regex, re.S), names))
+            self._templates = templates
+        return self._templates
+
+    @staticmethod
+    def _query_problems(scope) -> list[tuple[str, str]]:
+        query = scope.get("query_string", b"")
+        if b"%00" not in query and b"\x00" not in query:
+            return []
+        return [(name or "query", NUL_REASON)
+                for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+                if "\x00" in name or "\x00" in value]
+
+
+def _checked_body(receive, problems_of: Callable[[bytes], list[tuple[str, str]]]):
+    """A receive that hands the body on as it comes and, with its last part, refuses the whole
+    if `problems_of` finds any (a 422 ProblemException, which FastAPI passes on to the handlers)."""
+    chunks: list[bytes] = []
+
+    async def checked() -> dict:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                body = b"".join(chunks)
+                chunks.clear()
+                if problems := problems_of(body):
+                    raise ProblemException(invalid(problems))
+        return message
+    return checked
+
+
+# --- times: within what every layer can hold ------------------------------------------------
+
+# A datetime near year 1 or 9999 is valid JSON and valid to pydantic, but turning it to UTC (as
+# asyncpg does) runs off Python's range, and a 500 follows. No time the services keep is outside
+# these years: a model field of type Moment refuses the rest as a 422 naming the field.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+
+
+def _within_years(value: datetime) -> datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
+Moment = Annotated[datetime, AfterValidator(_within_years)]
+
+
+# --- uploads ---------------------------------------------------------------------------------
+
+SPOOL_IN_MEMORY = 2**20
+UPLOAD_CHUNK = 2**20
+
+
+def upload_size(upload: UploadFile) -> int:
+    """The size of an upload as Starlette spooled it (in memory up to 1 MiB, then on disk)."""
+    upload.file.seek(0, os.SEEK_END)
+    size = upload.file.tell()
+    upload.file.seek(0)
+    return size
+
+
+async def spool_upload(upload: UploadFile, limit: int) -> BinaryIO:
+    """The upload copied, a chunk at a time, into a temporary file of the caller's own (on disk past
+    1 MiB), for work that outlives the request (whose upload is closed with it). Over `limit`: 413."""
+    if upload_size(upload) > limit:
+        raise Problem(413, "File too large", f"Files up to {limit // 2**20} MiB are accepted.")
+
+    def copy() -> BinaryIO:
+        out = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+        while chunk := upload.file.read(UPLOAD_CHUNK):
+            out.write(chunk)
+        out.seek(0)
+        return out
+    return await asyncio.to_thread(copy)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Problem) -> Response:
         return problem_response(exc, request.url.path)
@@ -174,6 +398,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(invalid(errors), request.url.path)
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc, ProblemException):
+            return problem_response(exc.problem, request.url.path)
         return problem_response(Problem(exc.status_code, str(exc.detail)), request.url.path)
 
     app.add_exception_handler(Problem, on_problem)

@@ -38,7 +38,15 @@ from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, AuthError, TokenVe
 from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.db import create_engine, migrate, pending_migrations, read_only
 from sotay.events import Catalogue, Envelope
-from sotay.http import BodyLimit, Idempotency, Problem, SecurityHeaders, install_problem_handlers, json_response
+from sotay.http import (
+    BodyLimit,
+    Idempotency,
+    Problem,
+    SecurityHeaders,
+    StorableText,
+    install_problem_handlers,
+    json_response,
+)
 from sotay.keys import jwks_root_public_key, pii_hmac_key
 from sotay.outbox import OutboxRelay
 from sotay.pages import mount_pages
@@ -504,8 +512,9 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
     app = FastAPI(title=title, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None,
                   telemetry={"tracing": telemetry.exporting(), "operation_spans": False})
     install_problem_handlers(app)
-    app.add_middleware(BodyLimit)
-    # Outermost, so that BodyLimit's refusals carry the headers too.
+    app.add_middleware(StorableText)
+    app.add_middleware(BodyLimit)  # the outer one: a body's limit applies before StorableText looks at it
+    # Outermost, so that the other two's refusals carry the headers too.
     app.add_middleware(SecurityHeaders)
     for runtime in runtimes:
         for router, prefix in runtime.routers():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -94,6 +96,30 @@ class Settings(BaseSettings):
     password_queue: int = 64
 
     log_level: str = "INFO"
+
+    # --- outside input (issue 16, trust boundaries) ---------------------------------------------
+    # Feed import fetches from public addresses only: never loopback, private, link-local, shared
+    # (CGNAT), multicast or reserved ones (services/content/egress.py). SOTAY_FEED_HOSTS: host names,
+    # comma-separated ("*.example.vn" for its subdomains), the only ones feeds may come from (empty:
+    # any host on a public address). SOTAY_FEED_ALLOW_NETWORKS: networks (CIDRs, comma-separated)
+    # trusted all the same, such as the city website's on an internal network.
+    feed_hosts: str = ""
+    feed_allow_networks: str = ""
+    # The rollout stream (server-sent events): open streams per signed-in account and in all, per
+    # process. A dashboard is one stream; a wall of them, or a few tabs, stays well within 5.
+    sse_max_per_user: int = 5
+    sse_max_streams: int = 1000
+
+    @field_validator("feed_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in (i.strip() for i in value.split(",")):
+            if item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not a network (CIDR such as 10.20.0.0/16)") from None
+        return value
 
     def database_url_for(self, service: str) -> str | None:
         return getattr(self, f"{service}_database_url", None) or self.database_url

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from services.content import articles, importer
+from services.content.egress import EgressPolicy
 from services.content.entrypoints.events import registry_consumer
 from services.content.entrypoints.http import build_router
 from services.content.events import CATALOGUE
@@ -34,11 +35,12 @@ class Scheduler:
             await stop_tasks([self._task], "content")
 
     async def _run(self, ctx: ServiceContext) -> None:
+        policy = EgressPolicy.from_settings(ctx.settings)
         while True:
             try:
                 async with ctx.engine.begin() as db:
                     await articles.publish_due(db)
-                await importer.poll_due(ctx.engine)
+                await importer.poll_due(ctx.engine, policy)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database away: try again on the next round

@@ -73,7 +73,7 @@ class Draft:
     unit: str | None  # the author unit; by default the caller's first editor unit
 
 
-async def _checked_fields(db: AsyncConnection, draft: Draft, author_path: str) -> dict[str, Any]:
+async def _checked_fields(db: AsyncConnection, actor: Principal, draft: Draft, author_path: str) -> dict[str, Any]:
     """Sanitise the body and check the audience; all problems at once."""
     body_html = sanitise_body(draft.body, draft.body_format)
     problems: list[tuple[str, str]] = []
@@ -82,7 +82,7 @@ async def _checked_fields(db: AsyncConnection, draft: Draft, author_path: str) -
     audience = list(dict.fromkeys(draft.audience))
     paths = await unit_paths(db, audience)
     problems += domain.check_audience(author_path, paths)
-    problems += await library.not_in_library(db, "attachments", draft.attachments)
+    problems += await library.not_in_library(db, actor, "attachments", draft.attachments)
     if problems:
         raise invalid(problems)
     summary = (draft.summary or "").strip() or summary_from(body_html)
@@ -105,7 +105,7 @@ async def create(db: AsyncConnection, actor: Principal, draft: Draft) -> dict[st
         raise invalid([("unit", f"{unit} is not a unit")])
     if not domain.covers(await scope_paths(db, actor, domain.EDITORS), author_path):
         raise Problem(403, "Forbidden", "You are not an editor of this unit.")
-    fields = await _checked_fields(db, draft, author_path)
+    fields = await _checked_fields(db, actor, draft, author_path)
     await db.execute(text(
         "INSERT INTO articles (id, title, summary, body_html, body_format, body_source, category, tags, attachments, "
         "author, author_unit, author_path, committee, audience, audience_paths, status, search_folded) VALUES "
@@ -121,7 +121,7 @@ async def create(db: AsyncConnection, actor: Principal, draft: Draft) -> dict[st
 async def edit(db: AsyncConnection, actor: Principal, article_id: Any, draft: Draft) -> dict[str, Any]:
     article = await _for_desk(db, actor, article_id, lock=True)
     _step(article, "edit")
-    fields = await _checked_fields(db, draft, article["author_path"])
+    fields = await _checked_fields(db, actor, draft, article["author_path"])
     await db.execute(text(
         "UPDATE articles SET title = :title, summary = :summary, body_html = :body_html, body_format = :body_format, "
         "body_source = :body_source, category = :category, tags = :tags, attachments = CAST(:attachments AS uuid[]), "
@@ -268,8 +268,13 @@ async def _for_desk(db: AsyncConnection, actor: Principal, article_id: Any, *, l
 
 async def _for_review(db: AsyncConnection, actor: Principal, article_id: Any, *, approving: bool) -> dict[str, Any]:
     article = await _for_desk(db, actor, article_id, lock=True)
+    feed_creator = None
+    if approving and article["source_feed"] is not None:
+        feed_creator = (await db.execute(text("SELECT created_by FROM feeds WHERE id = :id"),
+                                         {"id": article["source_feed"]})).scalar()
     try:
-        domain.may_review(actor, await scope_paths(db, actor, domain.CHIEF), article, approving=approving)
+        domain.may_review(actor, await scope_paths(db, actor, domain.CHIEF), article, approving=approving,
+                          feed_creator=feed_creator)
     except RuleBroken as rule:
         raise refused(rule)
     return article
@@ -298,7 +303,7 @@ async def desk(db: AsyncConnection, actor: Principal, status: str | None, limit:
 
 # Where the reader sits: the registry replica by card number (it follows a
 # transfer at once); a token without a card (staff) reads as its units.
-_READER = """
+READER = """
     SELECT coalesce(
         (SELECT ancestors FROM readers WHERE party_card_no = :card),
         (SELECT array_agg(DISTINCT a) FROM org_units, unnest(ancestors) a WHERE code = ANY(:units))
@@ -309,7 +314,7 @@ _VISIBLE = ("a.status = 'published' AND (a.expires_at IS NULL OR a.expires_at > 
             "AND a.audience_paths && (SELECT anc FROM me)")
 
 
-def _reader_params(actor: Principal) -> dict[str, Any]:
+def reader_params(actor: Principal) -> dict[str, Any]:
     units = [actor.unit] if actor.unit else [g.unit for g in actor.grants]
     return {"card": actor.member_card_no, "units": units, "account": actor.subject}
 
@@ -317,7 +322,7 @@ def _reader_params(actor: Principal) -> dict[str, Any]:
 def feed_sql(*, after: bool, category: bool, unread_only: bool) -> str:
     """The feed's one query, in asyncpg's $n style: $1 card, $2 units, $3 account,
     $4 limit, then the category, then the cursor's time and id when asked for."""
-    reader = _READER.replace(":card", "$1").replace(":units", "$2::text[]")
+    reader = READER.replace(":card", "$1").replace(":units", "$2::text[]")
     clauses = [_VISIBLE]
     unread = "NOT EXISTS (SELECT 1 FROM reads r WHERE r.account_id = $3 AND r.article_id = a.id)"
     n = 5
@@ -341,7 +346,7 @@ async def feed(db: AsyncConnection, actor: Principal, *, after: tuple[datetime, 
 
     The members' most frequent request, so it goes to asyncpg directly on the
     pool's connection (a third of the time SQLAlchemy's layers took)."""
-    reader = _reader_params(actor)
+    reader = reader_params(actor)
     args: list[Any] = [reader["card"], reader["units"], reader["account"], limit]
     if category:
         args.append(category)
@@ -355,8 +360,8 @@ async def feed(db: AsyncConnection, actor: Principal, *, after: tuple[datetime, 
 async def readable(db: AsyncConnection, actor: Principal, article_id: Any) -> dict[str, Any]:
     """The article if the caller may read it: in their feed, or on their desk."""
     row = (await db.execute(text(
-        f"WITH me AS ({_READER}) SELECT a.*, ({_VISIBLE}) AS in_feed FROM articles a WHERE a.id = :id"),
-        _reader_params(actor) | {"id": article_id})).mappings().first()
+        f"WITH me AS ({READER}) SELECT a.*, ({_VISIBLE}) AS in_feed FROM articles a WHERE a.id = :id"),
+        reader_params(actor) | {"id": article_id})).mappings().first()
     if row is None:
         raise _not_found()
     if row["in_feed"]:
@@ -368,8 +373,8 @@ async def record_read(db: AsyncConnection, actor: Principal, article_id: Any) ->
     """A member opened the article: one read per member, article and day.
     Only the first of the day emits ArticleRead."""
     row = (await db.execute(text(
-        f"WITH me AS ({_READER}) SELECT a.id FROM articles a WHERE a.id = :id AND {_VISIBLE}"),
-        _reader_params(actor) | {"id": article_id})).first()
+        f"WITH me AS ({READER}) SELECT a.id FROM articles a WHERE a.id = :id AND {_VISIBLE}"),
+        reader_params(actor) | {"id": article_id})).first()
     if row is None:
         raise _not_found()
     reader = await reader_of(db, actor)
@@ -404,9 +409,9 @@ async def search(db: AsyncConnection, actor: Principal, q: str, limit: int) -> l
         raise invalid([("q", "needs at least one word")])
     like = {f"t{i}": contains(t) for i, t in enumerate(terms)}
     rows = await db.execute(text(
-        f"WITH me AS ({_READER}) SELECT a.id, a.title, a.summary, a.category, a.published_at FROM articles a "
+        f"WITH me AS ({READER}) SELECT a.id, a.title, a.summary, a.category, a.published_at FROM articles a "
         f"WHERE {_VISIBLE} AND " + " AND ".join(f"a.search_folded LIKE :{k}" for k in like)
-        + " ORDER BY a.published_at DESC LIMIT :limit"), _reader_params(actor) | like | {"limit": limit})
+        + " ORDER BY a.published_at DESC LIMIT :limit"), reader_params(actor) | like | {"limit": limit})
     return [dict(r._mapping) for r in rows]
 
 

@@ -41,6 +41,9 @@ ARTICLES = [
 ]
 
 
+PLAN_TEXT = "Kế hoạch số 121-KH/TU ngày 22/12/2022 (bản tóm tắt cho bản demo).\n".encode()
+
+
 async def load_demo_content(ctx: ServiceContext, *, wait_s: float = 120.0) -> dict[str, Any]:
     """Once the org tree has reached content (from members events), publish the demo articles."""
     async with ctx.engine.connect() as db:
@@ -57,8 +60,7 @@ async def load_demo_content(ctx: ServiceContext, *, wait_s: float = 120.0) -> di
         plan = await library.add(db, EDITOR, library.DocumentInput(
             kind="other", title="Kế hoạch triển khai và ứng dụng phần mềm Sổ tay đảng viên điện tử",
             number="121-KH/TU", issued_on=date(2022, 12, 22), issuing_body="Ban Thường vụ Thành ủy Hà Nội", unit=None,
-            filename="ke-hoach-121-KH-TU.txt",
-            content="Kế hoạch số 121-KH/TU ngày 22/12/2022 (bản tóm tắt cho bản demo).\n".encode()))
+            filename="ke-hoach-121-KH-TU.txt", size=len(PLAN_TEXT), read=library.reading(PLAN_TEXT)))
         for title, category, body in ARTICLES:
             article = await articles.create(db, EDITOR, articles.Draft(
                 title=title, summary=None, body=body, body_format="markdown", category=category, tags=["sổ tay"],

@@ -85,13 +85,19 @@ def check_audience(author_path: str, audience_paths: dict[str, str | None]) -> l
     return problems
 
 
-def may_review(actor: Principal, chief_paths: list[str], article: dict, *, approving: bool) -> None:
+def may_review(actor: Principal, chief_paths: list[str], article: dict, *, approving: bool,
+               feed_creator: str | None = None) -> None:
     """Approving (and sending back, publishing, retracting) is for a chief editor
-    of the author's unit or above; approving never for the article's own author."""
+    of the author's unit or above; approving never for the article's own author,
+    nor, for an article a feed brought, for the chief editor who set that feed up
+    (choosing the source makes them its author: two people publish)."""
     if not covers(chief_paths, article["author_path"]):
         raise RuleBroken(403, "only a chief editor of the author's unit or a unit above it may do this")
     if approving and article["author"] == actor.subject:
         raise RuleBroken(403, "the author of an article cannot approve it: another chief editor must")
+    if approving and feed_creator is not None and feed_creator == actor.subject:
+        raise RuleBroken(403, "the chief editor who set up the feed this article came from cannot approve it: "
+                              "another chief editor must")
 
 
 def check_schedule(publish_at: datetime | None, expires_at: datetime | None,

@@ -1,7 +1,8 @@
 """Importing news from RSS 2.0, RSS 1.0 and Atom feeds: download a feed over HTTP(S) and
 turn it into clean, sanitised entries ready to be stored as handbook articles.
 
-`parse_feed` does no I/O; `fetch_feed` only downloads bytes (feedparser never fetches anything itself).
+`parse_feed` does no I/O; `fetch_feed` only downloads bytes (feedparser never fetches anything itself),
+from public addresses only (services/content/egress.py), following redirects itself, each hop checked.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import feedparser
 import httpx
 
+from services.content.egress import AddressRefused, EgressPolicy, GuardedTransport
 from services.content.text import plain_text, sanitise_body, summary_from
 
 USER_AGENT = "sotay-feed-import/1.0"
@@ -168,18 +170,18 @@ async def fetch_feed(
     *,
     etag: str | None,
     modified: str | None,
+    policy: EgressPolicy | None = None,
     timeout: float = 15.0,
     max_bytes: int = 5_000_000,
 ) -> FetchResult:
     """Download a feed over http or https, conditionally when `etag`/`modified` from the last fetch are given.
 
     Returns status 304 with `data=None` when the feed has not changed. Raises FeedError when the feed is
-    unreachable, the server answers with an error status, or the body is larger than `max_bytes`.
-    `timeout` bounds the whole download, not just each network read.
+    unreachable, its address (or one it redirects to) is not one `policy` lets content fetch from (by
+    default: public addresses only), the server answers with an error status, or the body is larger than
+    `max_bytes`. `timeout` bounds the whole download, redirects included, not just each network read.
     """
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
-        raise FeedError("only http and https feeds")
-
+    policy = policy or EgressPolicy()
     headers = {"User-Agent": USER_AGENT}
     if etag:
         headers["If-None-Match"] = etag
@@ -188,17 +190,32 @@ async def fetch_feed(
 
     try:
         async with asyncio.timeout(timeout):
-            async with httpx.AsyncClient(
-                follow_redirects=True, max_redirects=MAX_REDIRECTS, timeout=timeout, headers=headers
-            ) as client:
-                async with client.stream("GET", url) as response:
-                    return await _read_response(response, etag, modified, max_bytes)
+            async with httpx.AsyncClient(transport=GuardedTransport(policy), follow_redirects=False,
+                                         timeout=timeout, headers=headers, trust_env=False) as client:
+                return await _follow(client, policy, url, etag, modified, max_bytes)
+    except AddressRefused as exc:
+        raise FeedError(str(exc))
     except TimeoutError:
         raise FeedError(f"unreachable: TimeoutError: no complete answer within {timeout} s")
     except httpx.HTTPError as exc:
         raise FeedError(f"unreachable: {type(exc).__name__}: {exc}")
     except httpx.InvalidURL as exc:
         raise FeedError(f"invalid URL: {exc}")
+
+
+async def _follow(client: httpx.AsyncClient, policy: EgressPolicy, url: str, etag: str | None,
+                  modified: str | None, max_bytes: int) -> FetchResult:
+    """GET `url`, following up to MAX_REDIRECTS redirects, each hop's URL checked by `policy`
+    (and its address when connecting)."""
+    for _ in range(MAX_REDIRECTS + 1):
+        target = policy.check_url(url)
+        async with client.stream("GET", target) as response:
+            location = response.headers.get("Location")
+            if response.is_redirect and location:
+                url = str(response.url.join(location))
+                continue
+            return await _read_response(response, etag, modified, max_bytes)
+    raise FeedError(f"too many redirects (more than {MAX_REDIRECTS})")
 
 
 async def _read_response(

@@ -7,10 +7,23 @@ published at once, per the feed's setting. Each imported article keeps its
 source URL and fetched time. A broken or unreachable feed is recorded on
 the feed (`last_error`, `failures`), logged, and retried with a growing
 delay; it never stops the poller.
+
+Feeds come from the public internet only (services/content/egress.py): an
+address content may not fetch from is refused when the feed is set up (422)
+and recorded as the feed's error when a later poll or a redirect meets one.
+Parsing a downloaded feed runs in a thread, off the event loop.
+
+Two people publish: a feed that publishes its entries at once is set up by a
+chief editor and does so only once another chief editor of the unit (not the
+one who set it up) has approved it; until then its entries arrive as drafts.
+Nor may the chief editor who set a feed up approve a draft it brought: the
+one who chose the source counts as its author. Both steps are kept in the
+feed's history.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.content import articles, domain
+from services.content.egress import AddressRefused, EgressPolicy
 from services.content.feeds import FeedEntry, FeedError, fetch_feed, parse_feed
 from services.content.text import fold, plain_text
 from sotay.auth import Principal
@@ -31,7 +45,8 @@ log = logging.getLogger("sotay.content.import")
 CLAIM_S = 120  # a poll in progress holds its feed this long at most
 RETRY_FIRST_S = 30
 FEED_COLUMNS = ("id, url, title, unit, category, audience, publish, interval_s, next_poll_at, last_polled_at, "
-                "last_ok_at, last_error, failures, imported, created_at")
+                "last_ok_at, last_error, failures, imported, created_by, created_at, publish_approved_by, "
+                "publish_approved_at")
 
 
 @dataclass
@@ -44,7 +59,7 @@ class FeedInput:
     interval_s: int
 
 
-async def add_feed(db: AsyncConnection, actor: Principal, feed: FeedInput) -> dict[str, Any]:
+async def add_feed(db: AsyncConnection, actor: Principal, feed: FeedInput, policy: EgressPolicy) -> dict[str, Any]:
     problems = []
     if not feed.url.startswith(("http://", "https://")):
         problems.append(("url", "must be an http or https address"))
@@ -55,9 +70,13 @@ async def add_feed(db: AsyncConnection, actor: Principal, feed: FeedInput) -> di
         problems += domain.check_audience(path, await articles.unit_paths(db, feed.audience))
     if problems:
         raise invalid(problems)
-    # Publishing at once skips review: only a chief editor of the unit sets a feed up.
+    # Only a chief editor of the unit sets a feed up (and publishing at once still waits for a second one).
     if not domain.covers(await articles.scope_paths(db, actor, domain.CHIEF), path):
         raise Problem(403, "Forbidden", "Only a chief editor of the unit sets up its feeds.")
+    try:  # after the role check: no one else gets to make content resolve names
+        await policy.check_before_saving(feed.url)
+    except AddressRefused as exc:
+        raise invalid([("url", str(exc))]) from None
     feed_id = uuid7()
     inserted = (await db.execute(text(
         "INSERT INTO feeds (id, url, unit, category, audience, publish, interval_s, created_by) "
@@ -66,7 +85,53 @@ async def add_feed(db: AsyncConnection, actor: Principal, feed: FeedInput) -> di
          "pub": feed.publish, "iv": feed.interval_s, "by": actor.subject})).first()
     if inserted is None:
         raise Problem(409, "Already configured", "This feed address is already configured.")
+    await _record(db, feed_id, actor.subject, "create",
+                  "publishes at once once another chief editor approves" if feed.publish else "keeps drafts")
     return await one(db, feed_id)
+
+
+async def approve_publishing(db: AsyncConnection, actor: Principal, feed_id: Any) -> dict[str, Any]:
+    """A second chief editor lets a feed set to publish at once do so."""
+    feed = await _chiefs_feed(db, actor, feed_id)
+    if not feed["publish"]:
+        raise Problem(409, "Nothing to approve", "This feed keeps its entries as drafts for review.")
+    if feed["publish_approved_by"]:
+        raise Problem(409, "Already approved", "Publishing this feed's entries at once is already approved.")
+    if feed["created_by"] == actor.subject:
+        raise Problem(403, "Forbidden", "The chief editor who set the feed up cannot approve it: another must.")
+    await db.execute(text("UPDATE feeds SET publish_approved_by = :by, publish_approved_at = now() WHERE id = :id"),
+                     {"by": actor.subject, "id": feed_id})
+    await _record(db, feed_id, actor.subject, "approve_publishing", None)
+    return await one(db, feed_id)
+
+
+async def history(db: AsyncConnection, actor: Principal, feed_id: Any) -> list[dict[str, Any]]:
+    await _editors_feed(db, actor, feed_id)
+    rows = await db.execute(text("SELECT actor, action, detail, at FROM feed_history WHERE feed_id = :f ORDER BY id"),
+                            {"f": feed_id})
+    return [dict(r._mapping) for r in rows]
+
+
+async def _record(db: AsyncConnection, feed_id: Any, actor: str, action: str, detail: str | None) -> None:
+    await db.execute(text("INSERT INTO feed_history (feed_id, actor, action, detail) VALUES (:f, :a, :x, :d)"),
+                     {"f": feed_id, "a": actor, "x": action, "d": detail})
+
+
+async def _editors_feed(db: AsyncConnection, actor: Principal, feed_id: Any) -> dict[str, Any]:
+    """The feed, if the caller edits its unit; else 404 (to others it does not exist)."""
+    feed = await one(db, feed_id)
+    path = feed and (await articles.unit_paths(db, [feed["unit"]]))[feed["unit"]]
+    if not path or not domain.covers(await articles.scope_paths(db, actor, domain.EDITORS), path):
+        raise Problem(404, "Not found", "No such feed of your units.")
+    return feed | {"path": path}
+
+
+async def _chiefs_feed(db: AsyncConnection, actor: Principal, feed_id: Any) -> dict[str, Any]:
+    """The feed, for a decision only a chief editor of its unit takes (an editor learns it exists: 403)."""
+    feed = await _editors_feed(db, actor, feed_id)
+    if not domain.covers(await articles.scope_paths(db, actor, domain.CHIEF), feed["path"]):
+        raise Problem(403, "Forbidden", "Only a chief editor of the feed's unit approves its publishing.")
+    return feed
 
 
 async def one(db: AsyncConnection, feed_id: Any) -> dict[str, Any] | None:
@@ -87,14 +152,11 @@ async def listing(db: AsyncConnection, actor: Principal) -> list[dict[str, Any]]
 
 async def poll_now(db: AsyncConnection, actor: Principal, feed_id: Any) -> None:
     """Make the feed due at once (the poller picks it up within seconds)."""
-    feed = await one(db, feed_id)
-    path = feed and (await articles.unit_paths(db, [feed["unit"]]))[feed["unit"]]
-    if not path or not domain.covers(await articles.scope_paths(db, actor, domain.EDITORS), path):
-        raise Problem(404, "Not found", "No such feed of your units.")
+    await _editors_feed(db, actor, feed_id)
     await db.execute(text("UPDATE feeds SET next_poll_at = now() WHERE id = :id"), {"id": feed_id})
 
 
-async def poll_due(engine: AsyncEngine, *, limit: int = 5) -> int:
+async def poll_due(engine: AsyncEngine, policy: EgressPolicy, *, limit: int = 5) -> int:
     """Poll the feeds that are due. Returns how many were polled."""
     async with engine.begin() as db:
         due = (await db.execute(text(
@@ -102,15 +164,15 @@ async def poll_due(engine: AsyncEngine, *, limit: int = 5) -> int:
             "WHERE id IN (SELECT id FROM feeds WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT :n "
             "FOR UPDATE SKIP LOCKED) RETURNING *"), {"claim": CLAIM_S, "n": limit})).mappings().all()
     for feed in due:
-        await poll_one(engine, dict(feed))
+        await poll_one(engine, dict(feed), policy)
     return len(due)
 
 
-async def poll_one(engine: AsyncEngine, feed: dict[str, Any]) -> int:
+async def poll_one(engine: AsyncEngine, feed: dict[str, Any], policy: EgressPolicy) -> int:
     fetched_at = datetime.now(UTC)
     try:
-        result = await fetch_feed(feed["url"], etag=feed["etag"], modified=feed["modified"])
-        entries = [] if result.data is None else parse_feed(result.data, url=feed["url"])[1]
+        result = await fetch_feed(feed["url"], etag=feed["etag"], modified=feed["modified"], policy=policy)
+        entries = [] if result.data is None else (await asyncio.to_thread(parse_feed, result.data, url=feed["url"]))[1]
     except FeedError as exc:
         await _failed(engine, feed, str(exc))
         return 0
@@ -150,7 +212,8 @@ async def _import(db: AsyncConnection, feed: dict[str, Any], entry: FeedEntry, f
         raise FeedError(f"the feed's unit or audience is no longer valid ({feed['unit']}, {feed['audience']})")
     article_id = uuid7()
     published_at = min(entry.published_at or fetched_at, fetched_at)
-    status = "published" if feed["publish"] else "draft"
+    # Published at once only when a second chief editor has approved the feed doing so.
+    status = "published" if feed["publish"] and feed["publish_approved_by"] else "draft"
     inserted = (await db.execute(text(
         "INSERT INTO articles (id, title, summary, body_html, body_format, body_source, category, tags, author, "
         "author_unit, author_path, committee, audience, audience_paths, status, published_at, source_url, "

@@ -43,7 +43,7 @@ async def call(db: AsyncConnection, actor: Principal, meeting: MeetingInput) -> 
     for name in ("place", "agenda"):
         if not getattr(meeting, name).strip():
             problems.append((name, "is required"))
-    problems += await library.not_in_library(db, "documents", meeting.documents)
+    problems += await library.not_in_library(db, actor, "documents", meeting.documents)
     if problems:
         raise invalid(problems)
     if not domain.covers(await articles.scope_paths(db, actor, domain.SECRETARIES), unit.path):

@@ -139,7 +139,9 @@ async def update_org_unit(db: AsyncConnection, ctx: ServiceContext, actor: Princ
     if unit is None:
         raise not_found("unit")
     await require_scope(db, actor, unit["path"], REGISTRY_WRITERS)
-    closed = changes.get("closed", unit["closed_at"] is not None)
+    closed = changes.get("closed")
+    if closed is None:  # not given, or given as null: as it is
+        closed = unit["closed_at"] is not None
     if closed and unit["closed_at"] is None:
         if await registry.open_children(db, unit["id"]):
             raise invalid([("closed", "the unit still has open units under it")])

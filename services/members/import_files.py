@@ -2,25 +2,47 @@
 
 Only turns files into rows of raw cell values; validation belongs to
 `domain.parse_member`, so row numbers here match what the clerk sees in Excel.
+
+Files are read from a binary file (an upload spooled to disk), row by row: a
+file of the whole city is never held in memory, whole or decoded. A workbook
+is a zip archive, and its central directory is checked before openpyxl opens
+it, so a zip bomb (a few kilobytes inflating to gigabytes) is refused first.
+What we write goes through the kit's spreadsheet writer, which never writes a
+live formula (sotay/spreadsheets.py).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import PurePath
-from typing import Literal
+from typing import BinaryIO, Literal
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
 from services.members.domain import MEMBER_FIELDS, REQUIRED_FIELDS, format_value
+from sotay import spreadsheets
 
 ZIP_MAGIC = b"PK\x03\x04"
 HEADER_ROW = 1
+CHUNK = 2**20
+
+# A workbook's parts as its zip's central directory declares them (Python's zipfile never inflates
+# an entry past its declared size, so the declaration is what openpyxl can be made to read).
+# The city's whole registry, 475,000 members, is about 270 MB of sheet XML written with inline
+# strings (openpyxl's way), less with Excel's shared strings: 1 GiB leaves room for that and
+# refuses a bomb. Sheet XML compresses 10 to 15 times, the most repetitive sheets a few dozen
+# times; deflate at its best reaches about 1,000 times, which is what bombs use. A workbook has
+# about ten parts.
+MAX_XLSX_UNCOMPRESSED = 2**30
+MAX_XLSX_RATIO = 100
+RATIO_CHECKED_FROM = 2**20  # small parts (styles, theme) may compress well and stay small
+MAX_XLSX_PARTS = 1000
 
 Row = tuple[int, dict[str, object]]
 
@@ -30,6 +52,7 @@ _LEADING_ZERO_LENGTHS = {"phone": 9, "citizen_id": 11}
 
 
 def sniff_format(filename: str, data: bytes) -> Literal["csv", "xlsx"]:
+    """CSV or XLSX, from the file's name and its first bytes (`data`: at least four of them)."""
     extension = PurePath(filename).suffix.lower()
     if extension not in (".csv", ".xlsx"):
         raise ValueError("unsupported file type: use .csv or .xlsx")
@@ -42,49 +65,53 @@ def sniff_format(filename: str, data: bytes) -> Literal["csv", "xlsx"]:
     return "csv"
 
 
-def read_member_rows(data: bytes, filename: str) -> Iterator[Row]:
+def read_member_rows(source: bytes | BinaryIO, filename: str) -> Iterator[Row]:
     """Yield (spreadsheet row number, {column: value}) for each non-empty data row.
 
+    `source` is the file's bytes or a binary file open at its start (an upload spooled to disk),
+    which is read as the rows are, and closed once they are all read.
     Not a generator itself, so a bad file or header fails at call time rather
     than on first iteration.
     """
-    lines = _csv_lines(data) if sniff_format(filename, data) == "csv" else _xlsx_lines(data)
+    file = io.BytesIO(source) if isinstance(source, bytes) else source
+    head = file.read(len(ZIP_MAGIC))
+    file.seek(0)
+    lines = _csv_lines(file) if sniff_format(filename, head) == "csv" else _xlsx_lines(file)
     columns = _read_header(lines)
     return _data_rows(columns, lines)
 
 
 def write_csv(rows: Iterable[Mapping[str, object]], columns: Sequence[str] = MEMBER_FIELDS) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(format_value(row.get(name)) for name in columns)
-    # The BOM makes Excel open the file as UTF-8 instead of mangling Vietnamese.
-    return buffer.getvalue().encode("utf-8-sig")
+    """Rows as an import file (UTF-8 with a BOM, which makes Excel read Vietnamese right)."""
+    return spreadsheets.csv_bytes(columns, ([format_value(row.get(name)) for name in columns] for row in rows))
 
 
 def write_xlsx(rows: Iterable[Mapping[str, object]], columns: Sequence[str] = MEMBER_FIELDS) -> bytes:
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet()
-    sheet.append(list(columns))
-    for row in rows:
-        sheet.append([row.get(name) for name in columns])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return spreadsheets.xlsx_bytes(columns, ([row.get(name) for name in columns] for row in rows))
 
 
-def _csv_lines(data: bytes) -> Iterator[list[object]]:
+def _csv_lines(file: BinaryIO) -> Iterator[list[object]]:
+    _check_utf8(file)
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
+    return _close_after(text, csv.reader(text))
+
+
+def _check_utf8(file: BinaryIO) -> None:
+    """Refuse a file that is not UTF-8 before any row is read (one pass, a chunk at a time)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        text = data.decode("utf-8-sig")
+        while chunk := file.read(CHUNK):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise ValueError("the CSV file must be saved as UTF-8") from None
-    return iter(csv.reader(io.StringIO(text, newline="")))
+    file.seek(0)
 
 
-def _xlsx_lines(data: bytes) -> Iterator[list[object]]:
+def _xlsx_lines(file: BinaryIO) -> Iterator[list[object]]:
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        check_workbook_archive(file)
+        workbook = load_workbook(file, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError):
         raise ValueError("the .xlsx file is not a valid Excel workbook") from None
     sheet = workbook.worksheets[0]
@@ -94,13 +121,31 @@ def _xlsx_lines(data: bytes) -> Iterator[list[object]]:
     return _close_after(workbook, sheet.iter_rows(values_only=True))
 
 
-def _close_after(workbook: Workbook, rows: Iterable[tuple[object, ...]]) -> Iterator[list[object]]:
-    # Read-only workbooks keep the archive open until closed.
+def check_workbook_archive(file: BinaryIO) -> None:
+    """Refuse a workbook whose parts would inflate to an absurd size (a zip bomb), from its
+    central directory alone: nothing is inflated here."""
+    with zipfile.ZipFile(file) as archive:
+        parts = archive.infolist()
+    file.seek(0)
+    if len(parts) > MAX_XLSX_PARTS:
+        raise ValueError(f"the .xlsx file has {len(parts)} parts; a workbook has a few dozen at most")
+    total = sum(part.file_size for part in parts)
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise ValueError(f"the .xlsx file would inflate to {total // 2**20} MiB; "
+                         f"at most {MAX_XLSX_UNCOMPRESSED // 2**20} MiB are accepted")
+    for part in parts:
+        if part.file_size > RATIO_CHECKED_FROM and part.file_size > MAX_XLSX_RATIO * max(part.compress_size, 1):
+            raise ValueError(f"the .xlsx file's part {part.filename} inflates more than {MAX_XLSX_RATIO} times: "
+                             "it is not a workbook a spreadsheet program wrote")
+
+
+def _close_after(owner, rows: Iterable[Sequence[object]]) -> Iterator[list[object]]:
+    # Read-only workbooks keep the archive open until closed; a spooled upload is removed once closed.
     try:
         for row in rows:
             yield list(row)
     finally:
-        workbook.close()
+        owner.close()
 
 
 def _read_header(lines: Iterator[list[object]]) -> list[str]:
@@ -134,6 +179,8 @@ def _is_blank(cell: object) -> bool:
 
 
 def _cell_value(column: str, cell: object) -> object:
+    if isinstance(cell, str):
+        return spreadsheets.unquote(cell)  # our own exports write "'=…" for a cell starting with "="
     if isinstance(cell, datetime):
         return cell.date()
     if _is_whole_number(cell):

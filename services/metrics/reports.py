@@ -4,10 +4,10 @@ report, in Vietnamese or English."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Any
+
+from sotay import spreadsheets
 
 COLUMNS = ("unit_code", "unit_name", "members_total", "members_eligible", "accounts_installed", "accounts_web",
            "accounts_mobile", "accounts_pending", "accounts_approved", "accounts_rejected", "installed_pct_total",
@@ -19,25 +19,11 @@ def rows(items: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def as_csv(items: list[dict[str, Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    writer.writerows(rows(items))
-    return ("\ufeff" + out.getvalue()).encode()  # a BOM, so spreadsheet programs read the Vietnamese right
+    return spreadsheets.csv_bytes(COLUMNS, rows(items))
 
 
 def as_xlsx(items: list[dict[str, Any]], title: str) -> bytes:
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = title[:31]
-    sheet.append(list(COLUMNS))
-    for row in rows(items):
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return spreadsheets.xlsx_bytes(COLUMNS, rows(items), title)
 
 
 def _vi_int(n: int) -> str:

@@ -38,11 +38,6 @@ PUBLIC = {
     "GET /api/identity/v1/.well-known/jwks.json",
     "GET /api/metrics/v1/prometheus",
 }
-# The documents library is the city's: every member reads and bookmarks any document.
-CITY_WIDE = {
-    "GET /api/content/v1/documents/{document_id}", "GET /api/content/v1/documents/{document_id}/file",
-    "PUT /api/content/v1/documents/{document_id}/bookmark", "DELETE /api/content/v1/documents/{document_id}/bookmark",
-}
 # Names of parameters and body fields that point at a unit or a member.
 UNITISH = {"unit", "cell", "to_unit", "parent", "audience", "code", "ids", "member_id"}
 
@@ -120,7 +115,7 @@ def markers(world) -> list[str]:
         out += [name, card, "+84" + phone[1:], world.ids[f"member_{who}"]]
     out += [world.ids[k] for k in ("registration_an", "article_ba-dinh", "draft_ba-dinh", "feedback_ba-dinh",
                                    "meeting_bd-g1-c1", "correction_an")]
-    return out + ["Tôi đồng ý", "Nghị quyết của ba-dinh"]
+    return out + ["Tôi đồng ý", "Nghị quyết của ba-dinh", world.ids["document_ba-dinh"], "Chỉ thị 05"]
 
 
 def operations(world):
@@ -210,7 +205,7 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
         leaked = [m for m in secrets if m in shown and m not in sent]
         assert not leaked, f"{label} showed a tay-ho insider ba-dinh's {leaked}: {response.text[:300]}"
         cover("endpoints checked for leaks to another committee", label)
-        if label in PUBLIC or label in CITY_WIDE or not takes_unit_or_member(op, document):
+        if label in PUBLIC or not takes_unit_or_member(op, document):
             answered.append(label)
             continue
         if response.status_code == 200 and method == "GET" and not any(

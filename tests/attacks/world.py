@@ -227,7 +227,8 @@ async def _seed(system: RunningSystem) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def world_on(tmp_path_factory, postgres_server: str):
+def world_on(tmp_path_factory, postgres_server: str, **settings):
+    """A world whose settings are the tests' own (make_settings) with `settings` over them."""
     bg = Background()
     nats_server = None
     nats_url = os.environ.get("SOTAY_TEST_NATS_URL")
@@ -246,7 +247,7 @@ def world_on(tmp_path_factory, postgres_server: str):
     bg.run(admin(f'CREATE DATABASE "{name}"'))
     database_url = f"{postgres_server.rpartition('/')[0]}/{name}"
     stack = contextlib.AsyncExitStack()
-    settings = make_settings(tmp_path_factory.mktemp("attack-data"))
+    settings = make_settings(tmp_path_factory.mktemp("attack-data"), **settings)
     definitions = [services.members.definition(), services.identity.definition(), services.content.definition(),
                    services.metrics.definition()]
 

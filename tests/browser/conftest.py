@@ -98,9 +98,10 @@ async def until_tile(page, figure: str, value: str) -> None:
     await expect(page.locator(f'#tiles [data-figure="{figure}"] .value')).to_have_text(value, timeout=15000)
 
 
-async def staff_account(system, role: str, unit: str) -> str:
-    """The card of a staff account holding `role` over `unit` (made the first time; password STAFF_PASSWORD)."""
-    digits = int(hashlib.sha256(f"{role}@{unit}".encode()).hexdigest(), 16) % 10**8
+async def staff_account(system, role: str, unit: str, person: str = "") -> str:
+    """The card of a staff account holding `role` over `unit` (made the first time; password
+    STAFF_PASSWORD); another `person` is another account with the same role."""
+    digits = int(hashlib.sha256(f"{role}@{unit}/{person}".encode()).hexdigest(), 16) % 10**8
     card = f"08{digits:08d}"
     async with system.runtimes["identity"].context.engine.begin() as db:
         if not await identity_store.card_has_account(db, card):
@@ -109,10 +110,10 @@ async def staff_account(system, role: str, unit: str) -> str:
     return card
 
 
-async def sign_in_as(page, system, base: str, role: str, unit: str, path: str) -> None:
+async def sign_in_as(page, system, base: str, role: str, unit: str, path: str, *, person: str = "") -> None:
     """Sign the page's browser in as a staff account with `role` over `unit`, as the sign-in form
     does (the refresh cookie is the browser's), then open `path`."""
-    card = await staff_account(system, role, unit)
+    card = await staff_account(system, role, unit, person)
     answer = await page.request.post(f"{base}/api/identity/v1/token", form={
         "grant_type": "password", "username": card, "password": STAFF_PASSWORD, "refresh_delivery": "cookie"})
     assert answer.ok, await answer.text()

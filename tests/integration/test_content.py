@@ -39,7 +39,8 @@ MEMBERS = [  # card, name, cell
 
 @pytest.fixture(scope="module")
 async def system(data_dir, nats_url, database_url):
-    settings = make_settings(data_dir)
+    # The feeds of these tests are served on loopback, which feed import refuses unless trusted.
+    settings = make_settings(data_dir, feed_allow_networks="127.0.0.1/32")
     definitions = [services.members.definition(), services.content.definition()]
     async with running_system(definitions, settings, nats_url, database_url) as system:
         admin = system.auth("city_admin")
@@ -452,6 +453,10 @@ async def test_feed_import_deduplicates_and_survives_broken_feeds(system, feed_s
                          headers=system.auth("editor", "city"))).status_code == 403
     news = (await c.post(f"{API}/feeds", json={"url": f"{base}/news.xml", "publish": True, "interval_s": 3600},
                          headers=chief)).json()
+    # Publishing at once takes a second chief editor's approval.
+    approved = await c.post(f"{API}/feeds/{news['id']}/approve", headers=system.auth("chief_editor", "city",
+                                                                                      subject="chief-second"))
+    assert approved.status_code == 200 and approved.json()["publish_approved_by"] == "chief-second", approved.text
     broken = (await c.post(f"{API}/feeds", json={"url": f"{base}/broken.xml"}, headers=chief)).json()
     gone = (await c.post(f"{API}/feeds", json={"url": f"{base}/missing.xml", "publish": True},
                          headers=chief)).json()

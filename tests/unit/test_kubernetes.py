@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import json
 import posixpath
 import re
@@ -630,6 +631,32 @@ def test_sotay_pods_reach_only_nats_postgresql_and_dns(overlay):
     client_rules = [r for p in nats_in for r in p["spec"].get("ingress", [])
                     if {"port": 4222, "protocol": "TCP"} in r["ports"]]
     assert any(matches(peer["podSelector"], service_labels) for r in client_rules for peer in r["from"])
+
+
+# What the feed import must never reach, whatever a feed address says (services/content/egress.py
+# refuses them too): the cluster's networks and every private range, loopback, link-local (the cloud's
+# metadata service), shared (CGNAT) addresses.
+NOT_THE_INTERNET = [ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8",
+    "::1/128", "fc00::/7", "fe80::/10")]
+
+
+@overlays
+def test_content_fetches_feeds_from_the_internet_only(overlay):
+    objects = RENDERED[overlay]
+    policies = policies_for(objects, pod_labels(deployment(objects, "content")), "Egress")
+    web = [r for p in policies for r in p["spec"].get("egress", [])
+           if {port["port"] for port in r["ports"]} & {80, 443}]
+    assert web, "content reaches the feeds' web servers"
+    for rule in web:
+        assert rule.get("to"), "a rule without `to` reaches every address: the cluster's and the metadata's too"
+        for peer in rule["to"]:
+            assert set(peer) == {"ipBlock"}, f"feeds are reached by address range only: {peer}"
+            block = ipaddress.ip_network(peer["ipBlock"]["cidr"])
+            excepted = [ipaddress.ip_network(e) for e in peer["ipBlock"].get("except", [])]
+            for inward in (n for n in NOT_THE_INTERNET if n.version == block.version and n.overlaps(block)):
+                assert any(inward.subnet_of(e) for e in excepted if e.version == inward.version), \
+                    f"{overlay}: content may reach {inward} on the web ports (except it from {block})"
 
 
 # --- the ingress ------------------------------------------------------------------------

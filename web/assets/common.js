@@ -45,7 +45,23 @@ const Sotay = (() => {
     [/^is in the future$/, "không được là ngày trong tương lai"],
     [/^is not a unit of the registry.*$/, "không phải đơn vị có trong hồ sơ"],
     [/^is outside the units you administer$/, "nằm ngoài các đơn vị đồng chí quản lý"],
+    // Feed import: why a source address is refused (when it is added, or as a source's recorded error).
+    [/^refused address: (.+) is a (.+) address$/, (_, host, kind) =>
+      `địa chỉ bị chặn: ${host} là địa chỉ ${ADDRESS_KINDS_VI[kind] || kind}, không phải Internet công cộng`],
+    [/^refused host: (\S+) is not among the allowed feed hosts.*$/, "máy chủ $1 không có trong danh sách nguồn tin được phép"],
+    [/^only http and https feeds$/, "chỉ nhận nguồn tin http hoặc https"],
+    [/^HTTP (\d+)$/, "máy chủ nguồn tin trả lời lỗi HTTP $1"],
+    [/^not an RSS or Atom feed.*$/, "không phải nguồn tin RSS hoặc Atom"],
+    [/^too many redirects.*$/, "nguồn tin chuyển hướng quá nhiều lần"],
+    [/^larger than (\d+) bytes$/, "nguồn tin lớn quá $1 byte"],
+    [/^unreachable: TimeoutError.*$/, "không lấy được nguồn tin: quá thời gian chờ"],
+    [/^unreachable: .*$/, "không kết nối được tới máy chủ nguồn tin"],
   ];
+  const ADDRESS_KINDS_VI = {
+    loopback: "nội bộ của máy chủ (loopback)", private: "mạng riêng", "link-local": "liên kết cục bộ (link-local)",
+    "shared (CGNAT)": "dùng chung của nhà mạng (CGNAT)", unspecified: "không xác định", multicast: "multicast",
+    reserved: "dành riêng", documentation: "dành cho tài liệu",
+  };
   const STATUS_VI = {
     401: "Số thẻ hoặc mật khẩu không đúng, hoặc phiên đăng nhập đã hết.",
     403: "Việc này nằm ngoài các đơn vị đồng chí phụ trách.", 404: "Không tìm thấy.",

@@ -1,7 +1,9 @@
 // The editorial console: write drafts, the desk of the units one edits with
 // each article's next steps (submit; approve or send back with comments;
 // publish now or at a time, with an expiry; retract with a reason), an
-// article's history, and the RSS/Atom sources with their last import.
+// article's history, and the RSS/Atom sources with their last import. A source
+// that publishes at once does so only once a second chief editor (not the one
+// who added it) approves it: the table shows which wait, and offers the approval.
 "use strict";
 
 Sotay.words({
@@ -11,7 +13,10 @@ Sotay.words({
     f_audience: "Gửi tới (mã đơn vị, cách nhau bởi dấu phẩy; city = toàn thành phố)",
     f_unit: "Đơn vị đăng tin (để trống: đơn vị của đồng chí)", save_draft: "Lưu bản nháp", saved_draft: "Đã lưu bản nháp.",
     desk: "Bàn biên tập", status: "Trạng thái", all: "Tất cả", feeds: "Nguồn tin tự động (RSS, Atom)",
-    fd_url: "Địa chỉ nguồn tin", fd_unit: "Đơn vị", fd_publish: "Đăng ngay, không cần duyệt", fd_add: "Thêm nguồn tin",
+    fd_url: "Địa chỉ nguồn tin", fd_unit: "Đơn vị",
+    fd_publish: "Đăng ngay, sau khi một tổng biên tập khác duyệt nguồn tin", fd_add: "Thêm nguồn tin",
+    fd_mode: "Cách đăng", fd_drafts: "Giữ bản nháp để duyệt", fd_waiting: "Đăng ngay — chờ tổng biên tập khác duyệt",
+    fd_approved: "Đăng ngay — đã duyệt", fd_approve: "Duyệt đăng ngay", fd_not_yours: "Cần một tổng biên tập khác duyệt",
     news: "Tin tức", directive: "Chỉ đạo", guidance: "Hướng dẫn", qa: "Hỏi đáp", local_news: "Tin cơ sở",
     draft: "Bản nháp", submitted: "Chờ duyệt", approved: "Đã duyệt", scheduled: "Hẹn giờ đăng",
     published: "Đã đăng", retracted: "Đã gỡ", article: "Tin bài", unit: "Đơn vị", updated: "Trạng thái",
@@ -27,7 +32,10 @@ Sotay.words({
     f_audience: "Audience (unit codes, comma-separated; city = everyone)",
     f_unit: "Author unit (empty: your unit)", save_draft: "Save the draft", saved_draft: "Draft saved.",
     desk: "Desk", status: "Status", all: "All", feeds: "Automatic sources (RSS, Atom)",
-    fd_url: "Feed address", fd_unit: "Unit", fd_publish: "Publish at once, without review", fd_add: "Add the source",
+    fd_url: "Feed address", fd_unit: "Unit",
+    fd_publish: "Publish at once, once another chief editor approves the source", fd_add: "Add the source",
+    fd_mode: "Publishing", fd_drafts: "Drafts for review", fd_waiting: "At once — waiting for another chief editor",
+    fd_approved: "At once — approved", fd_approve: "Approve publishing at once", fd_not_yours: "Another chief editor must approve",
     news: "News", directive: "Directive", guidance: "Guidance", qa: "Q&A", local_news: "Local news",
     draft: "Draft", submitted: "Submitted", approved: "Approved", scheduled: "Scheduled",
     published: "Published", retracted: "Retracted", article: "Article", unit: "Unit", updated: "Status",
@@ -103,15 +111,37 @@ async function loadDesk() {
   } catch (err) { fail(err); }
 }
 
+// Who is signed in (the token's subject): the chief editor who added a source cannot approve it.
+function me() {
+  try { return JSON.parse(atob(Sotay.token().split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub; } catch { return null; }
+}
+
+function feedMode(f) {
+  if (!f.publish) return Sotay.el("td", { class: "feed-mode" }, Sotay.t("fd_drafts"));
+  if (f.publish_approved_by) {
+    return Sotay.el("td", { class: "feed-mode approved" }, `${Sotay.t("fd_approved")} (${f.publish_approved_by})`);
+  }
+  const cell = Sotay.el("td", { class: "feed-mode waiting" }, Sotay.t("fd_waiting"), " ");
+  if (f.created_by === me()) cell.append(Sotay.el("div", { class: "muted" }, Sotay.t("fd_not_yours")));
+  else {
+    cell.append(Sotay.el("button", { class: "do-approve-feed", onclick: async () => {
+      try { await Sotay.post(`/api/content/v1/feeds/${f.id}/approve`); await loadFeeds(); } catch (err) { fail(err); } } },
+    Sotay.t("fd_approve")));
+  }
+  return cell;
+}
+
 async function loadFeeds() {
   try {
     const { items } = await Sotay.json("/api/content/v1/feeds");
-    $("feeds").tHead.replaceChildren(Sotay.el("tr", {}, ...["url", "unit", "last_import", "imported", "error"].map((k) => Sotay.el("th", {}, Sotay.t(k)))));
+    $("feeds").tHead.replaceChildren(Sotay.el("tr", {}, ...["url", "unit", "fd_mode", "last_import", "imported", "error"].map((k) => Sotay.el("th", {}, Sotay.t(k)))));
     $("feeds").tBodies[0].replaceChildren(...(items.length ? items.map((f) => Sotay.el("tr", { "data-id": f.id, class: f.last_error ? "behind" : "" },
-      Sotay.el("td", {}, f.title || f.url), Sotay.el("td", {}, f.unit),
+      Sotay.el("td", {}, f.title || f.url), Sotay.el("td", {}, f.unit), feedMode(f),
       Sotay.el("td", {}, f.last_polled_at ? when(f.last_polled_at) : Sotay.t("never")), Sotay.el("td", {}, f.imported ?? 0),
-      Sotay.el("td", { class: "feed-error" }, f.last_error ? `${f.last_error} (×${f.failures})` : Sotay.t("ok"))))
-      : [Sotay.el("tr", {}, Sotay.el("td", { colspan: "5" }, Sotay.t("no_feeds")))]));
+      // The error as the service recorded it (English), said in the reader's language; the original on hover.
+      Sotay.el("td", { class: "feed-error", title: f.last_error || "" },
+        f.last_error ? `${Sotay.reason(f.last_error)} (×${f.failures})` : Sotay.t("ok"))))
+      : [Sotay.el("tr", {}, Sotay.el("td", { colspan: "6" }, Sotay.t("no_feeds")))]));
   } catch (err) { fail(err); }
 }
 

@@ -3,18 +3,38 @@ transaction and hand over to the use cases."""
 
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.content import articles, feedback, importer, library, meetings
 from services.content.domain import CATEGORIES
+from services.content.egress import EgressPolicy
 from sotay.auth import Principal
-from sotay.http import PROBLEM_RESPONSES, bearer_principal, json_response, parse_time_cursor, time_cursor
+from sotay.http import (
+    MULTIPART_SLACK,
+    PROBLEM_RESPONSES,
+    Moment,
+    bearer_principal,
+    body_limit,
+    invalid,
+    json_response,
+    parse_time_cursor,
+    time_cursor,
+    unstorable,
+    upload_size,
+)
 from sotay.service import ServiceContext
+
+# Bodies these routes take beyond the default (sotay/http.py): an article's 500,000 characters
+# (2 MiB holds them in UTF-8, or as JSON escapes for the accented letters), a meeting's agenda of
+# 10,000 characters however it is escaped, a document of up to 20 MB with its form.
+ARTICLE_BODY = body_limit(2 * 2**20)
+MEETING_BODY = body_limit(256 * 2**10)
+DOCUMENT_UPLOAD = body_limit(library.MAX_BYTES + MULTIPART_SLACK)
 
 Category = Literal["news", "directive", "guidance", "qa", "local_news"]
 assert set(CATEGORIES) == set(Category.__args__)
@@ -45,8 +65,8 @@ class Comment(BaseModel):
 
 class Schedule(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    publish_at: datetime | None = Field(default=None, description="later: scheduled; none or past: now")
-    expires_at: datetime | None = None
+    publish_at: Moment | None = Field(default=None, description="later: scheduled; none or past: now")
+    expires_at: Moment | None = None
 
 
 class Retraction(BaseModel):
@@ -76,7 +96,7 @@ class UnitSettings(BaseModel):
 class MeetingBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cell: str = Field(max_length=40)
-    starts_at: datetime
+    starts_at: Moment
     place: str = Field(max_length=300)
     agenda: str = Field(max_length=10_000)
     documents: list[uuid.UUID] = Field(default_factory=list, max_length=20)
@@ -94,7 +114,8 @@ class FeedBody(BaseModel):
     unit: str = Field(default="city", max_length=40)
     category: Category = "news"
     audience: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=lambda: ["city"], max_length=100)
-    publish: bool = Field(default=False, description="publish entries at once instead of keeping drafts for review")
+    publish: bool = Field(default=False, description="publish entries at once instead of keeping drafts for review, "
+                                                     "once another chief editor approves the feed")
     interval_s: int = Field(default=900, ge=60, le=86_400)
 
 
@@ -102,6 +123,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter(tags=["content"], responses=PROBLEM_RESPONSES)
     CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
     engine, reader = ctx.engine, ctx.reader
+    feed_policy = EgressPolicy.from_settings(ctx.settings)
 
     # --- the feed: members open it daily, so its route is matched first -----------------------
 
@@ -117,7 +139,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- articles and their workflow -------------------------------------------------------
 
-    @router.post("/articles", status_code=201, summary="Write a draft")
+    @router.post("/articles", status_code=201, summary="Write a draft", openapi_extra=ARTICLE_BODY)
     async def create_article(body: ArticleBody, user: CurrentUser, request: Request):
         async def work(db):
             article = await articles.create(db, user, body.draft())
@@ -138,7 +160,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             article = await articles.readable(db, user, article_id)
         return json_response(articles.article_json(article, full=True))
 
-    @router.put("/articles/{article_id}", summary="Change a draft")
+    @router.put("/articles/{article_id}", summary="Change a draft", openapi_extra=ARTICLE_BODY)
     async def edit_article(article_id: uuid.UUID, body: ArticleBody, user: CurrentUser):
         async with engine.begin() as db:
             article = await articles.edit(db, user, article_id, body.draft())
@@ -246,19 +268,29 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- documents library ---------------------------------------------------------------------------
 
-    @router.post("/documents", status_code=201, summary="Add a document (multipart: file and its metadata)")
+    @router.post("/documents", status_code=201, summary="Add a document (multipart: file and its metadata)",
+                 openapi_extra=DOCUMENT_UPLOAD)
     async def add_document(user: CurrentUser, file: UploadFile = File(...),
                            title: str = Form(max_length=500),
                            kind: Literal["resolution", "directive", "guidance", "other"] = Form("other"),
                            number: str | None = Form(None, max_length=50),
                            issued_on: date | None = Form(None),
                            issuing_body: str | None = Form(None, max_length=300),
-                           unit: str | None = Form(None, max_length=40)):
-        data = await file.read(library.MAX_BYTES + 1)
+                           unit: str | None = Form(None, max_length=40),
+                           audience: list[Annotated[str, Field(max_length=40)]] | None = Form(
+                               None, max_length=100,
+                               description="unit codes the document is for (the field repeated); none: the unit "
+                                           "that adds it")):
+        filename = file.filename or "document"
+        problems = unstorable({"title": title, "number": number, "issuing_body": issuing_body, "unit": unit,
+                               "file": filename} | {f"audience.{i}": code for i, code in enumerate(audience or [])})
+        if problems:
+            raise invalid(problems)
+        # Read from Starlette's spooled file a chunk at a time (library.add), never whole.
         async with engine.begin() as db:
             doc = await library.add(db, user, library.DocumentInput(
                 kind=kind, title=title, number=number, issued_on=issued_on, issuing_body=issuing_body, unit=unit,
-                filename=file.filename or "document", content=data))
+                filename=filename, size=upload_size(file), read=file.read, audience=audience or []))
         return json_response(doc, 201)
 
     @router.get("/documents", summary="The library: search (accents optional), filter, your bookmarks")
@@ -278,10 +310,11 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 responses={200: {"description": "The file, in its own content type"}})
     async def document_file(document_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
-            found = await library.file(db, document_id)
+            found = await library.file(db, user, document_id)
         disposition = f"attachment; filename*=UTF-8''{_quote(found['filename'])}"
-        return Response(found["content"], media_type=found["content_type"],
-                        headers={"Content-Disposition": disposition})
+        return StreamingResponse(library.file_chunks(reader, document_id, found["chunks"]),
+                                 media_type=found["content_type"],
+                                 headers={"Content-Disposition": disposition, "Content-Length": str(found["size"])})
 
     @router.put("/documents/{document_id}/bookmark", summary="Bookmark a document")
     async def bookmark(document_id: uuid.UUID, user: CurrentUser):
@@ -295,7 +328,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- cell meetings -----------------------------------------------------------------------------------
 
-    @router.post("/meetings", status_code=201, summary="Call a cell's meeting (its secretary)")
+    @router.post("/meetings", status_code=201, summary="Call a cell's meeting (its secretary)",
+                 openapi_extra=MEETING_BODY)
     async def call_meeting(body: MeetingBody, user: CurrentUser, request: Request):
         async def work(db):
             meeting = await meetings.call(db, user, meetings.MeetingInput(
@@ -332,7 +366,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async with engine.begin() as db:
             feed = await importer.add_feed(db, user, importer.FeedInput(
                 url=body.url, unit=body.unit, category=body.category, audience=body.audience, publish=body.publish,
-                interval_s=body.interval_s))
+                interval_s=body.interval_s), feed_policy)
         return json_response(feed, 201)
 
     @router.get("/feeds", summary="Configured feeds with their last result and error")
@@ -345,6 +379,17 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async with engine.begin() as db:
             await importer.poll_now(db, user, feed_id)
         return json_response({"feed_id": str(feed_id), "status": "due"}, 202)
+
+    @router.post("/feeds/{feed_id}/approve", summary="Let a feed publish its entries at once (a second chief editor, "
+                                                      "not the one who set it up)")
+    async def approve_feed(feed_id: uuid.UUID, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await importer.approve_publishing(db, user, feed_id))
+
+    @router.get("/feeds/{feed_id}/history", summary="Who set the feed up and who approved its publishing")
+    async def feed_history(feed_id: uuid.UUID, user: CurrentUser):
+        async with reader.connect() as db:
+            return json_response({"items": await importer.history(db, user, feed_id)})
 
     return router
 

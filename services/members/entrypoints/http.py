@@ -16,7 +16,8 @@ from services.members.adapters import bulk, registry
 from services.members.import_files import read_member_rows
 from sotay.auth import Principal
 from sotay.db import path_codes
-from sotay.http import PROBLEM_RESPONSES, Problem, bearer_principal, invalid, json_response
+from sotay.http import PROBLEM_RESPONSES, bearer_principal, invalid, json_response
+from sotay.http import MULTIPART_SLACK, body_limit, spool_upload, unstorable
 from sotay.service import ServiceContext
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
@@ -337,23 +338,30 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- imports ------------------------------------------------------------------
 
-    @router.post("/imports", status_code=202, summary="Import members from a CSV or XLSX file")
+    @router.post("/imports", status_code=202, summary="Import members from a CSV or XLSX file",
+                 openapi_extra=body_limit(MAX_UPLOAD_BYTES + MULTIPART_SLACK))
     async def upload_import(user: CurrentUser, file: UploadFile = File(...), wait: bool = False):
         async with engine.connect() as db:
             scopes = await handlers.scope_paths(db, user, handlers.REGISTRY_WRITERS)
         if not scopes:
             raise handlers.forbidden()
-        data = await file.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise Problem(413, "File too large", f"Files up to {MAX_UPLOAD_BYTES // 2**20} MiB are accepted.")
         filename = file.filename or "upload"
+        if problems := unstorable({"file": filename}):
+            raise invalid(problems)
+        # The import outlives the request (whose upload is closed with it): a copy of its own, on disk,
+        # read row by row (import_files.py), and removed once read.
+        spooled = await spool_upload(file, MAX_UPLOAD_BYTES)
         try:
-            rows = read_member_rows(data, filename)
+            rows = await asyncio.to_thread(read_member_rows, spooled, filename)
         except ValueError as exc:
+            spooled.close()
             raise invalid([("file", str(exc))]) from None
+        except BaseException:
+            spooled.close()
+            raise
         report = bulk.ImportReport(import_id=uuid.uuid4())
         await bulk.record_import_start(engine, report, filename, user.subject)
-        task = asyncio.create_task(_run_import(ctx, report, rows, user.subject, scopes))
+        task = asyncio.create_task(_run_import(ctx, report, rows, user.subject, scopes, spooled))
         import_tasks.add(task)
         task.add_done_callback(import_tasks.discard)
         location = f"/api/members/v1/imports/{report.import_id}"
@@ -372,7 +380,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     return router
 
 
-async def _run_import(ctx: ServiceContext, report: bulk.ImportReport, rows, actor: str, scopes: list[str]) -> None:
+async def _run_import(ctx: ServiceContext, report: bulk.ImportReport, rows, actor: str, scopes: list[str],
+                      spooled) -> None:
     importer = bulk.MemberImporter(ctx.engine, ctx, actor=actor)
     try:
         await importer.run(rows, report, allowed_paths=scopes,
@@ -381,6 +390,8 @@ async def _run_import(ctx: ServiceContext, report: bulk.ImportReport, rows, acto
     except Exception:
         await bulk.record_import_progress(ctx.engine, report, "failed")
         raise
+    finally:
+        spooled.close()
 
 
 async def _import_json(engine, import_id) -> dict[str, Any] | None:

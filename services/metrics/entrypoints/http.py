@@ -3,11 +3,14 @@
 training sessions."""
 
 import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
@@ -29,7 +32,7 @@ class WaveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=2, max_length=200)
     starts_on: date
-    target_pct: float = Field(gt=0, le=100)
+    target_pct: float = Field(ge=0.01, le=100, description="kept to two decimals")
     deadline: date
 
 
@@ -165,7 +168,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return json_response({"as_of": today.isoformat(), "city": city["code"], "waves": out})
 
     @router.put("/plan/waves/{number}", summary="Set a wave's start, target and deadline (city admins)")
-    async def set_wave(number: int, body: WaveBody, user: CurrentUser):
+    async def set_wave(body: WaveBody, user: CurrentUser,
+                       number: int = Path(ge=1, le=20, description="the wave (1 = the pilot)")):
         if "city" not in user.units_for("city_admin"):
             raise Problem(403, "Forbidden", "Only city admins change the rollout plan.")
         if body.deadline <= body.starts_on:
@@ -208,6 +212,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- for dashboards and monitoring --------------------------------------------------------------
 
+    streams = StreamSlots(ctx.settings.sse_max_per_user, ctx.settings.sse_max_streams)
+
     @router.get("/rollout/stream", summary="Server-sent events: the unit's figures now, then each change")
     async def stream(user: CurrentUser, request: Request, unit: str = Query("city", max_length=40)):
         async with reader.connect() as db:
@@ -220,21 +226,28 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             data = orjson.loads(msg.data)["data"]
             if data["unit_code"] == u["code"] and not queue.full():
                 queue.put_nowait(data)
-        subscription = await ctx.js._nc.subscribe(subject, cb=on_snapshot)
+        streams.take(user.subject)
+        try:
+            subscription = await ctx.js._nc.subscribe(subject, cb=on_snapshot)
+        except BaseException:
+            streams.give_back(user.subject)
+            raise
 
         async def events():
-            try:
-                yield b"event: rollout\ndata: " + orjson.dumps(first) + b"\n\n"
-                while not await request.is_disconnected():
-                    try:
-                        data = await asyncio.wait_for(queue.get(), 15)
-                        yield b"event: rollout\ndata: " + orjson.dumps(data) + b"\n\n"
-                    except TimeoutError:
-                        yield b": keep-alive\n\n"
-            finally:
+            yield b"event: rollout\ndata: " + orjson.dumps(first) + b"\n\n"
+            while not await request.is_disconnected():
+                try:
+                    data = await asyncio.wait_for(queue.get(), 15)
+                    yield b"event: rollout\ndata: " + orjson.dumps(data) + b"\n\n"
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+
+        async def closed() -> None:
+            streams.give_back(user.subject)
+            with contextlib.suppress(Exception):  # NATS gone (the process stopping): nothing to undo
                 await subscription.unsubscribe()
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return ClosingStream(events(), closed, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @router.get("/prometheus", summary="Rollout gauges of the city and its committees (Prometheus text format)",
                 response_class=Response, responses={200: {"content": {"text/plain": {}}}})
@@ -252,6 +265,48 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     return router
+
+
+class StreamSlots:
+    """Open rollout streams, per account and in all (per process): each holds a connection and a
+    NATS subscription for as long as a dashboard stays open, so one account opening streams in a
+    loop, or a crowd of them, must not take them all. Over the account's cap: 429; over the
+    process's: 503 (another replica may have room); both with Retry-After."""
+
+    RETRY_AFTER_S = 30
+
+    def __init__(self, per_user: int, total: int) -> None:
+        self.per_user, self.total = per_user, total
+        self.open: Counter[str] = Counter()
+
+    def take(self, who: str) -> None:
+        if self.open[who] >= self.per_user:
+            raise Problem(429, "Too many streams", f"At most {self.per_user} rollout streams per account are open at "
+                          "once: close another dashboard first.", retry_after=self.RETRY_AFTER_S)
+        if self.open.total() >= self.total:
+            raise Problem(503, "Too many streams", "The service has as many rollout streams open as it serves: "
+                          "try again shortly.", retry_after=self.RETRY_AFTER_S)
+        self.open[who] += 1
+
+    def give_back(self, who: str) -> None:
+        self.open[who] -= 1
+        if self.open[who] <= 0:
+            del self.open[who]
+
+
+class ClosingStream(StreamingResponse):
+    """A streaming response that runs `on_close` once it is over, however it ends (finished, the
+    client gone, the server stopping), even if its body was never started."""
+
+    def __init__(self, content, on_close: Callable[[], Awaitable[None]], **kw) -> None:
+        super().__init__(content, **kw)
+        self.on_close = on_close
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.on_close()
 
 
 GAUGES = ("members_total", "members_eligible", "accounts_installed", "accounts_web", "accounts_mobile",

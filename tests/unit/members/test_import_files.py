@@ -1,10 +1,12 @@
 import io
+import zipfile
 from datetime import date, datetime
 
 import pytest
 from openpyxl import Workbook
 
 from services.members.domain import GENDERS, MEMBER_FIELDS, InvalidInput, Member, parse_member
+from services.members import import_files
 from services.members.import_files import read_member_rows, sniff_format, write_csv, write_xlsx
 
 TODAY = date(2025, 6, 1)
@@ -269,3 +271,69 @@ def test_write_xlsx_uses_given_columns() -> None:
 def test_default_columns_are_member_fields() -> None:
     data = write_csv([])
     assert data.decode("utf-8-sig").strip() == ",".join(MEMBER_FIELDS)
+
+
+# --- files read as they are, never whole; zip bombs refused before opening ---------------------------
+
+
+class CountingFile(io.BytesIO):
+    """A binary file that remembers how much each read asked for."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads: list[int] = []
+
+    def read(self, size=-1):
+        self.reads.append(size)
+        return super().read(size)
+
+    def readinto(self, buffer):
+        self.reads.append(len(buffer))
+        return super().readinto(buffer)
+
+    read1 = read
+
+
+def test_a_csv_file_is_read_a_chunk_at_a_time_and_closed_once_read():
+    rows = [member_row(i) for i in range(20_000)]
+    source = CountingFile(write_csv(rows))
+    assert len(source.getvalue()) > 2 * 2**20
+    read = list(read_member_rows(source, "members.csv"))
+    assert len(read) == len(rows)
+    assert all(0 < size <= 2**20 for size in source.reads), sorted(set(source.reads))[-3:]
+    assert source.closed
+
+
+def test_a_file_that_is_not_utf8_is_refused_before_any_row():
+    with pytest.raises(ValueError, match="UTF-8"):
+        read_member_rows(io.BytesIO(write_csv([member_row(1)]) + "Đảng viên".encode("utf-16")), "m.csv")
+
+
+def bomb(size: int) -> bytes:
+    """A workbook whose sheet inflates to `size` bytes of whitespace (readable, and a bomb)."""
+    plain = xlsx_bytes(["party_card_no", "full_name", "date_of_birth", "unit"])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(plain)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(b"</sheetData>", b" " * size + b"</sheetData>")
+            dst.writestr(item.filename, data)
+    return out.getvalue()
+
+
+def test_a_workbook_inflating_too_many_times_is_refused_from_its_directory():
+    with pytest.raises(ValueError, match="inflates more than 100 times"):
+        read_member_rows(bomb(8 * 2**20), "m.xlsx")
+
+
+def test_a_workbook_inflating_too_much_in_all_is_refused(monkeypatch):
+    monkeypatch.setattr(import_files, "MAX_XLSX_UNCOMPRESSED", 2**20)
+    monkeypatch.setattr(import_files, "MAX_XLSX_RATIO", 10**6)
+    with pytest.raises(ValueError, match="would inflate to 2 MiB; at most 1 MiB"):
+        read_member_rows(bomb(2 * 2**20), "m.xlsx")
+
+
+def test_an_ordinary_workbook_of_many_rows_is_read():
+    rows = [member_row(i) for i in range(5000)]
+    assert len(list(read_member_rows(write_xlsx(rows), "m.xlsx"))) == len(rows)
