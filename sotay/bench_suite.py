@@ -267,6 +267,7 @@ class SizeRun:
                 self.services.start(name)
             for name in SERVICES:
                 await _until_ready(self.http, f"http://127.0.0.1:{self.services.ports[name]}/readyz", timeout=120)
+            await self.until_tokens_verify()
             await self.caught_up()
             print(f"  set up: {len(self.units):,} units everywhere in {time.perf_counter() - started:.1f} s",
                   flush=True)
@@ -309,6 +310,17 @@ class SizeRun:
                 raise TimeoutError("the services did not catch up")
             quiet = quiet + 1 if await self.outboxes_published() and await self.consumers_drained() else 0
             await asyncio.sleep(0.2)
+
+    async def until_tokens_verify(self, timeout: float = 60) -> None:
+        """Until every service trusts identity's keys: started together, one may be ready before
+        identity has published them, and would answer 401 for a moment."""
+        deadline = time.monotonic() + timeout
+        for name, path in (("members", "/members?limit=1"), ("identity", "/me"), ("content", "/articles"),
+                           ("metrics", "/rollout?unit=city")):
+            while (await self.http.get(self.url(name, path), headers=self.admin)).status_code == 401:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} does not take identity's tokens")
+                await asyncio.sleep(0.2)
 
     async def city(self) -> dict[str, Any]:
         answer = await self.http.get(self.url("metrics", "/rollout"), params={"unit": CITY}, headers=self.admin)

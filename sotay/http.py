@@ -264,7 +264,10 @@ def _parse_json(body: bytes) -> Any:
 
 
 def _form_problems(body: bytes) -> list[tuple[str, str]]:
-    return [(name, reason) for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+    """Each form field that cannot be stored, by its name (or as the body's, when the name is
+    itself what cannot be stored, or empty)."""
+    return [(name if name and not unstorable_reason(name) else "body", reason)
+            for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
             if (reason := unstorable_reason(name) or unstorable_reason(value))]
 
 

@@ -144,6 +144,7 @@ def valid_bodies(world) -> dict[str, object]:
     an, ids = MEMBERS["an"], world.ids
     return {
         "POST /api/members/v1/org-units": {"code": "bd-g1-fz", "name": "Chi bộ thử", "kind": "cell", "parent": "bd-g1"},
+        "POST /api/members/v1/members/search": {"q": an[4], "unit": "bd-g1-c1", "limit": 10},
         "PATCH /api/members/v1/org-units/{code}": {"name": "Chi bộ đổi tên", "wave": 1, "closed": False},
         "POST /api/members/v1/members": {"party_card_no": "0100000091", "full_name": "Người Thử", "unit": "bd-g1-c1",
                                          "date_of_birth": "1980-01-01", "gender": "male", "phone": "0912000991",
@@ -164,7 +165,10 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/identity/v1/registrations/{reg_id}/reject": {"reason": "không đúng"},
         "POST /api/identity/v1/registrations/approve": {"ids": [ids["registration_an"]]},
         "POST /api/identity/v1/accounts/{account_id}/grants": {"role": "editor", "unit": "tay-ho"},
+        "POST /api/identity/v1/accounts/{account_id}/grants/revoke": {"role": "editor", "unit": "tay-ho"},
+        "POST /api/identity/v1/accounts/{account_id}/disable": {"reason": "thử"},
         "POST /api/identity/v1/token": ("form", {"grant_type": "password", "username": an[1], "password": "x"}),
+        "POST /api/identity/v1/token/revoke": ("form", {"token": "not-a-refresh-token"}),
         "POST /api/content/v1/articles": {"title": "Tin thử", "body": "Nội dung", "category": "news",
                                           "audience": ["ba-dinh"], "unit": "ba-dinh", "tags": ["a"],
                                           "summary": "Tóm tắt", "body_format": "markdown", "attachments": []},

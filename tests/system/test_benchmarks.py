@@ -56,6 +56,7 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sotay.cli", "bench", "--quick", "--members", "2000",
                            "--registrations", "50", "--readers", "100", "--tree-scale", "0.05", "--json", str(out)],
                           env=env, capture_output=True, text=True, timeout=300)
+    assert out.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert done.returncode == (0 if report["met"] else 1), done.stdout + done.stderr
     assert "CPU s / peak MB" in done.stdout and "every target" in done.stdout
