@@ -19,6 +19,7 @@ import services.identity
 import services.members
 from tests.support.system import (
     RunningSystem,
+    create_org_tree,
     eventually,
     import_registry,
     real_server,
@@ -106,15 +107,7 @@ async def registry_world(settings, nats_url: str, database_url: str, *, members_
     definitions = [services.members.definition(), services.identity.definition(), services.content.definition()]
     async with running_system(definitions, settings, nats_url, database_url) as system:
         admin = system.auth("city_admin")
-        tree = [{"code": "city", "name": "Thành phố Hà Nội", "kind": "city"}]
-        for committee in COMMITTEES:
-            tree += [{"code": committee, "name": f"Đảng bộ {committee}", "kind": "committee", "parent": "city",
-                      "wave": 1},
-                     {"code": f"{committee}-g1", "name": "Đảng bộ phường", "kind": "grassroots", "parent": committee}]
-            tree += [{"code": cell(committee, n), "name": f"Chi bộ {n}", "kind": "cell", "parent": f"{committee}-g1"}
-                     for n in (1, 2)]
-        for unit in tree:
-            assert (await system.client.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
+        await create_org_tree(system.client, COMMITTEES, admin)
         rows = [{**registry_row(card(c, i), name_of(i), cell(committee, 1 + i % 2), born="1970-01-01"),
                  "phone": phone_of(card(c, i))}
                 for c, committee in enumerate(COMMITTEES) for i in range(members_per_committee)]

@@ -19,7 +19,7 @@ import services.identity
 import services.members
 from services.members.import_files import write_csv
 from sotay.auth import Grant, mint_token
-from tests.support.system import eventually, make_settings, running_system
+from tests.support.system import create_org_tree, eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration
 
@@ -52,16 +52,7 @@ async def system(data_dir, nats_url, database_url):
     definitions = [services.members.definition(), services.identity.definition()]
     async with running_system(definitions, settings, nats_url, database_url) as system:
         admin = system.auth("city_admin")
-        tree = [{"code": "city", "name": "Thành phố Hà Nội", "kind": "city"}]
-        for committee in COMMITTEES:
-            tree += [{"code": committee, "name": f"Đảng bộ {committee}", "kind": "committee", "parent": "city",
-                      "wave": 1},
-                     {"code": f"{committee}-g1", "name": "Đảng bộ phường", "kind": "grassroots",
-                      "parent": committee}]
-            tree += [{"code": c, "name": f"Chi bộ {c}", "kind": "cell", "parent": f"{committee}-g1"}
-                     for c in cells_of(committee)]
-        for unit in tree:
-            assert (await system.client.post("/api/members/v1/org-units", json=unit, headers=admin)).status_code == 201
+        await create_org_tree(system.client, COMMITTEES, admin)
         imported = await system.client.post(
             "/api/members/v1/imports", params={"wait": "true"},
             files={"file": ("registry.csv", write_csv(registry_rows()), "text/csv")}, headers=admin)

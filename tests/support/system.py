@@ -80,6 +80,20 @@ async def running_system(definitions: list[ServiceDefinition], settings: Setting
                 await runtime.stop()
 
 
+async def create_org_tree(client: httpx.AsyncClient, committees, headers: dict[str, str]) -> None:
+    """The city, and under each committee one grassroots organisation `<committee>-g1` with two
+    cells `<committee>-g1-c1` and `-c2`, made through the members API."""
+    tree = [{"code": "city", "name": "Thành phố Hà Nội", "kind": "city"}]
+    for committee in committees:
+        tree += [{"code": committee, "name": f"Đảng bộ {committee}", "kind": "committee", "parent": "city", "wave": 1},
+                 {"code": f"{committee}-g1", "name": "Đảng bộ phường", "kind": "grassroots", "parent": committee}]
+        tree += [{"code": f"{committee}-g1-c{n}", "name": f"Chi bộ {n}", "kind": "cell", "parent": f"{committee}-g1"}
+                 for n in (1, 2)]
+    for unit in tree:
+        created = await client.post("/api/members/v1/org-units", json=unit, headers=headers)
+        assert created.status_code == 201, created.text
+
+
 def registry_row(card: str, name: str, unit: str, *, born: str = "1970-01-01", status: str = "active",
                  eligible: bool = True, reason: str = "") -> dict[str, str]:
     """One row of a registry import file, the member's phone derived from the card."""

@@ -29,30 +29,5 @@ CREATE TABLE known_addresses (
 -- digits of its phone (the replica holds no phone number).
 ALTER TABLE registry_members ADD COLUMN full_name text, ADD COLUMN phone_tail text;
 
--- Audit rows are written, never changed (as members' 002_audit.sql): a trigger refuses it to
--- anyone, the owner included (the all-in-one mode runs the service as the owner), and the rights
--- identity's role got through the owner's default privileges (roles.sql) are taken back.
-CREATE FUNCTION refuse_audit_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '%.% is an audit trail: its rows are never changed or deleted', TG_TABLE_SCHEMA, TG_TABLE_NAME
-        USING ERRCODE = 'insufficient_privilege';
-END
-$$;
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
-    FOR EACH ROW EXECUTE FUNCTION refuse_audit_change();
-CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
-    FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_change();
-DO $$
-DECLARE
-    grantee text;
-BEGIN
-    FOR grantee IN
-        SELECT DISTINCT pg_get_userbyid(a.grantee)
-        FROM pg_class c, aclexplode(c.relacl) a
-        WHERE c.oid = 'audit_log'::regclass
-          AND a.grantee NOT IN (0, c.relowner) AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')
-    LOOP
-        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM %I', grantee);
-    END LOOP;
-END
-$$;
+-- Audit rows are written, never changed (the kit's append_only, sotay/migrations/003_append_only.sql).
+SELECT append_only('audit_log');
