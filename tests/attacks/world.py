@@ -30,6 +30,7 @@ import services.content
 import services.identity
 import services.members
 import services.metrics
+from services.metrics import PUBLISHED_EVERY_S
 from sotay.embedded import EmbeddedNats
 from tests.support.system import RunningSystem, make_settings, real_server, running_system
 
@@ -111,32 +112,41 @@ class World:
 
     def quiet_digest(self, service: str, timeout: float = 20.0) -> dict[str, str]:
         """The service's digest once it has settled (what an applied event set moving has stopped)."""
-        deadline = time.monotonic() + timeout
-        last = self.digest(service)
-        while True:
-            time.sleep(0.3)
-            now = self.digest(service)
-            if now == last:
-                return now
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{service} did not settle")
-            last = now
+        span = SETTLED_FOR_S if service == "metrics" else 0.3  # only metrics writes on its own, later
+        return _settled(lambda: self.digest(service), timeout, f"{service} did not settle", span)
+
+    def changed_since(self, before: dict[str, dict[str, str]]) -> list[str]:
+        """The tables (service.table) whose rows differ from `before`, once the system has settled."""
+        after = self.quiet_digests()
+        return sorted(f"{service}.{table}" for service in after for table in after[service]
+                      if after[service][table] != before.get(service, {}).get(table))
 
     def digests(self) -> dict[str, dict[str, str]]:
         return {name: self.digest(name) for name in self.system.runtimes}
 
     def quiet_digests(self, timeout: float = 20.0) -> dict[str, dict[str, str]]:
         """The digests once the system has settled (events relayed and applied, counters folded)."""
-        deadline = time.monotonic() + timeout
-        last = self.digests()
-        while True:
-            time.sleep(0.6)
-            now = self.digests()
-            if now == last:
-                return now
-            if time.monotonic() > deadline:
-                raise AssertionError("the system did not settle")
-            last = now
+        return _settled(self.digests, timeout, "the system did not settle")
+
+
+# Settled means unchanged for longer than the metrics publisher leaves a published snapshot
+# unwritten to its table (it writes them PUBLISHED_EVERY_S after the last, in its next round).
+SETTLED_FOR_S = PUBLISHED_EVERY_S + 1.0
+
+
+def _settled(read, timeout: float, failure: str, span: float = SETTLED_FOR_S):
+    """`read()` once it has returned the same for `span` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = read(), time.monotonic()
+    while True:
+        time.sleep(0.3)
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= span:
+            return now
+        if time.monotonic() > deadline:
+            raise AssertionError(failure)
 
 
 async def _eventually(check, timeout: float = 30.0) -> None:
