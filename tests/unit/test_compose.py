@@ -1,4 +1,4 @@
-"""The split-mode deployment agrees with the code, the README and itself.
+"""The split-mode deployment agrees with the code, the documentation and itself.
 
 No Docker engine is needed. docker-compose.yml is validated against the
 Compose Specification schema in data/compose-spec.json: the one docker-compose
@@ -60,7 +60,7 @@ PRIVATE_KEYS = {"SOTAY_KEY_ENCRYPTION_KEY": {"identity"}, "SOTAY_JWKS_ROOT_KEY":
                 "SOTAY_PII_HMAC_KEY": {"members", "identity"}}
 PUBLIC_KEY = "SOTAY_JWKS_ROOT_PUBLIC_KEY"
 # Settings of keys-contract that identity's and the kit's code read from this issue on; until
-# Settings and README.md's configuration table have them they are reported here, not failed.
+# Settings and docs/running.md's configuration table have them they are reported here, not failed.
 CONTRACT_SETTINGS = {"SOTAY_ENV", "SOTAY_KEY_ENCRYPTION_KEY", "SOTAY_JWKS_ROOT_KEY", "SOTAY_JWKS_ROOT_PUBLIC_KEY",
                      "SOTAY_TRUSTED_PROXIES"}
 # Every variable filled in with its own name: what each value is made of, as Compose builds it.
@@ -147,10 +147,10 @@ def served_services() -> dict[str, str]:
 
 
 def documented_variables() -> tuple[set[str], tuple[str, ...]]:
-    """The names in README.md's configuration table, and the prefixes of the
+    """The names in docs/running.md's configuration table, and the prefixes of the
     families it lists open-ended (`OTEL_…`, "…")."""
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("### Configuration", 1)[1].split("\n#", 1)[0]
+    page = (ROOT / "docs" / "running.md").read_text()
+    table = page.split("## Configuration", 1)[1].split("\n#", 1)[0]
     names, families = set(), set()
     for row in table.splitlines():
         if not row.startswith("| `"):
@@ -373,7 +373,7 @@ def test_service_variables_are_settings_documented_in_the_readme():
             if name in pending:
                 continue
             assert name in documented or name.startswith(families), \
-                f"{container}: {name} is not in README.md's configuration table"
+                f"{container}: {name} is not in docs/running.md's configuration table"
             if name.startswith("SOTAY_"):
                 assert name in fields, f"{container}: {name}"
 
