@@ -1,13 +1,2 @@
-"""The services. `SERVICES` lists those that exist, in start order."""
-
-from importlib import import_module
-
-from sotay.service import ServiceDefinition
-
-SERVICES = ("members", "identity", "content", "metrics")
-
-
-def load(name: str) -> ServiceDefinition:
-    if name not in SERVICES:
-        raise KeyError(f"unknown service {name!r}: choose from {', '.join(SERVICES)}")
-    return import_module(f"services.{name}").definition()
+"""The services: members, identity, content and metrics, each its own package with the same
+rooms (domain, handlers, adapters, entrypoints). sotay/system/registry.py lists them."""

@@ -12,14 +12,13 @@ import hashlib
 import logging
 import time as time_module
 from datetime import UTC, date, datetime, time
-from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.metrics import figures, projection
+from services.metrics import figures, projection, rebuild
 from services.metrics.entrypoints.events import consumers
 from services.metrics.entrypoints.http import build_router
 from services.metrics.events import CATALOGUE, RolloutSnapshot
@@ -303,7 +302,7 @@ def definition() -> ServiceDefinition:
     publisher = SnapshotPublisher()
     return ServiceDefinition(
         name="metrics",
-        migrations=Path(__file__).parent / "adapters" / "migrations",
+        migrations=rebuild.MIGRATIONS,
         catalogue=CATALOGUE,
         build_router=build_router,
         build_consumers=lambda ctx: consumers(),

@@ -23,6 +23,7 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -47,6 +48,8 @@ FOLD_EVERY = 50  # batches: keeps counter_deltas small during a long replay
 # side by side: this process then works while PostgreSQL writes another lane.
 LANES = 3
 UNAVAILABLE_RETRIES = 20  # 503s a fetch may meet before the rebuild gives up (0.5 s apart)
+
+MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
 @dataclass
@@ -201,8 +204,7 @@ async def verify(database_url: str, js: JetStreamContext) -> tuple[RebuildStats,
     scratch = f"metrics_verify_{uuid.uuid4().hex[:8]}"
     live, fresh = create_engine(database_url, "metrics"), create_engine(database_url, scratch)
     try:
-        from services import load
-        await migrate(fresh, scratch, load("metrics").migrations)
+        await migrate(fresh, scratch, MIGRATIONS)
         async with fresh.begin() as db:
             await db.execute(text("INSERT INTO training_sessions SELECT * FROM metrics.training_sessions"))
             await _training_counts(db)

@@ -99,7 +99,7 @@ async def test_sotay_token_refuses_in_production_and_signs_with_identity_s_key_o
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOTAY_")}
 
     def sotay_token(*args: str, **variables: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "sotay.cli", "token", *args], env={**env, **variables},
+        return subprocess.run([sys.executable, "-m", "sotay", "token", *args], env={**env, **variables},
                               capture_output=True, text=True, timeout=120)
     production = await asyncio.to_thread(sotay_token, "--role", "city_admin", SOTAY_ENV="production",
                                          SOTAY_DATA_DIR=str(tmp_path))

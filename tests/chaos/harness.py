@@ -136,12 +136,12 @@ class Chaos:
         return env
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "sotay.cli", *args], env=self.env(), capture_output=True,
+        return subprocess.run([sys.executable, "-m", "sotay", *args], env=self.env(), capture_output=True,
                               text=True, timeout=timeout, start_new_session=True)
 
     def start(self, name: str, **extra: str) -> None:
         s = self.services[name]
-        self.processes.start(name, [sys.executable, "-m", "sotay.cli", "serve", s.service],
+        self.processes.start(name, [sys.executable, "-m", "sotay", "serve", s.service],
                              self.env(s.port, **extra))
 
     def kill(self, name: str) -> None:

@@ -354,7 +354,7 @@ def _kid(token: str) -> str:
 async def test_bootstrap_admin_then_rotate_keys_old_tokens_stay_valid(system, database_url, data_dir, monkeypatch):
     import io
 
-    from sotay.cli import main as sotay_main
+    from sotay.system.cli import main as sotay_main
 
     monkeypatch.setenv("SOTAY_DATABASE_URL", database_url)
     monkeypatch.setenv("SOTAY_DATA_DIR", str(data_dir))

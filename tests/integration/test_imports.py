@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 import services.members
 from services.members.import_files import write_csv, write_xlsx
-from sotay.cli import main as sotay_main
+from sotay.system.cli import main as sotay_main
 from tests.support.system import eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration

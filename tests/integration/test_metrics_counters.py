@@ -14,7 +14,7 @@ import pytest
 from nats.js.api import KeyValueConfig
 from sqlalchemy import text
 
-from services import load
+from sotay.system.registry import load
 import services.metrics as metrics_service
 from services.metrics import Held, SnapshotPublisher, figures, projection, turn_day
 from sotay.clock import HANOI, hanoi_day

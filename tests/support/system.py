@@ -16,7 +16,7 @@ from services.members.import_files import write_csv
 from sotay.auth import Grant, mint_token
 from sotay.embedded import free_port
 from sotay.keys import publish_development_jwks
-from sotay.runtime import http_server_config
+from sotay.system.runtime import http_server_config
 from sotay.service import ServiceDefinition, ServiceRuntime, service_app
 from sotay.settings import Settings
 

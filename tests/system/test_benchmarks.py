@@ -18,7 +18,7 @@ def bench(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOTAY_")}
     env.update(SOTAY_DATA_DIR=str(tmp_path / "data"), SOTAY_LOG_LEVEL="WARNING")
     out = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "-m", "sotay.cli", "bench", *args, "--json", str(out)], env=env,
+    done = subprocess.run([sys.executable, "-m", "sotay", "bench", *args, "--json", str(out)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: target not met
     return done, json.loads(out.read_text())["scenarios"][0]
@@ -53,7 +53,7 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOTAY_")}
     env.update(SOTAY_DATA_DIR=str(tmp_path / "data"), SOTAY_LOG_LEVEL="WARNING")
     out = tmp_path / "suite.json"
-    done = subprocess.run([sys.executable, "-m", "sotay.cli", "bench", "--quick", "--members", "2000",
+    done = subprocess.run([sys.executable, "-m", "sotay", "bench", "--quick", "--members", "2000",
                            "--registrations", "50", "--readers", "100", "--tree-scale", "0.05", "--json", str(out)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert out.exists(), done.stdout[-3000:] + done.stderr[-3000:]

@@ -251,12 +251,12 @@ class System:
         return env
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "sotay.cli", *args], env=self.env(), capture_output=True,
+        return subprocess.run([sys.executable, "-m", "sotay", *args], env=self.env(), capture_output=True,
                               text=True, timeout=timeout, start_new_session=True)
 
     def start(self, name: str) -> None:
         s = self.services[name]
-        self.processes.start(name, [sys.executable, "-m", "sotay.cli", "serve", s.service], self.env(s.port))
+        self.processes.start(name, [sys.executable, "-m", "sotay", "serve", s.service], self.env(s.port))
 
     async def wait_ready(self, name: str, timeout: float = 60, restarts: int = 2) -> float:
         """Until the replica answers /readyz. One that exits while starting is started again, as its

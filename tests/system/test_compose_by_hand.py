@@ -79,7 +79,7 @@ def container_env(service: dict, dot_env: dict[str, str], nats_url: str, roles, 
 def command(service: dict) -> list[str]:
     argv = list(service["command"])
     assert argv[0] == "sotay"
-    return [sys.executable, "-m", "sotay.cli", *argv[1:]]
+    return [sys.executable, "-m", "sotay", *argv[1:]]
 
 
 async def test_migrate_then_serve_members_as_compose_runs_them(tmp_path, postgres_server, dot_env):

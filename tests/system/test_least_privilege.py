@@ -27,7 +27,7 @@ import orjson
 import pytest
 from nats.js.api import ConsumerConfig, KeyValueConfig
 
-from services import SERVICES, load
+from sotay.system.registry import SERVICES, load
 from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, open_signed_jwks
 from sotay.keys import jwks_root_public_key
 from sotay.db import create_engine, migrate
@@ -130,7 +130,7 @@ async def drop_roles(roles: Roles) -> None:
 
 
 def sotay(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sotay.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "sotay", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 def start(data_dir: Path, port: int, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOTAY_")}
     env.update(SOTAY_DATA_DIR=str(data_dir), SOTAY_HTTP_PORT=str(port), SOTAY_LOG_LEVEL="WARNING")
-    return subprocess.Popen([sys.executable, "-m", "sotay.cli", "up", *args], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "sotay", "up", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
 
@@ -74,7 +74,7 @@ def test_up_serves_the_demo_then_stops_cleanly_and_reuses_its_data(tmp_path):
             committees = httpx.get(f"{url}/api/members/v1/org-units", params={"kind": "committee"}).json()["items"]
         assert len(committees) == 50
         assert sum(c["wave"] == 1 for c in committees) == 9
-        token = subprocess.run([sys.executable, "-m", "sotay.cli", "token", "--role", "city_admin"],
+        token = subprocess.run([sys.executable, "-m", "sotay", "token", "--role", "city_admin"],
                                env={**os.environ, "SOTAY_DATA_DIR": str(data_dir)}, capture_output=True,
                                text=True, check=True).stdout.strip()
 
@@ -129,7 +129,7 @@ async def test_serve_one_service_on_configured_servers_starts_none(tmp_path, nat
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOTAY_")}
     env.update(SOTAY_DATA_DIR=str(data_dir), SOTAY_HTTP_PORT=str(port), SOTAY_NATS_URL=nats_url,
                SOTAY_DATABASE_URL=database_url, SOTAY_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "sotay.cli", "serve", "members"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "sotay", "serve", "members"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

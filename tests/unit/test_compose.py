@@ -5,7 +5,7 @@ Compose Specification schema in data/compose-spec.json: the one docker-compose
 1.29.2 ships as compose/config/compose_spec.json (Apache License 2.0),
 unchanged. It is older than today's specification, so a file it accepts also
 runs on older Compose releases. The rest checks what a schema cannot: that
-every service in `services.SERVICES` runs, is routed and waits for what it
+every service in `sotay.system.registry.SERVICES` runs, is routed and waits for what it
 needs, that the profiles are complete, and that the image installs the
 project the way the Makefile does; that compose refuses to start without
 its secrets, that deploy/make-env and deploy/dev.env give it every one, who
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 
-from services import SERVICES
+from sotay.system.registry import SERVICES
 from sotay.http import CONTENT_SECURITY_POLICY
 from sotay.settings import Settings
 from tests.support.compose import DEV_ENV, MAKE_ENV, missing_variables, read_env_file, resolved

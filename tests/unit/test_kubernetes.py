@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from services import SERVICES
+from sotay.system.registry import SERVICES
 from sotay.settings import Settings
 
 try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sotay.bench_suite import FULL, QUICK, suite_sizes
+from sotay.system.bench_suite import FULL, QUICK, suite_sizes
 
 
 def test_the_quick_size_then_hanois():

@@ -44,7 +44,7 @@ from services.members.import_files import read_member_rows, write_csv
 from sotay.db import plain_url
 from sotay.embedded import free_port
 from sotay.events import uuid7
-from sotay.runtime import Infrastructure
+from sotay.system.runtime import Infrastructure
 from sotay.service import ServiceRuntime, nats_servers
 from sotay.settings import Settings
 
@@ -144,7 +144,7 @@ async def _run_import(settings: Settings, infra: Infrastructure, db_url: str, ro
 
 
 def _members():
-    from services import load
+    from sotay.system.registry import load
     return load("members")
 
 
@@ -397,7 +397,7 @@ def _start_service(name: str, nats_url: str, db_url: str, settings: Settings, po
            # the city's (the checks still run, and cost what they cost).
            "SOTAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR": "1000000000",
            "SOTAY_SIGN_IN_FAILURES_PER_ADDRESS": "1000000000"}
-    return subprocess.Popen([sys.executable, "-m", "sotay.cli", "serve", name], env=env, stdout=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-m", "sotay", "serve", name], env=env, stdout=subprocess.DEVNULL)
 
 
 async def _until_ready(client, url: str, timeout: float = 60) -> None:

@@ -10,7 +10,7 @@ middleware). The reader is named by query parameters.
   outbox-like table of its own (`bench_bare_outbox`, which no relay reads,
   so the bare reads reach no other service) and a NOTIFY.
 
-Run as `uvicorn sotay.bench_bare:app`, with SOTAY_BENCH_DSN set to the
+Run as `uvicorn sotay.system.bench_bare:app`, with SOTAY_BENCH_DSN set to the
 database (search_path content)."""
 
 import os

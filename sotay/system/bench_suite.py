@@ -61,10 +61,10 @@ from services.members.adapters.demo_loader import _insert_units
 from services.members.demo import build_org_tree, generate_members
 from services.members.import_files import read_member_rows, write_csv
 from sotay.auth import Grant, mint_token
-from sotay.bench import (_cpu, _floor_copy, _floor_publish, _load, _members, _pct, _read_response, _request,
+from sotay.system.bench import (_cpu, _floor_copy, _floor_publish, _load, _members, _pct, _read_response, _request,
                          _start_service, _until_ready, scratch_system)
-from sotay.bench_feed import _http, _start_bare, _wait_http
-from sotay.bench_metrics import raw_consume
+from sotay.system.bench_feed import _http, _start_bare, _wait_http
+from sotay.system.bench_metrics import raw_consume
 from sotay.db import plain_url
 from sotay.embedded import free_port
 from sotay.events import uuid7

@@ -30,7 +30,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from services.members.demo import build_org_tree
 from services.members.events import MemberRegistered, MemberUpdated, OrgUnitCreated
-from sotay.bench import _pct, _start_service, scratch_system
+from sotay.system.bench import _pct, _start_service, scratch_system
 from sotay.embedded import free_port
 from sotay.events import message_from_payload, uuid7
 from sotay.service import ServiceRuntime, nats_servers
@@ -74,7 +74,7 @@ class Publisher:
 
 async def _run(settings, infra, db_url: str, member_count: int, rate: int, seconds: float,
                json_file: Path | None) -> int:
-    from services import load
+    from sotay.system.registry import load
     from services.identity.events import AccountApproved, RegistrationSubmitted
     from services.metrics.rebuild import replay
 

@@ -35,7 +35,7 @@ from services.content.domain import ancestors, committee_of
 from services.content.text import fold
 from services.members.demo import build_org_tree
 from sotay.auth import Grant, mint_token
-from sotay.bench import _load, _pct, _start_service, _until_ready, scratch_system
+from sotay.system.bench import _load, _pct, _start_service, _until_ready, scratch_system
 from sotay.db import plain_url
 from sotay.embedded import free_port
 from sotay.events import uuid7
@@ -67,7 +67,7 @@ async def _trust_development_key(settings, nats_url: str) -> None:
 
 async def _run(settings, infra, db_url: str, member_count: int, article_count: int, request_count: int,
                json_file: Path | None) -> int:
-    from services import load
+    from sotay.system.registry import load
 
     content = ServiceRuntime(load("content"), settings, infra.nats_url, db_url)
     await content.migrate()
@@ -149,7 +149,7 @@ def _http(method: str, path: str, headers: dict[str, str] | None = None) -> byte
 
 def _start_bare(db_url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "SOTAY_BENCH_DSN": plain_url(db_url)}
-    return subprocess.Popen([sys.executable, "-m", "uvicorn", "sotay.bench_bare:app", "--port", str(port),
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", "sotay.system.bench_bare:app", "--port", str(port),
                              "--log-level", "warning", "--no-access-log"], env=env, stdout=subprocess.DEVNULL)
 
 

@@ -10,7 +10,7 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from services import SERVICES, load
+from sotay.system.registry import SERVICES, load
 from sotay.settings import Settings
 
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_up(args, settings: Settings) -> int:
-    from sotay.runtime import run_services
+    from sotay.system.runtime import run_services
 
     on_started = None
     if args.demo:
@@ -144,7 +144,7 @@ def cmd_up(args, settings: Settings) -> int:
 
 
 def cmd_serve(args, settings: Settings) -> int:
-    from sotay.runtime import run_services
+    from sotay.system.runtime import run_services
 
     run_services([args.service], settings)
     return 0
@@ -193,7 +193,7 @@ async def offline_service(name: str, settings: Settings, *, with_nats: bool = Fa
     for command-line work. Events it writes wait in the outbox until the
     service's relay runs. Its migrations are applied first, or with
     SOTAY_SETUP_ON_START=false (a service's role, which may not) checked."""
-    from sotay.runtime import Infrastructure
+    from sotay.system.runtime import Infrastructure
     from sotay.service import ServiceRuntime
 
     infra = Infrastructure(settings).start([name], nats=with_nats)
@@ -262,7 +262,7 @@ def cmd_migrate(args, settings: Settings) -> int:
     every schema's migrations (as the owner role of SOTAY_DATABASE_URL, or of each
     SOTAY_<SERVICE>_DATABASE_URL), then, as the NATS user of SOTAY_NATS_USER (the admin),
     the streams, the buckets, every service's durable consumers and the district ones."""
-    from sotay.runtime import Infrastructure
+    from sotay.system.runtime import Infrastructure
     from sotay.service import ServiceRuntime, connect_nats, set_up_nats
 
     async def run():
@@ -338,7 +338,7 @@ def cmd_dlq(args, settings: Settings) -> int:
     import orjson
 
     from sotay import dlq
-    from sotay.runtime import Infrastructure
+    from sotay.system.runtime import Infrastructure
     from sotay.service import connect_nats
 
     if args.dlq_command == "redrive" and bool(args.seqs) + bool(args.consumer) + bool(args.all) != 1:
@@ -444,10 +444,10 @@ def cmd_admin(args, settings: Settings) -> int:
 
 
 def cmd_bench(args, settings: Settings) -> int:
-    from sotay.bench import run_identity_benchmark, run_import_benchmark
+    from sotay.system.bench import run_identity_benchmark, run_import_benchmark
 
     if args.scenario is None:
-        from sotay.bench_suite import run_suite, suite_sizes
+        from sotay.system.bench_suite import run_suite, suite_sizes
         try:
             sizes = suite_sizes(quick_only=args.quick, members=args.members, registrations=args.registrations,
                                 readers=args.readers, tree_scale=args.tree_scale)
@@ -459,11 +459,11 @@ def cmd_bench(args, settings: Settings) -> int:
         return asyncio.run(run_identity_benchmark(settings, registrations=args.registrations or 1000,
                                                   json_file=args.json))
     if args.scenario == "metrics":
-        from sotay.bench_metrics import run_metrics_benchmark
+        from sotay.system.bench_metrics import run_metrics_benchmark
         return asyncio.run(run_metrics_benchmark(settings, members=args.population, rate=args.rate,
                                                  seconds=args.seconds, json_file=args.json))
     if args.scenario == "feed":
-        from sotay.bench_feed import run_feed_benchmark
+        from sotay.system.bench_feed import run_feed_benchmark
         return asyncio.run(run_feed_benchmark(settings, members=args.members or 100_000, articles=args.articles,
                                               requests=args.requests, json_file=args.json))
     return asyncio.run(run_import_benchmark(settings, rows=args.rows, json_file=args.json))

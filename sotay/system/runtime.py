@@ -19,7 +19,7 @@ from pathlib import Path
 
 import uvicorn
 
-from services import load
+from sotay.system.registry import load
 from sotay.embedded import EmbeddedNats, EmbeddedPostgres
 from sotay.keys import MissingKey
 from sotay.service import NotSetUp, ServiceRuntime, service_app

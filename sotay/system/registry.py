@@ -1,0 +1,13 @@
+"""The services the system is made of, in start order."""
+
+from importlib import import_module
+
+from sotay.service import ServiceDefinition
+
+SERVICES = ("members", "identity", "content", "metrics")
+
+
+def load(name: str) -> ServiceDefinition:
+    if name not in SERVICES:
+        raise KeyError(f"unknown service {name!r}: choose from {', '.join(SERVICES)}")
+    return import_module(f"services.{name}").definition()
