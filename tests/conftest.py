@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sotay.embedded import EmbeddedNats, EmbeddedPostgres
+from sotay.kit.embedded import EmbeddedNats, EmbeddedPostgres
 
 
 @pytest.fixture(scope="session")

@@ -19,10 +19,10 @@ from services.content.events import (
 )
 from services.content.replica import reader_of
 from services.content.text import contains, fold, plain_text, sanitise_body, search_terms, summary_from
-from sotay.auth import Principal
-from sotay.events import CITY, Event, make_message, uuid7
-from sotay.http import Problem, invalid
-from sotay.outbox import add_events
+from sotay.kit.auth import Principal
+from sotay.kit.events import CITY, Event, make_message, uuid7
+from sotay.kit.http import Problem, invalid
+from sotay.kit.outbox import add_events
 
 SCHEMA = "content"
 SUMMARY_COLUMNS = ("id, title, summary, category, tags, author_unit, audience, status, publish_at, expires_at, "

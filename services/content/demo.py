@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import text
 
 from services.content import articles, library
-from sotay.auth import Grant, Principal
-from sotay.service import ServiceContext
+from sotay.kit.auth import Grant, Principal
+from sotay.kit.service import ServiceContext
 
 log = logging.getLogger("sotay.content.demo")
 

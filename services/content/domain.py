@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sotay.auth import Principal
-from sotay.clock import hanoi_day
+from sotay.kit.auth import Principal
+from sotay.kit.clock import hanoi_day
 
 CATEGORIES = ("news", "directive", "guidance", "qa", "local_news")
 STATUSES = ("draft", "submitted", "approved", "scheduled", "published", "retracted")

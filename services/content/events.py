@@ -11,7 +11,7 @@ other systems get titles, categories and ids.
 from datetime import date, datetime
 from typing import Literal
 
-from sotay.events import Catalogue, Event
+from sotay.kit.events import Catalogue, Event
 
 Category = Literal["news", "directive", "guidance", "qa", "local_news"]
 

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.content import articles, domain
 from services.content.events import FeedbackAnswered, FeedbackPosted
 from services.content.replica import reader_of
-from sotay.auth import Principal
-from sotay.events import uuid7
-from sotay.http import Problem, invalid
+from sotay.kit.auth import Principal
+from sotay.kit.events import uuid7
+from sotay.kit.http import Problem, invalid
 
 COLUMNS = ("id, article_id, to_unit, account_id, author_name, author_unit, body, status, answer, answered_by, "
            "answered_at, created_at")

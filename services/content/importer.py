@@ -36,9 +36,9 @@ from services.content import articles, domain
 from services.content.egress import AddressRefused, EgressPolicy
 from services.content.feeds import FeedEntry, FeedError, fetch_feed, parse_feed
 from services.content.text import fold, plain_text
-from sotay.auth import Principal
-from sotay.events import uuid7
-from sotay.http import Problem, invalid
+from sotay.kit.auth import Principal
+from sotay.kit.events import uuid7
+from sotay.kit.http import Problem, invalid
 
 log = logging.getLogger("sotay.content.import")
 

@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.content import articles, domain
 from services.content.events import DocumentAdded
 from services.content.text import contains, fold, search_terms
-from sotay.auth import Principal
-from sotay.events import uuid7
-from sotay.http import Problem, invalid
+from sotay.kit.auth import Principal
+from sotay.kit.events import uuid7
+from sotay.kit.http import Problem, invalid
 
 MAX_BYTES = 20 * 1024 * 1024
 CHUNK_BYTES = 2**20

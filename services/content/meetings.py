@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.content import articles, domain, library
 from services.content.events import AttendanceConfirmed, MeetingScheduled
 from services.content.replica import reader_of
-from sotay.auth import Principal
-from sotay.events import uuid7
-from sotay.http import Problem, invalid
+from sotay.kit.auth import Principal
+from sotay.kit.events import uuid7
+from sotay.kit.http import Problem, invalid
 
 COLUMNS = "m.id, m.cell, m.starts_at, m.place, m.agenda, m.documents, m.called_by, m.created_at"
 

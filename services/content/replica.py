@@ -11,9 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content.domain import ancestors, committee_of
-from sotay.auth import Principal
-from sotay.db import org_path
-from sotay.events import CITY
+from sotay.kit.auth import Principal
+from sotay.kit.db import org_path
+from sotay.kit.events import CITY
 
 
 _INSERT_UNIT = text(

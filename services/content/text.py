@@ -13,7 +13,7 @@ from typing import Literal
 import nh3
 from markdown_it import MarkdownIt
 
-from sotay.text import fold
+from sotay.kit.text import fold
 
 __all__ = ["contains", "fold", "plain_text", "sanitise_body", "search_terms", "summary_from"]
 

@@ -16,8 +16,8 @@ from services.identity.entrypoints.events import registry_consumer
 from services.identity.entrypoints.http import build_router
 from services.identity.events import CATALOGUE
 from services.identity.handlers import Throttles, TokenIssuer
-from sotay.keys import jwks_root_key, key_encryption_key
-from sotay.service import ServiceContext, ServiceDefinition, revoked_ttl_s, stop_tasks
+from sotay.kit.keys import jwks_root_key, key_encryption_key
+from sotay.kit.service import ServiceContext, ServiceDefinition, revoked_ttl_s, stop_tasks
 
 log = logging.getLogger("sotay.identity")
 

@@ -23,9 +23,9 @@ from services.identity.adapters.passwords import HASHER
 from services.identity.events import AccountApproved, RegistrationSubmitted
 from services.members.demo import build_org_tree, generate_members
 from services.members.domain import normalise_phone
-from sotay.events import make_message, uuid7
-from sotay.outbox import add_events
-from sotay.service import ServiceContext
+from sotay.kit.events import make_message, uuid7
+from sotay.kit.outbox import add_events
+from sotay.kit.service import ServiceContext
 
 DEMO_PASSWORD = "So tay dang vien 2023"
 INSTALLED_OF_ELIGIBLE = 0.8016

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from services.members.domain import ACTIVE_STANDING
-from sotay.text import fold
+from sotay.kit.text import fold
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128

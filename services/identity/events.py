@@ -7,7 +7,7 @@ the org tree. No password hash, phone or citizen ID ever leaves identity.
 
 from typing import Literal
 
-from sotay.events import Catalogue, Event
+from sotay.kit.events import Catalogue, Event
 
 Platform = Literal["web", "mobile"]
 MatchResult = Literal["matched", "not_in_registry", "details_differ", "already_registered", "not_eligible"]

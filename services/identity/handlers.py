@@ -30,13 +30,13 @@ from services.identity.events import (
 
 # The registry's own rule for standing, so matching agrees with it.
 from services.members.domain import ACTIVE_STANDING
-from sotay.auth import Grant, Principal, mint_token
-from sotay.db import org_path
-from sotay.events import CITY, Event, make_message, uuid7
-from sotay.http import Problem, invalid
-from sotay.outbox import add_events
-from sotay.service import ServiceContext
-from sotay.text import fold
+from sotay.kit.auth import Grant, Principal, mint_token
+from sotay.kit.db import org_path
+from sotay.kit.events import CITY, Event, make_message, uuid7
+from sotay.kit.http import Problem, invalid
+from sotay.kit.outbox import add_events
+from sotay.kit.service import ServiceContext
+from sotay.kit.text import fold
 
 SCHEMA = "identity"
 # Ends an account's sessions in every service (the revocation bucket).

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple, TypeVar
 
-from sotay.text import fold  # noqa: F401  (the registry folds names as every service does)
+from sotay.kit.text import fold  # noqa: F401  (the registry folds names as every service does)
 
 MEMBER_FIELDS = (
     "party_card_no",

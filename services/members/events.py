@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from services.members.domain import Member
 
-from sotay.db import path_codes
-from sotay.events import Catalogue, Event
+from sotay.kit.db import path_codes
+from sotay.kit.events import Catalogue, Event
 
 Kind = Literal["city", "committee", "grassroots", "cell"]
 Status = Literal["active", "probationary", "exempt", "transferred_out", "deceased", "removed"]

@@ -18,12 +18,12 @@ from services.members.events import (
     MemberRegistered, MemberSnapshot, MemberStatusChanged, MemberTransferred, MemberUpdated, OrgUnitCreated,
     OrgUnitUpdated, member_snapshot,
 )
-from sotay.auth import Principal
-from sotay.db import path_codes, unique_violation
-from sotay.events import CITY, make_message, uuid7
-from sotay.http import Problem, invalid
-from sotay.outbox import add_events
-from sotay.service import ServiceContext
+from sotay.kit.auth import Principal
+from sotay.kit.db import path_codes, unique_violation
+from sotay.kit.events import CITY, make_message, uuid7
+from sotay.kit.http import Problem, invalid
+from sotay.kit.outbox import add_events
+from sotay.kit.service import ServiceContext
 
 SCHEMA = "members"
 REGISTRY_WRITERS = ("unit_admin", "city_admin")

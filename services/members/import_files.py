@@ -8,7 +8,7 @@ file of the whole city is never held in memory, whole or decoded. A workbook
 is a zip archive, and its central directory is checked before openpyxl opens
 it, so a zip bomb (a few kilobytes inflating to gigabytes) is refused first.
 What we write goes through the kit's spreadsheet writer, which never writes a
-live formula (sotay/spreadsheets.py).
+live formula (sotay/kit/spreadsheets.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
 from services.members.domain import MEMBER_FIELDS, REQUIRED_FIELDS, format_value
-from sotay import spreadsheets
+from sotay.kit import spreadsheets
 
 ZIP_MAGIC = b"PK\x03\x04"
 HEADER_ROW = 1

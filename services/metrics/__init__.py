@@ -22,12 +22,12 @@ from services.metrics import figures, projection, rebuild
 from services.metrics.entrypoints.events import consumers
 from services.metrics.entrypoints.http import build_router
 from services.metrics.events import CATALOGUE, RolloutSnapshot
-from sotay.clock import HANOI, hanoi_day
-from sotay.events import message_from_payload
-from sotay.outbox import add_events
-from sotay.publishing import BatchPublisher
-from sotay.service import ServiceContext, ServiceDefinition, stop_tasks
-from sotay.streams import ROLLOUT_BUCKET, ensure_bucket, rollout_bucket
+from sotay.kit.clock import HANOI, hanoi_day
+from sotay.kit.events import message_from_payload
+from sotay.kit.outbox import add_events
+from sotay.kit.publishing import BatchPublisher
+from sotay.kit.service import ServiceContext, ServiceDefinition, stop_tasks
+from sotay.kit.streams import ROLLOUT_BUCKET, ensure_bucket, rollout_bucket
 
 log = logging.getLogger("sotay.metrics")
 

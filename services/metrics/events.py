@@ -8,7 +8,7 @@ latest value per unit is kept in the key-value bucket `sotay_rollout`.
 from datetime import date
 from typing import ClassVar
 
-from sotay.events import Catalogue, Event
+from sotay.kit.events import Catalogue, Event
 
 
 class MetricsEvent(Event):

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.metrics import domain
 from services.metrics.domain import Deltas, MemberState, RegistrationState
-from sotay.db import org_path, path_codes
+from sotay.kit.db import org_path, path_codes
 
 CITY = "city"
 TOUCH = "touch"  # a delta of 0 that only says: this unit's own figures changed

@@ -34,11 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.metrics import figures, projection
 from services.metrics.entrypoints.events import consumers
-from sotay.clock import hanoi_day
-from sotay.consumer import Consumer, consumer_config, first_deliveries
-from sotay.db import create_engine, migrate
-from sotay.events import parse_envelope
-from sotay.outbox import leader_key
+from sotay.kit.clock import hanoi_day
+from sotay.kit.consumer import Consumer, consumer_config, first_deliveries
+from sotay.kit.db import create_engine, migrate
+from sotay.kit.events import parse_envelope
+from sotay.kit.outbox import leader_key
 
 # Not `published`: after a replay the publisher compares every unit with what
 # went out before and publishes only the figures that differ.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sotay import spreadsheets
+from sotay.kit import spreadsheets
 
 COLUMNS = ("unit_code", "unit_name", "members_total", "members_eligible", "accounts_installed", "accounts_web",
            "accounts_mobile", "accounts_pending", "accounts_approved", "accounts_rejected", "installed_pct_total",

@@ -41,12 +41,12 @@ from services.members.adapters.bulk import ImportReport, MemberImporter
 from services.members.adapters.demo_loader import _insert_units
 from services.members.demo import build_org_tree, generate_members
 from services.members.import_files import read_member_rows, write_csv
-from sotay.db import plain_url
-from sotay.embedded import free_port
-from sotay.events import uuid7
+from sotay.kit.db import plain_url
+from sotay.kit.embedded import free_port
+from sotay.kit.events import uuid7
 from sotay.system.runtime import Infrastructure
-from sotay.service import ServiceRuntime, nats_servers
-from sotay.settings import Settings
+from sotay.kit.service import ServiceRuntime, nats_servers
+from sotay.kit.settings import Settings
 
 TARGET_RATIO = 3.0
 
@@ -255,7 +255,7 @@ async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, 
     from services.identity.adapters.passwords import PasswordPool
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from sotay.auth import Grant, mint_token
+    from sotay.kit.auth import Grant, mint_token
 
     password = "Mat khau cua dang vien"
 

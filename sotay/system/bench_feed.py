@@ -34,13 +34,13 @@ import asyncpg
 from services.content.domain import ancestors, committee_of
 from services.content.text import fold
 from services.members.demo import build_org_tree
-from sotay.auth import Grant, mint_token
+from sotay.kit.auth import Grant, mint_token
 from sotay.system.bench import _load, _pct, _start_service, _until_ready, scratch_system
-from sotay.db import plain_url
-from sotay.embedded import free_port
-from sotay.events import uuid7
-from sotay.service import ServiceRuntime
-from sotay.settings import Settings
+from sotay.kit.db import plain_url
+from sotay.kit.embedded import free_port
+from sotay.kit.events import uuid7
+from sotay.kit.service import ServiceRuntime
+from sotay.kit.settings import Settings
 
 TARGET_RATIO = 0.5
 CATEGORIES = ("news", "directive", "guidance", "qa", "local_news")
@@ -56,7 +56,7 @@ async def _trust_development_key(settings, nats_url: str) -> None:
     """Content runs here without identity: it is given the key set identity would publish."""
     import nats
 
-    from sotay.keys import publish_development_jwks
+    from sotay.kit.keys import publish_development_jwks
 
     nc = await nats.connect(nats_url)
     try:

@@ -31,11 +31,11 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from services.members.demo import build_org_tree
 from services.members.events import MemberRegistered, MemberUpdated, OrgUnitCreated
 from sotay.system.bench import _pct, _start_service, scratch_system
-from sotay.embedded import free_port
-from sotay.events import message_from_payload, uuid7
-from sotay.service import ServiceRuntime, nats_servers
-from sotay.settings import Settings
-from sotay.streams import ensure_streams
+from sotay.kit.embedded import free_port
+from sotay.kit.events import message_from_payload, uuid7
+from sotay.kit.service import ServiceRuntime, nats_servers
+from sotay.kit.settings import Settings
+from sotay.kit.streams import ensure_streams
 
 STREAMS = ("SOTAY_MEMBERS", "SOTAY_IDENTITY", "SOTAY_CONTENT")
 

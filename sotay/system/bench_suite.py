@@ -60,16 +60,16 @@ from services.members.adapters.bulk import ImportReport, MemberImporter
 from services.members.adapters.demo_loader import _insert_units
 from services.members.demo import build_org_tree, generate_members
 from services.members.import_files import read_member_rows, write_csv
-from sotay.auth import Grant, mint_token
+from sotay.kit.auth import Grant, mint_token
 from sotay.system.bench import (_cpu, _floor_copy, _floor_publish, _load, _members, _pct, _read_response, _request,
                          _start_service, _until_ready, scratch_system)
 from sotay.system.bench_feed import _http, _start_bare, _wait_http
 from sotay.system.bench_metrics import raw_consume
-from sotay.db import plain_url
-from sotay.embedded import free_port
-from sotay.events import uuid7
-from sotay.service import ServiceRuntime, nats_servers
-from sotay.settings import Settings
+from sotay.kit.db import plain_url
+from sotay.kit.embedded import free_port
+from sotay.kit.events import uuid7
+from sotay.kit.service import ServiceRuntime, nats_servers
+from sotay.kit.settings import Settings
 
 SERVICES = ("members", "identity", "content", "metrics")
 STREAMS = ("SOTAY_MEMBERS", "SOTAY_IDENTITY", "SOTAY_CONTENT", "SOTAY_METRICS")
@@ -589,8 +589,8 @@ class SizeRun:
     async def _city_from_tables(self) -> dict[str, Any]:
         """The city's figures as the API computes them, from the tables (the service is stopped)."""
         from services.metrics import figures
-        from sotay.clock import hanoi_day
-        from sotay.db import create_engine
+        from sotay.kit.clock import hanoi_day
+        from sotay.kit.db import create_engine
 
         engine = create_engine(self.db_url, "metrics")
         try:

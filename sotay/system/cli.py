@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sotay.system.registry import SERVICES, load
-from sotay.settings import Settings
+from sotay.kit.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,8 +153,8 @@ def cmd_serve(args, settings: Settings) -> int:
 def cmd_token(args, settings: Settings) -> int:
     """A token signed with identity's newest key, for calling the API by hand. It needs what only
     identity holds (its database and key-encryption key), and never runs in production."""
-    from sotay.auth import Grant, mint_token
-    from sotay.keys import MissingKey
+    from sotay.kit.auth import Grant, mint_token
+    from sotay.kit.keys import MissingKey
 
     if settings.env == "production":
         print("sotay token: refused: SOTAY_ENV is production. Tokens there come from identity's sign-in "
@@ -180,7 +180,7 @@ def cmd_token(args, settings: Settings) -> int:
 
 async def _newest_signing_key(settings: Settings):
     from services.identity.adapters import keys
-    from sotay.keys import key_encryption_key
+    from sotay.kit.keys import key_encryption_key
 
     async with offline_service("identity", settings) as ctx:
         signing = await keys.load_keys(ctx.engine, key_encryption_key(settings), first=settings.signing_key())
@@ -194,7 +194,7 @@ async def offline_service(name: str, settings: Settings, *, with_nats: bool = Fa
     service's relay runs. Its migrations are applied first, or with
     SOTAY_SETUP_ON_START=false (a service's role, which may not) checked."""
     from sotay.system.runtime import Infrastructure
-    from sotay.service import ServiceRuntime
+    from sotay.kit.service import ServiceRuntime
 
     infra = Infrastructure(settings).start([name], nats=with_nats)
     runtime = ServiceRuntime(load(name), settings, infra.nats_url or "nats://unused", infra.database_url_for(name))
@@ -213,7 +213,7 @@ def cmd_import(args, settings: Settings) -> int:
     from services.members.adapters.bulk import ImportReport, MemberImporter, record_import_progress, \
         record_import_start
     from services.members.import_files import read_member_rows
-    from sotay.events import uuid7
+    from sotay.kit.events import uuid7
 
     data = args.file.read_bytes()
     try:
@@ -263,7 +263,7 @@ def cmd_migrate(args, settings: Settings) -> int:
     SOTAY_<SERVICE>_DATABASE_URL), then, as the NATS user of SOTAY_NATS_USER (the admin),
     the streams, the buckets, every service's durable consumers and the district ones."""
     from sotay.system.runtime import Infrastructure
-    from sotay.service import ServiceRuntime, connect_nats, set_up_nats
+    from sotay.kit.service import ServiceRuntime, connect_nats, set_up_nats
 
     async def run():
         infra = Infrastructure(settings).start(list(SERVICES))
@@ -292,7 +292,7 @@ def cmd_migrate(args, settings: Settings) -> int:
 @asynccontextmanager
 async def online_service(name: str, settings: Settings):
     """A service's database context and a JetStream connection, for command-line work."""
-    from sotay.service import connect_nats
+    from sotay.kit.service import connect_nats
 
     async with offline_service(name, settings, with_nats=True) as (ctx, nats_url):
         nc = await connect_nats(settings, nats_url)
@@ -337,9 +337,9 @@ def cmd_metrics(args, settings: Settings) -> int:
 def cmd_dlq(args, settings: Settings) -> int:
     import orjson
 
-    from sotay import dlq
+    from sotay.kit import dlq
     from sotay.system.runtime import Infrastructure
-    from sotay.service import connect_nats
+    from sotay.kit.service import connect_nats
 
     if args.dlq_command == "redrive" and bool(args.seqs) + bool(args.consumer) + bool(args.all) != 1:
         print("sotay dlq redrive: give sequences, --consumer C or --all (one of them)", file=sys.stderr)
@@ -393,7 +393,7 @@ def cmd_dlq(args, settings: Settings) -> int:
 
 def cmd_keys(args, settings: Settings) -> int:
     from services.identity.adapters import keys
-    from sotay.keys import key_encryption_key
+    from sotay.kit.keys import key_encryption_key
 
     async def run():
         async with offline_service("identity", settings) as ctx:
@@ -416,7 +416,7 @@ def cmd_admin(args, settings: Settings) -> int:
     from services.identity.domain import password_problems
     from services.identity.handlers import create_user
     from services.members.domain import normalise_card_no, normalise_phone
-    from sotay.http import Problem
+    from sotay.kit.http import Problem
 
     try:
         card, phone = normalise_card_no(args.card), normalise_phone(args.phone)

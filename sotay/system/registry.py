@@ -2,7 +2,7 @@
 
 from importlib import import_module
 
-from sotay.service import ServiceDefinition
+from sotay.kit.service import ServiceDefinition
 
 SERVICES = ("members", "identity", "content", "metrics")
 

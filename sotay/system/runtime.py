@@ -20,11 +20,11 @@ from pathlib import Path
 import uvicorn
 
 from sotay.system.registry import load
-from sotay.embedded import EmbeddedNats, EmbeddedPostgres
-from sotay.keys import MissingKey
-from sotay.service import NotSetUp, ServiceRuntime, service_app
-from sotay.settings import Settings
-from sotay.telemetry import setup_tracing, shutdown_tracing
+from sotay.kit.embedded import EmbeddedNats, EmbeddedPostgres
+from sotay.kit.keys import MissingKey
+from sotay.kit.service import NotSetUp, ServiceRuntime, service_app
+from sotay.kit.settings import Settings
+from sotay.kit.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger("sotay")
 

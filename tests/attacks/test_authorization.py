@@ -22,7 +22,7 @@ import httpx
 import orjson
 import pytest
 
-from sotay.auth import Grant, mint_token
+from sotay.kit.auth import Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
 from tests.attacks.world import MEMBERS

@@ -37,7 +37,7 @@ from services.content.entrypoints.events import registry_consumer as content_reg
 from services.identity.entrypoints.events import registry_consumer as identity_registry
 from services.members.entrypoints.events import accounts_consumer
 from services.metrics.entrypoints.events import consumers as metrics_consumers
-from sotay.consumer import Consumer, ConsumerRunner
+from sotay.kit.consumer import Consumer, ConsumerRunner
 from tests.attacks.tally import count
 
 pytestmark = pytest.mark.integration

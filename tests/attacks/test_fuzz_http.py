@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from sotay.auth import ROLES, Grant, mint_token
+from sotay.kit.auth import ROLES, Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
 from tests.attacks.world import COMMITTEES, MEMBERS

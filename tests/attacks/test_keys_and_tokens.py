@@ -24,10 +24,10 @@ from sqlalchemy import text
 import services.content
 import services.members
 from services.identity.adapters import keys as signing_keys
-from sotay.auth import AUDIENCE, ISSUER, JWKS_BUCKET, JWKS_KEY, Grant, jwk, key_id, mint_token, sign_jwks
-from sotay.keys import MissingKey, b64url, key_encryption_key, unseal
-from sotay.service import ServiceRuntime
-from sotay.settings import Settings
+from sotay.kit.auth import AUDIENCE, ISSUER, JWKS_BUCKET, JWKS_KEY, Grant, jwk, key_id, mint_token, sign_jwks
+from sotay.kit.keys import MissingKey, b64url, key_encryption_key, unseal
+from sotay.kit.service import ServiceRuntime
+from sotay.kit.settings import Settings
 from tests.attacks.registry_world import PASSWORD, registry_world
 from tests.support.system import eventually, make_settings
 

@@ -36,11 +36,11 @@ from sqlalchemy import text
 
 from services.members.events import MemberRegistered
 from services.members.import_files import write_csv
-from sotay.consumer import Consumer
-from sotay import db as kit_db
-from sotay.db import create_engine, plain_url
-from sotay.events import Catalogue, message_from_payload
-from sotay.service import ServiceDefinition
+from sotay.kit.consumer import Consumer
+from sotay.kit import db as kit_db
+from sotay.kit.db import create_engine, plain_url
+from sotay.kit.events import Catalogue, message_from_payload
+from sotay.kit.service import ServiceDefinition
 from tests.attacks.world import MEMBERS, PASSWORD, world_on
 from tests.support.system import eventually, make_settings, running_system
 

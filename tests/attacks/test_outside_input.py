@@ -32,7 +32,7 @@ import httpx
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from sotay.auth import Grant, mint_token
+from sotay.kit.auth import Grant, mint_token
 from tests.attacks.problems import assert_problem, header
 from tests.attacks.tally import count
 from tests.attacks.world import MEMBERS, world_on

@@ -13,7 +13,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sotay.auth import Grant, mint_token
+from sotay.kit.auth import Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.world import MEMBERS
 

@@ -30,10 +30,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from services.content.feeds import parse_feed
-from sotay.embedded import _terminate, _wait_for_port, free_port, nats_server_binary
-from sotay.pages import PAGES
-from sotay.service import connect_nats
-from sotay.settings import Settings
+from sotay.kit.embedded import _terminate, _wait_for_port, free_port, nats_server_binary
+from sotay.kit.pages import PAGES
+from sotay.kit.service import connect_nats
+from sotay.kit.settings import Settings
 from tests.attacks.tally import count
 
 pytestmark = pytest.mark.integration
@@ -339,7 +339,7 @@ async def test_nats_clients_speak_tls_with_the_configured_ca_and_refuse_without_
 
 async def test_a_service_runtime_connects_to_nats_over_tls(tls_nats, tmp_path):
     import services.content
-    from sotay.service import ServiceRuntime
+    from sotay.kit.service import ServiceRuntime
 
     settings = Settings(data_dir=tmp_path, nats_tls_ca=str(tls_nats.ca))
     runtime = ServiceRuntime(services.content.definition(), settings, f"tls://localhost:{tls_nats.port}",

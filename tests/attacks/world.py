@@ -31,7 +31,7 @@ import services.identity
 import services.members
 import services.metrics
 from services.metrics import PUBLISHED_EVERY_S
-from sotay.embedded import EmbeddedNats
+from sotay.kit.embedded import EmbeddedNats
 from tests.support.system import RunningSystem, make_settings, real_server, running_system
 
 class Background:

@@ -1,4 +1,4 @@
-"""Every page works under the Content-Security-Policy the services send (sotay/http.py): no inline
+"""Every page works under the Content-Security-Policy the services send (sotay/kit/http.py): no inline
 script or style, nothing from another origin. Each page is opened at phone width (390 px) and at a
 desktop's (1366 px), signed out and then signed in (so its script draws what it draws: tables, the
 dashboard's bars and chart), and any violation the browser reports fails the test."""
@@ -10,8 +10,8 @@ import asyncio
 import pytest
 from playwright.async_api import expect
 
-from sotay.http import CONTENT_SECURITY_POLICY
-from sotay.pages import PAGES
+from sotay.kit.http import CONTENT_SECURITY_POLICY
+from sotay.kit.pages import PAGES
 from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD
 from tests.support.system import real_server
 

@@ -25,9 +25,9 @@ import asyncpg
 import httpx
 
 from services.members.import_files import write_csv
-from sotay.auth import Grant, mint_token
-from sotay.embedded import EmbeddedPostgres, _wait_for_port, free_port, nats_server_binary
-from sotay.settings import Settings
+from sotay.kit.auth import Grant, mint_token
+from sotay.kit.embedded import EmbeddedPostgres, _wait_for_port, free_port, nats_server_binary
+from sotay.kit.settings import Settings
 from tests.support.retry import post_until_answered
 from tests.support.system import ONE_ADDRESS_FOR_A_CITY, import_registry, registry_row
 from tests.system.test_cluster import Member as Person  # card, name, cell and a phone from the card
@@ -71,7 +71,7 @@ class SamePortPostgres(EmbeddedPostgres):
     def start(self, timeout: float = 60.0) -> str:
         if self.port is None:
             return super().start(timeout)
-        with mock.patch("sotay.embedded.free_port", lambda preferred=None: preferred):
+        with mock.patch("sotay.kit.embedded.free_port", lambda preferred=None: preferred):
             return super().start(timeout)
 
 

@@ -18,7 +18,7 @@ import asyncpg
 import nats
 import pytest
 
-from sotay.settings import Settings
+from sotay.kit.settings import Settings
 from tests.chaos.harness import (
     ACK_WAIT_S,
     DUPLICATE_WINDOW_S,
@@ -307,7 +307,7 @@ async def test_poison_message_dead_lettered_then_redriven(env: Env):
     dead-lettered with its reason after SOTAY_MAX_DELIVER deliveries while the rest keep flowing;
     `sotay dlq list` shows it; once the handler is fixed, `sotay dlq redrive` applies it once, and the
     consumers that had applied it take the redriven copy for a duplicate."""
-    from sotay.service import ServiceRuntime
+    from sotay.kit.service import ServiceRuntime
 
     before = env.w.ledger.commands
     faults = Faults(fail_times={"Trần Văn Độc": 10**6})

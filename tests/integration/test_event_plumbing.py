@@ -17,10 +17,10 @@ from sqlalchemy import text
 
 import services.members
 from services.members.events import MemberRegistered
-from sotay.db import plain_url
-from sotay.events import message_from_payload
-from sotay.outbox import OutboxRelay, add_events, notify_channel
-from sotay.telemetry import setup_tracing
+from sotay.kit.db import plain_url
+from sotay.kit.events import message_from_payload
+from sotay.kit.outbox import OutboxRelay, add_events, notify_channel
+from sotay.kit.telemetry import setup_tracing
 from tests.support.probe import Faults, probe_definition
 from tests.support.system import eventually, make_settings, running_system
 
@@ -291,7 +291,7 @@ async def test_relay_replicas_elect_one_leader_and_the_standby_takes_over(system
 
 
 async def test_a_changed_consumer_config_is_applied_to_the_existing_durable(system):
-    from sotay.consumer import Consumer, consumer_config, ensure_consumer
+    from sotay.kit.consumer import Consumer, consumer_config, ensure_consumer
 
     js = system.runtimes["probe"].context.js
     consumer = Consumer(name="probe-members", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>")

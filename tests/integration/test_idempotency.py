@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 from starlette.requests import Request
 
-from sotay.db import create_engine, migrate, plain_url
-from sotay.http import Idempotency, Problem, json_response
+from sotay.kit.db import create_engine, migrate, plain_url
+from sotay.kit.http import Idempotency, Problem, json_response
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parents[1] / "support" / "probe_migrations"

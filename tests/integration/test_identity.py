@@ -18,7 +18,7 @@ from sqlalchemy import text
 import services.identity
 import services.members
 from services.members.import_files import write_csv
-from sotay.auth import Grant, mint_token
+from sotay.kit.auth import Grant, mint_token
 from tests.support.system import create_org_tree, eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration

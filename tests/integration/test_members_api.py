@@ -217,7 +217,7 @@ async def test_each_service_serves_openapi_asyncapi_and_health(system):
     assert asyncapi["asyncapi"].startswith("3.")
     assert any("member_registered" in ch["address"] for ch in asyncapi["channels"].values())
     html = (await system.client.get("/api/members/v1/asyncapi.html")).text
-    # Written by the service (sotay/asyncapi_page.py): no viewer script from a CDN.
+    # Written by the service (sotay/kit/asyncapi_page.py): no viewer script from a CDN.
     assert "sotay.members.member_registered.{committee}" in html and "<script" not in html
     assert (await system.client.get("/readyz")).json()["ready"] is True
     assert (await system.client.get("/api/members/v1/healthz")).status_code == 200

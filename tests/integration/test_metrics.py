@@ -19,7 +19,7 @@ import services.content
 import services.identity
 import services.members
 import services.metrics
-from sotay.publishing import without_batch_headers
+from sotay.kit.publishing import without_batch_headers
 from tests.support.system import (
     eventually,
     identity_holds_registry,
@@ -309,7 +309,7 @@ async def test_every_event_delivered_twice_changes_nothing(system, nats_url):
 
 async def test_verify_then_replay_end_with_the_same_figures(system, nats_url, database_url):
     from services.metrics import rebuild
-    from sotay.service import ServiceRuntime
+    from sotay.kit.service import ServiceRuntime
 
     before = await figures_settled(system)
     nc = await nats.connect(nats_url)

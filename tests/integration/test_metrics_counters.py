@@ -17,10 +17,10 @@ from sqlalchemy import text
 from sotay.system.registry import load
 import services.metrics as metrics_service
 from services.metrics import Held, SnapshotPublisher, figures, projection, turn_day
-from sotay.clock import HANOI, hanoi_day
-from sotay.db import create_engine, migrate
-from sotay.publishing import BatchPublisher
-from sotay.streams import ensure_bucket
+from sotay.kit.clock import HANOI, hanoi_day
+from sotay.kit.db import create_engine, migrate
+from sotay.kit.publishing import BatchPublisher
+from sotay.kit.streams import ensure_bucket
 
 pytestmark = pytest.mark.integration
 

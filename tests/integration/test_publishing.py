@@ -8,7 +8,7 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from sotay.publishing import ATOMIC_MAX, BatchPublisher, server_has_atomic_batches, without_batch_headers
+from sotay.kit.publishing import ATOMIC_MAX, BatchPublisher, server_has_atomic_batches, without_batch_headers
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sotay.consumer import Consumer
-from sotay.events import Catalogue
-from sotay.service import ServiceContext, ServiceDefinition
+from sotay.kit.consumer import Consumer
+from sotay.kit.events import Catalogue
+from sotay.kit.service import ServiceContext, ServiceDefinition
 
 
 @dataclass

@@ -13,12 +13,12 @@ import uvicorn
 from sqlalchemy import text
 
 from services.members.import_files import write_csv
-from sotay.auth import Grant, mint_token
-from sotay.embedded import free_port
-from sotay.keys import publish_development_jwks
+from sotay.kit.auth import Grant, mint_token
+from sotay.kit.embedded import free_port
+from sotay.kit.keys import publish_development_jwks
 from sotay.system.runtime import http_server_config
-from sotay.service import ServiceDefinition, ServiceRuntime, service_app
-from sotay.settings import Settings
+from sotay.kit.service import ServiceDefinition, ServiceRuntime, service_app
+from sotay.kit.settings import Settings
 
 
 @dataclass

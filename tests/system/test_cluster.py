@@ -38,11 +38,11 @@ import psutil
 import pytest
 
 from services.metrics import PUBLISHER_KEY
-from sotay.auth import Grant, mint_token
-from sotay.embedded import free_port, nats_server_binary
-from sotay.service import nats_servers
-from sotay.settings import Settings
-from sotay.streams import STREAMS
+from sotay.kit.auth import Grant, mint_token
+from sotay.kit.embedded import free_port, nats_server_binary
+from sotay.kit.service import nats_servers
+from sotay.kit.settings import Settings
+from sotay.kit.streams import STREAMS
 from tests.support.retry import post_until_answered
 from tests.support.system import ONE_ADDRESS_FOR_A_CITY, import_registry, registry_row
 

@@ -26,9 +26,9 @@ import nats.errors
 import pytest
 import yaml
 
-from sotay.embedded import free_port
-from sotay.service import connect_nats
-from sotay.settings import Settings
+from sotay.kit.embedded import free_port
+from sotay.kit.service import connect_nats
+from sotay.kit.settings import Settings
 from tests.support.compose import MAKE_ENV, interpolate, read_env_file
 from tests.system.test_least_privilege import create_roles, drop_roles, start_secured_nats
 from tests.system.test_sotay_up import stop, wait_ready

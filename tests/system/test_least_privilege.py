@@ -28,13 +28,13 @@ import pytest
 from nats.js.api import ConsumerConfig, KeyValueConfig
 
 from sotay.system.registry import SERVICES, load
-from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, open_signed_jwks
-from sotay.keys import jwks_root_public_key
-from sotay.db import create_engine, migrate
-from sotay.embedded import _terminate, _wait_for_port, free_port, nats_server_binary, postgres_bin_dir
-from sotay.service import NotSetUp, ServiceRuntime, inbox_prefix, set_up_nats
-from sotay.settings import Settings
-from sotay.streams import DLQ_STREAM, ROLLOUT_BUCKET, STREAMS, ensure_bucket, stream_for_service
+from sotay.kit.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, open_signed_jwks
+from sotay.kit.keys import jwks_root_public_key
+from sotay.kit.db import create_engine, migrate
+from sotay.kit.embedded import _terminate, _wait_for_port, free_port, nats_server_binary, postgres_bin_dir
+from sotay.kit.service import NotSetUp, ServiceRuntime, inbox_prefix, set_up_nats
+from sotay.kit.settings import Settings
+from sotay.kit.streams import DLQ_STREAM, ROLLOUT_BUCKET, STREAMS, ensure_bucket, stream_for_service
 from tests.support.system import eventually
 
 pytestmark = pytest.mark.integration

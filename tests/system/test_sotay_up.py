@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from sotay.embedded import free_port
+from sotay.kit.embedded import free_port
 
 pytestmark = pytest.mark.integration
 

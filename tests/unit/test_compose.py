@@ -31,8 +31,8 @@ import jsonschema
 import pytest
 
 from sotay.system.registry import SERVICES
-from sotay.http import CONTENT_SECURITY_POLICY
-from sotay.settings import Settings
+from sotay.kit.http import CONTENT_SECURITY_POLICY
+from sotay.kit.settings import Settings
 from tests.support.compose import DEV_ENV, MAKE_ENV, missing_variables, read_env_file, resolved
 
 try:
@@ -736,7 +736,7 @@ def test_the_proxy_serves_the_pages_from_the_repository():
     conf = (ROOT / "deploy" / "proxy" / "nginx.conf").read_text()
     assert "location = /dashboard" in conf and "try_files /dashboard.html" in conf
     assert "location = /" in conf and "try_files /index.html" in conf and "try_files $uri.html" in conf
-    from sotay.pages import PAGES
+    from sotay.kit.pages import PAGES
     for route, name in PAGES.items():  # every page sotay serves is a file the proxy can serve too
         assert (ROOT / "web" / name).is_file(), name
         if route.startswith("/console/") and route != "/console/":

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from sotay.system.registry import SERVICES
-from sotay.settings import Settings
+from sotay.kit.settings import Settings
 
 try:
     import yaml
@@ -402,7 +402,7 @@ def test_every_sotay_container_runs_the_one_image(overlay):
 
 
 def test_the_probed_paths_are_served_at_the_root_of_sotay_serve():
-    source = (ROOT / "sotay" / "service.py").read_text()
+    source = (ROOT / "sotay" / "kit" / "service.py").read_text()
     app = source[source.index("def service_app("):]
     for path in ("/healthz", "/readyz"):
         assert f'@app.get("{path}"' in app, f"service_app no longer serves {path} at its root"

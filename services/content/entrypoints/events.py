@@ -1,7 +1,7 @@
 """Content's consumer of the registry: the org tree and where members sit."""
 
 from services.content import replica
-from sotay.consumer import Consumer
+from sotay.kit.consumer import Consumer
 
 BATCH = 500  # a registry import arrives as runs of MemberRegistered, each run one executemany
 

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.content import articles, feedback, importer, library, meetings
 from services.content.domain import CATEGORIES
 from services.content.egress import EgressPolicy
-from sotay.auth import Principal
-from sotay.http import (
+from sotay.kit.auth import Principal
+from sotay.kit.http import (
     MULTIPART_SLACK,
     PROBLEM_RESPONSES,
     Moment,
@@ -27,9 +27,9 @@ from sotay.http import (
     unstorable,
     upload_size,
 )
-from sotay.service import ServiceContext
+from sotay.kit.service import ServiceContext
 
-# Bodies these routes take beyond the default (sotay/http.py): an article's 500,000 characters
+# Bodies these routes take beyond the default (sotay/kit/http.py): an article's 500,000 characters
 # (2 MiB holds them in UTF-8, or as JSON escapes for the accented letters), a meeting's agenda of
 # 10,000 characters however it is escaped, a document of up to 20 MB with its form.
 ARTICLE_BODY = body_limit(2 * 2**20)

@@ -1,5 +1,5 @@
 """Identity's token-signing keys: kept in its schema sealed with the key-encryption key
-(sotay/keys.py), the newest signs, and a key a newer one replaced is retired once every
+(sotay/kit/keys.py), the newest signs, and a key a newer one replaced is retired once every
 token it signed has expired: its public key leaves the JWKS and its private key is erased.
 
 The first key is the development data dir's key when there is one (so tokens of tests and
@@ -19,9 +19,9 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sotay.auth import JWKS_KEY, jwk, key_id, open_signed_jwks, sign_jwks
-from sotay.keys import seal, unseal
-from sotay.streams import ensure_bucket, jwks_bucket, latest_value, revoked_bucket
+from sotay.kit.auth import JWKS_KEY, jwk, key_id, open_signed_jwks, sign_jwks
+from sotay.kit.keys import seal, unseal
+from sotay.kit.streams import ensure_bucket, jwks_bucket, latest_value, revoked_bucket
 
 # After a newer key was made, replicas take up to their housekeeping round (5 s) to sign with it.
 SWITCH_OVER = timedelta(seconds=30)

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.domain import RegistryEntry
-from sotay.db import within_subtrees
+from sotay.kit.db import within_subtrees
 
 REGISTRATION_COLUMNS = ("g.id, g.party_card_no, g.full_name, g.date_of_birth, g.phone, g.platform, g.match_result, "
                         "g.match_reasons, g.member_id, g.unit, g.unit_path, g.committee, g.status, g.reason, "

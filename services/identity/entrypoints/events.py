@@ -1,7 +1,7 @@
 """Identity's consumer of the registry: a local replica for matching and scoping."""
 
 from services.identity import handlers
-from sotay.consumer import Consumer
+from sotay.kit.consumer import Consumer
 
 MEMBER_EVENTS = ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged")
 

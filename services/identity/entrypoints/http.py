@@ -14,8 +14,8 @@ from services.identity.adapters import store
 from services.identity.adapters.passwords import PoolBusy
 from services.identity.domain import comparison, password_problems
 from services.members.domain import normalise_card_no, normalise_name, normalise_phone, normalised_or_none
-from sotay.auth import Principal
-from sotay.http import (
+from sotay.kit.auth import Principal
+from sotay.kit.http import (
     PROBLEM_RESPONSES, Problem, bearer_principal, invalid, json_response, parse_time_cursor, time_cursor,
 )
 

@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.members import domain
 from services.members.adapters import registry
 from services.members.events import MemberRegistered, member_snapshot
-from sotay.db import scrub_database_error
-from sotay.events import message_from_payload, uuid7
-from sotay.outbox import notify_channel, trace_headers
-from sotay.service import ServiceContext
+from sotay.kit.db import scrub_database_error
+from sotay.kit.events import message_from_payload, uuid7
+from sotay.kit.outbox import notify_channel, trace_headers
+from sotay.kit.service import ServiceContext
 
 MEMBER_COPY_COLUMNS = (
     "id", "party_card_no", "full_name", "name_folded", "date_of_birth", "gender", "citizen_id", "phone",

@@ -14,10 +14,10 @@ from sqlalchemy import text
 from services.members.adapters.bulk import ImportReport, MemberImporter, Progress
 from services.members.demo import DEFAULT_DEMO_MEMBERS, build_org_tree, generate_members
 from services.members.events import OrgUnitCreated
-from sotay.db import path_codes
-from sotay.events import make_message, uuid7
-from sotay.outbox import notify_channel
-from sotay.service import ServiceContext
+from sotay.kit.db import path_codes
+from sotay.kit.events import make_message, uuid7
+from sotay.kit.outbox import notify_channel
+from sotay.kit.service import ServiceContext
 
 log = logging.getLogger("sotay.members.demo")
 

@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sotay.db import within_subtrees
+from sotay.kit.db import within_subtrees
 
 UNIT_COLUMNS = "id, code, name, kind, parent_id, committee, path, wave, closed_at, version"
 MEMBER_COLUMNS = (

@@ -3,7 +3,7 @@
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sotay.consumer import Consumer
+from sotay.kit.consumer import Consumer
 
 
 def accounts_consumer() -> Consumer:

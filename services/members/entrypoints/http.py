@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.members import domain, handlers
 from services.members.adapters import bulk, registry
 from services.members.import_files import read_member_rows
-from sotay.auth import Principal
-from sotay.db import path_codes
-from sotay.http import PROBLEM_RESPONSES, bearer_principal, invalid, json_response
-from sotay.http import MULTIPART_SLACK, body_limit, spool_upload, unstorable
-from sotay.service import ServiceContext
+from sotay.kit.auth import Principal
+from sotay.kit.db import path_codes
+from sotay.kit.http import PROBLEM_RESPONSES, bearer_principal, invalid, json_response
+from sotay.kit.http import MULTIPART_SLACK, body_limit, spool_upload, unstorable
+from sotay.kit.service import ServiceContext
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 

@@ -2,7 +2,7 @@
 batch at a time (projection.py)."""
 
 from services.metrics import projection
-from sotay.consumer import Consumer
+from sotay.kit.consumer import Consumer
 
 UNIT_EVENTS = ("OrgUnitCreated", "OrgUnitUpdated")
 MEMBER_EVENTS = ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged")

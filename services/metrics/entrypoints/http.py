@@ -18,12 +18,12 @@ from sqlalchemy import text
 from services.metrics import figures, reports
 from services.metrics.events import TrainingRecorded
 from services.metrics.projection import add_counts
-from sotay.auth import Principal
-from sotay.clock import hanoi_day
-from sotay.events import make_message, uuid7
-from sotay.http import PROBLEM_RESPONSES, Problem, bearer_principal, invalid, json_response
-from sotay.outbox import add_events
-from sotay.service import ServiceContext
+from sotay.kit.auth import Principal
+from sotay.kit.clock import hanoi_day
+from sotay.kit.events import make_message, uuid7
+from sotay.kit.http import PROBLEM_RESPONSES, Problem, bearer_principal, invalid, json_response
+from sotay.kit.outbox import add_events
+from sotay.kit.service import ServiceContext
 
 TRAINERS = ("unit_admin", "city_admin")
 

@@ -6,7 +6,7 @@ import pytest
 
 from services.content import domain
 from services.content.domain import RuleBroken
-from sotay.auth import Grant, Principal
+from sotay.kit.auth import Grant, Principal
 
 
 def test_the_workflow_allows_only_its_steps():

@@ -14,7 +14,7 @@ import pytest
 
 from services.content.egress import AddressRefused, EgressPolicy, kind_of, parse_hosts, parse_networks
 from services.content.feeds import FeedError, fetch_feed
-from sotay.settings import Settings
+from sotay.kit.settings import Settings
 
 FEEDS = Path(__file__).parent / "feeds"
 

@@ -3,7 +3,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sotay.auth import AuthError, Grant, TokenVerifier, jwk, mint_token, sign_jwks
+from sotay.kit.auth import AuthError, Grant, TokenVerifier, jwk, mint_token, sign_jwks
 
 
 def verifier_for(*keys: Ed25519PrivateKey, **options) -> TokenVerifier:

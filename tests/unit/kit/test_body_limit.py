@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, File, UploadFile
 from pydantic import BaseModel
 
-from sotay.http import DEFAULT_BODY_BYTES, BodyLimit, StorableText, body_limit, install_problem_handlers
+from sotay.kit.http import DEFAULT_BODY_BYTES, BodyLimit, StorableText, body_limit, install_problem_handlers
 
 
 class Note(BaseModel):

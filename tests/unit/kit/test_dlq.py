@@ -5,7 +5,7 @@ import base64
 import orjson
 from nats.js.api import RawStreamMsg
 
-from sotay.dlq import DeadLetter, format_letter, format_table, redrive_headers
+from sotay.kit.dlq import DeadLetter, format_letter, format_table, redrive_headers
 
 
 def raw(seq: int = 7, headers: dict[str, str] | None = None, data: bytes | None = None) -> RawStreamMsg:

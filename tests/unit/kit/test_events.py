@@ -5,7 +5,7 @@ import jsonschema
 import pytest
 
 from services.members.events import CATALOGUE, MemberRegistered, OrgUnitCreated
-from sotay.events import make_message, parse_envelope, snake_case, uuid7
+from sotay.kit.events import make_message, parse_envelope, snake_case, uuid7
 
 
 def test_uuid7_is_version_7_and_sorts_by_creation_time():

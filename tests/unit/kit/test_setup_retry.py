@@ -2,7 +2,7 @@
 
 import pytest
 
-from sotay import service
+from sotay.kit import service
 
 
 async def test_a_step_that_times_out_is_tried_again_until_it_answers(monkeypatch):

@@ -1,4 +1,4 @@
-"""The spreadsheets we write never carry a live formula (sotay/spreadsheets.py): text a spreadsheet
+"""The spreadsheets we write never carry a live formula (sotay/kit/spreadsheets.py): text a spreadsheet
 program would run is written as text, numbers stay numbers, and our own CSV reads back unchanged."""
 
 import csv
@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from services.members.import_files import read_member_rows, write_csv, write_xlsx
-from sotay.spreadsheets import csv_bytes, csv_cell, is_formula_like, unquote, xlsx_bytes
+from sotay.kit.spreadsheets import csv_bytes, csv_cell, is_formula_like, unquote, xlsx_bytes
 
 FORMULAS = ['=HYPERLINK("http://evil.example/","Xem")', "@SUM(1)", "+1+1", "-2+3", "\t=1+1", "\r=1+1",
             "=cmd|' /C calc'!A0", "-", "+"]

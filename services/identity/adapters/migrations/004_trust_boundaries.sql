@@ -29,5 +29,5 @@ CREATE TABLE known_addresses (
 -- digits of its phone (the replica holds no phone number).
 ALTER TABLE registry_members ADD COLUMN full_name text, ADD COLUMN phone_tail text;
 
--- Audit rows are written, never changed (the kit's append_only, sotay/migrations/003_append_only.sql).
+-- Audit rows are written, never changed (the kit's append_only, sotay/kit/migrations/003_append_only.sql).
 SELECT append_only('audit_log');

@@ -1,7 +1,7 @@
 -- The personal-data audit (DESIGN.md, "Personal data"): one row per read of members' records,
 -- their history, a correction list or one's own record, with who read what of which members and
 -- whether the identifiers were shown masked. Audit rows, and the change log member_history, are
--- only ever added to (the kit's append_only, sotay/migrations/003_append_only.sql; and
+-- only ever added to (the kit's append_only, sotay/kit/migrations/003_append_only.sql; and
 -- deploy/postgres/roles.sql).
 ALTER TABLE record_reads
     ADD COLUMN what text NOT NULL DEFAULT 'record' CHECK (what IN ('record', 'history', 'corrections', 'self')),

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-WEB = Path(os.environ.get("SOTAY_WEB_DIR") or Path(__file__).resolve().parent.parent / "web")
+WEB = Path(os.environ.get("SOTAY_WEB_DIR") or Path(__file__).resolve().parents[2] / "web")
 PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/": "console/index.html",
          "/console/approvals": "console/approvals.html",
          "/console/editorial": "console/editorial.html", "/console/registry": "console/registry.html"}

@@ -29,9 +29,9 @@ from opentelemetry import propagate, trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from sotay.db import database_error_text, plain_url
-from sotay.events import Message
-from sotay.publishing import BatchPublisher, Outgoing
+from sotay.kit.db import database_error_text, plain_url
+from sotay.kit.events import Message
+from sotay.kit.publishing import BatchPublisher, Outgoing
 
 log = logging.getLogger("sotay.outbox")
 tracer = trace.get_tracer("sotay.outbox")

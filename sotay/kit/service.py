@@ -32,13 +32,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sotay import telemetry
-from sotay.asyncapi_page import ASYNCAPI_CSS, ASYNCAPI_STYLESHEET, asyncapi_html
-from sotay.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, AuthError, TokenVerifier
-from sotay.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
-from sotay.db import create_engine, migrate, pending_migrations, read_only
-from sotay.events import Catalogue, Envelope
-from sotay.http import (
+from sotay.kit import telemetry
+from sotay.kit.asyncapi_page import ASYNCAPI_CSS, ASYNCAPI_STYLESHEET, asyncapi_html
+from sotay.kit.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, AuthError, TokenVerifier
+from sotay.kit.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
+from sotay.kit.db import create_engine, migrate, pending_migrations, read_only
+from sotay.kit.events import Catalogue, Envelope
+from sotay.kit.http import (
     BodyLimit,
     Idempotency,
     Problem,
@@ -47,11 +47,11 @@ from sotay.http import (
     install_problem_handlers,
     json_response,
 )
-from sotay.keys import jwks_root_public_key, pii_hmac_key
-from sotay.outbox import OutboxRelay
-from sotay.pages import mount_pages
-from sotay.settings import Settings
-from sotay.streams import (
+from sotay.kit.keys import jwks_root_public_key, pii_hmac_key
+from sotay.kit.outbox import OutboxRelay
+from sotay.kit.pages import mount_pages
+from sotay.kit.settings import Settings
+from sotay.kit.streams import (
     ensure_buckets,
     ensure_district_consumers,
     ensure_streams,

@@ -33,10 +33,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sotay.db import database_error_text
-from sotay.events import parse_envelope
-from sotay.publishing import without_batch_headers
-from sotay.streams import dlq_subject
+from sotay.kit.db import database_error_text
+from sotay.kit.events import parse_envelope
+from sotay.kit.publishing import without_batch_headers
+from sotay.kit.streams import dlq_subject
 
 log = logging.getLogger("sotay.consumer")
 tracer = trace.get_tracer("sotay.consumer")

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sotay.auth import AuthError, Principal, TokenVerifier
+from sotay.kit.auth import AuthError, Principal, TokenVerifier
 
 PROBLEM = "application/problem+json"
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sotay.settings import Settings
+from sotay.kit.settings import Settings
 
 
 class MissingKey(RuntimeError):
@@ -176,8 +176,8 @@ def unseal(kek: bytes, sealed: bytes, *, context: str) -> bytes:
 async def publish_development_jwks(js, settings: Settings) -> None:
     """For a system run without identity (a one-service benchmark, tests): publish the
     development signing key as identity would, signed by the development root key."""
-    from sotay.auth import JWKS_KEY, sign_jwks
-    from sotay.streams import jwks_bucket
+    from sotay.kit.auth import JWKS_KEY, sign_jwks
+    from sotay.kit.streams import jwks_bucket
 
     signed = sign_jwks(jwks_root_key(settings), [development_signing_key(settings).public_key()])
     kv = await js.create_key_value(jwks_bucket(settings.stream_replicas))

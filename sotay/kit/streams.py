@@ -16,8 +16,8 @@ from nats.js.api import (
 )
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
-from sotay.auth import JWKS_BUCKET, REVOKED_BUCKET
-from sotay.publishing import server_has_atomic_batches
+from sotay.kit.auth import JWKS_BUCKET, REVOKED_BUCKET
+from sotay.kit.publishing import server_has_atomic_batches
 
 STREAMS = {
     "SOTAY_MEMBERS": "sotay.members.>",

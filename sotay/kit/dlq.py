@@ -30,7 +30,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from sotay.streams import DLQ_STREAM, dlq_subject
+from sotay.kit.streams import DLQ_STREAM, dlq_subject
 
 
 @dataclass

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOTAY_", extra="ignore")
 
-    # "production": every key comes from the secret store (sotay/keys.py) and nothing secret is
+    # "production": every key comes from the secret store (sotay/kit/keys.py) and nothing secret is
     # made up on disk; `sotay token` refuses to run.
     env: Literal["development", "production"] = "development"
 
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     consumer_batch: int = 200
     consumer_fetch_timeout_s: float = 2.0
 
-    # Keys (sotay/keys.py says who holds which). In development each is made under data_dir/keys
+    # Keys (sotay/kit/keys.py says who holds which). In development each is made under data_dir/keys
     # when unset. Keyed hash of personal values in events (HMAC-SHA256): members and identity.
     pii_hmac_key: str | None = None
     # Identity's: the key-encryption key that seals its signing keys, and the root key that
@@ -128,8 +128,8 @@ class Settings(BaseSettings):
         return [code.strip() for code in self.district_consumers.split(",") if code.strip()]
 
     def signing_key(self) -> Ed25519PrivateKey:
-        """The development data dir's token-signing key (sotay/keys.py, development_signing_key)."""
-        from sotay.keys import development_signing_key
+        """The development data dir's token-signing key (sotay/kit/keys.py, development_signing_key)."""
+        from sotay.kit.keys import development_signing_key
 
         return development_signing_key(self)
 
