@@ -13,7 +13,7 @@ from services.content import articles, importer
 from services.content.egress import EgressPolicy
 from services.content.entrypoints.events import registry_consumer
 from services.content.entrypoints.http import build_router
-from services.content.events import CATALOGUE
+from sotay.contracts.content import CATALOGUE
 from sotay.kit.service import ServiceContext, ServiceDefinition, stop_tasks
 
 log = logging.getLogger("sotay.content")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content import domain, library
 from services.content.domain import RuleBroken
-from services.content.events import (
+from sotay.contracts.content import (
     ArticleApproved, ArticlePublished, ArticleRead, ArticleRetracted, ArticleReturned, ArticleSubmitted,
 )
 from services.content.replica import reader_of

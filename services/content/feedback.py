@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content import articles, domain
-from services.content.events import FeedbackAnswered, FeedbackPosted
+from sotay.contracts.content import FeedbackAnswered, FeedbackPosted
 from services.content.replica import reader_of
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.content import articles, domain
-from services.content.events import DocumentAdded
+from sotay.contracts.content import DocumentAdded
 from services.content.text import contains, fold, search_terms
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7

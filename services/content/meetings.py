@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content import articles, domain, library
-from services.content.events import AttendanceConfirmed, MeetingScheduled
+from sotay.contracts.content import AttendanceConfirmed, MeetingScheduled
 from services.content.replica import reader_of
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7

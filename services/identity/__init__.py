@@ -14,7 +14,7 @@ from services.identity.adapters import keys, store
 from services.identity.adapters.passwords import PasswordPool
 from services.identity.entrypoints.events import registry_consumer
 from services.identity.entrypoints.http import build_router
-from services.identity.events import CATALOGUE
+from sotay.contracts.identity import CATALOGUE
 from services.identity.handlers import Throttles, TokenIssuer
 from sotay.kit.keys import jwks_root_key, key_encryption_key
 from sotay.kit.service import ServiceContext, ServiceDefinition, revoked_ttl_s, stop_tasks

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from services.members.domain import ACTIVE_STANDING
+from sotay.contracts.fields import ACTIVE_STANDING
 from sotay.kit.text import fold
 
 MIN_PASSWORD = 8

@@ -19,7 +19,7 @@ from services.identity import domain
 from services.identity.adapters import store
 from services.identity.adapters.keys import SigningKey
 from services.identity.adapters.passwords import PasswordPool
-from services.identity.events import (
+from sotay.contracts.identity import (
     AccountActivated,
     AccountApproved,
     AccountDisabled,
@@ -28,8 +28,6 @@ from services.identity.events import (
     RegistrationSubmitted,
 )
 
-# The registry's own rule for standing, so matching agrees with it.
-from services.members.domain import ACTIVE_STANDING
 from sotay.kit.auth import Grant, Principal, mint_token
 from sotay.kit.db import org_path
 from sotay.kit.events import CITY, Event, make_message, uuid7
@@ -478,7 +476,7 @@ async def _follow_member(db: AsyncConnection, data: dict[str, Any], end_sessions
     account = await store.account_of_member(db, data["member_id"])
     if account is None:
         return
-    if data["status"] not in ACTIVE_STANDING and account["status"] == "active":
+    if data["status"] not in domain.ACTIVE_STANDING and account["status"] == "active":
         reason = f"member is {data['status'].replace('_', ' ')}"
         await store.disable_account(db, account["id"], reason)
         await end_sessions(str(account["id"]))  # its access tokens too, in every service

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from services.members.entrypoints.events import accounts_consumer
 from services.members.entrypoints.http import build_router
-from services.members.events import CATALOGUE
+from sotay.contracts.members import CATALOGUE
 from sotay.kit.service import ServiceDefinition
 
 

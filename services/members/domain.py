@@ -12,8 +12,18 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
+from sotay.contracts.fields import (  # noqa: F401  (the registry's rules, which other services share)
+    ACTIVE_STANDING,
+    STATUSES,
+    normalise_card_no,
+    normalise_citizen_id,
+    normalise_name,
+    normalise_phone,
+    normalised_or_none,
+)
+from sotay.kit.db import path_codes
 from sotay.kit.text import fold  # noqa: F401  (the registry folds names as every service does)
 
 MEMBER_FIELDS = (
@@ -31,8 +41,6 @@ MEMBER_FIELDS = (
     "ineligible_reason",
 )
 REQUIRED_FIELDS = ("party_card_no", "full_name", "date_of_birth", "unit")
-STATUSES = ("active", "probationary", "exempt", "transferred_out", "deceased", "removed")
-ACTIVE_STANDING = frozenset({"active", "probationary", "exempt"})
 GENDERS = ("male", "female")
 UNIT_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
@@ -42,8 +50,6 @@ MAX_AGE = 120
 _ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TRUE_WORDS = frozenset({"true", "1", "yes", "có"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "không"})
-# Separators people type inside phone numbers; they carry no meaning.
-_PHONE_PUNCTUATION_RE = re.compile(r"[\s.\-()]")
 
 T = TypeVar("T")
 
@@ -57,81 +63,6 @@ class InvalidInput(Exception):
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.field} {e.reason}" for e in errors))
         self.errors = errors
-
-
-# --- normalisers ---------------------------------------------------------
-
-
-def normalise_card_no(s: str) -> str:
-    digits = _without_spaces(s)
-    # Cards are printed as "01.234567" (province code, dot, serial).
-    if len(digits) > 2 and digits[2] == ".":
-        digits = digits[:2] + digits[3:]
-    if not (digits.isascii() and digits.isdigit() and 8 <= len(digits) <= 12):
-        raise ValueError("must be 8 to 12 digits")
-    return digits
-
-
-def normalise_citizen_id(s: str) -> str:
-    digits = _without_spaces(s)
-    if not (digits.isascii() and digits.isdigit() and len(digits) == 12):
-        raise ValueError("must be exactly 12 digits")
-    return digits
-
-
-def _without_spaces(s: str) -> str:
-    # split() also catches the non-breaking spaces that Excel copy-paste brings.
-    return "".join(s.split())
-
-
-def normalise_phone(s: str) -> str:
-    number = _PHONE_PUNCTUATION_RE.sub("", s)
-    if number.startswith("+84"):
-        national = number[3:]
-    elif number.startswith("84"):
-        national = number[2:]
-    elif number.startswith("0"):
-        national = number[1:]
-    else:
-        raise ValueError("must start with 0, 84 or +84")
-    if not (national.isascii() and national.isdigit() and _is_national_number(national)):
-        raise ValueError("must be a Vietnamese phone number such as 0912345678 or +84912345678")
-    return "+84" + national
-
-
-def _is_national_number(digits: str) -> bool:
-    is_mobile = len(digits) == 9 and digits[0] in "35789"
-    is_landline = len(digits) == 10 and digits[0] == "2"
-    return is_mobile or is_landline
-
-
-# The Unicode blocks of combining diacritical marks (Vietnamese tones and
-# vowel marks are all in the first).
-_DIGIT_RE = re.compile(r"\d")
-_LETTER_RE = re.compile(r"[^\W\d_]")
-
-
-def normalised_or_none(normalise: Callable[[str], str], value: str) -> str | None:
-    """`normalise(value)`, or None when the value is not one of those (a search
-    box or a sign-in name may hold a card number or a phone)."""
-    try:
-        return normalise(value)
-    except ValueError:
-        return None
-
-
-def normalise_name(s: str) -> str:
-    name = " ".join(unicodedata.normalize("NFC", s).split())
-    if not 2 <= len(name) <= 120:
-        raise ValueError("must be 2 to 120 characters")
-    # After whitespace is collapsed, only control and format characters are unprintable.
-    if not name.isprintable():
-        raise ValueError("must not contain control characters")
-    if _DIGIT_RE.search(name):
-        raise ValueError("must not contain digits")
-    if not _LETTER_RE.search(name):
-        raise ValueError("must contain a letter")
-    return name
 
 
 # --- the member record ---------------------------------------------------
@@ -390,3 +321,21 @@ def _is_same_card_no(value: object, current: str) -> bool:
         return normalise_card_no(_text(value)) == current
     except ValueError:
         return False
+
+
+# --- what events say of a member ----------------------------------------------
+
+
+def member_snapshot(m: Member, *, member_id: Any, unit_path: str, pii_hash: Callable[[str], str]) -> dict[str, Any]:
+    """The JSON-ready snapshot every member event carries."""
+    return {
+        "member_id": str(member_id), "party_card_no": m.party_card_no, "full_name": m.full_name,
+        "date_of_birth": m.date_of_birth.isoformat(), "gender": m.gender, "unit": m.unit,
+        "unit_path": path_codes(unit_path), "status": m.status, "eligible": m.eligible,
+        "ineligible_reason": m.ineligible_reason,
+        "admitted_on": m.admitted_on.isoformat() if m.admitted_on else None,
+        "official_on": m.official_on.isoformat() if m.official_on else None,
+        "citizen_id_hash": pii_hash(m.citizen_id) if m.citizen_id else None,
+        "phone_hash": pii_hash(m.phone) if m.phone else None,
+        "phone_tail": m.phone[-3:] if m.phone else None,
+    }

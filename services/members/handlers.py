@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members import domain
 from services.members.adapters import registry
-from services.members.events import (
+from sotay.contracts.members import (
     MemberRegistered, MemberSnapshot, MemberStatusChanged, MemberTransferred, MemberUpdated, OrgUnitCreated,
-    OrgUnitUpdated, member_snapshot,
+    OrgUnitUpdated,
 )
 from sotay.kit.auth import Principal
 from sotay.kit.db import path_codes, unique_violation
@@ -165,7 +165,7 @@ def member_from_row(row: dict[str, Any]) -> domain.Member:
 
 async def _emit(db: AsyncConnection, ctx: ServiceContext, event_type: type[MemberSnapshot], row: dict[str, Any],
                 **extra: Any) -> None:
-    payload = member_snapshot(member_from_row(row), member_id=row["id"], unit_path=row["unit_path"],
+    payload = domain.member_snapshot(member_from_row(row), member_id=row["id"], unit_path=row["unit_path"],
                               pii_hash=ctx.pii_hash)
     event = event_type(**payload, **extra)
     await add_events(db, SCHEMA, [make_message(event, aggregate_id=str(row["id"]), committee=row["committee"],

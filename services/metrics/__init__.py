@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.metrics import figures, projection, rebuild
 from services.metrics.entrypoints.events import consumers
 from services.metrics.entrypoints.http import build_router
-from services.metrics.events import CATALOGUE, RolloutSnapshot
+from sotay.contracts.metrics import CATALOGUE, RolloutSnapshot
 from sotay.kit.clock import HANOI, hanoi_day
 from sotay.kit.events import message_from_payload
 from sotay.kit.outbox import add_events

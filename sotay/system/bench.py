@@ -38,8 +38,8 @@ import psutil
 from nats.js.api import StreamConfig
 
 from services.members.adapters.bulk import ImportReport, MemberImporter
-from services.members.adapters.demo_loader import _insert_units
-from services.members.demo import build_org_tree, generate_members
+from sotay.system.demo.load_registry import _insert_units
+from sotay.system.demo.registry import build_org_tree, generate_members
 from services.members.import_files import read_member_rows, write_csv
 from sotay.kit.db import plain_url
 from sotay.kit.embedded import free_port

@@ -33,7 +33,7 @@ import asyncpg
 
 from services.content.domain import ancestors, committee_of
 from services.content.text import fold
-from services.members.demo import build_org_tree
+from sotay.system.demo.registry import build_org_tree
 from sotay.kit.auth import Grant, mint_token
 from sotay.system.bench import _load, _pct, _start_service, _until_ready, scratch_system
 from sotay.kit.db import plain_url

@@ -28,8 +28,8 @@ from pathlib import Path
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from services.members.demo import build_org_tree
-from services.members.events import MemberRegistered, MemberUpdated, OrgUnitCreated
+from sotay.system.demo.registry import build_org_tree
+from sotay.contracts.members import MemberRegistered, MemberUpdated, OrgUnitCreated
 from sotay.system.bench import _pct, _start_service, scratch_system
 from sotay.kit.embedded import free_port
 from sotay.kit.events import message_from_payload, uuid7
@@ -75,7 +75,7 @@ class Publisher:
 async def _run(settings, infra, db_url: str, member_count: int, rate: int, seconds: float,
                json_file: Path | None) -> int:
     from sotay.system.registry import load
-    from services.identity.events import AccountApproved, RegistrationSubmitted
+    from sotay.contracts.identity import AccountApproved, RegistrationSubmitted
     from services.metrics.rebuild import replay
 
     nc = await nats.connect(nats_servers(infra.nats_url))

@@ -57,8 +57,8 @@ import orjson
 import psutil
 
 from services.members.adapters.bulk import ImportReport, MemberImporter
-from services.members.adapters.demo_loader import _insert_units
-from services.members.demo import build_org_tree, generate_members
+from sotay.system.demo.load_registry import _insert_units
+from sotay.system.demo.registry import build_org_tree, generate_members
 from services.members.import_files import read_member_rows, write_csv
 from sotay.kit.auth import Grant, mint_token
 from sotay.system.bench import (_cpu, _floor_copy, _floor_publish, _load, _members, _pct, _read_response, _request,

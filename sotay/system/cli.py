@@ -113,8 +113,8 @@ def cmd_up(args, settings: Settings) -> int:
     on_started = None
     if args.demo:
         async def on_started(runtimes):
-            from services.members.adapters.demo_loader import load_demo
-            from services.members.demo import DEFAULT_DEMO_MEMBERS
+            from sotay.system.demo.load_registry import load_demo
+            from sotay.system.demo.registry import DEFAULT_DEMO_MEMBERS
 
             members = next(r for r in runtimes if r.name == "members")
             started = time.monotonic()
@@ -126,13 +126,13 @@ def cmd_up(args, settings: Settings) -> int:
                 print(f"demo not loaded: {result['reason']}", flush=True)
             content = next((r for r in runtimes if r.name == "content"), None)
             if content is not None:
-                from services.content.demo import load_demo_content
+                from sotay.system.demo.content import load_demo_content
                 shown = await load_demo_content(content.context)
                 print(f"demo content: {shown['articles']} articles published" if shown["loaded"]
                       else f"demo content not loaded: {shown['reason']}", flush=True)
             identity = next((r for r in runtimes if r.name == "identity"), None)
             if identity is not None and result["loaded"]:
-                from services.identity.demo import DEMO_PASSWORD, load_demo_rollout
+                from sotay.system.demo.rollout import DEMO_PASSWORD, load_demo_rollout
                 started = time.monotonic()
                 rollout = await load_demo_rollout(identity.context, members=result["members"])
                 print(f"demo rollout: {rollout['registrations']:,} registrations, {rollout['approved']:,} approved, "
@@ -243,8 +243,8 @@ def cmd_import(args, settings: Settings) -> int:
 
 
 def cmd_demo(args, settings: Settings) -> int:
-    from services.members.adapters.demo_loader import load_demo
-    from services.members.demo import DEFAULT_DEMO_MEMBERS
+    from sotay.system.demo.load_registry import load_demo
+    from sotay.system.demo.registry import DEFAULT_DEMO_MEMBERS
 
     async def run():
         async with offline_service("members", settings) as ctx:

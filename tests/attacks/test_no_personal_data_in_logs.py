@@ -34,7 +34,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from services.members.events import MemberRegistered
+from sotay.contracts.members import MemberRegistered
 from services.members.import_files import write_csv
 from sotay.kit.consumer import Consumer
 from sotay.kit import db as kit_db

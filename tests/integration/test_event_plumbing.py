@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 
 import services.members
-from services.members.events import MemberRegistered
+from sotay.contracts.members import MemberRegistered
 from sotay.kit.db import plain_url
 from sotay.kit.events import message_from_payload
 from sotay.kit.outbox import OutboxRelay, add_events, notify_channel

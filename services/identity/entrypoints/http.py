@@ -13,7 +13,7 @@ from services.identity.adapters import keys as signing_keys
 from services.identity.adapters import store
 from services.identity.adapters.passwords import PoolBusy
 from services.identity.domain import comparison, password_problems
-from services.members.domain import normalise_card_no, normalise_name, normalise_phone, normalised_or_none
+from sotay.contracts.fields import normalise_card_no, normalise_name, normalise_phone, normalised_or_none
 from sotay.kit.auth import Principal
 from sotay.kit.http import (
     PROBLEM_RESPONSES, Problem, bearer_principal, invalid, json_response, parse_time_cursor, time_cursor,

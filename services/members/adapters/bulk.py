@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.members import domain
 from services.members.adapters import registry
-from services.members.events import MemberRegistered, member_snapshot
+from services.members.domain import member_snapshot
+from sotay.contracts.members import MemberRegistered
 from sotay.kit.db import scrub_database_error
 from sotay.kit.events import message_from_payload, uuid7
 from sotay.kit.outbox import notify_channel, trace_headers

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from services.metrics import figures, reports
-from services.metrics.events import TrainingRecorded
+from sotay.contracts.metrics import TrainingRecorded
 from services.metrics.projection import add_counts
 from sotay.kit.auth import Principal
 from sotay.kit.clock import hanoi_day

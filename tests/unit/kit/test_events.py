@@ -4,7 +4,7 @@ import uuid
 import jsonschema
 import pytest
 
-from services.members.events import CATALOGUE, MemberRegistered, OrgUnitCreated
+from sotay.contracts.members import CATALOGUE, MemberRegistered, OrgUnitCreated
 from sotay.kit.events import make_message, parse_envelope, snake_case, uuid7
 
 

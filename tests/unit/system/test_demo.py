@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from services.members.demo import (
+from sotay.system.demo.registry import (
     DEFAULT_DEMO_MEMBERS,
     DemoUnit,
     build_org_tree,

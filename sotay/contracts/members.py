@@ -5,13 +5,9 @@ citizen ID or a phone number in clear: identity matches registrations on
 their keyed hashes (`*_hash`, HMAC-SHA256 of the normalised value).
 """
 
-from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
-from services.members.domain import Member
-
-from sotay.kit.db import path_codes
 from sotay.kit.events import Catalogue, Event
 
 Kind = Literal["city", "committee", "grassroots", "cell"]
@@ -94,21 +90,6 @@ class MemberStatusChanged(MemberSnapshot):
 
     from_status: Status
     reason: str | None
-
-
-def member_snapshot(m: Member, *, member_id: Any, unit_path: str, pii_hash: Callable[[str], str]) -> dict[str, Any]:
-    """The JSON-ready snapshot every member event carries."""
-    return {
-        "member_id": str(member_id), "party_card_no": m.party_card_no, "full_name": m.full_name,
-        "date_of_birth": m.date_of_birth.isoformat(), "gender": m.gender, "unit": m.unit,
-        "unit_path": path_codes(unit_path), "status": m.status, "eligible": m.eligible,
-        "ineligible_reason": m.ineligible_reason,
-        "admitted_on": m.admitted_on.isoformat() if m.admitted_on else None,
-        "official_on": m.official_on.isoformat() if m.official_on else None,
-        "citizen_id_hash": pii_hash(m.citizen_id) if m.citizen_id else None,
-        "phone_hash": pii_hash(m.phone) if m.phone else None,
-        "phone_tail": m.phone[-3:] if m.phone else None,
-    }
 
 
 CATALOGUE = Catalogue(OrgUnitCreated, OrgUnitUpdated, MemberRegistered, MemberUpdated, MemberTransferred,

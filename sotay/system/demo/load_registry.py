@@ -12,8 +12,8 @@ import orjson
 from sqlalchemy import text
 
 from services.members.adapters.bulk import ImportReport, MemberImporter, Progress
-from services.members.demo import DEFAULT_DEMO_MEMBERS, build_org_tree, generate_members
-from services.members.events import OrgUnitCreated
+from sotay.system.demo.registry import DEFAULT_DEMO_MEMBERS, build_org_tree, generate_members
+from sotay.contracts.members import OrgUnitCreated
 from sotay.kit.db import path_codes
 from sotay.kit.events import make_message, uuid7
 from sotay.kit.outbox import notify_channel

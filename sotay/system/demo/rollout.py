@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import text
 
 from services.identity.adapters.passwords import HASHER
-from services.identity.events import AccountApproved, RegistrationSubmitted
-from services.members.demo import build_org_tree, generate_members
-from services.members.domain import normalise_phone
+from sotay.contracts.identity import AccountApproved, RegistrationSubmitted
+from sotay.system.demo.registry import build_org_tree, generate_members
+from sotay.contracts.fields import normalise_phone
 from sotay.kit.events import make_message, uuid7
 from sotay.kit.outbox import add_events
 from sotay.kit.service import ServiceContext
