@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content.domain import ancestors, committee_of
+from sotay.contracts.members import MEMBER_SNAPSHOTS, OrgUnitCreated, OrgUnitUpdated
 from sotay.kit.auth import Principal
 from sotay.kit.db import org_path
 from sotay.kit.events import CITY
@@ -50,11 +51,8 @@ def _reader_row(envelope: dict[str, Any]) -> dict[str, Any]:
             "version": envelope.get("sequence") or 0}
 
 
-UNIT_CREATED = "sotay.members.OrgUnitCreated.v1"
-UNIT_UPDATED = "sotay.members.OrgUnitUpdated.v1"
-MEMBER_EVENTS = tuple(f"sotay.members.{name}.v1"
-                      for name in ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged"))
-_KIND = {UNIT_CREATED: "unit created", UNIT_UPDATED: "unit updated", **{t: "member" for t in MEMBER_EVENTS}}
+_KIND = {OrgUnitCreated.event_type(): "unit created", OrgUnitUpdated.event_type(): "unit updated",
+         **{t.event_type(): "member" for t in MEMBER_SNAPSHOTS}}
 _STATEMENTS = {"unit created": (_INSERT_UNIT, _unit_created_row), "unit updated": (_UPDATE_UNIT, _unit_updated_row),
                "member": (_UPSERT_READER, _reader_row)}
 

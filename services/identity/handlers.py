@@ -28,6 +28,7 @@ from sotay.contracts.identity import (
     RegistrationSubmitted,
 )
 
+from sotay.contracts.members import MemberRegistered, OrgUnitCreated
 from sotay.kit.auth import Grant, Principal, mint_token
 from sotay.kit.db import org_path
 from sotay.kit.events import CITY, Event, make_message, uuid7
@@ -428,8 +429,8 @@ _UPSERT_MEMBER = text(
 _INSERT_UNIT = text(
     "INSERT INTO registry_units (code, kind, path, committee, version) VALUES (:c, :k, :p, :m, :v) "
     "ON CONFLICT (code) DO NOTHING")
-MEMBER_REGISTERED = "sotay.members.MemberRegistered.v1"
-UNIT_CREATED = "sotay.members.OrgUnitCreated.v1"
+MEMBER_REGISTERED = MemberRegistered.event_type()
+UNIT_CREATED = OrgUnitCreated.event_type()
 
 
 def _member_row(envelope: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-ACTIVE_STANDING = frozenset({"active", "probationary", "exempt"})  # as the registry defines it
+from sotay.contracts.fields import ACTIVE_STANDING  # the registry's, which the figures follow
+from sotay.contracts.identity import (
+    AccountActivated,
+    AccountApproved,
+    AccountDisabled,
+    AccountMoved,
+    AccountRejected,
+    RegistrationSubmitted,
+)
+
 UNSPECIFIED = "unspecified"
 
 COUNTERS = ("members_total", "members_eligible", "eligible_not_installed", "registered", "accounts_web",
@@ -110,22 +119,22 @@ def registration_after(event: str, data: dict[str, Any], old: RegistrationState 
                        city: str = "city") -> RegistrationState | None:
     """The registration's state after an identity event; None when the event
     changes nothing (a replay of a decided step, an unknown account)."""
-    if event == "RegistrationSubmitted":
+    if event == RegistrationSubmitted.__name__:
         return None if old is not None else RegistrationState(data.get("unit") or city, data["platform"],
                                                               "pending", False)
-    if event in ("AccountApproved", "AccountRejected"):
+    if event in (AccountApproved.__name__, AccountRejected.__name__):
         if old is not None and old.status != "pending":
             return None  # decided already
         base = old or RegistrationState(data.get("unit") or city, data["platform"], "pending", False)
-        status = "approved" if event == "AccountApproved" else "rejected"
+        status = "approved" if event == AccountApproved.__name__ else "rejected"
         return RegistrationState(data.get("unit") or base.unit, base.platform, status, False)
     if old is None:
         return None  # a staff account (made from the command line) is no member's installation
-    if event == "AccountActivated":
+    if event == AccountActivated.__name__:
         new = RegistrationState(old.unit, old.platform, old.status, True)
-    elif event == "AccountDisabled":
+    elif event == AccountDisabled.__name__:
         new = RegistrationState(old.unit, old.platform, "disabled", old.activated)
-    elif event == "AccountMoved":
+    elif event == AccountMoved.__name__:
         new = RegistrationState(data["unit"], old.platform, old.status, old.activated)
     else:
         return None

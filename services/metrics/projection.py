@@ -30,10 +30,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.metrics import domain
 from services.metrics.domain import Deltas, MemberState, RegistrationState
+from sotay.contracts.content import ArticlePublished, ArticleRead, FeedbackPosted
+from sotay.contracts.identity import AccountApproved, AccountRejected, RegistrationSubmitted
+from sotay.contracts.members import MEMBER_SNAPSHOTS, UNIT_EVENTS, OrgUnitCreated, OrgUnitUpdated
 from sotay.kit.db import org_path, path_codes
 
 CITY = "city"
 TOUCH = "touch"  # a delta of 0 that only says: this unit's own figures changed
+
+
+UNIT_NAMES = frozenset(t.__name__ for t in UNIT_EVENTS)
+MEMBER_NAMES = frozenset(t.__name__ for t in MEMBER_SNAPSHOTS)
+# The events of a registration's life that carry its id (the others only an account's).
+DECISION_NAMES = frozenset(t.__name__ for t in (RegistrationSubmitted, AccountApproved, AccountRejected))
 
 
 def _event(envelope: dict[str, Any]) -> str:
@@ -205,7 +214,7 @@ async def _write_members(db: AsyncConnection, changed: dict[str, tuple[MemberSta
 
 
 async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> None:
-    created = [e["data"] for e in envelopes if _event(e) == "OrgUnitCreated"]
+    created = [e["data"] for e in envelopes if _event(e) == OrgUnitCreated.__name__]
     if created:
         await db.execute(text(
             "INSERT INTO units (code, unit_id, name, kind, path, committee, wave) SELECT * FROM unnest("
@@ -216,14 +225,14 @@ async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, An
              "path": [org_path(d["path"]) for d in created], "committee": [d["committee"] for d in created],
              "wave": [d.get("wave") for d in created]})
     for e in envelopes:
-        if _event(e) == "OrgUnitUpdated":
+        if _event(e) == OrgUnitUpdated.__name__:
             d = e["data"]
             await db.execute(text("UPDATE units SET name = :n, wave = :w, closed = :x WHERE code = :c"),
                              {"n": d["name"], "w": d.get("wave"), "x": d["closed"], "c": d["code"]})
     # A new or renamed unit has figures of its own to publish, whatever its counters.
-    await append(db, [(e["data"]["code"], TOUCH, 0) for e in envelopes if _event(e).startswith("OrgUnit")])
+    await append(db, [(e["data"]["code"], TOUCH, 0) for e in envelopes if _event(e) in UNIT_NAMES])
 
-    member_events = [e for e in envelopes if _event(e).startswith("Member")]
+    member_events = [e for e in envelopes if _event(e) in MEMBER_NAMES]
     if not member_events:
         return
     ids = sorted({e["data"]["member_id"] for e in member_events})
@@ -271,7 +280,7 @@ async def apply_accounts_batch(db: AsyncConnection, envelopes: list[dict[str, An
     for e in envelopes:  # in stream order
         name, d = _event(e), e["data"]
         rid = d.get("registration_id") or by_account.get(d.get("account_id"))
-        if rid is None and name not in ("RegistrationSubmitted", "AccountApproved", "AccountRejected"):
+        if rid is None and name not in DECISION_NAMES:
             continue  # an account with no registration: a staff account
         reg = regs.get(rid) if rid else None
         old = reg["state"] if reg else None
@@ -280,7 +289,7 @@ async def apply_accounts_batch(db: AsyncConnection, envelopes: list[dict[str, An
             continue
         if reg is None:
             reg = regs[rid] = {"account_id": None, "member_id": d.get("member_id"), "state": None}
-        if d.get("account_id") and name == "AccountApproved":
+        if d.get("account_id") and name == AccountApproved.__name__:
             reg["account_id"] = d["account_id"]
             by_account[d["account_id"]] = rid
         reg["member_id"] = reg["member_id"] or d.get("member_id")
@@ -326,13 +335,13 @@ async def apply_content_batch(db: AsyncConnection, envelopes: list[dict[str, Any
     last_read: dict[str, tuple[date, str]] = {}
     for e in envelopes:
         name, d = _event(e), e["data"]
-        if name == "ArticleRead" and d.get("unit"):  # a staff reader has no unit of their own
+        if name == ArticleRead.__name__ and d.get("unit"):  # a staff reader has no unit of their own
             day = date.fromisoformat(d["day"])
             if d["account_id"] not in last_read or last_read[d["account_id"]][0] < day:
                 last_read[d["account_id"]] = (day, d["unit"])
-        elif name == "ArticlePublished":
+        elif name == ArticlePublished.__name__:
             deltas.add({d["author_unit"]: {"articles_published": 1}})
-        elif name == "FeedbackPosted" and d.get("unit"):
+        elif name == FeedbackPosted.__name__ and d.get("unit"):
             deltas.add({d["unit"]: {"feedback_posted": 1}})
     rows: list[tuple[str, str, int]] = []
     if last_read:

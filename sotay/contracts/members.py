@@ -92,5 +92,10 @@ class MemberStatusChanged(MemberSnapshot):
     reason: str | None
 
 
+# The events a replica of the org tree follows, and those that carry a member's whole snapshot
+# (a replica keeps a member from any of them).
+UNIT_EVENTS = (OrgUnitCreated, OrgUnitUpdated)
+MEMBER_SNAPSHOTS = (MemberRegistered, MemberUpdated, MemberTransferred, MemberStatusChanged)
+
 CATALOGUE = Catalogue(OrgUnitCreated, OrgUnitUpdated, MemberRegistered, MemberUpdated, MemberTransferred,
                       MemberStatusChanged)

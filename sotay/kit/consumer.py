@@ -34,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sotay.kit.db import database_error_text
-from sotay.kit.events import parse_envelope
+from sotay.kit.events import Event, parse_envelope
 from sotay.kit.publishing import without_batch_headers
 from sotay.kit.streams import dlq_subject
 
@@ -127,22 +127,27 @@ class Consumer:
     # by side (the metrics replay does, in lanes: rebuild.py).
     lane_key: Callable[[dict[str, Any]], Any] | None = None
 
-    def on(self, event_type: str) -> Callable[[Handler], Handler]:
+    def on(self, event: type[Event] | str) -> Callable[[Handler], Handler]:
+        """Register the handler of an event, given by its class (sotay.contracts), or its type."""
         def register(handler: Handler) -> Handler:
-            self.handlers[event_type] = handler
+            self.handlers[_type_of(event)] = handler
             return handler
         return register
 
-    def on_batch(self, event_types: Iterable[str], handler: BatchHandler) -> None:
-        """One handler for all these types, given each fetched batch's new events
+    def on_batch(self, events: Iterable[type[Event] | str], handler: BatchHandler) -> None:
+        """One handler for all these events, given each fetched batch's new events
         together: a projection can then read and write the batch's rows in a few
         statements. Should it fail, the kit applies the batch again one event at a
         time (a list of one), so the failure stays with its message."""
         self.batch_handler = handler
-        for event_type in event_types:
+        for event in events:
             async def one(conn: AsyncConnection, envelope: dict[str, Any]) -> None:
                 await handler(conn, [envelope])
-            self.handlers[event_type] = one
+            self.handlers[_type_of(event)] = one
+
+
+def _type_of(event: type[Event] | str) -> str:
+    return event if isinstance(event, str) else event.event_type()
 
 
 @dataclass

@@ -77,7 +77,8 @@ async def registration(db: AsyncConnection, reg_id: Any, *, lock: bool = False) 
 async def registration_for_approver(db: AsyncConnection, reg_id: Any) -> dict[str, Any] | None:
     row = (await db.execute(text(
         f"SELECT {REGISTRATION_COLUMNS}, {REGISTRY_COLUMNS} FROM registrations g "
-        "LEFT JOIN registry_members r ON r.member_id = g.member_id WHERE g.id = :id"), {"id": reg_id})).mappings().first()
+        "LEFT JOIN registry_members r ON r.member_id = g.member_id WHERE g.id = :id"),
+        {"id": reg_id})).mappings().first()
     return dict(row) if row else None
 
 
@@ -215,7 +216,8 @@ async def known_address(db: AsyncConnection, account_id: Any, address_hash: str,
     """When the account last signed in from this address, if within `days`."""
     return (await db.execute(text(
         "SELECT last_ok_at FROM known_addresses WHERE account_id = :a AND address_hash = :h "
-        "AND last_ok_at > now() - make_interval(days => :d)"), {"a": account_id, "h": address_hash, "d": days})).scalar()
+        "AND last_ok_at > now() - make_interval(days => :d)"),
+        {"a": account_id, "h": address_hash, "d": days})).scalar()
 
 
 async def remember_address(db: AsyncConnection, account_id: Any, address_hash: str) -> None:

@@ -1,9 +1,8 @@
 """Identity's consumer of the registry: a local replica for matching and scoping."""
 
 from services.identity import handlers
+from sotay.contracts.members import MEMBER_SNAPSHOTS, OrgUnitCreated
 from sotay.kit.consumer import Consumer
-
-MEMBER_EVENTS = ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged")
 
 BATCH = 500  # a registry import arrives as runs of MemberRegistered, each run one executemany
 
@@ -14,5 +13,5 @@ def registry_consumer(end_sessions: handlers.EndSessions) -> Consumer:
 
     async def apply_batch(db, envelopes):
         await handlers.apply_registry_batch(db, envelopes, end_sessions=end_sessions)
-    consumer.on_batch([handlers.UNIT_CREATED] + [f"sotay.members.{name}.v1" for name in MEMBER_EVENTS], apply_batch)
+    consumer.on_batch([OrgUnitCreated, *MEMBER_SNAPSHOTS], apply_batch)
     return consumer

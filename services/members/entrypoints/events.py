@@ -3,17 +3,18 @@
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sotay.contracts.identity import AccountApproved, AccountDisabled
 from sotay.kit.consumer import Consumer
 
 
 def accounts_consumer() -> Consumer:
     consumer = Consumer(name="members-accounts", stream="SOTAY_IDENTITY", filter_subject="sotay.identity.>")
 
-    @consumer.on("sotay.identity.AccountApproved.v1")
+    @consumer.on(AccountApproved)
     async def account_opened(db: AsyncConnection, envelope: dict) -> None:
         await _set_has_account(db, envelope["data"]["member_id"], True)
 
-    @consumer.on("sotay.identity.AccountDisabled.v1")
+    @consumer.on(AccountDisabled)
     async def account_closed(db: AsyncConnection, envelope: dict) -> None:
         await _set_has_account(db, envelope["data"]["member_id"], False)
 

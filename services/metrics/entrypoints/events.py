@@ -2,13 +2,13 @@
 batch at a time (projection.py)."""
 
 from services.metrics import projection
+from sotay.contracts import content, identity
+from sotay.contracts.members import MEMBER_SNAPSHOTS, UNIT_EVENTS
 from sotay.kit.consumer import Consumer
 
-UNIT_EVENTS = ("OrgUnitCreated", "OrgUnitUpdated")
-MEMBER_EVENTS = ("MemberRegistered", "MemberUpdated", "MemberTransferred", "MemberStatusChanged")
-IDENTITY_EVENTS = ("RegistrationSubmitted", "AccountApproved", "AccountRejected", "AccountActivated",
-                   "AccountDisabled", "AccountMoved")
-CONTENT_EVENTS = ("ArticleRead", "ArticlePublished", "FeedbackPosted")
+ACCOUNT_EVENTS = (identity.RegistrationSubmitted, identity.AccountApproved, identity.AccountRejected,
+                  identity.AccountActivated, identity.AccountDisabled, identity.AccountMoved)
+CONTENT_EVENTS = (content.ArticleRead, content.ArticlePublished, content.FeedbackPosted)
 
 
 BATCH = 250  # the handlers' cost is mostly per batch (a few statements each)
@@ -19,14 +19,14 @@ def consumers() -> list[Consumer]:
     # and units are independent of one another (rebuild.py applies them in lanes).
     registry = Consumer(name="metrics-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>",
                         batch_size=BATCH, lane_key=lambda e: e["data"].get("member_id") or e["data"].get("code"))
-    registry.on_batch([f"sotay.members.{n}.v1" for n in UNIT_EVENTS + MEMBER_EVENTS],
+    registry.on_batch([*UNIT_EVENTS, *MEMBER_SNAPSHOTS],
                       projection.apply_registry_batch)
     accounts = Consumer(name="metrics-accounts", stream="SOTAY_IDENTITY", filter_subject="sotay.identity.>",
                         batch_size=BATCH)
-    accounts.on_batch([f"sotay.identity.{n}.v1" for n in IDENTITY_EVENTS],
+    accounts.on_batch(ACCOUNT_EVENTS,
                       projection.apply_accounts_batch)
     content = Consumer(name="metrics-content", stream="SOTAY_CONTENT", filter_subject="sotay.content.>",
                        batch_size=BATCH)
-    content.on_batch([f"sotay.content.{n}.v1" for n in CONTENT_EVENTS],
+    content.on_batch(CONTENT_EVENTS,
                      projection.apply_content_batch)
     return [registry, accounts, content]
