@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 from collections.abc import Iterable
 
 import asyncpg
@@ -36,10 +35,6 @@ from sotay.kit.publishing import BatchPublisher, Outgoing
 log = logging.getLogger("sotay.outbox")
 tracer = trace.get_tracer("sotay.outbox")
 
-# A fault-test hook (tests/chaos), inert unless set: the relay of this schema ends the whole
-# process (os._exit, as a kill -9 would) after the stream acknowledged a batch and before
-# the rows are marked published.
-_EXIT_AFTER_PUBLISH = os.environ.get("SOTAY_TEST_RELAY_EXIT_AFTER_PUBLISH")
 
 # The rows and the relay's wake-up in one statement (one round trip on every command's path):
 # a data-modifying WITH runs exactly once whether or not the query reads it, and the
@@ -167,8 +162,6 @@ class OutboxRelay:
             for run in _runs_by_stream(outgoing):
                 results += await self.publisher.publish(run)
             acked = [row["position"] for row, res in zip(rows, results, strict=True) if res is None]
-            if acked and _EXIT_AFTER_PUBLISH == self.schema:
-                os._exit(75)
             if acked:
                 await self._mark_published(conn, acked)
             failed = len(rows) - len(acked)

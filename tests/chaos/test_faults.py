@@ -120,30 +120,51 @@ async def test_consumers_killed_mid_batch_at_random_points(env: Env):
                          fault_ended=ended, notes={"killed": "+".join(kills)})
 
 
+# While the test holds this advisory lock, members' relay can publish but not mark what it published:
+# a trigger the test puts on members.outbox makes the marking UPDATE wait for the lock.
+MARK_WAITS = 731_600
+HOLD_THE_MARK = f"""
+CREATE FUNCTION members.chaos_hold_the_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_advisory_xact_lock_shared({MARK_WAITS}); RETURN NULL; END $$;
+CREATE TRIGGER chaos_hold_the_mark BEFORE UPDATE ON members.outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION members.chaos_hold_the_mark();
+"""
+LET_THE_MARK_GO = "DROP FUNCTION members.chaos_hold_the_mark() CASCADE"
+
+
 async def test_relay_killed_between_publish_and_mark_past_the_duplicate_window(env: Env):
-    """The members relay dies (the test hook) after the stream acknowledged a batch and before marking it,
-    and stays down longer than the duplicate window: the batch is in the stream twice, applied once."""
+    """The members relay is killed -9 after the stream acknowledged a batch and before its mark (held back
+    by a trigger the test adds), and stays down longer than the duplicate window: the batch is in the
+    stream twice, applied once."""
     before = env.w.ledger.commands
     dups_before = await env.stream_messages("SOTAY_MEMBERS") - await env.db.fetchval(
         "SELECT count(*) FROM members.outbox")
-    env.chaos.kill("members")
-    await env.chaos.restart("members", SOTAY_TEST_RELAY_EXIT_AFTER_PUBLISH="members")
     in_stream = await env.stream_messages("SOTAY_MEMBERS")
-    with VersionWatch(env.db) as watch:
-        creating = asyncio.gather(*(env.w.create_member() for _ in range(6)))
-        proc = env.chaos.processes.running["members"]
-        await until(lambda: asyncio.sleep(0, result=proc.poll() is not None), 30, "the relay's hook ends members")
-        assert proc.returncode == 75
-        # Published (in the stream), not marked: what the relay sent before it died.
-        unmarked = await env.stream_messages("SOTAY_MEMBERS") - in_stream
-        assert unmarked > 0
-        assert await env.db.fetchval("SELECT count(*) FROM members.outbox WHERE published_at IS NULL") >= unmarked
-        await asyncio.sleep(DUPLICATE_WINDOW_S + 1.5)
-        ended = time.monotonic()
-        await env.chaos.restart("members")
-        await creating
-        result = await env.finish("kill -9 relay between publish and mark", faults=1, commands_before=before,
-                                  watch=watch, fault_ended=ended)
+    async with env.db.acquire() as holder:
+        await holder.execute("SELECT pg_advisory_lock($1)", MARK_WAITS)
+        await env.db.execute(HOLD_THE_MARK)
+        try:
+            with VersionWatch(env.db) as watch:
+                creating = asyncio.gather(*(env.w.create_member() for _ in range(6)))
+
+                async def published_not_marked():
+                    return await env.stream_messages("SOTAY_MEMBERS") > in_stream
+                await until(published_not_marked, 30, "the relay publishes")
+                env.chaos.kill("members")  # its mark waits on the lock: killed between publish and mark
+                unmarked = await env.stream_messages("SOTAY_MEMBERS") - in_stream
+                assert await env.db.fetchval(
+                    "SELECT count(*) FROM members.outbox WHERE published_at IS NULL") >= unmarked > 0
+                await env.db.execute(LET_THE_MARK_GO)
+                await holder.execute("SELECT pg_advisory_unlock($1)", MARK_WAITS)
+                await asyncio.sleep(DUPLICATE_WINDOW_S + 1.5)
+                ended = time.monotonic()
+                await env.chaos.restart("members")
+                await creating
+                result = await env.finish("kill -9 relay between publish and mark", faults=1, commands_before=before,
+                                          watch=watch, fault_ended=ended)
+        finally:
+            await env.db.execute("DROP FUNCTION IF EXISTS members.chaos_hold_the_mark() CASCADE")
+            await holder.execute("SELECT pg_advisory_unlock_all()")
     dups = await env.stream_messages("SOTAY_MEMBERS") - await env.db.fetchval("SELECT count(*) FROM members.outbox")
     # Every row published before the kill went into the stream a second time, and was applied once.
     assert dups - dups_before == unmarked
