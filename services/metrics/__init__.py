@@ -25,7 +25,7 @@ from sotay.contracts.metrics import CATALOGUE, RolloutSnapshot
 from sotay.kit.clock import HANOI, hanoi_day
 from sotay.kit.events import message_from_payload
 from sotay.kit.outbox import add_events
-from sotay.kit.publishing import BatchPublisher
+from sotay.kit.publishing import BatchPublisher, server_has_atomic_batches
 from sotay.kit.service import ServiceContext, ServiceDefinition, stop_tasks
 from sotay.kit.streams import ROLLOUT_BUCKET, ensure_bucket, rollout_bucket
 
@@ -73,8 +73,9 @@ class SnapshotPublisher:
         self._task: asyncio.Task | None = None
 
     async def start(self, ctx: ServiceContext) -> None:
-        await ensure_bucket(ctx.js, rollout_bucket(ctx.settings.stream_replicas), atomic=True)
-        self._publisher = BatchPublisher(ctx.js)
+        await ensure_bucket(ctx.js, rollout_bucket(ctx.settings.stream_replicas),
+                            atomic=server_has_atomic_batches(ctx.nc))
+        self._publisher = BatchPublisher(ctx.js, ctx.nc)
         self._task = asyncio.create_task(self._run(ctx), name="metrics-snapshots")
 
     async def stop(self, ctx: ServiceContext) -> None:

@@ -36,9 +36,9 @@ from services.metrics import figures, projection
 from services.metrics.entrypoints.events import consumers
 from sotay.kit.clock import hanoi_day
 from sotay.kit.consumer import Consumer, consumer_config, first_deliveries
-from sotay.kit.db import create_engine, migrate
+from sotay.kit.db import create_engine, lock_key, migrate
 from sotay.kit.events import parse_envelope
-from sotay.kit.outbox import leader_key
+from sotay.kit.outbox import leader_name
 
 # Not `published`: after a replay the publisher compares every unit with what
 # went out before and publishes only the figures that differ.
@@ -166,7 +166,7 @@ async def replay(database_url: str, js: JetStreamContext, *, ack_wait: float, ma
         async with engine.connect() as db:
             # The relay leader of a running metrics service holds this lock.
             running = not (await db.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                            {"k": leader_key("metrics")})).scalar_one()
+                                            {"k": lock_key(leader_name("metrics"))})).scalar_one()
         names = [c.name for c in consumers()]
         if running:
             raise RuntimeError("the metrics service is running: stop it, then replay")

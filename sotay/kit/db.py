@@ -30,6 +30,7 @@ import asyncpg
 from asyncpg.exceptions import _base as asyncpg_base
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 KIT_MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -46,18 +47,23 @@ def plain_url(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def create_engine(url: str, schema: str, *, pool_size: int = 20) -> AsyncEngine:
-    engine = create_async_engine(
-        async_url(url),
+def create_engine(url: str, schema: str, *, pool_size: int = 20, pooled: bool = True) -> AsyncEngine:
+    """The service's engine on `schema`; `pooled=False` opens a connection per use and closes
+    it after (a long-lived connection of its own, such as a leader's)."""
+    pooling: dict[str, Any] = {"poolclass": NullPool} if not pooled else {
         # A fixed pool: "overflow" connections are closed as soon as they are returned,
         # so a load just above the pool size would open a connection (and lose its
         # prepared statements) on nearly every request. Past 20, requests wait their turn.
-        pool_size=pool_size,
-        max_overflow=0,
+        "pool_size": pool_size,
+        "max_overflow": 0,
         # No ping before each checkout (a round trip, ~0.35 ms CPU per request on the
         # feed): when PostgreSQL drops connections, the first request to hit a dead one
         # fails and SQLAlchemy then invalidates the whole pool, so the next ones reconnect.
-        pool_pre_ping=False,
+        "pool_pre_ping": False,
+    }
+    engine = create_async_engine(
+        async_url(url),
+        **pooling,
         # public holds the extensions every service may use (pg_trgm), see kit/002_extensions.sql.
         connect_args={"server_settings": {"search_path": f"{schema}, public",
                                           "application_name": f"sotay-{schema}"}},
@@ -203,8 +209,9 @@ def within_subtrees(column: str, paths: list[str]) -> tuple[str, dict[str, Any]]
     return clause, {name: path + "%" for name, path in zip(names, paths, strict=True)}
 
 
-def _lock_key(schema: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
+def lock_key(name: str) -> int:
+    """The advisory lock (a signed 64-bit number) that stands for `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def migration_files(schema: str, service_migrations: Path) -> list[tuple[str, Path]]:
@@ -227,7 +234,7 @@ async def migrate(engine: AsyncEngine, schema: str, service_migrations: Path) ->
     applied_now: list[str] = []
     async with engine.begin() as conn:
         # Services share extensions in public: one migrates at a time, whatever its schema.
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("*")})
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("migrate:*")})
         await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await conn.execute(text(f'SET LOCAL search_path TO "{schema}", public'))
         await conn.execute(text(

@@ -6,6 +6,7 @@ OpenTelemetry support, which also picks up an incoming traceparent.)"""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -493,15 +494,31 @@ def json_response(content: Any, status_code: int = 200, headers: dict[str, str] 
 
 
 
+def encode_cursor(*parts: str) -> str:
+    """An opaque keyset cursor: the sort key of a page's last row. Callers hand it back as is."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode()
+
+
+def decode_cursor(cursor: str, count: int) -> list[str]:
+    """The `count` parts of a cursor `encode_cursor` made; 422 (field `cursor`) for anything else."""
+    try:
+        parts = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, orjson.JSONDecodeError):
+        parts = None
+    if not isinstance(parts, list) or len(parts) != count or not all(isinstance(p, str) for p in parts):
+        raise invalid([("cursor", "is not a cursor this service issued")])
+    return parts
+
+
 def time_cursor(at: datetime, row_id: Any) -> str:
-    """A keyset cursor for lists ordered by (a time, an id)."""
-    return f"{at.isoformat()}|{row_id}"
+    """The cursor of a list ordered by (a time, an id)."""
+    return encode_cursor(at.isoformat(), str(row_id))
 
 
 def parse_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
-    at, _, row_id = cursor.partition("|")
+    at, row_id = decode_cursor(cursor, 2)
     try:
         return datetime.fromisoformat(at), str(uuid.UUID(row_id))
     except ValueError:

@@ -7,9 +7,8 @@ The relay publishes unpublished rows in position order and marks them
 published. It never asks for "position > last seen": a transaction that got
 a lower position but committed later would be skipped. It asks for rows not
 yet published, so such a row is simply published when it becomes visible,
-which is commit order. One relay per schema is active at a time (a
-PostgreSQL advisory lock held on its connection); other replicas wait to
-take over. JetStream dedupes a republished row by its Nats-Msg-Id (= event
+which is commit order. One relay per schema is active at a time (the
+leader loop, kit/leader.py); other replicas wait to take over. JetStream dedupes a republished row by its Nats-Msg-Id (= event
 id) within the stream's duplicate window, and consumers' inboxes dedupe
 beyond it.
 """
@@ -17,22 +16,22 @@ beyond it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import logging
 from collections.abc import Iterable
+from typing import Any
 
 import asyncpg
 import orjson
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from opentelemetry import propagate, trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from sotay.kit.db import database_error_text, plain_url
-from sotay.kit.events import Message
+from sotay.kit.db import create_engine
+from sotay.kit.events import CITY, Event, Message, make_message
+from sotay.kit.leader import Leader
 from sotay.kit.publishing import BatchPublisher, Outgoing
 
-log = logging.getLogger("sotay.outbox")
 tracer = trace.get_tracer("sotay.outbox")
 
 
@@ -73,9 +72,17 @@ async def add_events(db: AsyncConnection | AsyncSession, schema: str, messages: 
     return len(messages)
 
 
-def leader_key(schema: str) -> int:
-    """The advisory lock the relay leader of `schema` holds (a running service has one)."""
-    return int.from_bytes(hashlib.sha256(f"relay:{schema}".encode()).digest()[:8], "big", signed=True)
+async def emit(db: AsyncConnection | AsyncSession, schema: str, event: Event, *, aggregate_id: Any,
+               committee: str | None, unit: str | None, sequence: int | None = None) -> None:
+    """Write one event to `schema`'s outbox in the caller's transaction (a command's usual way;
+    `add_events` takes many at once). No committee means the city's."""
+    await add_events(db, schema, [make_message(event, aggregate_id=str(aggregate_id), committee=committee or CITY,
+                                               orgunit=unit, sequence=sequence)])
+
+
+def leader_name(schema: str) -> str:
+    """The lock the relay leader of `schema` holds (kit/leader.py; a running service has one)."""
+    return f"relay:{schema}"
 
 
 class OutboxRelay:
@@ -84,68 +91,54 @@ class OutboxRelay:
         database_url: str,
         schema: str,
         js: JetStreamContext,
+        nc: Client,
         *,
         batch_size: int = 1000,
         poll_interval: float = 1.0,
         ack_timeout: float = 10.0,
         retention: str = "1 day",
     ) -> None:
-        self.dsn = plain_url(database_url)
         self.schema = schema
-        self.js = js
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.ack_timeout = ack_timeout
         self.retention = retention
         self.published = 0
-        self.is_leader = False
-        self.publisher = BatchPublisher(js, timeout=ack_timeout)
+        self.publisher = BatchPublisher(js, nc, timeout=ack_timeout)
+        # Its own connection, not one of the service's pool: it is held for as long as this replica leads.
+        self.engine = create_engine(database_url, schema, pooled=False)
+        self.leader = Leader(leader_name(schema), self.engine.connect, wait_s=poll_interval)
         self._wakeup = asyncio.Event()
 
-    async def run(self) -> None:
-        """Run until cancelled; survives database and NATS outages."""
-        backoff = 0.5
-        while True:
-            try:
-                await self._run_as_leader_when_possible()
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any outage: reconnect and go on, the rows are still there
-                self.is_leader = False
-                # A database error is told without its DETAIL, which would quote the row's values.
-                told = database_error_text(exc) or str(exc)
-                log.warning("outbox relay %s: %s; retrying in %.1fs", self.schema, told, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+    @property
+    def is_leader(self) -> bool:
+        return self.leader.is_leader
 
-    async def _run_as_leader_when_possible(self) -> None:
-        conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
+    async def run(self) -> None:
+        """Run until cancelled; survives database and NATS outages (the rows are still there)."""
         try:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", leader_key(self.schema)):
-                await asyncio.sleep(self.poll_interval)
-            self.is_leader = True
-            await conn.add_listener(notify_channel(self.schema), lambda *_: self._wakeup.set())
-            rounds = 0
-            while True:
-                self._wakeup.clear()
-                sent = await self.publish_pending(conn)
-                rounds += 1
-                if rounds % 600 == 0:
-                    await conn.execute(
-                        f"DELETE FROM outbox WHERE published_at < now() - interval '{self.retention}'")
-                if sent < self.batch_size:
-                    try:
-                        await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
-                    except TimeoutError:
-                        pass
+            await self.leader.run(self._relay)
         finally:
-            self.is_leader = False
-            await conn.close(timeout=2)
+            await asyncio.shield(self.engine.dispose())
+
+    async def _relay(self, connection: AsyncConnection) -> None:
+        conn: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+        await conn.add_listener(notify_channel(self.schema), lambda *_: self._wakeup.set())
+        rounds = 0
+        while True:
+            self._wakeup.clear()
+            sent = await self.publish_pending(conn)
+            rounds += 1
+            if rounds % 600 == 0:
+                await conn.execute(f"DELETE FROM outbox WHERE published_at < now() - interval '{self.retention}'")
+            if sent < self.batch_size:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+                except TimeoutError:
+                    pass
 
     async def publish_pending(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(
-            "SELECT position, event_id::text, subject, body, headers FROM outbox "
+            "SELECT position, event_id::text, subject, body, headers::text AS headers FROM outbox "
             "WHERE published_at IS NULL ORDER BY position LIMIT $1",
             self.batch_size,
         )

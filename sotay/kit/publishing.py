@@ -44,9 +44,9 @@ def server_has_atomic_batches(nc: Client) -> bool:
 class BatchPublisher:
     """Publishes lists of messages bound for one stream (see the module doc)."""
 
-    def __init__(self, js: JetStreamContext, *, timeout: float = 10.0) -> None:
+    def __init__(self, js: JetStreamContext, nc: Client, *, timeout: float = 10.0) -> None:
         self.js = js
-        self.nc: Client = js._nc
+        self.nc = nc  # the connection `js` was made on: atomic batches are plain requests
         self.timeout = timeout
         self._refused: set[str] = set()  # streams (by subject prefix) with atomic publishing off
 

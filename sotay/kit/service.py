@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from faststream.nats import NatsBroker, NatsUserPassword
 from faststream.nats.security import NatsSecurity
 from faststream.specification import AsyncAPI
+from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
@@ -50,6 +51,7 @@ from sotay.kit.http import (
 from sotay.kit.keys import jwks_root_public_key, pii_hmac_key
 from sotay.kit.outbox import OutboxRelay
 from sotay.kit.pages import mount_pages
+from sotay.kit.publishing import server_has_atomic_batches
 from sotay.kit.settings import Settings
 from sotay.kit.streams import (
     ensure_buckets,
@@ -74,6 +76,7 @@ class ServiceContext:
     # Whether the service hashes personal values: only such a service is given the key.
     hashes_personal_data: bool = False
     js: JetStreamContext | None = None
+    nc: NatsClient | None = None  # the connection js was made on (an SSE route subscribes on it)
     reader: AsyncEngine | None = None  # the engine's pool in autocommit, for plain reads (db.read_only)
     pii_key: bytes | None = field(default=None, repr=False)  # read on first use (sotay migrate needs none)
 
@@ -308,13 +311,13 @@ class ServiceRuntime:
             await self.migrate()
         else:
             await self.check_migrated()
-        await self.broker.connect()
-        nc = self.broker._connection
+        nc = await self.broker.connect()
         js = nc.jetstream() if setup else BindOnlyJetStream(nc)
-        self.context.js = js
+        self.context.js, self.context.nc = js, nc
         if setup:
             await _patiently("streams", lambda: ensure_streams(
-                js, replicas=self.settings.stream_replicas, duplicate_window_s=self.settings.duplicate_window_s))
+                js, atomic=server_has_atomic_batches(nc), replicas=self.settings.stream_replicas,
+                duplicate_window_s=self.settings.duplicate_window_s))
         else:
             await self.check_nats_set_up(js)
         await self.broker.start()
@@ -324,7 +327,7 @@ class ServiceRuntime:
         for bucket, key, apply in ((JWKS_BUCKET, JWKS_KEY, self._trust_keys), (REVOKED_BUCKET, ">", self._end_sessions)):
             self._tasks.append(asyncio.create_task(self._watch_bucket(js, bucket, key, apply),
                                                    name=f"{self.name}-{bucket}"))
-        self.relay = OutboxRelay(self.database_url, self.name, js)
+        self.relay = OutboxRelay(self.database_url, self.name, js, nc)
         self.start_relay()
         for consumer, config in self.consumer_configs():
             if setup:
@@ -391,7 +394,7 @@ class ServiceRuntime:
         log.info("%s: stopped", self.name)
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {"nats": bool(self.broker._connection and self.broker._connection.is_connected),
+        checks = {"nats": bool(self.context.nc and self.context.nc.is_connected),
                   "consumers": all(r.bound for r in self.runners),
                   "relay": self.relay_task is not None and not self.relay_task.done()}
         try:
@@ -490,12 +493,14 @@ def revoked_ttl_s(settings: Settings) -> float:
     return settings.token_max_lifetime_s + settings.token_clock_skew_s + 60
 
 
-async def set_up_nats(js: JetStreamContext, settings: Settings, runtimes: list[ServiceRuntime]) -> None:
+async def set_up_nats(nc: NatsClient, settings: Settings, runtimes: list[ServiceRuntime]) -> None:
     """What services started with SOTAY_SETUP_ON_START=false cannot make themselves (`sotay migrate`
     does it as the NATS admin): the streams, the key-value buckets, every service's durable
     consumers and those of the district systems (SOTAY_DISTRICT_CONSUMERS)."""
-    await ensure_streams(js, replicas=settings.stream_replicas, duplicate_window_s=settings.duplicate_window_s)
-    await ensure_buckets(js, replicas=settings.stream_replicas, revoked_ttl_s=revoked_ttl_s(settings))
+    js, atomic = nc.jetstream(), server_has_atomic_batches(nc)
+    await ensure_streams(js, atomic=atomic, replicas=settings.stream_replicas,
+                         duplicate_window_s=settings.duplicate_window_s)
+    await ensure_buckets(js, atomic=atomic, replicas=settings.stream_replicas, revoked_ttl_s=revoked_ttl_s(settings))
     for runtime in runtimes:
         for consumer, config in runtime.consumer_configs():
             await ensure_consumer(js, consumer, config)

@@ -17,7 +17,6 @@ from nats.js.api import (
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from sotay.kit.auth import JWKS_BUCKET, REVOKED_BUCKET
-from sotay.kit.publishing import server_has_atomic_batches
 
 STREAMS = {
     "SOTAY_MEMBERS": "sotay.members.>",
@@ -67,8 +66,10 @@ def stream_config(name: str, *, replicas: int, duplicate_window_s: float, atomic
     )
 
 
-async def ensure_streams(js: JetStreamContext, *, replicas: int = 1, duplicate_window_s: float = 900.0) -> None:
-    atomic = server_has_atomic_batches(js._nc)
+async def ensure_streams(js: JetStreamContext, *, atomic: bool, replicas: int = 1,
+                         duplicate_window_s: float = 900.0) -> None:
+    """The event streams, created or brought to this configuration; `atomic`: the server takes
+    atomic batches (publishing.server_has_atomic_batches), which the streams then allow."""
     for name in STREAMS:
         config = stream_config(name, replicas=replicas, duplicate_window_s=duplicate_window_s, atomic=atomic)
         try:
@@ -80,8 +81,8 @@ async def ensure_streams(js: JetStreamContext, *, replicas: int = 1, duplicate_w
 
 
 async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig, *, atomic: bool = False, update: bool = True):
-    """The key-value bucket, created if new; with `atomic`, its stream takes atomic batches
-    of puts (publishing.py). An existing bucket takes the configured time to live (a new
+    """The key-value bucket, created if new; with `atomic` (the server takes them), its stream
+    takes atomic batches of puts (publishing.py). An existing bucket takes the configured time to live (a new
     release may keep entries longer) unless `update` is false (a service that may not
     change streams: `sotay migrate` does it); its other settings stay."""
     try:
@@ -94,7 +95,7 @@ async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig, *, atomic:
     changed = False
     if (stream.max_age or None) != (config.ttl or None):
         stream.max_age, changed = config.ttl, True
-    if atomic and server_has_atomic_batches(js._nc) and not stream.allow_atomic:
+    if atomic and not stream.allow_atomic:
         stream.allow_atomic, changed = True, True
     if changed:
         await js.update_stream(stream)
@@ -112,12 +113,12 @@ async def latest_value(js: JetStreamContext, bucket: str, key: str, timeout: flo
         await watcher.stop()
 
 
-async def ensure_buckets(js: JetStreamContext, *, replicas: int = 1, revoked_ttl_s: float) -> None:
+async def ensure_buckets(js: JetStreamContext, *, atomic: bool, replicas: int = 1, revoked_ttl_s: float) -> None:
     """The buckets of identity (sotay_jwks, sotay_revoked) and metrics (sotay_rollout), as those
     services create them when they set up themselves."""
     for config in (jwks_bucket(replicas), revoked_bucket(revoked_ttl_s, replicas)):
         await ensure_bucket(js, config)
-    await ensure_bucket(js, rollout_bucket(replicas), atomic=True)
+    await ensure_bucket(js, rollout_bucket(replicas), atomic=atomic)
 
 
 def district_consumer(code: str) -> str:

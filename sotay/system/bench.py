@@ -38,7 +38,7 @@ import psutil
 from nats.js.api import StreamConfig
 
 from services.members.adapters.bulk import ImportReport, MemberImporter
-from sotay.system.demo.load_registry import _insert_units
+from sotay.system.demo.load_registry import insert_units
 from sotay.system.demo.registry import build_org_tree, generate_members
 from services.members.import_files import read_member_rows, write_csv
 from sotay.kit.db import plain_url
@@ -92,18 +92,18 @@ async def _run_import(settings: Settings, infra: Infrastructure, db_url: str, ro
     parsed = list(read_member_rows(csv_bytes, "bench.csv"))
     sample_body_size = 900  # a MemberRegistered envelope is ~850-950 bytes
 
-    copy_s = await _floor_copy(db_url, parsed)
-    publish_s = await _floor_publish(infra.nats_url, rows, sample_body_size)
+    copy_s = await floor_copy(db_url, parsed)
+    publish_s = await floor_publish(infra.nats_url, rows, sample_body_size)
     floor_s = copy_s + publish_s
 
-    runtime = ServiceRuntime(_members(), settings, infra.nats_url, db_url)
+    runtime = ServiceRuntime(members_definition(), settings, infra.nats_url, db_url)
     await runtime.migrate()
-    await _insert_units(runtime.context, units)
-    relay = _start_service("members", infra.nats_url, db_url, settings, free_port())
+    await insert_units(runtime.context, units)
+    relay = start_service("members", infra.nats_url, db_url, settings, free_port())
     try:
         await _wait_published(db_url, timeout=120)  # the org tree's own events
         stream_before = await _stream_messages(infra.nats_url, "SOTAY_MEMBERS")
-        cpu_before = _cpu(relay.pid)
+        cpu_before = cpu_seconds(relay.pid)
         started = time.perf_counter()
         report = ImportReport(import_id=uuid7())
         await MemberImporter(runtime.context.engine, runtime.context, actor="bench", chunk_size=20_000).run(
@@ -112,7 +112,7 @@ async def _run_import(settings: Settings, infra: Infrastructure, db_url: str, ro
         await _wait_published(db_url, timeout=1800)
         total_s = time.perf_counter() - started
         published = await _stream_messages(infra.nats_url, "SOTAY_MEMBERS") - stream_before
-        relay_cpu = _cpu(relay.pid) - cpu_before
+        relay_cpu = cpu_seconds(relay.pid) - cpu_before
         relay_rss = psutil.Process(relay.pid).memory_info().rss
     finally:
         relay.terminate()
@@ -143,12 +143,12 @@ async def _run_import(settings: Settings, infra: Infrastructure, db_url: str, ro
     return 0 if met else 1
 
 
-def _members():
+def members_definition():
     from sotay.system.registry import load
     return load("members")
 
 
-async def _floor_copy(db_url: str, parsed: list) -> float:
+async def floor_copy(db_url: str, parsed: list) -> float:
     conn = await asyncpg.connect(plain_url(db_url))
     try:
         await conn.execute("CREATE TABLE bench_raw_copy (party_card_no text, full_name text, date_of_birth date, "
@@ -173,7 +173,7 @@ def _raw_record(raw: dict) -> tuple:
             raw.get("ineligible_reason") or None)
 
 
-async def _floor_publish(nats_url: str, count: int, size: int) -> float:
+async def floor_publish(nats_url: str, count: int, size: int) -> float:
     nc = await nats.connect(servers=nats_servers(nats_url))
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="BENCH_RAW", subjects=["bench.raw.>"], duplicate_window=900))
@@ -210,7 +210,7 @@ async def _stream_messages(nats_url: str, stream: str) -> int:
         await nc.close()
 
 
-def _cpu(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """CPU seconds a process has used (user and system)."""
     times = psutil.Process(pid).cpu_times()
     return times.user + times.system
@@ -268,10 +268,10 @@ async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, 
     hash_cpu_ms = ((cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)) / floor_hashes * 1000
     pool.close()
 
-    members = ServiceRuntime(_members(), settings, infra.nats_url, db_url)
+    members = ServiceRuntime(members_definition(), settings, infra.nats_url, db_url)
     await members.migrate()
     units = build_org_tree(2023, scale=0.05)
-    await _insert_units(members.context, units)
+    await insert_units(members.context, units)
     rows = list(generate_members(units, count, 7, pilot_only=False, today=date.today()))
     rows = [r for r in rows if r["phone"] and r["status"] == "active"]
     report = ImportReport(import_id=uuid7())
@@ -279,36 +279,36 @@ async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, 
     await members.context.engine.dispose()
 
     port = free_port()
-    procs = [_start_service("members", infra.nats_url, db_url, settings, free_port()),
-             _start_service("identity", infra.nats_url, db_url, settings, port)]
+    procs = [start_service("members", infra.nats_url, db_url, settings, free_port()),
+             start_service("identity", infra.nats_url, db_url, settings, port)]
     base = f"http://127.0.0.1:{port}/api/identity/v1"
     try:
         await _wait_replica(db_url, len(rows))
         key = settings.signing_key()
         approver = {"Authorization": f"Bearer {mint_token(key, 'bench', [Grant('city_admin', 'city')])}"}
         async with httpx.AsyncClient(timeout=60) as client:
-            await _until_ready(client, f"http://127.0.0.1:{port}/readyz")
+            await until_ready(client, f"http://127.0.0.1:{port}/readyz")
             bodies = [{"party_card_no": r["party_card_no"], "full_name": r["full_name"],
                        "date_of_birth": r["date_of_birth"], "phone": r["phone"], "password": password,
                        "platform": "mobile"} for r in rows]
             path = "/api/identity/v1"
             groups = {"identity": [procs[1].pid], "members": [procs[0].pid], "load generator": [os.getpid()]}
             machine = _MachineCpu(groups)
-            reg_s, reg_lat = await _load(port, [_request("POST", f"{path}/registrations", json.dumps(b).encode(),
+            reg_s, reg_lat = await keep_alive_load(port, [raw_request("POST", f"{path}/registrations", json.dumps(b).encode(),
                                                          "application/json") for b in bodies])
             reg_cpu_ms = machine.busy_s() / len(bodies) * 1000
             reg_by = {g: round(v / len(bodies) * 1000, 1) for g, v in machine.by_group_s().items()}
             ids = [r["id"] for r in await _queue(client, base, approver)]
             for i in range(0, len(ids), 500):
                 await client.post(f"{base}/registrations/approve", json={"ids": ids[i:i + 500]}, headers=approver)
-            logins = [_request("POST", f"{path}/token", urlencode({"grant_type": "password", "username":
+            logins = [raw_request("POST", f"{path}/token", urlencode({"grant_type": "password", "username":
                                                                     r["party_card_no"], "password": password}).encode(),
                                "application/x-www-form-urlencoded") for r in rows]
             machine = _MachineCpu(groups)
-            sign_s, sign_lat = await _load(port, logins)
+            sign_s, sign_lat = await keep_alive_load(port, logins)
             sign_cpu_ms = machine.busy_s() / len(logins) * 1000
             sign_by = {g: round(v / len(logins) * 1000, 1) for g, v in machine.by_group_s().items()}
-        cpu = {name: round(_cpu(p.pid), 1) for name, p in zip(("members", "identity"), procs)}
+        cpu = {name: round(cpu_seconds(p.pid), 1) for name, p in zip(("members", "identity"), procs)}
         rss = {name: round(psutil.Process(p.pid).memory_info().rss / 2**20) for name, p in
                zip(("members", "identity"), procs)}
     finally:
@@ -321,9 +321,9 @@ async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, 
     result = {
         "name": "identity", "target": "registrations/s and sign-ins/s at least 0.8x argon2id hashes/s",
         "figures": {"registrations": len(bodies), "registrations_per_s": round(reg_rate, 1),
-                    "registration_p50_ms": _pct(reg_lat, 50), "registration_p99_ms": _pct(reg_lat, 99),
+                    "registration_p50_ms": percentile_ms(reg_lat, 50), "registration_p99_ms": percentile_ms(reg_lat, 99),
                     "sign_ins": len(logins), "sign_ins_per_s": round(sign_rate, 1),
-                    "sign_in_p50_ms": _pct(sign_lat, 50), "sign_in_p99_ms": _pct(sign_lat, 99),
+                    "sign_in_p50_ms": percentile_ms(sign_lat, 50), "sign_in_p99_ms": percentile_ms(sign_lat, 99),
                     "cpu_s": cpu, "rss_mb": rss,
                     # CPU the whole machine spent per request (server, database, NATS, load generator):
                     # with every core busy, hash CPU / request CPU bounds the ratio on this machine.
@@ -390,7 +390,7 @@ class _MachineCpu:
         return {g: end[g] - self.start_by.get(g, 0.0) for g in end if end[g] - self.start_by.get(g, 0.0) > 0.05}
 
 
-def _start_service(name: str, nats_url: str, db_url: str, settings: Settings, port: int) -> subprocess.Popen:
+def start_service(name: str, nats_url: str, db_url: str, settings: Settings, port: int) -> subprocess.Popen:
     env = {**os.environ, "SOTAY_NATS_URL": nats_url, "SOTAY_DATABASE_URL": db_url,
            "SOTAY_DATA_DIR": str(settings.data_dir), "SOTAY_HTTP_PORT": str(port), "SOTAY_LOG_LEVEL": "WARNING",
            # The load generator is one address standing for a whole city's: its per-address budgets are
@@ -400,7 +400,7 @@ def _start_service(name: str, nats_url: str, db_url: str, settings: Settings, po
     return subprocess.Popen([sys.executable, "-m", "sotay", "serve", name], env=env, stdout=subprocess.DEVNULL)
 
 
-async def _until_ready(client, url: str, timeout: float = 60) -> None:
+async def until_ready(client, url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -428,7 +428,7 @@ async def _wait_replica(db_url: str, expected: int, timeout: float = 120) -> Non
     raise TimeoutError("identity's registry replica did not catch up")
 
 
-async def _load(port: int, requests: list[bytes], concurrency: int = 16) -> tuple[float, list[float]]:
+async def keep_alive_load(port: int, requests: list[bytes], concurrency: int = 16) -> tuple[float, list[float]]:
     """Send pre-encoded HTTP/1.1 requests over `concurrency` keep-alive
     connections. A client this thin leaves the two cores to the server: an
     httpx client in the same run used more CPU per request than the server."""
@@ -444,7 +444,7 @@ async def _load(port: int, requests: list[bytes], concurrency: int = 16) -> tupl
                 request = queue.get_nowait()
                 started = time.perf_counter()
                 writer.write(request)
-                status, body = await _read_response(reader)
+                status, body = await read_response(reader)
                 latencies.append(time.perf_counter() - started)
                 if status >= 300:
                     raise RuntimeError(f"{status}: {body[:200]!r}")
@@ -455,7 +455,7 @@ async def _load(port: int, requests: list[bytes], concurrency: int = 16) -> tupl
     return time.perf_counter() - started, latencies
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
@@ -463,9 +463,16 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-def _request(method: str, path: str, body: bytes, content_type: str) -> bytes:
-    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+def raw_request(method: str, path: str, body: bytes = b"", content_type: str | None = None,
+                headers: dict[str, str] | None = None) -> bytes:
+    """A raw HTTP/1.1 request, encoded once, for the keep-alive load client."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if content_type:
+        head += f"Content-Type: {content_type}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    if body or method == "POST":
+        head += f"Content-Length: {len(body)}\r\n"
+    return (head + "\r\n").encode() + body
 
 
 async def _queue(client, base: str, headers: dict) -> list[dict]:
@@ -479,6 +486,6 @@ async def _queue(client, base: str, headers: dict) -> list[dict]:
             return items
 
 
-def _pct(latencies: list[float], pct: int) -> float:
+def percentile_ms(latencies: list[float], pct: int) -> float:
     ordered = sorted(latencies)
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] * 1000, 1)

@@ -35,7 +35,7 @@ from services.content.domain import ancestors, committee_of
 from services.content.text import fold
 from sotay.system.demo.registry import build_org_tree
 from sotay.kit.auth import Grant, mint_token
-from sotay.system.bench import _load, _pct, _start_service, _until_ready, scratch_system
+from sotay.system.bench import keep_alive_load, percentile_ms, raw_request, scratch_system, start_service, until_ready
 from sotay.kit.db import plain_url
 from sotay.kit.embedded import free_port
 from sotay.kit.events import uuid7
@@ -87,20 +87,20 @@ async def _run(settings, infra, db_url: str, member_count: int, article_count: i
     ours_requests, bare_requests = [], []
     for i in range(request_count):
         card, unit = sample[i % len(sample)]
-        ours_requests.append(_http("GET", "/api/content/v1/feed", {"Authorization": f"Bearer {tokens[card]}"}))
-        bare_requests.append(_http("GET", f"/feed?card={card}&unit={unit}&account=account-{card}"))
+        ours_requests.append(raw_request("GET", "/api/content/v1/feed", headers={"Authorization": f"Bearer {tokens[card]}"}))
+        bare_requests.append(raw_request("GET", f"/feed?card={card}&unit={unit}&account=account-{card}"))
 
     runs: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "feed": []}
     for _ in range(2):
         for name in ("bare", "feed"):
             port = free_port()
-            proc = (_start_bare(db_url, port) if name == "bare"
-                    else _start_service("content", infra.nats_url, db_url, settings, port))
+            proc = (start_bare(db_url, port) if name == "bare"
+                    else start_service("content", infra.nats_url, db_url, settings, port))
             try:
-                await _wait_http(port, "/healthz" if name == "bare" else "/readyz")
+                await wait_http(port, "/healthz" if name == "bare" else "/readyz")
                 # Warm up: connection pools, caches, the first requests' imports.
-                await _load(port, (bare_requests if name == "bare" else ours_requests)[:500])
-                runs[name].append(await _load(port, bare_requests if name == "bare" else ours_requests))
+                await keep_alive_load(port, (bare_requests if name == "bare" else ours_requests)[:500])
+                runs[name].append(await keep_alive_load(port, bare_requests if name == "bare" else ours_requests))
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -118,9 +118,9 @@ async def _run(settings, infra, db_url: str, member_count: int, article_count: i
         "data": {"members": member_count, "articles": article_count, "requests_per_run": request_count,
                  "concurrency": 16},
         "figures": {"feed_requests_per_s": round(feed_rate, 1), "feed_runs": [round(r, 1) for r in rate("feed")],
-                    "feed_p50_ms": _pct(latencies("feed"), 50), "feed_p99_ms": _pct(latencies("feed"), 99)},
+                    "feed_p50_ms": percentile_ms(latencies("feed"), 50), "feed_p99_ms": percentile_ms(latencies("feed"), 99)},
         "floor": {"bare_requests_per_s": round(bare_rate, 1), "bare_runs": [round(r, 1) for r in rate("bare")],
-                  "bare_p50_ms": _pct(latencies("bare"), 50), "bare_p99_ms": _pct(latencies("bare"), 99)},
+                  "bare_p50_ms": percentile_ms(latencies("bare"), 50), "bare_p99_ms": percentile_ms(latencies("bare"), 99)},
         "ratio": round(ratio, 2), "met": ratio >= TARGET_RATIO,
     }
     f, b = result["figures"], result["floor"]
@@ -140,25 +140,18 @@ async def _run(settings, infra, db_url: str, member_count: int, article_count: i
     return 0 if result["met"] else 1
 
 
-def _http(method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
-    """A raw HTTP/1.1 request without a body, for the keep-alive load clients."""
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    length = "Content-Length: 0\r\n" if method == "POST" else ""
-    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}{length}\r\n".encode()
-
-
-def _start_bare(db_url: str, port: int) -> subprocess.Popen:
+def start_bare(db_url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "SOTAY_BENCH_DSN": plain_url(db_url)}
     return subprocess.Popen([sys.executable, "-m", "uvicorn", "sotay.system.bench_bare:app", "--port", str(port),
                              "--log-level", "warning", "--no-access-log"], env=env, stdout=subprocess.DEVNULL)
 
 
-async def _wait_http(port: int, path: str, timeout: float = 60) -> None:
+async def wait_http(port: int, path: str, timeout: float = 60) -> None:
     import httpx
     async with httpx.AsyncClient(timeout=5) as client:
         base = f"http://127.0.0.1:{port}"
         if path == "/readyz":
-            await _until_ready(client, f"{base}/readyz")
+            await until_ready(client, f"{base}/readyz")
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -30,11 +30,12 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from sotay.system.demo.registry import build_org_tree
 from sotay.contracts.members import MemberRegistered, MemberUpdated, OrgUnitCreated
-from sotay.system.bench import _pct, _start_service, scratch_system
+from sotay.system.bench import percentile_ms, start_service, scratch_system
 from sotay.kit.embedded import free_port
 from sotay.kit.events import message_from_payload, uuid7
 from sotay.kit.service import ServiceRuntime, nats_servers
 from sotay.kit.settings import Settings
+from sotay.kit.publishing import server_has_atomic_batches
 from sotay.kit.streams import ensure_streams
 
 STREAMS = ("SOTAY_MEMBERS", "SOTAY_IDENTITY", "SOTAY_CONTENT")
@@ -83,7 +84,8 @@ async def _run(settings, infra, db_url: str, member_count: int, rate: int, secon
     metrics = ServiceRuntime(load("metrics"), settings, infra.nats_url, db_url)
     await metrics.migrate()
     await metrics.context.engine.dispose()
-    await ensure_streams(js, replicas=1, duplicate_window_s=settings.duplicate_window_s)
+    await ensure_streams(js, atomic=server_has_atomic_batches(nc), replicas=1,
+                         duplicate_window_s=settings.duplicate_window_s)
 
     # The backlog: tree, members, registrations and approvals.
     rng = random.Random(5)
@@ -126,7 +128,7 @@ async def _run(settings, infra, db_url: str, member_count: int, rate: int, secon
 
     # Absorb: the service on the backlog.
     port = free_port()
-    proc = _start_service("metrics", infra.nats_url, db_url, settings, port)
+    proc = start_service("metrics", infra.nats_url, db_url, settings, port)
     try:
         started = time.perf_counter()
         await _drained(js)
@@ -194,7 +196,7 @@ async def _run(settings, infra, db_url: str, member_count: int, rate: int, secon
     await nc.close()
 
     ratio = stats.per_s / raw_rate
-    p50, p99 = (_pct(latencies, 50), _pct(latencies, 99)) if latencies else (None, None)
+    p50, p99 = (percentile_ms(latencies, 50), percentile_ms(latencies, 99)) if latencies else (None, None)
     met = ratio >= 0.5 and p99 is not None and p99 < 1000 and unanswered == 0
     result = {
         "name": "metrics", "target": "replay >= 0.5x raw consume; snapshot latency p99 < 1 s at 2,000 events/s",

@@ -57,13 +57,13 @@ import orjson
 import psutil
 
 from services.members.adapters.bulk import ImportReport, MemberImporter
-from sotay.system.demo.load_registry import _insert_units
+from sotay.system.demo.load_registry import insert_units
 from sotay.system.demo.registry import build_org_tree, generate_members
 from services.members.import_files import read_member_rows, write_csv
 from sotay.kit.auth import Grant, mint_token
-from sotay.system.bench import (_cpu, _floor_copy, _floor_publish, _load, _members, _pct, _read_response, _request,
-                         _start_service, _until_ready, scratch_system)
-from sotay.system.bench_feed import _http, _start_bare, _wait_http
+from sotay.system.bench import (cpu_seconds, floor_copy, floor_publish, keep_alive_load, members_definition,
+                                percentile_ms, raw_request, read_response, scratch_system, start_service, until_ready)
+from sotay.system.bench_feed import start_bare, wait_http
 from sotay.system.bench_metrics import raw_consume
 from sotay.kit.db import plain_url
 from sotay.kit.embedded import free_port
@@ -189,12 +189,12 @@ class Services:
 
     def start(self, name: str) -> None:
         self.ports[name] = free_port()
-        self.procs[name] = _start_service(name, self.nats_url, self.db_url, self.settings, self.ports[name])
+        self.procs[name] = start_service(name, self.nats_url, self.db_url, self.settings, self.ports[name])
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name)
         try:
-            self.stopped[name] = (_cpu(proc.pid), _peak_mb(proc.pid))
+            self.stopped[name] = (cpu_seconds(proc.pid), _peak_mb(proc.pid))
         except OSError:
             pass
         proc.terminate()
@@ -216,7 +216,7 @@ class Services:
         marks = {}
         for name, pid in self._pids().items():
             _reset_peak(pid)
-            marks[name] = _cpu(pid)
+            marks[name] = cpu_seconds(pid)
         for name, pid in self.servers.items():
             marks[name] = _tree_cpu(pid)
         return marks
@@ -230,7 +230,7 @@ class Services:
                 continue
             pid = self._pids().get(name)
             if pid:
-                used[name] = {"cpu_s": round(_cpu(pid) - before, 1), "peak_mb": round(_peak_mb(pid))}
+                used[name] = {"cpu_s": round(cpu_seconds(pid) - before, 1), "peak_mb": round(_peak_mb(pid))}
             else:  # stopped during the scenario (metrics, for the replay): what it used until then
                 cpu, peak = self.stopped.get(name, (before, 0.0))
                 used[name] = {"cpu_s": round(cpu - before, 1), "peak_mb": round(peak), "stopped": True}
@@ -257,16 +257,16 @@ class SizeRun:
         self.js = self.nc.jetstream()
         self.db = await asyncpg.connect(plain_url(self.db_url))
         self.http = httpx.AsyncClient(timeout=120)
-        members = ServiceRuntime(_members(), self.settings, self.nats_url, self.db_url)
+        members = ServiceRuntime(members_definition(), self.settings, self.nats_url, self.db_url)
         try:
             started = time.perf_counter()
             await members.migrate()
             self.units = build_org_tree(2023, scale=self.size.tree_scale)
-            await _insert_units(members.context, self.units)
+            await insert_units(members.context, self.units)
             for name in SERVICES:
                 self.services.start(name)
             for name in SERVICES:
-                await _until_ready(self.http, f"http://127.0.0.1:{self.services.ports[name]}/readyz", timeout=120)
+                await until_ready(self.http, f"http://127.0.0.1:{self.services.ports[name]}/readyz", timeout=120)
             await self.until_tokens_verify()
             await self.caught_up()
             print(f"  set up: {len(self.units):,} units everywhere in {time.perf_counter() - started:.1f} s",
@@ -346,9 +346,9 @@ class SizeRun:
         rows = list(generate_members(self.units, n, 2023, pilot_only=False, today=date.today()))
         csv_bytes = write_csv(rows)
         parsed = list(read_member_rows(csv_bytes, "bench.csv"))
-        copy_s = await _floor_copy(self.db_url, parsed)
+        copy_s = await floor_copy(self.db_url, parsed)
         del parsed
-        publish_s = await _floor_publish(self.nats_url, n, 900)
+        publish_s = await floor_publish(self.nats_url, n, 900)
         floor_s = copy_s + publish_s
         self.rows = [(r["party_card_no"], r["full_name"], r["date_of_birth"], r["phone"], r["unit"]) for r in rows]
         del rows
@@ -417,10 +417,10 @@ class SizeRun:
 
         marks = self.services.mark()
         path, port = "/api/identity/v1/registrations", self.services.ports["identity"]
-        requests = [_request("POST", path, orjson.dumps(b), "application/json") for b in bodies]
+        requests = [raw_request("POST", path, orjson.dumps(b), "application/json") for b in bodies]
         half = len(requests) // 2
         started = time.perf_counter()
-        sat_s, sat_lat = await _load(port, requests[:half], CONCURRENCY)
+        sat_s, sat_lat = await keep_alive_load(port, requests[:half], CONCURRENCY)
         offered = hashes_per_s / 2
         paced_s, paced_lat = await _paced(port, requests[half:], offered)
 
@@ -446,15 +446,15 @@ class SizeRun:
 
         sat_rate = half / sat_s
         ratio = sat_rate / hashes_per_s
-        p99 = _pct(paced_lat, 99)
+        p99 = percentile_ms(paced_lat, 99)
         exact = results == {k: kinds.count(k) for k in set(kinds)} and approved == kinds.count("matched")
         return {
             "name": "2. registration evening", "unit": "registration", "work": count, "seconds": round(total_s, 2),
             "figures": {"registrations": count, "web": web, "match_results": results,
-                        "saturation_per_s": round(sat_rate, 1), "saturation_p50_ms": _pct(sat_lat, 50),
-                        "saturation_p99_ms": _pct(sat_lat, 99),
+                        "saturation_per_s": round(sat_rate, 1), "saturation_p50_ms": percentile_ms(sat_lat, 50),
+                        "saturation_p99_ms": percentile_ms(sat_lat, 99),
                         "offered_per_s": round(offered, 1), "paced_per_s": round((count - half) / paced_s, 1),
-                        "paced_p50_ms": _pct(paced_lat, 50), "paced_p99_ms": p99,
+                        "paced_p50_ms": percentile_ms(paced_lat, 50), "paced_p99_ms": p99,
                         "approvals": approved, "approvals_per_s": round(approved / approve_s, 1),
                         "figures_final_after_approvals_s": round(final_s, 2), "dashboard": expected},
             "floor": {"argon2id_hashes_per_s": round(hashes_per_s, 1), "parameters": "m=19 MiB, t=2, p=1"},
@@ -506,10 +506,10 @@ class SizeRun:
         # Floor: the same three requests against the bare app, as readers of their own ("bare-…"); a rate,
         # so up to FLOOR_READERS of them.
         port = free_port()
-        bare = _start_bare(self.db_url, port)
+        bare = start_bare(self.db_url, port)
         try:
-            await _wait_http(port, "/healthz")
-            await _load(port, [_http("GET", f"/feed?card={c}&unit={u}&account=bare-{c}") for c, u in readers[:200]])
+            await wait_http(port, "/healthz")
+            await keep_alive_load(port, [raw_request("GET", f"/feed?card={c}&unit={u}&account=bare-{c}") for c, u in readers[:200]])
             bare_s, bare_lat, bare_n = await _sessions(port, readers[:FLOOR_READERS], BareReader())
         finally:
             bare.terminate()
@@ -520,7 +520,7 @@ class SizeRun:
                                    unit=unit) for card, unit in readers}
         app = AppReader(tokens)
         content_port = self.services.ports["content"]
-        await _load(content_port, [app.feed(c, u) for c, u in readers[:200]])  # warm up, no reads recorded
+        await keep_alive_load(content_port, [app.feed(c, u) for c, u in readers[:200]])  # warm up, no reads recorded
         marks = self.services.mark()
         started = time.perf_counter()
         read_s, latencies, requests = await _sessions(content_port, readers, app)
@@ -533,13 +533,13 @@ class SizeRun:
         return {
             "name": "3. morning reading", "unit": "reader", "work": count, "seconds": round(total_s, 2),
             "figures": {"readers": count, "requests": requests, "requests_per_s": round(rate, 1),
-                        "p50_ms": _pct(sum(latencies.values(), []), 50),
-                        "p99_ms": _pct(sum(latencies.values(), []), 99),
-                        **{f"{k}_p99_ms": _pct(v, 99) for k, v in latencies.items()},
+                        "p50_ms": percentile_ms(sum(latencies.values(), []), 50),
+                        "p99_ms": percentile_ms(sum(latencies.values(), []), 99),
+                        **{f"{k}_p99_ms": percentile_ms(v, 99) for k, v in latencies.items()},
                         "readers_today": count, "article_read_absorbed_after_s": round(absorbed_s, 2)},
             "floor": {"bare_requests_per_s": round(bare_rate, 1),
-                      "bare_p50_ms": _pct(sum(bare_lat.values(), []), 50),
-                      "bare_p99_ms": _pct(sum(bare_lat.values(), []), 99)},
+                      "bare_p50_ms": percentile_ms(sum(bare_lat.values(), []), 50),
+                      "bare_p99_ms": percentile_ms(sum(bare_lat.values(), []), 99)},
             "ratio": round(ratio, 2), "target": "requests/s at least 0.5x the bare FastAPI + asyncpg app",
             "met": ratio >= 0.5, **self.services.usage(marks)}
 
@@ -641,7 +641,7 @@ async def _paced(port: int, requests: list[bytes], rate: float, connections: int
                     writer.close()
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.write(request)
-                status, body = await _read_response(reader)
+                status, body = await read_response(reader)
                 used = time.perf_counter()
                 latencies.append(used - due)
                 if status >= 300:
@@ -661,34 +661,34 @@ class AppReader:
         self.auth = {card: {"Authorization": f"Bearer {t}"} for card, t in tokens.items()}
 
     def feed(self, card: str, unit: str) -> bytes:
-        return _http("GET", "/api/content/v1/feed", self.auth[card])
+        return raw_request("GET", "/api/content/v1/feed", headers=self.auth[card])
 
     @staticmethod
     def items(body: bytes) -> list[dict]:
         return orjson.loads(body)["items"]
 
     def article(self, card: str, unit: str, article: str) -> bytes:
-        return _http("GET", f"/api/content/v1/articles/{article}", self.auth[card])
+        return raw_request("GET", f"/api/content/v1/articles/{article}", headers=self.auth[card])
 
     def read(self, card: str, unit: str, article: str) -> bytes:
-        return _http("POST", f"/api/content/v1/articles/{article}/read", self.auth[card])
+        return raw_request("POST", f"/api/content/v1/articles/{article}/read", headers=self.auth[card])
 
 
 class BareReader:
     """The same three requests against `sotay.bench_bare`, the reader named in the query."""
 
     def feed(self, card: str, unit: str) -> bytes:
-        return _http("GET", f"/feed?card={card}&unit={unit}&account=bare-{card}")
+        return raw_request("GET", f"/feed?card={card}&unit={unit}&account=bare-{card}")
 
     @staticmethod
     def items(body: bytes) -> list[dict]:
         return orjson.loads(body)
 
     def article(self, card: str, unit: str, article: str) -> bytes:
-        return _http("GET", f"/article?card={card}&unit={unit}&id={article}")
+        return raw_request("GET", f"/article?card={card}&unit={unit}&id={article}")
 
     def read(self, card: str, unit: str, article: str) -> bytes:
-        return _http("POST", f"/read?card={card}&unit={unit}&account=bare-{card}&id={article}")
+        return raw_request("POST", f"/read?card={card}&unit={unit}&account=bare-{card}&id={article}")
 
 
 async def _sessions(port: int, readers: list[tuple[str, str]], client, concurrency: int = CONCURRENCY
@@ -706,7 +706,7 @@ async def _sessions(port: int, readers: list[tuple[str, str]], client, concurren
         async def ask(kind: str, request: bytes) -> bytes:
             started = time.perf_counter()
             writer.write(request)
-            status, body = await _read_response(reader)
+            status, body = await read_response(reader)
             latencies[kind].append(time.perf_counter() - started)
             sent[0] += 1
             if status >= 300:

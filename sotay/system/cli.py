@@ -275,7 +275,7 @@ def cmd_migrate(args, settings: Settings) -> int:
                 print(f"{name}: migrated", flush=True)
             nc = await connect_nats(settings, infra.nats_url)
             try:
-                await set_up_nats(nc.jetstream(), settings, runtimes)
+                await set_up_nats(nc, settings, runtimes)
             finally:
                 await nc.close()
             districts = settings.district_codes()

@@ -345,9 +345,9 @@ async def test_a_service_runtime_connects_to_nats_over_tls(tls_nats, tmp_path):
     runtime = ServiceRuntime(services.content.definition(), settings, f"tls://localhost:{tls_nats.port}",
                              "postgresql://unused:unused@127.0.0.1:9/unused")
     try:
-        await asyncio.wait_for(runtime.broker.connect(), 20)
-        assert runtime.broker._connection.is_connected
-        assert runtime.broker._connection.connected_url.scheme == "tls"
+        nc = await asyncio.wait_for(runtime.broker.connect(), 20)
+        assert nc.is_connected
+        assert nc.connected_url.scheme == "tls"
     finally:
         await runtime.broker.stop()
         await runtime.context.engine.dispose()

@@ -146,7 +146,7 @@ class CrashingRelay(OutboxRelay):
 async def test_relay_killed_between_publish_and_mark_causes_no_duplicate_effect(system, database_url):
     members = system.runtimes["members"]
     await members.stop_relay()  # this test drives its own relays
-    js = members.context.js
+    js, nc = members.context.js, members.context.nc
     events = [probe_event(f"Lần Thứ {chr(65 + i)}") for i in range(20)]
     async with members.context.engine.begin() as conn:
         await add_events(conn, "members", events)
@@ -154,11 +154,11 @@ async def test_relay_killed_between_publish_and_mark_causes_no_duplicate_effect(
     conn = await asyncpg.connect(plain_url(database_url), server_settings={"search_path": "members"})
     try:
         with pytest.raises(RelayKilledAfterPublish):
-            await CrashingRelay(database_url, "members", js).publish_pending(conn)
+            await CrashingRelay(database_url, "members", js, nc).publish_pending(conn)
         unpublished = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         assert unpublished == 20  # the crash left every row to publish again
         before = (await js.stream_info("SOTAY_MEMBERS")).state.messages
-        assert await OutboxRelay(database_url, "members", js).publish_pending(conn) == 20
+        assert await OutboxRelay(database_url, "members", js, nc).publish_pending(conn) == 20
         # JetStream dropped the republished messages as duplicates (Nats-Msg-Id = event id).
         assert (await js.stream_info("SOTAY_MEMBERS")).state.messages == before
         # Past the duplicate window the stream would keep a second copy: the inbox still applies it once.
@@ -263,8 +263,8 @@ async def test_one_trace_runs_from_the_request_to_the_consumer(system):
 async def test_relay_replicas_elect_one_leader_and_the_standby_takes_over(system, database_url):
     members = system.runtimes["members"]
     await members.stop_relay()
-    js = members.context.js
-    replicas = [OutboxRelay(database_url, "members", js, poll_interval=0.1) for _ in range(2)]
+    js, nc = members.context.js, members.context.nc
+    replicas = [OutboxRelay(database_url, "members", js, nc, poll_interval=0.1) for _ in range(2)]
     tasks = [asyncio.create_task(r.run()) for r in replicas]
     try:
         first = [probe_event(f"Bản Sao {chr(65 + i)}") for i in range(50)]

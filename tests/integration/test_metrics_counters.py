@@ -141,7 +141,7 @@ async def test_one_replica_publishes_and_the_day_turn_keeps_the_history(engine, 
         async with engine.begin() as db:
             await projection.append(db, [("ba-dinh-g1-c1", "members_total", 5), ("ba-dinh-g1-c1", "accounts_web", 1)])
         first, second = SnapshotPublisher(chunk=2), SnapshotPublisher()
-        first._publisher = second._publisher = BatchPublisher(js)
+        first._publisher = second._publisher = BatchPublisher(js, nc)
         async with engine.connect() as a, engine.connect() as b:
             leading = asyncio.create_task(first._lead(a))
             await asyncio.sleep(1.5)

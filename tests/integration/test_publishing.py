@@ -14,12 +14,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def js(nats_url):
+async def nc(nats_url):
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="ATOMIC", subjects=["atomic.>"], allow_atomic=True, duplicate_window=600))
     await js.add_stream(StreamConfig(name="PLAIN", subjects=["plain.>"], duplicate_window=600))
-    yield js
+    yield nc
     for name in ("ATOMIC", "PLAIN"):
         await js.delete_stream(name)
     await nc.close()
@@ -39,9 +39,10 @@ async def stored(js, stream: str) -> list:
     return out
 
 
-async def test_a_run_goes_as_atomic_batches_and_a_resent_one_is_deduplicated(js):
-    assert server_has_atomic_batches(js._nc)  # the embedded server is recent enough
-    publisher = BatchPublisher(js)
+async def test_a_run_goes_as_atomic_batches_and_a_resent_one_is_deduplicated(nc):
+    js = nc.jetstream()
+    assert server_has_atomic_batches(nc)  # the embedded server is recent enough
+    publisher = BatchPublisher(js, nc)
     first = messages("atomic", range(ATOMIC_MAX + 5))  # two batches
     assert await publisher.publish(first) == [None] * len(first)
     got = await stored(js, "ATOMIC")
@@ -54,8 +55,9 @@ async def test_a_run_goes_as_atomic_batches_and_a_resent_one_is_deduplicated(js)
     assert len(await stored(js, "ATOMIC")) == len(first) + 3
 
 
-async def test_a_stream_without_atomic_batches_gets_one_message_at_a_time(js):
-    publisher = BatchPublisher(js)
+async def test_a_stream_without_atomic_batches_gets_one_message_at_a_time(nc):
+    js = nc.jetstream()
+    publisher = BatchPublisher(js, nc)
     assert await publisher.publish(messages("plain", range(20))) == [None] * 20
     assert "plain" in {p.split(".")[0] for p in publisher._refused}  # not tried again
     assert await publisher.publish(messages("plain", range(15, 30))) == [None] * 15
@@ -63,6 +65,7 @@ async def test_a_stream_without_atomic_batches_gets_one_message_at_a_time(js):
     assert len(got) == 30 and "Nats-Batch-Id" not in (got[0].headers or {})
 
 
-async def test_a_message_no_stream_takes_is_reported_not_dropped(js):
-    results = await BatchPublisher(js, timeout=2).publish([("nowhere.1", b"x", None), ("nowhere.2", b"y", None)])
+async def test_a_message_no_stream_takes_is_reported_not_dropped(nc):
+    js = nc.jetstream()
+    results = await BatchPublisher(js, nc, timeout=2).publish([("nowhere.1", b"x", None), ("nowhere.2", b"y", None)])
     assert all(isinstance(r, BaseException) for r in results)

@@ -4,6 +4,7 @@ started as `sotay up` starts them, and an HTTP client on the ASGI app."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -119,10 +120,12 @@ async def identity_holds_registry(system: RunningSystem, count: int, timeout: fl
 
 
 async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
-    """Poll an async check until it returns a truthy value."""
+    """Poll a check (a function, async or not) until it returns a truthy value."""
     deadline = time.monotonic() + timeout
     while True:
-        result = await check()
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if time.monotonic() > deadline:

@@ -680,7 +680,7 @@ async def test_a_service_refuses_to_start_without_its_consumer(set_up, roles, se
     finally:
         runtimes = [ServiceRuntime(load(s), Settings(data_dir=data_dir), "nats://unused", roles.url("owner"))
                     for s in SERVICES]
-        await set_up_nats(admin.js, Settings(data_dir=data_dir), runtimes)
+        await set_up_nats(admin.nc, Settings(data_dir=data_dir), runtimes)
         for runtime in runtimes:
             await runtime.context.engine.dispose()
     await admin.js.consumer_info(stream, name)

@@ -228,7 +228,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 queue.put_nowait(data)
         streams.take(user.subject)
         try:
-            subscription = await ctx.js._nc.subscribe(subject, cb=on_snapshot)
+            subscription = await ctx.nc.subscribe(subject, cb=on_snapshot)
         except BaseException:
             streams.give_back(user.subject)
             raise

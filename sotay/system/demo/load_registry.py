@@ -32,7 +32,7 @@ async def load_demo(ctx: ServiceContext, *, members: int = DEFAULT_DEMO_MEMBERS,
     if not await registry_is_empty(ctx):
         return {"loaded": False, "reason": "the registry already has units"}
     units = build_org_tree(seed, scale=scale)
-    await _insert_units(ctx, units)
+    await insert_units(ctx, units)
     today = date.today()
     rows = enumerate(generate_members(units, members, seed, today=today), start=2)
     report = ImportReport(import_id=uuid7())
@@ -41,7 +41,7 @@ async def load_demo(ctx: ServiceContext, *, members: int = DEFAULT_DEMO_MEMBERS,
     return {"loaded": True, "units": len(units), "members": report.imported, "rejected": report.rejected}
 
 
-async def _insert_units(ctx: ServiceContext, units) -> None:
+async def insert_units(ctx: ServiceContext, units) -> None:
     by_code: dict[str, dict[str, Any]] = {}
     records, outbox = [], []
     for u in units:  # parents come before children

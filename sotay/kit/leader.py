@@ -1,0 +1,75 @@
+"""One replica at a time: the leader loop.
+
+Work that must run on one replica only (a schema's outbox relay, metrics'
+snapshot publisher, content's scheduler) runs under a PostgreSQL session
+advisory lock, held on the connection the work is given. The other replicas
+poll for the lock and take over within `wait_s` of the leader's connection
+ending. When the work fails (the database or NATS away), its connection is
+closed, not handed back to a pool, so the lock goes with it; the loop tries
+again after a backoff that doubles up to `max_backoff_s`.
+
+    leader = Leader("relay:members", engine.connect, wait_s=1.0)
+    await leader.run(work)          # work(conn) runs while the lock is held
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sotay.kit.db import database_error_text, lock_key
+
+log = logging.getLogger("sotay.leader")
+
+
+class Leader:
+    """Runs `work(conn)` while this replica holds the lock `name` (see the module doc)."""
+
+    def __init__(self, name: str, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]], *,
+                 wait_s: float = 1.0, max_backoff_s: float = 10.0) -> None:
+        self.name = name
+        self.key = lock_key(name)
+        self.connect = connect
+        self.wait_s = wait_s
+        self.max_backoff_s = max_backoff_s
+        self.is_leader = False
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
+        """Until cancelled: wait for the lock, run `work` (which should run until
+        cancelled), and after a failure start again."""
+        backoff = 0.5
+        while True:
+            try:
+                async with self.connect() as conn:
+                    try:
+                        await self._wait_for_the_lock(conn)
+                        self.is_leader = True
+                        backoff = 0.5
+                        await work(conn)
+                    finally:
+                        self.is_leader = False
+                        # The lock is the session's: the connection is closed, not given back to a pool.
+                        with contextlib.suppress(Exception):
+                            await asyncio.shield(conn.invalidate())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an outage: the work waits in its tables
+                # A database error is told without its DETAIL, which would quote a row's values.
+                told = database_error_text(exc) or repr(exc)
+                log.warning("%s stopped: %s; again in %.1f s", self.name, told, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def _wait_for_the_lock(self, conn: AsyncConnection) -> None:
+        while True:
+            held = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})).scalar()
+            await conn.commit()  # the session lock outlives the transaction; nothing stays open
+            if held:
+                return
+            await asyncio.sleep(self.wait_s)
