@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,46 @@ def within_subtrees(column: str, paths: list[str]) -> tuple[str, dict[str, Any]]
     names = [f"subtree_{i}" for i in range(len(paths))]
     clause = "(" + " OR ".join(f"{column} LIKE :{name}" for name in names) + ")"
     return clause, {name: path + "%" for name, path in zip(names, paths, strict=True)}
+
+
+class Where:
+    """The conditions of a list query and their parameters, built up filter by filter:
+
+        where = Where().within("m.unit_path", scopes).add("c.status = :status", status=status)
+        where.after("(g.submitted_at, g.id)", cursor, "timestamptz", "uuid")
+        rows = await db.execute(text(f"SELECT … WHERE {where} ORDER BY … LIMIT :limit"),
+                                where.params | {"limit": limit})
+
+    `add` leaves out a filter whose parameters are all None (one the caller did not ask for)."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: dict[str, Any] = {}
+
+    def add(self, clause: str, **params: Any) -> Where:
+        if params and all(v is None for v in params.values()):
+            return self
+        self.clauses.append(clause)
+        self.params.update(params)
+        return self
+
+    def within(self, column: str, paths: list[str]) -> Where:
+        """Only rows whose `column` (an org path) lies in one of the subtrees at `paths`."""
+        clause, params = within_subtrees(column, paths)
+        return self.add(clause, **params) if params else self.add(clause)
+
+    def after(self, key: str, values: Sequence[Any] | None, *types: str) -> Where:
+        """Keyset paging: rows whose `key` (a column, or a row of them in the list's order) sorts
+        after `values`, the last row's (a cursor's); `types` cast each value."""
+        if values is None:
+            return self
+        names = [f"after_{i}" for i in range(len(values))]
+        casts = [f"CAST(:{n} AS {t})" if t else f":{n}" for n, t in zip(names, types or [""] * len(names),
+                                                                          strict=True)]
+        return self.add(f"{key} > ({', '.join(casts)})", **dict(zip(names, values, strict=True)))
+
+    def __str__(self) -> str:
+        return " AND ".join(self.clauses) or "true"
 
 
 def lock_key(name: str) -> int:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from sotay.kit.db import create_engine, migrate, plain_url
 from sotay.kit.http import Idempotency, Problem, json_response
+from tests.support.system import eventually
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parents[1] / "support" / "probe_migrations"
@@ -91,8 +92,13 @@ async def test_a_retry_racing_the_first_request_waits_and_replays_its_answer(eng
                                                                                  started=started)))
     await started.wait()
     second = asyncio.create_task(idem.run(post("k-race", {"n": 2}), "bob", writer("race")))
-    await asyncio.sleep(0.3)
-    assert not second.done()  # held on the first request's claim
+
+    async def held_on_the_claim():  # the retry's statement waits on the first request's row lock
+        async with engine.connect() as db:
+            return (await db.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                          "AND datname = current_database()"))).scalar() == 1
+    await eventually(held_on_the_claim, timeout=10)
+    assert not second.done()
     release.set()
     one, two = await first, await second
     assert (one.status_code, two.status_code) == (201, 201)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sotay.kit.db import Where
 from sotay.kit.http import Problem, decode_cursor, encode_cursor, parse_time_cursor, time_cursor
 from sotay.kit.scope import covers
 
@@ -38,3 +39,14 @@ def test_a_subtree_covers_what_lies_under_it_and_nothing_beside_it():
     assert covers(paths, "/city/ba-dinh/g1/") and covers(paths, "/city/ba-dinh/g1/c3/")
     assert not covers(paths, "/city/ba-dinh/g10/") and not covers(paths, "/city/ba-dinh/")
     assert not covers([], "/city/")
+
+
+def test_where_leaves_out_the_filters_not_asked_for_and_pages_after_a_key():
+    where = (Where().within("m.unit_path", ["/city/a/", "/city/b/"]).add("m.status = :status", status=None)
+             .add("m.kind = :kind", kind="cell").after("(m.unit_path, m.id)", ("/city/a/", "7"), "text", "uuid"))
+    assert str(where) == ("(m.unit_path LIKE :subtree_0 OR m.unit_path LIKE :subtree_1) AND m.kind = :kind AND "
+                          "(m.unit_path, m.id) > (CAST(:after_0 AS text), CAST(:after_1 AS uuid))")
+    assert where.params == {"subtree_0": "/city/a/%", "subtree_1": "/city/b/%", "kind": "cell",
+                            "after_0": "/city/a/", "after_1": "7"}
+    assert str(Where().after("path", None)) == "true"
+    assert str(Where().within("path", [])) == "false"  # no subtree: nothing, not everything
