@@ -294,8 +294,11 @@ async def _both_replicas_at_once(env: Env, first, second) -> None:
         stopped.remove("metrics-2")
         await asyncio.sleep(1.5)  # metrics-1's outstanding pulls expire: metrics-2 alone fetches
         await second
-        await until(lambda: env.db.fetchval(f"SELECT ({waiting}) >= 2", me), 30,
-                    "metrics-2 waits inside its transaction too")
+        try:
+            await until(lambda: env.db.fetchval(f"SELECT ({waiting}) >= 2", me), 30,
+                        "metrics-2 waits inside its transaction too")
+        except AssertionError as failed:  # seen once in CI, not reproduced since: say where things stood
+            raise AssertionError(f"{failed}\n{await _where_things_stand(env, me)}") from None
         env.chaos.signal("metrics-1", signal.SIGCONT)
         stopped.remove("metrics-1")
         await tx.commit()
@@ -303,6 +306,17 @@ async def _both_replicas_at_once(env: Env, first, second) -> None:
         for name in stopped:
             env.chaos.signal(name, signal.SIGCONT)
         await blocker.close()
+
+
+async def _where_things_stand(env: Env, me: int) -> str:
+    """The sessions of the database (but the test's own) and the accounts consumer's deliveries."""
+    sessions = await env.db.fetch(
+        "SELECT application_name, state, wait_event_type, wait_event, left(query, 80) AS query "
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1 AND state <> 'idle'", me)
+    info = await env.js.consumer_info("SOTAY_IDENTITY", "metrics-accounts")
+    return "\n".join([f"metrics-accounts: pending {info.num_pending}, unacked {info.num_ack_pending}, "
+                       f"redelivered {info.num_redelivered}, pulls waiting {info.num_waiting}",
+                       *(str(dict(s)) for s in sessions)])
 
 
 async def test_registration_and_its_decision_applied_at_once_by_two_replicas(env: Env):
