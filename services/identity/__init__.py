@@ -112,7 +112,7 @@ def definition() -> ServiceDefinition:
     app = IdentityApp()
     return ServiceDefinition(
         name="identity",
-        migrations=Path(__file__).parent / "adapters" / "migrations",
+        migrations=Path(__file__).parent / "migrations",
         catalogue=CATALOGUE,
         build_router=app.router,
         build_consumers=lambda ctx: [registry_consumer(app.end_sessions)],
