@@ -10,14 +10,21 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.identity.adapters import keys, store
+from services.identity.adapters import keys
 from services.identity.adapters.passwords import PasswordPool
+from services.identity.domain import Throttles
 from services.identity.entrypoints.events import registry_consumer
 from services.identity.entrypoints.http import build_router
+from services.identity.handlers import throttles
+from services.identity.handlers.sign_in import TokenIssuer
 from sotay.contracts.identity import CATALOGUE
-from services.identity.handlers import Throttles, TokenIssuer
 from sotay.kit.keys import jwks_root_key, key_encryption_key
-from sotay.kit.service import ServiceContext, ServiceDefinition, revoked_ttl_s, stop_tasks
+from sotay.kit.service import (
+    ServiceContext,
+    ServiceDefinition,
+    revoked_ttl_s,
+    stop_tasks,
+)
 
 log = logging.getLogger("sotay.identity")
 
@@ -96,7 +103,7 @@ class IdentityApp:
                     await self._publish(ctx, signing)
                 if rounds % 720 == 0:
                     async with ctx.engine.begin() as db:
-                        await store.forget_old_windows(db, self.throttles.horizon_s)
+                        await throttles.forget_old(db, self.throttles)
             except Exception as exc:  # the database or NATS away: try again later
                 log.warning("identity: housekeeping failed: %r", exc)
 
@@ -105,7 +112,7 @@ def definition() -> ServiceDefinition:
     app = IdentityApp()
     return ServiceDefinition(
         name="identity",
-        migrations=Path(__file__).parent / "adapters" / "migrations",
+        migrations=Path(__file__).parent / "migrations",
         catalogue=CATALOGUE,
         build_router=app.router,
         build_consumers=lambda ctx: [registry_consumer(app.end_sessions)],

@@ -1,15 +1,17 @@
 """Identity rules: matching a registration against the registry replica, what an
-approver compares, password rules, the throttles that slow guessing without locking
-members out, and who may grant which role."""
+approver compares and may approve, password rules, the throttles that slow guessing
+without locking members out, and who may grant which role."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from sotay.contracts.fields import ACTIVE_STANDING
+from sotay.kit.events import CITY
 from sotay.kit.text import fold
 
 MIN_PASSWORD = 8
@@ -99,6 +101,34 @@ def comparison(given: dict, registry: dict | None, reasons: list[str]) -> list[d
             for field, mine, theirs in rows]
 
 
+# --- approval -------------------------------------------------------------------------------
+
+APPROVERS = ("cell_secretary", "unit_admin", "city_admin")
+APPROVABLE = ("matched", "details_differ")
+
+
+def not_approvable(match_result: str, *, bulk: bool = False) -> str | None:
+    """Why a pending registration with this match result cannot be approved (None: it can).
+    Bulk approval takes matched registrations only; one that differs is looked at one by one."""
+    if bulk and match_result != "matched":
+        return "bulk approval takes matched registrations only"
+    if match_result not in APPROVABLE:
+        return f"a registration that is {match_result.replace('_', ' ')} cannot be approved; reject it with a reason"
+    return None
+
+
+def committee_of(unit_path: list[str]) -> str:
+    """The district committee of a unit, from its path as a list of codes (the city's own units: the city)."""
+    return unit_path[1] if len(unit_path) > 1 else CITY
+
+
+# --- throttles ---------------------------------------------------------------------------------
+
+# An address an account signed in from within this many days still lets it in while its
+# account is being guessed at from elsewhere.
+KNOWN_ADDRESS_DAYS = 90
+
+
 @dataclass(frozen=True)
 class SlidingWindow:
     """At most `limit` events (failed sign-ins, registrations) in any `seconds`. Past that,
@@ -114,6 +144,77 @@ class SlidingWindow:
         if len(recent) < self.limit:
             return 0.0
         return self.seconds - recent[self.limit - 1]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The throttle keys of one sign-in (or status check): its account — the account's id when
+    there is one, else the name as normalised, so spaces and dots make no new key — the
+    account at this address, and the address."""
+
+    account: str
+    pair: str
+    address: str
+    known_address: bool = False  # the account signed in from this address before
+
+    @property
+    def failure_keys(self) -> list[str]:
+        return [self.account, self.pair, self.address]
+
+
+def attempt(account_key: str, address_hash: str, *, known: bool = False) -> Attempt:
+    return Attempt(account_key, f"pair:{account_key}:{address_hash}", f"ip:{address_hash}", known)
+
+
+def registration_key(address_hash: str) -> str:
+    """The key of an address's registrations window."""
+    return f"register:{address_hash}"
+
+
+@dataclass(frozen=True)
+class Throttles:
+    """The sliding windows identity keeps (deploy/README.md, "Security"): failed sign-ins (and
+    registration-status checks) per account, per account at one address, and per address; and
+    registrations per address. Keys never hold an address, only its keyed hash."""
+
+    account: SlidingWindow
+    address: SlidingWindow
+    registrations: SlidingWindow
+
+    @classmethod
+    def from_settings(cls, settings) -> Throttles:
+        return cls(account=SlidingWindow(settings.sign_in_failures_per_account, settings.sign_in_window_s),
+                   address=SlidingWindow(settings.sign_in_failures_per_address, settings.sign_in_window_s),
+                   registrations=SlidingWindow(settings.registrations_per_address_per_hour, 3600))
+
+    @property
+    def keep(self) -> int:
+        """How many events a window keeps: enough for the largest limit."""
+        return max(self.account.limit, self.address.limit, self.registrations.limit)
+
+    @property
+    def horizon_s(self) -> float:
+        """How long an event counts in any window."""
+        return max(self.account.seconds, self.address.seconds, self.registrations.seconds)
+
+    def wait(self, at: Attempt, ages: dict[str, list[float]]) -> float:
+        """How long the attempt must wait (0: it may go ahead), given each key's event ages.
+
+        The address's window and the account-at-this-address window always count. The account's
+        own window counts unless the account signed in from this address before: someone guessing
+        at a known card from elsewhere cannot keep its member out of their usual device or network."""
+        waits = [self.address.wait(ages.get(at.address, [])), self.account.wait(ages.get(at.pair, []))]
+        if not at.known_address:
+            waits.append(self.account.wait(ages.get(at.account, [])))
+        return max(waits)
+
+    def registration_wait(self, address_hash: str, ages: dict[str, list[float]]) -> float:
+        return self.registrations.wait(ages.get(registration_key(address_hash), []))
+
+
+def token_digest(token: str) -> str:
+    """What is kept of a refresh token: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # --- roles ----------------------------------------------------------------------------------

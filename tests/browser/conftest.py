@@ -19,7 +19,7 @@ import hashlib
 
 from services.identity.adapters import store as identity_store
 from services.identity.adapters.passwords import HASHER
-from services.identity.handlers import create_user
+from services.identity.handlers.accounts import create_user
 from tests.support.system import (
     identity_holds_registry,
     import_registry,

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from services.identity.adapters.passwords import HASHER
-from services.identity.handlers import create_user
+from services.identity.handlers.accounts import create_user
 from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, screenshot, sign_in_as, tile, until_tile
 from tests.support.system import real_server
 

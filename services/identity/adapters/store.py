@@ -10,7 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.domain import RegistryEntry
-from sotay.kit.db import within_subtrees
+from sotay.kit.db import Where
+from sotay.kit.scope import OrgTree
+
+# The org tree as identity keeps it (the registry replica's units): where a role reaches.
+ORG = OrgTree("registry_units")
 
 REGISTRATION_COLUMNS = ("g.id, g.party_card_no, g.full_name, g.date_of_birth, g.phone, g.platform, g.match_result, "
                         "g.match_reasons, g.member_id, g.unit, g.unit_path, g.committee, g.status, g.reason, "
@@ -54,11 +58,6 @@ async def unit_path(db: AsyncConnection, code: str) -> str | None:
     return (await db.execute(text("SELECT path FROM registry_units WHERE code = :c"), {"c": code})).scalar()
 
 
-async def unit_paths(db: AsyncConnection, codes: list[str]) -> list[str]:
-    return list((await db.execute(text("SELECT path FROM registry_units WHERE code = ANY(:c)"),
-                                  {"c": codes})).scalars())
-
-
 async def insert_registration(db: AsyncConnection, reg: dict[str, Any]) -> None:
     await db.execute(text(
         "INSERT INTO registrations (id, party_card_no, full_name, date_of_birth, phone, password_hash, platform, "
@@ -85,27 +84,17 @@ async def registration_for_approver(db: AsyncConnection, reg_id: Any) -> dict[st
 async def queue(db: AsyncConnection, *, scopes: list[str], status: str | None, match: str | None,
                 older_than_days: int | None, overdue_days: int, limit: int,
                 after: tuple[Any, str] | None) -> list[dict[str, Any]]:
-    scope, params = within_subtrees("g.unit_path", scopes)
-    clauses = [scope]
-    params.update(limit=limit, overdue=overdue_days)
-    if status:
-        clauses.append("g.status = :status")
-        params["status"] = status
-    if match:
-        clauses.append("g.match_result = :match")
-        params["match"] = match
-    if older_than_days is not None:
-        clauses.append("g.submitted_at < now() - make_interval(days => :older)")
-        params["older"] = older_than_days
-    if after:
-        clauses.append("(g.submitted_at, g.id) > (:after_at, CAST(:after_id AS uuid))")
-        params["after_at"], params["after_id"] = after
+    where = (Where().within("g.unit_path", scopes)
+             .add("g.status = :status", status=status or None)
+             .add("g.match_result = :match", match=match or None)
+             .add("g.submitted_at < now() - make_interval(days => :older)", older=older_than_days)
+             .after("(g.submitted_at, g.id)", after, "timestamptz", "uuid"))
     rows = (await db.execute(text(
         f"SELECT {REGISTRATION_COLUMNS}, {REGISTRY_COLUMNS}, g.status = 'pending' AND g.submitted_at < now() - "
         f"make_interval(days => :overdue) AS overdue FROM registrations g "
         f"LEFT JOIN registry_members r ON r.member_id = g.member_id "
-        f"WHERE {' AND '.join(clauses)} ORDER BY g.submitted_at, g.id LIMIT :limit"),
-        params)).mappings()
+        f"WHERE {where} ORDER BY g.submitted_at, g.id LIMIT :limit"),
+        where.params | {"limit": limit, "overdue": overdue_days})).mappings()
     return [dict(r) for r in rows]
 
 
@@ -176,6 +165,19 @@ async def account_of_member(db: AsyncConnection, member_id: Any) -> dict[str, An
     return dict(row) if row else None
 
 
+async def activate(db: AsyncConnection, account_id: Any) -> None:
+    """The account's first sign-in."""
+    await db.execute(text("UPDATE accounts SET activated_at = now() WHERE id = :id"), {"id": account_id})
+
+
+async def move_account(db: AsyncConnection, account_id: Any, *, unit: str, unit_path: str, committee: str) -> None:
+    """The account follows its member to another unit, and so does its member role."""
+    await db.execute(text("UPDATE accounts SET unit = :u, unit_path = :p, committee = :c WHERE id = :id"),
+                     {"u": unit, "p": unit_path, "c": committee, "id": account_id})
+    await db.execute(text("UPDATE grants SET unit = :u WHERE account_id = :a AND role = 'member'"),
+                     {"u": unit, "a": account_id})
+
+
 async def audit(db: AsyncConnection, actor: str, action: str, target: str, reason: str | None = None,
                 details: dict[str, Any] | None = None) -> None:
     await db.execute(text(
@@ -225,3 +227,36 @@ async def remember_address(db: AsyncConnection, account_id: Any, address_hash: s
         "INSERT INTO known_addresses (account_id, address_hash) VALUES (:a, :h) "
         "ON CONFLICT (account_id, address_hash) DO UPDATE SET last_ok_at = now()"),
         {"a": account_id, "h": address_hash})
+
+
+# --- refresh tokens (kept by their digest only) ------------------------------------------------
+
+
+async def insert_refresh_token(db: AsyncConnection, *, digest: str, family_id: Any, account_id: Any,
+                               expires_at: datetime) -> None:
+    await db.execute(text(
+        "INSERT INTO refresh_tokens (token_hash, family_id, account_id, expires_at) VALUES (:h, :f, :a, :e)"),
+        {"h": digest, "f": family_id, "a": account_id, "e": expires_at})
+
+
+async def refresh_token(db: AsyncConnection, digest: str) -> dict[str, Any] | None:
+    """The refresh token with this digest, locked for the exchange."""
+    row = (await db.execute(text("SELECT * FROM refresh_tokens WHERE token_hash = :h FOR UPDATE"),
+                            {"h": digest})).mappings().first()
+    return dict(row) if row else None
+
+
+async def revoke_family(db: AsyncConnection, family_id: Any) -> None:
+    await db.execute(text("UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) "
+                          "WHERE family_id = :f"), {"f": family_id})
+
+
+async def use_refresh_token(db: AsyncConnection, digest: str) -> None:
+    await db.execute(text("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = :h"), {"h": digest})
+
+
+async def revoke_family_of(db: AsyncConnection, digest: str) -> None:
+    """Every refresh token of the sign-in (the family) the token with this digest belongs to."""
+    await db.execute(text(
+        "UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE family_id = "
+        "(SELECT family_id FROM refresh_tokens WHERE token_hash = :h)"), {"h": digest})

@@ -5,11 +5,17 @@ import pytest
 from services.identity.domain import (
     RegistryEntry,
     SlidingWindow,
+    Throttles,
+    attempt,
+    committee_of,
     comparison,
     mask_phone,
     match_registration,
+    not_approvable,
     password_problems,
+    registration_key,
     roles_covering,
+    token_digest,
 )
 
 
@@ -77,3 +83,33 @@ def test_a_role_is_granted_by_its_holders_and_those_above():
     assert set(roles_covering("cell_secretary")) == {"cell_secretary", "unit_admin", "city_admin"}
     assert set(roles_covering("editor")) == {"editor", "chief_editor", "city_admin"}
     assert roles_covering("city_admin") == ("city_admin",)
+
+
+def test_an_account_guessed_at_from_elsewhere_still_signs_in_from_its_known_address():
+    throttles = Throttles(account=SlidingWindow(3, 60), address=SlidingWindow(100, 60),
+                          registrations=SlidingWindow(2, 3600))
+    full = [1.0, 2.0, 3.0]
+    stranger = attempt("account:a1", "addr-x")
+    assert stranger.failure_keys == ["account:a1", "pair:account:a1:addr-x", "ip:addr-x"]
+    assert throttles.wait(stranger, {"account:a1": full}) == 57  # the account's own window counts
+    at_home = attempt("account:a1", "addr-home", known=True)
+    assert throttles.wait(at_home, {"account:a1": full}) == 0  # not from the address it knows
+    assert throttles.wait(at_home, {at_home.pair: full}) == 57  # its failures there still count
+    assert throttles.wait(at_home, {at_home.address: [1.0] * 100}) == 59  # and the address's own
+    assert throttles.keep == 100 and throttles.horizon_s == 3600
+    assert throttles.registration_wait("addr-x", {registration_key("addr-x"): [10.0, 20.0]}) == 3580
+
+
+def test_which_registrations_may_be_approved():
+    assert not_approvable("matched") is None
+    assert not_approvable("details_differ") is None
+    assert not_approvable("details_differ", bulk=True) == "bulk approval takes matched registrations only"
+    assert not_approvable("not_in_registry") == (
+        "a registration that is not in registry cannot be approved; reject it with a reason")
+    assert all(not_approvable(result) for result in ("already_registered", "not_eligible"))
+
+
+def test_a_units_committee_and_a_refresh_tokens_digest():
+    assert committee_of(["city", "ba-dinh", "ba-dinh-g1"]) == "ba-dinh"
+    assert committee_of(["city"]) == "city"
+    assert token_digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -1,0 +1,162 @@
+"""The request and response bodies of identity's HTTP API (/api/identity/v1/...)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+class RegistrationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party_card_no: str = Field(max_length=20)
+    full_name: str = Field(max_length=200)
+    date_of_birth: date
+    phone: str = Field(max_length=30)
+    password: str = Field(max_length=1024)
+    platform: Literal["web", "mobile"]
+
+
+class StatusQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party_card_no: str = Field(max_length=20)
+    password: str = Field(max_length=1024)
+
+
+class Rejection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class BulkApproval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
+
+
+class RoleGrant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["member", "cell_secretary", "unit_admin", "editor", "chief_editor", "city_admin"]
+    unit: str = Field(max_length=40)
+
+
+class Disabling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+class RegistrationReceived(BaseModel):
+    """The same answer whatever the match: nothing tells whether a card number exists."""
+    status: Literal["received"]
+    message: str
+    id: str
+
+
+class OwnRegistration(BaseModel):
+    """A registrant's own registration."""
+    id: str
+    status: Literal["pending", "approved", "rejected"]
+    reason: str | None
+    submitted_at: str
+
+
+class ComparedField(BaseModel):
+    """One detail as given beside the registry's (phones by their last three digits)."""
+    field: str
+    given: str | None
+    registry: str | None
+    same: bool
+
+
+class Registration(BaseModel):
+    """A registration as its approver sees it."""
+    id: str
+    party_card_no: str
+    full_name: str
+    date_of_birth: str
+    platform: str
+    match_result: str
+    match_reasons: list[str]
+    comparison: list[ComparedField] | None
+    member_id: str | None
+    unit: str | None
+    committee: str
+    status: str
+    reason: str | None
+    decided_by: str | None
+    decided_at: str | None
+    submitted_at: str
+    overdue: bool
+
+
+class RegistrationPage(BaseModel):
+    items: list[Registration]
+    next_cursor: str | None = Field(description="Opaque: hand it back as `cursor` for the next page")
+
+
+class Decision(BaseModel):
+    """A registration approved (with its new account) or rejected."""
+    registration_id: str
+    status: Literal["approved", "rejected"]
+    account_id: str | None = None
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class BulkResult(BaseModel):
+    registration_id: str
+    status: Literal["approved", "refused"]
+    account_id: str | None = None
+    reason: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class BulkDecision(BaseModel):
+    results: list[BulkResult]
+    approved: int
+
+
+class Tokens(BaseModel):
+    """OAuth2 tokens; with refresh_delivery=cookie the refresh token is in an HttpOnly cookie instead."""
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    refresh_token: str | None = None
+
+
+class Revoked(BaseModel):
+    revoked: bool
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, str]]
+
+
+class RoleHeld(BaseModel):
+    role: str
+    unit: str
+
+
+class Me(BaseModel):
+    subject: str
+    card: str | None
+    roles: list[RoleHeld]
+
+
+class AccountRoles(BaseModel):
+    account_id: str
+    roles: list[RoleHeld]
+
+
+class AccountStatus(BaseModel):
+    account_id: str
+    status: Literal["disabled"]
