@@ -27,12 +27,12 @@ UNIT = {"unit_id": "u-1", "code": "ba-dinh", "name": "Ba Đình", "kind": "commi
 
 
 def member(**kw) -> MemberState:
-    values = dict(unit="c1", status="active", eligible=True, reason=None, installed=False)
+    values = {"unit": "c1", "status": "active", "eligible": True, "reason": None, "installed": False}
     return MemberState(**{**values, **kw})
 
 
 def reg(**kw) -> RegistrationState:
-    values = dict(unit="c1", platform="web", status="pending", activated=False)
+    values = {"unit": "c1", "platform": "web", "status": "pending", "activated": False}
     return RegistrationState(**{**values, **kw})
 
 
