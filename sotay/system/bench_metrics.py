@@ -77,7 +77,7 @@ async def _run(settings, infra, db_url: str, member_count: int, rate: int, secon
                json_file: Path | None) -> int:
     from sotay.system.registry import load
     from sotay.contracts.identity import AccountApproved, RegistrationSubmitted
-    from services.metrics.rebuild import replay
+    from services.metrics.handlers.rebuild import replay
 
     nc = await nats.connect(nats_servers(infra.nats_url))
     js = nc.jetstream()

@@ -27,7 +27,7 @@ servers:
    until the dashboard's readers_today counts them all. Floor: the same
    three requests against a bare FastAPI + asyncpg app running the same
    queries (`sotay.bench_bare`). Target: at least 0.5x.
-4. Replay: the metrics service stopped, `services.metrics.rebuild.replay`
+4. Replay: the metrics service stopped, `services.metrics.handlers.rebuild.replay`
    of every stream; the city's figures must come out as they were. Floor: a
    raw nats-py pull consume of the same streams. Target: at least 0.5x.
 
@@ -565,7 +565,7 @@ class SizeRun:
     # --- 4. replay ----------------------------------------------------------------------------------
 
     async def replay(self) -> dict[str, Any]:
-        from services.metrics.rebuild import replay
+        from services.metrics.handlers.rebuild import replay
 
         print("  4. replay …", flush=True)
         before = await self.city()
@@ -588,7 +588,7 @@ class SizeRun:
 
     async def _city_from_tables(self) -> dict[str, Any]:
         """The city's figures as the API computes them, from the tables (the service is stopped)."""
-        from services.metrics import figures
+        from services.metrics.adapters import figures
         from sotay.kit.clock import hanoi_day
         from sotay.kit.db import create_engine
 

@@ -303,7 +303,7 @@ async def online_service(name: str, settings: Settings):
 
 
 def cmd_replay(args, settings: Settings) -> int:
-    from services.metrics.rebuild import replay
+    from services.metrics.handlers.rebuild import replay
 
     async def run():
         async with online_service("metrics", settings) as (ctx, js):
@@ -321,7 +321,7 @@ def cmd_replay(args, settings: Settings) -> int:
 
 
 def cmd_metrics(args, settings: Settings) -> int:
-    from services.metrics.rebuild import verify
+    from services.metrics.handlers.rebuild import verify
 
     async def run() -> int:
         async with online_service("metrics", settings) as (ctx, js):

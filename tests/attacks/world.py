@@ -30,7 +30,7 @@ import services.content
 import services.identity
 import services.members
 import services.metrics
-from services.metrics import PUBLISHED_EVERY_S
+from services.metrics.handlers.snapshots import PUBLISHED_EVERY_S
 from sotay.kit.embedded import EmbeddedNats
 from tests.support.system import RunningSystem, make_settings, real_server, running_system
 

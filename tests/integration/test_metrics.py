@@ -308,7 +308,7 @@ async def test_every_event_delivered_twice_changes_nothing(system, nats_url):
 
 
 async def test_verify_then_replay_end_with_the_same_figures(system, nats_url, database_url):
-    from services.metrics import rebuild
+    from services.metrics.handlers import rebuild
     from sotay.kit.service import ServiceRuntime
 
     before = await figures_settled(system)

@@ -15,8 +15,9 @@ from nats.js.api import KeyValueConfig
 from sqlalchemy import text
 
 from sotay.system.registry import load
-import services.metrics as metrics_service
-from services.metrics import Held, SnapshotPublisher, figures, projection, turn_day
+from services.metrics.adapters import counters, figures, published
+from services.metrics.handlers import projection
+from services.metrics.handlers.snapshots import Held, SnapshotPublisher, turn_day
 from sotay.kit.clock import HANOI, hanoi_day
 from sotay.kit.db import create_engine, migrate
 from sotay.kit.publishing import BatchPublisher
@@ -56,7 +57,7 @@ async def figures_of(db, *codes: str) -> dict[str, dict]:
 
 async def test_deltas_roll_up_the_tree_and_reads_are_exact_before_the_fold(engine):
     async with engine.begin() as db:
-        await projection.append(db, [("ba-dinh-g1-c1", "members_total", 3), ("ba-dinh-g1-c1", "accounts_web", 2),
+        await counters.append(db, [("ba-dinh-g1-c1", "members_total", 3), ("ba-dinh-g1-c1", "accounts_web", 2),
                                      ("tay-ho", "members_total", 1), ("ba-dinh-g1-c1", "not_eligible:ốm", 1)])
     async with engine.connect() as db:
         before = await figures_of(db, "city", "ba-dinh", "ba-dinh-g1-c1", "tay-ho")
@@ -64,7 +65,7 @@ async def test_deltas_roll_up_the_tree_and_reads_are_exact_before_the_fold(engin
     assert before["ba-dinh"]["installed_pct_total"] == 66.67
     assert before["ba-dinh"]["without_account"]["not_eligible"] == {"ốm": 1}
     async with engine.begin() as db:
-        folded = await projection.fold(db, hanoi_day())
+        folded = await counters.fold(db, hanoi_day())
     assert folded.units == {"city", "ba-dinh", "ba-dinh-g1", "ba-dinh-g1-c1", "tay-ho"}
     assert folded.counts[("city", "members_total")] == 4
     async with engine.connect() as db:
@@ -75,8 +76,8 @@ async def test_deltas_roll_up_the_tree_and_reads_are_exact_before_the_fold(engin
 
 async def test_a_unit_the_tree_learns_late_counts_at_the_city_then_in_its_subtree(engine):
     async with engine.begin() as db:
-        await projection.append(db, [("tay-ho-g9", "accounts_mobile", 2)])
-        await projection.fold(db, hanoi_day())
+        await counters.append(db, [("tay-ho-g9", "accounts_mobile", 2)])
+        await counters.fold(db, hanoi_day())
     async with engine.connect() as db:
         f = await figures_of(db, "city", "tay-ho")
     assert (f["city"]["accounts_mobile"], f["tay-ho"]["accounts_mobile"]) == (2, 0)
@@ -86,7 +87,7 @@ async def test_a_unit_the_tree_learns_late_counts_at_the_city_then_in_its_subtre
         f = await figures_of(db, "city", "tay-ho", "tay-ho-g9")
     assert (f["city"]["accounts_mobile"], f["tay-ho"]["accounts_mobile"], f["tay-ho-g9"]["accounts_mobile"]) == (2, 2, 2)
     async with engine.begin() as db:
-        folded = await projection.fold(db, hanoi_day())
+        folded = await counters.fold(db, hanoi_day())
     assert folded.counts == {("tay-ho", "accounts_mobile"): 2, ("tay-ho-g9", "accounts_mobile"): 2}
     async with engine.connect() as db:
         assert await figures_of(db, "city", "tay-ho", "tay-ho-g9") == f
@@ -95,13 +96,13 @@ async def test_a_unit_the_tree_learns_late_counts_at_the_city_then_in_its_subtre
 
 async def test_a_counter_never_goes_below_zero(engine):
     async with engine.begin() as db:
-        await projection.append(db, [("tay-ho", "members_total", 1)])
-        await projection.fold(db, hanoi_day())
+        await counters.append(db, [("tay-ho", "members_total", 1)])
+        await counters.fold(db, hanoi_day())
     async with engine.begin() as db:
-        await projection.append(db, [("tay-ho", "members_total", -2)])
+        await counters.append(db, [("tay-ho", "members_total", -2)])
     with pytest.raises(Exception, match="counters_n_check"):
         async with engine.begin() as db:
-            await projection.fold(db, hanoi_day())
+            await counters.fold(db, hanoi_day())
     async with engine.connect() as db:  # nothing moved: the delta waits, the counter holds
         assert (await db.execute(text("SELECT n FROM counter_deltas"))).scalar_one() == -2
         assert (await db.execute(text("SELECT n FROM counters WHERE unit = 'tay-ho' AND metric = 'members_total'"))
@@ -122,7 +123,7 @@ async def test_a_reader_counts_on_the_day_of_their_last_read_only(engine):
     async with engine.begin() as db:
         await projection.apply_content_batch(db, [read("an", "ba-dinh-g1-c1", today),
                                                   read("an", "ba-dinh-g1-c1", yesterday)])  # late: changes nothing
-        await projection.fold(db, today)
+        await counters.fold(db, today)
     async with engine.connect() as db:
         f = (await figures_of(db, "ba-dinh"))["ba-dinh"]
         kept = dict((await db.execute(text(
@@ -133,28 +134,26 @@ async def test_a_reader_counts_on_the_day_of_their_last_read_only(engine):
 
 async def test_one_replica_publishes_and_the_day_turn_keeps_the_history(engine, nats_url, database_url, monkeypatch):
     # Rounds compare, announce, put and write `published` a chunk of units at a time: here two.
-    monkeypatch.setattr(metrics_service, "FLUSH_CHUNK", 2)
+    monkeypatch.setattr(published, "FLUSH_CHUNK", 2)
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await ensure_bucket(js, KeyValueConfig(bucket="sotay_rollout", history=1), atomic=True)
     try:
         async with engine.begin() as db:
-            await projection.append(db, [("ba-dinh-g1-c1", "members_total", 5), ("ba-dinh-g1-c1", "accounts_web", 1)])
+            await counters.append(db, [("ba-dinh-g1-c1", "members_total", 5), ("ba-dinh-g1-c1", "accounts_web", 1)])
         first, second = SnapshotPublisher(chunk=2), SnapshotPublisher()
-        first._publisher = second._publisher = BatchPublisher(js, nc)
-        async with engine.connect() as a, engine.connect() as b:
-            leading = asyncio.create_task(first._lead(a))
-            await asyncio.sleep(1.5)
-            waiting = asyncio.create_task(second._lead(b))
-            await asyncio.sleep(1.0)
-            assert first.is_leader and not second.is_leader
-            # The first round compared every unit: five snapshots, in the outbox and in the bucket.
-            assert first.published == 5 and second.published == 0
-            for task in (leading, waiting):
-                task.cancel()
-            await asyncio.gather(leading, waiting, return_exceptions=True)
-            await a.rollback()
-            await b.rollback()
+        first.publisher = second.publisher = BatchPublisher(js, nc)
+        leading = asyncio.create_task(first.run(engine.connect))
+        await asyncio.sleep(1.5)
+        waiting = asyncio.create_task(second.run(engine.connect))
+        await asyncio.sleep(1.0)
+        assert first.is_leader and not second.is_leader
+        # The first round compared every unit: five snapshots, in the outbox and in the bucket.
+        assert first.published == 5 and second.published == 0
+        for task in (leading, waiting):
+            task.cancel()
+        await asyncio.gather(leading, waiting, return_exceptions=True)
+        assert not first.is_leader and not second.is_leader
         kv = await js.key_value("sotay_rollout")
         assert orjson.loads((await kv.get("ba-dinh")).value)["installed_pct_total"] == 20.0
         async with engine.connect() as db:

@@ -37,7 +37,7 @@ import nats
 import psutil
 import pytest
 
-from services.metrics import PUBLISHER_KEY
+from services.metrics.handlers.snapshots import PUBLISHER_KEY
 from sotay.kit.auth import Grant, mint_token
 from sotay.kit.embedded import free_port, nats_server_binary
 from sotay.kit.service import nats_servers

@@ -1,19 +1,18 @@
-"""A unit's figures: its subtree counters (plus the deltas not folded into
-them yet, so a read is exact between folds), turned into the contract's
-figures (domain.figures)."""
+"""The figures read queries: the units of the org tree, and a unit's figures:
+its subtree counters (plus the deltas not folded into them yet, so a read is
+exact between folds), turned into the contract's figures (domain/counters.py
+from_counts)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
-from functools import lru_cache
+from datetime import date
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.metrics import domain
-from services.metrics.projection import CITY, oldest_reader_day
+from services.metrics.domain.counters import CITY, from_counts, oldest_reader_day
 
 UNIT_COLUMNS = "code, unit_id, name, kind, path, committee, wave"
 
@@ -50,6 +49,27 @@ async def units(db: AsyncConnection, codes: list[str] | None) -> list[dict[str, 
     return [dict(r) for r in rows.mappings()]
 
 
+async def children(db: AsyncConnection, u: dict[str, Any]) -> list[dict[str, Any]]:
+    """The units directly under `u`, by code."""
+    rows = (await db.execute(text(
+        f"SELECT {UNIT_COLUMNS} FROM units WHERE path ~ :direct ORDER BY code"),
+        {"direct": "^" + u["path"].replace(".", "\\.") + "[^/]+/$"})).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def of_kinds(db: AsyncConnection, kinds: tuple[str, ...], order: str) -> list[dict[str, Any]]:
+    """The units of `kinds` (city, committee, ...) ordered by `order` (code or path)."""
+    assert order in ("code", "path")
+    rows = await db.execute(text(f"SELECT {UNIT_COLUMNS} FROM units WHERE kind = ANY(:k) ORDER BY {order}"),
+                            {"k": list(kinds)})
+    return [dict(r) for r in rows.mappings()]
+
+
+async def all_units(db: AsyncConnection) -> list[dict[str, Any]]:
+    """Every unit, in the tree's order."""
+    return [dict(r._mapping) for r in await db.execute(text(f"SELECT {UNIT_COLUMNS} FROM units ORDER BY path"))]
+
+
 async def of_unit(db: AsyncConnection, u: dict[str, Any], today: date) -> dict[str, Any]:
     return (await of_units(db, [u], today))[u["code"]]
 
@@ -63,17 +83,3 @@ async def of_units(db: AsyncConnection, targets: list[dict[str, Any]], today: da
                                                        "oldest": oldest_reader_day(today)}):
         counts[code][metric] = n
     return {u["code"]: from_counts(u, counts.get(u["code"], {}), today) for u in targets}
-
-
-def from_counts(u: dict[str, Any], counts: dict[str, int], today: date) -> dict[str, Any]:
-    """A unit's figures from its subtree counters (metric → n)."""
-    days = _reader_days(today)
-    reasons = {m[13:]: n for m, n in counts.items() if n and m.startswith("not_eligible:")}
-    return domain.figures(u, counts, readers_today=counts.get(days[0], 0),
-                          readers_7d=sum(counts.get(d, 0) for d in days), ineligible=reasons, as_of=today)
-
-
-@lru_cache(maxsize=4)
-def _reader_days(today: date) -> tuple[str, ...]:
-    """The reader metrics of the 7 days readers_7d counts, today first."""
-    return tuple(f"readers:{(today - timedelta(days=d)).isoformat()}" for d in range(7))

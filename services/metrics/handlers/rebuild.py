@@ -8,7 +8,7 @@ live consumers run (so a rebuild cannot disagree with them by construction).
   figures compared with the live ones; the scratch schema is dropped.
 
 Events of one entity stay in their stream's order. Across streams the
-projections do not depend on order (domain.py; the live consumers meet the
+projections do not depend on order (domain/rollout.py; the live consumers meet the
 same), so the three streams are replayed side by side, each fetching its
 next batch while the last one is applied; a stream whose consumer names a
 lane key (the registry's: member or unit) has each batch applied in LANES
@@ -23,33 +23,32 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import ServiceUnavailableError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.metrics import figures, projection
-from services.metrics.entrypoints.events import consumers
+from services.metrics.adapters import (
+    MIGRATIONS,
+    counters,
+    figures,
+    locks,
+    schema,
+    training,
+)
+from services.metrics.handlers.consumers import consumers
 from sotay.kit.clock import hanoi_day
 from sotay.kit.consumer import Consumer, consumer_config, first_deliveries
-from sotay.kit.db import create_engine, lock_key, migrate
+from sotay.kit.db import create_engine, migrate
 from sotay.kit.events import parse_envelope
-from sotay.kit.outbox import leader_name
 
-# Not `published`: after a replay the publisher compares every unit with what
-# went out before and publishes only the figures that differ.
-PROJECTION_TABLES = ("units", "members", "registrations", "counters", "counter_deltas", "orphan_counters", "readers")
 FOLD_EVERY = 50  # batches: keeps counter_deltas small during a long replay
 # A consumer with a lane key has each batch applied in this many transactions
 # side by side: this process then works while PostgreSQL writes another lane.
 LANES = 3
 UNAVAILABLE_RETRIES = 20  # 503s a fetch may meet before the rebuild gives up (0.5 s apart)
-
-MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
 @dataclass
@@ -71,7 +70,7 @@ async def apply_streams(engine: AsyncEngine, js: JetStreamContext, *, batch: int
     stats, started = RebuildStats(), time.perf_counter()
     await asyncio.gather(*(_apply_stream(engine, js, c, stats, batch, record_inbox) for c in consumers()))
     async with engine.begin() as db:
-        await projection.fold(db, hanoi_day())
+        await counters.fold(db, hanoi_day())
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -123,7 +122,7 @@ async def _apply_stream(engine: AsyncEngine, js: JetStreamContext, consumer: Con
             batches += 1
             if batches % FOLD_EVERY == 0:
                 async with engine.begin() as db:
-                    await projection.fold(db, hanoi_day())
+                    await counters.fold(db, hanoi_day())
         await fetcher  # its failure is the replay's
     finally:
         fetcher.cancel()
@@ -153,27 +152,18 @@ async def _apply(engine: AsyncEngine, consumer: Consumer, envelopes: list[dict[s
     return len(envelopes)
 
 
-async def _training_counts(db) -> None:
-    await db.execute(text(
-        "INSERT INTO counter_deltas (unit, metric, n) SELECT unit, 'trained_people', sum(people) "
-        "FROM training_sessions GROUP BY unit UNION ALL "
-        "SELECT unit, 'training_sessions', count(*) FROM training_sessions GROUP BY unit"))
-
-
 async def replay(database_url: str, js: JetStreamContext, *, ack_wait: float, max_ack_pending: int) -> RebuildStats:
     engine = create_engine(database_url, "metrics")
     try:
         async with engine.connect() as db:
             # The relay leader of a running metrics service holds this lock.
-            running = not (await db.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                            {"k": lock_key(leader_name("metrics"))})).scalar_one()
+            running = await locks.relay_is_running(db)
         names = [c.name for c in consumers()]
         if running:
             raise RuntimeError("the metrics service is running: stop it, then replay")
         async with engine.begin() as db:
-            await db.execute(text(f"TRUNCATE {', '.join(PROJECTION_TABLES)}"))
-            await db.execute(text("DELETE FROM inbox WHERE consumer = ANY(:n)"), {"n": names})
-            await _training_counts(db)
+            await schema.empty_projections(db, names)
+            await training.count_all(db)
         stats = await apply_streams(engine, js)
         # The durable consumers resume right after what was replayed.
         for consumer in consumers():
@@ -194,9 +184,7 @@ async def replay(database_url: str, js: JetStreamContext, *, ack_wait: float, ma
 async def all_figures(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
     today = hanoi_day()
     async with engine.connect() as db:
-        units = [dict(r._mapping) for r in await db.execute(text(
-            f"SELECT {figures.UNIT_COLUMNS} FROM units ORDER BY path"))]
-        return await figures.of_units(db, units, today)
+        return await figures.of_units(db, await figures.all_units(db), today)
 
 
 async def verify(database_url: str, js: JetStreamContext) -> tuple[RebuildStats, list[str]]:
@@ -206,8 +194,8 @@ async def verify(database_url: str, js: JetStreamContext) -> tuple[RebuildStats,
     try:
         await migrate(fresh, scratch, MIGRATIONS)
         async with fresh.begin() as db:
-            await db.execute(text("INSERT INTO training_sessions SELECT * FROM metrics.training_sessions"))
-            await _training_counts(db)
+            await training.copy_from_live(db)
+            await training.count_all(db)
         stats = await apply_streams(fresh, js, record_inbox=True)
         want, got = await all_figures(fresh), await all_figures(live)
         differences = []
@@ -221,6 +209,6 @@ async def verify(database_url: str, js: JetStreamContext) -> tuple[RebuildStats,
         return stats, differences
     finally:
         async with live.begin() as db:
-            await db.execute(text(f'DROP SCHEMA IF EXISTS "{scratch}" CASCADE'))
+            await schema.drop_schema(db, scratch)
         await live.dispose()
         await fresh.dispose()

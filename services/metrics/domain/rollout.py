@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sotay.contracts.fields import ACTIVE_STANDING  # the registry's, which the figures follow
+from sotay.contracts.fields import (
+    ACTIVE_STANDING,  # the registry's, which the figures follow
+)
 from sotay.contracts.identity import (
     AccountActivated,
     AccountApproved,
@@ -176,3 +178,50 @@ class Deltas:
     def rows(self) -> list[tuple[str, str, int]]:
         """(unit, metric, change) for every change that did not cancel out."""
         return [(unit, metric, n) for (unit, metric), n in self.changes.items() if n]
+
+
+# The figures the Prometheus endpoint gives as gauges.
+GAUGES = ("members_total", "members_eligible", "accounts_installed", "accounts_web", "accounts_mobile",
+          "accounts_pending", "accounts_approved", "accounts_rejected", "installed_pct_total",
+          "installed_pct_eligible", "readers_today", "trained_people", "training_sessions")
+
+
+def plan_expected(wave: dict, today: date) -> float:
+    """Where a wave's units should be today: from 0 at its start to its target at its deadline."""
+    if today <= wave["starts_on"]:
+        return 0.0
+    if today >= wave["deadline"]:
+        return float(wave["target_pct"])
+    share = (today - wave["starts_on"]).days / (wave["deadline"] - wave["starts_on"]).days
+    return float(wave["target_pct"]) * share
+
+
+def wave_progress(wave: dict[str, Any], committees: list[dict[str, Any]], current: dict[str, dict[str, Any]],
+                  today: date) -> dict[str, Any]:
+    """A wave of the plan as the plan shows it: its committees' progress against
+    where they should be today, and who is behind."""
+    expected = plan_expected(wave, today)
+    units = []
+    for c in (c for c in committees if c["wave"] == wave["number"]):
+        f = current[c["code"]]
+        units.append({"unit_code": c["code"], "unit_name": c["name"],
+                      "installed_pct_eligible": f["installed_pct_eligible"],
+                      "behind": f["installed_pct_eligible"] < expected})
+    return {**{k: (v.isoformat() if isinstance(v, date) else float(v) if k == "target_pct" else v)
+               for k, v in wave.items()},
+            "expected_pct_today": round(expected, 2), "units": units,
+            "behind": [u["unit_code"] for u in units if u["behind"]]}
+
+
+def prometheus_text(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """The gauges of each (unit, figures), in Prometheus' text format."""
+    lines = []
+    for name in GAUGES:
+        lines.append(f"# TYPE sotay_rollout_{name} gauge")
+        lines += [f'sotay_rollout_{name}{{unit="{unit}"}} {figs[name]}' for unit, figs in rows if name in figs]
+    return "\n".join(lines) + "\n"
+
+
+def committee_of(u: dict[str, Any]) -> str:
+    """The committee a unit's snapshots go out under (`city` for the city)."""
+    return "city" if u["kind"] == "city" else u["committee"]

@@ -1,0 +1,6 @@
+"""Metrics' adapters: the SQL of its projections, counters, figures, history,
+published snapshots, training and plan, its advisory locks, and the bucket."""
+
+from pathlib import Path
+
+MIGRATIONS = Path(__file__).parent / "migrations"

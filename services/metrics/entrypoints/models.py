@@ -1,0 +1,151 @@
+"""The request and response bodies of metrics' HTTP API. The routes answer with
+json_response: these models document what they send (they do not filter it)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class WaveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=2, max_length=200)
+    starts_on: date
+    target_pct: float = Field(ge=0.01, le=100, description="kept to two decimals")
+    deadline: date
+
+
+class TrainingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unit: str = Field(max_length=40)
+    held_on: date
+    topic: str = Field(min_length=2, max_length=300)
+    people: int = Field(ge=1, le=100_000)
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+class Funnel(BaseModel):
+    registered: int
+    pending: int
+    approved: int
+    activated: int
+
+
+class WithoutAccount(BaseModel):
+    not_eligible: dict[str, int] = Field(description="members not eligible, by reason")
+    eligible_not_registered: int
+    rejected: int
+    disabled: int
+
+
+class Figures(BaseModel):
+    """A unit's rollout figures (its whole subtree), as RolloutSnapshot carries them."""
+
+    unit_id: str
+    unit_code: str
+    unit_name: str
+    unit_kind: str
+    as_of: date
+    members_total: int
+    members_eligible: int
+    accounts_installed: int
+    accounts_web: int
+    accounts_mobile: int
+    accounts_pending: int
+    accounts_approved: int
+    accounts_rejected: int
+    installed_pct_total: float
+    installed_pct_eligible: float
+    readers_today: int
+    readers_7d: int
+    trained_people: int
+    training_sessions: int
+    articles_published: int
+    feedback_posted: int
+    funnel: Funnel
+    without_account: WithoutAccount
+
+
+class Children(BaseModel):
+    unit: str
+    items: list[Figures]
+
+
+class Point(BaseModel):
+    day: date
+    value: Any = Field(description="the figure that day (null before it was kept)")
+
+
+class History(BaseModel):
+    unit: str
+    figure: str
+    points: list[Point]
+
+
+class TrainingSession(BaseModel):
+    id: str
+    unit: str
+    held_on: date
+    topic: str
+    people: int
+
+
+class TrainingSessions(BaseModel):
+    items: list[TrainingSession]
+
+
+class WaveUnit(BaseModel):
+    unit_code: str
+    unit_name: str
+    installed_pct_eligible: float
+    behind: bool
+
+
+class Wave(BaseModel):
+    number: int
+    name: str
+    starts_on: date
+    target_pct: float
+    deadline: date
+    expected_pct_today: float
+    units: list[WaveUnit]
+    behind: list[str] = Field(description="the codes of the wave's units behind where they should be today")
+
+
+class Plan(BaseModel):
+    as_of: date
+    city: str
+    waves: list[Wave]
+
+
+class WaveSet(BaseModel):
+    number: int
+    name: str
+    starts_on: date
+    target_pct: float
+    deadline: date
+
+
+class Summary(BaseModel):
+    unit: str
+    lang: str
+    as_of: date
+    text: str
+
+
+# Routes that answer with something else than JSON.
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {
+    "text/csv": {"schema": {"type": "string", "format": "binary"}},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+        {"schema": {"type": "string", "format": "binary"}}}}}
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {
+    "description": "`event: rollout` with the figures now, then at each change (a Figures object each)",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+PROMETHEUS_TEXT: dict[int | str, dict[str, Any]] = {200: {
+    "content": {"text/plain": {"schema": {"type": "string"}}}}}
