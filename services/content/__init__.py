@@ -9,8 +9,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from services.content import articles, importer
-from services.content.egress import EgressPolicy
+from services.content.handlers import articles, importer
+from services.content.adapters.egress import EgressPolicy
 from services.content.entrypoints.events import registry_consumer
 from services.content.entrypoints.http import build_router
 from sotay.contracts.content import CATALOGUE

@@ -23,7 +23,7 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from services.content.articles import _VISIBLE, READER, feed_sql
+from services.content.handlers.articles import _VISIBLE, READER, feed_sql
 
 # The very query the feed runs (first page, no filter).
 FEED_SQL = feed_sql(after=False, category=False, unread_only=False)

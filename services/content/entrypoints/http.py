@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.content import articles, feedback, importer, library, meetings
+from services.content.handlers import articles, feedback, importer, library, meetings
 from services.content.domain import CATEGORIES
-from services.content.egress import EgressPolicy
+from services.content.adapters.egress import EgressPolicy
 from sotay.kit.auth import Principal
 from sotay.kit.http import (
     MULTIPART_SLACK,

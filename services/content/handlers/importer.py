@@ -32,10 +32,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.content import articles, domain
-from services.content.egress import AddressRefused, EgressPolicy
-from services.content.feeds import FeedEntry, FeedError, fetch_feed, parse_feed
-from services.content.text import fold, plain_text
+from services.content import domain
+from services.content.handlers import articles
+from services.content.adapters.egress import AddressRefused, EgressPolicy
+from services.content.domain.feeds import FeedEntry, FeedError, fetch_feed, parse_feed
+from services.content.domain.text import fold, plain_text
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem, invalid

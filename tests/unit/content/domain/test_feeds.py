@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from services.content.egress import EgressPolicy, parse_networks
-from services.content.feeds import FeedEntry, FeedError, fetch_feed, parse_feed
+from services.content.adapters.egress import EgressPolicy, parse_networks
+from services.content.domain.feeds import FeedEntry, FeedError, fetch_feed, parse_feed
 
-FEEDS = Path(__file__).parent / "feeds"
+FEEDS = Path(__file__).parents[1] / "feeds"
 
 
 def parse_fixture(name: str, url: str = "") -> tuple[str, list[FeedEntry]]:

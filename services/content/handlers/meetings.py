@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.content import articles, domain, library
+from services.content import domain
+from services.content.handlers import articles, library
 from sotay.contracts.content import AttendanceConfirmed, MeetingScheduled
-from services.content.replica import reader_of
+from services.content.handlers.replica import reader_of
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem, invalid

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import feedparser
 import httpx
 
-from services.content.egress import AddressRefused, EgressPolicy, GuardedTransport
-from services.content.text import plain_text, sanitise_body, summary_from
+from services.content.adapters.egress import AddressRefused, EgressPolicy, GuardedTransport
+from services.content.domain.text import plain_text, sanitise_body, summary_from
 
 USER_AGENT = "sotay-feed-import/1.0"
 MAX_REDIRECTS = 5

@@ -24,9 +24,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.content import articles, domain
+from services.content import domain
+from services.content.handlers import articles
 from sotay.contracts.content import DocumentAdded
-from services.content.text import contains, fold, search_terms
+from services.content.domain.text import contains, fold, search_terms
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem, invalid

@@ -12,13 +12,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.content import domain, library
+from services.content import domain
+from services.content.handlers import library
 from services.content.domain import RuleBroken
 from sotay.contracts.content import (
     ArticleApproved, ArticlePublished, ArticleRead, ArticleRetracted, ArticleReturned, ArticleSubmitted,
 )
-from services.content.replica import reader_of
-from services.content.text import contains, fold, plain_text, sanitise_body, search_terms, summary_from
+from services.content.handlers.replica import reader_of
+from services.content.domain.text import contains, fold, plain_text, sanitise_body, search_terms, summary_from
 from sotay.kit.auth import Principal
 from sotay.kit.events import CITY, Event, make_message, uuid7
 from sotay.kit.http import Problem, invalid
