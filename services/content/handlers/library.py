@@ -21,17 +21,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.content import domain
-from services.content.handlers import articles
-from sotay.contracts.content import DocumentAdded
+from services.content.adapters import library as store
+from services.content.adapters.replica import ORG, unit_paths
 from services.content.domain.text import contains, fold, search_terms
+from sotay.contracts.content import DocumentAdded
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem, invalid
+from sotay.kit.outbox import emit
 
+SCHEMA = "content"
 MAX_BYTES = 20 * 1024 * 1024
 CHUNK_BYTES = 2**20
 CONTENT_TYPES = {
@@ -41,15 +43,6 @@ CONTENT_TYPES = {
     ".odt": "application/vnd.oasis.opendocument.text", ".txt": "text/plain; charset=utf-8",
     ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
 }
-COLUMNS = ("d.id, d.kind, d.number, d.title, d.issued_on, d.issuing_body, d.unit, d.audience, d.filename, "
-           "d.content_type, d.size_bytes, d.sha256, d.added_at")
-
-# Who may see document d (with the reader's CTE `me` of articles.READER): its audience, the editors
-# of the unit that added it (or above), and for a meeting's paper the meeting's cell (its members,
-# whose ancestors hold the cell, and the secretaries or admins over it).
-_VISIBLE = ("(d.audience_paths && (SELECT anc FROM me) OR d.unit_path LIKE ANY(CAST(:editor_paths AS text[])) "
-            "OR EXISTS (SELECT 1 FROM meetings m WHERE m.documents @> ARRAY[d.id] "
-            "AND (ARRAY[m.cell_path] <@ (SELECT anc FROM me) OR m.cell_path LIKE ANY(CAST(:secretary_paths AS text[])))))")
 
 
 @dataclass
@@ -75,26 +68,6 @@ def reading(data: bytes) -> Callable[[int], Awaitable[bytes]]:
     return read
 
 
-async def _visibility(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
-    """The parameters of _VISIBLE for the caller."""
-    editors = await articles.scope_paths(db, actor, domain.EDITORS)
-    secretaries = await articles.scope_paths(db, actor, domain.SECRETARIES)
-    return articles.reader_params(actor) | {"editor_paths": [p + "%" for p in editors],
-                                            "secretary_paths": [p + "%" for p in secretaries]}
-
-
-async def not_in_library(db: AsyncConnection, actor: Principal, field: str, ids: list[str]) -> list[tuple[str, str]]:
-    """A problem for each of `ids` that is no document of the library the caller may read
-    (attachments, papers for a meeting): one cannot hand on what one may not see."""
-    if not ids:
-        return []
-    known = set((await db.execute(text(
-        f"WITH me AS ({articles.READER}) SELECT CAST(d.id AS text) FROM documents d "
-        f"WHERE d.id = ANY(CAST(:ids AS uuid[])) AND {_VISIBLE}"),
-        await _visibility(db, actor) | {"ids": ids})).scalars())
-    return [(field, f"{d} is not a document of the library") for d in ids if d not in known]
-
-
 def _content_type(filename: str) -> str | None:
     suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     return CONTENT_TYPES.get(suffix)
@@ -117,32 +90,27 @@ async def add(db: AsyncConnection, actor: Principal, doc: DocumentInput) -> dict
     unit = doc.unit or (editor_units[0] if editor_units else None)
     if unit is None:
         raise Problem(403, "Forbidden", "Adding documents needs an editor role.")
-    path = (await articles.unit_paths(db, [unit]))[unit]
+    path = (await unit_paths(db, [unit]))[unit]
     audience = list(dict.fromkeys(doc.audience or [unit]))
     if path is None:
         problems.append(("unit", f"{unit} is not a unit"))
     else:
-        problems += domain.check_audience(path, await articles.unit_paths(db, audience))
+        problems += domain.check_audience(path, await unit_paths(db, audience))
     if problems:
         raise invalid(problems)
-    if not domain.covers(await articles.scope_paths(db, actor, domain.EDITORS), path):
-        raise Problem(403, "Forbidden", "You are not an editor of this unit.")
+    await ORG.require(db, actor, path, domain.EDITORS, "You are not an editor of this unit.")
     document_id = uuid7()
-    audience_paths = sorted({p for p in (await articles.unit_paths(db, audience)).values() if p})
-    await db.execute(text(
-        "INSERT INTO documents (id, kind, number, title, issued_on, issuing_body, unit, unit_path, audience, "
-        "audience_paths, filename, content_type, size_bytes, sha256, search_folded, added_by) VALUES (:id, :kind, "
-        ":number, :title, :issued_on, :body, :unit, :path, :audience, :paths, :filename, :ct, 0, '', :folded, :by)"),
-        {"id": document_id, "kind": doc.kind, "number": doc.number, "title": doc.title.strip(),
-         "issued_on": doc.issued_on, "body": doc.issuing_body, "unit": unit, "path": path, "audience": audience,
-         "paths": audience_paths, "filename": doc.filename, "ct": content_type,
-         "folded": fold(" ".join(filter(None, (doc.number, doc.title, doc.issuing_body)))), "by": actor.subject})
+    audience_paths = sorted({p for p in (await unit_paths(db, audience)).values() if p})
+    await store.insert(db, {
+        "id": document_id, "kind": doc.kind, "number": doc.number, "title": doc.title.strip(),
+        "issued_on": doc.issued_on, "body": doc.issuing_body, "unit": unit, "path": path, "audience": audience,
+        "paths": audience_paths, "filename": doc.filename, "ct": content_type,
+        "folded": fold(" ".join(filter(None, (doc.number, doc.title, doc.issuing_body)))), "by": actor.subject})
     size, sha256 = await _store_chunks(db, document_id, doc.read)
     if size > MAX_BYTES:  # the upload grew past what it declared
         raise invalid([("file", f"is larger than {MAX_BYTES // 2**20} MB")])
-    await db.execute(text("UPDATE documents SET size_bytes = :size, sha256 = :sha WHERE id = :id"),
-                     {"size": size, "sha": sha256, "id": document_id})
-    await articles.emit(db, DocumentAdded(
+    await store.set_file(db, document_id, size, sha256)
+    await emit(db, SCHEMA, DocumentAdded(
         document_id=str(document_id), kind=doc.kind, number=doc.number, title=doc.title.strip(),
         issued_on=doc.issued_on, issuing_body=doc.issuing_body, unit=unit),
         aggregate_id=document_id, committee=domain.committee_of(path), unit=unit)
@@ -158,74 +126,47 @@ async def _store_chunks(db: AsyncConnection, document_id: Any, read: Callable[[i
         size += len(chunk)
         if size > MAX_BYTES:
             break
-        await db.execute(text("INSERT INTO document_chunks (document_id, seq, data) VALUES (:d, :s, :data)"),
-                         {"d": document_id, "s": seq, "data": chunk})
+        await store.add_chunk(db, document_id, seq, chunk)
         seq += 1
     return size, digest.hexdigest()
 
 
 async def one(db: AsyncConnection, actor: Principal, document_id: Any) -> dict[str, Any]:
-    row = (await db.execute(text(
-        f"WITH me AS ({articles.READER}) SELECT {COLUMNS}, EXISTS (SELECT 1 FROM bookmarks b "
-        f"WHERE b.document_id = d.id AND b.account_id = :me) AS bookmarked FROM documents d "
-        f"WHERE d.id = :id AND {_VISIBLE}"),
-        await _visibility(db, actor) | {"id": document_id, "me": actor.subject})).mappings().first()
-    if row is None:
+    found = await store.one(db, actor, document_id)
+    if found is None:
         raise Problem(404, "Not found", "No such document.")
-    return dict(row)
+    return found
 
 
 async def file(db: AsyncConnection, actor: Principal, document_id: Any) -> dict[str, Any]:
     """What a download needs to start: the file's name, type, size and how many chunks it has."""
     found = await one(db, actor, document_id)
-    chunks = (await db.execute(text("SELECT count(*) FROM document_chunks WHERE document_id = :id"),
-                               {"id": document_id})).scalar()
+    chunks = await store.chunk_count(db, document_id)
     return {"filename": found["filename"], "content_type": found["content_type"], "size": found["size_bytes"],
             "chunks": chunks}
 
 
-async def file_chunks(engine: AsyncEngine, document_id: Any, chunks: int) -> AsyncIterator[bytes]:
-    """The file, chunk by chunk, each read on its own (a slow download holds no connection);
-    a document never changes once added."""
-    for seq in range(chunks):
-        async with engine.connect() as db:
-            data = (await db.execute(text("SELECT data FROM document_chunks WHERE document_id = :id AND seq = :s"),
-                                     {"id": document_id, "s": seq})).scalar()
-        if data is None:
-            return
-        yield bytes(data)
+def file_chunks(engine: AsyncEngine, document_id: Any, chunks: int) -> AsyncIterator[bytes]:
+    """The file, chunk by chunk, each read on its own (a slow download holds no connection)."""
+    return store.file_chunks(engine, document_id, chunks)
 
 
 async def listing(db: AsyncConnection, actor: Principal, *, q: str | None, kind: str | None,
                   bookmarked: bool, limit: int) -> list[dict[str, Any]]:
     """Newest first, of the documents the caller may see; `q` matches number, title and issuing body,
     accents ignored."""
-    params: dict[str, Any] = await _visibility(db, actor) | {"me": actor.subject, "kind": kind, "n": limit}
-    clauses = ["(CAST(:kind AS text) IS NULL OR d.kind = :kind)", _VISIBLE]
+    like: list[str] = []
     if q is not None:
         terms = search_terms(q)
         if not terms:
             raise invalid([("q", "needs at least one word")])
-        for i, term in enumerate(terms):
-            clauses.append(f"d.search_folded LIKE :t{i}")
-            params[f"t{i}"] = contains(term)
-    if bookmarked:
-        clauses.append("EXISTS (SELECT 1 FROM bookmarks b WHERE b.document_id = d.id AND b.account_id = :me)")
-    rows = await db.execute(text(
-        f"WITH me AS ({articles.READER}) SELECT {COLUMNS}, EXISTS (SELECT 1 FROM bookmarks b "
-        f"WHERE b.document_id = d.id AND b.account_id = :me) AS bookmarked FROM documents d "
-        f"WHERE {' AND '.join(clauses)} ORDER BY d.issued_on DESC NULLS LAST, d.added_at DESC LIMIT :n"), params)
-    return [dict(r._mapping) for r in rows]
+        like = [contains(term) for term in terms]
+    return await store.listing(db, actor, like=like, kind=kind, bookmarked=bookmarked, limit=limit)
 
 
 async def bookmark(db: AsyncConnection, actor: Principal, document_id: Any, on: bool) -> dict[str, Any]:
     await one(db, actor, document_id)  # 404 for a missing document, or one the caller may not see
-    if on:
-        await db.execute(text("INSERT INTO bookmarks (account_id, document_id) VALUES (:me, :d) "
-                              "ON CONFLICT DO NOTHING"), {"me": actor.subject, "d": document_id})
-    else:
-        await db.execute(text("DELETE FROM bookmarks WHERE account_id = :me AND document_id = :d"),
-                         {"me": actor.subject, "d": document_id})
+    await store.bookmark(db, actor.subject, document_id, on)
     return {"document_id": str(document_id), "bookmarked": on}
 
 

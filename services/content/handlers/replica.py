@@ -1,34 +1,19 @@
 """Content's replicas, built only from members events: the org tree (for
 audiences and scopes) and where each member sits (for the feed, which
-follows a transfer, and for a cell's meeting roll)."""
+follows a transfer, and for a cell's meeting roll). The tables are
+adapters/replica.py's."""
 
 from __future__ import annotations
 
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.content.adapters.replica import INSERT_UNIT, UPDATE_UNIT, UPSERT_READER, apply
 from services.content.domain import ancestors, committee_of
 from sotay.contracts.members import MEMBER_SNAPSHOTS, OrgUnitCreated, OrgUnitUpdated
-from sotay.kit.auth import Principal
 from sotay.kit.db import org_path
-from sotay.kit.events import CITY
-
-
-_INSERT_UNIT = text(
-    "INSERT INTO org_units (code, name, kind, path, ancestors, committee) VALUES (:c, :n, :k, :p, :a, :m) "
-    "ON CONFLICT (code) DO NOTHING")
-_UPDATE_UNIT = text("UPDATE org_units SET name = :n, closed = :x WHERE code = :c")
-# Any member event carries the whole snapshot; an older one than we hold is dropped.
-_UPSERT_READER = text(
-    "INSERT INTO readers (member_id, party_card_no, full_name, unit, unit_path, ancestors, committee, status, "
-    "version) VALUES (:id, :card, :name, :unit, :path, :anc, :committee, :status, :version) "
-    "ON CONFLICT (member_id) DO UPDATE SET party_card_no = EXCLUDED.party_card_no, "
-    "full_name = EXCLUDED.full_name, unit = EXCLUDED.unit, unit_path = EXCLUDED.unit_path, "
-    "ancestors = EXCLUDED.ancestors, committee = EXCLUDED.committee, status = EXCLUDED.status, "
-    "version = EXCLUDED.version WHERE readers.version < EXCLUDED.version")
 
 
 def _unit_created_row(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -53,8 +38,8 @@ def _reader_row(envelope: dict[str, Any]) -> dict[str, Any]:
 
 _KIND = {OrgUnitCreated.event_type(): "unit created", OrgUnitUpdated.event_type(): "unit updated",
          **{t.event_type(): "member" for t in MEMBER_SNAPSHOTS}}
-_STATEMENTS = {"unit created": (_INSERT_UNIT, _unit_created_row), "unit updated": (_UPDATE_UNIT, _unit_updated_row),
-               "member": (_UPSERT_READER, _reader_row)}
+_STATEMENTS = {"unit created": (INSERT_UNIT, _unit_created_row), "unit updated": (UPDATE_UNIT, _unit_updated_row),
+               "member": (UPSERT_READER, _reader_row)}
 
 
 async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> None:
@@ -63,20 +48,5 @@ async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, An
     one executemany, its rows pipelined in one round trip and applied in order."""
     for kind, run in groupby(envelopes, key=lambda e: _KIND[e["type"]]):
         statement, to_row = _STATEMENTS[kind]
-        await db.execute(statement, [to_row(e) for e in run])
+        await apply(db, statement, [to_row(e) for e in run])
 
-
-async def reader_of(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
-    """Where the caller sits, by their card number in the replica (it follows a
-    transfer at once); a token with no card, or one the replica does not know
-    yet, sits at the unit its token names (with no ancestors if the tree does
-    not know that unit either)."""
-    row = (await db.execute(text(
-        "SELECT member_id, full_name, unit, ancestors, committee FROM readers WHERE party_card_no = :c"),
-        {"c": actor.member_card_no})).mappings().first() if actor.member_card_no else None
-    if row:
-        return dict(row)
-    unit = (await db.execute(text("SELECT ancestors, committee FROM org_units WHERE code = :u"),
-                             {"u": actor.unit})).mappings().first()
-    return {"member_id": None, "full_name": None, "unit": actor.unit,
-            "ancestors": list(unit["ancestors"]) if unit else [], "committee": unit["committee"] if unit else CITY}

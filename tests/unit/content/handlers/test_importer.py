@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from services.content.handlers import importer
 from services.content.adapters.egress import EgressPolicy
-from services.content.domain.feeds import FetchResult
+from services.content.adapters.feeds import FetchResult
+from services.content.handlers import importer
 
 
 class NoDatabase:
