@@ -257,7 +257,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/documents/{document_id}/file", summary="The document's file", response_class=Response,
                 responses={200: {"description": "The file, in its own content type",
-                                    "content": {"application/octet-stream": {
+                                    "content": {"*/*": {
                                         "schema": {"type": "string", "format": "binary"}}}}})
     async def document_file(document_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:

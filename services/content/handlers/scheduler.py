@@ -1,22 +1,19 @@
 """Content's scheduler: every few seconds, publish the scheduled articles whose time has come
-and poll the feeds that are due. One replica at a time does it (the leader loop, kit/leader.py),
-on a connection of its own that holds the lock; the rows it takes are claimed all the same
-(SKIP LOCKED), so a replica taking over never repeats a step."""
+and poll the feeds that are due. One replica at a time does it (the leader loop, kit/leader.py);
+the rows it takes are claimed all the same (SKIP LOCKED), so a replica taking over never repeats
+a step. The lock is held on one of the service's pool connections (each replica stays within its
+21), which publishes the due articles; the leader loop closes it rather than hand it back locked."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content.adapters.egress import EgressPolicy
 from services.content.handlers import articles, importer
-from sotay.kit.db import create_engine
 from sotay.kit.leader import Leader
 from sotay.kit.service import ServiceContext, stop_tasks
-
-log = logging.getLogger("sotay.content")
 
 LEADER = "scheduler:content"  # the advisory lock the scheduling replica holds
 
@@ -27,13 +24,10 @@ class Scheduler:
     def __init__(self, interval_s: float = 2.0) -> None:
         self.interval_s = interval_s
         self.leader: Leader | None = None
-        self._engine: AsyncEngine | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self, ctx: ServiceContext) -> None:
-        # Its own connection, not one of the service's pool: it is held for as long as this replica leads.
-        self._engine = create_engine(ctx.engine.url.render_as_string(hide_password=False), ctx.name, pooled=False)
-        self.leader = Leader(LEADER, self._engine.connect, wait_s=self.interval_s)
+        self.leader = Leader(LEADER, ctx.engine.connect, wait_s=self.interval_s)
         policy = EgressPolicy.from_settings(ctx.settings)
 
         async def rounds(conn: AsyncConnection) -> None:
@@ -48,5 +42,3 @@ class Scheduler:
     async def stop(self, ctx: ServiceContext) -> None:
         if self._task:
             await stop_tasks([self._task], "content")
-        if self._engine:
-            await self._engine.dispose()
