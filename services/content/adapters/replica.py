@@ -52,8 +52,7 @@ async def apply(db: AsyncConnection, statement: Any, rows: list[dict[str, Any]])
 
 async def unit_paths(db: AsyncConnection, codes: list[str]) -> dict[str, str | None]:
     """The path of each of `codes` (None: not a unit the tree knows)."""
-    rows = await db.execute(text("SELECT code, path FROM org_units WHERE code = ANY(:c)"), {"c": list(codes)})
-    found = {r.code: r.path for r in rows}
+    found = await ORG.paths_of(db, codes)
     return {code: found.get(code) for code in codes}
 
 

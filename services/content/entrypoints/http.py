@@ -69,6 +69,7 @@ ARTICLE_BODY = body_limit(2 * 2**20)
 MEETING_BODY = body_limit(256 * 2**10)
 DOCUMENT_UPLOAD = body_limit(library.MAX_BYTES + MULTIPART_SLACK)
 
+
 def build_router(ctx: ServiceContext) -> APIRouter:
     router = service_router(ctx, tags=["content"])
     engine, reader = ctx.engine, ctx.reader
@@ -88,7 +89,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- articles and their workflow -------------------------------------------------------
 
-    @router.post("/articles", response_model=Article, status_code=201, summary="Write a draft", openapi_extra=ARTICLE_BODY)
+    @router.post("/articles", response_model=Article, status_code=201,
+                 summary="Write a draft", openapi_extra=ARTICLE_BODY)
     async def create_article(body: ArticleBody, user: CurrentUser, request: Request):
         async def work(db):
             article = await articles.create(db, user, body.draft())
@@ -120,47 +122,55 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async with engine.begin() as db:
             return json_response(articles.article_json(await articles.submit(db, user, article_id)))
 
-    @router.post("/articles/{article_id}/return", response_model=ArticleSummary, summary="Send an article back to its author with comments")
+    @router.post("/articles/{article_id}/return", response_model=ArticleSummary,
+                 summary="Send an article back to its author with comments")
     async def send_back(article_id: uuid.UUID, body: Comment, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(articles.article_json(await articles.send_back(db, user, article_id, body.comment)))
 
-    @router.post("/articles/{article_id}/approve", response_model=ArticleSummary, summary="Approve (a chief editor, not the author)")
+    @router.post("/articles/{article_id}/approve", response_model=ArticleSummary,
+                 summary="Approve (a chief editor, not the author)")
     async def approve(article_id: uuid.UUID, user: CurrentUser, body: Comment | None = None):
         async with engine.begin() as db:
             article = await articles.approve(db, user, article_id, body.comment if body else None)
         return json_response(articles.article_json(article))
 
-    @router.post("/articles/{article_id}/publish", response_model=ArticleSummary, summary="Publish now, or at publish_at; optional expiry")
+    @router.post("/articles/{article_id}/publish", response_model=ArticleSummary,
+                 summary="Publish now, or at publish_at; optional expiry")
     async def publish(article_id: uuid.UUID, user: CurrentUser, body: Schedule | None = None):
         body = body or Schedule()
         async with engine.begin() as db:
             article = await articles.publish(db, user, article_id, body.publish_at, body.expires_at)
         return json_response(articles.article_json(article))
 
-    @router.post("/articles/{article_id}/retract", response_model=ArticleSummary, summary="Withdraw a published or scheduled article")
+    @router.post("/articles/{article_id}/retract", response_model=ArticleSummary,
+                 summary="Withdraw a published or scheduled article")
     async def retract(article_id: uuid.UUID, body: Retraction, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(articles.article_json(await articles.retract(db, user, article_id, body.reason)))
 
-    @router.get("/articles/{article_id}/history", response_model=ArticleHistory, summary="Who did what to the article, with comments")
+    @router.get("/articles/{article_id}/history", response_model=ArticleHistory,
+                summary="Who did what to the article, with comments")
     async def article_history(article_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response({"items": await articles.history(db, user, article_id)})
 
     # --- reading ---------------------------------------------------------------------------------
 
-    @router.post("/articles/{article_id}/read", response_model=ReadRecorded, summary="Record that you opened the article (once a day counts)")
+    @router.post("/articles/{article_id}/read", response_model=ReadRecorded,
+                 summary="Record that you opened the article (once a day counts)")
     async def read(article_id: uuid.UUID, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await articles.record_read(db, user, article_id))
 
-    @router.get("/articles/{article_id}/reads", response_model=ReadStats, summary="Read counts, for the article's editors")
+    @router.get("/articles/{article_id}/reads", response_model=ReadStats,
+                summary="Read counts, for the article's editors")
     async def reads(article_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response(await articles.read_stats(db, user, article_id))
 
-    @router.get("/search", response_model=SearchResults, summary="Search articles you can read and the documents library (accents optional)")
+    @router.get("/search", response_model=SearchResults,
+                summary="Search articles you can read and the documents library (accents optional)")
     async def search(user: CurrentUser, q: str = Query(min_length=1, max_length=200),
                      limit: int = Query(20, ge=1, le=100)):
         async with reader.connect() as db:
@@ -175,7 +185,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async with reader.connect() as db:
             return json_response({"items": await feedback.on_article(db, user, article_id)})
 
-    @router.post("/articles/{article_id}/feedback", response_model=Feedback, status_code=201, summary="Comment on an article")
+    @router.post("/articles/{article_id}/feedback", response_model=Feedback, status_code=201,
+                 summary="Comment on an article")
     async def post_article_feedback(article_id: uuid.UUID, body: FeedbackBody, user: CurrentUser, request: Request):
         async def work(db):
             item = await feedback.post(db, user, body=body.body, article_id=article_id, to_unit=None)
@@ -200,7 +211,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async with reader.connect() as db:
             return json_response({"items": await feedback.inbox(db, user, status, limit)})
 
-    @router.post("/feedback/{feedback_id}/moderate", response_model=Feedback, summary="Show or hide a member's feedback")
+    @router.post("/feedback/{feedback_id}/moderate", response_model=Feedback,
+                 summary="Show or hide a member's feedback")
     async def moderate(feedback_id: uuid.UUID, body: Moderation, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await feedback.moderate(db, user, feedback_id, body.visible))
@@ -210,14 +222,16 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async with engine.begin() as db:
             return json_response(await feedback.answer(db, user, feedback_id, body.body))
 
-    @router.put("/units/{code}/settings", response_model=UnitSettingsOut, summary="A unit's settings (whether feedback is moderated)")
+    @router.put("/units/{code}/settings", response_model=UnitSettingsOut,
+                summary="A unit's settings (whether feedback is moderated)")
     async def unit_settings(code: str, body: UnitSettings, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await feedback.set_moderation(db, user, code, body.moderate_feedback))
 
     # --- documents library ---------------------------------------------------------------------------
 
-    @router.post("/documents", response_model=Document, status_code=201, summary="Add a document (multipart: file and its metadata)",
+    @router.post("/documents", response_model=Document, status_code=201,
+                 summary="Add a document (multipart: file and its metadata)",
                  openapi_extra=DOCUMENT_UPLOAD)
     async def add_document(user: CurrentUser, file: UploadFile = File(...),
                            title: str = Form(max_length=500),
@@ -242,7 +256,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 filename=filename, size=upload_size(file), read=file.read, audience=audience or []))
         return json_response(doc, 201)
 
-    @router.get("/documents", response_model=DocumentList, summary="The library: search (accents optional), filter, your bookmarks")
+    @router.get("/documents", response_model=DocumentList,
+                summary="The library: search (accents optional), filter, your bookmarks")
     async def documents(user: CurrentUser, q: str | None = Query(None, max_length=200),
                         kind: Literal["resolution", "directive", "guidance", "other"] | None = None,
                         bookmarked: bool = False, limit: int = Query(50, ge=1, le=200)):
@@ -305,14 +320,16 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             return json_response(_meeting_json(await meetings.answer(db, user, meeting_id, body.attending,
                                                                      body.note)))
 
-    @router.get("/meetings/{meeting_id}/attendance", response_model=Roll, summary="Who answered, and how (the secretary)")
+    @router.get("/meetings/{meeting_id}/attendance", response_model=Roll,
+                summary="Who answered, and how (the secretary)")
     async def roll(meeting_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response(await meetings.roll(db, user, meeting_id))
 
     # --- feed import ------------------------------------------------------------------------------------
 
-    @router.post("/feeds", response_model=Feed, status_code=201, summary="Import an RSS or Atom feed (a chief editor of the unit)")
+    @router.post("/feeds", response_model=Feed, status_code=201,
+                 summary="Import an RSS or Atom feed (a chief editor of the unit)")
     async def add_feed(body: FeedBody, user: CurrentUser):
         async with engine.begin() as db:
             feed = await importer.add_feed(db, user, importer.FeedInput(
@@ -331,13 +348,15 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             await importer.poll_now(db, user, feed_id)
         return json_response({"feed_id": str(feed_id), "status": "due"}, 202)
 
-    @router.post("/feeds/{feed_id}/approve", response_model=Feed, summary="Let a feed publish its entries at once (a second chief editor, "
+    @router.post("/feeds/{feed_id}/approve", response_model=Feed,
+                 summary="Let a feed publish its entries at once (a second chief editor, "
                                                       "not the one who set it up)")
     async def approve_feed(feed_id: uuid.UUID, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await importer.approve_publishing(db, user, feed_id))
 
-    @router.get("/feeds/{feed_id}/history", response_model=FeedHistory, summary="Who set the feed up and who approved its publishing")
+    @router.get("/feeds/{feed_id}/history", response_model=FeedHistory,
+                summary="Who set the feed up and who approved its publishing")
     async def feed_history(feed_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response({"items": await importer.history(db, user, feed_id)})

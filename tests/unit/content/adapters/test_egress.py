@@ -1,4 +1,4 @@
-"""Where feed import may fetch from (services/content/egress.py): public addresses only, in
+"""Where feed import may fetch from (services/content/adapters/egress.py): public addresses only, in
 every form an address can be written, checked when connecting (DNS rebinding), with the
 operator's trusted networks and allowed host names."""
 
