@@ -4,7 +4,8 @@ Publishes `sotay.content.*`; consumes `sotay.members.*` (the org tree for
 audiences, where each member sits for the feed and meeting rolls).
 
 The composition root: domain (pure rules) ← adapters (SQL, feeds over HTTP) ←
-handlers (use cases, the scheduler) ← entrypoints (HTTP routes, the registry consumer)."""
+handlers (use cases, the scheduler) ← entrypoints (HTTP routes, the registry consumer);
+migrations/ holds the schema."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def definition() -> ServiceDefinition:
     scheduler = Scheduler()
     return ServiceDefinition(
         name="content",
-        migrations=Path(__file__).parent / "adapters" / "migrations",
+        migrations=Path(__file__).parent / "migrations",
         catalogue=CATALOGUE,
         build_router=build_router,
         build_consumers=lambda ctx: [registry_consumer()],
