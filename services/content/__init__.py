@@ -1,58 +1,28 @@
 """Content: articles and their editorial workflow, the targeted feed, reads,
 feedback, the documents library, cell meetings and feed import.
 Publishes `sotay.content.*`; consumes `sotay.members.*` (the org tree for
-audiences, where each member sits for the feed and meeting rolls)."""
+audiences, where each member sits for the feed and meeting rolls).
+
+The composition root: domain (pure rules) ← adapters (SQL, feeds over HTTP) ←
+handlers (use cases, the scheduler) ← entrypoints (HTTP routes, the registry consumer);
+migrations/ holds the schema."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from pathlib import Path
 
-from services.content import articles, importer
-from services.content.egress import EgressPolicy
 from services.content.entrypoints.events import registry_consumer
 from services.content.entrypoints.http import build_router
+from services.content.handlers.scheduler import Scheduler
 from sotay.contracts.content import CATALOGUE
-from sotay.kit.service import ServiceContext, ServiceDefinition, stop_tasks
-
-log = logging.getLogger("sotay.content")
-
-
-class Scheduler:
-    """Every few seconds: publish scheduled articles whose time has come and
-    poll the feeds that are due. Replicas share the work through row locks."""
-
-    def __init__(self, interval_s: float = 2.0) -> None:
-        self.interval_s = interval_s
-        self._task: asyncio.Task | None = None
-
-    async def start(self, ctx: ServiceContext) -> None:
-        self._task = asyncio.create_task(self._run(ctx), name="content-scheduler")
-
-    async def stop(self, ctx: ServiceContext) -> None:
-        if self._task:
-            await stop_tasks([self._task], "content")
-
-    async def _run(self, ctx: ServiceContext) -> None:
-        policy = EgressPolicy.from_settings(ctx.settings)
-        while True:
-            try:
-                async with ctx.engine.begin() as db:
-                    await articles.publish_due(db)
-                await importer.poll_due(ctx.engine, policy)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database away: try again on the next round
-                log.warning("content: scheduler round failed: %r", exc)
-            await asyncio.sleep(self.interval_s)
+from sotay.kit.service import ServiceDefinition
 
 
 def definition() -> ServiceDefinition:
     scheduler = Scheduler()
     return ServiceDefinition(
         name="content",
-        migrations=Path(__file__).parent / "adapters" / "migrations",
+        migrations=Path(__file__).parent / "migrations",
         catalogue=CATALOGUE,
         build_router=build_router,
         build_consumers=lambda ctx: [registry_consumer()],

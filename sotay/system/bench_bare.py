@@ -23,13 +23,14 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from services.content.articles import _VISIBLE, READER, feed_sql
+from services.content.adapters.articles import VISIBLE, feed_sql
+from services.content.adapters.replica import READER
 
 # The very query the feed runs (first page, no filter).
 FEED_SQL = feed_sql(after=False, category=False, unread_only=False)
 _ME = READER.replace(":card", "$1").replace(":units", "$2::text[]")
-ARTICLE_SQL = f"WITH me AS ({_ME}) SELECT a.*, ({_VISIBLE}) AS in_feed FROM articles a WHERE a.id = $3"
-VISIBLE_SQL = f"WITH me AS ({_ME}) SELECT a.id FROM articles a WHERE a.id = $3 AND {_VISIBLE}"
+ARTICLE_SQL = f"WITH me AS ({_ME}) SELECT a.*, ({VISIBLE}) AS in_feed FROM articles a WHERE a.id = $3"
+VISIBLE_SQL = f"WITH me AS ({_ME}) SELECT a.id FROM articles a WHERE a.id = $3 AND {VISIBLE}"
 READER_SQL = "SELECT member_id, unit, committee FROM readers WHERE party_card_no = $1"
 READ_SQL = ("INSERT INTO reads (account_id, article_id, day, member_id, unit) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT DO NOTHING RETURNING 1")

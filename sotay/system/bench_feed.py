@@ -32,7 +32,7 @@ from pathlib import Path
 import asyncpg
 
 from services.content.domain import ancestors, committee_of
-from services.content.text import fold
+from services.content.domain.text import fold
 from sotay.system.demo.registry import build_org_tree
 from sotay.kit.auth import Grant, mint_token
 from sotay.system.bench import keep_alive_load, percentile_ms, raw_request, scratch_system, start_service, until_ready

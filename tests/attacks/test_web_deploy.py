@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from services.content.feeds import parse_feed
+from services.content.domain.feeds import parse_feed
 from sotay.kit.embedded import _terminate, _wait_for_port, free_port, nats_server_binary
 from sotay.kit.pages import PAGES
 from sotay.kit.service import connect_nats

@@ -1,6 +1,6 @@
 """Content's consumer of the registry: the org tree and where members sit."""
 
-from services.content import replica
+from services.content.handlers import replica
 from sotay.contracts.members import MEMBER_SNAPSHOTS, UNIT_EVENTS
 from sotay.kit.consumer import Consumer
 

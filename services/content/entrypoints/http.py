@@ -1,24 +1,57 @@
 """HTTP API of content (/api/content/v1/...). Routes decode input, open the
-transaction and hand over to the use cases."""
+transaction and hand over to the use cases (handlers/); the request and
+response models are entrypoints/models.py's."""
 
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from services.content import articles, feedback, importer, library, meetings
-from services.content.domain import CATEGORIES
-from services.content.egress import EgressPolicy
-from sotay.kit.auth import Principal
+from services.content.adapters.egress import EgressPolicy
+from services.content.entrypoints.models import (
+    Article,
+    ArticleBody,
+    ArticleHistory,
+    ArticleList,
+    ArticleSummary,
+    Attendance,
+    Bookmark,
+    Category,
+    Comment,
+    Document,
+    DocumentList,
+    Feed,
+    FeedBody,
+    FeedbackBody,
+    FeedbackList,
+    FeedHistory,
+    FeedList,
+    FeedPage,
+    Feedback,
+    Meeting,
+    MeetingBody,
+    MeetingList,
+    Moderation,
+    PollQueued,
+    ReadRecorded,
+    ReadStats,
+    Retraction,
+    Roll,
+    Schedule,
+    SearchResults,
+    UnitFeedback,
+    UnitSettings,
+    UnitSettingsOut,
+)
+from services.content.handlers import articles, feedback, importer, library, meetings
+from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import (
     MULTIPART_SLACK,
-    PROBLEM_RESPONSES,
-    Moment,
-    bearer_principal,
     body_limit,
     invalid,
     json_response,
@@ -36,98 +69,15 @@ ARTICLE_BODY = body_limit(2 * 2**20)
 MEETING_BODY = body_limit(256 * 2**10)
 DOCUMENT_UPLOAD = body_limit(library.MAX_BYTES + MULTIPART_SLACK)
 
-Category = Literal["news", "directive", "guidance", "qa", "local_news"]
-assert set(CATEGORIES) == set(Category.__args__)
-
-
-class ArticleBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=3, max_length=300)
-    summary: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=500_000)
-    body_format: Literal["markdown", "html"] = "markdown"
-    category: Category
-    tags: list[Annotated[str, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
-    audience: list[Annotated[str, Field(max_length=40)]] = Field(min_length=1, max_length=100)
-    attachments: list[uuid.UUID] = Field(default_factory=list, max_length=20)
-    unit: str | None = Field(default=None, max_length=40, description="author unit (default: your editor unit)")
-
-    def draft(self) -> articles.Draft:
-        return articles.Draft(title=self.title, summary=self.summary, body=self.body, body_format=self.body_format,
-                              category=self.category, tags=self.tags, audience=self.audience,
-                              attachments=[str(a) for a in self.attachments], unit=self.unit)
-
-
-class Comment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    comment: str | None = Field(default=None, max_length=5000)
-
-
-class Schedule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    publish_at: Moment | None = Field(default=None, description="later: scheduled; none or past: now")
-    expires_at: Moment | None = None
-
-
-class Retraction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(default=None, max_length=2000)
-
-
-class FeedbackBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    body: str = Field(min_length=1, max_length=5000)
-
-
-class UnitFeedback(FeedbackBody):
-    to_unit: str = Field(max_length=40)
-
-
-class Moderation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    visible: bool
-
-
-class UnitSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    moderate_feedback: bool
-
-
-class MeetingBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    cell: str = Field(max_length=40)
-    starts_at: Moment
-    place: str = Field(max_length=300)
-    agenda: str = Field(max_length=10_000)
-    documents: list[uuid.UUID] = Field(default_factory=list, max_length=20)
-
-
-class Attendance(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    attending: bool
-    note: str | None = Field(default=None, max_length=500)
-
-
-class FeedBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str = Field(max_length=2000)
-    unit: str = Field(default="city", max_length=40)
-    category: Category = "news"
-    audience: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=lambda: ["city"], max_length=100)
-    publish: bool = Field(default=False, description="publish entries at once instead of keeping drafts for review, "
-                                                     "once another chief editor approves the feed")
-    interval_s: int = Field(default=900, ge=60, le=86_400)
-
 
 def build_router(ctx: ServiceContext) -> APIRouter:
-    router = APIRouter(tags=["content"], responses=PROBLEM_RESPONSES)
-    CurrentUser = Annotated[Principal, Depends(bearer_principal(ctx.verifier))]
+    router = service_router(ctx, tags=["content"])
     engine, reader = ctx.engine, ctx.reader
     feed_policy = EgressPolicy.from_settings(ctx.settings)
 
     # --- the feed: members open it daily, so its route is matched first -----------------------
 
-    @router.get("/feed", summary="Your feed: published articles for your unit, newest first")
+    @router.get("/feed", response_model=FeedPage, summary="Your feed: published articles for your unit, newest first")
     async def feed(user: CurrentUser, cursor: str | None = None, limit: int = Query(20, ge=1, le=100),
                    category: Category | None = None, unread: bool = False):
         after = parse_time_cursor(cursor)
@@ -139,14 +89,15 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- articles and their workflow -------------------------------------------------------
 
-    @router.post("/articles", status_code=201, summary="Write a draft", openapi_extra=ARTICLE_BODY)
+    @router.post("/articles", response_model=Article, status_code=201,
+                 summary="Write a draft", openapi_extra=ARTICLE_BODY)
     async def create_article(body: ArticleBody, user: CurrentUser, request: Request):
         async def work(db):
             article = await articles.create(db, user, body.draft())
             return json_response(articles.article_json(article, full=True), 201)
         return await ctx.idempotency.run(request, user.subject, work)
 
-    @router.get("/articles", summary="The editor's desk: articles of the units you edit")
+    @router.get("/articles", response_model=ArticleList, summary="The editor's desk: articles of the units you edit")
     async def desk(user: CurrentUser, status: Literal["draft", "submitted", "approved", "scheduled", "published",
                                                       "retracted"] | None = None,
                    limit: int = Query(100, ge=1, le=500)):
@@ -154,64 +105,72 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             rows = await articles.desk(db, user, status, limit)
         return json_response({"items": [articles.article_json(r) for r in rows]})
 
-    @router.get("/articles/{article_id}", summary="One article (in your feed, or on your desk)")
+    @router.get("/articles/{article_id}", response_model=Article, summary="One article (in your feed, or on your desk)")
     async def get_article(article_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             article = await articles.readable(db, user, article_id)
         return json_response(articles.article_json(article, full=True))
 
-    @router.put("/articles/{article_id}", summary="Change a draft", openapi_extra=ARTICLE_BODY)
+    @router.put("/articles/{article_id}", response_model=Article, summary="Change a draft", openapi_extra=ARTICLE_BODY)
     async def edit_article(article_id: uuid.UUID, body: ArticleBody, user: CurrentUser):
         async with engine.begin() as db:
             article = await articles.edit(db, user, article_id, body.draft())
         return json_response(articles.article_json(article, full=True))
 
-    @router.post("/articles/{article_id}/submit", summary="Submit a draft for review")
+    @router.post("/articles/{article_id}/submit", response_model=ArticleSummary, summary="Submit a draft for review")
     async def submit(article_id: uuid.UUID, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(articles.article_json(await articles.submit(db, user, article_id)))
 
-    @router.post("/articles/{article_id}/return", summary="Send an article back to its author with comments")
+    @router.post("/articles/{article_id}/return", response_model=ArticleSummary,
+                 summary="Send an article back to its author with comments")
     async def send_back(article_id: uuid.UUID, body: Comment, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(articles.article_json(await articles.send_back(db, user, article_id, body.comment)))
 
-    @router.post("/articles/{article_id}/approve", summary="Approve (a chief editor, not the author)")
+    @router.post("/articles/{article_id}/approve", response_model=ArticleSummary,
+                 summary="Approve (a chief editor, not the author)")
     async def approve(article_id: uuid.UUID, user: CurrentUser, body: Comment | None = None):
         async with engine.begin() as db:
             article = await articles.approve(db, user, article_id, body.comment if body else None)
         return json_response(articles.article_json(article))
 
-    @router.post("/articles/{article_id}/publish", summary="Publish now, or at publish_at; optional expiry")
+    @router.post("/articles/{article_id}/publish", response_model=ArticleSummary,
+                 summary="Publish now, or at publish_at; optional expiry")
     async def publish(article_id: uuid.UUID, user: CurrentUser, body: Schedule | None = None):
         body = body or Schedule()
         async with engine.begin() as db:
             article = await articles.publish(db, user, article_id, body.publish_at, body.expires_at)
         return json_response(articles.article_json(article))
 
-    @router.post("/articles/{article_id}/retract", summary="Withdraw a published or scheduled article")
+    @router.post("/articles/{article_id}/retract", response_model=ArticleSummary,
+                 summary="Withdraw a published or scheduled article")
     async def retract(article_id: uuid.UUID, body: Retraction, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(articles.article_json(await articles.retract(db, user, article_id, body.reason)))
 
-    @router.get("/articles/{article_id}/history", summary="Who did what to the article, with comments")
+    @router.get("/articles/{article_id}/history", response_model=ArticleHistory,
+                summary="Who did what to the article, with comments")
     async def article_history(article_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response({"items": await articles.history(db, user, article_id)})
 
     # --- reading ---------------------------------------------------------------------------------
 
-    @router.post("/articles/{article_id}/read", summary="Record that you opened the article (once a day counts)")
+    @router.post("/articles/{article_id}/read", response_model=ReadRecorded,
+                 summary="Record that you opened the article (once a day counts)")
     async def read(article_id: uuid.UUID, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await articles.record_read(db, user, article_id))
 
-    @router.get("/articles/{article_id}/reads", summary="Read counts, for the article's editors")
+    @router.get("/articles/{article_id}/reads", response_model=ReadStats,
+                summary="Read counts, for the article's editors")
     async def reads(article_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response(await articles.read_stats(db, user, article_id))
 
-    @router.get("/search", summary="Search articles you can read and the documents library (accents optional)")
+    @router.get("/search", response_model=SearchResults,
+                summary="Search articles you can read and the documents library (accents optional)")
     async def search(user: CurrentUser, q: str = Query(min_length=1, max_length=200),
                      limit: int = Query(20, ge=1, le=100)):
         async with reader.connect() as db:
@@ -221,54 +180,58 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- feedback ---------------------------------------------------------------------------------
 
-    @router.get("/articles/{article_id}/feedback", summary="Feedback under an article")
+    @router.get("/articles/{article_id}/feedback", response_model=FeedbackList, summary="Feedback under an article")
     async def article_feedback(article_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response({"items": await feedback.on_article(db, user, article_id)})
 
-    @router.post("/articles/{article_id}/feedback", status_code=201, summary="Comment on an article")
+    @router.post("/articles/{article_id}/feedback", response_model=Feedback, status_code=201,
+                 summary="Comment on an article")
     async def post_article_feedback(article_id: uuid.UUID, body: FeedbackBody, user: CurrentUser, request: Request):
         async def work(db):
             item = await feedback.post(db, user, body=body.body, article_id=article_id, to_unit=None)
             return json_response(item, 201)
         return await ctx.idempotency.run(request, user.subject, work)
 
-    @router.post("/feedback", status_code=201, summary="Write to your unit or a unit above it")
+    @router.post("/feedback", response_model=Feedback, status_code=201, summary="Write to your unit or a unit above it")
     async def post_feedback(body: UnitFeedback, user: CurrentUser, request: Request):
         async def work(db):
             item = await feedback.post(db, user, body=body.body, article_id=None, to_unit=body.to_unit)
             return json_response(item, 201)
         return await ctx.idempotency.run(request, user.subject, work)
 
-    @router.get("/feedback/mine", summary="What you wrote, with the answers")
+    @router.get("/feedback/mine", response_model=FeedbackList, summary="What you wrote, with the answers")
     async def my_feedback(user: CurrentUser):
         async with reader.connect() as db:
             return json_response({"items": await feedback.mine(db, user)})
 
-    @router.get("/feedback", summary="Feedback to the units you look after")
+    @router.get("/feedback", response_model=FeedbackList, summary="Feedback to the units you look after")
     async def feedback_inbox(user: CurrentUser, status: Literal["pending", "visible", "hidden"] | None = None,
                              limit: int = Query(100, ge=1, le=500)):
         async with reader.connect() as db:
             return json_response({"items": await feedback.inbox(db, user, status, limit)})
 
-    @router.post("/feedback/{feedback_id}/moderate", summary="Show or hide a member's feedback")
+    @router.post("/feedback/{feedback_id}/moderate", response_model=Feedback,
+                 summary="Show or hide a member's feedback")
     async def moderate(feedback_id: uuid.UUID, body: Moderation, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await feedback.moderate(db, user, feedback_id, body.visible))
 
-    @router.post("/feedback/{feedback_id}/answer", summary="Answer a member's feedback")
+    @router.post("/feedback/{feedback_id}/answer", response_model=Feedback, summary="Answer a member's feedback")
     async def answer(feedback_id: uuid.UUID, body: FeedbackBody, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await feedback.answer(db, user, feedback_id, body.body))
 
-    @router.put("/units/{code}/settings", summary="A unit's settings (whether feedback is moderated)")
+    @router.put("/units/{code}/settings", response_model=UnitSettingsOut,
+                summary="A unit's settings (whether feedback is moderated)")
     async def unit_settings(code: str, body: UnitSettings, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await feedback.set_moderation(db, user, code, body.moderate_feedback))
 
     # --- documents library ---------------------------------------------------------------------------
 
-    @router.post("/documents", status_code=201, summary="Add a document (multipart: file and its metadata)",
+    @router.post("/documents", response_model=Document, status_code=201,
+                 summary="Add a document (multipart: file and its metadata)",
                  openapi_extra=DOCUMENT_UPLOAD)
     async def add_document(user: CurrentUser, file: UploadFile = File(...),
                            title: str = Form(max_length=500),
@@ -293,7 +256,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 filename=filename, size=upload_size(file), read=file.read, audience=audience or []))
         return json_response(doc, 201)
 
-    @router.get("/documents", summary="The library: search (accents optional), filter, your bookmarks")
+    @router.get("/documents", response_model=DocumentList,
+                summary="The library: search (accents optional), filter, your bookmarks")
     async def documents(user: CurrentUser, q: str | None = Query(None, max_length=200),
                         kind: Literal["resolution", "directive", "guidance", "other"] | None = None,
                         bookmarked: bool = False, limit: int = Query(50, ge=1, le=200)):
@@ -301,13 +265,15 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             return json_response({"items": await library.listing(db, user, q=q, kind=kind, bookmarked=bookmarked,
                                                                  limit=limit)})
 
-    @router.get("/documents/{document_id}", summary="A document's metadata")
+    @router.get("/documents/{document_id}", response_model=Document, summary="A document's metadata")
     async def document(document_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response(await library.one(db, user, document_id))
 
     @router.get("/documents/{document_id}/file", summary="The document's file", response_class=Response,
-                responses={200: {"description": "The file, in its own content type"}})
+                responses={200: {"description": "The file, in its own content type",
+                                    "content": {"*/*": {
+                                        "schema": {"type": "string", "format": "binary"}}}}})
     async def document_file(document_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             found = await library.file(db, user, document_id)
@@ -316,19 +282,19 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                                  media_type=found["content_type"],
                                  headers={"Content-Disposition": disposition, "Content-Length": str(found["size"])})
 
-    @router.put("/documents/{document_id}/bookmark", summary="Bookmark a document")
+    @router.put("/documents/{document_id}/bookmark", response_model=Bookmark, summary="Bookmark a document")
     async def bookmark(document_id: uuid.UUID, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await library.bookmark(db, user, document_id, True))
 
-    @router.delete("/documents/{document_id}/bookmark", summary="Remove a bookmark")
+    @router.delete("/documents/{document_id}/bookmark", response_model=Bookmark, summary="Remove a bookmark")
     async def unbookmark(document_id: uuid.UUID, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await library.bookmark(db, user, document_id, False))
 
     # --- cell meetings -----------------------------------------------------------------------------------
 
-    @router.post("/meetings", status_code=201, summary="Call a cell's meeting (its secretary)",
+    @router.post("/meetings", response_model=Meeting, status_code=201, summary="Call a cell's meeting (its secretary)",
                  openapi_extra=MEETING_BODY)
     async def call_meeting(body: MeetingBody, user: CurrentUser, request: Request):
         async def work(db):
@@ -338,30 +304,32 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             return json_response(_meeting_json(meeting), 201)
         return await ctx.idempotency.run(request, user.subject, work)
 
-    @router.get("/meetings", summary="Your cell's meetings (or, for a secretary, a cell's)")
+    @router.get("/meetings", response_model=MeetingList, summary="Your cell's meetings (or, for a secretary, a cell's)")
     async def list_meetings(user: CurrentUser, cell: str | None = Query(None, max_length=40)):
         async with reader.connect() as db:
             return json_response({"items": [_meeting_json(m) for m in await meetings.upcoming(db, user, cell)]})
 
-    @router.get("/meetings/{meeting_id}", summary="A meeting of your cell")
+    @router.get("/meetings/{meeting_id}", response_model=Meeting, summary="A meeting of your cell")
     async def meeting(meeting_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response(_meeting_json(await meetings.one(db, user, meeting_id)))
 
-    @router.post("/meetings/{meeting_id}/attendance", summary="Confirm whether you attend")
+    @router.post("/meetings/{meeting_id}/attendance", response_model=Meeting, summary="Confirm whether you attend")
     async def attend(meeting_id: uuid.UUID, body: Attendance, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(_meeting_json(await meetings.answer(db, user, meeting_id, body.attending,
                                                                      body.note)))
 
-    @router.get("/meetings/{meeting_id}/attendance", summary="Who answered, and how (the secretary)")
+    @router.get("/meetings/{meeting_id}/attendance", response_model=Roll,
+                summary="Who answered, and how (the secretary)")
     async def roll(meeting_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response(await meetings.roll(db, user, meeting_id))
 
     # --- feed import ------------------------------------------------------------------------------------
 
-    @router.post("/feeds", status_code=201, summary="Import an RSS or Atom feed (a chief editor of the unit)")
+    @router.post("/feeds", response_model=Feed, status_code=201,
+                 summary="Import an RSS or Atom feed (a chief editor of the unit)")
     async def add_feed(body: FeedBody, user: CurrentUser):
         async with engine.begin() as db:
             feed = await importer.add_feed(db, user, importer.FeedInput(
@@ -369,24 +337,26 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 interval_s=body.interval_s), feed_policy)
         return json_response(feed, 201)
 
-    @router.get("/feeds", summary="Configured feeds with their last result and error")
+    @router.get("/feeds", response_model=FeedList, summary="Configured feeds with their last result and error")
     async def feeds(user: CurrentUser):
         async with reader.connect() as db:
             return json_response({"items": await importer.listing(db, user)})
 
-    @router.post("/feeds/{feed_id}/poll", status_code=202, summary="Poll a feed now")
+    @router.post("/feeds/{feed_id}/poll", response_model=PollQueued, status_code=202, summary="Poll a feed now")
     async def poll(feed_id: uuid.UUID, user: CurrentUser):
         async with engine.begin() as db:
             await importer.poll_now(db, user, feed_id)
         return json_response({"feed_id": str(feed_id), "status": "due"}, 202)
 
-    @router.post("/feeds/{feed_id}/approve", summary="Let a feed publish its entries at once (a second chief editor, "
+    @router.post("/feeds/{feed_id}/approve", response_model=Feed,
+                 summary="Let a feed publish its entries at once (a second chief editor, "
                                                       "not the one who set it up)")
     async def approve_feed(feed_id: uuid.UUID, user: CurrentUser):
         async with engine.begin() as db:
             return json_response(await importer.approve_publishing(db, user, feed_id))
 
-    @router.get("/feeds/{feed_id}/history", summary="Who set the feed up and who approved its publishing")
+    @router.get("/feeds/{feed_id}/history", response_model=FeedHistory,
+                summary="Who set the feed up and who approved its publishing")
     async def feed_history(feed_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response({"items": await importer.history(db, user, feed_id)})
@@ -394,11 +364,10 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     return router
 
 
-def _meeting_json(m: dict[str, Any]) -> dict[str, Any]:
+def _meeting_json(m: dict) -> dict:
     return {k: v for k, v in m.items() if k != "cell_path"}
 
 
 def _quote(name: str) -> str:
-    from urllib.parse import quote
     return quote(name, safe="")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from services.content import articles, library
+from services.content.handlers import articles, library
 from sotay.kit.auth import Grant, Principal
 from sotay.kit.service import ServiceContext
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.content import text
-from services.content.text import fold, plain_text, sanitise_body, search_terms, summary_from
+from services.content.domain import text
+from services.content.domain.text import fold, plain_text, sanitise_body, search_terms, summary_from
 from services.members import domain
 
 # --- sanitise_body: dangerous things go --------------------------------------
@@ -256,7 +256,7 @@ def test_search_terms_cuts_long_terms_to_fifty_characters():
 
 
 def test_a_search_term_is_no_like_pattern():
-    from services.content.text import contains
+    from services.content.domain.text import contains
     assert contains("50%") == "%50\\%%"
     assert contains("a_b") == "%a\\_b%"
     assert contains("c:\\x") == "%c:\\\\x%"

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from sotay.kit.auth import Principal
 from sotay.kit.clock import hanoi_day
+from sotay.kit.scope import covers
 
 CATEGORIES = ("news", "directive", "guidance", "qa", "local_news")
 STATUSES = ("draft", "submitted", "approved", "scheduled", "published", "retracted")
@@ -52,11 +53,6 @@ def next_status(action: str, current: str) -> str:
 def _past(action: str) -> str:
     return {"edit": "edited", "submit": "submitted", "return": "sent back", "approve": "approved",
             "publish": "published", "retract": "retracted"}[action]
-
-
-def covers(paths: list[str], unit_path: str) -> bool:
-    """Whether `unit_path` lies inside any of the subtrees at `paths`."""
-    return any(unit_path.startswith(p) for p in paths)
 
 
 def committee_of(path: str) -> str:

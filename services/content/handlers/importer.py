@@ -8,7 +8,7 @@ source URL and fetched time. A broken or unreachable feed is recorded on
 the feed (`last_error`, `failures`), logged, and retried with a growing
 delay; it never stops the poller.
 
-Feeds come from the public internet only (services/content/egress.py): an
+Feeds come from the public internet only (services/content/adapters/egress.py): an
 address content may not fetch from is refused when the feed is set up (422)
 and recorded as the feed's error when a later poll or a redirect meets one.
 Parsing a downloaded feed runs in a thread, off the event loop.
@@ -29,24 +29,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.content import articles, domain
-from services.content.egress import AddressRefused, EgressPolicy
-from services.content.feeds import FeedEntry, FeedError, fetch_feed, parse_feed
-from services.content.text import fold, plain_text
+from services.content import domain
+from services.content.adapters import articles as article_rows
+from services.content.adapters import importer as store
+from services.content.adapters.egress import AddressRefused, EgressPolicy
+from services.content.adapters.feeds import fetch_feed
+from services.content.adapters.replica import ORG, unit_paths
+from services.content.domain.feeds import FeedEntry, FeedError, parse_feed
+from services.content.domain.text import fold, plain_text
+from services.content.handlers.articles import go_live
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem, invalid
+from sotay.kit.scope import covers
 
 log = logging.getLogger("sotay.content.import")
 
 CLAIM_S = 120  # a poll in progress holds its feed this long at most
 RETRY_FIRST_S = 30
-FEED_COLUMNS = ("id, url, title, unit, category, audience, publish, interval_s, next_poll_at, last_polled_at, "
-                "last_ok_at, last_error, failures, imported, created_by, created_at, publish_approved_by, "
-                "publish_approved_at")
 
 
 @dataclass
@@ -63,31 +65,27 @@ async def add_feed(db: AsyncConnection, actor: Principal, feed: FeedInput, polic
     problems = []
     if not feed.url.startswith(("http://", "https://")):
         problems.append(("url", "must be an http or https address"))
-    path = (await articles.unit_paths(db, [feed.unit]))[feed.unit]
+    path = (await unit_paths(db, [feed.unit]))[feed.unit]
     if path is None:
         problems.append(("unit", f"{feed.unit} is not a unit"))
     else:
-        problems += domain.check_audience(path, await articles.unit_paths(db, feed.audience))
+        problems += domain.check_audience(path, await unit_paths(db, feed.audience))
     if problems:
         raise invalid(problems)
     # Only a chief editor of the unit sets a feed up (and publishing at once still waits for a second one).
-    if not domain.covers(await articles.scope_paths(db, actor, domain.CHIEF), path):
-        raise Problem(403, "Forbidden", "Only a chief editor of the unit sets up its feeds.")
+    await ORG.require(db, actor, path, domain.CHIEF, "Only a chief editor of the unit sets up its feeds.")
     try:  # after the role check: no one else gets to make content resolve names
         await policy.check_before_saving(feed.url)
     except AddressRefused as exc:
         raise invalid([("url", str(exc))]) from None
     feed_id = uuid7()
-    inserted = (await db.execute(text(
-        "INSERT INTO feeds (id, url, unit, category, audience, publish, interval_s, created_by) "
-        "VALUES (:id, :url, :unit, :cat, :aud, :pub, :iv, :by) ON CONFLICT (url) DO NOTHING RETURNING id"),
-        {"id": feed_id, "url": feed.url, "unit": feed.unit, "cat": feed.category, "aud": feed.audience,
-         "pub": feed.publish, "iv": feed.interval_s, "by": actor.subject})).first()
-    if inserted is None:
+    if not await store.insert(db, {"id": feed_id, "url": feed.url, "unit": feed.unit, "cat": feed.category,
+                                   "aud": feed.audience, "pub": feed.publish, "iv": feed.interval_s,
+                                   "by": actor.subject}):
         raise Problem(409, "Already configured", "This feed address is already configured.")
-    await _record(db, feed_id, actor.subject, "create",
-                  "publishes at once once another chief editor approves" if feed.publish else "keeps drafts")
-    return await one(db, feed_id)
+    await store.record(db, feed_id, actor.subject, "create",
+                       "publishes at once once another chief editor approves" if feed.publish else "keeps drafts")
+    return await store.one(db, feed_id)
 
 
 async def approve_publishing(db: AsyncConnection, actor: Principal, feed_id: Any) -> dict[str, Any]:
@@ -99,29 +97,21 @@ async def approve_publishing(db: AsyncConnection, actor: Principal, feed_id: Any
         raise Problem(409, "Already approved", "Publishing this feed's entries at once is already approved.")
     if feed["created_by"] == actor.subject:
         raise Problem(403, "Forbidden", "The chief editor who set the feed up cannot approve it: another must.")
-    await db.execute(text("UPDATE feeds SET publish_approved_by = :by, publish_approved_at = now() WHERE id = :id"),
-                     {"by": actor.subject, "id": feed_id})
-    await _record(db, feed_id, actor.subject, "approve_publishing", None)
-    return await one(db, feed_id)
+    await store.approve_publishing(db, feed_id, actor.subject)
+    await store.record(db, feed_id, actor.subject, "approve_publishing", None)
+    return await store.one(db, feed_id)
 
 
 async def history(db: AsyncConnection, actor: Principal, feed_id: Any) -> list[dict[str, Any]]:
     await _editors_feed(db, actor, feed_id)
-    rows = await db.execute(text("SELECT actor, action, detail, at FROM feed_history WHERE feed_id = :f ORDER BY id"),
-                            {"f": feed_id})
-    return [dict(r._mapping) for r in rows]
-
-
-async def _record(db: AsyncConnection, feed_id: Any, actor: str, action: str, detail: str | None) -> None:
-    await db.execute(text("INSERT INTO feed_history (feed_id, actor, action, detail) VALUES (:f, :a, :x, :d)"),
-                     {"f": feed_id, "a": actor, "x": action, "d": detail})
+    return await store.history(db, feed_id)
 
 
 async def _editors_feed(db: AsyncConnection, actor: Principal, feed_id: Any) -> dict[str, Any]:
     """The feed, if the caller edits its unit; else 404 (to others it does not exist)."""
-    feed = await one(db, feed_id)
-    path = feed and (await articles.unit_paths(db, [feed["unit"]]))[feed["unit"]]
-    if not path or not domain.covers(await articles.scope_paths(db, actor, domain.EDITORS), path):
+    feed = await store.one(db, feed_id)
+    path = feed and (await unit_paths(db, [feed["unit"]]))[feed["unit"]]
+    if not path or not covers(await ORG.scope_paths(db, actor, domain.EDITORS), path):
         raise Problem(404, "Not found", "No such feed of your units.")
     return feed | {"path": path}
 
@@ -129,42 +119,32 @@ async def _editors_feed(db: AsyncConnection, actor: Principal, feed_id: Any) -> 
 async def _chiefs_feed(db: AsyncConnection, actor: Principal, feed_id: Any) -> dict[str, Any]:
     """The feed, for a decision only a chief editor of its unit takes (an editor learns it exists: 403)."""
     feed = await _editors_feed(db, actor, feed_id)
-    if not domain.covers(await articles.scope_paths(db, actor, domain.CHIEF), feed["path"]):
-        raise Problem(403, "Forbidden", "Only a chief editor of the feed's unit approves its publishing.")
+    await ORG.require(db, actor, feed["path"], domain.CHIEF,
+                      "Only a chief editor of the feed's unit approves its publishing.")
     return feed
 
 
 async def one(db: AsyncConnection, feed_id: Any) -> dict[str, Any] | None:
-    row = (await db.execute(text(f"SELECT {FEED_COLUMNS} FROM feeds WHERE id = :id"),
-                            {"id": feed_id})).mappings().first()
-    return dict(row) if row else None
+    return await store.one(db, feed_id)
 
 
 async def listing(db: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
-    paths = await articles.scope_paths(db, actor, domain.EDITORS)
-    if not paths:
-        raise Problem(403, "Forbidden", "Feeds are for editors.")
-    rows = await db.execute(text(
-        f"SELECT {FEED_COLUMNS} FROM feeds f WHERE EXISTS (SELECT 1 FROM org_units u WHERE u.code = f.unit "
-        "AND u.path LIKE ANY(:paths)) ORDER BY created_at"), {"paths": [p + "%" for p in paths]})
-    return [dict(r._mapping) for r in rows]
+    paths = await ORG.scoped(db, actor, domain.EDITORS, "Feeds are for editors.")
+    return await store.of_units(db, paths)
 
 
 async def poll_now(db: AsyncConnection, actor: Principal, feed_id: Any) -> None:
     """Make the feed due at once (the poller picks it up within seconds)."""
     await _editors_feed(db, actor, feed_id)
-    await db.execute(text("UPDATE feeds SET next_poll_at = now() WHERE id = :id"), {"id": feed_id})
+    await store.make_due(db, feed_id)
 
 
 async def poll_due(engine: AsyncEngine, policy: EgressPolicy, *, limit: int = 5) -> int:
     """Poll the feeds that are due. Returns how many were polled."""
     async with engine.begin() as db:
-        due = (await db.execute(text(
-            "UPDATE feeds SET next_poll_at = now() + make_interval(secs => :claim), last_polled_at = now() "
-            "WHERE id IN (SELECT id FROM feeds WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT :n "
-            "FOR UPDATE SKIP LOCKED) RETURNING *"), {"claim": CLAIM_S, "n": limit})).mappings().all()
+        due = await store.claim_due(db, CLAIM_S, limit)
     for feed in due:
-        await poll_one(engine, dict(feed), policy)
+        await poll_one(engine, feed, policy)
     return len(due)
 
 
@@ -184,11 +164,7 @@ async def poll_one(engine: AsyncEngine, feed: dict[str, Any], policy: EgressPoli
         imported = 0
         for entry in entries:
             imported += await _import(db, feed, entry, fetched_at)
-        await db.execute(text(
-            "UPDATE feeds SET etag = coalesce(:etag, etag), modified = coalesce(:mod, modified), last_ok_at = now(), "
-            "last_error = NULL, failures = 0, imported = imported + :n, "
-            "next_poll_at = now() + make_interval(secs => interval_s) WHERE id = :id"),
-            {"etag": result.etag, "mod": result.modified, "n": imported, "id": feed["id"]})
+        await store.polled(db, feed["id"], result.etag, result.modified, imported)
     if imported:
         log.info("content: imported %d entries from %s", imported, feed["url"])
     return imported
@@ -199,40 +175,33 @@ async def _failed(engine: AsyncEngine, feed: dict[str, Any], reason: str) -> Non
     retry = next_retry(failures, feed["interval_s"]).total_seconds()
     log.warning("content: feed %s failed (%d in a row, retry in %d s): %s", feed["url"], failures, retry, reason)
     async with engine.begin() as db:
-        await db.execute(text(
-            "UPDATE feeds SET last_error = :e, failures = :f, next_poll_at = now() + make_interval(secs => :r) "
-            "WHERE id = :id"), {"e": reason[:1000], "f": failures, "r": retry, "id": feed["id"]})
+        await store.failed(db, feed["id"], reason[:1000], failures, retry)
 
 
 async def _import(db: AsyncConnection, feed: dict[str, Any], entry: FeedEntry, fetched_at: datetime) -> int:
     """One entry; 0 when this feed already brought it (by guid or link)."""
-    path = (await articles.unit_paths(db, [feed["unit"]]))[feed["unit"]]
-    audience = await articles.unit_paths(db, list(feed["audience"]))
+    path = (await unit_paths(db, [feed["unit"]]))[feed["unit"]]
+    audience = await unit_paths(db, list(feed["audience"]))
     if path is None or domain.check_audience(path, audience):
         raise FeedError(f"the feed's unit or audience is no longer valid ({feed['unit']}, {feed['audience']})")
     article_id = uuid7()
     published_at = min(entry.published_at or fetched_at, fetched_at)
     # Published at once only when a second chief editor has approved the feed doing so.
     status = "published" if feed["publish"] and feed["publish_approved_by"] else "draft"
-    inserted = (await db.execute(text(
-        "INSERT INTO articles (id, title, summary, body_html, body_format, body_source, category, tags, author, "
-        "author_unit, author_path, committee, audience, audience_paths, status, published_at, source_url, "
-        "source_feed, source_key, fetched_at, search_folded) VALUES (:id, :title, :summary, :body, 'html', :body, "
-        ":cat, :tags, :author, :unit, :path, :committee, :aud, :paths, 'draft', NULL, :url, :feed, :key, :at, "
-        ":folded) ON CONFLICT (source_feed, source_key) DO NOTHING RETURNING id"),
-        {"id": article_id, "title": entry.title[:500], "summary": entry.summary, "body": entry.body_html,
-         "cat": feed["category"], "tags": entry.tags, "author": f"feed:{feed['id']}", "unit": feed["unit"],
-         "path": path, "committee": domain.committee_of(path), "aud": list(feed["audience"]),
-         "paths": sorted({p for p in audience.values() if p}), "url": entry.link or feed["url"],
-         "feed": feed["id"], "key": entry.key, "at": fetched_at,
-         "folded": fold(f"{entry.title} {entry.summary} {plain_text(entry.body_html)}")})).first()
-    if inserted is None:
+    inserted = await article_rows.insert_imported(db, {
+        "id": article_id, "title": entry.title[:500], "summary": entry.summary, "body": entry.body_html,
+        "cat": feed["category"], "tags": entry.tags, "author": f"feed:{feed['id']}", "unit": feed["unit"],
+        "path": path, "committee": domain.committee_of(path), "aud": list(feed["audience"]),
+        "paths": sorted({p for p in audience.values() if p}), "url": entry.link or feed["url"],
+        "feed": feed["id"], "key": entry.key, "at": fetched_at,
+        "folded": fold(f"{entry.title} {entry.summary} {plain_text(entry.body_html)}")})
+    if not inserted:
         return 0
-    await articles.record_history(db, article_id, f"feed:{feed['id']}", "import", None, "draft",
-                                  f"from {entry.link or feed['url']}")
+    await article_rows.record_history(db, article_id, f"feed:{feed['id']}", "import", None, "draft",
+                                      f"from {entry.link or feed['url']}")
     if status == "published":
-        article = await articles.load(db, article_id)
-        await articles.go_live(db, article, f"feed:{feed['id']}", published_at)
+        article = await article_rows.load(db, article_id)
+        await go_live(db, article, f"feed:{feed['id']}", published_at)
     return 1
 
 

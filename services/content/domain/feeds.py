@@ -1,13 +1,12 @@
-"""Importing news from RSS 2.0, RSS 1.0 and Atom feeds: download a feed over HTTP(S) and
-turn it into clean, sanitised entries ready to be stored as handbook articles.
+"""Reading news from RSS 2.0, RSS 1.0 and Atom feeds: turn a downloaded feed into clean,
+sanitised entries ready to be stored as handbook articles.
 
-`parse_feed` does no I/O; `fetch_feed` only downloads bytes (feedparser never fetches anything itself),
-from public addresses only (services/content/egress.py), following redirects itself, each hop checked.
+`parse_feed` does no I/O (feedparser never fetches anything itself); downloading is
+services/content/adapters/feeds.py `fetch_feed`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,13 +14,9 @@ from html import escape
 from urllib.parse import urlsplit
 
 import feedparser
-import httpx
 
-from services.content.egress import AddressRefused, EgressPolicy, GuardedTransport
-from services.content.text import plain_text, sanitise_body, summary_from
+from services.content.domain.text import plain_text, sanitise_body, summary_from
 
-USER_AGENT = "sotay-feed-import/1.0"
-MAX_REDIRECTS = 5
 MAX_TAGS = 10
 UNTITLED = "(no title)"
 
@@ -39,17 +34,6 @@ class FeedEntry:
     body_html: str  # sanitised HTML
     published_at: datetime | None  # timezone-aware, UTC
     tags: list[str]
-
-
-@dataclass
-class FetchResult:
-    status: int
-    data: bytes | None  # None when the server answered 304 Not Modified
-    etag: str | None
-    modified: str | None
-
-
-# --- parsing ---------------------------------------------------------------
 
 
 def parse_feed(data: bytes, *, url: str = "") -> tuple[str, list[FeedEntry]]:
@@ -160,83 +144,3 @@ def _tags(raw: feedparser.FeedParserDict) -> list[str]:
         if len(tags) == MAX_TAGS:
             break
     return tags
-
-
-# --- fetching --------------------------------------------------------------
-
-
-async def fetch_feed(
-    url: str,
-    *,
-    etag: str | None,
-    modified: str | None,
-    policy: EgressPolicy | None = None,
-    timeout: float = 15.0,
-    max_bytes: int = 5_000_000,
-) -> FetchResult:
-    """Download a feed over http or https, conditionally when `etag`/`modified` from the last fetch are given.
-
-    Returns status 304 with `data=None` when the feed has not changed. Raises FeedError when the feed is
-    unreachable, its address (or one it redirects to) is not one `policy` lets content fetch from (by
-    default: public addresses only), the server answers with an error status, or the body is larger than
-    `max_bytes`. `timeout` bounds the whole download, redirects included, not just each network read.
-    """
-    policy = policy or EgressPolicy()
-    headers = {"User-Agent": USER_AGENT}
-    if etag:
-        headers["If-None-Match"] = etag
-    if modified:
-        headers["If-Modified-Since"] = modified
-
-    try:
-        async with asyncio.timeout(timeout):
-            async with httpx.AsyncClient(transport=GuardedTransport(policy), follow_redirects=False,
-                                         timeout=timeout, headers=headers, trust_env=False) as client:
-                return await _follow(client, policy, url, etag, modified, max_bytes)
-    except AddressRefused as exc:
-        raise FeedError(str(exc))
-    except TimeoutError:
-        raise FeedError(f"unreachable: TimeoutError: no complete answer within {timeout} s")
-    except httpx.HTTPError as exc:
-        raise FeedError(f"unreachable: {type(exc).__name__}: {exc}")
-    except httpx.InvalidURL as exc:
-        raise FeedError(f"invalid URL: {exc}")
-
-
-async def _follow(client: httpx.AsyncClient, policy: EgressPolicy, url: str, etag: str | None,
-                  modified: str | None, max_bytes: int) -> FetchResult:
-    """GET `url`, following up to MAX_REDIRECTS redirects, each hop's URL checked by `policy`
-    (and its address when connecting)."""
-    for _ in range(MAX_REDIRECTS + 1):
-        target = policy.check_url(url)
-        async with client.stream("GET", target) as response:
-            location = response.headers.get("Location")
-            if response.is_redirect and location:
-                url = str(response.url.join(location))
-                continue
-            return await _read_response(response, etag, modified, max_bytes)
-    raise FeedError(f"too many redirects (more than {MAX_REDIRECTS})")
-
-
-async def _read_response(
-    response: httpx.Response, etag: str | None, modified: str | None, max_bytes: int
-) -> FetchResult:
-    new_etag = response.headers.get("ETag")
-    new_modified = response.headers.get("Last-Modified")
-    if response.status_code == 304:
-        # Nothing changed: the validators we sent stay valid unless the server sent fresh ones.
-        return FetchResult(status=304, data=None, etag=new_etag or etag, modified=new_modified or modified)
-    if response.status_code >= 400:
-        raise FeedError(f"HTTP {response.status_code}")
-
-    too_large = FeedError(f"larger than {max_bytes} bytes")
-    declared_length = response.headers.get("Content-Length", "")
-    if declared_length.isdigit() and int(declared_length) > max_bytes:
-        raise too_large
-    # Content-Length may be missing or wrong, so count what actually arrives (after decompression).
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > max_bytes:
-            raise too_large
-    return FetchResult(status=response.status_code, data=bytes(body), etag=new_etag, modified=new_modified)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from services.content import importer
-from services.content.egress import EgressPolicy
-from services.content.feeds import FetchResult
+from services.content.adapters.egress import EgressPolicy
+from services.content.adapters.feeds import FetchResult
+from services.content.handlers import importer
 
 
 class NoDatabase:

@@ -1,4 +1,4 @@
-"""Where feed import may fetch from (services/content/egress.py): public addresses only, in
+"""Where feed import may fetch from (services/content/adapters/egress.py): public addresses only, in
 every form an address can be written, checked when connecting (DNS rebinding), with the
 operator's trusted networks and allowed host names."""
 
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from services.content.egress import AddressRefused, EgressPolicy, kind_of, parse_hosts, parse_networks
-from services.content.feeds import FeedError, fetch_feed
+from services.content.adapters.egress import AddressRefused, EgressPolicy, kind_of, parse_hosts, parse_networks
+from services.content.adapters.feeds import fetch_feed
+from services.content.domain.feeds import FeedError
 from sotay.kit.settings import Settings
 
-FEEDS = Path(__file__).parent / "feeds"
+FEEDS = Path(__file__).parents[1] / "feeds"
 
 
 @pytest.mark.parametrize("address, kind", [

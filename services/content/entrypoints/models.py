@@ -1,0 +1,319 @@
+"""The request and response models of content's HTTP API (entrypoints/http.py).
+
+The routes answer with json_response(...): a response model documents what they return
+(the OpenAPI document), it does not filter it."""
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.content.domain import CATEGORIES
+from services.content.handlers import articles
+from sotay.kit.http import Moment
+
+# --- requests ---------------------------------------------------------------------------------------------
+
+Category = Literal["news", "directive", "guidance", "qa", "local_news"]
+assert set(CATEGORIES) == set(Category.__args__)
+
+
+class ArticleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=3, max_length=300)
+    summary: str | None = Field(default=None, max_length=1000)
+    body: str = Field(min_length=1, max_length=500_000)
+    body_format: Literal["markdown", "html"] = "markdown"
+    category: Category
+    tags: list[Annotated[str, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
+    audience: list[Annotated[str, Field(max_length=40)]] = Field(min_length=1, max_length=100)
+    attachments: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    unit: str | None = Field(default=None, max_length=40, description="author unit (default: your editor unit)")
+
+    def draft(self) -> articles.Draft:
+        return articles.Draft(title=self.title, summary=self.summary, body=self.body, body_format=self.body_format,
+                              category=self.category, tags=self.tags, audience=self.audience,
+                              attachments=[str(a) for a in self.attachments], unit=self.unit)
+
+
+class Comment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(default=None, max_length=5000)
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    publish_at: Moment | None = Field(default=None, description="later: scheduled; none or past: now")
+    expires_at: Moment | None = None
+
+
+class Retraction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class UnitFeedback(FeedbackBody):
+    to_unit: str = Field(max_length=40)
+
+
+class Moderation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    visible: bool
+
+
+class UnitSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    moderate_feedback: bool
+
+
+class MeetingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cell: str = Field(max_length=40)
+    starts_at: Moment
+    place: str = Field(max_length=300)
+    agenda: str = Field(max_length=10_000)
+    documents: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+
+
+class Attendance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    attending: bool
+    note: str | None = Field(default=None, max_length=500)
+
+
+class FeedBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2000)
+    unit: str = Field(default="city", max_length=40)
+    category: Category = "news"
+    audience: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=lambda: ["city"], max_length=100)
+    publish: bool = Field(default=False, description="publish entries at once instead of keeping drafts for review, "
+                                                     "once another chief editor approves the feed")
+    interval_s: int = Field(default=900, ge=60, le=86_400)
+
+
+# --- responses --------------------------------------------------------------------------------------------
+
+Status = Literal["draft", "submitted", "approved", "scheduled", "published", "retracted"]
+
+
+class ArticleSummary(BaseModel):
+    """An article as lists and workflow steps show it."""
+    id: uuid.UUID
+    title: str
+    summary: str
+    category: Category
+    tags: list[str]
+    author_unit: str
+    audience: list[str]
+    status: Status
+    publish_at: datetime | None
+    expires_at: datetime | None
+    published_at: datetime | None
+    source_url: str | None
+
+
+class Article(ArticleSummary):
+    """An article whole: its sanitised body, attachments and version."""
+    body_html: str
+    body_format: Literal["markdown", "html"]
+    attachments: list[uuid.UUID]
+    fetched_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ArticleList(BaseModel):
+    items: list[ArticleSummary]
+
+
+class FeedItem(BaseModel):
+    """An article in the member's feed, with whether they opened it."""
+    id: uuid.UUID
+    title: str
+    summary: str
+    category: Category
+    tags: list[str]
+    author_unit: str
+    published_at: datetime
+    expires_at: datetime | None
+    source_url: str | None
+    unread: bool
+
+
+class FeedPage(BaseModel):
+    items: list[FeedItem]
+    next_cursor: str | None = Field(description="opaque; pass it as `cursor` for the next page")
+
+
+class HistoryEntry(BaseModel):
+    actor: str
+    action: str
+    from_status: Status | None
+    to_status: Status
+    comment: str | None
+    at: datetime
+
+
+class ArticleHistory(BaseModel):
+    items: list[HistoryEntry]
+
+
+class ReadRecorded(BaseModel):
+    article_id: uuid.UUID
+    day: date = Field(description="the day in Hanoi the read counts for")
+    counted: bool = Field(description="whether this was the first read of the day")
+
+
+class ReadStats(BaseModel):
+    article_id: uuid.UUID
+    reads: int
+    readers: int
+    reads_today: int
+
+
+class ArticleHit(BaseModel):
+    id: uuid.UUID
+    title: str
+    summary: str
+    category: Category
+    published_at: datetime
+
+
+class Document(BaseModel):
+    """A document's metadata (its file: /documents/{id}/file)."""
+    id: uuid.UUID
+    kind: Literal["resolution", "directive", "guidance", "other"]
+    number: str | None
+    title: str
+    issued_on: date | None
+    issuing_body: str | None
+    unit: str
+    audience: list[str]
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    added_at: datetime
+    bookmarked: bool
+
+
+class DocumentList(BaseModel):
+    items: list[Document]
+
+
+class SearchResults(BaseModel):
+    articles: list[ArticleHit]
+    documents: list[Document]
+
+
+class Bookmark(BaseModel):
+    document_id: uuid.UUID
+    bookmarked: bool
+
+
+class Feedback(BaseModel):
+    id: uuid.UUID
+    article_id: uuid.UUID | None
+    to_unit: str
+    account_id: str
+    author_name: str | None
+    author_unit: str | None
+    body: str
+    status: Literal["pending", "visible", "hidden"]
+    answer: str | None
+    answered_by: str | None
+    answered_at: datetime | None
+    created_at: datetime
+    to_path: str | None = Field(default=None, description="the unit's place in the org tree (one item only)")
+
+
+class FeedbackList(BaseModel):
+    items: list[Feedback]
+
+
+class UnitSettingsOut(BaseModel):
+    unit: str
+    moderate_feedback: bool
+
+
+class Meeting(BaseModel):
+    id: uuid.UUID
+    cell: str
+    starts_at: datetime
+    place: str
+    agenda: str
+    documents: list[uuid.UUID]
+    called_by: str
+    created_at: datetime
+    my_answer: bool | None = Field(description="whether you said you attend; none: not answered")
+
+
+class MeetingList(BaseModel):
+    items: list[Meeting]
+
+
+class RollEntry(BaseModel):
+    member_id: uuid.UUID
+    full_name: str
+    attending: bool | None
+    note: str | None
+    answered_at: datetime | None
+
+
+class Roll(BaseModel):
+    meeting_id: uuid.UUID
+    cell: str
+    members: list[RollEntry]
+    attending: int
+    not_attending: int
+    no_answer: int
+
+
+class Feed(BaseModel):
+    """An imported RSS or Atom feed, with its last result."""
+    id: uuid.UUID
+    url: str
+    title: str | None
+    unit: str
+    category: Category
+    audience: list[str]
+    publish: bool
+    interval_s: int
+    next_poll_at: datetime
+    last_polled_at: datetime | None
+    last_ok_at: datetime | None
+    last_error: str | None
+    failures: int
+    imported: int
+    created_by: str
+    created_at: datetime
+    publish_approved_by: str | None
+    publish_approved_at: datetime | None
+
+
+class FeedList(BaseModel):
+    items: list[Feed]
+
+
+class PollQueued(BaseModel):
+    feed_id: uuid.UUID
+    status: Literal["due"]
+
+
+class FeedHistoryEntry(BaseModel):
+    actor: str
+    action: str
+    detail: str | None
+    at: datetime
+
+
+class FeedHistory(BaseModel):
+    items: list[FeedHistoryEntry]
