@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.members import domain, handlers
 from services.members.adapters import bulk, registry
-from services.members.import_files import read_member_rows
+from services.members.adapters.import_files import read_member_rows
 from sotay.kit.auth import Principal
 from sotay.kit.db import path_codes
 from sotay.kit.http import PROBLEM_RESPONSES, bearer_principal, invalid, json_response
@@ -349,7 +349,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         if problems := unstorable({"file": filename}):
             raise invalid(problems)
         # The import outlives the request (whose upload is closed with it): a copy of its own, on disk,
-        # read row by row (import_files.py), and removed once read.
+        # read row by row (adapters/import_files.py), and removed once read.
         spooled = await spool_upload(file, MAX_UPLOAD_BYTES)
         try:
             rows = await asyncio.to_thread(read_member_rows, spooled, filename)
