@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.members import domain, handlers
+from services.members import domain
+from services.members.handlers import members as handlers
 from services.members.adapters import bulk, registry
 from services.members.adapters.import_files import read_member_rows
 from sotay.kit.auth import Principal
