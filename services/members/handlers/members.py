@@ -1,6 +1,7 @@
-"""Use cases of the member registry. Each runs inside the caller's
-transaction, checks the actor's scope, changes the tables and writes its
-events to the outbox in that same transaction."""
+"""Member records: registration, reads (audited, masked for readers who are not registry
+writers), search, edits, transfers and standing. Each use case runs inside the caller's
+transaction, checks the actor's scope, changes the tables and writes its event to the outbox
+in that same transaction."""
 
 from __future__ import annotations
 
@@ -14,162 +15,32 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members import domain
 from services.members.adapters import registry
+from services.members.handlers.access import (
+    ORG, REGISTRY_READERS, REGISTRY_WRITERS, Scopes, is_member_concerned, not_found,
+)
 from sotay.contracts.members import (
-    MemberRegistered, MemberSnapshot, MemberStatusChanged, MemberTransferred, MemberUpdated, OrgUnitCreated,
-    OrgUnitUpdated,
+    MemberRegistered, MemberSnapshot, MemberStatusChanged, MemberTransferred, MemberUpdated,
 )
 from sotay.kit.auth import Principal
-from sotay.kit.db import path_codes, unique_violation
-from sotay.kit.events import CITY, make_message, uuid7
-from sotay.kit.http import Problem, invalid
-from sotay.kit.outbox import add_events
+from sotay.kit.db import unique_violation
+from sotay.kit.events import uuid7
+from sotay.kit.http import Problem, decode_cursor, encode_cursor, invalid
+from sotay.kit.outbox import emit
+from sotay.kit.scope import covers
 from sotay.kit.service import ServiceContext
-
-SCHEMA = "members"
-REGISTRY_WRITERS = ("unit_admin", "city_admin")
-REGISTRY_READERS = ("unit_admin", "city_admin", "cell_secretary")
-PARENT_KIND = {"committee": "city", "grassroots": "committee", "cell": "grassroots"}
-
-
-def not_found(what: str) -> Problem:
-    return Problem(404, "Not found", f"No such {what}.")
-
-
-def forbidden() -> Problem:
-    return Problem(403, "Forbidden", "This is outside the units your roles cover.")
-
-
-# --- scope --------------------------------------------------------------------
-
-
-async def scope_paths(db: AsyncConnection, principal: Principal, roles: tuple[str, ...]) -> list[str]:
-    units = await registry.units_by_codes(db, principal.units_for(*roles))
-    return [u["path"] for u in units.values()]
-
-
-async def covers(db: AsyncConnection, principal: Principal, path: str, roles: tuple[str, ...]) -> bool:
-    return any(path.startswith(scope) for scope in await scope_paths(db, principal, roles))
-
-
-async def require_scope(db: AsyncConnection, principal: Principal, path: str, roles: tuple[str, ...]) -> None:
-    if not await covers(db, principal, path, roles):
-        raise forbidden()
-
-
-class Scopes:
-    """The subtrees an actor reads and writes in, looked up once for a request that shows
-    several members: a registry writer over a member sees their identifiers in clear, a
-    reader only (a cell secretary) sees them masked (domain.mask_value)."""
-
-    def __init__(self, readable: list[str], writable: list[str]) -> None:
-        self.readable, self.writable = readable, writable
-
-    @classmethod
-    async def of(cls, db: AsyncConnection, actor: Principal) -> Scopes:
-        units = await registry.units_by_codes(db, actor.units_for(*REGISTRY_READERS))
-        paths = {role: [units[g.unit]["path"] for g in actor.grants if g.role == role and g.unit in units]
-                 for role in REGISTRY_READERS}
-        return cls(readable=[p for role in REGISTRY_READERS for p in paths[role]],
-                   writable=[p for role in REGISTRY_WRITERS for p in paths[role]])
-
-    def reads(self, path: str) -> bool:
-        return any(path.startswith(scope) for scope in self.readable)
-
-    def masked(self, path: str) -> bool:
-        """Whether a member at `path` is shown masked (a 403 when no role covers it)."""
-        if any(path.startswith(scope) for scope in self.writable):
-            return False
-        if self.reads(path):
-            return True
-        raise forbidden()
-
-
-def is_member_concerned(actor: Principal, member: dict[str, Any], requested_by: str | None = None) -> bool:
-    """Whether the actor is the member a record or a request is about: by the card in their
-    token, or (a staff account without a card) by being the account that asked."""
-    return actor.member_card_no == member["party_card_no"] or (requested_by is not None
-                                                              and actor.subject == requested_by)
-
-
-# --- org tree -----------------------------------------------------------------
-
-
-async def create_org_unit(db: AsyncConnection, ctx: ServiceContext, actor: Principal, data: dict[str, Any]) -> dict:
-    code, kind, parent_code = data["code"], data["kind"], data.get("parent")
-    errors = []
-    if not domain.UNIT_CODE_RE.match(code):
-        errors.append(("code", "must be 1 to 40 lowercase letters, digits or hyphens"))
-    if kind == "city":
-        if parent_code:
-            errors.append(("parent", "must be empty for the city"))
-    elif not parent_code:
-        errors.append(("parent", "is required"))
-    if errors:
-        raise invalid(errors)
-    parent = None
-    if kind != "city":
-        parent = await registry.unit_by_code(db, parent_code)
-        if parent is None:
-            raise invalid([("parent", "is not a unit of the registry")])
-        if parent["kind"] != PARENT_KIND[kind]:
-            raise invalid([("parent", f"a {kind} belongs to a {PARENT_KIND[kind]}, not a {parent['kind']}")])
-        if parent["closed_at"] is not None:
-            raise invalid([("parent", "is closed")])
-        await require_scope(db, actor, parent["path"], REGISTRY_WRITERS)
-    elif "city" not in actor.units_for("city_admin"):
-        raise forbidden()
-    if await registry.unit_by_code(db, code):
-        raise invalid([("code", "is already used by another unit")])
-    path = (parent["path"] if parent else "/") + code + "/"
-    committee = code if kind == "committee" else parent["committee"] if parent else CITY
-    unit = {"id": uuid7(), "code": code, "name": data["name"], "kind": kind,
-            "parent_id": parent["id"] if parent else None, "committee": committee, "path": path,
-            "wave": data.get("wave")}
-    await registry.insert_unit(db, unit)
-    event = OrgUnitCreated(unit_id=str(unit["id"]), code=code, name=unit["name"], kind=kind, parent=parent_code,
-                           committee=committee, path=path_codes(path), wave=unit["wave"])
-    await add_events(db, SCHEMA, [make_message(event, aggregate_id=str(unit["id"]), committee=committee,
-                                               orgunit=code, sequence=1)])
-    return await registry.unit_by_code(db, code)
-
-
-async def update_org_unit(db: AsyncConnection, ctx: ServiceContext, actor: Principal, code: str,
-                          changes: dict[str, Any]) -> dict:
-    unit = await registry.unit_by_code(db, code, lock=True)
-    if unit is None:
-        raise not_found("unit")
-    await require_scope(db, actor, unit["path"], REGISTRY_WRITERS)
-    closed = changes.get("closed")
-    if closed is None:  # not given, or given as null: as it is
-        closed = unit["closed_at"] is not None
-    if closed and unit["closed_at"] is None:
-        if await registry.open_children(db, unit["id"]):
-            raise invalid([("closed", "the unit still has open units under it")])
-        if await registry.members_in_unit(db, unit["id"]):
-            raise invalid([("closed", "the unit still has members; transfer them first")])
-    name = changes.get("name") or unit["name"]
-    wave = changes["wave"] if "wave" in changes else unit["wave"]
-    version = await registry.update_unit(db, unit["id"], name=name, wave=wave, closed=closed)
-    event = OrgUnitUpdated(unit_id=str(unit["id"]), code=code, name=name, wave=wave, closed=closed)
-    await add_events(db, SCHEMA, [make_message(event, aggregate_id=str(unit["id"]), committee=unit["committee"],
-                                               orgunit=code, sequence=version)])
-    return await registry.unit_by_code(db, code)
-
-
-# --- members ------------------------------------------------------------------
 
 
 def member_from_row(row: dict[str, Any]) -> domain.Member:
     return domain.Member(**{f.name: row[f.name] for f in dataclasses.fields(domain.Member)})
 
 
-async def _emit(db: AsyncConnection, ctx: ServiceContext, event_type: type[MemberSnapshot], row: dict[str, Any],
-                **extra: Any) -> None:
+async def emit_snapshot(db: AsyncConnection, ctx: ServiceContext, event_type: type[MemberSnapshot],
+                        row: dict[str, Any], **extra: Any) -> None:
+    """Write `event_type`, the member's snapshot as `row` has it now and `extra`, to the outbox."""
     payload = domain.member_snapshot(member_from_row(row), member_id=row["id"], unit_path=row["unit_path"],
-                              pii_hash=ctx.pii_hash)
-    event = event_type(**payload, **extra)
-    await add_events(db, SCHEMA, [make_message(event, aggregate_id=str(row["id"]), committee=row["committee"],
-                                               orgunit=row["unit"], sequence=row["version"])])
+                                     pii_hash=ctx.pii_hash)
+    await emit(db, registry.SCHEMA, event_type(**payload, **extra), aggregate_id=row["id"],
+               committee=row["committee"], unit=row["unit"], sequence=row["version"])
 
 
 def parse_or_422(raw: dict[str, Any], today: date, current: domain.Member | None = None) -> domain.Member:
@@ -181,7 +52,7 @@ def parse_or_422(raw: dict[str, Any], today: date, current: domain.Member | None
         raise invalid([(e.field, e.reason) for e in exc.errors]) from None
 
 
-async def _cell(db: AsyncConnection, code: str, field: str = "unit") -> dict[str, Any]:
+async def open_cell(db: AsyncConnection, code: str, field: str = "unit") -> dict[str, Any]:
     unit = await registry.unit_by_code(db, code)
     if unit is None or unit["kind"] != "cell":
         raise invalid([(field, "is not a party cell of the registry")])
@@ -193,8 +64,8 @@ async def _cell(db: AsyncConnection, code: str, field: str = "unit") -> dict[str
 async def create_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, raw: dict[str, Any],
                         *, today: date) -> dict:
     member = parse_or_422(raw, today)
-    cell = await _cell(db, member.unit)
-    await require_scope(db, actor, cell["path"], REGISTRY_WRITERS)
+    cell = await open_cell(db, member.unit)
+    await ORG.require(db, actor, cell["path"], REGISTRY_WRITERS)
     if found := await registry.conflicts(db, member.party_card_no, member.citizen_id):
         raise already_in_registry(found)
     member_id = uuid7()
@@ -203,7 +74,7 @@ async def create_member(db: AsyncConnection, ctx: ServiceContext, actor: Princip
                                                    "unit_id": cell["id"], "unit_path": cell["path"]}))
     await registry.add_history(db, member_id, actor.subject, "created", domain.member_to_row(member))
     row = await registry.member_by_id(db, member_id)
-    await _emit(db, ctx, MemberRegistered, row, source="api")
+    await emit_snapshot(db, ctx, MemberRegistered, row, source="api")
     return row
 
 
@@ -235,7 +106,7 @@ async def member_for_staff(db: AsyncConnection, actor: Principal, member_id: Any
     row = await registry.member_by_id(db, member_id, lock=lock)
     if row is None:
         raise not_found("member")
-    await require_scope(db, actor, row["unit_path"], roles)
+    await ORG.require(db, actor, row["unit_path"], roles)
     return row
 
 
@@ -252,6 +123,26 @@ async def read_member(db: AsyncConnection, actor: Principal, member_id: Any) -> 
     masked = (await Scopes.of(db, actor)).masked(row["unit_path"])
     await registry.audit_read(db, actor.subject, "record", [row["id"]], masked=masked)
     return row, masked
+
+
+async def search_members(db: AsyncConnection, actor: Principal, q: str | None, unit: str | None,
+                         cursor: str | None, limit: int, *, phones: bool) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of members in the actor's units matching `q` (domain.interpret_query), inside
+    `unit` if given, in (unit_path, id) order, and the cursor of the next page (None when none
+    follows)."""
+    scopes = await ORG.scoped(db, actor, REGISTRY_READERS)
+    unit_path = None
+    if unit:
+        target = await registry.unit_by_code(db, unit)
+        if target is None:
+            raise invalid([("unit", "is not a unit of the registry")])
+        unit_path = target["path"]
+    card_no, phone, folded = domain.interpret_query(q, phones=phones)
+    after = tuple(decode_cursor(cursor, 2)) if cursor else None
+    rows = await registry.search_members(db, scopes=scopes, q_folded=folded, card_no=card_no, phone=phone,
+                                         unit_path=unit_path, limit=limit + 1, after=after)
+    page = rows[:limit]
+    return page, encode_cursor(page[-1]["unit_path"], str(page[-1]["id"])) if len(rows) > limit else None
 
 
 async def read_own_record(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
@@ -282,11 +173,11 @@ async def update_member(db: AsyncConnection, ctx: ServiceContext, actor: Princip
                         patch: dict[str, Any], *, today: date, reason: str | None = None,
                         correction_request_id: str | None = None) -> dict:
     row = await member_for_staff(db, actor, member_id, lock=True)
-    return await _apply_patch(db, ctx, actor.subject, row, patch, today=today, reason=reason,
+    return await apply_patch(db, ctx, actor.subject, row, patch, today=today, reason=reason,
                               correction_request_id=correction_request_id)
 
 
-async def _apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row: dict[str, Any],
+async def apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row: dict[str, Any],
                        patch: dict[str, Any], *, today: date, reason: str | None,
                        correction_request_id: str | None = None) -> dict:
     for moved in ("unit", "status"):
@@ -308,7 +199,7 @@ async def _apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row
     await registry.add_history(db, row["id"], actor, "updated",
                                {k: {"from": before[k], "to": after[k]} for k in changed}, reason)
     row = await registry.member_by_id(db, row["id"])
-    await _emit(db, ctx, MemberUpdated, row, changed=changed, correction_request_id=correction_request_id)
+    await emit_snapshot(db, ctx, MemberUpdated, row, changed=changed, correction_request_id=correction_request_id)
     return row
 
 
@@ -319,8 +210,8 @@ async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Princ
     row = await member_for_staff(db, actor, member_id, lock=True)
     if row["status"] not in domain.ACTIVE_STANDING:
         raise invalid([("member", f"a member who is {row['status']} cannot be transferred")])
-    target = await _cell(db, to_unit, "to_unit")
-    if not await covers(db, actor, target["path"], REGISTRY_WRITERS):
+    target = await open_cell(db, to_unit, "to_unit")
+    if not covers(await ORG.scope_paths(db, actor, REGISTRY_WRITERS), target["path"]):
         # Between committees, the city's organisation board moves a member (Ban Tổ chức Thành ủy).
         raise Problem(403, "Forbidden", "The destination cell is outside the units you administer: "
                                         "a transfer to another committee is made by the city.")
@@ -334,7 +225,7 @@ async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Princ
     await registry.add_history(db, row["id"], actor.subject, f"transferred_{kind}",
                                {"from": row["unit"], "to": to_unit}, reason)
     updated = await registry.member_by_id(db, row["id"])
-    await _emit(db, ctx, MemberTransferred, updated, from_unit=row["unit"], from_committee=row["committee"],
+    await emit_snapshot(db, ctx, MemberTransferred, updated, from_unit=row["unit"], from_committee=row["committee"],
                 transfer_kind=kind, reason=reason)
     return updated
 
@@ -362,76 +253,5 @@ async def change_status(db: AsyncConnection, ctx: ServiceContext, actor: Princip
                                {"status": {"from": row["status"], "to": status},
                                 "eligible": {"from": row["eligible"], "to": updated.eligible}}, reason)
     new_row = await registry.member_by_id(db, row["id"])
-    await _emit(db, ctx, MemberStatusChanged, new_row, from_status=row["status"], reason=reason)
+    await emit_snapshot(db, ctx, MemberStatusChanged, new_row, from_status=row["status"], reason=reason)
     return new_row
-
-
-# --- correction requests ("báo sai thông tin") ------------------------------------
-
-# A member proposes corrections of their own details; what the party decided about them (their
-# card, cell and standing, their eligibility to use the app and their admission dates) changes
-# only through the registry's writers.
-NOT_CORRECTABLE = ("party_card_no", "unit", "status", "eligible", "ineligible_reason", "admitted_on", "official_on")
-CORRECTABLE = tuple(f for f in domain.MEMBER_FIELDS if f not in NOT_CORRECTABLE)
-
-
-def _not_correctable(changes: dict[str, Any]) -> None:
-    unknown = [k for k in changes if k not in CORRECTABLE]
-    if unknown:
-        raise invalid([(f"changes.{k}", "cannot be corrected by a request") for k in unknown])
-
-
-async def request_correction(db: AsyncConnection, actor: Principal, member_id: Any, changes: dict[str, Any],
-                             note: str | None, *, today: date) -> dict:
-    row = await registry.member_by_id(db, member_id)
-    if row is None or actor.member_card_no != row["party_card_no"]:
-        raise Problem(403, "Forbidden", "A member may propose corrections of their own record only.")
-    _not_correctable(changes)
-    if not changes:
-        raise invalid([("changes", "must propose at least one field")])
-    parse_or_422(changes, today, member_from_row(row))  # refuse a proposal that could never be accepted
-    request = {"id": uuid7(), "member_id": row["id"], "requested_by": actor.subject, "changes": changes,
-               "note": note}
-    await registry.insert_correction(db, request)
-    return await registry.correction_by_id(db, request["id"])
-
-
-async def list_corrections(db: AsyncConnection, actor: Principal, status: str | None) -> list[dict[str, Any]]:
-    """The correction requests of members in the actor's units, each with whether its proposed
-    values are shown masked and whether the actor may decide it (audited, one row per read)."""
-    scopes = await Scopes.of(db, actor)
-    if not scopes.readable:
-        raise forbidden()
-    items = await registry.list_corrections(db, scopes=scopes.readable, status=status, member_id=None)
-    for item in items:
-        item["masked"] = scopes.masked(item.pop("unit_path"))
-        item["can_decide"] = (not item["masked"] and item["status"] == "pending"
-                              and not is_member_concerned(actor, item, item["requested_by"]))
-    if items:
-        await registry.audit_read(db, actor.subject, "corrections", list({i["member_id"] for i in items}),
-                                  masked=all(i["masked"] for i in items))
-    return items
-
-
-async def decide_correction(db: AsyncConnection, ctx: ServiceContext, actor: Principal, request_id: Any,
-                            *, accept: bool, reason: str | None, today: date) -> dict:
-    """A registry writer over the member's unit decides; never the member concerned, whatever
-    their roles (they would approve their own change)."""
-    request = await registry.correction_by_id(db, request_id, lock=True)
-    if request is None:
-        raise not_found("correction request")
-    row = await member_for_staff(db, actor, request["member_id"], REGISTRY_WRITERS, lock=True)
-    if is_member_concerned(actor, row, request["requested_by"]):
-        raise Problem(403, "Forbidden", "A correction of your own record is decided by another registry writer.")
-    if request["status"] != "pending":
-        raise Problem(409, "Already decided", f"This request was {request['status']}.")
-    if not accept and not reason:
-        raise invalid([("reason", "is required to reject a request")])
-    if accept:
-        _not_correctable(request["changes"])  # asked before these fields were closed to requests
-        await _apply_patch(db, ctx, actor.subject, row, request["changes"], today=today,
-                           reason=reason or "correction request accepted",
-                           correction_request_id=str(request["id"]))
-    await registry.decide_correction(db, request["id"], status="accepted" if accept else "rejected",
-                                     actor=actor.subject, reason=reason)
-    return await registry.correction_by_id(db, request["id"])
