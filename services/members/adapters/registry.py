@@ -81,6 +81,10 @@ async def member_id_by_card(db: AsyncConnection, card_no: str) -> Any | None:
     return (await db.execute(text("SELECT id FROM members WHERE party_card_no = :c"), {"c": card_no})).scalar()
 
 
+async def set_has_account(db: AsyncConnection, member_id: Any, value: bool) -> None:
+    await db.execute(text("UPDATE members SET has_account = :v WHERE id = :m"), {"v": value, "m": member_id})
+
+
 async def conflicts(db: AsyncConnection, card_no: str, citizen_id: str | None,
                     exclude_id: Any = None) -> list[tuple[str, str]]:
     rows = (await db.execute(text(

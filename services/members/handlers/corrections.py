@@ -35,7 +35,7 @@ async def request_correction(db: AsyncConnection, actor: Principal, member_id: A
                              note: str | None, *, today: date) -> dict:
     row = await registry.member_by_id(db, member_id)
     if row is None or actor.member_card_no != row["party_card_no"]:
-        raise Problem(403, "Forbidden", "A member may propose corrections of their own record only.")
+        raise forbidden("A member may propose corrections of their own record only.")
     refuse_uncorrectable(changes)
     if not changes:
         raise invalid([("changes", "must propose at least one field")])
@@ -72,7 +72,7 @@ async def decide_correction(db: AsyncConnection, ctx: ServiceContext, actor: Pri
         raise not_found("correction request")
     row = await member_for_staff(db, actor, request["member_id"], REGISTRY_WRITERS, lock=True)
     if is_member_concerned(actor, row, request["requested_by"]):
-        raise Problem(403, "Forbidden", "A correction of your own record is decided by another registry writer.")
+        raise forbidden("A correction of your own record is decided by another registry writer.")
     if request["status"] != "pending":
         raise Problem(409, "Already decided", f"This request was {request['status']}.")
     if not accept and not reason:

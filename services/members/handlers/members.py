@@ -26,7 +26,7 @@ from sotay.kit.db import unique_violation
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem, decode_cursor, encode_cursor, invalid
 from sotay.kit.outbox import emit
-from sotay.kit.scope import covers
+from sotay.kit.scope import forbidden
 from sotay.kit.service import ServiceContext
 
 
@@ -148,7 +148,7 @@ async def search_members(db: AsyncConnection, actor: Principal, q: str | None, u
 async def read_own_record(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
     """The signed-in member's own record (audited as a self read)."""
     if not actor.member_card_no:
-        raise Problem(403, "Forbidden", "This token does not belong to a member.")
+        raise forbidden("This token does not belong to a member.")
     member_id = await registry.member_id_by_card(db, actor.member_card_no)
     row = await registry.member_by_id(db, member_id) if member_id else None
     if row is None:
@@ -211,10 +211,10 @@ async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Princ
     if row["status"] not in domain.ACTIVE_STANDING:
         raise invalid([("member", f"a member who is {row['status']} cannot be transferred")])
     target = await open_cell(db, to_unit, "to_unit")
-    if not covers(await ORG.scope_paths(db, actor, REGISTRY_WRITERS), target["path"]):
-        # Between committees, the city's organisation board moves a member (Ban Tổ chức Thành ủy).
-        raise Problem(403, "Forbidden", "The destination cell is outside the units you administer: "
-                                        "a transfer to another committee is made by the city.")
+    # Between committees, the city's organisation board moves a member (Ban Tổ chức Thành ủy).
+    await ORG.require(db, actor, target["path"], REGISTRY_WRITERS,
+                      "The destination cell is outside the units you administer: "
+                      "a transfer to another committee is made by the city.")
     if to_unit == row["unit"] and kind == "official":
         raise invalid([("to_unit", "is the member's current cell")])
     if kind == "official":
@@ -225,8 +225,8 @@ async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Princ
     await registry.add_history(db, row["id"], actor.subject, f"transferred_{kind}",
                                {"from": row["unit"], "to": to_unit}, reason)
     updated = await registry.member_by_id(db, row["id"])
-    await emit_snapshot(db, ctx, MemberTransferred, updated, from_unit=row["unit"], from_committee=row["committee"],
-                transfer_kind=kind, reason=reason)
+    await emit_snapshot(db, ctx, MemberTransferred, updated, from_unit=row["unit"],
+                        from_committee=row["committee"], transfer_kind=kind, reason=reason)
     return updated
 
 
