@@ -43,6 +43,8 @@ MEMBER_FIELDS = (
 REQUIRED_FIELDS = ("party_card_no", "full_name", "date_of_birth", "unit")
 GENDERS = ("male", "female")
 UNIT_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# The kind of unit each kind hangs under in the org tree (the city hangs under none).
+PARENT_KIND = {"committee": "city", "grassroots": "committee", "cell": "grassroots"}
 
 MIN_ADMISSION_AGE = 18
 MAX_AGE = 120
@@ -339,3 +341,20 @@ def member_snapshot(m: Member, *, member_id: Any, unit_path: str, pii_hash: Call
         "phone_hash": pii_hash(m.phone) if m.phone else None,
         "phone_tail": m.phone[-3:] if m.phone else None,
     }
+
+
+# --- what a search box asks for -----------------------------------------------
+
+
+def interpret_query(q: str | None, *, phones: bool = True) -> tuple[str | None, str | None, str | None]:
+    """A search box takes a card number, a phone number (unless `phones` is False) or (part of) a
+    name: (card_no, phone, folded name). Ten digits starting with 0 may be either a card or a
+    phone: both are searched."""
+    if not q or not q.strip():
+        return None, None, None
+    q = q.strip()
+    card_no = normalised_or_none(normalise_card_no, q)
+    phone = normalised_or_none(normalise_phone, q) if phones else None
+    if card_no or phone:
+        return card_no, phone, None
+    return None, None, fold(q)

@@ -40,7 +40,7 @@ from nats.js.api import StreamConfig
 from services.members.adapters.bulk import ImportReport, MemberImporter
 from sotay.system.demo.load_registry import insert_units
 from sotay.system.demo.registry import build_org_tree, generate_members
-from services.members.import_files import read_member_rows, write_csv
+from services.members.adapters.import_files import read_member_rows, write_csv
 from sotay.kit.db import plain_url
 from sotay.kit.embedded import free_port
 from sotay.kit.events import uuid7

@@ -59,7 +59,7 @@ import psutil
 from services.members.adapters.bulk import ImportReport, MemberImporter
 from sotay.system.demo.load_registry import insert_units
 from sotay.system.demo.registry import build_org_tree, generate_members
-from services.members.import_files import read_member_rows, write_csv
+from services.members.adapters.import_files import read_member_rows, write_csv
 from sotay.kit.auth import Grant, mint_token
 from sotay.system.bench import (cpu_seconds, floor_copy, floor_publish, keep_alive_load, members_definition,
                                 percentile_ms, raw_request, read_response, scratch_system, start_service, until_ready)

@@ -212,7 +212,7 @@ async def offline_service(name: str, settings: Settings, *, with_nats: bool = Fa
 def cmd_import(args, settings: Settings) -> int:
     from services.members.adapters.bulk import ImportReport, MemberImporter, record_import_progress, \
         record_import_start
-    from services.members.import_files import read_member_rows
+    from services.members.adapters.import_files import read_member_rows
     from sotay.kit.events import uuid7
 
     data = args.file.read_bytes()

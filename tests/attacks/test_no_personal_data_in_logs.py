@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from sotay.contracts.members import MemberRegistered
-from services.members.import_files import write_csv
+from services.members.adapters.import_files import write_csv
 from sotay.kit.consumer import Consumer
 from sotay.kit import db as kit_db
 from sotay.kit.db import create_engine, plain_url

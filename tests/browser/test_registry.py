@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.members.import_files import write_csv
+from services.members.adapters.import_files import write_csv
 from tests.browser.conftest import screenshot, sign_in_as
 from tests.support.system import real_server
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from services.members.import_files import write_csv
+from services.members.adapters.import_files import write_csv
 from sotay.kit.auth import Grant, mint_token
 from sotay.kit.embedded import EmbeddedPostgres, _wait_for_port, free_port, nats_server_binary
 from sotay.kit.settings import Settings

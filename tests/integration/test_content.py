@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 import services.content
 import services.members
-from services.members.import_files import write_csv
+from services.members.adapters.import_files import write_csv
 from tests.support.system import eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 import services.identity
 import services.members
-from services.members.import_files import write_csv
+from services.members.adapters.import_files import write_csv
 from sotay.kit.auth import Grant, mint_token
 from tests.support.system import create_org_tree, eventually, make_settings, running_system
 

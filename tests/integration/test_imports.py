@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 import services.members
-from services.members.import_files import write_csv, write_xlsx
+from services.members.adapters.import_files import write_csv, write_xlsx
 from sotay.system.cli import main as sotay_main
 from tests.support.system import eventually, make_settings, running_system
 

@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 from sqlalchemy import text
 
-from services.members.import_files import write_csv
+from services.members.adapters.import_files import write_csv
 from sotay.kit.auth import Grant, mint_token
 from sotay.kit.embedded import free_port
 from sotay.kit.keys import publish_development_jwks

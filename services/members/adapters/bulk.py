@@ -29,6 +29,7 @@ from sotay.contracts.members import MemberRegistered
 from sotay.kit.db import scrub_database_error
 from sotay.kit.events import message_from_payload, uuid7
 from sotay.kit.outbox import notify_channel, trace_headers
+from sotay.kit.scope import covers
 from sotay.kit.service import ServiceContext
 
 MEMBER_COPY_COLUMNS = (
@@ -133,7 +134,7 @@ class MemberImporter:
         if cell is None:
             report.reject(row_no, "unit", "is not an open party cell of the registry")
             return None
-        if allowed_paths is not None and not any(cell["path"].startswith(p) for p in allowed_paths):
+        if allowed_paths is not None and not covers(allowed_paths, cell["path"]):
             report.reject(row_no, "unit", "is outside the units you administer")
             return None
         if member.party_card_no in self._seen_cards:
@@ -170,7 +171,7 @@ class MemberImporter:
                 # (a member added alongside the import) would quote the citizen ID in its DETAIL.
                 scrub_database_error(exc)
                 raise
-            await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel("members")})
+            await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(registry.SCHEMA)})
             report.imported += len(keep)
 
     @staticmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import date
 from typing import Any
 
@@ -10,7 +9,9 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sotay.kit.db import within_subtrees
+from sotay.kit.db import Where
+
+SCHEMA = "members"
 
 UNIT_COLUMNS = "id, code, name, kind, parent_id, committee, path, wave, closed_at, version"
 MEMBER_COLUMNS = (
@@ -26,12 +27,6 @@ async def unit_by_code(db: AsyncConnection, code: str, *, lock: bool = False) ->
     sql = f"SELECT {UNIT_COLUMNS} FROM org_units WHERE code = :code" + (" FOR UPDATE" if lock else "")
     row = (await db.execute(text(sql), {"code": code})).mappings().first()
     return dict(row) if row else None
-
-
-async def units_by_codes(db: AsyncConnection, codes: list[str]) -> dict[str, dict[str, Any]]:
-    rows = (await db.execute(text(f"SELECT {UNIT_COLUMNS} FROM org_units WHERE code = ANY(:codes)"),
-                             {"codes": list(codes)})).mappings()
-    return {r["code"]: dict(r) for r in rows}
 
 
 async def all_cells(db: AsyncConnection) -> dict[str, dict[str, Any]]:
@@ -57,19 +52,11 @@ async def update_unit(db: AsyncConnection, unit_id: Any, *, name: str, wave: int
 
 async def list_units(db: AsyncConnection, *, kind: str | None, parent_id: Any | None, limit: int,
                      after: str | None) -> list[dict[str, Any]]:
-    clauses, params = ["true"], {"limit": limit}
-    if kind:
-        clauses.append("kind = :kind")
-        params["kind"] = kind
-    if parent_id is not None:
-        clauses.append("parent_id = :parent_id")
-        params["parent_id"] = parent_id
-    if after:
-        clauses.append("path > :after")
-        params["after"] = after
+    where = (Where().add("kind = :kind", kind=kind or None).add("parent_id = :parent_id", parent_id=parent_id)
+             .after("path", (after,) if after else None))
     rows = (await db.execute(text(
-        f"SELECT {UNIT_COLUMNS} FROM org_units WHERE {' AND '.join(clauses)} ORDER BY path LIMIT :limit"),
-        params)).mappings()
+        f"SELECT {UNIT_COLUMNS} FROM org_units WHERE {where} ORDER BY path LIMIT :limit"),
+        where.params | {"limit": limit})).mappings()
     return [dict(r) for r in rows]
 
 
@@ -92,6 +79,10 @@ async def member_by_id(db: AsyncConnection, member_id: Any, *, lock: bool = Fals
 
 async def member_id_by_card(db: AsyncConnection, card_no: str) -> Any | None:
     return (await db.execute(text("SELECT id FROM members WHERE party_card_no = :c"), {"c": card_no})).scalar()
+
+
+async def set_has_account(db: AsyncConnection, member_id: Any, value: bool) -> None:
+    await db.execute(text("UPDATE members SET has_account = :v WHERE id = :m"), {"v": value, "m": member_id})
 
 
 async def conflicts(db: AsyncConnection, card_no: str, citizen_id: str | None,
@@ -150,31 +141,19 @@ async def audit_read(db: AsyncConnection, actor: str, what: str, member_ids: lis
 async def search_members(db: AsyncConnection, *, scopes: list[str], q_folded: str | None, card_no: str | None,
                          phone: str | None, unit_path: str | None, limit: int,
                          after: tuple[str, str] | None) -> list[dict[str, Any]]:
-    """Members inside any of `scopes` (paths), ordered by (unit_path, id) for keyset pagination."""
-    scope, params = within_subtrees("m.unit_path", scopes)
-    clauses = [scope]
-    params["limit"] = limit
-    alternatives = []
-    if q_folded:
-        alternatives.append("m.name_folded LIKE :q")
-        params["q"] = "%" + q_folded.replace("%", r"\%").replace("_", r"\_") + "%"
-    if card_no:
-        alternatives.append("m.party_card_no = :card")
-        params["card"] = card_no
-    if phone:
-        alternatives.append("m.phone = :phone")
-        params["phone"] = phone
-    if alternatives:
-        clauses.append("(" + " OR ".join(alternatives) + ")")
-    if unit_path:
-        clauses.append("m.unit_path LIKE :unit_path")
-        params["unit_path"] = unit_path + "%"
-    if after:
-        clauses.append("(m.unit_path, m.id) > (:after_path, CAST(:after_id AS uuid))")
-        params["after_path"], params["after_id"] = after
+    """Members inside any of `scopes` (paths) matching any of the name, card number and phone
+    asked for, ordered by (unit_path, id) for keyset pagination."""
+    matches = {"q": "m.name_folded LIKE :q", "card": "m.party_card_no = :card", "phone": "m.phone = :phone"}
+    like = "%" + q_folded.replace("%", r"\%").replace("_", r"\_") + "%" if q_folded else None
+    asked = {name: value for name, value in {"q": like, "card": card_no, "phone": phone}.items() if value}
+    where = Where().within("m.unit_path", scopes)
+    if asked:
+        where.add("(" + " OR ".join(matches[name] for name in asked) + ")", **asked)
+    where.add("m.unit_path LIKE :unit_path", unit_path=unit_path + "%" if unit_path else None)
+    where.after("(m.unit_path, m.id)", after, "", "uuid")
     rows = (await db.execute(text(
-        f"SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE {' AND '.join(clauses)} "
-        "ORDER BY m.unit_path, m.id LIMIT :limit"), params)).mappings()
+        f"SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE {where} "
+        "ORDER BY m.unit_path, m.id LIMIT :limit"), where.params | {"limit": limit})).mappings()
     return [dict(r) for r in rows]
 
 
@@ -193,18 +172,12 @@ async def correction_by_id(db: AsyncConnection, request_id: Any, *, lock: bool =
 
 async def list_corrections(db: AsyncConnection, *, scopes: list[str], status: str | None,
                            member_id: Any | None) -> list[dict[str, Any]]:
-    scope, params = within_subtrees("m.unit_path", scopes)
-    clauses = [scope]
-    if status:
-        clauses.append("c.status = :status")
-        params["status"] = status
-    if member_id:
-        clauses.append("c.member_id = :member_id")
-        params["member_id"] = member_id
+    where = (Where().within("m.unit_path", scopes).add("c.status = :status", status=status or None)
+             .add("c.member_id = :member_id", member_id=member_id or None))
     rows = (await db.execute(text(
         "SELECT c.*, m.party_card_no, m.full_name, m.unit_path FROM correction_requests c "
         "JOIN members m ON m.id = c.member_id "
-        f"WHERE {' AND '.join(clauses)} ORDER BY c.created_at LIMIT 500"), params)).mappings()
+        f"WHERE {where} ORDER BY c.created_at LIMIT 500"), where.params)).mappings()
     return [dict(r) for r in rows]
 
 
@@ -213,20 +186,6 @@ async def decide_correction(db: AsyncConnection, request_id: Any, *, status: str
     await db.execute(text(
         "UPDATE correction_requests SET status = :s, decided_by = :a, decided_at = now(), decision_reason = :r "
         "WHERE id = :id"), {"s": status, "a": actor, "r": reason, "id": request_id})
-
-
-def encode_cursor(*parts: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode()
-
-
-def decode_cursor(cursor: str) -> list[str]:
-    try:
-        parts = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, orjson.JSONDecodeError) as exc:
-        raise ValueError("is not a cursor this service issued") from exc
-    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-        raise ValueError("is not a cursor this service issued")
-    return parts
 
 
 def _json(value: Any) -> str:

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from openpyxl import load_workbook
 
-from services.members.import_files import read_member_rows, write_csv, write_xlsx
+from services.members.adapters.import_files import read_member_rows, write_csv, write_xlsx
 from sotay.kit.spreadsheets import csv_bytes, csv_cell, is_formula_like, unquote, xlsx_bytes
 
 FORMULAS = ['=HYPERLINK("http://evil.example/","Xem")', "@SUM(1)", "+1+1", "-2+3", "\t=1+1", "\r=1+1",

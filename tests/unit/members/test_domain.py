@@ -12,6 +12,7 @@ from services.members.domain import (
     InvalidInput,
     Member,
     fold,
+    interpret_query,
     member_to_row,
     normalise_card_no,
     normalise_citizen_id,
@@ -620,3 +621,22 @@ def test_member_to_row_round_trips_through_parse_member(current: Member) -> None
     for member in (current, ineligible):
         assert parse_member(member_to_row(member), today=TODAY) == member
     assert member_to_row(ineligible)["eligible"] == "false"
+
+
+# --- what a search box asks for ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("q,expected", [
+    ("01.234567", ("01234567", None, None)),                       # a card number
+    ("0912 345 678", ("0912345678", "+84912345678", None)),        # a card or a phone: both
+    ("+84 912 345 678", (None, "+84912345678", None)),             # a phone only
+    ("  Trần Thị Bình ", (None, None, "tran thi binh")),           # (part of) a name, folded
+    ("", (None, None, None)), ("   ", (None, None, None)), (None, (None, None, None)),
+])
+def test_a_search_box_takes_a_card_a_phone_or_a_name(q, expected) -> None:
+    assert interpret_query(q) == expected
+
+
+def test_without_phones_a_number_is_a_card_number_only() -> None:
+    assert interpret_query("0912 345 678", phones=False) == ("0912345678", None, None)
+    assert interpret_query("+84 912 345 678", phones=False)[:2] == (None, None)

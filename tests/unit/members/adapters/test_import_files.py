@@ -6,8 +6,8 @@ import pytest
 from openpyxl import Workbook
 
 from services.members.domain import GENDERS, MEMBER_FIELDS, InvalidInput, Member, parse_member
-from services.members import import_files
-from services.members.import_files import read_member_rows, sniff_format, write_csv, write_xlsx
+from services.members.adapters import import_files
+from services.members.adapters.import_files import read_member_rows, sniff_format, write_csv, write_xlsx
 
 TODAY = date(2025, 6, 1)
 REQUIRED = ("party_card_no", "full_name", "date_of_birth", "unit")

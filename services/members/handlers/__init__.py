@@ -1,0 +1,1 @@
+"""The use cases of the member registry, one module per concern."""

@@ -1,0 +1,257 @@
+"""Member records: registration, reads (audited, masked for readers who are not registry
+writers), search, edits, transfers and standing. Each use case runs inside the caller's
+transaction, checks the actor's scope, changes the tables and writes its event to the outbox
+in that same transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable
+from datetime import date
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.members import domain
+from services.members.adapters import registry
+from services.members.handlers.access import (
+    ORG, REGISTRY_READERS, REGISTRY_WRITERS, Scopes, is_member_concerned, not_found,
+)
+from sotay.contracts.members import (
+    MemberRegistered, MemberSnapshot, MemberStatusChanged, MemberTransferred, MemberUpdated,
+)
+from sotay.kit.auth import Principal
+from sotay.kit.db import unique_violation
+from sotay.kit.events import uuid7
+from sotay.kit.http import Problem, decode_cursor, encode_cursor, invalid
+from sotay.kit.outbox import emit
+from sotay.kit.scope import forbidden
+from sotay.kit.service import ServiceContext
+
+
+def member_from_row(row: dict[str, Any]) -> domain.Member:
+    return domain.Member(**{f.name: row[f.name] for f in dataclasses.fields(domain.Member)})
+
+
+async def emit_snapshot(db: AsyncConnection, ctx: ServiceContext, event_type: type[MemberSnapshot],
+                        row: dict[str, Any], **extra: Any) -> None:
+    """Write `event_type`, the member's snapshot as `row` has it now and `extra`, to the outbox."""
+    payload = domain.member_snapshot(member_from_row(row), member_id=row["id"], unit_path=row["unit_path"],
+                                     pii_hash=ctx.pii_hash)
+    await emit(db, registry.SCHEMA, event_type(**payload, **extra), aggregate_id=row["id"],
+               committee=row["committee"], unit=row["unit"], sequence=row["version"])
+
+
+def parse_or_422(raw: dict[str, Any], today: date, current: domain.Member | None = None) -> domain.Member:
+    try:
+        if current is None:
+            return domain.parse_member(raw, today=today)
+        return domain.parse_member_patch(raw, current=current, today=today)
+    except domain.InvalidInput as exc:
+        raise invalid([(e.field, e.reason) for e in exc.errors]) from None
+
+
+async def open_cell(db: AsyncConnection, code: str, field: str = "unit") -> dict[str, Any]:
+    unit = await registry.unit_by_code(db, code)
+    if unit is None or unit["kind"] != "cell":
+        raise invalid([(field, "is not a party cell of the registry")])
+    if unit["closed_at"] is not None:
+        raise invalid([(field, "is a closed cell")])
+    return unit
+
+
+async def create_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, raw: dict[str, Any],
+                        *, today: date) -> dict:
+    member = parse_or_422(raw, today)
+    cell = await open_cell(db, member.unit)
+    await ORG.require(db, actor, cell["path"], REGISTRY_WRITERS)
+    if found := await registry.conflicts(db, member.party_card_no, member.citizen_id):
+        raise already_in_registry(found)
+    member_id = uuid7()
+    await unless_taken(registry.insert_member(db, {**dataclasses.asdict(member), "id": member_id,
+                                                   "name_folded": domain.fold(member.full_name),
+                                                   "unit_id": cell["id"], "unit_path": cell["path"]}))
+    await registry.add_history(db, member_id, actor.subject, "created", domain.member_to_row(member))
+    row = await registry.member_by_id(db, member_id)
+    await emit_snapshot(db, ctx, MemberRegistered, row, source="api")
+    return row
+
+
+def already_in_registry(found: list[tuple[str, str]]) -> Problem:
+    return Problem(409, "Already in the registry", "Another member has the same identifiers.",
+                   errors=[{"field": f, "reason": r} for f, r in found])
+
+
+# The registry's unique identifiers, by the constraint that keeps them unique, and what a clerk is told.
+TAKEN = {"members_party_card_no_key": ("party_card_no", "is already in the registry"),
+         "members_citizen_id_key": ("citizen_id", "belongs to another member")}
+
+
+async def unless_taken(write: Awaitable[Any]) -> Any:
+    """The write, or the 409 `registry.conflicts` gives, when a request running alongside took
+    the card number or the citizen ID between that check and this write (a unique violation,
+    which would otherwise be a 500 and a traceback)."""
+    try:
+        return await write
+    except IntegrityError as exc:
+        taken = TAKEN.get(unique_violation(exc) or "")
+        if taken is None:
+            raise
+        raise already_in_registry([taken]) from None
+
+
+async def member_for_staff(db: AsyncConnection, actor: Principal, member_id: Any, roles=REGISTRY_WRITERS,
+                           *, lock: bool = False) -> dict[str, Any]:
+    row = await registry.member_by_id(db, member_id, lock=lock)
+    if row is None:
+        raise not_found("member")
+    await ORG.require(db, actor, row["unit_path"], roles)
+    return row
+
+
+async def read_member(db: AsyncConnection, actor: Principal, member_id: Any) -> tuple[dict[str, Any], bool]:
+    """A member's full record, and whether it is shown masked: to the member themself (a self
+    read), to a registry writer of their unit in clear, to a reader (a cell secretary) masked.
+    Every read is audited."""
+    row = await registry.member_by_id(db, member_id)
+    if row is None:
+        raise not_found("member")
+    if is_member_concerned(actor, row):
+        await registry.audit_read(db, actor.subject, "self", [row["id"]], masked=False)
+        return row, False
+    masked = (await Scopes.of(db, actor)).masked(row["unit_path"])
+    await registry.audit_read(db, actor.subject, "record", [row["id"]], masked=masked)
+    return row, masked
+
+
+async def search_members(db: AsyncConnection, actor: Principal, q: str | None, unit: str | None,
+                         cursor: str | None, limit: int, *, phones: bool) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of members in the actor's units matching `q` (domain.interpret_query), inside
+    `unit` if given, in (unit_path, id) order, and the cursor of the next page (None when none
+    follows)."""
+    scopes = await ORG.scoped(db, actor, REGISTRY_READERS)
+    unit_path = None
+    if unit:
+        target = await registry.unit_by_code(db, unit)
+        if target is None:
+            raise invalid([("unit", "is not a unit of the registry")])
+        unit_path = target["path"]
+    card_no, phone, folded = domain.interpret_query(q, phones=phones)
+    after = tuple(decode_cursor(cursor, 2)) if cursor else None
+    rows = await registry.search_members(db, scopes=scopes, q_folded=folded, card_no=card_no, phone=phone,
+                                         unit_path=unit_path, limit=limit + 1, after=after)
+    page = rows[:limit]
+    return page, encode_cursor(page[-1]["unit_path"], str(page[-1]["id"])) if len(rows) > limit else None
+
+
+async def read_own_record(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
+    """The signed-in member's own record (audited as a self read)."""
+    if not actor.member_card_no:
+        raise forbidden("This token does not belong to a member.")
+    member_id = await registry.member_id_by_card(db, actor.member_card_no)
+    row = await registry.member_by_id(db, member_id) if member_id else None
+    if row is None:
+        raise not_found("member")
+    await registry.audit_read(db, actor.subject, "self", [row["id"]], masked=False)
+    return row
+
+
+async def read_history(db: AsyncConnection, actor: Principal, member_id: Any) -> tuple[list[dict[str, Any]], bool]:
+    """Who changed what of a member, when and why, for staff of their unit, and whether the
+    values are shown masked (audited)."""
+    row = await registry.member_by_id(db, member_id)
+    if row is None:
+        raise not_found("member")
+    masked = (await Scopes.of(db, actor)).masked(row["unit_path"])
+    items = await registry.history(db, row["id"])
+    await registry.audit_read(db, actor.subject, "history", [row["id"]], masked=masked)
+    return items, masked
+
+
+async def update_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
+                        patch: dict[str, Any], *, today: date, reason: str | None = None,
+                        correction_request_id: str | None = None) -> dict:
+    row = await member_for_staff(db, actor, member_id, lock=True)
+    return await apply_patch(db, ctx, actor.subject, row, patch, today=today, reason=reason,
+                              correction_request_id=correction_request_id)
+
+
+async def apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row: dict[str, Any],
+                       patch: dict[str, Any], *, today: date, reason: str | None,
+                       correction_request_id: str | None = None) -> dict:
+    for moved in ("unit", "status"):
+        if moved in patch and patch[moved] != row[moved]:
+            raise invalid([(moved, "changes through a transfer or a status change, not an edit")])
+    current = member_from_row(row)
+    updated = parse_or_422(patch, today, current)
+    before, after = domain.member_to_row(current), domain.member_to_row(updated)
+    changed = sorted(k for k in after if after[k] != before[k])
+    if not changed:
+        return row
+    if "citizen_id" in changed and (found := await registry.conflicts(db, updated.party_card_no,
+                                                                       updated.citizen_id, row["id"])):
+        raise already_in_registry(found)
+    fields = {k: getattr(updated, k) for k in changed}
+    if "full_name" in fields:
+        fields["name_folded"] = domain.fold(updated.full_name)
+    await unless_taken(registry.update_member(db, row["id"], fields))
+    await registry.add_history(db, row["id"], actor, "updated",
+                               {k: {"from": before[k], "to": after[k]} for k in changed}, reason)
+    row = await registry.member_by_id(db, row["id"])
+    await emit_snapshot(db, ctx, MemberUpdated, row, changed=changed, correction_request_id=correction_request_id)
+    return row
+
+
+async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
+                          to_unit: str, kind: str, reason: str | None) -> dict:
+    """Chuyển sinh hoạt: an official transfer moves the member; a temporary one
+    records where they attend while their home cell stays."""
+    row = await member_for_staff(db, actor, member_id, lock=True)
+    if row["status"] not in domain.ACTIVE_STANDING:
+        raise invalid([("member", f"a member who is {row['status']} cannot be transferred")])
+    target = await open_cell(db, to_unit, "to_unit")
+    # Between committees, the city's organisation board moves a member (Ban Tổ chức Thành ủy).
+    await ORG.require(db, actor, target["path"], REGISTRY_WRITERS,
+                      "The destination cell is outside the units you administer: "
+                      "a transfer to another committee is made by the city.")
+    if to_unit == row["unit"] and kind == "official":
+        raise invalid([("to_unit", "is the member's current cell")])
+    if kind == "official":
+        fields = {"unit_id": target["id"], "unit_path": target["path"], "temporary_unit_id": None}
+    else:
+        fields = {"temporary_unit_id": target["id"]}
+    await registry.update_member(db, row["id"], fields)
+    await registry.add_history(db, row["id"], actor.subject, f"transferred_{kind}",
+                               {"from": row["unit"], "to": to_unit}, reason)
+    updated = await registry.member_by_id(db, row["id"])
+    await emit_snapshot(db, ctx, MemberTransferred, updated, from_unit=row["unit"],
+                        from_committee=row["committee"], transfer_kind=kind, reason=reason)
+    return updated
+
+
+async def change_status(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
+                        status: str, *, eligible: bool | None, ineligible_reason: str | None,
+                        reason: str | None, today: date) -> dict:
+    row = await member_for_staff(db, actor, member_id, lock=True)
+    if status not in domain.STATUSES:
+        raise invalid([("status", f"must be one of {', '.join(domain.STATUSES)}")])
+    leaving = status not in domain.ACTIVE_STANDING
+    if eligible is None:
+        eligible = False if leaving else row["eligible"]
+    if leaving and ineligible_reason is None and not eligible:
+        ineligible_reason = status.replace("_", " ")
+    current = member_from_row(row)
+    updated = parse_or_422({"status": status, "eligible": eligible,
+                            "ineligible_reason": None if eligible else ineligible_reason}, today, current)
+    if (updated.status, updated.eligible, updated.ineligible_reason) == (row["status"], row["eligible"],
+                                                                          row["ineligible_reason"]):
+        return row
+    await registry.update_member(db, row["id"], {"status": updated.status, "eligible": updated.eligible,
+                                                 "ineligible_reason": updated.ineligible_reason})
+    await registry.add_history(db, row["id"], actor.subject, "status_changed",
+                               {"status": {"from": row["status"], "to": status},
+                                "eligible": {"from": row["eligible"], "to": updated.eligible}}, reason)
+    new_row = await registry.member_by_id(db, row["id"])
+    await emit_snapshot(db, ctx, MemberStatusChanged, new_row, from_status=row["status"], reason=reason)
+    return new_row

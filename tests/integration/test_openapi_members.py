@@ -1,0 +1,99 @@
+"""The member registry's OpenAPI document says what every route answers, and what the routes
+really answer matches it (entrypoints/models.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+import services.members
+from services.members.adapters.import_files import write_csv
+from services.members.entrypoints.models import (
+    CorrectionRequest, CorrectionRequests, ImportStarted, ImportStatus, MemberHistory, MemberPage, MemberRecord,
+    MemberSummary, OrgUnit, OrgUnitPage,
+)
+from tests.support.system import eventually, make_settings, running_system
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "/api/members/v1"
+MEMBER = {"party_card_no": "01.765432", "full_name": "Lê Thị Hoa", "date_of_birth": "1970-02-03",
+          "gender": "female", "citizen_id": "001070012345", "phone": "0912 111 222", "unit": "cg-g1-c1",
+          "admitted_on": "1995-03-02", "official_on": "1996-03-02", "status": "active", "eligible": True}
+
+
+@pytest.fixture(scope="module")
+async def system(data_dir, nats_url, database_url):
+    async with running_system([services.members.definition()], make_settings(data_dir), nats_url,
+                              database_url) as system:
+        admin = system.auth("city_admin")
+        for unit in [{"code": "city", "name": "Thành phố Hà Nội", "kind": "city"},
+                     {"code": "cau-giay", "name": "Quận Cầu Giấy", "kind": "committee", "parent": "city"},
+                     {"code": "cg-g1", "name": "Phường Dịch Vọng", "kind": "grassroots", "parent": "cau-giay"},
+                     {"code": "cg-g1-c1", "name": "Chi bộ số 1", "kind": "cell", "parent": "cg-g1"},
+                     {"code": "cg-g1-c2", "name": "Chi bộ số 2", "kind": "cell", "parent": "cg-g1"}]:
+            response = await system.client.post(f"{PREFIX}/org-units", json=unit, headers=admin)
+            assert response.status_code == 201, response.text
+            OrgUnit.model_validate(response.json())
+        yield system
+
+
+async def test_every_operation_documents_a_success_response_with_a_schema(system):
+    document = (await system.client.get(f"{PREFIX}/openapi.json")).json()
+    operations = [(method, path, operation) for path, item in document["paths"].items()
+                  for method, operation in item.items()]
+    assert len(operations) >= 19
+    for method, path, operation in operations:
+        successes = {code: r for code, r in operation["responses"].items() if code.startswith("2")}
+        assert successes, f"{method.upper()} {path} documents no success response"
+        for code, response in successes.items():
+            schema = next(iter(response.get("content", {}).values()), {}).get("schema")
+            assert schema, f"{method.upper()} {path} {code} has no schema"
+    upload = document["paths"][f"{PREFIX}/imports"]["post"]["responses"]
+    assert {"200", "202"} <= set(upload)
+
+
+async def test_real_answers_validate_against_their_models(system):
+    admin = system.auth("city_admin")
+    OrgUnitPage.model_validate((await system.client.get(f"{PREFIX}/org-units", params={"limit": 2})).json())
+
+    created = await system.client.post(f"{PREFIX}/members", json=MEMBER, headers=admin)
+    assert created.status_code == 201, created.text
+    record = MemberRecord.model_validate(created.json())
+    member_id = record.id
+    MemberRecord.model_validate((await system.client.get(f"{PREFIX}/members/{member_id}", headers=admin)).json())
+    secretary = system.auth("cell_secretary", "cg-g1-c1")
+    masked = MemberRecord.model_validate(
+        (await system.client.get(f"{PREFIX}/members/{member_id}", headers=secretary)).json())
+    assert masked.citizen_id != MEMBER["citizen_id"]
+    page = MemberPage.model_validate(
+        (await system.client.post(f"{PREFIX}/members/search", json={"q": "le thi hoa"}, headers=admin)).json())
+    assert [m.id for m in page.items] == [member_id]
+    moved = await system.client.post(f"{PREFIX}/members/{member_id}/transfers", json={"to_unit": "cg-g1-c2"},
+                                     headers=admin)
+    assert MemberSummary.model_validate(moved.json()).unit == "cg-g1-c2"
+    MemberHistory.model_validate((await system.client.get(f"{PREFIX}/members/{member_id}/history",
+                                                          headers=admin)).json())
+
+    me = system.auth("member", "cg-g1-c2", card=record.party_card_no)
+    proposed = await system.client.post(f"{PREFIX}/members/{member_id}/corrections",
+                                        json={"changes": {"full_name": "Lê Thị Hoà"}}, headers=me)
+    assert proposed.status_code == 201, proposed.text
+    request = CorrectionRequest.model_validate(proposed.json())
+    listed = CorrectionRequests.model_validate((await system.client.get(f"{PREFIX}/corrections",
+                                                                        headers=admin)).json())
+    assert [c.id for c in listed.items] == [request.id] and listed.items[0].can_decide
+    accepted = await system.client.post(f"{PREFIX}/corrections/{request.id}/accept", json={}, headers=admin)
+    assert CorrectionRequest.model_validate(accepted.json()).status == "accepted"
+
+    data = [{**MEMBER, "party_card_no": "01.765433", "citizen_id": "001070012346", "phone": "0912111223",
+             "eligible": "true"}]
+    started = await system.client.post(f"{PREFIX}/imports", files={"file": ("a.csv", write_csv(data), "text/csv")},
+                                       headers=admin)
+    assert started.status_code == 202, started.text
+    ImportStarted.model_validate(started.json())
+
+    async def done():
+        status = (await system.client.get(started.headers["location"], headers=admin)).json()
+        return status["status"] != "running" and status
+    finished = ImportStatus.model_validate(await eventually(done))
+    assert (finished.status, finished.imported) == ("done", 1)
