@@ -13,7 +13,7 @@ from sotay.kit.service import ServiceDefinition
 def definition() -> ServiceDefinition:
     return ServiceDefinition(
         name="members",
-        migrations=Path(__file__).parent / "adapters" / "migrations",
+        migrations=Path(__file__).parent / "migrations",
         catalogue=CATALOGUE,
         build_router=build_router,
         build_consumers=lambda ctx: [accounts_consumer()],

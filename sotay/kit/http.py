@@ -27,7 +27,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sotay.kit.auth import AuthError, Principal, TokenVerifier
 
 PROBLEM = "application/problem+json"
 
@@ -409,29 +408,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-
-
-def bearer_principal(verifier: TokenVerifier) -> Callable[..., Awaitable[Principal]]:
-    async def principal(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Problem(401, "Unauthorized", "A bearer token is required.")
-        try:
-            return verifier.verify(token.strip())
-        except AuthError as exc:
-            raise Problem(401, "Unauthorized", str(exc)) from exc
-    return principal
-
-
-def optional_principal(verifier: TokenVerifier) -> Callable[..., Awaitable[Principal | None]]:
-    required = bearer_principal(verifier)
-
-    async def principal(request: Request) -> Principal | None:
-        if "authorization" not in request.headers:
-            return None
-        return await required(request)
-    return principal
 
 
 class Idempotency:
