@@ -8,6 +8,8 @@ latest value per unit is kept in the key-value bucket `sotay_rollout`.
 from datetime import date
 from typing import ClassVar
 
+from pydantic import BaseModel
+
 from sotay.kit.events import Catalogue, Event
 
 
@@ -15,11 +17,9 @@ class MetricsEvent(Event):
     service = "metrics"
 
 
-class RolloutSnapshot(MetricsEvent):
-    """A unit's rollout figures (its whole subtree) after they changed."""
-
-    # The contract's subject is sotay.metrics.rollout.<committee>, not the snake-cased class name.
-    subject_name: ClassVar[str] = "rollout"
+class RolloutFigures(BaseModel):
+    """A unit's rollout figures (its whole subtree): what RolloutSnapshot carries, and what
+    metrics' API answers."""
 
     unit_id: str
     unit_code: str
@@ -44,6 +44,13 @@ class RolloutSnapshot(MetricsEvent):
     feedback_posted: int
     funnel: dict[str, int]
     without_account: dict
+
+
+class RolloutSnapshot(MetricsEvent, RolloutFigures):
+    """A unit's rollout figures (its whole subtree) after they changed."""
+
+    # The contract's subject is sotay.metrics.rollout.<committee>, not the snake-cased class name.
+    subject_name: ClassVar[str] = "rollout"
 
 
 class TrainingRecorded(MetricsEvent):

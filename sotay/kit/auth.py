@@ -157,6 +157,10 @@ class TokenVerifier:
         """Refuse the subject's tokens issued up to `revoked_at` (its sessions end)."""
         self._revoked[subject] = revoked_at
 
+    def has_ended(self, subject: str) -> bool:
+        """Whether some of the subject's sessions were ended (see `revoke`)."""
+        return subject in self._revoked
+
     def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None and cached[2] + self.clock_skew_s > time.time() and cached[3] in self._keys:

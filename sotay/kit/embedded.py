@@ -44,7 +44,7 @@ def free_port(preferred: int | None = None) -> int:
     raise RuntimeError("no free TCP port on 127.0.0.1")
 
 
-def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -95,11 +95,11 @@ class EmbeddedNats:
         # It logs to its file; were it to keep our stdout, a reader of our output would never see it end.
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, start_new_session=True)
-        _wait_for_port(self.port, timeout, self.process)
+        wait_for_port(self.port, timeout, self.process)
         return self.url
 
     def stop(self, timeout: float = 10.0) -> None:
-        _terminate(self.process, signal.SIGTERM, timeout)
+        terminate(self.process, signal.SIGTERM, timeout)
         self.process = None
 
 
@@ -153,13 +153,13 @@ class EmbeddedPostgres:
             cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
             **_as_user(run_as), start_new_session=True,
         )
-        _wait_for_port(self.port, timeout, self.process)
+        wait_for_port(self.port, timeout, self.process)
         self._ensure_database(bindir, run_as, timeout)
         return self.url
 
     def stop(self, timeout: float = 30.0) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back clients, checkpoint, exit.
-        _terminate(self.process, signal.SIGINT, timeout)
+        terminate(self.process, signal.SIGINT, timeout)
         self.process = None
 
     def _socket_dir(self) -> Path:
@@ -260,7 +260,7 @@ def _stop_stale(pidfile: Path, name: str) -> None:
         time.sleep(0.05)
 
 
-def _terminate(process: subprocess.Popen | None, sig: int, timeout: float) -> None:
+def terminate(process: subprocess.Popen | None, sig: int, timeout: float) -> None:
     if process is None or process.poll() is not None:
         return
     process.send_signal(sig)

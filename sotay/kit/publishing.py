@@ -55,7 +55,7 @@ class BatchPublisher:
         results: list[BaseException | None] = []
         for start in range(0, len(messages), ATOMIC_MAX):
             chunk = messages[start:start + ATOMIC_MAX]
-            if len(chunk) > 1 and self._atomic_allowed(chunk[0][0]):
+            if len(chunk) > 1 and self.atomic_allowed(chunk[0][0]):
                 try:
                     await self._atomic(chunk)
                     results += [None] * len(chunk)
@@ -70,7 +70,8 @@ class BatchPublisher:
             results += await self._one_by_one(chunk)
         return results
 
-    def _atomic_allowed(self, subject: str) -> bool:
+    def atomic_allowed(self, subject: str) -> bool:
+        """Whether messages to `subject` go in atomic batches (the server has them, its stream has not refused)."""
         return server_has_atomic_batches(self.nc) and _prefix(subject) not in self._refused
 
     async def _atomic(self, chunk: Sequence[Outgoing]) -> None:

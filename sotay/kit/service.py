@@ -169,7 +169,7 @@ async def connect_nats(settings: Settings, url: str, *, inbox: str | None = None
     return await nats.connect(servers, **options, **extra)
 
 
-async def _patiently(what: str, step: Callable[[], Awaitable[None]], attempts: int = 5) -> None:
+async def patiently(what: str, step: Callable[[], Awaitable[None]], attempts: int = 5) -> None:
     """A set-up step against JetStream, again after a timeout: replicas starting
     together, or a cluster electing a leader, can keep an answer past nats-py's
     5 s. Each step creates or updates to one configuration, so repeating it is safe."""
@@ -315,14 +315,14 @@ class ServiceRuntime:
         js = nc.jetstream() if setup else BindOnlyJetStream(nc)
         self.context.js, self.context.nc = js, nc
         if setup:
-            await _patiently("streams", lambda: ensure_streams(
+            await patiently("streams", lambda: ensure_streams(
                 js, atomic=server_has_atomic_batches(nc), replicas=self.settings.stream_replicas,
                 duplicate_window_s=self.settings.duplicate_window_s))
         else:
             await self.check_nats_set_up(js)
         await self.broker.start()
         if self.definition.on_start:
-            await _patiently(f"{self.name} start", lambda: self.definition.on_start(self.context))
+            await patiently(f"{self.name} start", lambda: self.definition.on_start(self.context))
         await self._trust_published_keys(js)
         for bucket, key, apply in ((JWKS_BUCKET, JWKS_KEY, self._trust_keys), (REVOKED_BUCKET, ">", self._end_sessions)):
             self._tasks.append(asyncio.create_task(self._watch_bucket(js, bucket, key, apply),
@@ -331,7 +331,7 @@ class ServiceRuntime:
         self.start_relay()
         for consumer, config in self.consumer_configs():
             if setup:
-                await _patiently(f"consumer {consumer.name}", lambda c=consumer, k=config: ensure_consumer(js, c, k))
+                await patiently(f"consumer {consumer.name}", lambda c=consumer, k=config: ensure_consumer(js, c, k))
             self._start_consumer(consumer, js)
 
     async def _trust_published_keys(self, js: JetStreamContext) -> None:

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
 
     # --- outside input (issue 16, trust boundaries) ---------------------------------------------
     # Feed import fetches from public addresses only: never loopback, private, link-local, shared
-    # (CGNAT), multicast or reserved ones (services/content/egress.py). SOTAY_FEED_HOSTS: host names,
+    # (CGNAT), multicast or reserved ones (services/content/adapters/egress.py). SOTAY_FEED_HOSTS: host names,
     # comma-separated ("*.example.vn" for its subdomains), the only ones feeds may come from (empty:
     # any host on a public address). SOTAY_FEED_ALLOW_NETWORKS: networks (CIDRs, comma-separated)
     # trusted all the same, such as the city website's on an internal network.

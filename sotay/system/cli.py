@@ -415,7 +415,7 @@ def cmd_admin(args, settings: Settings) -> int:
     from services.identity.adapters.passwords import HASHER
     from services.identity.domain import password_problems
     from services.identity.handlers.accounts import create_user
-    from services.members.domain import normalise_card_no, normalise_phone
+    from sotay.contracts.fields import normalise_card_no, normalise_phone
     from sotay.kit.http import Problem
 
     try:

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from services.content.domain.feeds import parse_feed
-from sotay.kit.embedded import _terminate, _wait_for_port, free_port, nats_server_binary
+from sotay.kit.embedded import terminate, wait_for_port, free_port, nats_server_binary
 from sotay.kit.pages import PAGES
 from sotay.kit.service import connect_nats
 from sotay.kit.settings import Settings
@@ -91,7 +91,7 @@ def test_a_refused_oversized_body_carries_them_too(world):
 def test_hsts_is_sent_only_over_https(world):
     """Over HTTPS (TLS at uvicorn, or a trusted proxy's X-Forwarded-Proto: https, which uvicorn turns
     into the request's scheme) the browser is told to keep to HTTPS; never over plain HTTP."""
-    app = world.system.client._transport.app
+    app = world.system.app
 
     async def over(scheme: str) -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"{scheme}://sotay.test") as c:
@@ -281,7 +281,7 @@ def start_tls_nats(directory: Path, *, verify_clients: bool) -> tuple[subprocess
     process = subprocess.Popen([nats_server_binary(), "--config", str(config), "-l", str(directory / "nats.log")],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
-    _wait_for_port(port, 15, process)
+    wait_for_port(port, 15, process)
     return process, TlsNats(port, ca_path, *files["client"])
 
 
@@ -289,14 +289,14 @@ def start_tls_nats(directory: Path, *, verify_clients: bool) -> tuple[subprocess
 def tls_nats(tmp_path):
     process, server = start_tls_nats(tmp_path / "tls", verify_clients=False)
     yield server
-    _terminate(process, signal.SIGTERM, 10)
+    terminate(process, signal.SIGTERM, 10)
 
 
 @pytest.fixture
 def mutual_tls_nats(tmp_path):
     process, server = start_tls_nats(tmp_path / "mtls", verify_clients=True)
     yield server
-    _terminate(process, signal.SIGTERM, 10)
+    terminate(process, signal.SIGTERM, 10)
 
 
 # Refused connections fail at once: no retries, no reconnection.

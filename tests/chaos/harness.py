@@ -26,7 +26,7 @@ import httpx
 
 from services.members.adapters.import_files import write_csv
 from sotay.kit.auth import Grant, mint_token
-from sotay.kit.embedded import EmbeddedPostgres, _wait_for_port, free_port, nats_server_binary
+from sotay.kit.embedded import EmbeddedPostgres, wait_for_port, free_port, nats_server_binary
 from sotay.kit.settings import Settings
 from tests.support.retry import post_until_answered
 from tests.support.system import ONE_ADDRESS_FOR_A_CITY, import_registry, registry_row
@@ -108,7 +108,7 @@ class Chaos:
         proc.wait(20)
 
     async def wait_nats(self, timeout: float = 20) -> None:
-        await asyncio.to_thread(_wait_for_port, self.nats_port, timeout, self.processes.running["nats"])
+        await asyncio.to_thread(wait_for_port, self.nats_port, timeout, self.processes.running["nats"])
 
     def start_postgres(self) -> None:
         self.database_url = self.postgres.start()

@@ -8,6 +8,7 @@ import inspect
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -17,9 +18,9 @@ from services.members.adapters.import_files import write_csv
 from sotay.kit.auth import Grant, mint_token
 from sotay.kit.embedded import free_port
 from sotay.kit.keys import publish_development_jwks
-from sotay.system.runtime import http_server_config
 from sotay.kit.service import ServiceDefinition, ServiceRuntime, service_app
 from sotay.kit.settings import Settings
+from sotay.system.runtime import http_server_config
 
 
 @dataclass
@@ -27,6 +28,7 @@ class RunningSystem:
     settings: Settings
     runtimes: dict[str, ServiceRuntime]
     client: httpx.AsyncClient
+    app: Any  # the ASGI app the client calls
 
     def token(self, role: str, unit: str = "city", *, subject: str | None = None, card: str | None = None) -> str:
         key = self.settings.signing_key()
@@ -75,7 +77,7 @@ async def running_system(definitions: list[ServiceDefinition], settings: Setting
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://sotay.test") as client:
         try:
-            yield RunningSystem(settings, runtimes, client)
+            yield RunningSystem(settings, runtimes, client, app)
         finally:
             for runtime in reversed(list(runtimes.values())):
                 await runtime.stop()

@@ -633,7 +633,7 @@ def test_sotay_pods_reach_only_nats_postgresql_and_dns(overlay):
     assert any(matches(peer["podSelector"], service_labels) for r in client_rules for peer in r["from"])
 
 
-# What the feed import must never reach, whatever a feed address says (services/content/egress.py
+# What the feed import must never reach, whatever a feed address says (services/content/adapters/egress.py
 # refuses them too): the cluster's networks and every private range, loopback, link-local (the cloud's
 # metadata service), shared (CGNAT) addresses.
 NOT_THE_INTERNET = [ipaddress.ip_network(n) for n in (

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sotay.contracts.metrics import RolloutFigures
+
 # --- requests ---------------------------------------------------------------------------------
 
 
@@ -44,30 +46,10 @@ class WithoutAccount(BaseModel):
     disabled: int
 
 
-class Figures(BaseModel):
-    """A unit's rollout figures (its whole subtree), as RolloutSnapshot carries them."""
+class Figures(RolloutFigures):
+    """A unit's rollout figures (its whole subtree), as RolloutSnapshot carries them, with the
+    funnel and the members without an account spelled out."""
 
-    unit_id: str
-    unit_code: str
-    unit_name: str
-    unit_kind: str
-    as_of: date
-    members_total: int
-    members_eligible: int
-    accounts_installed: int
-    accounts_web: int
-    accounts_mobile: int
-    accounts_pending: int
-    accounts_approved: int
-    accounts_rejected: int
-    installed_pct_total: float
-    installed_pct_eligible: float
-    readers_today: int
-    readers_7d: int
-    trained_people: int
-    training_sessions: int
-    articles_published: int
-    feedback_posted: int
     funnel: Funnel
     without_account: WithoutAccount
 

@@ -17,7 +17,7 @@ async def test_a_step_that_times_out_is_tried_again_until_it_answers(monkeypatch
         calls.append(1)
         if len(calls) < 3:
             raise TimeoutError("nats: timeout")
-    await service._patiently("streams", step)
+    await service.patiently("streams", step)
     assert len(calls) == 3 and slept == [1, 2]
 
 
@@ -31,12 +31,12 @@ async def test_a_step_that_keeps_timing_out_fails_and_other_errors_are_not_retri
         calls.append(1)
         raise TimeoutError("nats: timeout")
     with pytest.raises(TimeoutError):
-        await service._patiently("streams", timing_out, attempts=4)
+        await service.patiently("streams", timing_out, attempts=4)
     assert len(calls) == 4
 
     async def refused():
         calls.append(2)
         raise PermissionError("refused")
     with pytest.raises(PermissionError):
-        await service._patiently("streams", refused)
+        await service.patiently("streams", refused)
     assert calls.count(2) == 1
