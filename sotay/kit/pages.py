@@ -10,6 +10,8 @@ nginx in the compose deployment.
 - `/console/registry`: the registry console (search, records, transfers, standing, imports, corrections).
 - `/assets/…`: the pages' styles and scripts (no file is loaded from
   another origin at run time).
+- `/manifest.webmanifest`, `/sw.js`, `/icons/…`: what makes the handbook an
+  app a phone installs (web/sw.js says what it keeps on the device).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/": "consol
          "/console/editorial": "console/editorial.html", "/console/registry": "console/registry.html"}
 # Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
 NO_STALE = {"Cache-Control": "no-cache"}
+# The installed handbook's files, at the top so that the service worker's scope is the whole site.
+APP_FILES = {"/sw.js": ("sw.js", "text/javascript; charset=utf-8"),
+             "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json")}
 
 
 def mount_pages(app: FastAPI) -> None:
@@ -37,3 +42,8 @@ def mount_pages(app: FastAPI) -> None:
         def page(name: str = name) -> FileResponse:
             return FileResponse(WEB / name, media_type="text/html; charset=utf-8", headers=NO_STALE)
         app.add_api_route(route, page, methods=["GET"], include_in_schema=False)
+    for route, (name, media_type) in APP_FILES.items():
+        def app_file(name: str = name, media_type: str = media_type) -> FileResponse:
+            return FileResponse(WEB / name, media_type=media_type, headers=NO_STALE)
+        app.add_api_route(route, app_file, methods=["GET"], include_in_schema=False)
+    app.mount("/icons", StaticFiles(directory=WEB / "icons"), name="icons")

@@ -64,7 +64,8 @@ def assert_security_headers(response: httpx.Response, where: str) -> None:
 def test_every_page_asset_and_api_answer_carries_the_security_headers(world):
     member = world.member_auth("an")
     paths = {path: {} for path in PAGES}
-    paths.update({"/assets/sotay.css": {}, "/assets/common.js": {}, "/healthz": {}, "/readyz": {}})
+    paths.update({"/assets/sotay.css": {}, "/assets/common.js": {}, "/healthz": {}, "/readyz": {},
+                  "/sw.js": {}, "/manifest.webmanifest": {}, "/icons/icon-192.png": {}})
     for service in SERVICES:
         paths.update({f"/api/{service}/v1/healthz": {}, f"/api/{service}/v1/openapi.json": {},
                       f"/api/{service}/v1/asyncapi": {}, f"/api/{service}/v1/asyncapi.html": {}})

@@ -741,3 +741,8 @@ def test_the_proxy_serves_the_pages_from_the_repository():
         assert (ROOT / "web" / name).is_file(), name
         if route.startswith("/console/") and route != "/console/":
             assert f"{route}.html" == f"/{name}"
+    from sotay.kit.pages import APP_FILES
+    for route, (name, media_type) in APP_FILES.items():  # the installed app's files, with their types
+        assert (ROOT / "web" / name).is_file(), name
+        assert f"location = {route} {{" in conf and f"types {{ {media_type.split(';')[0]} " in conf, route
+    assert "location /icons/ {" in conf and (ROOT / "web" / "icons" / "icon-512.png").is_file()
