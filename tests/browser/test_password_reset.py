@@ -62,6 +62,7 @@ async def test_a_secretary_issues_a_code_and_the_member_resets_and_signs_in(syst
             await staff.click("#find")
             await expect(staff.locator("#m-name")).to_have_text(name)
             await expect(staff.locator("#m-unit")).to_have_text("Chi bộ số 1")
+            await shot(staff, f"console-resets-found-{width}")
             await staff.click("#issue-code")
             code_box = staff.locator("#code")
             await expect(code_box).to_have_text(re.compile(r"^\d{4} \d{4}$"))

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from services.identity.entrypoints.models import ResetAccount, ResetCode, ResetDone
 from tests.attacks.registry_world import PASSWORD, cell, registry_world
 from tests.support.system import eventually, make_settings
 
@@ -78,6 +79,9 @@ async def test_a_secretary_issues_a_code_and_the_member_sets_a_new_password_with
     done = await redeem(world, card_no, f"{code[:4]} {code[4:]}")  # as read out: two groups of four
     assert done.status_code == 200, done.text
     assert done.json() == {"reset": True}
+    # The answers are what the OpenAPI document says they are.
+    ResetAccount.model_validate(looked.json()), ResetCode.model_validate(issued.json())
+    ResetDone.model_validate(done.json())
 
     assert (await world.sign_in(card_no, NEW_PASSWORD)).status_code == 200
     assert (await world.sign_in(card_no, PASSWORD)).status_code == 400

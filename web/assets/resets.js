@@ -13,7 +13,7 @@ Sotay.words({
     find: "Tìm", cell: "Chi bộ", issue: "Cấp mã đặt lại mật khẩu", issuing: "Đang cấp mã…",
     live_code: "Đảng viên này đang có một mã dùng được đến {t}. Cấp mã mới thì mã đó hết hiệu lực.",
     code_title: "Mã đặt lại mật khẩu", for_whom: "Cho đồng chí {n}, số thẻ {c}", valid_until: "Dùng được đến",
-    handover: "Trao mã này tận tay, hoặc gọi điện và đọc cho chính đồng chí đảng viên. Không gửi mã qua người khác. "
+    handover: "Trao mã này tận tay, hoặc gọi điện thoại và đọc cho chính đồng chí đảng viên. Không gửi mã qua người khác. "
       + "Mã chỉ dùng được một lần; cấp mã mới thì mã cũ hết hiệu lực. Mã chỉ hiện một lần, trên màn hình này.",
     member_goes: "Đảng viên mở trang “Quên mật khẩu” (/reset), nhập số thẻ, mã này và mật khẩu mới.",
     another: "Tìm đảng viên khác", required: "Đề nghị nhập số thẻ đảng viên.",
