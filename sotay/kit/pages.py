@@ -27,8 +27,7 @@ PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/": "consol
          "/console/approvals": "console/approvals.html",
          "/console/editorial": "console/editorial.html", "/console/registry": "console/registry.html"}
 # Password resets (issue 18): the member's page, and the console where staff issue codes.
-PAGES.update({"/reset": "reset.html", "/reset.html": "reset.html", "/console/resets": "console/resets.html",
-              "/console/resets.html": "console/resets.html"})
+PAGES.update({"/reset": "reset.html", "/reset.html": "reset.html", "/console/resets": "console/resets.html"})
 # Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
 NO_STALE = {"Cache-Control": "no-cache"}
 
