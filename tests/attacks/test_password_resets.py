@@ -85,6 +85,15 @@ async def test_only_the_members_own_units_staff_issue_and_never_to_someone_above
     assert (await issue_for(world, secretary, admin)).status_code == 403
     assert (await issue_for(world, world.auth("unit_admin", "ba-dinh"), admin)).status_code == 403
     assert (await issue_for(world, world.auth("city_admin"), admin)).status_code == 201
+    # A member made their cell's secretary: not by a fellow secretary of the cell, by the unit admin above.
+    peer_body = await world.approved(0, 36)
+    peer = await world.account_id(peer_body["party_card_no"])
+    granted = await world.http.post(f"{API}/accounts/{peer}/grants",
+                                    json={"role": "cell_secretary", "unit": cell("ba-dinh", 1)},
+                                    headers=world.auth("city_admin"))
+    assert granted.status_code == 201, granted.text
+    assert (await issue_for(world, secretary, peer)).status_code == 403
+    assert (await issue_for(world, world.auth("unit_admin", "ba-dinh"), peer)).status_code == 201
     # Nobody resets their own account this way.
     assert (await issue_for(world, world.auth("city_admin", subject=admin), admin)).status_code == 403
     codes = await world.scalar("identity", "SELECT count(*) FROM password_reset_codes WHERE account_id = :a",
