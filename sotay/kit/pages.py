@@ -8,6 +8,7 @@ nginx in the compose deployment.
 - `/console/approvals`: the approval console of cell secretaries and unit admins.
 - `/console/editorial`: the editorial console (desk, workflow, feed sources).
 - `/console/registry`: the registry console (search, records, transfers, standing, imports, corrections).
+- `/reset`: a member sets a new password with a reset code; `/console/resets`: staff issue the codes.
 - `/assets/…`: the pages' styles and scripts (no file is loaded from
   another origin at run time).
 - `/manifest.webmanifest`, `/sw.js`, `/icons/…`: what makes the handbook an
@@ -27,6 +28,8 @@ WEB = Path(os.environ.get("SOTAY_WEB_DIR") or Path(__file__).resolve().parents[2
 PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/": "console/index.html",
          "/console/approvals": "console/approvals.html",
          "/console/editorial": "console/editorial.html", "/console/registry": "console/registry.html"}
+# Password resets (issue 18): the member's page, and the console where staff issue codes.
+PAGES.update({"/reset": "reset.html", "/reset.html": "reset.html", "/console/resets": "console/resets.html"})
 # Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
 NO_STALE = {"Cache-Control": "no-cache"}
 # The installed handbook's files, at the top so that the service worker's scope is the whole site.

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     sign_in_failures_per_account: int = 10
     sign_in_failures_per_address: int = 100
     registrations_per_address_per_hour: int = 120
+    # Identity's password resets (issue 18): how long a reset code a cell secretary or unit admin
+    # issues stays valid, and how many wrong codes tried against it void it.
+    password_reset_code_ttl_s: int = 1800
+    password_reset_code_attempts: int = 5
     # Password hashing: threads (default: one per core) and how many hashes may wait for one;
     # past that, registrations and sign-ins get 503 with Retry-After.
     password_workers: int | None = None

@@ -34,6 +34,7 @@ SERVICES = ("members", "identity", "content", "metrics")
 PUBLIC = {
     "GET /api/members/v1/org-units", "GET /api/members/v1/org-units/{code}",
     "POST /api/identity/v1/registrations", "POST /api/identity/v1/registrations/status",
+    "POST /api/identity/v1/password-resets",  # a member's reset: the one-time code is the credential
     "POST /api/identity/v1/token", "POST /api/identity/v1/token/revoke",  # the refresh token is the credential
     "GET /api/identity/v1/.well-known/jwks.json",
     "GET /api/metrics/v1/prometheus",
@@ -70,6 +71,9 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/identity/v1/registrations": {"party_card_no": an[1], "full_name": an[0], "date_of_birth": an[3],
                                                 "phone": an[4], "password": "x", "platform": "web"},
         "POST /api/identity/v1/registrations/status": {"party_card_no": an[1], "password": "wrong password"},
+        "POST /api/identity/v1/password-resets/lookup": {"party_card_no": an[1]},
+        "POST /api/identity/v1/password-resets": {"username": an[1], "code": "1234 5678",
+                                                  "new_password": "Mot mat khau dai du"},
         "POST /api/identity/v1/token": ("form", {"grant_type": "password", "username": an[1], "password": "x"}),
         "POST /api/content/v1/articles": {"title": "Tin lạ", "body": "x", "category": "news",
                                           "audience": ["ba-dinh"], "unit": "ba-dinh"},

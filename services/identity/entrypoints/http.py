@@ -24,6 +24,11 @@ from services.identity.entrypoints.models import (
     RegistrationPage,
     RegistrationReceived,
     Rejection,
+    ResetAccount,
+    ResetCode,
+    ResetDone,
+    ResetLookup,
+    ResetRedeem,
     Revoked,
     RoleGrant,
     StatusQuery,
@@ -33,6 +38,7 @@ from services.identity.handlers import (
     accounts,
     approvals,
     registrations,
+    resets,
     roles,
     sign_in,
 )
@@ -256,5 +262,41 @@ def build_router(app) -> APIRouter:
         async with engine.begin() as db:
             return json_response(await accounts.disable_account(db, user, account_id, body.reason,
                                                                 end_sessions=app.end_sessions))
+
+    # --- password resets (issue 18): handlers/resets.py ---------------------------------------
+
+    @router.post("/password-resets/lookup", response_model=ResetAccount,
+                 summary="A member's account by card number, to issue a reset code (audited)")
+    async def reset_lookup(body: ResetLookup, user: CurrentUser):
+        try:
+            card = normalise_card_no(body.party_card_no)
+        except ValueError as exc:
+            raise invalid([("party_card_no", str(exc))]) from None
+        async with engine.begin() as db:
+            return json_response(await resets.look_up(db, user, card), headers={"Cache-Control": "no-store"})
+
+    @router.post("/accounts/{account_id}/password-reset-codes", status_code=201, response_model=ResetCode,
+                 summary="Issue a one-time reset code (it voids the one before; shown once)")
+    async def issue_reset_code(account_id: uuid.UUID, user: CurrentUser):
+        # No Idempotency-Key replay here: a replayed answer would have to keep the code.
+        async with engine.begin() as db:
+            issued = await resets.issue(db, user, account_id, keyed=app.keyed,
+                                        ttl_s=ctx.settings.password_reset_code_ttl_s)
+        return json_response(issued, 201, headers={"Cache-Control": "no-store"})
+
+    @router.post("/password-resets", response_model=ResetDone,
+                 summary="Set a new password with a reset code (every session of the account ends)")
+    async def redeem_reset_code(body: ResetRedeem, request: Request):
+        card, phone = login_names(body.username)
+        code = resets.normalise_code(body.code)
+        errors = [] if card or phone else [("username", "must be a party card number or a phone number")]
+        if errors or code is None:
+            raise invalid(errors + ([("code", resets.CODE_FORMAT)] if code is None else []))
+        done = await resets.redeem(
+            engine, app.throttles, app.passwords, keyed=app.keyed, card=card, phone=phone,
+            name_key=app.keyed(card or phone), address_hash=app.address_hash(client_address(request)),
+            code=code, new_password=body.new_password, attempts_allowed=ctx.settings.password_reset_code_attempts,
+            end_sessions=app.end_sessions)
+        return json_response(done, headers={"Cache-Control": "no-store"})
 
     return router

@@ -160,3 +160,40 @@ class AccountRoles(BaseModel):
 class AccountStatus(BaseModel):
     account_id: str
     status: Literal["disabled"]
+
+
+# --- password resets (issue 18): a code a cell secretary or unit admin issues -------------------
+
+
+class ResetLookup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party_card_no: str = Field(max_length=30)
+
+
+class ResetRedeem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(max_length=30, description="The party card number, or the phone")
+    code: str = Field(max_length=30, description="The 8 digits the secretary handed over (spaces allowed)")
+    new_password: str = Field(max_length=1024)
+
+
+class ResetAccount(BaseModel):
+    """A member's account as the one issuing a reset code sees it."""
+    account_id: str
+    party_card_no: str
+    full_name: str | None
+    unit: str
+    status: str
+    live_code_expires_at: str | None = Field(description="When the code issued before expires, if one is live")
+
+
+class ResetCode(BaseModel):
+    """A new reset code: shown this once, never kept in clear."""
+    account_id: str
+    code: str
+    expires_at: str
+    valid_for_s: int
+
+
+class ResetDone(BaseModel):
+    reset: bool
