@@ -25,11 +25,10 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 WEB = Path(os.environ.get("SOTAY_WEB_DIR") or Path(__file__).resolve().parents[2] / "web")
-PAGES = {"/": "index.html", "/dashboard": "dashboard.html", "/console/": "console/index.html",
-         "/console/approvals": "console/approvals.html",
-         "/console/editorial": "console/editorial.html", "/console/registry": "console/registry.html"}
-# Password resets (issue 18): the member's page, and the console where staff issue codes.
-PAGES.update({"/reset": "reset.html", "/reset.html": "reset.html", "/console/resets": "console/resets.html"})
+PAGES = {"/": "index.html", "/reset": "reset.html", "/reset.html": "reset.html", "/dashboard": "dashboard.html",
+         "/console/": "console/index.html", "/console/approvals": "console/approvals.html",
+         "/console/editorial": "console/editorial.html", "/console/registry": "console/registry.html",
+         "/console/resets": "console/resets.html"}
 # Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
 NO_STALE = {"Cache-Control": "no-cache"}
 # The installed handbook's files, at the top so that the service worker's scope is the whole site.
