@@ -8,6 +8,7 @@ nginx in the compose deployment.
 - `/console/approvals`: the approval console of cell secretaries and unit admins.
 - `/console/editorial`: the editorial console (desk, workflow, feed sources).
 - `/console/registry`: the registry console (search, records, transfers, standing, imports, corrections).
+- `/favicon.ico`: the handbook's icon (browsers ask for it at the root).
 - `/assets/…`: the pages' styles and scripts (no file is loaded from
   another origin at run time).
 """
@@ -37,3 +38,7 @@ def mount_pages(app: FastAPI) -> None:
         def page(name: str = name) -> FileResponse:
             return FileResponse(WEB / name, media_type="text/html; charset=utf-8", headers=NO_STALE)
         app.add_api_route(route, page, methods=["GET"], include_in_schema=False)
+    if (WEB / "favicon.ico").is_file():
+        def favicon() -> FileResponse:
+            return FileResponse(WEB / "favicon.ico", media_type="image/x-icon", headers=NO_STALE)
+        app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
