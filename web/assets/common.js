@@ -45,7 +45,7 @@ const Sotay = (() => {
     [/^must be 2 to 120 characters$/, "phải dài từ 2 đến 120 ký tự"],
     [/^must not contain digits$/, "không được có chữ số"],
     [/^must contain a letter$/, "phải có chữ cái"],
-    [/^must be a valid date written YYYY-MM-DD$/, "phải là ngày có thật, viết ngày/tháng/năm (ví dụ 01/05/1960)"],
+    [/^must be a valid date written YYYY-MM-DD$/, "phải là ngày hợp lệ, dạng năm-tháng-ngày (1960-05-01)"],
     [/^must be a real date written day\/month\/year.*$/, "phải là ngày có thật, viết ngày/tháng/năm (ví dụ 01/05/1960)"],
     [/^cannot be corrected by a request$/, "không sửa được bằng đề nghị"],
     [/^must propose at least one field$/, "cần đề nghị sửa ít nhất một thông tin"],
