@@ -90,13 +90,14 @@ async def test_a_waiting_or_rejected_registration_is_told_where_it_stands_in_vie
     async with real_server(system) as base:
         page = await phone_page(browser)
         await sign_in(page, base, card)
-        await expect(page.locator("#signin-error")).to_contain_text("đang chờ chi bộ phê duyệt")
+        await expect(page.locator("#signin-note")).to_contain_text("đang chờ chi bộ phê duyệt")
         await no_english(page)
         await shot(page, "signin-waiting")
 
         await page.fill("#password", "Khong phai mat khau nay")
         await page.click("#signin-form button[type=submit]")
         await expect(page.locator("#signin-error")).to_contain_text("mật khẩu không đúng")
+        await expect(page.locator("#signin-note")).to_be_empty()
         await no_english(page)
 
         rejected = await system.client.post(f"{REGISTRATIONS}/{reg['id']}/reject", json={
@@ -104,8 +105,17 @@ async def test_a_waiting_or_rejected_registration_is_told_where_it_stands_in_vie
         assert rejected.status_code == 200, rejected.text
         await page.fill("#password", PASSWORD)
         await page.click("#signin-form button[type=submit]")
-        await expect(page.locator("#signin-error")).to_contain_text("Số điện thoại khác với hồ sơ của chi bộ")
-        await expect(page.locator("#signin-error")).to_contain_text("chưa được chấp thuận")
+        await expect(page.locator("#signin-note")).to_contain_text("Số điện thoại khác với hồ sơ của chi bộ")
+        await expect(page.locator("#signin-note")).to_contain_text("chưa được chấp thuận")
+        await no_english(page)
+
+        # Too many tries: said in Vietnamese, with how long to wait.
+        for _ in range(12):
+            await system.client.post("/api/identity/v1/token", data={
+                "grant_type": "password", "username": "019999998", "password": "doan mo mat khau"})
+        await page.fill("#card", "019999998")
+        await page.click("#signin-form button[type=submit]")
+        await expect(page.locator("#signin-error")).to_contain_text("thử quá nhiều lần")
         await no_english(page)
         await page.context.close()
 

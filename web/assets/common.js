@@ -174,6 +174,7 @@ const Sotay = (() => {
     const form = section.querySelector("form");
     sending(form, async () => {
       document.getElementById("signin-error").textContent = "";
+      document.getElementById("signin-note").textContent = "";
       const card = document.getElementById("card").value.trim(), password = document.getElementById("password").value;
       try {
         await signIn(card, password);
@@ -193,7 +194,10 @@ const Sotay = (() => {
       }
       signedInOnce = true;
       await onSignedIn();
-    }, (err) => { document.getElementById("signin-error").textContent = err.said || explain(err); });
+    }, (err) => {  // where a registration stands is news, not an error: said as a notice
+      document.getElementById("signin-note").textContent = err.said || "";
+      document.getElementById("signin-error").textContent = err.said ? "" : explain(err);
+    });
   }
 
   // A form sent once per submission: its buttons are disabled while it is sent, and it keeps one
