@@ -37,6 +37,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "detail": {"type": "string"}, "instance": {"type": "string"},
+        "code": {"type": "string", "description": "A stable code the pages translate (Problem.code)"},
         "errors": {"type": "array", "items": {
             "type": "object", "required": ["field", "reason"],
             "properties": {"field": {"type": "string"}, "reason": {"type": "string"}}}},
@@ -48,17 +49,29 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The stable code of a problem by its status, when the one raising it gives none: a page shows a
+# person a sentence in their language chosen by `code` (never the English `title` or `detail`).
+STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "not_allowed",
+                409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid",
+                429: "rate_limited", 503: "busy"}
+
+
 class Problem(Exception):
-    """An error the caller can act on, rendered as application/problem+json."""
+    """An error the caller can act on, rendered as application/problem+json. `code` is stable
+    and machine-readable (what a page translates for a person): given where a page must tell
+    problems of one status apart ("bad_credentials", "registration_not_found"), else the
+    status's own (STATUS_CODES, "server_error" for any 5xx)."""
 
     def __init__(self, status: int, title: str, detail: str | None = None,
-                 errors: list[dict[str, str]] | None = None, type_: str = "about:blank", **extra: Any) -> None:
+                 errors: list[dict[str, str]] | None = None, type_: str = "about:blank", *,
+                 code: str | None = None, **extra: Any) -> None:
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.errors, self.type, self.extra = (
             status, title, detail, errors, type_, extra)
+        self.code = code or STATUS_CODES.get(status) or ("server_error" if status >= 500 else "error")
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "code": self.code}
         if self.detail:
             body["detail"] = self.detail
         if instance:
@@ -452,7 +465,8 @@ class Idempotency:
             raise Problem(422, "Idempotency key reused", "This Idempotency-Key was used for another request.",
                           errors=[{"field": "Idempotency-Key", "reason": "was used for another request"}])
         if row.status is None:  # claimed by an earlier version, which answered in a second transaction
-            raise Problem(409, "Request in progress", "A request with this Idempotency-Key is still running.")
+            raise Problem(409, "Request in progress", "A request with this Idempotency-Key is still running.",
+                          code="in_progress")
         return Response(row.response, status_code=row.status, media_type="application/json",
                         headers={"Idempotent-Replayed": "true"})
 

@@ -12,7 +12,8 @@ nginx in the compose deployment.
 - `/assets/…`: the pages' styles and scripts (no file is loaded from
   another origin at run time).
 - `/manifest.webmanifest`, `/sw.js`, `/icons/…`: what makes the handbook an
-  app a phone installs (web/sw.js says what it keeps on the device).
+  app a phone installs (web/sw.js says what it keeps on the device);
+  `/favicon.ico`, the icon browsers ask for at the root.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ PAGES = {"/": "index.html", "/reset": "reset.html", "/reset.html": "reset.html",
 NO_STALE = {"Cache-Control": "no-cache"}
 # The installed handbook's files, at the top so that the service worker's scope is the whole site.
 APP_FILES = {"/sw.js": ("sw.js", "text/javascript; charset=utf-8"),
-             "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json")}
+             "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json"),
+             "/favicon.ico": ("favicon.ico", "image/x-icon")}
 
 
 def mount_pages(app: FastAPI) -> None:

@@ -17,10 +17,18 @@ const Sotay = (() => {
   // Words every page uses; a page adds its own with words().
   const common = {
     vi: { signin: "Đăng nhập", signout: "Đăng xuất", card: "Số thẻ đảng viên", password: "Mật khẩu",
+          skip: "Bỏ qua, đến nội dung chính", forgot: "Quên mật khẩu?", menu: "Trình đơn", field: "Thông tin", invalid_reason: "chưa hợp lệ",
+          session_ended_keep: "Phiên đăng nhập đã hết. Đề nghị đồng chí đăng nhập lại; những gì đồng chí đang nhập vẫn được giữ nguyên.",
+          signed_in_again: "Đồng chí đã đăng nhập lại. Đề nghị bấm gửi lại.",
+          date_hint: "Ngày/tháng/năm, ví dụ 01/05/1960",
           offline: "Chưa kết nối", online: "Trực tiếp", saved: "Đã lưu.", cancel: "Huỷ",
           party_card_no: "Số thẻ đảng viên", full_name: "Họ và tên", date_of_birth: "Ngày sinh",
           phone: "Số điện thoại", citizen_id: "Số căn cước", reason: "Lý do", unit: "Đơn vị", file: "Tệp" },
     en: { signin: "Sign in", signout: "Sign out", card: "Party card number", password: "Password",
+          skip: "Skip to the main content", forgot: "Forgot your password?", menu: "Menu", field: "A detail", invalid_reason: "is not valid",
+          session_ended_keep: "Your session has ended. Please sign in again; what you were typing is kept.",
+          signed_in_again: "You are signed in again. Please press send again.",
+          date_hint: "Day/month/year, e.g. 01/05/1960",
           offline: "Not connected", online: "Live", saved: "Saved.", cancel: "Cancel",
           party_card_no: "Party card number", full_name: "Full name", date_of_birth: "Date of birth",
           phone: "Phone", citizen_id: "Citizen ID", reason: "Reason", unit: "Unit", file: "File" },
@@ -38,6 +46,12 @@ const Sotay = (() => {
     [/^must not contain digits$/, "không được có chữ số"],
     [/^must contain a letter$/, "phải có chữ cái"],
     [/^must be a valid date written YYYY-MM-DD$/, "phải là ngày hợp lệ, dạng năm-tháng-ngày (1960-05-01)"],
+    [/^must be a real date written day\/month\/year.*$/, "phải là ngày có thật, viết ngày/tháng/năm (ví dụ 01/05/1960)"],
+    [/^cannot be corrected by a request$/, "không sửa được bằng đề nghị"],
+    [/^must propose at least one field$/, "cần đề nghị sửa ít nhất một thông tin"],
+    [/^Field required$/, "cần điền"],
+    [/^String should have at least (\d+) characters?$/, "phải có ít nhất $1 ký tự"],
+    [/^String should have at most (\d+) characters?$/, "không được quá $1 ký tự"],
     [/^must be at least (\d+) characters$/, "phải có ít nhất $1 ký tự"],
     [/^must be at most (\d+) characters$/, "không được quá $1 ký tự"],
     [/^is too common; choose another$/, "quá dễ đoán, đề nghị chọn mật khẩu khác"],
@@ -62,27 +76,81 @@ const Sotay = (() => {
     "shared (CGNAT)": "dùng chung của nhà mạng (CGNAT)", unspecified: "không xác định", multicast: "multicast",
     reserved: "dành riêng", documentation: "dành cho tài liệu",
   };
+  // A problem's stable `code` (kit Problem.code) said in the reader's language; `{n}` is its retry_after.
+  const CODES = {
+    vi: {
+      bad_credentials: "Số thẻ (hoặc số điện thoại) hoặc mật khẩu không đúng.",
+      registration_not_found: "Không tìm thấy đăng ký nào với số thẻ và mật khẩu này.",
+      session_ended: "Phiên đăng nhập đã hết, đề nghị đồng chí đăng nhập lại.",
+      unauthenticated: "Phiên đăng nhập đã hết, đề nghị đồng chí đăng nhập lại.",
+      rate_limited: "Đồng chí đã thử quá nhiều lần. Đề nghị thử lại sau {n} giây.",
+      rate_limited_later: "Đồng chí đã thử quá nhiều lần. Đề nghị thử lại sau ít phút.",
+      busy: "Hệ thống đang bận, đề nghị thử lại sau {n} giây.",
+      in_progress: "Yêu cầu trước của đồng chí đang được xử lý, đề nghị chờ giây lát.",
+      invalid: "Thông tin chưa hợp lệ, đề nghị kiểm tra lại.",
+      network: "Chưa kết nối được tới máy chủ. Đề nghị kiểm tra mạng rồi thử lại; những gì đồng chí đã nhập vẫn được giữ.",
+      error: "Chưa thực hiện được, đề nghị thử lại sau.",
+    },
+    en: {
+      bad_credentials: "The card number, phone or password is not right.",
+      registration_not_found: "No registration matches this card number and password.",
+      session_ended: "Your session has ended; please sign in again.",
+      unauthenticated: "Your session has ended; please sign in again.",
+      rate_limited: "Too many attempts. Please try again in {n} seconds.",
+      rate_limited_later: "Too many attempts. Please try again in a few minutes.",
+      busy: "The system is busy; please try again in {n} seconds.",
+      in_progress: "Your earlier request is still being handled; please wait a moment.",
+      invalid: "Some details are not valid; please check them.",
+      network: "Cannot reach the server. Check the connection and try again; what you typed is kept.",
+      error: "That did not work; please try again later.",
+    },
+  };
   const STATUS_VI = {
     401: "Số thẻ hoặc mật khẩu không đúng, hoặc phiên đăng nhập đã hết.",
     403: "Việc này nằm ngoài các đơn vị đồng chí phụ trách.", 404: "Không tìm thấy.",
     409: "Việc này đã được xử lý trước đó.", 413: "Tệp quá lớn.",
     429: "Đồng chí thao tác quá nhanh, đề nghị thử lại sau ít phút.", 500: "Hệ thống đang gặp sự cố, đề nghị thử lại sau.",
   };
+  // A server's field reason in the reader's language; in Vietnamese a reason not known here is
+  // said as "chưa hợp lệ", never in English.
   function reason(text) {
     if (lang !== "vi") return text;
     const known = REASONS_VI.find(([re]) => re.test(text));
-    return known ? text.replace(known[0], known[1]) : text;
+    return known ? text.replace(known[0], known[1]) : t("invalid_reason");
   }
+  // A field's name as the reader knows it ("changes.phone" is the phone); an unknown one is "Thông tin".
+  function fieldName(field) {
+    const key = String(field || "").replace(/^changes\./, "");
+    const said = t(key);
+    return said === key && lang === "vi" ? t("field") : said;
+  }
+  // What to tell a person about a failed call: each field and its reason, else the problem's
+  // stable code, else its status, in the reader's language. The English `title`/`detail` of a
+  // problem reaches only an English page, and only when no code is known.
   function explain(err) {
     const errors = (err.problem && err.problem.errors) || [];
-    if (errors.length) return errors.map((x) => `${t(x.field)}: ${reason(x.reason)}`).join("; ");
+    if (errors.length) return errors.map((x) => `${fieldName(x.field)}: ${reason(x.reason)}`).join("; ");
+    const code = err.code || (err.problem && err.problem.code);
+    const n = err.problem && err.problem.retry_after;
+    const said = CODES[lang] || CODES.vi;
+    if (code === "rate_limited" && !n) return said.rate_limited_later;
+    if (code && said[code]) return said[code].replace("{n}", n || "");
     const status = err.status >= 500 ? 500 : err.status;
-    return (lang === "vi" && STATUS_VI[status]) || err.message;
+    if (lang === "vi") return STATUS_VI[status] || said.error;
+    return err.message || said.error;
   }
   function problem(r, answer) {
     const error = new Error(answer.detail || answer.title || r.statusText);
-    error.status = r.status; error.problem = answer;
+    error.status = r.status; error.problem = answer; error.code = answer.code;
     return error;
+  }
+  function failure(code) { const error = new Error(code); error.code = code; return error; }
+  // fetch, with a lost connection said as the `network` problem (not the browser's English).
+  async function send(url, options) {
+    try { return await fetch(url, options); } catch (e) {
+      if (e && e.name === "AbortError") throw e;
+      throw failure("network");
+    }
   }
   function words(page) { dictionaries.page = page; }
   function t(key) {
@@ -100,29 +168,152 @@ const Sotay = (() => {
       el("label", { for: "password", "data-t": "password" }),
       el("input", { id: "password", type: "password", autocomplete: "current-password", required: "" }),
       el("p", {}, el("button", { type: "submit", "data-t": "signin" })),
+      options.reset ? el("p", {}, el("a", { href: options.reset, class: "target", id: "forgot", "data-t": "forgot" })) : "",
+      el("p", { id: "signin-note", class: "notice", role: "status" }),
       el("p", { id: "signin-error", class: "error", role: "alert" })));
-    section.querySelector("form").addEventListener("submit", async (e) => {
-      e.preventDefault();
+    const form = section.querySelector("form");
+    sending(form, async () => {
+      document.getElementById("signin-error").textContent = "";
+      document.getElementById("signin-note").textContent = "";
+      const card = document.getElementById("card").value.trim(), password = document.getElementById("password").value;
       try {
-        await signIn(document.getElementById("card").value.trim(), document.getElementById("password").value);
-        (document.getElementById("welcome") || section).hidden = true;
-        await onSignedIn();
-      } catch (err) { document.getElementById("signin-error").textContent = explain(err); }
+        await signIn(card, password);
+      } catch (err) {
+        // A page may say more about a refused sign-in (the handbook: a registration still waiting).
+        const said = options.refused && err.code === "bad_credentials" ? await options.refused(card, password, err) : null;
+        throw said ? Object.assign(failure("said"), { said }) : err;
+      }
+      document.getElementById("password").value = "";
+      section.hidden = true;
+      const welcome = document.getElementById("welcome");
+      if (welcome) welcome.hidden = true;
+      if (signedInOnce) {  // the session had ended: the page, and what was typed in it, is still there
+        const note = document.getElementById("session-note");
+        if (note) note.textContent = t("signed_in_again");
+        return;
+      }
+      signedInOnce = true;
+      await onSignedIn();
+    }, (err) => {  // where a registration stands is news, not an error: said as a notice
+      document.getElementById("signin-note").textContent = err.said || "";
+      document.getElementById("signin-error").textContent = err.said ? "" : explain(err);
     });
+  }
+
+  // A form sent once per submission: its buttons are disabled while it is sent, and it keeps one
+  // Idempotency-Key (given to `submit`) from its first try until one succeeds or the form is
+  // changed, so a double tap or a retry after a lost answer is done once. `failed(err)` says why not.
+  function sending(form, submit, failed) {
+    let key = null;
+    const changed = () => { key = null; };
+    form.addEventListener("input", changed);
+    form.addEventListener("change", changed);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      if (form.getAttribute("aria-busy") === "true") return;
+      key = key || crypto.randomUUID();
+      const buttons = [...form.querySelectorAll("button")];
+      form.setAttribute("aria-busy", "true");
+      buttons.forEach((b) => { b.disabled = true; });
+      try {
+        await submit(key);
+        key = null;
+      } catch (err) {
+        if (failed) failed(err); else throw err;
+      } finally {
+        form.removeAttribute("aria-busy");
+        buttons.forEach((b) => { b.disabled = false; });
+      }
+    });
+  }
+
+  // Errors next to their fields: each problem error whose field `inputOf(field)` finds is shown
+  // under that input (in the reader's language) until the input is changed.
+  function showFieldErrors(form, err, inputOf) {
+    clearFieldErrors(form);
+    const errors = (err && err.problem && err.problem.errors) || [];
+    for (const x of errors) {
+      const input = inputOf(x.field);
+      if (!input) continue;
+      fieldError(input, reason(x.reason));
+    }
+  }
+  function fieldError(input, text) {
+    const id = `${input.id}-error`;
+    let note = document.getElementById(id);
+    if (!note) {
+      note = el("p", { id, class: "field-error error" });
+      input.after(note);
+      input.addEventListener("input", () => { note.remove(); input.removeAttribute("aria-invalid");
+        input.removeAttribute("aria-describedby"); }, { once: true });
+    }
+    note.textContent = text;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", id);
+  }
+  function clearFieldErrors(form) {
+    form.querySelectorAll(".field-error").forEach((n) => n.remove());
+    form.querySelectorAll("[aria-invalid]").forEach((i) => { i.removeAttribute("aria-invalid"); i.removeAttribute("aria-describedby"); });
+  }
+
+  // A date typed as people here write it, dd/mm/yyyy (or d/m/yyyy, with / . or -; an ISO date
+  // is taken too), as the ISO date the APIs take; null when it is no real date.
+  function isoDate(typed) {
+    const text = String(typed || "").trim();
+    let m = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$/.exec(text), y, mo, d;
+    if (m) [, d, mo, y] = m.map(Number);
+    else if ((m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text))) [, y, mo, d] = m.map(Number);
+    else return null;
+    const at = new Date(Date.UTC(y, mo - 1, d));
+    if (at.getUTCFullYear() !== y || at.getUTCMonth() !== mo - 1 || at.getUTCDate() !== d) return null;
+    return `${String(y).padStart(4, "0")}-${String(mo).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+  }
+  // A phone as people write it: +84971102705 → 0971 102 705.
+  function phone(value) {
+    if (!value) return "";
+    let digits = String(value).replace(/[^\d+]/g, "");
+    if (digits.startsWith("+84")) digits = "0" + digits.slice(3);
+    else if (digits.startsWith("84") && digits.length === 11) digits = "0" + digits.slice(2);
+    if (!/^0\d{9}$/.test(digits)) return String(value).includes("*") ? String(value) : digits;
+    return `${digits.slice(0, 4)} ${digits.slice(4, 7)} ${digits.slice(7)}`;
+  }
+
+  // The session ended (its renewal refused): say so above the page and offer the sign-in form
+  // again, without reloading: what was being typed stays where it was.
+  function sessionEnded() {
+    accessToken = null;
+    const section = document.getElementById("signin");
+    if (!section) return;
+    section.hidden = false;
+    const note = document.getElementById("session-note") || document.getElementById("signin-note");
+    if (note) note.textContent = t("session_ended_keep");
+    section.scrollIntoView({ block: "start" });
   }
 
   // What every page does first: the language switch, signing out, the sign-in
   // form; then the page itself (`onSignedIn`) if the tab already has a token.
-  function start(onSignedIn) {
+  // `options.language()`, when a page gives it, redraws the page in the new language in place
+  // (what was typed stays); without it the page is reloaded in it. `options.refused(card,
+  // password, err)` may say more about a refused sign-in (a sentence, or null).
+  let signedInOnce = false, options = {};
+  function start(onSignedIn, pageOptions = {}) {
+    options = pageOptions;
     const lang = document.getElementById("lang");
     lang.value = Sotay.lang;
-    lang.addEventListener("change", () => { setLang(lang.value); location.reload(); });
+    lang.addEventListener("change", () => {
+      setLang(lang.value);
+      if (!options.language) { location.reload(); return; }
+      translate();
+      options.language();
+    });
     document.getElementById("signout").addEventListener("click", signOut);
     signInForm(onSignedIn);
     translate();
     renew().then((ok) => {
-      if (ok) onSignedIn();
-      else (document.getElementById("welcome") || document.getElementById("signin")).hidden = false;
+      if (ok) { signedInOnce = true; onSignedIn(); return; }
+      document.getElementById("signin").hidden = false;
+      const welcome = document.getElementById("welcome");
+      if (welcome) welcome.hidden = false;
     });
   }
   function setLang(next) { lang = next; localStorage.setItem("sotay.lang", next); document.documentElement.lang = next; }
@@ -130,6 +321,7 @@ const Sotay = (() => {
     document.documentElement.lang = lang;
     root.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
     root.querySelectorAll("[data-t-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.tPlaceholder); });
+    root.querySelectorAll("[data-t-label]").forEach((el) => { el.setAttribute("aria-label", t(el.dataset.tLabel)); });
   }
   // A date as people here write it: dd/mm/yyyy (an ISO date, or a moment, in Hanoi's time).
   const date = (iso) => new Intl.DateTimeFormat("vi-VN", { day: "2-digit", month: "2-digit", year: "numeric",
@@ -155,7 +347,8 @@ const Sotay = (() => {
     const ask = async () => {
       const body = new URLSearchParams({ grant_type: "refresh_token", refresh_delivery: "cookie" });
       const r = await fetch(TOKEN_URL, { method: "POST", body, credentials: "same-origin" }).catch(() => null);
-      if (!r || !r.ok) { accessToken = null; return false; }
+      if (!r) return false;  // no connection: the token may still be good; the next call tells
+      if (!r.ok) { accessToken = null; return false; }
       keep(await r.json());
       return true;
     };
@@ -164,7 +357,7 @@ const Sotay = (() => {
 
   async function signIn(card, password) {
     const body = new URLSearchParams({ grant_type: "password", username: card, password, refresh_delivery: "cookie" });
-    const r = await fetch(TOKEN_URL, { method: "POST", body, credentials: "same-origin" });
+    const r = await send(TOKEN_URL, { method: "POST", body, credentials: "same-origin" });
     const answer = await r.json().catch(() => ({}));
     if (!r.ok) throw problem(r, answer);
     keep(answer);
@@ -173,25 +366,27 @@ const Sotay = (() => {
 
   async function signOut() {
     accessToken = null;
+    if (window.SotayApp) SotayApp.forget();  // what the installed handbook kept for reading offline
     await fetch(`${TOKEN_URL}/revoke`, { method: "POST", credentials: "same-origin" }).catch(() => null);
     location.reload();
   }
 
   async function api(path, options = {}, renewed = false) {
     const headers = { ...(accessToken ? { Authorization: `Bearer ${accessToken}` } : {}), ...(options.headers || {}) };
-    const r = await fetch(path, { ...options, headers });
+    const r = await send(path, { ...options, headers });
     if (r.status === 401) {
       if (!renewed && await renew()) return api(path, options, true);
-      signOut();
-      throw new Error("signed out");
+      sessionEnded();
+      throw failure("session_ended");
     }
     if (!r.ok) throw problem(r, await r.json().catch(() => ({})));
     return r;
   }
   const json = async (path, options) => (await api(path, options)).json();
-  // A JSON POST; a retried one (the same click sent twice) is answered once (Idempotency-Key).
-  const post = (path, body) => json(path, { method: "POST", body: JSON.stringify(body || {}),
-    headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() } });
+  // A JSON POST; a retried one is answered once (Idempotency-Key). `key` is the submission's own
+  // (sending() keeps one per form submission); without one, each call is its own submission.
+  const post = (path, body, key) => json(path, { method: "POST", body: JSON.stringify(body || {}),
+    headers: { "Content-Type": "application/json", "Idempotency-Key": key || crypto.randomUUID() } });
 
   async function download(path, filename) {
     const blob = await (await api(path)).blob();
@@ -243,5 +438,5 @@ const Sotay = (() => {
   }
 
   return { words, t, translate, setLang, start, explain, reason, get lang() { return lang; }, date, number, percent, token, signIn, signOut,
-           api, json, post, download, stream, el };
+           api, json, post, download, stream, el, sending, showFieldErrors, fieldError, clearFieldErrors, isoDate, phone };
 })();

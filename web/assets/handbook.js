@@ -1,116 +1,246 @@
 // The member handbook on the web (the "computer" platform): sign up, sign in,
 // the feed with what is not read yet, an article (opening it records the
 // read) and its feedback, the cell's meetings with attendance, and the
-// member's own record with a correction request.
+// member's own record with a correction request and the requests made.
+//
+// For people, elderly many of them, on phones: dates are typed and shown
+// dd/mm/yyyy, units by name, the phone as people write it; each error next to
+// its field; a form is sent once however often it is tapped (sending()).
 "use strict";
 
 Sotay.words({
   vi: {
     title: "Sổ tay đảng viên điện tử", feed: "Tin tức", meetings: "Sinh hoạt chi bộ", profile: "Thông tin cá nhân",
     signup: "Đăng ký tài khoản", signup_note: "Sau khi đăng ký, chi bộ của đồng chí sẽ phê duyệt tài khoản.",
-    full_name: "Họ và tên", date_of_birth: "Ngày sinh", phone: "Số điện thoại",
+    full_name: "Họ và tên", date_of_birth: "Ngày sinh", phone: "Số điện thoại", password: "Mật khẩu",
     new_password: "Mật khẩu (ít nhất 12 ký tự)", signed_up: "Đăng ký đã được gửi và đang chờ chi bộ phê duyệt.",
     unread: "Chưa đọc", no_news: "Chưa có tin.", back: "← Trở lại", feedback: "Ý kiến",
-    your_feedback: "Ý kiến của đồng chí", send: "Gửi", sent: "Đã gửi ý kiến.", no_meetings: "Chưa có lịch sinh hoạt.",
+    your_feedback: "Ý kiến của đồng chí", send: "Gửi", sent: "Đã gửi ý kiến.",
+    sent_pending: "Đã gửi ý kiến. Ý kiến đang chờ chi bộ duyệt trước khi hiện cho mọi người.",
+    yours_pending: "Ý kiến của đồng chí, đang chờ duyệt", yours_hidden: "Ý kiến của đồng chí, không được hiển thị",
+    no_meetings: "Chưa có lịch sinh hoạt.",
     attend: "Tôi sẽ tham dự", absent: "Tôi vắng mặt", answered_yes: "Đồng chí đã báo tham dự.",
     answered_no: "Đồng chí đã báo vắng mặt.", place: "Địa điểm", agenda: "Nội dung",
-    correction: "Đề nghị sửa thông tin", field: "Thông tin cần sửa", value: "Thông tin đúng", note: "Ghi chú",
-    request_sent: "Đề nghị đã được gửi tới chi bộ.", unit: "Chi bộ", card: "Số thẻ đảng viên", status: "Tình trạng",
+    correction: "Đề nghị sửa thông tin", field_choice: "Thông tin cần sửa", value: "Thông tin đúng", note: "Ghi chú",
+    request_sent: "Đề nghị đã được gửi tới chi bộ.", unit: "Chi bộ", unit_above: "Trực thuộc", card: "Số thẻ đảng viên",
+    status: "Tình trạng", admitted_on: "Ngày vào Đảng", official_on: "Ngày chính thức",
+    my_corrections: "Các đề nghị sửa thông tin của đồng chí", no_corrections: "Đồng chí chưa gửi đề nghị nào.",
+    sent_on: "Gửi ngày", decided_on: "Quyết định ngày", decision_reason: "Lý do",
+    c_pending: "Đang chờ xem xét", c_accepted: "Đã chấp nhận", c_rejected: "Không chấp nhận",
+    s_active: "Đang sinh hoạt", s_probationary: "Dự bị", s_exempt: "Miễn sinh hoạt",
+    s_transferred_out: "Đã chuyển sinh hoạt đi", s_deceased: "Đã từ trần", s_removed: "Đã ra khỏi Đảng",
+    reg_pending: "Đăng ký của đồng chí (gửi ngày {d}) đang chờ chi bộ phê duyệt. Khi được phê duyệt, đồng chí đăng nhập được bằng số thẻ và mật khẩu này.",
+    reg_rejected: "Đăng ký của đồng chí chưa được chấp thuận. Lý do: {r}. Đồng chí có thể liên hệ chi bộ hoặc đăng ký lại.",
+    reg_rejected_no_reason: "Đăng ký của đồng chí chưa được chấp thuận. Đề nghị liên hệ chi bộ.",
   },
   en: {
     title: "Electronic Party-member handbook", feed: "News", meetings: "Cell meetings", profile: "My record",
     signup: "Create an account", signup_note: "Once you sign up, your cell approves your account.",
-    full_name: "Full name", date_of_birth: "Date of birth", phone: "Phone number",
+    full_name: "Full name", date_of_birth: "Date of birth", phone: "Phone number", password: "Password",
     new_password: "Password (at least 12 characters)", signed_up: "Your sign-up was sent; your cell will approve it.",
     unread: "New", no_news: "No news yet.", back: "← Back", feedback: "Feedback",
-    your_feedback: "Your feedback", send: "Send", sent: "Your feedback was sent.", no_meetings: "No meetings yet.",
+    your_feedback: "Your feedback", send: "Send", sent: "Your feedback was sent.",
+    sent_pending: "Your feedback was sent. It awaits your cell's moderation before others see it.",
+    yours_pending: "Your feedback, awaiting moderation", yours_hidden: "Your feedback, not shown to others",
+    no_meetings: "No meetings yet.",
     attend: "I will attend", absent: "I cannot attend", answered_yes: "You said you will attend.",
     answered_no: "You said you cannot attend.", place: "Place", agenda: "Agenda",
-    correction: "Ask for a correction", field: "What is wrong", value: "What it should be", note: "Note",
-    request_sent: "Your request was sent to your cell.", unit: "Cell", card: "Party card number", status: "Standing",
+    correction: "Ask for a correction", field_choice: "What is wrong", value: "What it should be", note: "Note",
+    request_sent: "Your request was sent to your cell.", unit: "Cell", unit_above: "Part of", card: "Party card number",
+    status: "Standing", admitted_on: "Admitted on", official_on: "Full member since",
+    my_corrections: "Your correction requests", no_corrections: "You have not asked for a correction.",
+    sent_on: "Sent on", decided_on: "Decided on", decision_reason: "Reason",
+    c_pending: "Awaiting a decision", c_accepted: "Accepted", c_rejected: "Not accepted",
+    s_active: "Active", s_probationary: "Probationary", s_exempt: "Exempt from meetings",
+    s_transferred_out: "Transferred out", s_deceased: "Deceased", s_removed: "Removed",
+    reg_pending: "Your registration (sent on {d}) is waiting for your cell's approval. Once approved, you sign in with this card number and password.",
+    reg_rejected: "Your registration was not accepted. Reason: {r}. You may contact your cell or register again.",
+    reg_rejected_no_reason: "Your registration was not accepted. Please contact your cell.",
   },
 });
 
 const $ = (id) => document.getElementById(id);
-const when = (iso) => new Date(iso).toLocaleString(Sotay.lang === "vi" ? "vi-VN" : "en-GB",
-  { dateStyle: "medium", timeStyle: "short" });
+const el = Sotay.el, t = Sotay.t;
+// A moment as a date and a time: dd/mm/yyyy HH:mm, in Hanoi's time.
+const when = (iso) => `${Sotay.date(iso)} ${new Intl.DateTimeFormat("vi-VN", { hour: "2-digit", minute: "2-digit",
+  hour12: false, timeZone: "Asia/Ho_Chi_Minh" }).format(new Date(iso))}`;
 const view = () => $("view");
+// What was typed in the view before it is drawn again in another language (redraw), put back
+// into the new view as soon as it is drawn.
+let carried = null;
+function render(...nodes) {
+  view().replaceChildren(...nodes);
+  if (!carried) return;
+  const [typed, focused] = carried;
+  carried = null;
+  for (const [id, value] of typed) {
+    const input = $(id);
+    if (input) { input.value = value; input.dispatchEvent(new Event("change")); }
+  }
+  if (focused && $(focused)) $(focused).focus();
+}
+const DATE_REASON = "must be a real date written day/month/year (e.g. 01/05/1960)";
+const DATE_FIELDS = ["date_of_birth", "admitted_on", "official_on"];
+// A value of a member's record as the member reads it.
+const shown = (field, value) => (value == null || value === "" ? "—" : DATE_FIELDS.includes(field) ? Sotay.date(value)
+  : field === "phone" ? Sotay.phone(value) : String(value));
+
+// A unit's name (and the names of the units above it) from members' org tree; never a code.
+const unitNames = new Map();
+async function unitName(code) {
+  if (!code) return null;
+  if (!unitNames.has(code)) {
+    unitNames.set(code, Sotay.json(`/api/members/v1/org-units/${encodeURIComponent(code)}`).catch(() => null));
+  }
+  return unitNames.get(code);
+}
 
 async function showFeed() {
   const { items } = await Sotay.json("/api/content/v1/feed?limit=50");
-  view().replaceChildren(Sotay.el("section", { class: "card" }, Sotay.el("h2", {}, Sotay.t("feed")),
-    ...(items.length ? items.map((a) => Sotay.el("article", { class: `news${a.unread ? " unread" : ""}`, "data-id": a.id },
-      Sotay.el("h3", {}, Sotay.el("a", { href: `#article/${a.id}` }, a.title),
-        a.unread ? Sotay.el("span", { class: "badge" }, Sotay.t("unread")) : ""),
-      Sotay.el("p", { class: "muted" }, when(a.published_at)),
-      a.summary ? Sotay.el("p", {}, a.summary) : "")) : [Sotay.el("p", {}, Sotay.t("no_news"))])));
+  render(el("section", { class: "card" }, el("h2", {}, t("feed")),
+    ...(items.length ? items.map((a) => el("article", { class: `news${a.unread ? " unread" : ""}`, "data-id": a.id },
+      el("h3", {}, el("a", { href: `#article/${a.id}` }, a.title),
+        a.unread ? el("span", { class: "badge" }, t("unread")) : ""),
+      el("p", { class: "muted" }, when(a.published_at)),
+      a.summary ? el("p", {}, a.summary) : "")) : [el("p", {}, t("no_news"))])));
+}
+
+function feedbackItem(f) {
+  const mine = f.status === "pending" ? t("yours_pending") : f.status === "hidden" ? t("yours_hidden") : null;
+  return el("blockquote", { class: `feedback ${f.status}`, "data-id": f.id },
+    mine ? el("p", {}, el("span", { class: `state ${f.status}` }, mine)) : "", el("p", {}, f.body),
+    el("p", { class: "muted" }, when(f.created_at)));
 }
 
 async function showArticle(id) {
   const a = await Sotay.json(`/api/content/v1/articles/${id}`);
   await Sotay.post(`/api/content/v1/articles/${id}/read`);  // opening it is reading it (once a day counts)
-  const body = Sotay.el("div", { class: "article-body" });
+  const body = el("div", { class: "article-body" });
   body.innerHTML = a.body_html;  // sanitised by content (an allow-list) when it was written
-  const feedback = Sotay.el("div", { id: "feedback" });
-  const form = Sotay.el("form", { id: "feedback-form" },
-    Sotay.el("label", { for: "feedback-body" }, Sotay.t("your_feedback")),
-    Sotay.el("textarea", { id: "feedback-body", rows: "4", required: "", maxlength: "5000" }),
-    Sotay.el("p", {}, Sotay.el("button", { type: "submit" }, Sotay.t("send"))),
-    Sotay.el("p", { id: "feedback-done", class: "muted", role: "status" }));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    await Sotay.post(`/api/content/v1/articles/${id}/feedback`, { body: $("feedback-body").value });
-    $("feedback-body").value = ""; $("feedback-done").textContent = Sotay.t("sent");
-  });
-  view().replaceChildren(Sotay.el("section", { class: "card" },
-    Sotay.el("p", {}, Sotay.el("a", { href: "#feed" }, Sotay.t("back"))),
-    Sotay.el("h2", { id: "article-title" }, a.title), Sotay.el("p", { class: "muted" }, when(a.published_at)), body),
-    Sotay.el("section", { class: "card" }, Sotay.el("h2", {}, Sotay.t("feedback")), feedback, form));
-  const { items } = await Sotay.json(`/api/content/v1/articles/${id}/feedback`).catch(() => ({ items: [] }));
-  feedback.replaceChildren(...items.map((f) => Sotay.el("blockquote", {}, f.body)));
+  const feedback = el("div", { id: "feedback" });
+  const form = el("form", { id: "feedback-form", novalidate: "" },
+    el("label", { for: "feedback-body" }, t("your_feedback")),
+    el("textarea", { id: "feedback-body", name: "body", rows: "4", maxlength: "5000" }),
+    el("p", {}, el("button", { type: "submit" }, t("send"))),
+    el("p", { id: "feedback-done", class: "notice", role: "status" }),
+    el("p", { id: "feedback-error", class: "error", role: "alert" }));
+  const showFeedback = async () => {
+    const { items } = await Sotay.json(`/api/content/v1/articles/${id}/feedback`).catch(() => ({ items: [] }));
+    feedback.replaceChildren(...items.map(feedbackItem));
+  };
+  Sotay.sending(form, async (key) => {
+    $("feedback-done").textContent = ""; $("feedback-error").textContent = "";
+    const posted = await Sotay.post(`/api/content/v1/articles/${id}/feedback`, { body: $("feedback-body").value }, key);
+    $("feedback-body").value = "";
+    $("feedback-done").textContent = t(posted.status === "pending" ? "sent_pending" : "sent");
+    await showFeedback();
+  }, (err) => failed(form, err, $("feedback-error"), () => $("feedback-body")));
+  render(el("section", { class: "card" },
+    el("p", {}, el("a", { href: "#feed", class: "button secondary" }, t("back"))),
+    el("h2", { id: "article-title" }, a.title), el("p", { class: "muted" }, when(a.published_at)), body),
+    el("section", { class: "card" }, el("h2", {}, t("feedback")), feedback, form));
+  await showFeedback();
 }
 
 async function showMeetings() {
   const { items } = await Sotay.json("/api/content/v1/meetings");
-  view().replaceChildren(Sotay.el("section", { class: "card" }, Sotay.el("h2", {}, Sotay.t("meetings")),
+  render(el("section", { class: "card" }, el("h2", {}, t("meetings")),
     ...(items.length ? items.map((m) => {
-      const answer = Sotay.el("p", { class: "muted", role: "status" },
-        m.my_answer === true ? Sotay.t("answered_yes") : m.my_answer === false ? Sotay.t("answered_no") : "");
-      const reply = (attending) => async () => {
-        await Sotay.post(`/api/content/v1/meetings/${m.id}/attendance`, { attending });
-        answer.textContent = Sotay.t(attending ? "answered_yes" : "answered_no");
+      const answer = el("p", { class: "muted", role: "status" },
+        m.my_answer === true ? t("answered_yes") : m.my_answer === false ? t("answered_no") : "");
+      const reply = (attending) => async (e) => {
+        const buttons = [...e.target.parentNode.querySelectorAll("button")];
+        buttons.forEach((b) => { b.disabled = true; });
+        try {
+          await Sotay.post(`/api/content/v1/meetings/${m.id}/attendance`, { attending });
+          answer.textContent = t(attending ? "answered_yes" : "answered_no");
+        } catch (err) { answer.textContent = Sotay.explain(err); }
+        finally { buttons.forEach((b) => { b.disabled = false; }); }
       };
-      return Sotay.el("article", { class: "meeting", "data-id": m.id },
-        Sotay.el("h3", {}, when(m.starts_at)),
-        Sotay.el("p", {}, `${Sotay.t("place")}: ${m.place}`), m.agenda ? Sotay.el("p", {}, `${Sotay.t("agenda")}: ${m.agenda}`) : "",
-        Sotay.el("div", { class: "actions" }, Sotay.el("button", { onclick: reply(true) }, Sotay.t("attend")),
-          Sotay.el("button", { class: "secondary", onclick: reply(false) }, Sotay.t("absent"))), answer);
-    }) : [Sotay.el("p", {}, Sotay.t("no_meetings"))])));
+      return el("article", { class: "meeting", "data-id": m.id },
+        el("h3", {}, when(m.starts_at)),
+        el("p", {}, `${t("place")}: ${m.place}`), m.agenda ? el("p", {}, `${t("agenda")}: ${m.agenda}`) : "",
+        el("div", { class: "actions" }, el("button", { onclick: reply(true) }, t("attend")),
+          el("button", { class: "secondary", onclick: reply(false) }, t("absent"))), answer);
+    }) : [el("p", {}, t("no_meetings"))])));
+}
+
+// A failed form: each error next to its field, and all of them (or what else went wrong) under the form.
+function failed(form, err, summary, inputOf) {
+  Sotay.showFieldErrors(form, err, inputOf);
+  summary.textContent = Sotay.explain(err);
+}
+
+function correctionItem(c) {
+  const changes = Object.entries(c.changes || {}).map(([k, v]) => `${t(k)}: ${shown(k, v)}`).join("; ");
+  return el("li", { "data-id": c.id, "data-status": c.status },
+    el("p", {}, el("span", { class: `state ${c.status}` }, t(`c_${c.status}`)), " ", changes),
+    c.note ? el("p", { class: "muted" }, `${t("note")}: ${c.note}`) : "",
+    el("p", { class: "muted" }, `${t("sent_on")} ${Sotay.date(c.created_at)}`
+      + (c.decided_at ? ` · ${t("decided_on")} ${Sotay.date(c.decided_at)}` : "")),
+    c.decision_reason ? el("p", {}, `${t("decision_reason")}: ${c.decision_reason}`) : "");
+}
+
+async function showMyCorrections() {
+  const list = $("my-corrections");
+  if (!list) return;
+  const { items } = await Sotay.json("/api/members/v1/me/corrections");
+  list.replaceChildren(...(items.length ? [el("ul", { class: "corrections" }, ...items.slice().reverse().map(correctionItem))]
+    : [el("p", { class: "muted" }, t("no_corrections"))]));
 }
 
 async function showProfile() {
   const me = await Sotay.json("/api/members/v1/members/me");
+  const unit = await unitName(me.unit);
+  const above = unit ? (await Promise.all((unit.path || []).slice(1, -1).map(unitName))).filter(Boolean).reverse() : [];
   const fields = ["full_name", "date_of_birth", "phone"];
-  const form = Sotay.el("form", { id: "correction-form" },
-    Sotay.el("label", { for: "corr-field" }, Sotay.t("field")),
-    Sotay.el("select", { id: "corr-field" }, ...fields.map((f) => Sotay.el("option", { value: f }, Sotay.t(f)))),
-    Sotay.el("label", { for: "corr-value" }, Sotay.t("value")), Sotay.el("input", { id: "corr-value", required: "" }),
-    Sotay.el("label", { for: "corr-note" }, Sotay.t("note")), Sotay.el("input", { id: "corr-note", maxlength: "2000" }),
-    Sotay.el("p", {}, Sotay.el("button", { type: "submit" }, Sotay.t("send"))),
-    Sotay.el("p", { id: "correction-done", class: "muted", role: "status" }));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      await Sotay.post(`/api/members/v1/members/${me.id}/corrections`,
-        { changes: { [$("corr-field").value]: $("corr-value").value }, note: $("corr-note").value || null });
-      $("correction-done").textContent = Sotay.t("request_sent");
-    } catch (err) { $("error").textContent = Sotay.explain(err); }
-  });
-  const rows = [["full_name", me.full_name], ["card", me.party_card_no], ["date_of_birth", me.date_of_birth],
-                ["unit", me.unit], ["status", me.status], ["phone", me.phone || "—"]];
-  view().replaceChildren(Sotay.el("section", { class: "card" }, Sotay.el("h2", {}, Sotay.t("profile")),
-    Sotay.el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [Sotay.el("dt", {}, Sotay.t(k)), Sotay.el("dd", {}, v ?? "—")]))),
-    Sotay.el("section", { class: "card" }, Sotay.el("h2", {}, Sotay.t("correction")), form));
+  const valueInput = el("input", { id: "corr-value", name: "value" });
+  const hint = el("p", { id: "corr-value-hint", class: "hint" });
+  const fitValue = () => {  // a date is typed dd/mm/yyyy, with the hint that says so
+    const isDate = $("corr-field").value === "date_of_birth";
+    hint.textContent = isDate ? t("date_hint") : "";
+    hint.hidden = !isDate;
+    valueInput.setAttribute("inputmode", isDate || $("corr-field").value === "phone" ? "numeric" : "text");
+    if (isDate) { valueInput.setAttribute("aria-describedby", "corr-value-hint"); valueInput.placeholder = "dd/mm/yyyy"; }
+    else { valueInput.removeAttribute("aria-describedby"); valueInput.placeholder = ""; }
+  };
+  const form = el("form", { id: "correction-form", novalidate: "" },
+    el("label", { for: "corr-field" }, t("field_choice")),
+    el("select", { id: "corr-field", name: "field", onchange: fitValue },
+      ...fields.map((f) => el("option", { value: f }, t(f)))),
+    el("label", { for: "corr-value" }, t("value")), hint, valueInput,
+    el("label", { for: "corr-note" }, t("note")), el("input", { id: "corr-note", name: "note", maxlength: "2000" }),
+    el("p", {}, el("button", { type: "submit" }, t("send"))),
+    el("p", { id: "correction-done", class: "notice", role: "status" }),
+    el("p", { id: "correction-error", class: "error", role: "alert" }));
+  form.addEventListener("input", () => { $("correction-done").textContent = ""; });
+  Sotay.sending(form, async (key) => {
+    $("correction-error").textContent = ""; $("correction-done").textContent = "";
+    const field = $("corr-field").value;
+    let value = $("corr-value").value.trim();
+    if (!value) throw Object.assign(new Error("required"), { problem: { errors: [{ field: `changes.${field}`, reason: "is required" }] } });
+    if (field === "date_of_birth") {
+      const iso = Sotay.isoDate(value);
+      if (!iso) throw Object.assign(new Error("date"), { problem: { errors: [{ field: `changes.${field}`, reason: DATE_REASON }] } });
+      value = iso;
+    }
+    await Sotay.post(`/api/members/v1/members/${me.id}/corrections`,
+      { changes: { [field]: value }, note: $("corr-note").value.trim() || null }, key);
+    form.reset(); fitValue(); Sotay.clearFieldErrors(form);
+    $("correction-done").textContent = t("request_sent");
+    await showMyCorrections();
+  }, (err) => failed(form, err, $("correction-error"), (f) => (String(f).startsWith("changes") ? $("corr-value")
+    : f === "note" ? $("corr-note") : null)));
+  const rows = [["full_name", me.full_name], ["card", me.party_card_no], ["date_of_birth", shown("date_of_birth", me.date_of_birth)],
+                ["unit", unit ? unit.name : "—"], ...(above.length ? [["unit_above", above.map((u) => u.name).join(", ")]] : []),
+                ["status", me.status ? t(`s_${me.status}`) : "—"], ["phone", shown("phone", me.phone)],
+                ["admitted_on", shown("admitted_on", me.admitted_on)], ["official_on", shown("official_on", me.official_on)]];
+  render(el("section", { class: "card" }, el("h2", {}, t("profile")),
+    el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", { "data-field": k }, v ?? "—")]))),
+    el("section", { class: "card" }, el("h2", {}, t("correction")), form),
+    el("section", { class: "card" }, el("h2", {}, t("my_corrections")), el("div", { id: "my-corrections" })));
+  fitValue();
+  await showMyCorrections();
 }
 
 async function route() {
@@ -124,19 +254,51 @@ async function route() {
   } catch (err) { $("error").textContent = Sotay.explain(err); }
 }
 
+// The page in the other language, in place: the view is drawn again, and what was typed in it
+// (and which field had the focus) is put back.
+async function redraw() {
+  if (view().hidden) return;
+  const typed = [...view().querySelectorAll("input, textarea, select")].filter((i) => i.id)
+    .map((i) => [i.id, i.value]);
+  carried = [typed, document.activeElement && document.activeElement.id];
+  await route();
+  carried = null;
+}
+
 function signedIn() {
   $("welcome").hidden = true; $("view").hidden = false; $("nav").hidden = false; $("signout").hidden = false;
   window.addEventListener("hashchange", route);
   return route();
 }
 
-$("signup-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  $("signup-error").textContent = ""; $("signup-done").textContent = "";
-  const body = { ...Object.fromEntries(new FormData(e.target).entries()), platform: "web" };
+// A refused sign-in of someone whose registration is still waiting (or was rejected): say where it stands.
+async function refused(card, password) {
   try {
-    await Sotay.post("/api/identity/v1/registrations", body);
-    $("signup-done").textContent = Sotay.t("signed_up"); e.target.reset();
-  } catch (err) { $("signup-error").textContent = Sotay.explain(err); }
-});
-Sotay.start(signedIn);
+    const reg = await Sotay.json("/api/identity/v1/registrations/status", { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ party_card_no: card, password }) });
+    if (reg.status === "pending") return t("reg_pending").replace("{d}", Sotay.date(reg.submitted_at));
+    if (reg.status === "rejected") return reg.reason ? t("reg_rejected").replace("{r}", reg.reason) : t("reg_rejected_no_reason");
+  } catch (err) {
+    if (err.code !== "registration_not_found") return Sotay.explain(err);
+  }
+  return null;
+}
+
+const signup = $("signup-form");
+const signupInput = (field) => signup.querySelector(`[name="${String(field).split(".")[0]}"]`);
+Sotay.sending(signup, async (key) => {
+  $("signup-error").textContent = ""; $("signup-done").textContent = "";
+  Sotay.clearFieldErrors(signup);
+  // From the installed app (install.js) a registration counts as "mobile", from a browser as "web".
+  const platform = window.SotayApp && SotayApp.installed ? "mobile" : "web";
+  const body = { ...Object.fromEntries(new FormData(signup).entries()), platform };
+  const born = Sotay.isoDate(body.date_of_birth);
+  if (body.date_of_birth && !born) {
+    throw Object.assign(new Error("date"), { problem: { errors: [{ field: "date_of_birth", reason: DATE_REASON }] } });
+  }
+  body.date_of_birth = born || body.date_of_birth;
+  await Sotay.post("/api/identity/v1/registrations", body, key);
+  signup.reset();
+  $("signup-done").textContent = t("signed_up");
+}, (err) => failed(signup, err, $("signup-error"), signupInput));
+Sotay.start(signedIn, { language: redraw, refused, reset: "/reset.html" });

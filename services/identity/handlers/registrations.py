@@ -89,4 +89,5 @@ async def own_registration(engine: AsyncEngine, throttles: domain.Throttles, pas
         raise busy(exc) from None
     async with engine.begin() as db:
         await record_failures(db, throttles, at.failure_keys)
-    raise Problem(404, "Not found", "No registration matches this card number and password.")
+    raise Problem(404, "Not found", "No registration matches this card number and password.",
+                  code="registration_not_found")

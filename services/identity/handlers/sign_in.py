@@ -50,8 +50,9 @@ def published_keys(issuer: TokenIssuer) -> dict:
     return keys.jwks(issuer.keys)
 
 
-def invalid_grant(detail: str = "The card number, phone or password is not right.") -> Problem:
-    return Problem(400, "Sign-in refused", detail, error="invalid_grant")
+def invalid_grant(detail: str = "The card number, phone or password is not right.",
+                  code: str = "bad_credentials") -> Problem:
+    return Problem(400, "Sign-in refused", detail, error="invalid_grant", code=code)
 
 
 async def password_sign_in(engine: AsyncEngine, issuer: TokenIssuer, passwords: PasswordPool,
@@ -102,17 +103,17 @@ async def refresh(db: AsyncConnection, issuer: TokenIssuer, refresh_token: str) 
     not raised: revoking a reused token's family must commit."""
     row = await store.refresh_token(db, domain.token_digest(refresh_token))
     if row is None:
-        return invalid_grant("The refresh token is not valid.")
+        return invalid_grant("The refresh token is not valid.", "session_ended")
     if row["used_at"] is not None or row["revoked_at"] is not None:
         # A used token presented again: someone holds a copy. End the whole sign-in.
         await store.revoke_family(db, row["family_id"])
         await store.audit(db, str(row["account_id"]), "refresh_token_reuse", str(row["family_id"]))
-        return invalid_grant("The refresh token was already used; sign in again.")
+        return invalid_grant("The refresh token was already used; sign in again.", "session_ended")
     if row["expires_at"] < datetime.now(UTC):
-        return invalid_grant("The refresh token has expired; sign in again.")
+        return invalid_grant("The refresh token has expired; sign in again.", "session_ended")
     account = await store.account(db, row["account_id"])
     if account is None or account["status"] != "active":
-        return invalid_grant("The account is disabled.")
+        return invalid_grant("The account is disabled.", "session_ended")
     await store.use_refresh_token(db, row["token_hash"])
     return await issuer.issue(db, account, row["family_id"])
 

@@ -223,6 +223,13 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             return json_response(correction_json(created), 201)
         return await idempotent(request, user, work)
 
+    @router.get("/me/corrections", response_model=CorrectionRequests,
+                summary="The signed-in member's own correction requests and their decisions (audited)")
+    async def my_corrections(user: CurrentUser):
+        async with engine.begin() as db:
+            items = await corrections.own_corrections(db, user)
+        return json_response({"items": [correction_json(c) for c in items]})
+
     @router.get("/corrections", response_model=CorrectionRequests,
                 summary="Correction requests in the caller's units (audited; masked for readers who are not "
                         "registry writers)")

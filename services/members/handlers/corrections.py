@@ -63,6 +63,24 @@ async def list_corrections(db: AsyncConnection, actor: Principal, status: str | 
     return items
 
 
+async def own_corrections(db: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
+    """The signed-in member's own correction requests and how each was decided, oldest first
+    (audited as a read of their corrections). Only the caller's own record: the card in their
+    token names it, nothing the caller sends does."""
+    if not actor.member_card_no:
+        raise forbidden("This token does not belong to a member.")
+    member_id = await registry.member_id_by_card(db, actor.member_card_no)
+    if member_id is None:
+        raise not_found("member")
+    items = await registry.list_corrections(db, scopes=["/"], status=None, member_id=member_id)
+    for item in items:
+        item.pop("unit_path")
+        item["decided_by"] = None  # which staff account decided is not the member's to know
+    if items:
+        await registry.audit_read(db, actor.subject, "corrections", [member_id], masked=False)
+    return items
+
+
 async def decide_correction(db: AsyncConnection, ctx: ServiceContext, actor: Principal, request_id: Any,
                             *, accept: bool, reason: str | None, today: date) -> dict:
     """A registry writer over the member's unit decides; never the member concerned, whatever
