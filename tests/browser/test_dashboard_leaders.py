@@ -199,6 +199,17 @@ async def test_the_live_badge_says_when_the_session_has_ended(system, browser, m
         await page.context.close()
 
 
+async def test_the_live_badge_says_when_the_connection_is_lost(system, browser, member):
+    page = await new_page(browser)
+    async with real_server(system) as base:
+        await sign_in_as(page, system, base, "unit_admin", "ba-dinh", "/dashboard")
+        await expect(page.locator("#live")).to_have_text("Trực tiếp", timeout=15000)
+    # The server is gone: the badge says the connection is lost (and that it is trying again).
+    await expect(page.locator("#live")).to_have_text("Mất kết nối, đang thử lại…", timeout=15000)
+    await expect(page.locator("#live")).to_have_class(re.compile(r"\boff\b"))
+    await page.context.close()
+
+
 async def test_the_excel_report_comes_first_named_and_titled(system, browser, member, tmp_path):
     from openpyxl import load_workbook
 
