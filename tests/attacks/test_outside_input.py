@@ -423,21 +423,24 @@ def test_exports_write_formulas_as_text(world):
 
     def csv_rows():
         response = get(world, "/api/metrics/v1/reports/rollout.csv", admin, params={"unit": "bd-g1"})
-        rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+        # A title line, then the headings (Vietnamese, ';' between fields: reports.as_csv).
+        lines = response.content.decode("utf-8-sig").splitlines()[1:]
+        rows = list(csv.DictReader(lines, delimiter=";"))
         return rows if len(rows) == 1 + 2 + len(FORMULAS) else None
     rows = eventually(csv_rows, what="metrics knowing the new units")
-    names = {r["unit_code"]: r["unit_name"] for r in rows}
+    names = {r["Mã đơn vị"]: r["Đơn vị"] for r in rows}
     for code, name in FORMULAS.items():
         assert names[code] == "'" + name, (code, names[code])
-    assert all(r["members_total"].isdigit() for r in rows)  # numbers stay numbers
+    assert all(r["Tổng số đảng viên"].isdigit() for r in rows)  # numbers stay numbers
 
     xlsx = get(world, "/api/metrics/v1/reports/rollout.xlsx", admin, params={"unit": "bd-g1"})
     sheet_xml = zipfile.ZipFile(io.BytesIO(xlsx.content)).read("xl/worksheets/sheet1.xml")
     assert b"<f>" not in sheet_xml and b"<f " not in sheet_xml, "a formula in the workbook"
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
-    header_row = [c.value for c in sheet[1]]
-    name_column, total_column = header_row.index("unit_name"), header_row.index("members_total")
-    written = {row[0].value: row[name_column] for row in sheet.iter_rows(min_row=2)}
+    header_row = [c.value for c in sheet[2]]  # under the title row
+    name_column, total_column = header_row.index("Đơn vị"), header_row.index("Tổng số đảng viên")
+    code_column = header_row.index("Mã đơn vị")
+    written = {row[code_column].value: row[name_column] for row in sheet.iter_rows(min_row=3)}
     for code, name in FORMULAS.items():
         assert written[code].data_type == "s" and written[code].value == name, code
-    assert all(row[total_column].data_type == "n" for row in sheet.iter_rows(min_row=2))
+    assert all(row[total_column].data_type == "n" for row in sheet.iter_rows(min_row=3))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from sotay.kit.clock import hanoi_day
 from tests.browser.conftest import screenshot, sign_in_as
 from tests.support.system import real_server
 
@@ -46,11 +47,14 @@ async def test_bulk_approval_rejection_with_a_reason_and_exports(system, browser
             await page.click("#csv")
         saved = tmp_path / "rollout.csv"
         await (await download.value).save_as(saved)
+        # The title line, the Vietnamese headings (';' for a Vietnamese Excel), the units below, the total.
         lines = saved.read_text(encoding="utf-8-sig").splitlines()
-        assert lines[0].startswith("unit_code,unit_name,members_total") and lines[1].startswith("ba-dinh,")
+        assert lines[0].startswith("Tình hình triển khai Sổ tay đảng viên điện tử — Quận Ba Đình — số liệu ngày ")
+        assert lines[1].startswith("Đơn vị;Tổng số đảng viên;") and lines[2].startswith("Đảng bộ phường Điện Biên;")
+        assert lines[-1].startswith("Tổng cộng: Quận Ba Đình;")
         async with page.expect_download() as download:
             await page.click("#xlsx")
-        assert (await download.value).suggested_filename == "rollout-ba-dinh.xlsx"
+        assert (await download.value).suggested_filename == f"trien-khai-ba-dinh-{hanoi_day():%d-%m-%Y}.xlsx"
         await page.context.close()
 
 

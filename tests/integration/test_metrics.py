@@ -8,6 +8,10 @@ every event is delivered a second time, and after a replay."""
 from __future__ import annotations
 
 import asyncio
+import codecs
+import csv
+import io
+import time
 
 import httpx
 import nats
@@ -19,6 +23,8 @@ import services.content
 import services.identity
 import services.members
 import services.metrics
+from sotay.kit.auth import Grant, mint_token
+from sotay.kit.clock import hanoi_day
 from sotay.kit.publishing import without_batch_headers
 from tests.support.system import (
     eventually,
@@ -229,17 +235,36 @@ async def test_plan_reports_summary_prometheus_and_stream(system):
         "name": "Làm điểm", "starts_on": "2022-12-22", "target_pct": 60, "deadline": "2023-06-30"})).status_code == 200
     assert (await c.get("/api/metrics/v1/plan", headers=admin)).json()["waves"][0]["behind"] == ["tay-ho"]
 
+    # The exports a leader hands out: a title row (the unit, the day), Vietnamese headings (English with
+    # lang=en), the units below then the unit's total, percentages as percentages, the day in the file name.
+    today = hanoi_day()
     csv_report = await c.get("/api/metrics/v1/reports/rollout.csv", params={"unit": "ba-dinh"}, headers=admin)
-    lines = csv_report.content.decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("unit_code,unit_name,members_total") and lines[1].startswith("ba-dinh,ba-dinh,8,6,5")
-    assert [line.split(",")[0] for line in lines[1:]] == ["ba-dinh", "ba-dinh-g1"]
-    xlsx = await c.get("/api/metrics/v1/reports/rollout.xlsx", params={"unit": "city"}, headers=admin)
-    from io import BytesIO
+    assert csv_report.headers["content-disposition"] == \
+        f'attachment; filename="trien-khai-ba-dinh-{today:%d-%m-%Y}.csv"'
+    assert csv_report.content.startswith(codecs.BOM_UTF8) and b"sep=" not in csv_report.content
+    table = list(csv.reader(io.StringIO(csv_report.content.decode("utf-8-sig")), delimiter=";"))
+    assert table[0] == [f"Tình hình triển khai Sổ tay đảng viên điện tử — ba-dinh — số liệu ngày {today:%d/%m/%Y}"]
+    assert table[1][:4] == ["Đơn vị", "Tổng số đảng viên", "Đủ điều kiện cài đặt", "Đã cài đặt (gồm cả chờ phê duyệt)"]
+    assert [row[-1] for row in table[2:]] == ["ba-dinh-g1", "ba-dinh"]
+    assert table[-1][:4] == ["Tổng cộng: ba-dinh", "8", "6", "5"] and table[-1][9:11] == ["62,50%", "83,33%"]
+    english = await c.get("/api/metrics/v1/reports/rollout.csv", params={"unit": "ba-dinh", "lang": "en"},
+                          headers=admin)
+    table = list(csv.reader(io.StringIO(english.content.decode("utf-8-sig"))))
+    assert table[1][:2] == ["Unit", "Party members"] and table[-1][0] == "Total: ba-dinh"
+    assert table[-1][9:11] == ["62.50%", "83.33%"]
 
+    xlsx = await c.get("/api/metrics/v1/reports/rollout.xlsx", params={"unit": "city"}, headers=admin)
+    assert xlsx.headers["content-disposition"] == f'attachment; filename="trien-khai-city-{today:%d-%m-%Y}.xlsx"'
     from openpyxl import load_workbook
-    sheet = load_workbook(BytesIO(xlsx.content)).active
-    assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["unit_code", "city", "ba-dinh", "tay-ho"]
-    assert [cell.value for cell in sheet[2]][10:12] == [70.0, 87.5]
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet["A1"].value == f"Tình hình triển khai Sổ tay đảng viên điện tử — Thành phố Hà Nội — số liệu ngày " \
+                                f"{today:%d/%m/%Y}"
+    assert [cell.value for cell in sheet[2]][:2] == ["Đơn vị", "Tổng số đảng viên"]
+    assert [row[-1] for row in sheet.iter_rows(min_row=3, values_only=True)] == ["ba-dinh", "tay-ho", "city"]
+    total = sheet[5]
+    assert total[0].value == "Tổng cộng: Thành phố Hà Nội" and total[1].value == 10
+    assert [(cell.value, cell.number_format) for cell in total[9:11]] == [(0.7, "0.00%"), (0.875, "0.00%")]
+    assert sheet.column_dimensions["A"].width >= 20 and sheet.column_dimensions["D"].width >= 12
 
     vi = (await c.get("/api/metrics/v1/reports/summary", params={"unit": "city"}, headers=admin)).json()["text"]
     assert "2 đơn vị trực thuộc Thành phố Hà Nội đã cài đặt thành công cho 7 đảng viên (đạt 70,00% tổng số" in vi
@@ -271,6 +296,89 @@ async def test_plan_reports_summary_prometheus_and_stream(system):
         })).status_code == 201
         changed = await asyncio.wait_for(next_event(), 10)
         assert changed["trained_people"] == 7
+
+
+async def test_the_dashboard_opens_where_the_person_stands(system):
+    """/rollout/place: the unit asked for when the caller's roles cover it, else their own (the
+    highest they are granted on), saying why; the units above by name; the plan's figure for today."""
+    c = system.client
+
+    async def place(headers, **params) -> dict:
+        answer = await c.get("/api/metrics/v1/rollout/place", params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+    city = await place(system.auth("city_admin"))
+    assert (city["home"]["code"], city["unit"]["code"], city["refused"]) == ("city", "city", None)
+    assert [u["name"] for u in city["trail"]] == ["Thành phố Hà Nội"]
+    assert [w["number"] for w in city["plan"]["waves"]] == [1, 2]
+    assert set(city["plan"]["below"]) == {"ba-dinh", "tay-ho"}
+
+    admin = system.auth("unit_admin", "ba-dinh")
+    mine = await place(admin)
+    assert (mine["unit"]["code"], mine["refused"], [u["code"] for u in mine["trail"]]) == ("ba-dinh", None, ["ba-dinh"])
+    expected = mine["plan"]["expected_pct_today"]
+    assert expected == mine["plan"]["waves"][0]["expected_pct_today"] == mine["plan"]["below"]["ba-dinh-g1"]
+    # Another committee's unit, the city, a unit that does not exist: their own unit, and why; nothing of the other.
+    for asked, why in (("tay-ho", "outside"), ("city", "outside"), ("tay-ho-g1-c1", "outside"), ("nowhere", "unknown")):
+        answer = await place(admin, unit=asked)
+        assert (answer["unit"]["code"], answer["refused"]) == ("ba-dinh", why), asked
+        assert "tay-ho" not in orjson.dumps(answer).decode() and "Thành phố" not in orjson.dumps(answer).decode()
+    deeper = await place(admin, unit="ba-dinh-g1-c1")
+    assert [u["name"] for u in deeper["trail"]] == ["ba-dinh", "Đảng bộ phường", "ba-dinh-g1-c1"]
+    assert (deeper["plan"]["expected_pct_today"], deeper["plan"]["below"]) == (expected, {})
+
+    # A member and a cell secretary: their cell, whose figures they may read (and nothing above it).
+    member = system.auth("member", "ba-dinh-g1-c1", card="010000001", subject="account-an")
+    assert (await place(member))["unit"]["code"] == "ba-dinh-g1-c1"
+    assert (await place(member, unit="ba-dinh"))["refused"] == "outside"
+    assert (await c.get("/api/metrics/v1/rollout", params={"unit": "ba-dinh-g1-c1"}, headers=member)).json()[
+        "members_total"] == 5
+    assert (await c.get("/api/metrics/v1/rollout", params={"unit": "ba-dinh"}, headers=member)).status_code == 403
+    secretary = system.auth("cell_secretary", "ba-dinh-g1-c2")
+    assert (await place(secretary))["trail"] == [{"code": "ba-dinh-g1-c2", "name": "ba-dinh-g1-c2", "kind": "cell"}]
+
+    # No token, a token without any role: refused.
+    assert (await c.get("/api/metrics/v1/rollout/place")).status_code == 401
+    nobody = mint_token(system.settings.signing_key(), "nobody", [], ttl_s=600)
+    answer = await c.get("/api/metrics/v1/rollout/place", headers={"Authorization": f"Bearer {nobody}"})
+    assert answer.status_code == 403 and answer.headers["content-type"].startswith("application/problem+json")
+    too_long = await c.get("/api/metrics/v1/rollout/place", params={"unit": "x" * 41}, headers=admin)
+    assert too_long.status_code == 422
+
+
+async def test_a_live_stream_ends_with_its_session_and_its_token(system):
+    """A stream says `event: ended` and closes when its account's sessions are ended, and when the
+    token it was opened with expires (the page then reconnects with its renewed token)."""
+    key = system.settings.signing_key()
+
+    async def ended(token: str, lapse) -> dict:
+        async with real_server(system) as base, httpx.AsyncClient(base_url=base, timeout=20) as client, \
+                client.stream("GET", "/api/metrics/v1/rollout/stream", params={"unit": "ba-dinh"},
+                              headers={"Authorization": f"Bearer {token}"}) as sse:
+            assert sse.status_code == 200
+            lines = sse.aiter_lines()
+            async for line in lines:
+                if line.startswith("data: "):
+                    break
+            lapse()
+            event = None
+            async for line in lines:
+                if line.startswith("event: "):
+                    event = line[7:]
+                if line.startswith("data: ") and event == "ended":
+                    return orjson.loads(line[6:])
+            raise AssertionError("the stream closed without saying why")
+
+    token = mint_token(key, "leader-ended", [Grant("unit_admin", "ba-dinh")], ttl_s=600)
+    verifier = system.runtimes["metrics"].context.verifier
+    assert await asyncio.wait_for(ended(token, lambda: verifier.revoke("leader-ended", time.time())), 20) == \
+        {"reason": "ended"}
+    short = mint_token(key, "leader-short", [Grant("unit_admin", "ba-dinh")], ttl_s=3)
+    skew, verifier.clock_skew_s = verifier.clock_skew_s, 0  # no grace after the expiry, for the test's sake
+    try:
+        assert await asyncio.wait_for(ended(short, lambda: None), 20) == {"reason": "expired"}
+    finally:
+        verifier.clock_skew_s = skew
 
 
 async def test_every_event_delivered_twice_changes_nothing(system, nats_url):

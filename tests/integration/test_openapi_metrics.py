@@ -81,3 +81,8 @@ async def test_real_answers_validate_against_their_models(system):
     wave = await c.put("/api/metrics/v1/plan/waves/3", headers=admin, json={
         "name": "Đợt ba", "starts_on": "2023-07-01", "target_pct": 90, "deadline": "2023-12-31"})
     assert models.WaveSet.model_validate(wave.json()).number == 3
+    place = await c.get("/api/metrics/v1/rollout/place", params={"unit": "ba-dinh-g1"},
+                        headers=system.auth("unit_admin", "ba-dinh"))
+    assert place.status_code == 200, place.text
+    where = models.Place.model_validate(place.json())
+    assert ([u.code for u in where.trail], where.plan.waves[0].number) == (["ba-dinh", "ba-dinh-g1"], 1)

@@ -1,66 +1,123 @@
 // The rollout dashboard: a unit's figures (its whole subtree), live from the
-// metrics stream; the units under it, to drill down; the funnel; progress
-// against the plan; the summary paragraph and the exports.
+// metrics stream; the units under it, to sort, filter and drill down; the
+// funnel; progress against the plan (an SVG drawn here, no library); the
+// summary paragraph and the exports.
+//
+// It opens where the signed-in person stands (/rollout/place: a member's or a
+// cell secretary's cell, a committee's committee, the city for a city role);
+// a ?unit= they may not open says so and shows their own unit instead.
 "use strict";
 
 Sotay.words({
   vi: {
-    title: "Theo dõi triển khai Sổ tay đảng viên điện tử", offline: "Chưa kết nối", online: "Trực tiếp",
-    signout: "Đăng xuất", signin: "Đăng nhập", card: "Số thẻ đảng viên", password: "Mật khẩu",
-    as_of: "Số liệu ngày", summary: "Tóm tắt", csv: "Tải CSV", xlsx: "Tải Excel (XLSX)",
-    below: "Các đơn vị trực thuộc", behind_note: "Đơn vị có dấu ⚠ chậm so với kế hoạch.",
+    title: "Theo dõi triển khai Sổ tay đảng viên điện tử",
+    connecting: "Đang kết nối…", live: "Trực tiếp", down: "Mất kết nối, đang thử lại…",
+    ended: "Phiên đăng nhập đã kết thúc, số liệu không còn cập nhật", sign_in_again: "Đăng nhập lại",
+    updated: "cập nhật lúc", as_of: "Số liệu ngày", reports: "Báo cáo",
+    xlsx: "Tải báo cáo Excel (XLSX)", csv: "Tải CSV",
+    csv_note: "Tệp CSV dùng dấu chấm phẩy (;) để Excel cài đặt tiếng Việt mở đúng cột; nên dùng tệp Excel (XLSX).",
+    below: "Các đơn vị trực thuộc", only_active: "Chỉ hiện đơn vị đã có người cài đặt",
+    behind_note: "Dấu ⚠: tỷ lệ cài đặt thấp hơn kế hoạch hôm nay.",
+    behind_plan: "chậm so với kế hoạch hôm nay", hidden_rows: "đơn vị chưa có người cài đặt đang được ẩn",
     funnel: "Từ đăng ký đến sử dụng", progress: "Tiến độ so với kế hoạch (% đảng viên đủ điều kiện đã cài đặt)",
-    unit: "Đơn vị", members_total: "Tổng số đảng viên", members_eligible: "Đủ điều kiện",
-    accounts_installed: "Đã cài đặt", accounts_web: "Máy tính", accounts_mobile: "Điện thoại",
+    unit: "Đơn vị", total: "Tổng cộng", sort_by: "Sắp xếp theo",
+    members_total: "Tổng số đảng viên", members_eligible: "Đủ điều kiện",
+    accounts_installed: "Đã cài đặt", accounts_web: "Trên máy tính", accounts_mobile: "Trên điện thoại",
     accounts_pending: "Chờ phê duyệt", accounts_approved: "Đã phê duyệt",
-    installed_pct_total: "% tổng số", installed_pct_eligible: "% đủ điều kiện",
+    installed_pct_total: "% tổng số", installed_pct_eligible: "% đủ điều kiện", expected_pct_today: "Kế hoạch hôm nay",
     readers_today: "Đọc tin hôm nay", trained_people: "Đã tập huấn",
+    hint_members_eligible: "đảng viên có thể đăng ký tài khoản",
+    hint_accounts_installed: "gồm cả người đang chờ phê duyệt",
+    hint_accounts_web: "đăng ký trên trình duyệt", hint_accounts_mobile: "đăng ký trên ứng dụng điện thoại",
+    hint_accounts_pending: "đã đăng ký, chi bộ chưa phê duyệt",
+    hint_accounts_approved: "đã được chi bộ phê duyệt",
+    hint_installed_pct_total: "đã cài đặt / tổng số đảng viên",
+    hint_installed_pct_eligible: "đã cài đặt / số đủ điều kiện",
+    hint_expected_pct_today: "% đủ điều kiện cần đạt hôm nay theo kế hoạch",
+    hint_readers_today: "số người đã mở đọc tin hôm nay", hint_trained_people: "lượt người dự tập huấn",
     registered: "Đăng ký", pending: "Chờ duyệt", approved: "Đã duyệt", activated: "Đã sử dụng",
-    actual: "Thực tế", planned: "Kế hoạch", no_history: "Chưa có số liệu các ngày trước.",
+    hint_registered: "mọi lượt đăng ký tài khoản", hint_pending: "chưa được chi bộ phê duyệt",
+    hint_approved: "đã được phê duyệt", hint_activated: "tài khoản đã đăng nhập ít nhất một lần",
+    actual: "Thực tế", planned: "Kế hoạch", today: "Hôm nay", no_history: "Chưa có số liệu để vẽ biểu đồ.",
     none_below: "Không có đơn vị trực thuộc.",
+    outside: "Đồng chí không phụ trách đơn vị trong đường dẫn; đang hiển thị đơn vị của đồng chí:",
+    unknown: "Không tìm thấy đơn vị trong đường dẫn; đang hiển thị đơn vị của đồng chí:",
   },
   en: {
-    title: "Electronic Party-member handbook: rollout", offline: "Not connected", online: "Live",
-    signout: "Sign out", signin: "Sign in", card: "Party card number", password: "Password",
-    as_of: "Figures as of", summary: "Summary", csv: "Download CSV", xlsx: "Download Excel (XLSX)",
-    below: "Units below", behind_note: "Units marked ⚠ are behind the plan.",
+    title: "Electronic Party-member handbook: rollout",
+    connecting: "Connecting…", live: "Live", down: "Connection lost, retrying…",
+    ended: "Your session has ended; the figures are no longer updated", sign_in_again: "Sign in again",
+    updated: "updated at", as_of: "Figures as of", reports: "Reports",
+    xlsx: "Download the Excel report (XLSX)", csv: "Download CSV",
+    csv_note: "The CSV file is separated by commas for English regional settings; the Excel file (XLSX) opens anywhere.",
+    below: "Units below", only_active: "Only units where someone has installed",
+    behind_note: "⚠: installed share below today's plan.",
+    behind_plan: "behind today's plan", hidden_rows: "units with no installation are hidden",
     funnel: "From sign-up to use", progress: "Progress against the plan (% of eligible members installed)",
-    unit: "Unit", members_total: "Members", members_eligible: "Eligible",
-    accounts_installed: "Installed", accounts_web: "Computer", accounts_mobile: "Phone",
+    unit: "Unit", total: "Total", sort_by: "Sort by",
+    members_total: "Members", members_eligible: "Eligible",
+    accounts_installed: "Installed", accounts_web: "On a computer", accounts_mobile: "On a phone",
     accounts_pending: "Pending approval", accounts_approved: "Approved",
-    installed_pct_total: "% of all", installed_pct_eligible: "% of eligible",
+    installed_pct_total: "% of all", installed_pct_eligible: "% of eligible", expected_pct_today: "Plan for today",
     readers_today: "Readers today", trained_people: "Trained",
+    hint_members_eligible: "members who can register an account",
+    hint_accounts_installed: "includes those awaiting approval",
+    hint_accounts_web: "registered in a browser", hint_accounts_mobile: "registered in the phone app",
+    hint_accounts_pending: "registered, not yet approved by the cell",
+    hint_accounts_approved: "approved by the cell",
+    hint_installed_pct_total: "installed / all members",
+    hint_installed_pct_eligible: "installed / eligible members",
+    hint_expected_pct_today: "% of eligible the plan expects today",
+    hint_readers_today: "people who opened the news today", hint_trained_people: "attendances at training",
     registered: "Registered", pending: "Pending", approved: "Approved", activated: "In use",
-    actual: "Actual", planned: "Plan", no_history: "No figures for earlier days yet.",
+    hint_registered: "every account registration", hint_pending: "not yet approved by the cell",
+    hint_approved: "approved", hint_activated: "accounts that signed in at least once",
+    actual: "Actual", planned: "Plan", today: "Today", no_history: "No figures to draw yet.",
     none_below: "No units below.",
+    outside: "The unit in the address is outside your units; showing your own unit:",
+    unknown: "The unit in the address was not found; showing your own unit:",
   },
 });
 
-const TILES = ["members_total", "members_eligible", "accounts_installed", "accounts_web", "accounts_mobile",
-               "accounts_pending", "accounts_approved", "installed_pct_total", "installed_pct_eligible",
-               "readers_today", "trained_people"];
-const COLUMNS = ["members_total", "accounts_installed", "accounts_web", "accounts_mobile", "accounts_pending",
-                 "installed_pct_total", "installed_pct_eligible", "readers_today", "trained_people"];
+const TILES = ["members_total", "members_eligible", "accounts_installed", "accounts_pending", "accounts_approved",
+               "accounts_web", "accounts_mobile", "installed_pct_total", "installed_pct_eligible",
+               "expected_pct_today", "readers_today", "trained_people"];
+// The table's columns, the most telling first (the unit's name stays in view when it scrolls sideways).
+const COLUMNS = ["accounts_installed", "installed_pct_eligible", "expected_pct_today", "accounts_pending",
+                 "members_eligible", "members_total", "accounts_web", "accounts_mobile", "readers_today",
+                 "trained_people"];
 const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
-const unit = params.get("unit") || "city";
-const trail = (params.get("trail") || "").split(",").filter(Boolean);
-let plan = null, current = null, stopStream = null, refreshing = null;
+const asked = new URLSearchParams(location.search).get("unit");
+let unit = null, place = null, current = null, items = [], past = [], refreshing = null;
+let sort = { key: "accounts_installed", dir: -1 };  // units with activity first
 
-const show = (key, value) => (key.includes("pct") ? Sotay.percent(value) : Sotay.number(value));
+const isPct = (key) => key.includes("pct");
+const show = (key, value) => (value === null || value === undefined ? "—" : isPct(key) ? Sotay.percent(value) : Sotay.number(value));
+const names = new Intl.Collator("vi");
+const expectedOf = (code) => (code === unit ? place.plan.expected_pct_today : place.plan.below[code] ?? null);
+const behind = (f) => {
+  const expected = expectedOf(f.unit_code);
+  return expected !== null && f.members_eligible > 0 && f.installed_pct_eligible < expected;
+};
+const dayMonth = (iso) => Sotay.date(iso).slice(0, 5);
+
+// --- the unit's own figures ---------------------------------------------------------------------
 
 function renderTiles(f) {
-  const tiles = $("tiles");
   const before = current;
-  tiles.replaceChildren(...TILES.map((key) => {
-    const tile = Sotay.el("div", { class: "tile", "data-figure": key },
-      Sotay.el("div", { class: "value" }, show(key, f[key])), Sotay.el("div", { class: "label" }, Sotay.t(key)));
+  current = f;
+  const values = { ...f, expected_pct_today: place.plan.expected_pct_today };
+  $("tiles").replaceChildren(...TILES.filter((key) => key !== "expected_pct_today" || values[key] !== null).map((key) => {
+    const late = key === "installed_pct_eligible" && behind(f);
+    const tile = Sotay.el("div", { class: `tile${late ? " late" : ""}`, "data-figure": key },
+      Sotay.el("div", { class: "value" }, show(key, values[key])),
+      Sotay.el("div", { class: "label" }, Sotay.t(key), late ? Sotay.el("span", { class: "flag", title: Sotay.t("behind_plan") }, " ⚠") : ""));
+    if (Sotay.t(`hint_${key}`) !== `hint_${key}`) tile.append(Sotay.el("div", { class: "hint" }, Sotay.t(`hint_${key}`)));
     if (before && before[key] !== f[key]) tile.classList.add("flash");
     return tile;
   }));
   $("unit-name").textContent = f.unit_name;
-  $("as-of").textContent = f.as_of;
-  current = f;
+  $("as-of").textContent = Sotay.date(f.as_of);
   renderFunnel(f);
 }
 
@@ -73,106 +130,267 @@ function bar(pct) {
 }
 
 function renderFunnel(f) {
-  const steps = [["registered", f.funnel.registered], ["pending", f.funnel.pending],
-                 ["approved", f.funnel.approved], ["activated", f.funnel.activated]];
   const top = Math.max(1, f.funnel.registered);
-  $("funnel").replaceChildren(...steps.map(([key, n]) => Sotay.el("div", { class: "step", "data-step": key },
-    Sotay.el("span", {}, Sotay.t(key)),
-    Sotay.el("div", { class: "barwrap" }, bar((n * 100) / top)),
-    Sotay.el("span", { class: "n" }, Sotay.number(n)))));
+  $("funnel").replaceChildren(...["registered", "pending", "approved", "activated"].map((key) => Sotay.el("div",
+    { class: "step", "data-step": key },
+    Sotay.el("span", {}, Sotay.t(key), Sotay.el("small", { class: "hint" }, Sotay.t(`hint_${key}`))),
+    Sotay.el("div", { class: "barwrap" }, bar((f.funnel[key] * 100) / top)),
+    Sotay.el("span", { class: "n" }, Sotay.number(f.funnel[key])))));
 }
 
-// Where a committee's wave says it should be today (0 at its start, its target at its deadline).
-function expectedFor(committee) {
-  if (!plan) return null;
-  const wave = plan.waves.find((w) => w.units.some((u) => u.unit_code === committee)) || plan.waves[plan.waves.length - 1];
-  return wave ? wave.expected_pct_today : null;
+function renderCrumbs() {
+  const trail = place.trail;
+  $("crumbs").replaceChildren(...trail.flatMap((u, i) => {
+    const node = i === trail.length - 1 ? Sotay.el("strong", { "aria-current": "page" }, u.name)
+      : Sotay.el("a", { href: `/dashboard?unit=${encodeURIComponent(u.code)}` }, u.name);
+    return i ? [Sotay.el("span", { "aria-hidden": "true" }, "›"), node] : [node];
+  }));
 }
 
-async function renderChildren() {
-  const { items } = await Sotay.json(`/api/metrics/v1/rollout/children?unit=${encodeURIComponent(unit)}`);
-  const head = Sotay.el("tr", {}, Sotay.el("th", {}, Sotay.t("unit")),
-    ...COLUMNS.map((key) => Sotay.el("th", { class: key.startsWith("accounts_web") || key.startsWith("accounts_mobile") ? "hide-narrow" : "" }, Sotay.t(key))));
-  $("children").tHead.replaceChildren(head);
-  const nextTrail = [...trail, unit].join(",");
-  const rows = items.map((f) => {
-    const committee = f.unit_kind === "committee" ? f.unit_code : (unit === "city" ? f.unit_code : trail[1] || unit);
-    const expected = expectedFor(committee);
-    const behind = expected !== null && f.members_eligible > 0 && f.installed_pct_eligible < expected;
-    const link = Sotay.el("a", { href: `/dashboard?unit=${encodeURIComponent(f.unit_code)}&trail=${encodeURIComponent(nextTrail)}` }, f.unit_name);
-    return Sotay.el("tr", { class: behind ? "behind" : "", "data-unit": f.unit_code }, Sotay.el("td", {}, link),
-      ...COLUMNS.map((key) => Sotay.el("td", { "data-figure": key, class: key === "accounts_web" || key === "accounts_mobile" ? "hide-narrow" : "" }, show(key, f[key]))));
+// --- the units below: sortable, filterable, a totals row --------------------------------------------
+
+async function loadChildren() {
+  ({ items } = await Sotay.json(`/api/metrics/v1/rollout/children?unit=${encodeURIComponent(unit)}`));
+  renderChildren();
+}
+
+function sortedItems() {
+  const value = (f) => (sort.key === "unit_name" ? f.unit_name : sort.key === "expected_pct_today" ? expectedOf(f.unit_code) ?? -1 : f[sort.key]);
+  return [...items].sort((a, b) => {
+    const x = value(a), y = value(b);
+    const by = sort.key === "unit_name" ? names.compare(x, y) : x - y;
+    return by * sort.dir || names.compare(a.unit_name, b.unit_name);
   });
-  if (!rows.length) rows.push(Sotay.el("tr", {}, Sotay.el("td", { colspan: COLUMNS.length + 1 }, Sotay.t("none_below"))));
-  $("children").tBodies[0].replaceChildren(...rows);
 }
+
+function header(key) {
+  const here = sort.key === key;
+  const button = Sotay.el("button", { type: "button", class: "sort", "data-sort": key,
+    title: `${Sotay.t("sort_by")}: ${Sotay.t(key === "unit_name" ? "unit" : key)}` },
+  Sotay.t(key === "unit_name" ? "unit" : key), Sotay.el("span", { "aria-hidden": "true", class: "arrow" }, here ? (sort.dir > 0 ? " ▲" : " ▼") : " ↕"));
+  button.addEventListener("click", () => {
+    sort = here ? { key, dir: -sort.dir } : { key, dir: key === "unit_name" ? 1 : -1 };
+    renderChildren();
+    $("children").querySelector(`button[data-sort="${key}"]`).focus();
+  });
+  return Sotay.el("th", { scope: "col", "data-col": key, "aria-sort": here ? (sort.dir > 0 ? "ascending" : "descending") : "none" }, button);
+}
+
+function cells(f, label) {
+  const late = behind(f);
+  return [label, ...COLUMNS.map((key) => {
+    const value = key === "expected_pct_today" ? expectedOf(f.unit_code) : f[key];
+    const td = Sotay.el("td", { "data-figure": key }, show(key, value));
+    if (key === "installed_pct_eligible" && late) {
+      td.append(Sotay.el("span", { class: "flag", title: Sotay.t("behind_plan") }, " ⚠"),
+        Sotay.el("span", { class: "visually-hidden" }, ` (${Sotay.t("behind_plan")})`));
+    }
+    return td;
+  })];
+}
+
+function renderChildren() {
+  const table = $("children");
+  table.tHead.replaceChildren(Sotay.el("tr", {}, header("unit_name"), ...COLUMNS.map(header)));
+  const onlyActive = $("only-active").checked;
+  const shown = sortedItems().filter((f) => !onlyActive || f.accounts_installed > 0);
+  const rows = shown.map((f) => Sotay.el("tr", { class: behind(f) ? "late" : "", "data-unit": f.unit_code },
+    ...cells(f, Sotay.el("th", { scope: "row" }, Sotay.el("a", { href: `/dashboard?unit=${encodeURIComponent(f.unit_code)}` }, f.unit_name)))));
+  const hidden = items.length - shown.length;
+  if (hidden) rows.push(Sotay.el("tr", { class: "hidden-rows" }, Sotay.el("td", { colspan: COLUMNS.length + 1 }, `${Sotay.number(hidden)} ${Sotay.t("hidden_rows")}`)));
+  if (!items.length) rows.push(Sotay.el("tr", {}, Sotay.el("td", { colspan: COLUMNS.length + 1 }, Sotay.t("none_below"))));
+  table.tBodies[0].replaceChildren(...rows);
+  table.tFoot.replaceChildren(...(current && items.length ? [Sotay.el("tr", { class: `total${behind(current) ? " late" : ""}` },
+    ...cells(current, Sotay.el("th", { scope: "row" }, `${Sotay.t("total")}: ${current.unit_name}`)))] : []));
+  const expected = place.plan.expected_pct_today;
+  $("behind-note").textContent = Sotay.t("behind_note") + (expected === null ? "" : ` ${Sotay.t("expected_pct_today")}: ${Sotay.percent(expected)}.`);
+}
+
+// --- the progress chart --------------------------------------------------------------------------
+
+async function loadHistory() {
+  const answer = await Sotay.json(`/api/metrics/v1/rollout/history?unit=${encodeURIComponent(unit)}&figure=installed_pct_eligible`);
+  past = answer.points.filter((p) => p.value !== null && p.value !== undefined);
+  renderChart();
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderChart() {
+  if (!current) return;
+  const box = $("chart");
+  const today = current.as_of;
+  // Today's point is the figure on screen (the history's last one may lag it by a few seconds).
+  const points = [...past.filter((p) => p.day !== today), { day: today, value: current.installed_pct_eligible }];
+  const waves = place.plan.waves;
+  const DAY = 86400000;
+  const t = (iso) => Date.parse(`${iso}T00:00:00Z`);
+  const stamps = [...points.map((p) => t(p.day)), ...waves.flatMap((w) => [t(w.starts_on), t(w.deadline)])];
+  let t0 = Math.min(...stamps), t1 = Math.max(...stamps, t(today));
+  if (t1 - t0 < 7 * DAY) t0 = t1 - 7 * DAY;
+  const W = Math.max(300, Math.min(960, box.clientWidth || 720)), H = 280;
+  const left = 48, right = 20, top = 24, bottom = 44;
+  const x = (iso) => left + ((t(iso) - t0) / (t1 - t0)) * (W - left - right);
+  const y = (v) => top + (1 - v / 100) * (H - top - bottom);
+  const chart = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
+    "aria-label": `${Sotay.t("progress")}: ${Sotay.t("actual")} ${Sotay.percent(current.installed_pct_eligible)}` });
+  for (const v of [0, 25, 50, 75, 100]) {
+    chart.append(svg("line", { x1: left, x2: W - right, y1: y(v), y2: y(v), stroke: v ? "#e3e3e3" : "#888" }),
+      svg("text", { x: left - 6, y: y(v) + 5, "text-anchor": "end", "font-size": 13, fill: "#4a4a4a" }, `${v}%`));
+  }
+  // The date axis: a tick every ~110 px; dd/mm within a year, dd/mm/yyyy across years.
+  const long = t1 - t0 > 330 * DAY;
+  const ticks = Math.max(2, Math.floor((W - left - right) / (long ? 120 : 90)));
+  const axis = svg("g", { class: "axis-x" });
+  for (let i = 0; i <= ticks; i += 1) {
+    const iso = new Date(t0 + Math.round(((t1 - t0) * i) / ticks / DAY) * DAY).toISOString().slice(0, 10);
+    const anchor = i === 0 ? "start" : i === ticks ? "end" : "middle";
+    axis.append(svg("line", { x1: x(iso), x2: x(iso), y1: y(0), y2: y(0) + 5, stroke: "#888" }),
+      svg("text", { x: x(iso), y: H - bottom + 22, "text-anchor": anchor, "font-size": 13, fill: "#4a4a4a", "data-day": iso },
+        long ? Sotay.date(iso) : dayMonth(iso)));
+  }
+  chart.append(axis);
+  // The plan: each wave from 0 at its start to its target at its deadline, then level.
+  for (const w of waves) {
+    const line = [[w.starts_on, 0], [w.deadline, w.target_pct]];
+    if (t(w.starts_on) > t0) line.unshift([new Date(t0).toISOString().slice(0, 10), 0]);
+    if (t(w.deadline) < t1) line.push([new Date(t1).toISOString().slice(0, 10), w.target_pct]);
+    chart.append(svg("polyline", { class: "plan", fill: "none", stroke: "#1d4ed8", "stroke-width": 3, "stroke-dasharray": "8 6",
+      points: line.map(([d, v]) => `${x(d)},${y(v)}`).join(" ") }, undefined));
+  }
+  // Today.
+  chart.append(svg("line", { class: "today", x1: x(today), x2: x(today), y1: top - 8, y2: y(0), stroke: "#1a1a1a", "stroke-width": 1.5, "stroke-dasharray": "3 3" }),
+    svg("text", { x: Math.min(x(today), W - right), y: top - 10, "text-anchor": x(today) > W / 2 ? "end" : "start", "font-size": 13, fill: "#1a1a1a" },
+      `${Sotay.t("today")} ${Sotay.date(today)}`));
+  // The actual history.
+  chart.append(svg("polyline", { class: "actual", fill: "none", stroke: "#a50e0e", "stroke-width": 3,
+    points: points.map((p) => `${x(p.day)},${y(p.value)}`).join(" ") }));
+  for (const p of points.length <= 60 ? points : points.slice(-1)) {
+    chart.append(svg("circle", { cx: x(p.day), cy: y(p.value), r: 4, fill: "#a50e0e" }, undefined));
+  }
+  const last = points[points.length - 1];
+  chart.append(svg("text", { x: x(last.day) - 8, y: y(last.value) + (last.value > 85 ? 20 : -10), "text-anchor": "end",
+    "font-size": 14, "font-weight": 700, fill: "#a50e0e" }, `${Sotay.t("actual")} ${Sotay.percent(last.value)}`));
+  box.replaceChildren(chart);
+  const legend = [Sotay.el("span", { class: "key actual" }, Sotay.t("actual"))];
+  for (const w of waves) legend.push(Sotay.el("span", { class: "key plan" }, `${Sotay.t("planned")}: ${w.name} (${Sotay.date(w.starts_on)} – ${Sotay.date(w.deadline)}, ${Sotay.percent(w.target_pct)})`));
+  legend.push(Sotay.el("span", { class: "key today" }, `${Sotay.t("today")} ${Sotay.date(today)}`));
+  $("legend").replaceChildren(...legend);
+}
+
+// --- the summary and the exports --------------------------------------------------------------------
 
 async function renderSummary() {
   const { text } = await Sotay.json(`/api/metrics/v1/reports/summary?unit=${encodeURIComponent(unit)}&lang=${Sotay.lang}`);
   $("summary").textContent = text;
 }
 
-async function renderChart() {
-  const history = await Sotay.json(`/api/metrics/v1/rollout/history?unit=${encodeURIComponent(unit)}&figure=installed_pct_eligible`);
-  // Today's point is the figure on screen (the history's last one may lag it by a few seconds).
-  const points = history.points.filter((p) => !current || p.day !== current.as_of);
-  if (current) points.push({ day: current.as_of, value: current.installed_pct_eligible });
-  const committee = unit === "city" ? null : trail[1] || unit;
-  const wave = plan && (plan.waves.find((w) => w.units.some((u) => u.unit_code === committee)) || plan.waves[plan.waves.length - 1]);
-  const W = 720, H = 260, pad = 40;
-  const days = points.map((p) => Date.parse(p.day));
-  if (wave) days.push(Date.parse(wave.starts_on), Date.parse(wave.deadline));
-  if (days.length < 2) { $("chart").textContent = Sotay.t("no_history"); return; }
-  const t0 = Math.min(...days), t1 = Math.max(...days, t0 + 86400000);
-  const x = (d) => pad + ((Date.parse(d) - t0) / (t1 - t0)) * (W - 2 * pad);
-  const y = (v) => H - pad - (v / 100) * (H - 2 * pad);
-  const svg = [`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${Sotay.t("progress")}">`,
-    `<line x1="${pad}" y1="${y(0)}" x2="${W - pad}" y2="${y(0)}" stroke="#888"/>`,
-    `<line x1="${pad}" y1="${y(100)}" x2="${W - pad}" y2="${y(100)}" stroke="#ddd"/>`,
-    `<text x="4" y="${y(100) + 5}" font-size="14">100%</text><text x="12" y="${y(0) + 5}" font-size="14">0%</text>`];
-  if (wave) {
-    svg.push(`<polyline fill="none" stroke="#1d4ed8" stroke-width="3" stroke-dasharray="8 6" points="${x(wave.starts_on)},${y(0)} ${x(wave.deadline)},${y(wave.target_pct)}"/>`,
-      `<text x="${x(wave.deadline) - 80}" y="${y(wave.target_pct) + 20}" font-size="14" fill="#1d4ed8">${Sotay.t("planned")}</text>`);
-  }
-  if (points.length) {
-    svg.push(`<polyline fill="none" stroke="#a50e0e" stroke-width="3" points="${points.map((p) => `${x(p.day)},${y(p.value || 0)}`).join(" ")}"/>`);
-    const last = points[points.length - 1];
-    svg.push(`<circle cx="${x(last.day)}" cy="${y(last.value || 0)}" r="5" fill="#a50e0e"/>`,
-      `<text x="${Math.min(x(last.day) + 8, W - 90)}" y="${y(last.value || 0) - 8}" font-size="14" fill="#a50e0e">${Sotay.t("actual")} ${Sotay.percent(last.value || 0)}</text>`);
-  }
-  svg.push("</svg>");
-  $("chart").innerHTML = svg.join("");
+// The file as the server names it (the unit and the day in its name).
+async function download(fmt) {
+  const r = await Sotay.api(`/api/metrics/v1/reports/rollout.${fmt}?unit=${encodeURIComponent(unit)}&lang=${Sotay.lang}`);
+  const named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+  const a = Object.assign(document.createElement("a"), { href: URL.createObjectURL(await r.blob()),
+    download: named ? named[1] : `rollout-${unit}.${fmt}` });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
-function renderCrumbs() {
-  const codes = [...trail, unit];
-  $("crumbs").replaceChildren(...codes.flatMap((code, i) => {
-    const here = i === codes.length - 1;
-    const node = here ? Sotay.el("strong", {}, current ? current.unit_name : code)
-      : Sotay.el("a", { href: `/dashboard?unit=${encodeURIComponent(code)}&trail=${encodeURIComponent(codes.slice(0, i).join(","))}` }, code);
-    return i ? [Sotay.el("span", { "aria-hidden": "true" }, "›"), node] : [node];
-  }));
+// --- live --------------------------------------------------------------------------------------------
+
+// The badge says what is true: connecting, live, the connection lost (and retrying), or the
+// session ended (the stream closed by the server, or refused): then the figures stop updating.
+function setLive(state) {
+  const badge = $("live");
+  badge.dataset.state = state;
+  badge.dataset.t = state;
+  badge.textContent = Sotay.t(state);
+  badge.classList.toggle("off", state !== "live");
+  badge.classList.toggle("ended", state === "ended");
+  $("live-again").hidden = state !== "ended";
 }
 
-// A change of this unit's figures: show it at once; the table below follows within a second.
+function stamp() {
+  $("updated").textContent = `(${Sotay.t("updated")} ${new Intl.DateTimeFormat("vi-VN", { hour: "2-digit", minute: "2-digit",
+    second: "2-digit", timeZone: "Asia/Ho_Chi_Minh" }).format(new Date())})`;
+}
+
+// Server-sent events read with fetch (EventSource cannot send the Authorization header). A stream
+// silent for longer than the server's keep-alive (15 s) is taken for lost; `event: ended` says the
+// token it was opened with lapsed: expired (reconnect with the renewed one) or the session ended.
+function follow(path, onEvent) {
+  let controller = null, heard = Date.now(), pause = 2000;
+  setInterval(() => { if (controller && Date.now() - heard > 40000) controller.abort(); }, 5000);
+  (async () => {
+    for (;;) {
+      controller = new AbortController();
+      let lapsed = null;
+      try {
+        const token = Sotay.token();
+        const r = await fetch(path, { signal: controller.signal,
+          headers: { Accept: "text/event-stream", ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
+        if (r.status === 401) { setLive("ended"); return; }
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        setLive("live"); pause = 2000; heard = Date.now();
+        const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          heard = Date.now();
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const lines = buffer.slice(0, end).split("\n"); buffer = buffer.slice(end + 2);
+            const type = (lines.find((l) => l.startsWith("event: ")) || "event: message").slice(7);
+            const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+            if (!data) continue;
+            if (type === "ended") lapsed = JSON.parse(data).reason;
+            else onEvent(JSON.parse(data));
+          }
+        }
+      } catch (e) { /* lost: said below */ }
+      if (lapsed === "ended") { setLive("ended"); return; }
+      if (lapsed === "expired") continue;
+      setLive("down");
+      await new Promise((ok) => setTimeout(ok, pause));
+      pause = Math.min(pause * 2, 30000);
+    }
+  })();
+}
+
+// A change of this unit's figures: show it at once; the table, summary and chart follow within a second.
 function onSnapshot(f) {
   renderTiles(f);
-  if (!refreshing) refreshing = setTimeout(() => { refreshing = null; renderChildren(); renderSummary(); renderChart(); }, 1000);
+  stamp();
+  if (!refreshing) refreshing = setTimeout(() => { refreshing = null; loadChildren(); renderSummary(); loadHistory(); }, 1000);
 }
 
 async function load() {
   $("board").hidden = false; $("signout").hidden = false;
-  plan = await Sotay.json("/api/metrics/v1/plan").catch(() => null);  // city admins see the plan
+  place = await Sotay.json(`/api/metrics/v1/rollout/place${asked ? `?unit=${encodeURIComponent(asked)}` : ""}`);
+  unit = place.unit.code;
+  if (place.refused) {
+    $("notice").textContent = `${Sotay.t(place.refused)} ${place.unit.name}.`;
+    $("notice").hidden = false;
+  }
+  if (asked !== unit) window.history.replaceState(null, "", `/dashboard?unit=${encodeURIComponent(unit)}`);
   renderTiles(await Sotay.json(`/api/metrics/v1/rollout?unit=${encodeURIComponent(unit)}`));
+  stamp();
   renderCrumbs();
-  await Promise.all([renderChildren(), renderSummary(), renderChart()]);
-  stopStream = Sotay.stream(`/api/metrics/v1/rollout/stream?unit=${encodeURIComponent(unit)}`, onSnapshot, (on) => {
-    $("live").classList.toggle("off", !on);
-    $("live").textContent = Sotay.t(on ? "online" : "offline");
-    $("live").dataset.t = on ? "online" : "offline";
-  });
+  await Promise.all([loadChildren(), renderSummary(), loadHistory()]);
+  follow(`/api/metrics/v1/rollout/stream?unit=${encodeURIComponent(unit)}`, onSnapshot);
 }
 
-$("csv").addEventListener("click", () => Sotay.download(`/api/metrics/v1/reports/rollout.csv?unit=${encodeURIComponent(unit)}`, `rollout-${unit}.csv`));
-$("xlsx").addEventListener("click", () => Sotay.download(`/api/metrics/v1/reports/rollout.xlsx?unit=${encodeURIComponent(unit)}`, `rollout-${unit}.xlsx`));
+$("xlsx").addEventListener("click", () => download("xlsx").catch((err) => { $("error").textContent = Sotay.explain(err); }));
+$("csv").addEventListener("click", () => download("csv").catch((err) => { $("error").textContent = Sotay.explain(err); }));
+$("only-active").addEventListener("change", renderChildren);
+$("live-again").addEventListener("click", () => location.reload());
+let resizing = null;
+window.addEventListener("resize", () => { clearTimeout(resizing); resizing = setTimeout(renderChart, 150); });
 Sotay.start(() => load().catch((err) => { $("error").textContent = Sotay.explain(err); }));

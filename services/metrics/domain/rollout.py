@@ -225,3 +225,28 @@ def prometheus_text(rows: list[tuple[str, dict[str, Any]]]) -> str:
 def committee_of(u: dict[str, Any]) -> str:
     """The committee a unit's snapshots go out under (`city` for the city)."""
     return "city" if u["kind"] == "city" else u["committee"]
+
+
+def highest(units: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The unit nearest the top of the tree (fewest steps in its path; by code between equals): where a
+    person's dashboard opens, of the units their roles are granted on."""
+    return min(units, key=lambda u: (u["path"].count("/"), u["code"]), default=None)
+
+
+def wave_line(wave: dict[str, Any], today: date) -> dict[str, Any]:
+    """A wave as a plan line: from 0 at its start to its target at its deadline, and where it is today."""
+    return {"number": wave["number"], "name": wave["name"], "starts_on": wave["starts_on"].isoformat(),
+            "target_pct": float(wave["target_pct"]), "deadline": wave["deadline"].isoformat(),
+            "expected_pct_today": round(plan_expected(wave, today), 2)}
+
+
+def weighted_expected(parts: list[tuple[float | None, int]]) -> float | None:
+    """Where a unit made of parts (each: its expected figure, its eligible members) should be today;
+    None when none of its parts has a wave."""
+    planned = [(e, n) for e, n in parts if e is not None]
+    if not planned:
+        return None
+    weight = sum(n for _, n in planned)
+    if weight == 0:
+        return round(sum(e for e, _ in planned) / len(planned), 2)
+    return round(sum(e * n for e, n in planned) / weight, 2)

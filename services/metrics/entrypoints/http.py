@@ -24,6 +24,10 @@ from sotay.kit.http import json_response
 from sotay.kit.service import ServiceContext
 
 
+STREAM_CHECK_S = 3.0  # how often a live stream checks that its token still holds
+KEEP_ALIVE_S = 15.0  # a comment line at least this often, so proxies and the page know it is alive
+
+
 def build_router(ctx: ServiceContext) -> APIRouter:
     router = service_router(ctx, tags=["metrics"])
     engine, reader = ctx.engine, ctx.reader
@@ -32,6 +36,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 response_model=models.Figures)
     async def rollout(user: CurrentUser, unit: str = Query("city", max_length=40), as_of: date | None = None):
         return json_response(await reading.figures_of(reader, user, unit, as_of))
+
+    @router.get("/rollout/place", summary="Where the caller's dashboard opens: the unit asked for if allowed, "
+                "else their own; the units above it by name; where the plan says it should be today",
+                response_model=models.Place)
+    async def place(user: CurrentUser, unit: str | None = Query(None, max_length=40)):
+        return json_response(await reading.place(reader, user, unit))
 
     @router.get("/rollout/children", summary="The figures of each unit directly under a unit, side by side",
                 response_model=models.Children)
@@ -73,10 +83,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     # --- reports ------------------------------------------------------------------------------------
 
-    @router.get("/reports/rollout.{fmt}", summary="The unit and the units directly under it, as CSV or XLSX",
+    @router.get("/reports/rollout.{fmt}", summary="The units directly under a unit and its total, as XLSX or CSV "
+                "to hand out: a title row (the unit, the day), headings in Vietnamese (English with lang=en)",
                 response_class=Response, responses=models.FILE_RESPONSES)
-    async def report(fmt: Literal["csv", "xlsx"], user: CurrentUser, unit: str = Query("city", max_length=40)):
-        name, body = await reports.table(reader, user, unit, fmt)
+    async def report(fmt: Literal["csv", "xlsx"], user: CurrentUser, unit: str = Query("city", max_length=40),
+                     lang: Literal["vi", "en"] = "vi"):
+        name, body = await reports.table(reader, user, unit, fmt, lang)
         return Response(body, media_type=reports.MEDIA_TYPES[fmt],
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -106,14 +118,28 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             streams.give_back(user.subject)
             raise
 
+        token = request.headers["authorization"].partition(" ")[2].strip()
+
         async def events():
             yield b"event: rollout\ndata: " + orjson.dumps(first) + b"\n\n"
+            quiet = 0.0
             while not await request.is_disconnected():
+                # The stream lasts as long as the token it was opened with: when that expires, or the
+                # session is ended, it says so and closes (the page reconnects with its renewed token,
+                # or says the session has ended), never showing figures as live to a closed session.
+                why = reading.token_lapsed(ctx.verifier.verify, token)
+                if why:
+                    yield b"event: ended\ndata: " + orjson.dumps({"reason": why}) + b"\n\n"
+                    return
                 try:
-                    data = await asyncio.wait_for(queue.get(), 15)
+                    data = await asyncio.wait_for(queue.get(), STREAM_CHECK_S)
                     yield b"event: rollout\ndata: " + orjson.dumps(data) + b"\n\n"
+                    quiet = 0.0
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
+                    quiet += STREAM_CHECK_S
+                    if quiet >= KEEP_ALIVE_S:
+                        yield b": keep-alive\n\n"
+                        quiet = 0.0
 
         async def closed() -> None:
             streams.give_back(user.subject)

@@ -4,7 +4,7 @@ json_response: these models document what they send (they do not filter it)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +57,40 @@ class Figures(RolloutFigures):
 class Children(BaseModel):
     unit: str
     items: list[Figures]
+
+
+class NamedUnit(BaseModel):
+    code: str
+    name: str
+    kind: str
+
+
+class WaveLine(BaseModel):
+    number: int
+    name: str
+    starts_on: date
+    target_pct: float
+    deadline: date
+    expected_pct_today: float = Field(description="where the wave's units should be today")
+
+
+class PlanHere(BaseModel):
+    expected_pct_today: float | None = Field(
+        description="the % of eligible members the unit should have installed today (null without a wave)")
+    waves: list[WaveLine] = Field(description="the unit's wave (every wave, for the city)")
+    below: dict[str, float | None] = Field(description="the same figure for each unit directly under it")
+
+
+class Place(BaseModel):
+    """Where a person's dashboard opens and stands."""
+
+    home: NamedUnit = Field(description="the highest unit the caller's roles are granted on")
+    unit: NamedUnit = Field(description="the unit shown: the one asked for when allowed, else home")
+    refused: Literal["outside", "unknown"] | None = Field(
+        description="why the unit asked for is not shown (outside the caller's units, or no such unit)")
+    as_of: date
+    trail: list[NamedUnit] = Field(description="the units from the highest the caller may open down to this one")
+    plan: PlanHere
 
 
 class Point(BaseModel):

@@ -17,14 +17,14 @@ MEDIA_TYPES = {"csv": "text/csv; charset=utf-8",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-async def table(reader: AsyncEngine, user: Principal, unit: str, fmt: str) -> tuple[str, bytes]:
-    """The report's file name and body."""
+async def table(reader: AsyncEngine, user: Principal, unit: str, fmt: str, lang: str = "vi") -> tuple[str, bytes]:
+    """The report's file name (the unit and the day in it) and body, headed in `lang`."""
     async with reader.connect() as db:
         u = await scoped_unit(db, user, unit)
         today = hanoi_day()
         items = list((await figures.of_units(db, [u, *await figures.children(db, u)], today)).values())
-    name = f"rollout-{u['code']}-{today.isoformat()}.{fmt}"
-    return name, reports.as_csv(items) if fmt == "csv" else reports.as_xlsx(items, u["code"])
+    write = reports.as_csv if fmt == "csv" else reports.as_xlsx
+    return reports.file_name(u, today, fmt, lang), write(u, items, today, lang)
 
 
 async def summary(reader: AsyncEngine, user: Principal, unit: str, lang: str) -> dict[str, Any]:

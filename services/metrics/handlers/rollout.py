@@ -4,17 +4,26 @@ first figures, and the gauges for monitoring."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.metrics.adapters import figures, history
-from services.metrics.domain.rollout import committee_of, prometheus_text
+from services.metrics.adapters import figures, history, plan
+from services.metrics.domain.rollout import (
+    committee_of,
+    highest,
+    plan_expected,
+    prometheus_text,
+    wave_line,
+    weighted_expected,
+)
 from services.metrics.handlers.scope import scoped_unit
-from sotay.kit.auth import Principal
+from sotay.kit.auth import ROLES, AuthError, Principal
 from sotay.kit.clock import hanoi_day
 from sotay.kit.http import Problem, invalid
+from sotay.kit.scope import covers, forbidden
 
 
 async def figures_of(reader: AsyncEngine, user: Principal, unit: str, as_of: date | None) -> dict[str, Any]:
@@ -49,6 +58,67 @@ async def figure_history(reader: AsyncEngine, user: Principal, unit: str, figure
     if points and all(p["value"] is None for p in points):
         raise invalid([("figure", f"{figure} is not a rollout figure")])
     return {"unit": u["code"], "figure": figure, "points": points}
+
+
+def _named(x: dict[str, Any]) -> dict[str, str]:
+    return {"code": x["code"], "name": x["name"], "kind": x["kind"]}
+
+
+async def place(reader: AsyncEngine, user: Principal, unit: str | None) -> dict[str, Any]:
+    """Where a person's dashboard stands: the unit asked for when their roles cover it, else the
+    highest unit they are granted on (their `home`: a member's or a cell secretary's cell, a
+    committee admin's committee, the city for a city role), with `refused` saying why the one asked
+    for is not shown; the units above it they may open, by name (the breadcrumb); and the plan
+    there: where the unit and each unit directly under it should be today, and the waves' lines."""
+    async with reader.connect() as db:
+        mine = await figures.units(db, sorted(set(user.units_for(*ROLES))))
+        home = highest(mine)
+        if home is None:
+            raise forbidden("Your account holds no role on any unit.")
+        scope = [u["path"] for u in mine]
+        u, refused = home, None
+        if unit:
+            asked = await figures.unit(db, unit)
+            if asked is None:
+                refused = "unknown"
+            elif not covers(scope, asked["path"]):
+                refused = "outside"
+            else:
+                u = asked
+        above = [c for c in u["path"].strip("/").split("/") if c]
+        trail = sorted((a for a in await figures.units(db, above) if covers(scope, a["path"])),
+                       key=lambda a: a["path"].count("/"))
+        below = await figures.children(db, u)
+        today = hanoi_day()
+        waves = {w["number"]: w for w in await plan.waves(db)}
+        committees = await figures.of_kinds(db, ("committee",), "code")
+        wave_of_committee = {c["code"]: waves.get(c["wave"]) for c in committees}
+
+        def expected(x: dict[str, Any]) -> float | None:
+            wave = wave_of_committee.get(x["code"] if x["kind"] == "committee" else x["committee"])
+            return round(plan_expected(wave, today), 2) if wave else None
+        if u["kind"] == "city":
+            now = await figures.of_units(db, committees, today)
+            own = weighted_expected([(expected(c), now[c["code"]]["members_eligible"]) for c in committees])
+            lines = [wave_line(w, today) for w in waves.values()]
+        else:
+            own = expected(u)
+            wave = wave_of_committee.get(u["code"] if u["kind"] == "committee" else u["committee"])
+            lines = [wave_line(wave, today)] if wave else []
+    return {"home": _named(home), "unit": _named(u), "refused": refused, "as_of": today.isoformat(),
+            "trail": [_named(a) for a in trail],
+            "plan": {"expected_pct_today": own, "waves": lines,
+                     "below": {c["code"]: expected(c) for c in below}}}
+
+
+def token_lapsed(verify: Callable[[str], Principal], token: str) -> str | None:
+    """Why a live stream's token no longer holds: "ended" (the account's sessions were ended) or
+    "expired"; None while it holds."""
+    try:
+        verify(token)
+    except AuthError as exc:
+        return "ended" if "ended" in str(exc) else "expired"
+    return None
 
 
 async def live_start(reader: AsyncEngine, user: Principal, unit: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
