@@ -57,6 +57,7 @@ async def page_at(browser, width: int):
 async def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    await page.screenshot(path=str(SHOTS / f"{name}-screen.png"))
 
 
 def row_of(page, n: int):
@@ -88,6 +89,9 @@ async def test_bulk_approval_says_why_each_refused_row_was_refused(world, browse
         await expect(row_of(page, 2).locator("td.state")).to_contain_text("phê duyệt riêng từng đăng ký")
         await expect(page.locator("#toast[role=status]")).to_contain_text("Đã phê duyệt: 2")
         await shot(page, "bulk-refused-1366")
+        await page.set_viewport_size({"width": 390, "height": 900})
+        await page.locator("#refused").scroll_into_view_if_needed()
+        await page.screenshot(path=str(SHOTS / "bulk-refused-390-screen.png"))
         await page.context.close()
 
 
@@ -203,6 +207,7 @@ async def test_at_phone_width_each_registration_is_a_card_with_its_buttons_on_sc
         box = await row_of(page, 9).locator("button.approve-anyway").bounding_box()
         assert box and box["x"] + box["width"] <= 390, box
         await shot(page, "mismatch-confirm-390")
+        await row_of(page, 9).screenshot(path=str(SHOTS / "card-mismatch-390.png"))
         await page.context.close()
 
 

@@ -178,9 +178,9 @@ function row(r) {
     cell("select", { class: "pick-cell" }, Sotay.el("input", { type: "checkbox", class: "pick", value: r.id,
       "aria-label": `${Sotay.t("select")}: ${who}` })),
     cell("name", { class: "who" }, Sotay.el("strong", {}, r.full_name), ` (${r.party_card_no})`),
-    cell("submitted", {}, day(r.submitted_at), r.overdue ? ` — ${Sotay.t("overdue")}` : ""),
-    cell("platform", { class: "hide-narrow" }, Sotay.t(r.platform)),
-    cell("unit", {}, r.unit ? unitLabel(Sotay.el("span", { class: "unit-name" }), r.unit) : "—"),
+    cell("submitted", {}, day(r.submitted_at), r.overdue ? ` — ${Sotay.t("overdue")}` : "",
+      Sotay.el("span", { class: "platform" }, `${Sotay.t("platform")}: ${Sotay.t(r.platform)}`)),
+    cell("unit", { class: "unit" }, r.unit ? unitLabel(Sotay.el("span", { class: "unit-name" }), r.unit) : "—"),
     cell("match", { class: "match" }, Sotay.el("strong", { class: "label" }, Sotay.t(label)), comparison(r)),
     cell("state", { class: "state" }, Sotay.el("strong", {}, Sotay.t("pending"))),
     cell("actions", { class: "decide" }, Sotay.el("div", { class: "actions" }, approve, showReject), ask, reject));
@@ -218,10 +218,9 @@ async function load() {
     const { items } = await Sotay.json(`/api/identity/v1/registrations?${query()}`);
     if (!$("f-unit").value) unitChoices(items);
     $("registrations").tHead.replaceChildren(Sotay.el("tr", {},
-      ...["select", "name", "submitted", "platform", "unit", "match", "state", "actions"].map((k) =>
-        Sotay.el("th", { class: k === "platform" ? "hide-narrow" : "" }, Sotay.t(k)))));
+      ...["select", "name", "submitted", "unit", "match", "state", "actions"].map((k) => Sotay.el("th", {}, Sotay.t(k)))));
     $("registrations").tBodies[0].replaceChildren(...(items.length ? items.map(row)
-      : [Sotay.el("tr", { class: "empty" }, Sotay.el("td", { colspan: "8" }, Sotay.t(filtered() ? "empty_filtered" : "empty")))]));
+      : [Sotay.el("tr", { class: "empty" }, Sotay.el("td", { colspan: "7" }, Sotay.t(filtered() ? "empty_filtered" : "empty")))]));
   } catch (err) { $("error").textContent = failure(err); $("registrations").tBodies[0].replaceChildren(); }
 }
 
@@ -254,7 +253,8 @@ $("approve-selected").addEventListener("click", async (e) => {
     for (const x of results) {
       const tr = document.querySelector(`#registrations tr[data-id="${x.registration_id}"]`);
       if (!tr) continue;
-      if (x.status === "approved") settle(tr, "approved"); else settle(tr, "refused", refusal(x.code));
+      if (x.status === "approved") settle(tr, "approved");
+      else { settle(tr, "refused", refusal(x.code)); tr.querySelector("input.pick").checked = false; }
     }
     if (refused.length) {
       $("refused").replaceChildren(Sotay.el("p", {}, Sotay.t("refused_list")), Sotay.el("ul", {}, ...refused.map((x) => {
