@@ -110,11 +110,29 @@ APPROVABLE = ("matched", "details_differ")
 def not_approvable(match_result: str, *, bulk: bool = False) -> str | None:
     """Why a pending registration with this match result cannot be approved (None: it can).
     Bulk approval takes matched registrations only; one that differs is looked at one by one."""
-    if bulk and match_result != "matched":
-        return "bulk approval takes matched registrations only"
     if match_result not in APPROVABLE:
         return f"a registration that is {match_result.replace('_', ' ')} cannot be approved; reject it with a reason"
+    if bulk and match_result != "matched":
+        return "bulk approval takes matched registrations only"
     return None
+
+
+def match_label(match_result: str, match_reasons: list[str], *, has_account: bool) -> str:
+    """What an approver is told of a registration's match: its result, except that
+    `already_registered` says which it is. A card with an account now is `has_account`; one
+    without is a `duplicate` (another registration of the card was pending and matched when
+    this one came; it may since have been rejected, or be waiting still): not an account."""
+    if match_result != "already_registered":
+        return match_result
+    return "has_account" if has_account else "duplicate"
+
+
+# Why a registration in a bulk approval was refused, as a stable code the page translates.
+REFUSAL_CODES = {"bulk approval takes matched registrations only": "not_matched"}
+
+
+def refusal_code(reason: str) -> str:
+    return REFUSAL_CODES.get(reason, "not_approvable")
 
 
 def committee_of(unit_path: list[str]) -> str:

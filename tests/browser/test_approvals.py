@@ -30,13 +30,14 @@ async def test_bulk_approval_rejection_with_a_reason_and_exports(system, browser
             await page.check(f'#registrations tr[data-card="{card}"] input.pick')
         await page.click("#approve-selected")
         await page.wait_for_selector("#done:has-text('Đã phê duyệt: 2')")
-        await page.wait_for_selector(f'#registrations tr[data-card="{PEOPLE[0][0]}"]', state="detached")
+        # The approved rows stay, showing their new state (issue 18: they no longer vanish).
+        await page.wait_for_selector(f'#registrations tr[data-card="{PEOPLE[0][0]}"][data-state="approved"]')
 
         last = page.locator(f'#registrations tr[data-card="{PEOPLE[2][0]}"]')
         await last.get_by_role("button", name="Từ chối", exact=True).click()
         await last.locator("form.reject input").fill("Sai ngày sinh, đề nghị đăng ký lại")
-        await last.locator("form.reject button").click()
-        await last.wait_for(state="detached")
+        await last.locator("form.reject button[type=submit]").click()
+        await page.wait_for_selector(f'#registrations tr[data-card="{PEOPLE[2][0]}"][data-state="rejected"]')
         status = (await c.post("/api/identity/v1/registrations/status",
                                json={"party_card_no": PEOPLE[2][0], "password": PASSWORD})).json()
         assert (status["status"], status["reason"]) == ("rejected", "Sai ngày sinh, đề nghị đăng ký lại")

@@ -82,7 +82,8 @@ async def test_sign_up_approval_and_reading_show_live_on_the_dashboard(system, b
         assert refused.status_code in (403, 404)
         await screenshot(secretary, "console-approvals")
         await waiting.locator("button.approve").click()
-        await waiting.wait_for(state="detached")
+        # The row stays, showing its new state (issue 18).
+        await secretary.wait_for_selector(f'#registrations tr[data-card="{MEMBER["card"]}"][data-state="approved"]')
         await until_tile(leader, "accounts_pending", str(before["accounts_pending"]))
         await until_tile(leader, "accounts_approved", str(before["accounts_approved"] + 1))
 

@@ -75,23 +75,32 @@ async def registration(db: AsyncConnection, reg_id: Any, *, lock: bool = False) 
 
 async def registration_for_approver(db: AsyncConnection, reg_id: Any) -> dict[str, Any] | None:
     row = (await db.execute(text(
-        f"SELECT {REGISTRATION_COLUMNS}, {REGISTRY_COLUMNS} FROM registrations g "
-        "LEFT JOIN registry_members r ON r.member_id = g.member_id WHERE g.id = :id"),
+        f"SELECT {REGISTRATION_COLUMNS}, {REGISTRY_COLUMNS}, "
+        "EXISTS (SELECT 1 FROM accounts a WHERE a.party_card_no = g.party_card_no) AS has_account "
+        "FROM registrations g LEFT JOIN registry_members r ON r.member_id = g.member_id WHERE g.id = :id"),
         {"id": reg_id})).mappings().first()
     return dict(row) if row else None
 
 
 async def queue(db: AsyncConnection, *, scopes: list[str], status: str | None, match: str | None,
                 older_than_days: int | None, overdue_days: int, limit: int,
-                after: tuple[Any, str] | None) -> list[dict[str, Any]]:
+                after: tuple[Any, str] | None, unit_path: str | None = None,
+                newer_than_days: int | None = None) -> list[dict[str, Any]]:
+    """A page of registrations in `scopes`, oldest first, with the registry's details beside
+    each and whether its card has an account now (`has_account`). `unit_path` narrows the
+    page to one unit's subtree (a cell, say); the ages count whole days since submission."""
     where = (Where().within("g.unit_path", scopes)
+             .add("g.unit_path LIKE :unit_subtree", unit_subtree=unit_path + "%" if unit_path else None)
              .add("g.status = :status", status=status or None)
              .add("g.match_result = :match", match=match or None)
              .add("g.submitted_at < now() - make_interval(days => :older)", older=older_than_days)
+             .add("g.submitted_at >= now() - make_interval(days => :newer)", newer=newer_than_days)
              .after("(g.submitted_at, g.id)", after, "timestamptz", "uuid"))
     rows = (await db.execute(text(
         f"SELECT {REGISTRATION_COLUMNS}, {REGISTRY_COLUMNS}, g.status = 'pending' AND g.submitted_at < now() - "
-        f"make_interval(days => :overdue) AS overdue FROM registrations g "
+        f"make_interval(days => :overdue) AS overdue, "
+        f"EXISTS (SELECT 1 FROM accounts a WHERE a.party_card_no = g.party_card_no) AS has_account "
+        f"FROM registrations g "
         f"LEFT JOIN registry_members r ON r.member_id = g.member_id "
         f"WHERE {where} ORDER BY g.submitted_at, g.id LIMIT :limit"),
         where.params | {"limit": limit, "overdue": overdue_days})).mappings()

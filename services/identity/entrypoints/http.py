@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from services.identity.domain import comparison, password_problems
+from services.identity.domain import comparison, mask_phone, match_label, password_problems
 from services.identity.entrypoints.models import (
     AccountRoles,
     AccountStatus,
@@ -70,6 +70,8 @@ def registration_json(r: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(r["id"]), "party_card_no": r["party_card_no"], "full_name": r["full_name"],
             "date_of_birth": r["date_of_birth"].isoformat(), "platform": r["platform"],
             "match_result": r["match_result"], "match_reasons": r["match_reasons"],
+            "match_label": match_label(r["match_result"], r["match_reasons"], has_account=bool(r.get("has_account"))),
+            "given_phone": mask_phone(r.get("phone")),
             "comparison": comparison(given, registry, r["match_reasons"]),
             "member_id": str(r["member_id"]) if r["member_id"] else None, "unit": r["unit"],
             "committee": r["committee"], "status": r["status"], "reason": r["reason"],
@@ -158,12 +160,16 @@ def build_router(app) -> APIRouter:
                              match: Literal["matched", "not_in_registry", "details_differ", "already_registered",
                                             "not_eligible"] | None = None,
                              older_than_days: int | None = Query(None, ge=0, le=3650),
+                             newer_than_days: int | None = Query(None, ge=0, le=3650),
+                             unit: str | None = Query(None, min_length=1, max_length=64,
+                                                      description="Only this unit's subtree (a cell, say)"),
                              overdue: bool | None = None, cursor: str | None = None,
                              limit: int = Query(100, ge=1, le=1000)):
         async with engine.connect() as db:
             page, next_cursor = await approvals.queue(
                 db, user, status=status, match=match, older_than_days=older_than_days, overdue=overdue,
-                overdue_days=ctx.settings.approval_overdue_days, limit=limit, cursor=cursor)
+                overdue_days=ctx.settings.approval_overdue_days, limit=limit, cursor=cursor, unit=unit,
+                newer_than_days=newer_than_days)
         return json_response({"items": [registration_json(r) for r in page], "next_cursor": next_cursor})
 
     @router.get("/registrations/{reg_id}", response_model=Registration,

@@ -82,10 +82,14 @@ class Registration(BaseModel):
     date_of_birth: str
     platform: str
     match_result: str
+    match_label: str = Field(description="The match as the approver is told it: the match result, except that "
+                             "already_registered is has_account (the card has an account now) or duplicate "
+                             "(another registration of the card came first; no account)")
     match_reasons: list[str]
     comparison: list[ComparedField] | None
     member_id: str | None
     unit: str | None
+    given_phone: str | None = Field(description="The phone the registrant gave, by its last three digits")
     committee: str
     status: str
     reason: str | None
@@ -116,6 +120,10 @@ class BulkResult(BaseModel):
     registration_id: str
     status: Literal["approved", "refused"]
     account_id: str | None = None
+    code: Literal["not_matched", "not_approvable", "has_account", "already_decided", "out_of_scope"] | None = Field(
+        None, description="Why it was refused, a stable code: not_matched (bulk approval takes matched "
+        "registrations only), not_approvable, has_account, already_decided, out_of_scope (outside your units, "
+        "or no such registration)")
     reason: str | None = None
     errors: list[FieldError] | None = None
 

@@ -22,15 +22,25 @@ from sotay.kit.service import ServiceContext
 
 async def queue(db: AsyncConnection, actor: Principal, *, status: str | None, match: str | None,
                 older_than_days: int | None, overdue: bool | None, overdue_days: int, limit: int,
-                cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+                cursor: str | None, unit: str | None = None,
+                newer_than_days: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the registrations in the actor's units, oldest first, and the next page's
-    cursor (None on the last). `overdue` asks for those pending past `overdue_days`."""
+    cursor (None on the last). `overdue` asks for those pending past `overdue_days`; `unit`
+    for those in one unit's subtree (422 for no such unit, 403 for one outside the actor's)."""
     paths = await ORG.scoped(db, actor, domain.APPROVERS)
     if overdue:
         older_than_days = max(older_than_days or 0, overdue_days)
+    unit_path = None
+    if unit is not None:
+        unit_path = await store.unit_path(db, unit)
+        if unit_path is None:
+            raise invalid([("unit", "is not a unit of the registry")])
+        if not covers(paths, unit_path):
+            raise forbidden()
     after = parse_time_cursor(cursor)
     rows = await store.queue(db, scopes=paths, status=status, match=match, older_than_days=older_than_days,
-                             overdue_days=overdue_days, limit=limit + 1, after=after)
+                             overdue_days=overdue_days, limit=limit + 1, after=after, unit_path=unit_path,
+                             newer_than_days=newer_than_days)
     page, more = rows[:limit], len(rows) > limit
     return page, time_cursor(page[-1]["submitted_at"], page[-1]["id"]) if more else None
 
@@ -49,7 +59,7 @@ async def _pending_in_scope(db: AsyncConnection, actor: Principal, reg_id: Any) 
     if reg is None or not covers(await ORG.scope_paths(db, actor, domain.APPROVERS), reg["unit_path"]):
         raise forbidden()
     if reg["status"] != "pending":
-        raise Problem(409, "Already decided", f"This registration was {reg['status']}.")
+        raise Problem(409, "Already decided", f"This registration was {reg['status']}.", code="already_decided")
     return reg
 
 
@@ -57,9 +67,11 @@ async def approve(db: AsyncConnection, ctx: ServiceContext, actor: Principal, re
                   *, bulk: bool = False) -> dict:
     reg = await _pending_in_scope(db, actor, reg_id)
     if reason := domain.not_approvable(reg["match_result"], bulk=bulk):
-        raise invalid([("match_result", reason)])
+        problem = invalid([("match_result", reason)])
+        problem.extra["code"] = domain.refusal_code(reason)
+        raise problem
     if await store.card_has_account(db, reg["party_card_no"]):
-        raise Problem(409, "Already has an account", "This member already has an account.")
+        raise Problem(409, "Already has an account", "This member already has an account.", code="has_account")
     account_id = uuid7()
     await store.insert_account(db, {
         "id": account_id, "member_id": reg["member_id"], "party_card_no": reg["party_card_no"],
@@ -91,13 +103,16 @@ async def reject(db: AsyncConnection, ctx: ServiceContext, actor: Principal, reg
 
 
 async def approve_many(db: AsyncConnection, ctx: ServiceContext, actor: Principal, reg_ids: list[Any]) -> list[dict]:
-    """Bulk approval of matched registrations; each succeeds or fails on its own."""
+    """Bulk approval of matched registrations; each succeeds or fails on its own, a refused
+    one with a stable `code` saying why (not_matched, not_approvable, has_account,
+    already_decided, out_of_scope: outside the actor's units or no such registration)."""
     results = []
     for reg_id in reg_ids:
         try:
             async with db.begin_nested():
                 results.append(await approve(db, ctx, actor, reg_id, bulk=True))
         except Problem as problem:
-            results.append({"registration_id": str(reg_id), "status": "refused", "reason": problem.detail,
-                            "errors": problem.errors})
+            code = problem.extra.get("code") or ("out_of_scope" if problem.status == 403 else "not_approvable")
+            results.append({"registration_id": str(reg_id), "status": "refused", "code": code,
+                            "reason": problem.detail, "errors": problem.errors})
     return results
