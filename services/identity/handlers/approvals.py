@@ -68,7 +68,7 @@ async def approve(db: AsyncConnection, ctx: ServiceContext, actor: Principal, re
     reg = await _pending_in_scope(db, actor, reg_id)
     if reason := domain.not_approvable(reg["match_result"], bulk=bulk):
         problem = invalid([("match_result", reason)])
-        problem.extra["code"] = domain.refusal_code(reason)
+        problem.code = domain.refusal_code(reason)
         raise problem
     if await store.card_has_account(db, reg["party_card_no"]):
         raise Problem(409, "Already has an account", "This member already has an account.", code="has_account")
@@ -112,7 +112,8 @@ async def approve_many(db: AsyncConnection, ctx: ServiceContext, actor: Principa
             async with db.begin_nested():
                 results.append(await approve(db, ctx, actor, reg_id, bulk=True))
         except Problem as problem:
-            code = problem.extra.get("code") or ("out_of_scope" if problem.status == 403 else "not_approvable")
+            # A refusal by its status alone says it in the approval's words.
+            code = {"forbidden": "out_of_scope", "invalid": "not_approvable"}.get(problem.code, problem.code)
             results.append({"registration_id": str(reg_id), "status": "refused", "code": code,
                             "reason": problem.detail, "errors": problem.errors})
     return results
