@@ -104,6 +104,10 @@ async def test_write_review_publish_retract_and_sources(system, browser):
         second = await as_user(browser, system, base, "chief_editor", "city", person="second")
         await second.locator("#feeds tr", has_text="tin.sotay.invalid").locator("button.do-approve-feed").click()
         await second.wait_for_selector("#feeds td.feed-mode:has-text('Đăng ngay — đã duyệt')")
+        feed_row = second.locator("#feeds tr", has_text="tin.sotay.invalid")
+        assert await feed_row.locator("td.feed-mode").inner_text() == "Đăng ngay — đã duyệt"  # no account id
+        assert await feed_row.locator("td.unit").inner_text() == "Thành phố Hà Nội"  # the unit by name
+        await screenshot(second, "console-editorial-feeds")
         # A poll that met a refused address (a redirect inward) shows why, in Vietnamese. (Written here once the
         # poller has tried the source, which no test resolves, and will not try again for an hour.)
         async def tried():

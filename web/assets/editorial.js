@@ -328,7 +328,7 @@ function me() {
 function feedMode(f) {
   if (!f.publish) return Sotay.el("td", { class: "feed-mode" }, Sotay.t("fd_drafts"));
   if (f.publish_approved_by) {
-    return Sotay.el("td", { class: "feed-mode approved" }, `${Sotay.t("fd_approved")} (${f.publish_approved_by})`);
+    return Sotay.el("td", { class: "feed-mode approved" }, Sotay.t("fd_approved"));  // not an account id
   }
   const cell = Sotay.el("td", { class: "feed-mode waiting" }, Sotay.t("fd_waiting"), " ");
   if (f.created_by === me()) cell.append(Sotay.el("div", { class: "muted" }, Sotay.t("fd_not_yours")));
@@ -343,12 +343,14 @@ function feedMode(f) {
 async function loadFeeds() {
   try {
     const { items } = await Sotay.json("/api/content/v1/feeds");
+    await Promise.all([...new Set(items.map((f) => f.unit))].map(unitName));  // units by name
     $("feeds").tHead.replaceChildren(Sotay.el("tr", {}, ...["url", "unit", "fd_mode", "last_import", "imported", "error"].map((k) => Sotay.el("th", {}, Sotay.t(k)))));
     $("feeds").tBodies[0].replaceChildren(...(items.length ? items.map((f) => Sotay.el("tr", { "data-id": f.id, class: f.last_error ? "behind" : "" },
-      Sotay.el("td", {}, f.title || f.url), Sotay.el("td", {}, unitNames.get(f.unit) || f.unit), feedMode(f),
-      Sotay.el("td", {}, f.last_polled_at ? when(f.last_polled_at) : Sotay.t("never")), Sotay.el("td", {}, f.imported ?? 0),
+      Sotay.el("td", {}, f.title || f.url), Sotay.el("td", { class: "unit", "data-label": Sotay.t("unit") }, unitNames.get(f.unit) || f.unit), feedMode(f),
+      Sotay.el("td", { "data-label": Sotay.t("last_import") }, f.last_polled_at ? when(f.last_polled_at) : Sotay.t("never")),
+      Sotay.el("td", { "data-label": Sotay.t("imported") }, f.imported ?? 0),
       // The error as the service recorded it (English), said in the reader's language; the original on hover.
-      Sotay.el("td", { class: "feed-error", title: f.last_error || "" },
+      Sotay.el("td", { class: "feed-error", "data-label": Sotay.t("error"), title: f.last_error || "" },
         f.last_error ? `${Sotay.reason(f.last_error)} (×${f.failures})` : Sotay.t("ok"))))
       : [Sotay.el("tr", {}, Sotay.el("td", { colspan: "6" }, Sotay.t("no_feeds")))]));
   } catch (err) { fail(err); }
