@@ -247,7 +247,10 @@ function stepForm(row, label, fields, run) {
       inputs[i].value ? (type === "datetime-local" ? hanoiInput(inputs[i].value) : inputs[i].value) : null]));
     try { await run(values); await loadDesk(); } catch (err) { fail(err); }
   });
-  return Sotay.el("button", { class: "secondary", onclick: () => row.querySelector("td:last-child").append(form) }, Sotay.t(label));
+  return Sotay.el("button", { class: "secondary", onclick: () => {
+    if (!form.isConnected) row.querySelector("td:last-child").append(form);  // once, however often it is pressed
+    inputs[0].focus();
+  } }, Sotay.t(label));
 }
 
 function actionsFor(a, row) {
