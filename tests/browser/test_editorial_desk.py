@@ -229,3 +229,22 @@ async def test_the_units_list_is_for_editors_within_their_units(system):
     draft = (await c.get(f"/api/content/v1/articles/{aid}", headers=editor)).json()
     assert draft["body"] == "x"
     assert (await c.get(f"/api/content/v1/articles/{aid}", headers=member)).status_code == 404
+
+
+async def test_the_new_words_have_english_behind_the_switch(system, browser):
+    c, editor = system.client, system.auth("editor", "city", subject="english-writer")
+    aid = (await c.post("/api/content/v1/articles", headers=editor, json={
+        "title": "An approved one", "body": "x", "category": "news", "audience": ["city"]})).json()["id"]
+    for step, who in (("submit", editor), ("approve", system.auth("chief_editor", "city", subject="english-chief"))):
+        assert (await c.post(f"/api/content/v1/articles/{aid}/{step}", headers=who)).status_code == 200
+    async with real_server(system) as base:
+        chief = await as_user(browser, system, base, "chief_editor", "city", person="english")
+        await chief.select_option("#lang", "en")
+        await chief.wait_for_selector("#desk tbody tr")
+        await expect(chief.locator("label[for=w-audience]")).to_have_text("Audience (type a unit's name to search)")
+        await expect(chief.locator("#w-audience")).to_have_attribute("placeholder", "Type a unit's name, e.g. Ba Đình")
+        await expect(chief.locator("#desk button.do-preview").first).to_have_text("Preview")
+        await chief.locator(f'#desk tr[data-id="{aid}"] button', has_text="Schedule").click()
+        await expect(chief.locator("form.step").first).to_contain_text("Publish at (Hà Nội time, GMT+7)")
+        await chief.select_option("#lang", "vi")
+        await chief.context.close()
