@@ -1,7 +1,7 @@
 """The editorial console in a real browser: an editor writes and submits;
 the chief editor sends it back with a comment, then approves and publishes
 it; it reaches members' feeds; it is retracted with a reason; the history
-shows who did what; a feed source at an internal address is refused, and one
+shows who did what (by role and unit name); a feed source at an internal address is refused, and one
 that publishes at once waits for a second chief editor, who approves it. An
 editor of another committee sees none of it, and the API refuses them."""
 
@@ -32,7 +32,7 @@ async def test_write_review_publish_retract_and_sources(system, browser):
         await editor.fill("#w-title", "Thông báo lịch tiếp công dân")
         await editor.fill("#w-summary", "Lịch tháng 12.")
         await editor.fill("#w-body", "Thường trực Thành ủy **tiếp công dân** vào thứ Năm.")
-        await editor.fill("#w-audience", "city")
+        await editor.locator("#w-audience-picker .unit-chosen li", has_text="Thành phố Hà Nội").wait_for()  # by name
         await editor.click("#write-form button[type=submit]")
         await editor.wait_for_selector("#write-done:has-text('Đã lưu bản nháp')")
         row = editor.locator("#desk tr", has_text="Thông báo lịch tiếp công dân")
@@ -71,7 +71,9 @@ async def test_write_review_publish_retract_and_sources(system, browser):
         async with system.runtimes["identity"].context.engine.connect() as db:
             editor_account = (await db.execute(text("SELECT id FROM accounts WHERE party_card_no = :c"), {
                 "c": await staff_account(system, "editor", "city")})).scalar_one()
-        assert "Ghi rõ giờ tiếp." in history and "Đã có lịch mới." in history and str(editor_account) in history
+        assert "Ghi rõ giờ tiếp." in history and "Đã có lịch mới." in history
+        # Who did it, by role and unit name (this staff account is not in the registry), not an account id.
+        assert "Biên tập viên, Thành phố Hà Nội: gửi duyệt" in history and str(editor_account) not in history
 
         # Another one, approved, scheduled from the page for tomorrow morning.
         editor_auth = system.auth("editor", "city", subject="bien-tap-vien")
@@ -102,6 +104,10 @@ async def test_write_review_publish_retract_and_sources(system, browser):
         second = await as_user(browser, system, base, "chief_editor", "city", person="second")
         await second.locator("#feeds tr", has_text="tin.sotay.invalid").locator("button.do-approve-feed").click()
         await second.wait_for_selector("#feeds td.feed-mode:has-text('Đăng ngay — đã duyệt')")
+        feed_row = second.locator("#feeds tr", has_text="tin.sotay.invalid")
+        assert await feed_row.locator("td.feed-mode").inner_text() == "Đăng ngay — đã duyệt"  # no account id
+        assert await feed_row.locator("td.unit").inner_text() == "Thành phố Hà Nội"  # the unit by name
+        await screenshot(second, "console-editorial-feeds")
         # A poll that met a refused address (a redirect inward) shows why, in Vietnamese. (Written here once the
         # poller has tried the source, which no test resolves, and will not try again for an hour.)
         async def tried():

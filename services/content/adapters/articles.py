@@ -85,11 +85,14 @@ async def claim_due(db: AsyncConnection, limit: int) -> list[dict[str, Any]]:
 
 
 async def record_history(db: AsyncConnection, article_id: Any, actor: str, action: str, from_status: str | None,
-                         to_status: str, comment: str | None) -> None:
+                         to_status: str, comment: str | None, who: dict[str, Any] | None = None) -> None:
+    """A step of the article's workflow; `who` (name, role, unit) says who took it as a person reads it."""
+    who = who or {}
     await db.execute(text(
-        "INSERT INTO article_history (article_id, actor, action, from_status, to_status, comment) "
-        "VALUES (:a, :actor, :action, :f, :t, :c)"),
-        {"a": article_id, "actor": actor, "action": action, "f": from_status, "t": to_status, "c": comment})
+        "INSERT INTO article_history (article_id, actor, actor_name, actor_role, actor_unit, action, from_status, "
+        "to_status, comment) VALUES (:a, :actor, :name, :role, :unit, :action, :f, :t, :c)"),
+        {"a": article_id, "actor": actor, "name": who.get("name"), "role": who.get("role"), "unit": who.get("unit"),
+         "action": action, "f": from_status, "t": to_status, "c": comment})
 
 
 # --- reading what the desk and the reviewers see ---------------------------------------------
@@ -107,17 +110,36 @@ async def feed_creator(db: AsyncConnection, feed_id: Any) -> str | None:
 
 
 async def history(db: AsyncConnection, article_id: Any) -> list[dict[str, Any]]:
-    rows = await db.execute(text("SELECT actor, action, from_status, to_status, comment, at FROM article_history "
-                                 "WHERE article_id = :a ORDER BY id"), {"a": article_id})
+    """The article's steps, each with who took it as a person reads it: their name when the
+    registry knows them, their role and the name of the unit it is held over."""
+    rows = await db.execute(text(
+        "SELECT h.actor, h.actor_name, h.actor_role, h.actor_unit, u.name AS actor_unit_name, h.action, "
+        "h.from_status, h.to_status, h.comment, h.at FROM article_history h "
+        "LEFT JOIN org_units u ON u.code = h.actor_unit WHERE h.article_id = :a ORDER BY h.id"), {"a": article_id})
     return [dict(r._mapping) for r in rows]
 
 
-async def desk(db: AsyncConnection, paths: list[str], status: str | None, limit: int) -> list[dict[str, Any]]:
-    """Articles written in the subtrees at `paths`, newest change first."""
+async def desk(db: AsyncConnection, paths: list[str], status: str | None, limit: int,
+               account: str) -> list[dict[str, Any]]:
+    """Articles written in the subtrees at `paths`, newest change first, with the author unit's
+    name and whether `account` wrote the article or set up the feed it came from (`yours`)."""
     where = Where().within("author_path", paths).add("status = :status", status=status)
     rows = await db.execute(text(
-        f"SELECT {SUMMARY_COLUMNS}, updated_at FROM articles WHERE {where} ORDER BY updated_at DESC LIMIT :n"),
-        where.params | {"n": limit})
+        f"SELECT {SUMMARY_COLUMNS}, author_path, updated_at, "
+        "(SELECT name FROM org_units u WHERE u.code = articles.author_unit) AS author_unit_name, "
+        "(author = :me OR source_feed IN (SELECT id FROM feeds WHERE created_by = :me)) AS yours "
+        f"FROM articles WHERE {where} ORDER BY updated_at DESC LIMIT :n"),
+        where.params | {"n": limit, "me": account})
+    return [dict(r._mapping) for r in rows]
+
+
+async def units(db: AsyncConnection, paths: list[str]) -> list[dict[str, Any]]:
+    """The open units in the subtrees at `paths`, top down, each with the name of the unit above it."""
+    where = Where().within("u.path", paths).add("NOT u.closed")
+    rows = await db.execute(text(
+        "SELECT u.code, u.name, u.kind, u.path, p.name AS parent_name FROM org_units u "
+        "LEFT JOIN org_units p ON p.path = regexp_replace(u.path, '[^/]+/$', '') "
+        f"WHERE {where} ORDER BY length(u.path) - length(replace(u.path, '/', '')), u.name"), where.params)
     return [dict(r._mapping) for r in rows]
 
 

@@ -44,6 +44,7 @@ from services.content.entrypoints.models import (
     Roll,
     Schedule,
     SearchResults,
+    UnitChoices,
     UnitFeedback,
     UnitSettings,
     UnitSettingsOut,
@@ -104,6 +105,13 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async with reader.connect() as db:
             rows = await articles.desk(db, user, status, limit)
         return json_response({"items": [articles.article_json(r) for r in rows]})
+
+    @router.get("/units", response_model=UnitChoices,
+                summary="Units you may address (audience, author unit), by name or code; accents optional")
+    async def units(user: CurrentUser, q: str | None = Query(None, max_length=200),
+                    limit: int = Query(20, ge=1, le=100)):
+        async with reader.connect() as db:
+            return json_response({"items": await articles.units(db, user, q, limit)})
 
     @router.get("/articles/{article_id}", response_model=Article, summary="One article (in your feed, or on your desk)")
     async def get_article(article_id: uuid.UUID, user: CurrentUser):

@@ -117,12 +117,20 @@ class ArticleSummary(BaseModel):
     expires_at: datetime | None
     published_at: datetime | None
     source_url: str | None
+    author_unit_name: str | None = Field(default=None, description="on the desk: the author unit's name")
+    yours: bool | None = Field(default=None, description="on the desk: you wrote it, or set up the feed it came "
+                                                         "from (so another chief editor must approve it)")
+    may_review: bool | None = Field(default=None, description="on the desk: you are a chief editor of its unit "
+                                                              "or above")
 
 
 class Article(ArticleSummary):
     """An article whole: its sanitised body, attachments and version."""
     body_html: str
     body_format: Literal["markdown", "html"]
+    body: str | None = Field(default=None, description="a draft's text as written (Markdown or HTML), for editing it")
+    summary_written: str | None = Field(default=None, description="a draft's summary as its author wrote it; none "
+                                                                  "when it was made from the body")
     attachments: list[uuid.UUID]
     fetched_at: datetime | None
     version: int
@@ -132,6 +140,17 @@ class Article(ArticleSummary):
 
 class ArticleList(BaseModel):
     items: list[ArticleSummary]
+
+
+class UnitChoice(BaseModel):
+    code: str
+    name: str
+    kind: str
+    parent_name: str | None
+
+
+class UnitChoices(BaseModel):
+    items: list[UnitChoice]
 
 
 class FeedItem(BaseModel):
@@ -155,6 +174,10 @@ class FeedPage(BaseModel):
 
 class HistoryEntry(BaseModel):
     actor: str
+    actor_name: str | None = Field(description="the person's name, when the registry knows their card")
+    actor_role: str | None = Field(description="the role they acted in (editor, chief_editor)")
+    actor_unit: str | None = Field(description="the unit that role is held over")
+    actor_unit_name: str | None
     action: str
     from_status: Status | None
     to_status: Status

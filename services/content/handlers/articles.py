@@ -87,7 +87,8 @@ async def create(db: AsyncConnection, actor: Principal, draft: Draft) -> dict[st
     fields = await _checked_fields(db, actor, draft, author_path)
     await store.insert_draft(db, {**fields, "id": article_id, "author": actor.subject, "author_unit": unit,
                                   "author_path": author_path, "committee": domain.committee_of(author_path)})
-    await store.record_history(db, article_id, actor.subject, "create", None, "draft", None)
+    await store.record_history(db, article_id, actor.subject, "create", None, "draft", None,
+                               await _who(db, actor, author_path, domain.EDITORS))
     return await store.load(db, article_id)
 
 
@@ -96,7 +97,8 @@ async def edit(db: AsyncConnection, actor: Principal, article_id: Any, draft: Dr
     _step(article, "edit")
     fields = await _checked_fields(db, actor, draft, article["author_path"])
     await store.update_draft(db, article_id, fields)
-    await store.record_history(db, article_id, actor.subject, "edit", "draft", "draft", None)
+    await store.record_history(db, article_id, actor.subject, "edit", "draft", "draft", None,
+                               await _who(db, actor, article["author_path"], domain.EDITORS))
     return await store.load(db, article_id)
 
 
@@ -149,16 +151,19 @@ async def publish(db: AsyncConnection, actor: Principal, article_id: Any, publis
     if publish_at is not None and publish_at > now:
         await store.schedule(db, article_id, publish_at, expires_at)
         await store.record_history(db, article_id, actor.subject, "schedule", article["status"], "scheduled",
-                                   f"publish at {publish_at.isoformat()}")
+                                   f"publish at {publish_at.isoformat()}",
+                                   await _who(db, actor, article["author_path"], domain.CHIEF))
         return await store.load(db, article_id)
     await store.set_expiry(db, article_id, expires_at)
-    await go_live(db, {**article, "expires_at": expires_at}, actor.subject, now)
+    await go_live(db, {**article, "expires_at": expires_at}, actor.subject, now,
+                  await _who(db, actor, article["author_path"], domain.CHIEF))
     return await store.load(db, article_id)
 
 
-async def go_live(db: AsyncConnection, article: dict[str, Any], actor: str, at: datetime) -> None:
+async def go_live(db: AsyncConnection, article: dict[str, Any], actor: str, at: datetime,
+                  who: dict[str, Any] | None = None) -> None:
     await store.set_published(db, article["id"], at)
-    await store.record_history(db, article["id"], actor, "publish", article["status"], "published", None)
+    await store.record_history(db, article["id"], actor, "publish", article["status"], "published", None, who)
     await _announce(db, article, ArticlePublished, published_at=at, expires_at=article["expires_at"],
                     source_url=article.get("source_url"))
 
@@ -178,7 +183,8 @@ async def retract(db: AsyncConnection, actor: Principal, article_id: Any, reason
     article = await _for_review(db, actor, article_id, approving=False)
     to = _step(article, "retract")
     await store.set_retracted(db, article_id, to)
-    await store.record_history(db, article_id, actor.subject, "retract", article["status"], to, reason.strip())
+    await store.record_history(db, article_id, actor.subject, "retract", article["status"], to, reason.strip(),
+                               await _who(db, actor, article["author_path"], domain.CHIEF))
     await _announce(db, article, ArticleRetracted, retracted_by=actor.subject, reason=reason.strip())
     return await store.load(db, article_id)
 
@@ -186,7 +192,21 @@ async def retract(db: AsyncConnection, actor: Principal, article_id: Any, reason
 async def _move(db: AsyncConnection, article: dict[str, Any], actor: Principal, action: str, to: str,
                 comment: str | None) -> None:
     await store.set_status(db, article["id"], to)
-    await store.record_history(db, article["id"], actor.subject, action, article["status"], to, comment)
+    roles = domain.EDITORS if action == "submit" else domain.CHIEF
+    await store.record_history(db, article["id"], actor.subject, action, article["status"], to, comment,
+                               await _who(db, actor, article["author_path"], roles))
+
+
+async def _who(db: AsyncConnection, actor: Principal, author_path: str, roles: tuple[str, ...]) -> dict[str, Any]:
+    """Who takes a step, as the history shows them: their name when the registry knows their card
+    (the readers replica), and the role among `roles` they act in over the article's unit (the
+    nearest grant that covers it, a chief editor's first) with that unit's code."""
+    reader = await reader_of(db, actor)
+    grants = [g for g in actor.grants if g.role in roles]
+    paths = await ORG.paths_of(db, [g.unit for g in grants])
+    covering = [g for g in grants if paths.get(g.unit) and author_path.startswith(paths[g.unit])]
+    pick = max(covering, key=lambda g: (g.role in domain.CHIEF, len(paths[g.unit])), default=None)
+    return {"name": reader["full_name"], "role": pick.role if pick else None, "unit": pick.unit if pick else None}
 
 
 async def _announce(db: AsyncConnection, article: dict[str, Any], event_type: type[Event], **fields: Any) -> None:
@@ -236,7 +256,26 @@ async def history(db: AsyncConnection, actor: Principal, article_id: Any) -> lis
 async def desk(db: AsyncConnection, actor: Principal, status: str | None, limit: int) -> list[dict[str, Any]]:
     """The editor's desk: articles of the units the caller edits, newest change first."""
     paths = await ORG.scoped(db, actor, domain.EDITORS, "The desk is for editors.")
-    return await store.desk(db, paths, status, limit)
+    chief = await ORG.scope_paths(db, actor, domain.CHIEF)
+    rows = await store.desk(db, paths, status, limit, actor.subject)
+    # What the caller may do with each: review it (a chief editor of its unit or above), and not
+    # approve what they wrote or whose feed they set up (two people publish: domain.may_review).
+    return [{**r, "may_review": covers(chief, r["author_path"])} for r in rows]
+
+
+async def units(db: AsyncConnection, actor: Principal, q: str | None, limit: int) -> list[dict[str, Any]]:
+    """Units an editor may address (audience, author unit, a feed's unit): the open units where they
+    edit, those whose name (accents optional) or code holds every word of `q`, top down."""
+    paths = await ORG.scoped(db, actor, domain.EDITORS, "Choosing units is for editors.")
+    terms = search_terms(q or "")
+    found = []
+    for unit in await store.units(db, paths):
+        words = fold(f"{unit['name']} {unit['code']} {unit['parent_name'] or ''}")
+        if all(t in words for t in terms):
+            found.append({k: unit[k] for k in ("code", "name", "kind", "parent_name")})
+            if len(found) == limit:
+                break
+    return found
 
 
 # --- the member's side -------------------------------------------------------------------------------
@@ -290,11 +329,17 @@ async def search(db: AsyncConnection, actor: Principal, q: str, limit: int) -> l
 
 
 SUMMARY_KEYS = ("id", "title", "summary", "category", "tags", "author_unit", "audience", "status", "publish_at",
-                "expires_at", "published_at", "source_url", "unread")
+                "expires_at", "published_at", "source_url", "unread", "author_unit_name", "yours", "may_review")
 FULL_KEYS = SUMMARY_KEYS + ("body_html", "body_format", "attachments", "fetched_at", "version", "created_at",
                             "updated_at")
 
 
 def article_json(a: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
-    """The fields of an article the API shows (json_response serialises times and ids)."""
-    return {k: a[k] for k in (FULL_KEYS if full else SUMMARY_KEYS) if k in a}
+    """The fields of an article the API shows (json_response serialises times and ids). A draft
+    whole also carries what its author wrote (`body`), for editing it: only its editors see a draft."""
+    shown = {k: a[k] for k in (FULL_KEYS if full else SUMMARY_KEYS) if k in a}
+    if full and a.get("status") == "draft" and "body_source" in a:
+        shown["body"] = a["body_source"]
+        # The summary the author wrote; none when it was made from the body (an edit makes it again).
+        shown["summary_written"] = None if a["summary"] == summary_from(a["body_html"]) else a["summary"]
+    return shown
