@@ -72,7 +72,7 @@ async function fromNetworkElseDevice(request) {
     if (response.ok) await cache.put(request, response.clone());
     return response;
   } catch (offline) {
-    const kept = await cache.match(request);
+    const kept = await cache.match(request, { ignoreVary: true });  // kept with the token it was asked with
     if (kept) return kept;
     throw offline;
   }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import expect
+from sqlalchemy import text
 
 from tests.browser.conftest import CHROMIUM, FLAGS, screenshot
 from tests.support.system import real_server
@@ -50,4 +51,55 @@ async def test_the_handbook_opens_without_a_connection_once_loaded(system, brows
         await expect(page.locator("h1")).to_have_text("Sổ tay đảng viên điện tử")
         await expect(page.locator("#signin-form")).to_be_visible()
         await screenshot(page, "handbook-offline")
+        await context.close()
+
+
+async def test_a_member_reads_the_kept_news_offline_and_the_read_counts_once_back_online(system, browser):
+    from tests.browser.test_handbook import member_account, no_english, sign_in
+
+    await member_account(system, "010000003", "Lê Văn Cường")
+    c = system.client
+    editor, chief = system.auth("editor", "city", subject="ed"), system.auth("chief_editor", "city", subject="ch")
+    aid = (await c.post("/api/content/v1/articles", headers=editor, json={
+        "title": "Đọc cả khi mất sóng", "summary": "Tin lưu trên máy.", "category": "news",
+        "body": "Nội dung **đọc được** khi không có mạng.", "audience": ["city"]})).json()["id"]
+    for step, who in (("submit", editor), ("approve", chief), ("publish", chief)):
+        assert (await c.post(f"/api/content/v1/articles/{aid}/{step}", headers=who)).status_code == 200
+
+    async def reads() -> int:
+        async with system.runtimes["content"].context.engine.connect() as db:
+            return (await db.execute(text("SELECT count(*) FROM reads WHERE article_id = :a"), {"a": aid})).scalar()
+
+    async with real_server(system) as base:
+        context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
+        page = await context.new_page()
+        await page.goto(f"{base}/")
+        await page.evaluate("() => navigator.serviceWorker.ready")
+        await sign_in(page, base, "010000003")
+        await page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        await expect(page.locator(f'article[data-id="{aid}"] h3')).to_contain_text("Đọc cả khi mất sóng")
+        # The newest articles are kept on the device as the feed shows (the feed was, as it came).
+        await page.reload()
+        await expect(page.locator(f'article[data-id="{aid}"]')).to_be_visible()
+        await page.wait_for_function(f"async () => !!(await caches.match('/api/content/v1/articles/{aid}'))")
+        assert await reads() == 0
+
+        await context.set_offline(True)
+        await page.reload()
+        await expect(page.locator("#offline")).to_contain_text("Không có mạng")
+        await page.click(f'article[data-id="{aid}"] a')
+        await expect(page.locator("#article-title")).to_have_text("Đọc cả khi mất sóng")
+        await expect(page.locator(".article-body")).to_contain_text("khi không có mạng")
+        await no_english(page)
+        await screenshot(page, "handbook-offline-article")
+        waiting = await page.evaluate("() => JSON.parse(localStorage.getItem('sotay.reads'))")
+        assert [r["id"] for r in waiting] == [aid] and await reads() == 0
+
+        await context.set_offline(False)  # the page signs in again by itself and sends the read
+        await expect(page.locator("#offline")).to_be_hidden()
+        await page.wait_for_function("() => JSON.parse(localStorage.getItem('sotay.reads') || '[]').length === 0")
+        assert await reads() == 1
+        # Signing out forgets what was kept for reading offline.
+        await page.click("#signout")
+        await page.wait_for_function("async () => !(await caches.keys()).some((k) => k.endsWith('-reading'))")
         await context.close()

@@ -258,6 +258,31 @@ async def test_reads_count_once_per_member_article_and_day(system, nats_url):
     assert (await c.post(f"{API}/articles/{aid}/read", headers=member(system, "020000001"))).status_code == 404
 
 
+async def test_a_read_made_offline_counts_for_the_day_it_was_made_once(system, nats_url):
+    """The installed handbook sends a read made without a connection when the connection
+    returns, with the day it was made: it counts for that day, once, however often it is sent;
+    a day in the future or past the kept week is refused and counts nothing."""
+    c = system.client
+    article = await published(system, title="Đọc khi không có mạng", audience=["ba-dinh"], unit="ba-dinh")
+    aid, reader = article["id"], member(system, "010000002")
+    today = datetime.now(UTC).date()
+    yesterday = today - timedelta(days=1)
+    before = (await stream_subjects(nats_url)).get("sotay.content.article_read.ba-dinh", 0)
+    sent = [await c.post(f"{API}/articles/{aid}/read", json={"read_on": yesterday.isoformat()}, headers=reader)
+            for _ in range(2)]
+    assert [r.json()["counted"] for r in sent] == [True, False] and sent[0].json()["day"] == yesterday.isoformat()
+    for day, reason in ((today + timedelta(days=2), "is in the future"),
+                        (today - timedelta(days=7), "must be within the last 7 days")):
+        refused = await c.post(f"{API}/articles/{aid}/read", json={"read_on": day.isoformat()}, headers=reader)
+        assert refused.status_code == 422 and refused.json()["errors"] == [{"field": "read_on", "reason": reason}]
+    async with system.runtimes["content"].context.engine.connect() as db:
+        days = (await db.execute(text("SELECT day FROM reads WHERE article_id = :id"), {"id": aid})).scalars().all()
+    assert days == [yesterday]
+    # Today's read is another day's: it counts too.
+    assert (await c.post(f"{API}/articles/{aid}/read", headers=reader)).json()["counted"] is True
+    await eventually(lambda: _count_is(nats_url, "sotay.content.article_read.ba-dinh", before + 2))
+
+
 async def _count_is(nats_url: str, subject: str, expected: int) -> bool:
     return (await stream_subjects(nats_url)).get(subject, 0) == expected
 

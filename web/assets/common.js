@@ -309,8 +309,16 @@ const Sotay = (() => {
     document.getElementById("signout").addEventListener("click", signOut);
     signInForm(onSignedIn);
     translate();
-    renew().then((ok) => {
+    renew().then(async (ok) => {
       if (ok) { signedInOnce = true; onSignedIn(); return; }
+      // No connection: a page that keeps something to read on the device shows it (options.offline),
+      // and signs in by itself once the connection is back.
+      if (ok === null && options.offline && await options.offline()) {
+        window.addEventListener("online", async function back() {
+          if (await renew()) { window.removeEventListener("online", back); signedInOnce = true; onSignedIn(); }
+        });
+        return;
+      }
       document.getElementById("signin").hidden = false;
       const welcome = document.getElementById("welcome");
       if (welcome) welcome.hidden = false;
@@ -347,7 +355,7 @@ const Sotay = (() => {
     const ask = async () => {
       const body = new URLSearchParams({ grant_type: "refresh_token", refresh_delivery: "cookie" });
       const r = await fetch(TOKEN_URL, { method: "POST", body, credentials: "same-origin" }).catch(() => null);
-      if (!r) return false;  // no connection: the token may still be good; the next call tells
+      if (!r) return null;  // no connection (null, not false): the token may still be good; the next call tells
       if (!r.ok) { accessToken = null; return false; }
       keep(await r.json());
       return true;

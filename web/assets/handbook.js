@@ -32,6 +32,8 @@ Sotay.words({
     reg_pending: "Đăng ký của đồng chí (gửi ngày {d}) đang chờ chi bộ phê duyệt. Khi được phê duyệt, đồng chí đăng nhập được bằng số thẻ và mật khẩu này.",
     reg_rejected: "Đăng ký của đồng chí chưa được chấp thuận. Lý do: {r}. Đồng chí có thể liên hệ chi bộ hoặc đăng ký lại.",
     reg_rejected_no_reason: "Đăng ký của đồng chí chưa được chấp thuận. Đề nghị liên hệ chi bộ.",
+    offline_reading: "Không có mạng: đồng chí đang đọc tin đã lưu trên máy. Khi có mạng, trang tự cập nhật.",
+    needs_connection: "Phần này cần có mạng. Đề nghị thử lại khi có mạng.",
   },
   en: {
     title: "Electronic Party-member handbook", feed: "News", meetings: "Cell meetings", profile: "My record",
@@ -56,6 +58,8 @@ Sotay.words({
     reg_pending: "Your registration (sent on {d}) is waiting for your cell's approval. Once approved, you sign in with this card number and password.",
     reg_rejected: "Your registration was not accepted. Reason: {r}. You may contact your cell or register again.",
     reg_rejected_no_reason: "Your registration was not accepted. Please contact your cell.",
+    offline_reading: "No connection: you are reading the news kept on this device. The page updates once you are back online.",
+    needs_connection: "This needs a connection. Please try again once you are online.",
   },
 });
 
@@ -95,14 +99,70 @@ async function unitName(code) {
   return unitNames.get(code);
 }
 
+// --- reading without a connection ------------------------------------------------------------
+// The installed handbook's service worker (web/sw.js) keeps what a member reads. Opened without a
+// connection, the page shows the feed and the articles kept (offline()); a read made then waits in
+// this device's storage and is sent, with the day it was made, when the connection returns.
+const FEED = "/api/content/v1/feed?limit=50";
+const READS = "sotay.reads";
+let offlineMode = false;
+const hanoiDay = () => new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Ho_Chi_Minh" }).format(new Date());
+const waitingReads = () => JSON.parse(localStorage.getItem(READS) || "[]");
+
+async function recordRead(id) {
+  const day = hanoiDay();
+  try {
+    if (offlineMode) throw Object.assign(new Error("network"), { code: "network" });
+    await Sotay.post(`/api/content/v1/articles/${id}/read`);  // opening it is reading it (once a day counts)
+  } catch (err) {
+    if (err.code !== "network") throw err;
+    const reads = waitingReads();
+    if (!reads.some((r) => r.id === id && r.day === day)) reads.push({ id, day });
+    localStorage.setItem(READS, JSON.stringify(reads));
+  }
+}
+
+async function sendWaitingReads() {
+  for (const read of waitingReads()) {
+    try {
+      // One key per read: sent again after a lost answer, it still counts once.
+      await Sotay.post(`/api/content/v1/articles/${read.id}/read`, { read_on: read.day }, `read-${read.id}-${read.day}`);
+    } catch (err) {
+      if (err.code === "network" || err.code === "session_ended") return;  // later, as it is
+      // Refused (too old, no longer in the feed): nothing more to send for it.
+    }
+    localStorage.setItem(READS, JSON.stringify(waitingReads().filter((r) => r.id !== read.id || r.day !== read.day)));
+  }
+}
+
+// The newest articles of the feed, fetched now so that they can be read without a connection.
+async function keepForLater(items) {
+  if (!("caches" in window) || !navigator.serviceWorker || !navigator.serviceWorker.controller) return;
+  for (const a of items.slice(0, 20)) {
+    const url = `/api/content/v1/articles/${a.id}`;
+    if (!(await caches.match(url))) await Sotay.api(url).catch(() => null);
+  }
+}
+
+async function offline() {
+  offlineMode = true;
+  try { await Sotay.json(FEED); } catch (err) { offlineMode = false; return false; }  // nothing kept here
+  $("welcome").hidden = true; $("view").hidden = false;
+  $("offline").textContent = t("offline_reading"); $("offline").hidden = false;
+  window.addEventListener("hashchange", route);
+  await route();
+  return true;
+}
+
 async function showFeed() {
-  const { items } = await Sotay.json("/api/content/v1/feed?limit=50");
+  const { items } = await Sotay.json(FEED);
   render(el("section", { class: "card" }, el("h2", {}, t("feed")),
     ...(items.length ? items.map((a) => el("article", { class: `news${a.unread ? " unread" : ""}`, "data-id": a.id },
       el("h3", {}, el("a", { href: `#article/${a.id}` }, a.title),
         a.unread ? el("span", { class: "badge" }, t("unread")) : ""),
       el("p", { class: "muted" }, when(a.published_at)),
       a.summary ? el("p", {}, a.summary) : "")) : [el("p", {}, t("no_news"))])));
+  if (!offlineMode) keepForLater(items);
 }
 
 function feedbackItem(f) {
@@ -114,7 +174,7 @@ function feedbackItem(f) {
 
 async function showArticle(id) {
   const a = await Sotay.json(`/api/content/v1/articles/${id}`);
-  await Sotay.post(`/api/content/v1/articles/${id}/read`);  // opening it is reading it (once a day counts)
+  await recordRead(id);
   const body = el("div", { class: "article-body" });
   body.innerHTML = a.body_html;  // sanitised by content (an allow-list) when it was written
   const feedback = el("div", { id: "feedback" });
@@ -248,6 +308,7 @@ async function route() {
   const [name, id] = (location.hash.slice(1) || "feed").split("/");
   try {
     if (name === "article" && id) await showArticle(id);
+    else if (offlineMode && name !== "feed") render(el("section", { class: "card" }, el("p", {}, t("needs_connection"))));
     else if (name === "meetings") await showMeetings();
     else if (name === "profile") await showProfile();
     else await showFeed();
@@ -267,7 +328,11 @@ async function redraw() {
 
 function signedIn() {
   $("welcome").hidden = true; $("view").hidden = false; $("nav").hidden = false; $("signout").hidden = false;
-  window.addEventListener("hashchange", route);
+  $("offline").hidden = true;
+  if (!offlineMode) window.addEventListener("hashchange", route);
+  offlineMode = false;
+  sendWaitingReads();
+  window.addEventListener("online", sendWaitingReads);
   return route();
 }
 
@@ -301,4 +366,4 @@ Sotay.sending(signup, async (key) => {
   signup.reset();
   $("signup-done").textContent = t("signed_up");
 }, (err) => failed(signup, err, $("signup-error"), signupInput));
-Sotay.start(signedIn, { language: redraw, refused, reset: "/reset.html" });
+Sotay.start(signedIn, { language: redraw, refused, reset: "/reset.html", offline });

@@ -42,6 +42,20 @@ def reading_day(at: datetime | None = None) -> date:
     return hanoi_day(at)
 
 
+# A read made without a connection is sent when the connection returns, with the day it was
+# made: at most this many days back (the readers of the last 7 days are counted).
+OFFLINE_READ_DAYS = 7
+
+
+def offline_read_problem(read_on: date, today: date) -> str | None:
+    """Why a read sent late cannot count for `read_on` (None: it can)."""
+    if read_on > today:
+        return "is in the future"
+    if (today - read_on).days >= OFFLINE_READ_DAYS:
+        return f"must be within the last {OFFLINE_READ_DAYS} days"
+    return None
+
+
 def next_status(action: str, current: str) -> str:
     starts, leads_to = TRANSITIONS[action]
     if current not in starts:

@@ -38,6 +38,7 @@ from services.content.entrypoints.models import (
     MeetingList,
     Moderation,
     PollQueued,
+    ReadBody,
     ReadRecorded,
     ReadStats,
     Retraction,
@@ -167,9 +168,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.post("/articles/{article_id}/read", response_model=ReadRecorded,
                  summary="Record that you opened the article (once a day counts)")
-    async def read(article_id: uuid.UUID, user: CurrentUser):
+    async def read(article_id: uuid.UUID, user: CurrentUser, body: ReadBody | None = None):
         async with engine.begin() as db:
-            return json_response(await articles.record_read(db, user, article_id))
+            return json_response(await articles.record_read(db, user, article_id, body.read_on if body else None))
 
     @router.get("/articles/{article_id}/reads", response_model=ReadStats,
                 summary="Read counts, for the article's editors")

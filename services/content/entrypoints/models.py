@@ -189,6 +189,12 @@ class ArticleHistory(BaseModel):
     items: list[HistoryEntry]
 
 
+class ReadBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    read_on: date | None = Field(None, description="a read made without a connection, sent later: the day it was "
+                                 "made in Hanoi (within the last 7 days); today when left out")
+
+
 class ReadRecorded(BaseModel):
     article_id: uuid.UUID
     day: date = Field(description="the day in Hanoi the read counts for")

@@ -6,7 +6,7 @@ same transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -298,13 +298,18 @@ async def readable(db: AsyncConnection, actor: Principal, article_id: Any) -> di
     return await _for_desk(db, actor, article_id)
 
 
-async def record_read(db: AsyncConnection, actor: Principal, article_id: Any) -> dict[str, Any]:
-    """A member opened the article: one read per member, article and day.
-    Only the first of the day emits ArticleRead."""
+async def record_read(db: AsyncConnection, actor: Principal, article_id: Any,
+                      read_on: date | None = None) -> dict[str, Any]:
+    """A member opened the article: one read per member, article and day (today, or `read_on`
+    for a read made without a connection and sent later). Only the first of the day emits
+    ArticleRead."""
+    today = domain.reading_day()
+    if read_on is not None and (reason := domain.offline_read_problem(read_on, today)):
+        raise invalid([("read_on", reason)])
     if not await store.in_feed(db, actor, article_id):
         raise _not_found()
     reader = await reader_of(db, actor)
-    day, unit = domain.reading_day(), reader["unit"]
+    day, unit = read_on or today, reader["unit"]
     first = await store.insert_read(db, actor.subject, article_id, day, reader["member_id"], unit)
     if first:
         await emit(db, SCHEMA, ArticleRead(article_id=str(article_id), account_id=actor.subject,
