@@ -158,6 +158,16 @@ class Outcome:
     dead_lettered: int = 0
 
 
+# A fetch answers within its timeout. One that has not after this much longer is stuck, and the
+# runner subscribes again: a fetch that never returned would stop this replica consuming the
+# stream without a word (the fault tests once saw a replica stop pulling).
+FETCH_GRACE_S = 10.0
+
+
+class FetchStuck(Exception):
+    pass
+
+
 class ConsumerRunner:
     """Fetches batches for one durable consumer and applies them.
 
@@ -216,7 +226,12 @@ class ConsumerRunner:
                 # that lands as a message arrives; the task still knows it was asked to stop.
                 if me is not None and me.cancelling():
                     raise asyncio.CancelledError
-                messages = await (fetching or self._fetch(subscription))
+                try:
+                    messages = await asyncio.wait_for(fetching or self._fetch(subscription),
+                                                      self.fetch_timeout + FETCH_GRACE_S)
+                except TimeoutError:  # _fetch turns nats-py's own timeout into []: this is ours
+                    raise FetchStuck(f"a fetch did not return within {self.fetch_timeout + FETCH_GRACE_S:.0f} s"
+                                     ) from None
                 # While a batch is applied the next one is on its way (one fetch at a time).
                 fetching = asyncio.ensure_future(self._fetch(subscription)) if messages else None
                 if not messages:

@@ -314,9 +314,18 @@ async def _where_things_stand(env: Env, me: int) -> str:
         "SELECT application_name, state, wait_event_type, wait_event, left(query, 80) AS query "
         "FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1 AND state <> 'idle'", me)
     info = await env.js.consumer_info("SOTAY_IDENTITY", "metrics-accounts")
+    # What metrics-2's consumers wait for: `kill -USR1` has a sotay process print every task's stack.
+    log = env.chaos.processes.logs / "metrics-2.log"
+    before = log.stat().st_size
+    env.chaos.signal("metrics-2", signal.SIGUSR1)
+    await asyncio.sleep(1.0)
+    with log.open("rb") as f:
+        f.seek(before)
+        dump = f.read().decode(errors="replace")
+    stacks = [block for block in dump.split("--- task ") if "consumer.py" in block]
     return "\n".join([f"metrics-accounts: pending {info.num_pending}, unacked {info.num_ack_pending}, "
                        f"redelivered {info.num_redelivered}, pulls waiting {info.num_waiting}",
-                       *(str(dict(s)) for s in sessions)])
+                       *(str(dict(s)) for s in sessions), "metrics-2's consumer tasks:", *stacks])
 
 
 async def test_registration_and_its_decision_applied_at_once_by_two_replicas(env: Env):
