@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-fast chaos bench lock clean
+.PHONY: up test test-fast chaos bench bench-web lock clean
 
 $(BIN)/sotay: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ chaos: $(VENV)/.test-deps
 # takes under two minutes.
 bench: $(BIN)/sotay
 	$(BIN)/sotay bench
+
+# The member's handbook on a slow phone connection (chromium's network throttling): first and repeat load.
+bench-web: $(VENV)/.test-deps
+	$(BIN)/python -m tests.browser.bench_web
 
 # Regenerate the locks after changing dependencies in pyproject.toml.
 lock:
