@@ -74,6 +74,7 @@ async def test_a_file_headed_in_vietnamese_is_imported_and_its_errors_are_in_row
         assert header[:3] == ("Số thẻ đảng viên", "Họ và tên", "Ngày sinh")
 
         await page.set_input_files("#file", str(upload))
+        assert await page.inner_text("#file-name") == "danh-sach.csv"  # beside our button, not the browser's English one
         await page.click("#import-form button")
         await page.wait_for_selector("#import-progress:has-text('Đã nhập: 1')")
         refused = await page.locator("tr.import-error").all_inner_texts()
@@ -112,7 +113,8 @@ async def test_namesakes_are_told_apart_and_an_opened_record_is_in_view_on_a_pho
         assert len(shown) == 20
         assert all(re.search(r"\n19[5-7]\d\nChi bộ số [12]\n", row) for row in shown), shown
         await page.click("#more")
-        await page.wait_for_function("document.querySelectorAll('#members tbody tr').length === 25")
+        await page.locator("#members tbody tr").nth(24).wait_for()
+        assert await page.locator("#members tbody tr").count() == 25
         assert await page.locator("#more").is_hidden()
         assert "Chi bộ số 2" in await page.locator("#members tbody tr", has_text="030000001").inner_text()
 
@@ -122,6 +124,8 @@ async def test_namesakes_are_told_apart_and_an_opened_record_is_in_view_on_a_pho
         assert 0 <= top < PHONE["height"] / 2, top
         assert await page.inner_text("dd[data-field=born]") == "01/01/1951"
         assert await page.inner_text("dd[data-field=unit]") == "Chi bộ số 2"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / "opened-390-viewport.png"))  # what the phone shows after the tap
         await shoot(page, "search")
         await page.context.close()
 

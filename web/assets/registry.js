@@ -33,6 +33,7 @@ Sotay.words({
     reason_is: "Lý do", current: "Hiện tại", proposed: "Đề nghị sửa thành", reject_reason: "Lý do từ chối (đảng viên sẽ đọc được)",
     send_reject: "Gửi từ chối", cancel: "Huỷ", accepted: "Đã chấp nhận đề nghị của đồng chí {name}.",
     rejected_one: "Đã từ chối đề nghị của đồng chí {name}.", file_problem: "Tệp chưa nhập được",
+    choose_file: "Chọn tệp (CSV, XLSX)", no_file: "Chưa chọn tệp nào",
   },
   en: {
     title: "Member registry", search: "Find a member", search_hint: "Name, card number or phone",
@@ -57,6 +58,7 @@ Sotay.words({
     reason_is: "Reason", current: "Now", proposed: "Proposed", reject_reason: "Reason for refusing (the member reads it)",
     send_reject: "Send the refusal", cancel: "Cancel", accepted: "Accepted the request of {name}.",
     rejected_one: "Refused the request of {name}.", file_problem: "The file was not imported",
+    choose_file: "Choose a file (CSV, XLSX)", no_file: "No file chosen",
   },
 });
 
@@ -100,7 +102,8 @@ const IMPORT_REASONS_VI = [
 // A refused row's column as the file heads it, and the field's own name beside it when that differs.
 function columnName(x) {
   const ours = Sotay.t(x.field);
-  if (!x.column || x.column.toLowerCase() === ours.toLowerCase()) return ours;
+  if (!x.column) return ours;
+  if (x.column.toLowerCase().includes(ours.toLowerCase())) return x.column;
   return `${x.column} (${ours})`;
 }
 function importReason(text) {
@@ -341,6 +344,11 @@ $("more").addEventListener("click", () => search(null, true));
 $("template").addEventListener("click", (e) => {
   e.preventDefault();
   Sotay.download("/api/members/v1/imports/template.xlsx", "mau-nhap-dang-vien.xlsx").catch(fail);
+});
+// The browser's own file button speaks the browser's language: ours is a label, the chosen file named beside it.
+$("file").addEventListener("change", () => {
+  const file = $("file").files[0];
+  $("file-name").textContent = file ? file.name : Sotay.t("no_file");
 });
 Sotay.sending($("import-form"), upload, fail);
 Sotay.start(load);
