@@ -50,6 +50,15 @@ MIN_ADMISSION_AGE = 18
 MAX_AGE = 120
 
 _ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# As clerks here write a date: day/month/year (01/05/1960, 1/5/1960, 01.05.1960, 01-05-1960).
+_DMY_DATE_RE = re.compile(r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})")
+DATE_REASON = "must be a real date written day/month/year (for example 01/05/1960)"
+# Choices as clerks write them in Vietnamese, accents optional (folded): the stored word.
+_GENDER_WORDS = {"nam": "male", "nu": "female"}
+_STATUS_WORDS = {"dang sinh hoat": "active", "du bi": "probationary", "mien sinh hoat": "exempt",
+                 "da chuyen di": "transferred_out", "chuyen di": "transferred_out", "tu tran": "deceased",
+                 "da tu tran": "deceased", "xoa ten": "removed", "da xoa ten": "removed",
+                 "chinh thuc": "active"}
 _TRUE_WORDS = frozenset({"true", "1", "yes", "có"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "không"})
 
@@ -116,13 +125,13 @@ def parse_member(raw: Mapping[str, object], *, today: date) -> Member:
     card_no = take("party_card_no", lambda v: normalise_card_no(_text(v)))
     full_name = take("full_name", lambda v: normalise_name(_text(v)))
     date_of_birth = take("date_of_birth", _date)
-    gender = take("gender", lambda v: _choice(v, GENDERS))
+    gender = take("gender", lambda v: _choice(v, GENDERS, _GENDER_WORDS))
     citizen_id = take("citizen_id", lambda v: normalise_citizen_id(_text(v)))
     phone = take("phone", lambda v: normalise_phone(_text(v)))
     unit = take("unit", _unit_code)
     admitted_on = take("admitted_on", _date)
     official_on = take("official_on", _date)
-    status = take("status", lambda v: _choice(v, STATUSES), default="active")
+    status = take("status", lambda v: _choice(v, STATUSES, _STATUS_WORDS), default="active")
     eligible = take("eligible", _flag, default=True)
     ineligible_reason = take("ineligible_reason", lambda v: " ".join(_text(v).split()))
 
@@ -281,11 +290,19 @@ def _date(value: object) -> date:
             return date.fromisoformat(text)
         except ValueError:
             pass
-    raise ValueError("must be a valid date written YYYY-MM-DD")
+    elif found := _DMY_DATE_RE.fullmatch(text):
+        day, month, year = (int(part) for part in found.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            pass
+    raise ValueError(DATE_REASON)
 
 
-def _choice(value: object, allowed: tuple[str, ...]) -> str:
+def _choice(value: object, allowed: tuple[str, ...], words: Mapping[str, str] | None = None) -> str:
     word = _text(value).lower()
+    if words and word not in allowed:
+        word = words.get(fold(word), word)
     if word not in allowed:
         raise ValueError("must be one of: " + ", ".join(allowed))
     return word

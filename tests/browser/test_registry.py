@@ -41,9 +41,12 @@ async def test_search_record_transfer_import_and_corrections(system, browser, tm
         await page.click("#search-form button")
         await page.locator("#members tr", has_text="Nguyễn Văn An").locator("button.open").click()
         await page.wait_for_selector("#member-name:has-text('Nguyễn Văn An')")
-        await page.fill("#to-unit", "ba-dinh-g1-c2")
-        await page.click("#transfer-form button")
-        await page.wait_for_selector("dd[data-field=unit]:has-text('ba-dinh-g1-c2')")
+        await page.fill("#to-unit", "chi bo so 2")
+        await page.click("#to-unit-results button.unit-choice")
+        await page.fill("#transfer-reason", "Chuyển nơi cư trú")
+        await page.click("#transfer-form > p > button")
+        await page.click("#transfer-confirm button.yes")
+        await page.wait_for_selector("dd[data-field=unit]:has-text('Chi bộ số 2')")
         await page.select_option("#new-status", "exempt")
         await page.fill("#status-reason", "Tuổi cao, sức yếu")
         await page.click("#status-form button")
@@ -53,10 +56,10 @@ async def test_search_record_transfer_import_and_corrections(system, browser, tm
         await page.click("#import-form button")
         await page.wait_for_selector("#import-progress:has-text('Đã nhập: 2')")
         refused = await page.locator("tr.import-error").all_inner_texts()
-        assert len(refused) == 1 and "Ngày sinh" in refused[0] and "phải là ngày hợp lệ" in refused[0]
+        assert len(refused) == 1 and "Ngày sinh" in refused[0] and "phải là ngày có thật" in refused[0]
 
         request = page.locator(f'#corrections tr[data-id="{asked.json()["id"]}"]')
-        assert "0977000001" in await request.inner_text()
+        assert "0977 000 001" in await request.inner_text()
         await screenshot(page, "console-registry")
         await request.locator("button.accept").click()
         await request.wait_for(state="detached")

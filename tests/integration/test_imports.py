@@ -121,3 +121,54 @@ async def test_command_line_import_reports_rows_and_fields(system, database_url,
 async def _in_thread(fn, *args):
     import asyncio
     return await asyncio.to_thread(fn, *args)
+
+
+VIETNAMESE_CSV = (
+    "Số thẻ đảng viên,Họ và tên,Ngày sinh,Giới tính,Số CCCD,Số điện thoại,Chi bộ,Ngày vào Đảng,Ngày chính thức\n"
+    "{card}1,Nguyễn Văn Một,01/05/1960,Nam,,,hk-g1-c1,03/02/1985,03/02/1986\n"
+    "{card}2,Trần Thị Hai,31/02/1961,Nữ,,,hk-g1-c1,,\n"
+    "10000000,Lê Văn Ba,02/03/1962,Nam,,,hk-g1-c1,,\n"       # already in the registry (the first test)
+    "{card}4,Phạm Văn Bốn,1963-04-04,nam,,,chi bo so 2,,\n"  # ISO date; the cell by its name
+    "{card}5,Hoàng Văn Năm,05/05/1964,Nam,,12345,hk-g1-c1,,\n"
+)
+
+
+async def test_vietnamese_headers_and_dates_are_imported_and_errors_name_the_column_in_row_order(system):
+    data = VIETNAMESE_CSV.format(card="5000000").encode("utf-8-sig")
+    response = await system.client.post(
+        "/api/members/v1/imports", params={"wait": "true"},
+        files={"file": ("dang-vien.csv", data, "text/csv")}, headers=system.auth("unit_admin", "hoan-kiem"))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["imported"], report["rejected"]) == (2, 3)
+    assert [(e["row"], e["field"], e["column"]) for e in report["errors"]] == [
+        (3, "date_of_birth", "Ngày sinh"), (4, "party_card_no", "Số thẻ đảng viên"), (6, "phone", "Số điện thoại")]
+    found = (await system.client.get("/api/members/v1/members", params={"q": "50000001"},
+                                     headers=system.auth("city_admin"))).json()["items"][0]
+    assert (found["date_of_birth"], found["gender"], found["admitted_on"]) == ("1960-05-01", "male", "1985-02-03")
+    named = (await system.client.get("/api/members/v1/members", params={"q": "50000004"},
+                                     headers=system.auth("city_admin"))).json()["items"][0]
+    assert named["unit"] == "hk-g1-c2"
+
+
+async def test_a_file_missing_a_column_names_it_as_clerks_do(system):
+    response = await system.client.post(
+        "/api/members/v1/imports", files={"file": ("x.csv", "Số thẻ,Họ và tên\n1,A\n".encode(), "text/csv")},
+        headers=system.auth("city_admin"))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["reason"] == "missing required columns: Ngày sinh, Chi bộ"
+
+
+async def test_the_template_has_the_vietnamese_headers_and_is_for_those_who_import(system):
+    from openpyxl import load_workbook
+    import io
+
+    got = await system.client.get("/api/members/v1/imports/template.xlsx", headers=system.auth("unit_admin", "hoan-kiem"))
+    assert got.status_code == 200 and got.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(got.content), read_only=True).worksheets[0]
+    header, example = list(sheet.iter_rows(values_only=True))[:2]
+    assert header[:3] == ("Số thẻ đảng viên", "Họ và tên", "Ngày sinh") and example[2] == "01/05/1960"
+    assert (await system.client.get("/api/members/v1/imports/template.xlsx")).status_code == 401
+    assert (await system.client.get("/api/members/v1/imports/template.xlsx",
+                                    headers=system.auth("member", "hk-g1-c1", card="010000001"))).status_code == 403

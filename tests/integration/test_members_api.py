@@ -115,6 +115,7 @@ async def test_search_is_accent_insensitive_and_scoped(system):
     for query in ("nguyen van an", "NGUYỄN văn", "01.234567"):
         response = await system.client.get("/api/members/v1/members", params={"q": query}, headers=admin)
         assert [m["full_name"] for m in response.json()["items"]] == ["Nguyễn Văn An"], query
+    assert response.json()["items"][0]["unit_name"] == "Chi bộ Tổ dân phố số 1"  # namesakes told apart
     for query in ("nguyen van an", "01.234567", "0912345678", "+84 912 345 678"):  # a phone: in a body only
         response = await system.client.post("/api/members/v1/members/search", json={"q": query}, headers=admin)
         assert [m["full_name"] for m in response.json()["items"]] == ["Nguyễn Văn An"], query
@@ -186,6 +187,7 @@ async def test_correction_request_accepted_becomes_an_update(system):
     assert request.status_code == 201, request.text
     queue = (await system.client.get("/api/members/v1/corrections", headers=admin)).json()["items"]
     assert [c["id"] for c in queue] == [request.json()["id"]]
+    assert queue[0]["current"] == {"full_name": "Lê Thị Hoa"}  # shown beside the proposed value
     no_reason = await system.client.post(f"/api/members/v1/corrections/{request.json()['id']}/reject", json={},
                                          headers=admin)
     assert no_reason.status_code == 422
@@ -240,3 +242,42 @@ async def test_units_are_renamed_and_closed_only_when_empty(system):
     outsider = await system.client.patch("/api/members/v1/org-units/th-g1-c1", json={"name": "Đổi tên"},
                                          headers=admin)
     assert outsider.status_code == 403
+
+
+async def test_units_are_found_by_name_accents_optional(system):
+    def codes(response):
+        assert response.status_code == 200, response.text
+        return [u["code"] for u in response.json()["items"]]
+
+    listed = lambda **params: system.client.get("/api/members/v1/org-units", params=params)  # noqa: E731
+    assert codes(await listed(kind="cell", q="to dan pho so 2")) == ["bd-g1-c2"]
+    assert codes(await listed(kind="cell", q="TỔ DÂN PHỐ")) == ["bd-g1-c1", "bd-g1-c2"]
+    assert codes(await listed(q="tay ho")) == ["tay-ho"]
+    assert codes(await listed(q="đảng bộ phường bưởi")) == ["th-g1"]
+    assert codes(await listed(kind="cell", q="th-g1-c1")) == ["th-g1-c1"]  # a code still finds it
+    assert codes(await listed(kind="cell", q="100%_")) == []  # LIKE's wildcards are plain letters here
+    assert (await listed(q="x" * 101)).status_code == 422
+
+
+async def test_a_correction_shows_the_current_value_masked_to_a_cell_secretary(system):
+    admin = system.auth("unit_admin", "ba-dinh")
+    member = {**MEMBER, "party_card_no": "0300000077", "citizen_id": None, "phone": "0912 000 777",
+              "full_name": "Đỗ Thị Mai", "gender": "female", "unit": "bd-g1-c2"}
+    created = await system.client.post("/api/members/v1/members", json=member, headers=admin)
+    assert created.status_code == 201, created.text
+    own = system.auth("member", "bd-g1-c2", card="0300000077")
+    asked = await system.client.post(f"/api/members/v1/members/{created.json()['id']}/corrections",
+                                     json={"changes": {"phone": "0912 000 888"}}, headers=own)
+    assert asked.status_code == 201, asked.text
+
+    def of(items):
+        return next(c for c in items if c["id"] == asked.json()["id"])
+    writer = of((await system.client.get("/api/members/v1/corrections", headers=admin)).json()["items"])
+    assert writer["current"] == {"phone": "+84912000777"}
+    secretary = of((await system.client.get("/api/members/v1/corrections",
+                                            headers=system.auth("cell_secretary", "bd-g1-c2"))).json()["items"])
+    assert secretary["current"] == {"phone": "*******777"} and secretary["changes"]["phone"].endswith("*888")
+    other = (await system.client.get("/api/members/v1/corrections", headers=system.auth("cell_secretary", "th-g1-c1")))
+    assert all(c["id"] != asked.json()["id"] for c in other.json().get("items", []))
+    mine = (await system.client.get("/api/members/v1/me/corrections", headers=own)).json()["items"]
+    assert "phone" not in mine[0] and "citizen_id" not in mine[0]  # the record's identifiers stay out of it

@@ -1,9 +1,12 @@
-// The registry console (unit admins): search members, a member's record
-// (each opening is audited) with transfer and status change, importing a
-// CSV or XLSX file with its progress and the rows refused (field and
-// reason), and members' correction requests to accept or reject. A cell
-// secretary sees citizen IDs and phones masked (the last digits only) and
-// the requests without the buttons: a registry writer decides them.
+// The registry console (unit admins): search members (birth year and cell beside each name, to
+// tell namesakes apart; more pages on demand), a member's record (each opening is audited),
+// opened below the list and scrolled to, with transfer (the destination cell searched by name)
+// and status change, each confirmed in the page with its reason; importing a CSV or XLSX file
+// (Vietnamese column headers, dates day/month/year; a template to download) with its progress
+// and the rows refused (the column as the file names it, and why), in row order; and members'
+// correction requests (the record's value beside the proposed one) to accept or reject, the
+// rejection's reason asked in the page. A cell secretary sees citizen IDs and phones masked
+// (the last digits only) and the requests without the buttons: a registry writer decides them.
 "use strict";
 
 Sotay.words({
@@ -11,88 +14,252 @@ Sotay.words({
     title: "Quản lý hồ sơ đảng viên", search: "Tìm đảng viên", search_hint: "Họ tên, số thẻ hoặc số điện thoại",
     find: "Tìm", import: "Nhập hồ sơ từ tệp (CSV, XLSX)", file: "Tệp", upload: "Nhập",
     corrections: "Đề nghị sửa thông tin", name: "Họ và tên", card: "Số thẻ", unit: "Chi bộ", status: "Tình trạng",
-    open: "Xem hồ sơ", transfer: "Chuyển sinh hoạt", to_unit: "Đến chi bộ (mã)", kind: "Hình thức",
+    open: "Xem hồ sơ", transfer: "Chuyển sinh hoạt", to_unit: "Đến chi bộ (gõ tên để tìm)", kind: "Hình thức",
     official: "Chính thức", temporary: "Tạm thời", reason: "Lý do", change_status: "Đổi tình trạng",
     confirm: "Xác nhận", done: "Đã cập nhật.", none: "Không tìm thấy.", running: "Đang nhập…",
-    imported: "Đã nhập", rejected: "Bị từ chối", of: "trên", row: "Dòng", field: "Trường", problem: "Lỗi",
+    imported: "Đã nhập", rejected: "Bị từ chối", of: "trên", row: "Dòng", field: "Trường", column: "Cột", problem: "Lỗi",
     member: "Đảng viên", changes: "Đề nghị", accept: "Chấp nhận", reject: "Từ chối", no_requests: "Không có đề nghị nào.",
     active: "Đang sinh hoạt", probationary: "Dự bị", exempt: "Miễn sinh hoạt", transferred_out: "Đã chuyển đi",
-    deceased: "Từ trần", removed: "Xoá tên", born: "Ngày sinh", phone: "Điện thoại",
+    deceased: "Từ trần", removed: "Xoá tên", born: "Ngày sinh", born_year: "Năm sinh", phone: "Điện thoại",
+    male: "Nam", female: "Nữ", gender: "Giới tính", admitted_on: "Ngày vào Đảng", official_on: "Ngày chính thức",
+    eligible: "Đủ điều kiện", ineligible_reason: "Lý do không đủ điều kiện",
     decided_by_writer: "Do cán bộ quản lý hồ sơ cấp trên quyết định",
+    more: "Xem thêm", more_note: "Còn thêm người khác. Bấm “Xem thêm”, hoặc gõ đủ họ tên hay số thẻ để tìm nhanh hơn.",
+    template: "Tải tệp mẫu (XLSX)", template_note: "Dòng đầu là tên cột bằng tiếng Việt (Số thẻ đảng viên, Họ và tên, Ngày sinh, Chi bộ…); ngày ghi ngày/tháng/năm, ví dụ 01/05/1960; chi bộ ghi tên.",
+    unit_search: "Gõ tên chi bộ, ví dụ: Chi bộ số 2", unit_none: "Không thấy chi bộ nào.", unit_pick: "Đề nghị chọn một chi bộ trong danh sách.",
+    chosen: "Đã chọn", reason_needed: "Đề nghị ghi lý do.",
+    confirm_transfer: "Chuyển sinh hoạt ({kind}) đồng chí {name} từ {from} đến {to}?",
+    confirm_status: "Ghi nhận đồng chí {name} là “{status}”? Việc này không thể tự hoàn tác.",
+    reason_is: "Lý do", current: "Hiện tại", proposed: "Đề nghị sửa thành", reject_reason: "Lý do từ chối (đảng viên sẽ đọc được)",
+    send_reject: "Gửi từ chối", cancel: "Huỷ", accepted: "Đã chấp nhận đề nghị của đồng chí {name}.",
+    rejected_one: "Đã từ chối đề nghị của đồng chí {name}.", file_problem: "Tệp chưa nhập được",
+    choose_file: "Chọn tệp (CSV, XLSX)", no_file: "Chưa chọn tệp nào",
   },
   en: {
     title: "Member registry", search: "Find a member", search_hint: "Name, card number or phone",
     find: "Find", import: "Import records from a file (CSV, XLSX)", file: "File", upload: "Import",
     corrections: "Correction requests", name: "Full name", card: "Card", unit: "Cell", status: "Standing",
-    open: "Open the record", transfer: "Transfer", to_unit: "To cell (code)", kind: "Kind",
+    open: "Open the record", transfer: "Transfer", to_unit: "To cell (type its name)", kind: "Kind",
     official: "Official", temporary: "Temporary", reason: "Reason", change_status: "Change standing",
     confirm: "Confirm", done: "Updated.", none: "Nobody found.", running: "Importing…",
-    imported: "Imported", rejected: "Refused", of: "of", row: "Row", field: "Field", problem: "Problem",
+    imported: "Imported", rejected: "Refused", of: "of", row: "Row", field: "Field", column: "Column", problem: "Problem",
     member: "Member", changes: "Asks for", accept: "Accept", reject: "Reject", no_requests: "No requests.",
     active: "Active", probationary: "Probationary", exempt: "Exempt", transferred_out: "Transferred out",
-    deceased: "Deceased", removed: "Removed", born: "Born", phone: "Phone",
+    deceased: "Deceased", removed: "Removed", born: "Born", born_year: "Born in", phone: "Phone",
+    male: "Male", female: "Female", gender: "Gender", admitted_on: "Admitted on", official_on: "Full member since",
+    eligible: "Eligible", ineligible_reason: "Why not eligible",
     decided_by_writer: "Decided by a registry administrator",
+    more: "Show more", more_note: "There are more. Press “Show more” or type more of the name, or the card number.",
+    template: "Download the template (XLSX)", template_note: "The first row names the columns in Vietnamese (Số thẻ đảng viên, Họ và tên, Ngày sinh, Chi bộ…); dates day/month/year, e.g. 01/05/1960; the cell by its name.",
+    unit_search: "Type a cell's name, e.g. Chi bộ số 2", unit_none: "No cell found.", unit_pick: "Choose a cell from the list.",
+    chosen: "Chosen", reason_needed: "Please give the reason.",
+    confirm_transfer: "Transfer ({kind}) {name} from {from} to {to}?",
+    confirm_status: "Record {name} as “{status}”? This cannot be undone here.",
+    reason_is: "Reason", current: "Now", proposed: "Proposed", reject_reason: "Reason for refusing (the member reads it)",
+    send_reject: "Send the refusal", cancel: "Cancel", accepted: "Accepted the request of {name}.",
+    rejected_one: "Refused the request of {name}.", file_problem: "The file was not imported",
+    choose_file: "Choose a file (CSV, XLSX)", no_file: "No file chosen",
   },
 });
 
 const $ = (id) => document.getElementById(id);
+const el = Sotay.el;
 const STATUSES = ["active", "probationary", "exempt", "transferred_out", "deceased", "removed"];
+const GRAVE = ["deceased", "removed"];  // asked to confirm, with a reason
+const PAGE = 20;
 const fail = (err) => { $("error").textContent = Sotay.explain(err); };
+const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => values[k] ?? "");
 
-async function search(e) {
+// What the import and the registry say of a row or a file, in Vietnamese (the shared reasons are
+// common.js's; these are the importer's own).
+const IMPORT_REASONS_VI = [
+  [/^missing required columns: (.+)$/, "thiếu cột bắt buộc: $1"],
+  [/^duplicate columns: (.+)$/, "có cột trùng nhau: $1"],
+  [/^the file is empty.*$/, "tệp trống: dòng đầu phải là tên các cột"],
+  [/^the CSV file must be saved as UTF-8$/, "tệp CSV phải được lưu dạng UTF-8 (trong Excel: Lưu thành → CSV UTF-8)"],
+  [/^the \.xlsx file is not a valid Excel workbook$/, "tệp .xlsx không phải bảng tính Excel hợp lệ"],
+  [/^unsupported file type.*$/, "chỉ nhận tệp .csv hoặc .xlsx"],
+  [/^the \.xlsx file .*$/, "tệp .xlsx quá lớn hoặc không phải bảng tính do Excel tạo"],
+  [/^is not an open party cell of the registry$/, "không phải chi bộ đang hoạt động trong hồ sơ"],
+  [/^names more than one cell.*$/, "trùng tên với nhiều chi bộ, đề nghị ghi mã chi bộ"],
+  [/^appears twice in this file$/, "bị trùng với một dòng khác trong tệp"],
+  [/^is already in the registry$/, "đã có trong hồ sơ"],
+  [/^belongs to another member$/, "trùng với đảng viên khác trong hồ sơ"],
+  [/^must be one of: male, female$/, "phải là Nam hoặc Nữ"],
+  [/^must be one of: active.*$/, "phải là một trong: Đang sinh hoạt, Dự bị, Miễn sinh hoạt, Đã chuyển đi, Từ trần, Xoá tên"],
+  [/^cannot be in the future$/, "không được là ngày trong tương lai"],
+  [/^member cannot be older than (\d+)$/, "tuổi không được quá $1"],
+  [/^member must be (\d+) or older at admission$/, "phải đủ $1 tuổi khi vào Đảng"],
+  [/^requires admitted_on$/, "cần có Ngày vào Đảng"],
+  [/^must be after admitted_on$/, "phải sau Ngày vào Đảng"],
+  [/^is required when eligible is false$/, "cần ghi khi không đủ điều kiện"],
+  [/^must be empty when eligible is true$/, "phải để trống khi đủ điều kiện"],
+  [/^must be false for a member who is .*$/, "phải là Không với đảng viên không còn sinh hoạt"],
+  [/^must be text$/, "phải là chữ"],
+  [/^must be true or false$/, "phải là Có hoặc Không"],
+  [/^must be a unit code.*$/, "phải là tên (hoặc mã) của một chi bộ"],
+];
+// A refused row's column as the file heads it, and the field's own name beside it when that differs.
+function columnName(x) {
+  const ours = Sotay.t(x.field);
+  if (!x.column) return ours;
+  if (x.column.toLowerCase().includes(ours.toLowerCase())) return x.column;
+  return `${x.column} (${ours})`;
+}
+function importReason(text) {
+  if (Sotay.lang !== "vi") return text;
+  const known = IMPORT_REASONS_VI.find(([re]) => re.test(text));
+  return known ? text.replace(known[0], known[1]) : Sotay.reason(text);
+}
+
+// --- search --------------------------------------------------------------------------------
+let searched = { q: "", cursor: null };
+
+async function search(e, more = false) {
   if (e) e.preventDefault();
   $("error").textContent = "";
+  if (!more) searched = { q: $("q").value, cursor: null };
   try {
     // In a body, not in the URL: a phone number typed here must not reach the proxies' logs.
-    const { items } = await Sotay.json("/api/members/v1/members/search", { method: "POST",
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ q: $("q").value, limit: 50 }) });
-    $("members").tHead.replaceChildren(Sotay.el("tr", {}, ...["name", "card", "unit", "status", ""].map((k) => Sotay.el("th", {}, k ? Sotay.t(k) : ""))));
-    $("members").tBodies[0].replaceChildren(...(items.length ? items.map((m) => Sotay.el("tr", { "data-id": m.id },
-      Sotay.el("td", {}, m.full_name), Sotay.el("td", {}, m.party_card_no), Sotay.el("td", {}, m.unit),
-      Sotay.el("td", {}, Sotay.t(m.status)),
-      Sotay.el("td", {}, Sotay.el("button", { class: "secondary open", onclick: () => openMember(m.id) }, Sotay.t("open"))))) :
-      [Sotay.el("tr", {}, Sotay.el("td", { colspan: "5" }, Sotay.t("none")))]));
+    const { items, next_cursor } = await Sotay.json("/api/members/v1/members/search", { method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ q: searched.q, limit: PAGE, ...(more ? { cursor: searched.cursor } : {}) }) });
+    searched.cursor = next_cursor;
+    $("members").tHead.replaceChildren(el("tr", {}, ...["name", "born_year", "unit", "status", ""].map((k) => el("th", {}, k ? Sotay.t(k) : ""))));
+    const rows = items.map((m) => el("tr", { "data-id": m.id },
+      el("td", { "data-label": Sotay.t("name") }, el("strong", {}, m.full_name), el("div", { class: "muted" }, `${Sotay.t("card")} ${m.party_card_no}`)),
+      el("td", { class: "born", "data-label": Sotay.t("born_year") }, m.date_of_birth.slice(0, 4)),
+      el("td", { class: "cell", "data-label": Sotay.t("unit") }, m.unit_name || m.unit),
+      el("td", { "data-label": Sotay.t("status") }, Sotay.t(m.status)),
+      el("td", {}, el("button", { class: "secondary open", onclick: () => openMember(m.id) }, Sotay.t("open")))));
+    if (more) $("members").tBodies[0].append(...rows);
+    else $("members").tBodies[0].replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "5" }, Sotay.t("none")))]));
+    $("more").hidden = !next_cursor;
+    $("more-note").textContent = next_cursor ? Sotay.t("more_note") : "";
   } catch (err) { fail(err); }
+}
+
+// --- a member's record -----------------------------------------------------------------------
+// A form asking, in the page, to confirm `text` (with the reason given); `act(key)` does it.
+function confirmation(id, text, reason, act) {
+  const form = el("form", { id, class: "confirm", role: "alertdialog", "aria-labelledby": `${id}-text` },
+    el("p", { id: `${id}-text`, class: "notice" }, text),
+    reason ? el("p", {}, `${Sotay.t("reason_is")}: ${reason}`) : "",
+    el("div", { class: "actions" }, el("button", { type: "submit", class: "yes" }, Sotay.t("confirm")),
+      el("button", { type: "button", class: "secondary no", onclick: () => form.remove() }, Sotay.t("cancel"))));
+  Sotay.sending(form, async (key) => { await act(key); }, fail);
+  return form;
+}
+
+function unitPicker(current) {
+  let chosen = null, asked = 0;
+  const input = el("input", { id: "to-unit", type: "search", autocomplete: "off", placeholder: Sotay.t("unit_search"),
+    "aria-controls": "to-unit-results", "aria-autocomplete": "list" });
+  const results = el("ul", { id: "to-unit-results", class: "unit-results", hidden: "" });
+  const shown = el("p", { id: "to-unit-chosen", class: "notice", "aria-live": "polite" });
+  const find = async () => {
+    const q = input.value.trim(), mine = ++asked;
+    chosen = null; shown.textContent = "";
+    if (!q) { results.hidden = true; return; }
+    try {
+      const { items } = await Sotay.json(`/api/members/v1/org-units?kind=cell&limit=20&q=${encodeURIComponent(q)}`);
+      if (mine !== asked) return;
+      const open = items.filter((u) => !u.closed && u.code !== current);
+      results.replaceChildren(...(open.length ? open.map((u) => el("li", {}, el("button", { type: "button", class: "unit-choice",
+        "data-code": u.code, onclick: () => { chosen = u; input.value = u.name; results.hidden = true;
+          shown.textContent = `${Sotay.t("chosen")}: ${u.name}`; input.dispatchEvent(new Event("change", { bubbles: true })); } }, u.name)))
+        : [el("li", { class: "muted" }, Sotay.t("unit_none"))]));
+      results.hidden = false;
+    } catch (err) { fail(err); }
+  };
+  let timer = null;
+  input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(find, 250); });
+  return { input, box: el("div", { class: "unit-picker" }, input, results, shown), chosen: () => chosen };
 }
 
 async function openMember(id) {
+  $("error").textContent = "";
   try {
     const m = await Sotay.json(`/api/members/v1/members/${id}`);
-    const toUnit = Sotay.el("input", { id: "to-unit", required: "" });
-    const kind = Sotay.el("select", { id: "transfer-kind" }, ...["official", "temporary"].map((k) => Sotay.el("option", { value: k }, Sotay.t(k))));
-    const transfer = Sotay.el("form", { id: "transfer-form" }, Sotay.el("h3", {}, Sotay.t("transfer")),
-      Sotay.el("label", { for: "to-unit" }, Sotay.t("to_unit")), toUnit,
-      Sotay.el("label", { for: "transfer-kind" }, Sotay.t("kind")), kind,
-      Sotay.el("p", {}, Sotay.el("button", { type: "submit" }, Sotay.t("confirm"))));
-    transfer.addEventListener("submit", async (e) => {
+    document.querySelectorAll("#members tr[aria-current]").forEach((r) => r.removeAttribute("aria-current"));
+    const row = document.querySelector(`#members tr[data-id="${id}"]`);
+    if (row) row.setAttribute("aria-current", "true");
+    const here = m.unit_name || m.unit;
+
+    const picker = unitPicker(m.unit);
+    const kind = el("select", { id: "transfer-kind" }, ...["official", "temporary"].map((k) => el("option", { value: k }, Sotay.t(k))));
+    const transferWhy = el("input", { id: "transfer-reason", maxlength: "1000" });
+    const transfer = el("form", { id: "transfer-form", novalidate: "" }, el("h3", {}, Sotay.t("transfer")),
+      el("label", { for: "to-unit" }, Sotay.t("to_unit")), picker.box,
+      el("label", { for: "transfer-kind" }, Sotay.t("kind")), kind,
+      el("label", { for: "transfer-reason" }, Sotay.t("reason")), transferWhy,
+      el("p", {}, el("button", { type: "submit" }, Sotay.t("transfer"))));
+    transfer.addEventListener("submit", (e) => {
       e.preventDefault();
-      try { await Sotay.post(`/api/members/v1/members/${id}/transfers`, { to_unit: toUnit.value, kind: kind.value }); await done(id); }
-      catch (err) { fail(err); }
+      Sotay.clearFieldErrors(transfer);
+      const to = picker.chosen();
+      if (!to) { Sotay.fieldError(picker.input, Sotay.t("unit_pick")); picker.input.focus(); return; }
+      if (!transferWhy.value.trim()) { Sotay.fieldError(transferWhy, Sotay.t("reason_needed")); transferWhy.focus(); return; }
+      const text = fill(Sotay.t("confirm_transfer"), { kind: Sotay.t(kind.value).toLowerCase(), name: m.full_name, from: here, to: to.name });
+      const ask = confirmation("transfer-confirm", text, transferWhy.value.trim(), async (key) => {
+        await Sotay.post(`/api/members/v1/members/${id}/transfers`, { to_unit: to.code, kind: kind.value, reason: transferWhy.value.trim() }, key);
+        await done(id);
+      });
+      $("transfer-confirm")?.remove();
+      transfer.after(ask);
+      ask.querySelector("button.yes").focus();
     });
-    const status = Sotay.el("select", { id: "new-status" }, ...STATUSES.map((s) => Sotay.el("option", { value: s }, Sotay.t(s))));
+
+    const status = el("select", { id: "new-status" }, ...STATUSES.map((s) => el("option", { value: s }, Sotay.t(s))));
     status.value = m.status;
-    const why = Sotay.el("input", { id: "status-reason", maxlength: "1000" });
-    const change = Sotay.el("form", { id: "status-form" }, Sotay.el("h3", {}, Sotay.t("change_status")), status,
-      Sotay.el("label", { for: "status-reason" }, Sotay.t("reason")), why,
-      Sotay.el("p", {}, Sotay.el("button", { type: "submit" }, Sotay.t("confirm"))));
+    const why = el("input", { id: "status-reason", maxlength: "1000" });
+    const change = el("form", { id: "status-form", novalidate: "" }, el("h3", {}, Sotay.t("change_status")),
+      el("label", { for: "new-status" }, Sotay.t("status")), status,
+      el("label", { for: "status-reason" }, Sotay.t("reason")), why,
+      el("p", {}, el("button", { type: "submit" }, Sotay.t("change_status"))));
+    const changeStatus = async (key) => {
+      await Sotay.post(`/api/members/v1/members/${id}/status`, { status: status.value, reason: why.value.trim() || null }, key);
+      await done(id);
+    };
     change.addEventListener("submit", async (e) => {
       e.preventDefault();
-      try { await Sotay.post(`/api/members/v1/members/${id}/status`, { status: status.value, reason: why.value || null }); await done(id); }
-      catch (err) { fail(err); }
+      Sotay.clearFieldErrors(change);
+      $("status-confirm")?.remove();
+      if (!GRAVE.includes(status.value)) {
+        try { await changeStatus(crypto.randomUUID()); } catch (err) { fail(err); }
+        return;
+      }
+      if (!why.value.trim()) { Sotay.fieldError(why, Sotay.t("reason_needed")); why.focus(); return; }
+      const ask = confirmation("status-confirm", fill(Sotay.t("confirm_status"), { name: m.full_name, status: Sotay.t(status.value) }),
+        why.value.trim(), changeStatus);
+      change.after(ask);
+      ask.querySelector("button.yes").focus();
     });
-    const rows = [["name", m.full_name], ["card", m.party_card_no], ["born", m.date_of_birth], ["unit", m.unit],
-                  ["status", Sotay.t(m.status)], ["phone", m.phone || "—"]];
-    $("member").replaceChildren(Sotay.el("h3", { id: "member-name" }, m.full_name),
-      Sotay.el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [Sotay.el("dt", {}, Sotay.t(k)), Sotay.el("dd", { "data-field": k }, v)])),
-      Sotay.el("p", { id: "member-done", class: "muted", role: "status" }), transfer, change);
+
+    const rows = [["name", m.full_name], ["card", m.party_card_no], ["born", Sotay.date(m.date_of_birth)],
+                  ["gender", m.gender ? Sotay.t(m.gender) : "—"], ["unit", here],
+                  ["status", Sotay.t(m.status)], ["phone", m.phone ? Sotay.phone(m.phone) : "—"]];
+    $("member").replaceChildren(el("h3", { id: "member-name", tabindex: "-1" }, m.full_name),
+      el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [el("dt", {}, Sotay.t(k)), el("dd", { "data-field": k }, v)])),
+      el("p", { id: "member-done", class: "notice", role: "status" }), transfer, change);
+    // The record opens below the list: take the reader there.
+    $("member").scrollIntoView({ block: "start" });
+    $("member-name").focus({ preventScroll: true });
   } catch (err) { fail(err); }
 }
 
-async function done(id) { await openMember(id); $("member-done").textContent = Sotay.t("done"); await search(); }
+async function done(id) {
+  await openMember(id);
+  $("member-done").textContent = Sotay.t("done");
+  const keep = window.scrollY;
+  await search();
+  window.scrollTo(0, keep);
+}
 
-async function upload(e) {
-  e.preventDefault();
-  $("error").textContent = "";
+// --- imports ---------------------------------------------------------------------------------
+async function upload() {
+  $("error").textContent = ""; $("import-progress").textContent = "";
+  $("import-errors").tBodies[0].replaceChildren();
   const body = new FormData();
   body.append("file", $("file").files[0]);
   try {
@@ -101,33 +268,69 @@ async function upload(e) {
       const r = await Sotay.json(`/api/members/v1/imports/${started.id}`);
       $("import-progress").textContent = r.status === "running" ? `${Sotay.t("running")} ${Sotay.number(r.imported + r.rejected)} ${Sotay.t("of")} ${Sotay.number(r.total_rows || 0)}`
         : `${Sotay.t("imported")}: ${Sotay.number(r.imported)}; ${Sotay.t("rejected")}: ${Sotay.number(r.rejected)}`;
-      $("import-errors").tBodies[0].replaceChildren(...(r.errors.length ? [Sotay.el("tr", {}, ...["row", "field", "problem"].map((k) => Sotay.el("th", {}, Sotay.t(k))))] : []),
-        ...r.errors.map((x) => Sotay.el("tr", { class: "import-error" }, Sotay.el("td", {}, x.row), Sotay.el("td", {}, Sotay.t(x.field)), Sotay.el("td", {}, Sotay.reason(x.reason)))));
+      const errors = [...r.errors].sort((a, b) => a.row - b.row);
+      $("import-errors").tBodies[0].replaceChildren(...(errors.length ? [el("tr", {}, ...["row", "column", "problem"].map((k) => el("th", {}, Sotay.t(k))))] : []),
+        ...errors.map((x) => el("tr", { class: "import-error" }, el("td", {}, x.row), el("td", {}, columnName(x)),
+          el("td", {}, importReason(x.reason)))));
       if (r.status !== "running") break;
       await new Promise((ok) => setTimeout(ok, 500));
     }
-  } catch (err) { fail(err); }
+  } catch (err) {
+    const about = ((err.problem && err.problem.errors) || []).find((x) => x.field === "file");
+    if (about) $("error").textContent = `${Sotay.t("file_problem")}: ${importReason(about.reason)}`;
+    else fail(err);
+  }
 }
 
-async function loadCorrections() {
+// --- correction requests ---------------------------------------------------------------------
+const shownValue = (field, value) => {
+  if (value === null || value === undefined || value === "") return "—";
+  if (field === "date_of_birth") return Sotay.date(String(value));
+  if (field === "phone") return Sotay.phone(value);
+  if (field === "gender") return Sotay.t(value);
+  return String(value);
+};
+
+async function loadCorrections(said) {
   try {
     const { items } = await Sotay.json("/api/members/v1/corrections?status=pending");
-    $("corrections").tHead.replaceChildren(Sotay.el("tr", {}, ...["member", "changes", ""].map((k) => Sotay.el("th", {}, k ? Sotay.t(k) : ""))));
+    $("corrections-done").textContent = said || "";
+    $("corrections").tHead.replaceChildren(el("tr", {}, ...["member", "changes", ""].map((k) => el("th", {}, k ? Sotay.t(k) : ""))));
     $("corrections").tBodies[0].replaceChildren(...(items.length ? items.map((c) => {
-      const decide = (accept) => async () => {
-        try {
-          await Sotay.post(`/api/members/v1/corrections/${c.id}/${accept ? "accept" : "reject"}`,
-            { reason: accept ? null : prompt(Sotay.t("reason")) });
-          await loadCorrections();
-        } catch (err) { fail(err); }
+      const decide = async (accept, reason, key) => {
+        await Sotay.post(`/api/members/v1/corrections/${c.id}/${accept ? "accept" : "reject"}`, { reason }, key);
+        await loadCorrections(fill(Sotay.t(accept ? "accepted" : "rejected_one"), { name: c.full_name }));
       };
-      return Sotay.el("tr", { "data-id": c.id }, Sotay.el("td", {}, `${c.full_name} (${c.party_card_no})`),
-        Sotay.el("td", {}, Object.entries(c.changes).map(([k, v]) => `${Sotay.t(k)}: ${v}`).join("; "), c.note ? Sotay.el("div", { class: "muted" }, c.note) : ""),
-        Sotay.el("td", {}, c.can_decide
-          ? Sotay.el("div", { class: "actions" }, Sotay.el("button", { class: "accept", onclick: decide(true) }, Sotay.t("accept")),
-            Sotay.el("button", { class: "secondary reject", onclick: decide(false) }, Sotay.t("reject")))
-          : Sotay.el("span", { class: "muted" }, Sotay.t("decided_by_writer"))));
-    }) : [Sotay.el("tr", {}, Sotay.el("td", { colspan: "3" }, Sotay.t("no_requests")))]));
+      const actions = el("div", { class: "actions" });
+      const askReason = () => {
+        const input = el("textarea", { id: `reject-reason-${c.id}`, class: "reject-reason", rows: "2", maxlength: "1000" });
+        const form = el("form", { class: "reject-form", novalidate: "" },
+          el("label", { for: input.id }, Sotay.t("reject_reason")), input,
+          el("div", { class: "actions" }, el("button", { type: "submit", class: "send-reject" }, Sotay.t("send_reject")),
+            el("button", { type: "button", class: "secondary", onclick: () => { form.remove(); actions.hidden = false; } }, Sotay.t("cancel"))));
+        Sotay.sending(form, async (key) => {
+          if (!input.value.trim()) { Sotay.fieldError(input, Sotay.t("reason_needed")); input.focus(); return; }
+          await decide(false, input.value.trim(), key);
+        }, fail);
+        actions.hidden = true;
+        actions.after(form);
+        input.focus();
+      };
+      if (c.can_decide) {
+        const accept = el("form", { class: "accept-form" }, el("button", { type: "submit", class: "accept" }, Sotay.t("accept")));
+        Sotay.sending(accept, (key) => decide(true, null, key), fail);
+        actions.append(accept, el("button", { type: "button", class: "secondary reject", onclick: askReason }, Sotay.t("reject")));
+      }
+      const current = c.current || {};
+      return el("tr", { "data-id": c.id },
+        el("td", { "data-label": Sotay.t("member") }, el("strong", {}, c.full_name), el("div", { class: "muted" }, `${Sotay.t("card")} ${c.party_card_no}`)),
+        el("td", { "data-label": Sotay.t("changes") }, ...Object.entries(c.changes).map(([k, v]) => el("div", { class: "change", "data-field": k },
+          el("div", { class: "change-field" }, Sotay.t(k)),
+          el("div", { class: "current" }, el("span", { class: "muted" }, `${Sotay.t("current")}: `), shownValue(k, current[k])),
+          el("div", { class: "proposed" }, el("span", { class: "muted" }, `${Sotay.t("proposed")}: `), el("strong", {}, shownValue(k, v))))),
+          c.note ? el("div", { class: "muted note" }, c.note) : ""),
+        el("td", {}, c.can_decide ? actions : el("span", { class: "muted" }, Sotay.t("decided_by_writer"))));
+    }) : [el("tr", {}, el("td", { colspan: "3" }, Sotay.t("no_requests")))]));
   } catch (err) { fail(err); }
 }
 
@@ -136,6 +339,16 @@ async function load() {
   await Promise.all([search(), loadCorrections()]);
 }
 
-$("search-form").addEventListener("submit", search);
-$("import-form").addEventListener("submit", upload);
+$("search-form").addEventListener("submit", (e) => search(e));
+$("more").addEventListener("click", () => search(null, true));
+$("template").addEventListener("click", (e) => {
+  e.preventDefault();
+  Sotay.download("/api/members/v1/imports/template.xlsx", "mau-nhap-dang-vien.xlsx").catch(fail);
+});
+// The browser's own file button speaks the browser's language: ours is a label, the chosen file named beside it.
+$("file").addEventListener("change", () => {
+  const file = $("file").files[0];
+  $("file-name").textContent = file ? file.name : Sotay.t("no_file");
+});
+Sotay.sending($("import-form"), upload, fail);
 Sotay.start(load);

@@ -46,6 +46,8 @@ class ImportReport:
     imported: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     rejected_rows: set[int] = field(default_factory=set)
+    # Each field's column as the file heads it (a refused row names the clerk's own column).
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
@@ -54,7 +56,8 @@ class ImportReport:
     def reject(self, row: int, field_name: str, reason: str) -> None:
         self.rejected_rows.add(row)
         if len(self.errors) < MAX_STORED_ERRORS:
-            self.errors.append({"row": row, "field": field_name, "reason": reason})
+            self.errors.append({"row": row, "field": field_name, "column": self.labels.get(field_name, field_name),
+                                "reason": reason})
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": str(self.import_id), "total_rows": self.total_rows, "imported": self.imported,
@@ -75,6 +78,7 @@ class MemberImporter:
         self.today = today or date.today()
         self._seen_cards: set[str] = set()
         self._seen_citizen_ids: set[str] = set()
+        self._cells_by_name: dict[str, list[str]] = {}
 
     async def run(self, rows: Iterable[tuple[int, dict[str, Any]]], report: ImportReport,
                   *, allowed_paths: list[str] | None = None, progress: Progress | None = None) -> ImportReport:
@@ -85,6 +89,10 @@ class MemberImporter:
         overlap instead of taking turns."""
         async with self.engine.connect() as conn:
             cells = await registry.all_cells(conn)
+        self._cells_by_name = {}
+        for code, cell in cells.items():
+            if allowed_paths is None or covers(allowed_paths, cell["path"]):
+                self._cells_by_name.setdefault(domain.fold(cell["name"]), []).append(code)
         headers = orjson.dumps(trace_headers()).decode()
         rows = iter(rows)
         writing: asyncio.Task | None = None
@@ -124,6 +132,16 @@ class MemberImporter:
 
     def _validate(self, row_no: int, raw: dict[str, Any], cells: dict[str, dict[str, Any]],
                   allowed_paths: list[str] | None, report: ImportReport) -> domain.Member | None:
+        unit = raw.get("unit")
+        if isinstance(unit, str) and unit.strip().lower() not in cells:
+            # Clerks write the cell's name ("Chi bộ số 2"), accents optional: its code when one cell
+            # of theirs has that name.
+            codes = self._cells_by_name.get(domain.fold(unit), [])
+            if len(codes) > 1:
+                report.reject(row_no, "unit", "names more than one cell: write the cell's code")
+                return None
+            if codes:
+                raw = {**raw, "unit": codes[0]}
         try:
             member = domain.parse_member(raw, today=self.today)
         except domain.InvalidInput as exc:
@@ -234,7 +252,13 @@ async def record_import_progress(engine: AsyncEngine, report: ImportReport, stat
             "errors = CAST(:e AS jsonb), finished_at = CASE WHEN :s = 'running' THEN NULL ELSE now() END "
             "WHERE id = :id"),
             {"s": status, "t": report.total_rows, "i": report.imported, "r": report.rejected,
-             "e": orjson.dumps(report.errors).decode(), "id": report.import_id})
+             "e": orjson.dumps(in_row_order(report.errors)).decode(), "id": report.import_id})
+
+
+def in_row_order(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Errors by row (a chunk's rows already in the registry are found after the next chunk's
+    rows are checked); a row's own errors keep their order."""
+    return sorted(errors, key=lambda e: e["row"])
 
 
 async def import_status(engine: AsyncEngine, import_id: Any) -> dict[str, Any] | None:

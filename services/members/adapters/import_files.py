@@ -27,6 +27,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from services.members.domain import MEMBER_FIELDS, REQUIRED_FIELDS, format_value
 from sotay.kit import spreadsheets
+from sotay.kit.text import fold
 
 ZIP_MAGIC = b"PK\x03\x04"
 HEADER_ROW = 1
@@ -45,6 +46,51 @@ RATIO_CHECKED_FROM = 2**20  # small parts (styles, theme) may compress well and 
 MAX_XLSX_PARTS = 1000
 
 Row = tuple[int, dict[str, object]]
+
+# The columns as clerks head them in Vietnamese (the first is the template's), besides the field
+# names themselves (today's English headers). Matched with case, accents, spaces, dots and
+# underscores ignored: "SỐ THẺ ĐẢNG VIÊN", "so the dang vien" and "Party_card_no" all work.
+VIETNAMESE_HEADERS: dict[str, tuple[str, ...]] = {
+    "party_card_no": ("Số thẻ đảng viên", "Số thẻ", "Số thẻ Đảng", "Số thẻ ĐV"),
+    "full_name": ("Họ và tên", "Họ tên", "Họ và tên đảng viên"),
+    "date_of_birth": ("Ngày sinh", "Ngày tháng năm sinh", "Ngày, tháng, năm sinh"),
+    "gender": ("Giới tính",),
+    "citizen_id": ("Số CCCD", "Căn cước công dân", "Số căn cước công dân", "CCCD", "Số căn cước",
+                   "Số định danh cá nhân", "Số CMND/CCCD"),
+    "phone": ("Số điện thoại", "Điện thoại", "SĐT", "Số ĐT"),
+    "unit": ("Chi bộ", "Mã chi bộ", "Đơn vị", "Chi bộ sinh hoạt"),
+    "admitted_on": ("Ngày vào Đảng", "Ngày kết nạp", "Ngày kết nạp Đảng", "Ngày vào đảng"),
+    "official_on": ("Ngày chính thức", "Ngày công nhận chính thức", "Ngày được công nhận đảng viên chính thức"),
+    "status": ("Tình trạng", "Tình trạng sinh hoạt", "Trạng thái"),
+    "eligible": ("Đủ điều kiện", "Đủ điều kiện tham gia"),
+    "ineligible_reason": ("Lý do không đủ điều kiện",),
+}
+TEMPLATE_HEADERS = tuple(VIETNAMESE_HEADERS[name][0] for name in MEMBER_FIELDS)
+TEMPLATE_EXAMPLE = ("012345678", "Nguyễn Văn An", "01/05/1960", "Nam", "001060012345", "0912345678",
+                    "Chi bộ số 1", "03/02/1985", "03/02/1986", "Đang sinh hoạt", "Có", "")
+
+
+def _header_key(text: str) -> str:
+    return "".join(ch for ch in fold(text.replace("_", " ").replace(".", " ")) if ch.isalnum())
+
+
+_HEADER_FIELDS = {_header_key(name): name for name in MEMBER_FIELDS} | {
+    _header_key(label): name for name, labels in VIETNAMESE_HEADERS.items() for label in labels}
+
+
+class MemberRows:
+    """A file's data rows, (row number, {field: value}), and `labels`: each field's column as
+    the file heads it (what a clerk is told of a refused row)."""
+
+    def __init__(self, rows: Iterator[Row], labels: dict[str, str]) -> None:
+        self.rows = rows
+        self.labels = labels
+
+    def __iter__(self) -> Iterator[Row]:
+        return self.rows
+
+    def __next__(self) -> Row:
+        return next(self.rows)
 
 # Excel turns digit strings into numbers and drops their leading zero; these
 # are the column lengths at which we know one zero went missing.
@@ -65,7 +111,7 @@ def sniff_format(filename: str, data: bytes) -> Literal["csv", "xlsx"]:
     return "csv"
 
 
-def read_member_rows(source: bytes | BinaryIO, filename: str) -> Iterator[Row]:
+def read_member_rows(source: bytes | BinaryIO, filename: str) -> MemberRows:
     """Yield (spreadsheet row number, {column: value}) for each non-empty data row.
 
     `source` is the file's bytes or a binary file open at its start (an upload spooled to disk),
@@ -77,8 +123,8 @@ def read_member_rows(source: bytes | BinaryIO, filename: str) -> Iterator[Row]:
     head = file.read(len(ZIP_MAGIC))
     file.seek(0)
     lines = _csv_lines(file) if sniff_format(filename, head) == "csv" else _xlsx_lines(file)
-    columns = _read_header(lines)
-    return _data_rows(columns, lines)
+    columns, labels = _read_header(lines)
+    return MemberRows(_data_rows(columns, lines), labels)
 
 
 def write_csv(rows: Iterable[Mapping[str, object]], columns: Sequence[str] = MEMBER_FIELDS) -> bytes:
@@ -88,6 +134,12 @@ def write_csv(rows: Iterable[Mapping[str, object]], columns: Sequence[str] = MEM
 
 def write_xlsx(rows: Iterable[Mapping[str, object]], columns: Sequence[str] = MEMBER_FIELDS) -> bytes:
     return spreadsheets.xlsx_bytes(columns, ([row.get(name) for name in columns] for row in rows))
+
+
+def template_xlsx() -> bytes:
+    """The import template: the Vietnamese headers and one example row, all text (so that Excel
+    keeps a card's or a phone's leading zero and a date as it is written)."""
+    return spreadsheets.xlsx_bytes(TEMPLATE_HEADERS, [TEMPLATE_EXAMPLE], title="Đảng viên")
 
 
 def _csv_lines(file: BinaryIO) -> Iterator[list[object]]:
@@ -148,19 +200,28 @@ def _close_after(owner, rows: Iterable[Sequence[object]]) -> Iterator[list[objec
         owner.close()
 
 
-def _read_header(lines: Iterator[list[object]]) -> list[str]:
+def _read_header(lines: Iterator[list[object]]) -> tuple[list[str], dict[str, str]]:
+    """The field each column holds ("" for a column we do not read) and each field's column as
+    the file heads it."""
     header = next(lines, None)
     if header is None:
         raise ValueError("the file is empty: the first row must name the columns")
-    columns = ["" if cell is None else str(cell).strip().lower() for cell in header]
-    named = [c for c in columns if c]
-    duplicates = sorted({c for c in named if named.count(c) > 1})
+    titles = ["" if cell is None else " ".join(str(cell).split()) for cell in header]
+    columns = [_HEADER_FIELDS.get(_header_key(title), "") if title else "" for title in titles]
+    labels: dict[str, str] = {}
+    duplicates: list[str] = []
+    for name, title in zip(columns, titles):
+        if not name:
+            continue
+        if name in labels:
+            duplicates.append(f"{labels[name]} / {title}")
+        labels[name] = labels.get(name, title)
     if duplicates:
         raise ValueError("duplicate columns: " + ", ".join(duplicates))
-    missing = [c for c in REQUIRED_FIELDS if c not in columns]
+    missing = [VIETNAMESE_HEADERS[c][0] for c in REQUIRED_FIELDS if c not in labels]
     if missing:
         raise ValueError("missing required columns: " + ", ".join(missing))
-    return columns
+    return columns, labels
 
 
 def _data_rows(columns: list[str], lines: Iterator[list[object]]) -> Iterator[Row]:

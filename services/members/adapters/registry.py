@@ -10,13 +10,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sotay.kit.db import Where
+from sotay.kit.text import fold
 
 SCHEMA = "members"
 
 UNIT_COLUMNS = "id, code, name, kind, parent_id, committee, path, wave, closed_at, version"
 MEMBER_COLUMNS = (
     "m.id, m.party_card_no, m.full_name, m.date_of_birth, m.gender, m.citizen_id, m.phone, "
-    "u.code AS unit, m.unit_path, u.committee, m.admitted_on, m.official_on, m.status, m.eligible, "
+    "u.code AS unit, u.name AS unit_name, m.unit_path, u.committee, m.admitted_on, m.official_on, m.status, m.eligible, "
     "m.ineligible_reason, m.has_account, m.version, tu.code AS temporary_unit, m.created_at, m.updated_at"
 )
 MEMBER_FROM = ("members m JOIN org_units u ON u.id = m.unit_id "
@@ -50,10 +51,24 @@ async def update_unit(db: AsyncConnection, unit_id: Any, *, name: str, wave: int
     return row.version
 
 
+# Vietnamese letters and their bare form (kit.text.fold), for SQL's translate(): a unit's name is
+# searched accents optional without the unaccent extension (whose rules are not fold's).
+_VIETNAMESE = "".join(sorted({chr(c) for c in range(0xC0, 0x1EFA) if fold(chr(c)) != chr(c).lower()
+                              and len(fold(chr(c))) == 1 and fold(chr(c)).isascii() and fold(chr(c)).isalpha()}))
+_BARE = "".join(fold(ch) for ch in _VIETNAMESE)
+FOLDED_NAME = "lower(translate(name, :vi_letters, :bare_letters))"
+
+
 async def list_units(db: AsyncConnection, *, kind: str | None, parent_id: Any | None, limit: int,
-                     after: str | None) -> list[dict[str, Any]]:
+                     after: str | None, name_words: list[str] | None = None) -> list[dict[str, Any]]:
+    """Units in path order; `name_words` (folded) keeps those whose name (accents optional) or
+    code contains every word."""
     where = (Where().add("kind = :kind", kind=kind or None).add("parent_id = :parent_id", parent_id=parent_id)
              .after("path", (after,) if after else None))
+    for i, word in enumerate(name_words or []):
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.add(f"({FOLDED_NAME} LIKE :word_{i} OR code LIKE :word_{i})",
+                  **{f"word_{i}": pattern, "vi_letters": _VIETNAMESE, "bare_letters": _BARE})
     rows = (await db.execute(text(
         f"SELECT {UNIT_COLUMNS} FROM org_units WHERE {where} ORDER BY path LIMIT :limit"),
         where.params | {"limit": limit})).mappings()
@@ -175,7 +190,8 @@ async def list_corrections(db: AsyncConnection, *, scopes: list[str], status: st
     where = (Where().within("m.unit_path", scopes).add("c.status = :status", status=status or None)
              .add("c.member_id = :member_id", member_id=member_id or None))
     rows = (await db.execute(text(
-        "SELECT c.*, m.party_card_no, m.full_name, m.unit_path FROM correction_requests c "
+        "SELECT c.*, m.party_card_no, m.full_name, m.unit_path, m.date_of_birth, m.gender, m.citizen_id, m.phone "
+        "FROM correction_requests c "
         "JOIN members m ON m.id = c.member_id "
         f"WHERE {where} ORDER BY c.created_at LIMIT 500"), where.params)).mappings()
     return [dict(r) for r in rows]

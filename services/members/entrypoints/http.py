@@ -24,6 +24,7 @@ from sotay.kit.http import MULTIPART_SLACK, body_limit, invalid, json_response, 
 from sotay.kit.service import ServiceContext
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UnitKind = Literal["city", "committee", "grassroots", "cell"]
 
 
@@ -44,6 +45,7 @@ def member_json(row: dict[str, Any], *, full: bool, masked: bool = False) -> dic
     reader who is not a registry writer sees `masked` (domain.mask_value)."""
     out = {"id": str(row["id"]), "party_card_no": row["party_card_no"], "full_name": row["full_name"],
            "date_of_birth": row["date_of_birth"].isoformat(), "gender": row["gender"], "unit": row["unit"],
+           "unit_name": row.get("unit_name"),
            "committee": row["committee"], "status": row["status"], "eligible": row["eligible"],
            "ineligible_reason": row["ineligible_reason"], "has_account": row["has_account"],
            "temporary_unit": row["temporary_unit"], "version": row["version"],
@@ -60,6 +62,9 @@ def correction_json(c: dict[str, Any]) -> dict[str, Any]:
            for k, v in c.items()}
     if c.get("masked"):
         out["changes"] = domain.mask_fields(c["changes"])
+    if "current" in c:
+        current = domain.mask_fields(c["current"]) if c.get("masked") else c["current"]
+        out["current"] = {k: iso(v) if isinstance(v, date) else v for k, v in current.items()}
     return out
 
 
@@ -103,10 +108,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/org-units", summary="List units of the org tree", response_model=OrgUnitPage)
     async def list_org_units(kind: UnitKind | None = None, parent: str | None = None, cursor: str | None = None,
-                             limit: int = Query(500, ge=1, le=5000)):
+                             limit: int = Query(500, ge=1, le=5000),
+                             q: str | None = Query(None, max_length=100, description=(
+                                 "Words of the unit's name (accents optional) or code: q=chi bo so 2"))):
         async with engine.connect() as db:
             page, next_cursor = await org_units.list_org_units(db, kind=kind, parent=parent, cursor=cursor,
-                                                               limit=limit)
+                                                               limit=limit, q=q)
         return page_json([unit_json(u) for u in page], next_cursor)
 
     @router.get("/org-units/{code}", summary="One unit", response_model=OrgUnit)
@@ -276,6 +283,15 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             found = await imports.read_import(engine, user, import_id)
             return json_response(import_json(found), 200, {"Location": location})
         return json_response({"id": str(import_id), "status": "running"}, 202, {"Location": location})
+
+    @router.get("/imports/template.xlsx", summary="The import template: the Vietnamese column headers and an "
+                "example row", response_class=Response,
+                responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+                                 "description": "An XLSX workbook"}})
+    async def import_template(user: CurrentUser):
+        await imports.importable_paths(engine, user)  # for those who import (403 for the others)
+        return Response(imports.template(), media_type=XLSX, headers={
+            "Content-Disposition": 'attachment; filename="mau-nhap-dang-vien.xlsx"', "Cache-Control": "no-store"})
 
     @router.get("/imports/{import_id}", summary="Progress and per-row errors of an import",
                 response_model=ImportStatus)

@@ -125,6 +125,7 @@ class MemberSummary(BaseModel):
     date_of_birth: date
     gender: str | None
     unit: str
+    unit_name: str | None = Field(None, description="The unit's name (Chi bộ số 2), to tell namesakes apart")
     committee: str
     status: str
     eligible: bool
@@ -178,6 +179,8 @@ class CorrectionRequest(BaseModel):
     full_name: str | None = None
     masked: bool | None = Field(default=None, description="Whether the proposed values are shown masked.")
     can_decide: bool | None = Field(default=None, description="Whether the caller may accept or reject it.")
+    current: dict[str, Any] | None = Field(default=None, description="In a list of requests: what the record "
+                                           "says now of each field the request would change (masked as `changes`).")
 
 
 class CorrectionRequests(BaseModel):
@@ -192,6 +195,7 @@ class ImportStarted(BaseModel):
 class RowError(BaseModel):
     row: int
     field: str
+    column: str | None = Field(None, description="The field's column as the file heads it (Số thẻ đảng viên, …)")
     reason: str
 
 

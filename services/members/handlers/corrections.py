@@ -46,6 +46,9 @@ async def request_correction(db: AsyncConnection, actor: Principal, member_id: A
     return await registry.correction_by_id(db, request["id"])
 
 
+CURRENT_FIELDS = ("date_of_birth", "gender", "citizen_id", "phone")
+
+
 async def list_corrections(db: AsyncConnection, actor: Principal, status: str | None) -> list[dict[str, Any]]:
     """The correction requests of members in the actor's units, each with whether its proposed
     values are shown masked and whether the actor may decide it (audited, one row per read)."""
@@ -55,6 +58,10 @@ async def list_corrections(db: AsyncConnection, actor: Principal, status: str | 
     items = await registry.list_corrections(db, scopes=scopes.readable, status=status, member_id=None)
     for item in items:
         item["masked"] = scopes.masked(item.pop("unit_path"))
+        # What the record says now of each field the request would change (shown beside it).
+        record = {field: item.pop(field) for field in CURRENT_FIELDS}
+        record["full_name"] = item["full_name"]
+        item["current"] = {field: record.get(field) for field in item["changes"]}
         item["can_decide"] = (not item["masked"] and item["status"] == "pending"
                               and not is_member_concerned(actor, item, item["requested_by"]))
     if items:
@@ -75,6 +82,8 @@ async def own_corrections(db: AsyncConnection, actor: Principal) -> list[dict[st
     items = await registry.list_corrections(db, scopes=["/"], status=None, member_id=member_id)
     for item in items:
         item.pop("unit_path")
+        for field in CURRENT_FIELDS:
+            item.pop(field)
         item["decided_by"] = None  # which staff account decided is not the member's to know
     if items:
         await registry.audit_read(db, actor.subject, "corrections", [member_id], masked=False)

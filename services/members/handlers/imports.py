@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.members.adapters import bulk
-from services.members.adapters.import_files import read_member_rows
+from services.members.adapters.import_files import read_member_rows, template_xlsx
 from services.members.handlers.access import ORG, REGISTRY_WRITERS, not_found
 from sotay.kit.auth import Principal
 from sotay.kit.http import invalid
@@ -22,6 +22,11 @@ async def importable_paths(engine: AsyncEngine, actor: Principal) -> list[str]:
     """The subtrees the actor may import members into (403 when none)."""
     async with engine.connect() as db:
         return await ORG.scoped(db, actor, REGISTRY_WRITERS)
+
+
+def template() -> bytes:
+    """The workbook a clerk fills in: the Vietnamese column headers and one example row."""
+    return template_xlsx()
 
 
 class Imports:
@@ -43,7 +48,7 @@ class Imports:
         except BaseException:
             spooled.close()
             raise
-        report = bulk.ImportReport(import_id=uuid.uuid4())
+        report = bulk.ImportReport(import_id=uuid.uuid4(), labels=dict(rows.labels))
         await bulk.record_import_start(self.ctx.engine, report, filename, actor.subject)
         task = asyncio.create_task(self._run(report, rows, actor.subject, allowed_paths, spooled))
         self.running.add(task)

@@ -19,8 +19,9 @@ from sotay.kit.scope import forbidden
 
 
 async def list_org_units(db: AsyncConnection, *, kind: str | None, parent: str | None, cursor: str | None,
-                         limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of units in path order, and the cursor of the next page (None when none follows)."""
+                         limit: int, q: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of units in path order, and the cursor of the next page (None when none follows);
+    `q` keeps the units whose name (accents optional) or code holds each of its words."""
     parent_id = None
     if parent:
         parent_unit = await registry.unit_by_code(db, parent)
@@ -28,7 +29,9 @@ async def list_org_units(db: AsyncConnection, *, kind: str | None, parent: str |
             raise invalid([("parent", "is not a unit of the registry")])
         parent_id = parent_unit["id"]
     after = decode_cursor(cursor, 1)[0] if cursor else None
-    units = await registry.list_units(db, kind=kind, parent_id=parent_id, limit=limit + 1, after=after)
+    words = domain.fold(q).split() if q and q.strip() else None
+    units = await registry.list_units(db, kind=kind, parent_id=parent_id, limit=limit + 1, after=after,
+                                      name_words=words)
     page = units[:limit]
     return page, encode_cursor(page[-1]["path"]) if len(units) > limit else None
 

@@ -309,7 +309,7 @@ def test_all_errors_are_reported_together() -> None:
         party_card_no="12-34",
         phone="12345",
         date_of_birth="1900-01-01",
-        gender="nam",
+        gender="khác",
         unit="Chi Bộ 3",
         status="retired",
     )
@@ -342,15 +342,17 @@ def test_non_text_values_are_rejected_for_text_fields(value: object) -> None:
 # --- parse_member: dates --------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [date(1980, 5, 17), datetime(1980, 5, 17, 0, 0), " 1980-05-17 "])
+@pytest.mark.parametrize("value", [date(1980, 5, 17), datetime(1980, 5, 17, 0, 0), " 1980-05-17 ", "17/05/1980",
+                                   "17/5/1980", "17.05.1980", "17-05-1980"])
 def test_date_forms_accepted(value: object) -> None:
     assert parse_member(valid_raw(date_of_birth=value), today=TODAY).date_of_birth == date(1980, 5, 17)
 
 
-@pytest.mark.parametrize("value", ["17/05/1980", "1980-5-17", "19800517", "1980-02-30", "hôm qua", 1980])
+@pytest.mark.parametrize("value", ["05/17/1980", "31/02/1980", "1980-5-17", "19800517", "1980-02-30", "hôm qua",
+                                   "17/05/80", 1980])
 def test_bad_dates_rejected(value: object) -> None:
     assert errors_of(valid_raw(date_of_birth=value)) == [
-        FieldError("date_of_birth", "must be a valid date written YYYY-MM-DD")
+        FieldError("date_of_birth", "must be a real date written day/month/year (for example 01/05/1960)")
     ]
 
 
@@ -379,7 +381,18 @@ def test_gender_accepted(given: str, expected: str) -> None:
     assert parse_member(valid_raw(gender=given), today=TODAY).gender == expected
 
 
-@pytest.mark.parametrize("given", ["nam", "nữ", "m", "other"])
+@pytest.mark.parametrize(("given", "expected"), [("Nam", "male"), ("nữ", "female"), ("NỮ", "female"), ("nu", "female")])
+def test_gender_in_vietnamese_accepted(given: str, expected: str) -> None:
+    assert parse_member(valid_raw(gender=given), today=TODAY).gender == expected
+
+
+@pytest.mark.parametrize(("given", "expected"), [("Đang sinh hoạt", "active"), ("dự bị", "probationary"),
+                                                 ("Miễn sinh hoạt", "exempt")])
+def test_standing_in_vietnamese_accepted(given: str, expected: str) -> None:
+    assert parse_member(valid_raw(status=given), today=TODAY).status == expected
+
+
+@pytest.mark.parametrize("given", ["m", "other", "nam nữ"])
 def test_gender_rejected(given: str) -> None:
     assert errors_of(valid_raw(gender=given)) == [FieldError("gender", "must be one of: male, female")]
 
@@ -520,7 +533,7 @@ def test_official_date_needs_admission_date() -> None:
 
 
 def test_invalid_admission_date_is_reported_once() -> None:
-    assert fields_of(valid_raw(admitted_on="02/03/2005")) == ["admitted_on"]
+    assert fields_of(valid_raw(admitted_on="31/02/2005")) == ["admitted_on"]
 
 
 def test_official_date_in_future_rejected() -> None:
@@ -558,7 +571,7 @@ def test_patch_may_repeat_the_same_card_number(current: Member, same: str) -> No
 
 def test_patch_reports_card_change_with_other_errors(current: Member) -> None:
     with pytest.raises(InvalidInput) as caught:
-        parse_member_patch({"party_card_no": "x", "phone": "123", "gender": "nam"}, current=current, today=TODAY)
+        parse_member_patch({"party_card_no": "x", "phone": "123", "gender": "khác"}, current=current, today=TODAY)
     assert [e.field for e in caught.value.errors] == ["party_card_no", "gender", "phone"]
 
 

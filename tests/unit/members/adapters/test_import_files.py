@@ -39,7 +39,7 @@ def member_row(i: int) -> dict[str, object]:
 def thousand_rows_with_three_bad() -> tuple[list[dict[str, object]], dict[int, list[str]]]:
     rows = [member_row(i) for i in range(1000)]
     rows[99]["phone"] = "12345"
-    rows[500].update(date_of_birth=date(2030, 1, 1), admitted_on=None, official_on=None, gender="nam")
+    rows[500].update(date_of_birth=date(2030, 1, 1), admitted_on=None, official_on=None, gender="khác")
     rows[998]["full_name"] = ""
     # Data starts on spreadsheet row 2, so list index i is row i + 2.
     expected_failures = {101: ["phone"], 502: ["date_of_birth", "gender"], 1000: ["full_name"]}
@@ -125,8 +125,7 @@ def test_csv_rows_with_and_without_bom(encoding: str) -> None:
             "party_card_no": "01.234567",
             "full_name": "Nguyễn Văn An",
             "date_of_birth": "1980-05-17",
-            "unit": "chi-bo-3",
-            "ghi_chu": "Tổ 1, phường Tràng Tiền",
+            "unit": "chi-bo-3",  # ghi_chu is no column of ours: left out
         }),
         # rows 3 and 4 are empty: skipped, yet still counted
         (5, {"party_card_no": "12345678", "full_name": "Trần Thị Bình", "date_of_birth": "1990-01-01", "unit": "chi-bo-4"}),
@@ -145,12 +144,12 @@ def test_csv_must_be_utf8() -> None:
 
 
 def test_missing_required_columns_are_named() -> None:
-    with pytest.raises(ValueError, match=r"missing required columns: date_of_birth, unit$"):
+    with pytest.raises(ValueError, match=r"missing required columns: Ngày sinh, Chi bộ$"):
         read_member_rows(b"party_card_no,full_name,phone\n", "m.csv")
 
 
 def test_duplicate_columns_rejected() -> None:
-    with pytest.raises(ValueError, match="duplicate columns: phone"):
+    with pytest.raises(ValueError, match="duplicate columns: phone / Phone"):
         read_member_rows(b"party_card_no,full_name,date_of_birth,unit,phone,Phone\n", "m.csv")
 
 
@@ -258,8 +257,8 @@ def test_xlsx_reads_first_sheet_only() -> None:
 
 
 def test_xlsx_missing_required_columns_are_named() -> None:
-    data = xlsx_bytes(["party_card_no", "ho_ten", "date_of_birth"])
-    with pytest.raises(ValueError, match=r"missing required columns: full_name, unit$"):
+    data = xlsx_bytes(["party_card_no", "ghi_chu", "date_of_birth"])
+    with pytest.raises(ValueError, match=r"missing required columns: Họ và tên, Chi bộ$"):
         read_member_rows(data, "m.xlsx")
 
 
@@ -337,3 +336,33 @@ def test_a_workbook_inflating_too_much_in_all_is_refused(monkeypatch):
 def test_an_ordinary_workbook_of_many_rows_is_read():
     rows = [member_row(i) for i in range(5000)]
     assert len(list(read_member_rows(write_xlsx(rows), "m.xlsx"))) == len(rows)
+
+
+def test_vietnamese_headers_are_read_whatever_their_case_and_accents() -> None:
+    data = ("SỐ THẺ ĐẢNG VIÊN,Họ và tên,ngay sinh,Giới tính,Số CCCD,Số điện thoại,Chi bộ,Ngày vào Đảng,"
+            "Ngày chính thức,Ghi chú\n"
+            "012345678,Nguyễn Văn An,01/05/1960,Nam,001060012345,0912345678,c1,03/02/1985,03/02/1986,x\n").encode()
+    rows = read_member_rows(data, "m.csv")
+    assert list(rows) == [(2, {"party_card_no": "012345678", "full_name": "Nguyễn Văn An", "date_of_birth": "01/05/1960",
+                               "gender": "Nam", "citizen_id": "001060012345", "phone": "0912345678", "unit": "c1",
+                               "admitted_on": "03/02/1985", "official_on": "03/02/1986"})]
+    assert rows.labels["party_card_no"] == "SỐ THẺ ĐẢNG VIÊN" and rows.labels["date_of_birth"] == "ngay sinh"
+
+
+def test_citizen_id_is_read_under_either_of_its_names() -> None:
+    for header in ("Căn cước công dân", "Số CCCD", "citizen_id"):
+        data = f"Số thẻ,Họ tên,Ngày sinh,Chi bộ,{header}\n12345678,Ka,01/05/1960,c1,001060012345\n".encode()
+        [(_, row)] = read_member_rows(data, "m.csv")
+        assert row["citizen_id"] == "001060012345"
+
+
+def test_the_template_reads_back_as_its_example() -> None:
+    from services.members.adapters.import_files import TEMPLATE_HEADERS, template_xlsx
+    from services.members.domain import parse_member
+    from datetime import date
+
+    assert TEMPLATE_HEADERS[:3] == ("Số thẻ đảng viên", "Họ và tên", "Ngày sinh")
+    [(row_no, row)] = read_member_rows(template_xlsx(), "mau.xlsx")
+    assert row["unit"] == "Chi bộ số 1"
+    member = parse_member({**row, "unit": "c1"}, today=date(2026, 1, 1))
+    assert (row_no, member.date_of_birth, member.gender, member.phone) == (2, date(1960, 5, 1), "male", "+84912345678")
