@@ -309,8 +309,19 @@ const Sotay = (() => {
     document.getElementById("signout").addEventListener("click", signOut);
     signInForm(onSignedIn);
     translate();
+    const showSignIn = () => {
+      document.getElementById("signin").hidden = false;
+      const welcome = document.getElementById("welcome");
+      if (welcome) welcome.hidden = false;
+    };
+    if (localStorage.getItem(SIGNED_IN) !== "1") showSignIn();  // most likely signed out: no need to wait
     renew().then(async (ok) => {
-      if (ok) { signedInOnce = true; onSignedIn(); return; }
+      if (ok) {
+        document.getElementById("signin").hidden = true;
+        const welcome = document.getElementById("welcome");
+        if (welcome) welcome.hidden = true;
+        signedInOnce = true; onSignedIn(); return;
+      }
       // No connection: a page that keeps something to read on the device shows it (options.offline),
       // and signs in by itself once the connection is back.
       if (ok === null && options.offline && await options.offline()) {
@@ -343,8 +354,13 @@ const Sotay = (() => {
   function token() { return accessToken; }
 
   // Keep the access token of an answer of the token endpoint, and renew it before it expires.
+  // Whether this browser was signed in when last seen (no secret: the refresh token is in the
+  // HttpOnly cookie). Without it the sign-in form shows at once, not after asking the token
+  // endpoint, a round trip that takes seconds on a slow phone connection.
+  const SIGNED_IN = "sotay.signedIn";
   function keep(answer) {
     accessToken = answer.access_token;
+    localStorage.setItem(SIGNED_IN, "1");
     clearTimeout(renewal);
     renewal = setTimeout(renew, Math.max(10, (answer.expires_in || 900) - 60) * 1000);
   }
@@ -356,7 +372,7 @@ const Sotay = (() => {
       const body = new URLSearchParams({ grant_type: "refresh_token", refresh_delivery: "cookie" });
       const r = await fetch(TOKEN_URL, { method: "POST", body, credentials: "same-origin" }).catch(() => null);
       if (!r) return null;  // no connection (null, not false): the token may still be good; the next call tells
-      if (!r.ok) { accessToken = null; return false; }
+      if (!r.ok) { accessToken = null; localStorage.removeItem(SIGNED_IN); return false; }
       keep(await r.json());
       return true;
     };
@@ -374,6 +390,7 @@ const Sotay = (() => {
 
   async function signOut() {
     accessToken = null;
+    localStorage.removeItem(SIGNED_IN);
     if (window.SotayApp) SotayApp.forget();  // what the installed handbook kept for reading offline
     await fetch(`${TOKEN_URL}/revoke`, { method: "POST", credentials: "same-origin" }).catch(() => null);
     location.reload();
