@@ -98,6 +98,17 @@ async def until_tile(page, figure: str, value: str) -> None:
     await expect(page.locator(f'#tiles [data-figure="{figure}"] .value')).to_have_text(value, timeout=15000)
 
 
+async def publish_article(system, title: str, summary: str, body: str) -> str:
+    """An article for the whole city, written, approved and published by two editors; its id."""
+    c = system.client
+    editor, chief = system.auth("editor", "city", subject="ed"), system.auth("chief_editor", "city", subject="ch")
+    aid = (await c.post("/api/content/v1/articles", headers=editor, json={
+        "title": title, "summary": summary, "category": "news", "body": body, "audience": ["city"]})).json()["id"]
+    for step, who in (("submit", editor), ("approve", chief), ("publish", chief)):
+        assert (await c.post(f"/api/content/v1/articles/{aid}/{step}", headers=who)).status_code == 200
+    return aid
+
+
 async def staff_account(system, role: str, unit: str, person: str = "") -> str:
     """The card of a staff account holding `role` over `unit` (made the first time; password
     STAFF_PASSWORD); another `person` is another account with the same role."""

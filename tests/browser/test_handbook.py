@@ -13,6 +13,7 @@ from playwright.async_api import expect
 from sqlalchemy import text
 
 from services.identity.adapters import store as identity_store
+from tests.browser.conftest import publish_article
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
@@ -301,13 +302,8 @@ async def test_an_ended_session_says_so_and_keeps_what_was_typed(system, browser
 
 async def test_feedback_awaiting_moderation_says_so(system, browser):
     await member_account(system, "010000001", "Nguyễn Văn An")
-    c = system.client
-    editor, chief = system.auth("editor", "city", subject="ed"), system.auth("chief_editor", "city", subject="ch")
-    aid = (await c.post("/api/content/v1/articles", headers=editor, json={
-        "title": "Lịch tiếp công dân tháng 12", "summary": "Tin của phường.", "category": "news",
-        "body": "Lịch **tiếp công dân** của phường.", "audience": ["city"]})).json()["id"]
-    for step, who in (("submit", editor), ("approve", chief), ("publish", chief)):
-        assert (await c.post(f"/api/content/v1/articles/{aid}/{step}", headers=who)).status_code == 200
+    aid = await publish_article(system, "Lịch tiếp công dân tháng 12", "Tin của phường.",
+                                "Lịch **tiếp công dân** của phường.")
     async with real_server(system) as base:
         page = await phone_page(browser)
         await sign_in(page, base, "010000001", path=f"/#article/{aid}")

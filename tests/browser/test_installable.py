@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import text
 
-from tests.browser.conftest import CHROMIUM, FLAGS, screenshot
+from tests.browser.conftest import CHROMIUM, FLAGS, publish_article, screenshot
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
@@ -58,13 +58,8 @@ async def test_a_member_reads_the_kept_news_offline_and_the_read_counts_once_bac
     from tests.browser.test_handbook import member_account, no_english, sign_in
 
     await member_account(system, "010000003", "Lê Văn Cường")
-    c = system.client
-    editor, chief = system.auth("editor", "city", subject="ed"), system.auth("chief_editor", "city", subject="ch")
-    aid = (await c.post("/api/content/v1/articles", headers=editor, json={
-        "title": "Đọc cả khi mất sóng", "summary": "Tin lưu trên máy.", "category": "news",
-        "body": "Nội dung **đọc được** khi không có mạng.", "audience": ["city"]})).json()["id"]
-    for step, who in (("submit", editor), ("approve", chief), ("publish", chief)):
-        assert (await c.post(f"/api/content/v1/articles/{aid}/{step}", headers=who)).status_code == 200
+    aid = await publish_article(system, "Đọc cả khi mất sóng", "Tin lưu trên máy.",
+                                "Nội dung **đọc được** khi không có mạng.")
 
     async def reads() -> int:
         async with system.runtimes["content"].context.engine.connect() as db:

@@ -14,7 +14,15 @@ from sqlalchemy import text
 
 from services.identity.adapters.passwords import HASHER
 from services.identity.handlers.accounts import create_user
-from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, screenshot, sign_in_as, tile, until_tile
+from tests.browser.conftest import (
+    ADMIN_CARD,
+    ADMIN_PASSWORD,
+    publish_article,
+    screenshot,
+    sign_in_as,
+    tile,
+    until_tile,
+)
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
@@ -36,12 +44,8 @@ async def test_sign_up_approval_and_reading_show_live_on_the_dashboard(system, b
     async with system.runtimes["identity"].context.engine.begin() as db:
         await create_user(db, card_no=SECRETARY_CARD, phone="0910000003", password_hash=HASHER.hash(SECRETARY_PASSWORD),
                           role="cell_secretary", unit="ba-dinh-g1-c1", by="test")
-    editor, chief = system.auth("editor", "city", subject="ed"), system.auth("chief_editor", "city", subject="ch")
-    aid = (await c.post("/api/content/v1/articles", headers=editor, json={
-        "title": "Hội nghị quán triệt Nghị quyết", "summary": "Tin của Thành ủy.", "category": "news",
-        "body": "Sáng nay, Thành ủy tổ chức **hội nghị** quán triệt.", "audience": ["city"]})).json()["id"]
-    for step, who in (("submit", editor), ("approve", chief), ("publish", chief)):
-        assert (await c.post(f"/api/content/v1/articles/{aid}/{step}", headers=who)).status_code == 200
+    aid = await publish_article(system, "Hội nghị quán triệt Nghị quyết", "Tin của Thành ủy.",
+                                "Sáng nay, Thành ủy tổ chức **hội nghị** quán triệt.")
 
     async with real_server(system) as base:
         leader = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
