@@ -1,7 +1,7 @@
 // Shared by every page: the language switch, signing in (identity's token
-// endpoint), calls to the APIs, and server-sent events read with fetch
-// (EventSource cannot send the Authorization header). No library, nothing
-// loaded from elsewhere.
+// endpoint), calls to the APIs and files they answer. No library, nothing
+// loaded from elsewhere. (The dashboard reads its server-sent events itself:
+// web/assets/dashboard.js follow().)
 //
 // A sign-in lasts: identity keeps its refresh token in an HttpOnly cookie
 // that only the token endpoint receives, so no script of the page can read
@@ -413,43 +413,14 @@ const Sotay = (() => {
   const post = (path, body, key) => json(path, { method: "POST", body: JSON.stringify(body || {}),
     headers: { "Content-Type": "application/json", "Idempotency-Key": key || crypto.randomUUID() } });
 
+  // A file the API answers, saved under the name the server gives it (Content-Disposition), else `filename`.
   async function download(path, filename) {
-    const blob = await (await api(path)).blob();
-    const a = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: filename });
+    const r = await api(path);
+    const named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+    const a = Object.assign(document.createElement("a"), { href: URL.createObjectURL(await r.blob()),
+      download: named ? named[1] : filename });
     document.body.append(a); a.click(); a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-  }
-
-  // Server-sent events over fetch: calls onEvent(data) for each `data:` line;
-  // reconnects after a pause when the stream ends. Returns a stop function.
-  function stream(path, onEvent, onState) {
-    let stopped = false, controller = null;
-    async function run() {
-      while (!stopped) {
-        controller = new AbortController();
-        try {
-          const r = await api(path, { signal: controller.signal, headers: { Accept: "text/event-stream" } });
-          onState && onState(true);
-          const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
-          let buffer = "";
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) break;
-            buffer += value;
-            let end;
-            while ((end = buffer.indexOf("\n\n")) >= 0) {
-              const block = buffer.slice(0, end); buffer = buffer.slice(end + 2);
-              const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
-              if (data) onEvent(JSON.parse(data));
-            }
-          }
-        } catch (e) { if (stopped) return; }
-        onState && onState(false);
-        await new Promise((ok) => setTimeout(ok, 2000));
-      }
-    }
-    run();
-    return () => { stopped = true; controller && controller.abort(); };
   }
 
   function el(tag, attrs = {}, ...children) {
@@ -463,5 +434,5 @@ const Sotay = (() => {
   }
 
   return { words, t, translate, setLang, start, explain, reason, get lang() { return lang; }, date, number, percent, token, signIn, signOut,
-           api, json, post, download, stream, el, sending, showFieldErrors, fieldError, clearFieldErrors, isoDate, phone };
+           api, json, post, download, el, sending, showFieldErrors, fieldError, clearFieldErrors, isoDate, phone };
 })();

@@ -292,14 +292,8 @@ async function renderSummary() {
 }
 
 // The file as the server names it (the unit and the day in its name).
-async function download(fmt) {
-  const r = await Sotay.api(`/api/metrics/v1/reports/rollout.${fmt}?unit=${encodeURIComponent(unit)}&lang=${Sotay.lang}`);
-  const named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
-  const a = Object.assign(document.createElement("a"), { href: URL.createObjectURL(await r.blob()),
-    download: named ? named[1] : `rollout-${unit}.${fmt}` });
-  document.body.append(a); a.click(); a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-}
+const download = (fmt) => Sotay.download(
+  `/api/metrics/v1/reports/rollout.${fmt}?unit=${encodeURIComponent(unit)}&lang=${Sotay.lang}`, `rollout-${unit}.${fmt}`);
 
 // --- live --------------------------------------------------------------------------------------------
 
