@@ -13,6 +13,7 @@ Who holds what (deploy/README.md, "Security"):
 | JWKS root key (private) | `SOTAY_JWKS_ROOT_KEY` | identity: it signs the public keys it publishes |
 | JWKS root key (public) | `SOTAY_JWKS_ROOT_PUBLIC_KEY` | every other service: it trusts only a JWKS signed by the root |
 | personal-data hash key | `SOTAY_PII_HMAC_KEY` | members and identity: the keyed hashes of citizen IDs and phones |
+| Web Push (VAPID) key | `SOTAY_VAPID_PRIVATE_KEY` | content: it signs what it sends to push services (optional in production) |
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -109,6 +111,30 @@ def pii_hmac_key(settings: Settings) -> bytes:
     legacy = settings.keys_dir / "pii-hmac.key"  # the name it always had: hashes already published stay valid
     return _development_file(settings, legacy.name, "SOTAY_PII_HMAC_KEY",
                              lambda: secrets.token_hex(32).encode()).strip()
+
+
+def vapid_private_key(settings: Settings) -> str | None:
+    """Content's Web Push key (P-256, base64url of its 32 bytes), or None: in production
+    without SOTAY_VAPID_PRIVATE_KEY nothing is pushed."""
+    if settings.vapid_private_key:
+        return settings.vapid_private_key.strip()
+    if settings.env == "production":
+        return None
+    return _development_file(settings, "vapid-p256.key", "SOTAY_VAPID_PRIVATE_KEY",
+                             lambda: new_vapid_key().encode()).decode().strip()
+
+
+def new_vapid_key() -> str:
+    """A fresh P-256 private key, base64url of its 32 bytes."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return b64url(key.private_numbers().private_value.to_bytes(32, "big"))
+
+
+def vapid_public_key(private: str) -> str:
+    """The browser's applicationServerKey for a VAPID key: its public point, uncompressed, base64url."""
+    key = ec.derive_private_key(int.from_bytes(unb64url(private), "big"), ec.SECP256R1())
+    return b64url(key.public_key().public_bytes(serialization.Encoding.X962,
+                                                serialization.PublicFormat.UncompressedPoint))
 
 
 def development_signing_key(settings: Settings) -> Ed25519PrivateKey:

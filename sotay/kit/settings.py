@@ -113,8 +113,22 @@ class Settings(BaseSettings):
     # process. A dashboard is one stream; a wall of them, or a few tabs, stays well within 5.
     sse_max_per_user: int = 5
     sse_max_streams: int = 1000
+    # Web Push (content, services/content/adapters/push.py). SOTAY_VAPID_PRIVATE_KEY: the P-256 key
+    # that signs what content sends to push services (base64url of its 32 bytes; `sotay vapid-key`
+    # makes one); unset in production, nothing is pushed and the inbox alone tells members.
+    # SOTAY_VAPID_SUBJECT: how a push service reaches the operator. SOTAY_PUSH_HOSTS: the push
+    # services a browser's subscription may name (its endpoint's host; "*.x" for subdomains), the
+    # processors listed in docs/personal-data.md. SOTAY_PUSH_ALLOW_NETWORKS: networks trusted all
+    # the same, plain http allowed (a local push service standing in for the gateway in tests).
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:sotay@localhost"
+    push_hosts: str = ("fcm.googleapis.com,updates.push.services.mozilla.com,*.push.services.mozilla.com,"
+                       "*.push.apple.com,*.notify.windows.com")
+    push_allow_networks: str = ""
+    # A cell's members are reminded of its meeting this many hours before it starts.
+    meeting_reminder_hours: int = 24
 
-    @field_validator("feed_allow_networks")
+    @field_validator("feed_allow_networks", "push_allow_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
         for item in (i.strip() for i in value.split(",")):

@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     keys = sub.add_parser("keys", help="identity's token signing keys")
     keys.add_argument("action", choices=["rotate", "list"])
 
+    sub.add_parser("vapid-key", help="print a new Web Push (VAPID) key for SOTAY_VAPID_PRIVATE_KEY, and its public "
+                                     "half (content hands that to browsers)")
+
     admin = sub.add_parser("admin", help="administration")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
     create_user = admin_sub.add_parser("create-user", help="create an account with a role (the first city admin)")
@@ -409,6 +412,15 @@ def cmd_keys(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_vapid_key(args, settings: Settings) -> int:
+    from sotay.kit.keys import new_vapid_key, vapid_public_key
+
+    private = new_vapid_key()
+    print(f"SOTAY_VAPID_PRIVATE_KEY={private}")
+    print(f"# public key (applicationServerKey): {vapid_public_key(private)}")
+    return 0
+
+
 def cmd_admin(args, settings: Settings) -> int:
     import getpass
 
@@ -507,7 +519,7 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
-            "metrics": cmd_metrics, "dlq": cmd_dlq}
+            "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,6 +26,7 @@ from sotay.kit.auth import Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
 from tests.attacks.world import MEMBERS
+from tests.support.push import a_device
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,9 @@ PUBLIC = {
     "POST /api/identity/v1/token", "POST /api/identity/v1/token/revoke",  # the refresh token is the credential
     "GET /api/identity/v1/.well-known/jwks.json",
     "GET /api/metrics/v1/prometheus",
+    "GET /api/content/v1/push/key",  # the public half of the push key
+    # A registrant's device, before any account: the registration's id, given to the registrant alone, is the credential.
+    "POST /api/content/v1/registrations/{registration_id}/push-subscriptions",
 }
 # Names of parameters and body fields that point at a unit or a member.
 UNITISH = {"unit", "cell", "to_unit", "parent", "audience", "code", "ids", "member_id"}
@@ -90,6 +94,10 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/content/v1/meetings": {"cell": "bd-g1-c1", "starts_at": "2030-02-01T19:00:00+07:00",
                                           "place": "x", "agenda": "x"},
         "POST /api/content/v1/meetings/{meeting_id}/attendance": {"attending": False},
+        "POST /api/content/v1/notices/seen": {"through": 1},
+        "PUT /api/content/v1/notices/choices": {"articles": True, "meetings": True, "account": True},
+        "POST /api/content/v1/push-subscriptions": a_device(),
+        "POST /api/content/v1/registrations/{registration_id}/push-subscriptions": a_device(),
         "POST /api/content/v1/feeds": {"url": "https://example.org/rss", "unit": "ba-dinh",
                                        "audience": ["ba-dinh"]},
         "PUT /api/metrics/v1/plan/waves/{number}": {"name": "Đợt lạ", "starts_on": "2023-01-01", "target_pct": 50,
@@ -105,7 +113,8 @@ def ba_dinh_path_values(world) -> dict[str, str]:
             "article_id": ids["article_ba-dinh"], "feedback_id": ids["feedback_ba-dinh"],
             "meeting_id": ids["meeting_bd-g1-c1"], "request_id": ids["correction_an"],
             "account_id": ids["account_giang"], "document_id": ids["document_ba-dinh"],
-            "import_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "number": "1", "fmt": "csv"}
+            "import_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "number": "1", "fmt": "csv",
+            "registration_id": ids["registration_an"], "subscription_id": ids["push_ba-dinh"]}
 
 
 BA_DINH_QUERY = {"unit": "ba-dinh", "cell": "bd-g1-c1", "parent": "bd-g1"}
@@ -237,8 +246,9 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
                if after[service][table] != before[service].get(table)}
     # What a refusal is meant to leave: a failed sign-in counts (it slows guessing), so does a registration
     # (its address's budget), an import keeps its report; and the insider's read of their own record
-    # (GET /members/me) is audited.
-    assert changed <= {"identity.throttle_windows", "members.imports", "members.record_reads"}, \
+    # (GET /members/me) is audited; the insider's own notification choices and devices are theirs to set.
+    assert changed <= {"identity.throttle_windows", "members.imports", "members.record_reads",
+                       "content.notice_settings", "content.push_subscriptions"}, \
         f"a refused request changed {sorted(changed)}"
     reads = world.scalar("members", "SELECT array_agg(DISTINCT actor || ' ' || what) FROM record_reads WHERE id > :id",
                          id=last_read)

@@ -29,6 +29,7 @@ from sotay.kit.auth import ROLES, Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
 from tests.attacks.world import COMMITTEES, MEMBERS
+from tests.support.push import a_device
 
 pytestmark = pytest.mark.integration
 
@@ -195,6 +196,10 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/content/v1/meetings/{meeting_id}/attendance": {"attending": True, "note": "có"},
         "POST /api/content/v1/feeds": {"url": "https://tin.example.vn/rss", "unit": "ba-dinh",
                                        "audience": ["ba-dinh"], "interval_s": 900, "category": "news"},
+        "POST /api/content/v1/notices/seen": {"through": 1},
+        "PUT /api/content/v1/notices/choices": {"articles": True, "meetings": True, "account": False},
+        "POST /api/content/v1/push-subscriptions": a_device(),
+        "POST /api/content/v1/registrations/{registration_id}/push-subscriptions": a_device(),
         "PUT /api/metrics/v1/plan/waves/{number}": {"name": "Đợt thử", "starts_on": "2023-01-01", "target_pct": 50,
                                                      "deadline": "2023-06-30"},
         "POST /api/metrics/v1/training": {"unit": "ba-dinh", "held_on": "2023-01-10", "topic": "Tập huấn",

@@ -32,6 +32,7 @@ import services.members
 import services.metrics
 from services.metrics.handlers.snapshots import PUBLISHED_EVERY_S
 from sotay.kit.embedded import EmbeddedNats
+from tests.support.push import a_device
 from tests.support.system import RunningSystem, make_settings, real_server, running_system
 
 class Background:
@@ -233,6 +234,10 @@ async def _seed(system: RunningSystem) -> dict[str, str]:
     correction = await ok(await client.post(f"/api/members/v1/members/{ids['member_an']}/corrections",
                                             json={"changes": {"phone": "0912999999"}, "note": "số mới"}, headers=an))
     ids["correction_an"] = correction["id"]
+    # A ba-dinh editor's device told by push (a staff account: no notice reaches it, nothing is pushed).
+    device = await ok(await client.post("/api/content/v1/push-subscriptions", json=a_device(),
+                                        headers=system.auth("editor", "ba-dinh", subject="editor-ba-dinh")))
+    ids["push_ba-dinh"] = str(device["id"])
     return ids
 
 

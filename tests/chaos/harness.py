@@ -43,7 +43,8 @@ FIGURES = ("members_total", "members_eligible", "accounts_installed", "accounts_
            "accounts_pending", "accounts_approved", "accounts_rejected", "readers_today")
 ACTIVE = ("active", "probationary", "exempt")
 CONSUMERS = {"SOTAY_MEMBERS": ["identity-registry", "content-registry", "metrics-registry"],
-             "SOTAY_IDENTITY": ["members-accounts", "metrics-accounts"], "SOTAY_CONTENT": ["metrics-content"]}
+             "SOTAY_IDENTITY": ["members-accounts", "metrics-accounts", "content-registrations"],
+             "SOTAY_CONTENT": ["metrics-content", "content-notices"]}
 SCHEMAS = ("members", "identity", "content", "metrics")
 
 # Settings of every process: a duplicate window shorter than a relay's outage, a short ack wait.

@@ -229,9 +229,9 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport over a connection pool that connects through GuardedBackend. No
     proxy from the environment: a proxy would make the connection, beyond the checks."""
 
-    def __init__(self, policy: EgressPolicy) -> None:
+    def __init__(self, policy: EgressPolicy, max_connections: int = 4) -> None:
         # httpx's transport keeps everything it needs in its pool (httpx 0.28: `_pool`); the pool is
         # built here rather than by httpx, which offers no way to hand it a network backend.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=4,
+            ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=max_connections,
             network_backend=GuardedBackend(policy))

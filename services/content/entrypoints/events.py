@@ -1,6 +1,14 @@
-"""Content's consumer of the registry: the org tree and where members sit."""
+"""Content's consumers: the registry (the org tree and where members sit), and the events
+members are told of (handlers/notices.py): content's own articles and meetings, identity's
+registration decisions."""
 
-from services.content.handlers import replica
+from services.content.handlers import notices, replica
+from sotay.contracts.content import ArticlePublished, ArticleRetracted, MeetingScheduled
+from sotay.contracts.identity import (
+    AccountApproved,
+    AccountRejected,
+    RegistrationSubmitted,
+)
 from sotay.contracts.members import MEMBER_SNAPSHOTS, UNIT_EVENTS
 from sotay.kit.consumer import Consumer
 
@@ -13,3 +21,15 @@ def registry_consumer() -> Consumer:
     consumer.on_batch([*UNIT_EVENTS, *MEMBER_SNAPSHOTS],
                       replica.apply_registry_batch)
     return consumer
+
+
+def notice_consumers() -> list[Consumer]:
+    news = Consumer(name="content-notices", stream="SOTAY_CONTENT", filter_subject="sotay.content.>")
+    news.on(ArticlePublished)(notices.article_published)
+    news.on(ArticleRetracted)(notices.article_retracted)
+    news.on(MeetingScheduled)(notices.meeting_scheduled)
+    decisions = Consumer(name="content-registrations", stream="SOTAY_IDENTITY", filter_subject="sotay.identity.>")
+    decisions.on(RegistrationSubmitted)(notices.registration_submitted)
+    decisions.on(AccountApproved)(notices.account_approved)
+    decisions.on(AccountRejected)(notices.account_rejected)
+    return [news, decisions]

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import Field
 
@@ -37,7 +37,12 @@ from services.content.entrypoints.models import (
     MeetingBody,
     MeetingList,
     Moderation,
+    NoticeChoices,
+    NoticeList,
     PollQueued,
+    PushKey,
+    PushSubscribed,
+    PushSubscriptionBody,
     ReadBody,
     ReadRecorded,
     ReadStats,
@@ -45,15 +50,18 @@ from services.content.entrypoints.models import (
     Roll,
     Schedule,
     SearchResults,
+    Seen,
     UnitChoices,
     UnitFeedback,
     UnitSettings,
     UnitSettingsOut,
 )
-from services.content.handlers import articles, feedback, importer, library, meetings
+from services.content.adapters.push import Pusher
+from services.content.handlers import articles, feedback, importer, library, meetings, notices
 from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import (
     MULTIPART_SLACK,
+    Problem,
     body_limit,
     invalid,
     json_response,
@@ -76,6 +84,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     router = service_router(ctx, tags=["content"])
     engine, reader = ctx.engine, ctx.reader
     feed_policy = EgressPolicy.from_settings(ctx.settings)
+    pusher = Pusher.from_settings(ctx.settings)  # its key and the push services it sends to
 
     # --- the feed: members open it daily, so its route is matched first -----------------------
 
@@ -334,6 +343,58 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def roll(meeting_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response(await meetings.roll(db, user, meeting_id))
+
+    # --- notifications: the inbox, what the member chose, devices told by push -------------------------
+
+    @router.get("/notices", response_model=NoticeList, summary="Your notifications, newest first (30 days)")
+    async def inbox(user: CurrentUser, limit: int = Query(50, ge=1, le=100)):
+        async with reader.connect() as db:
+            return json_response(await notices.inbox(db, user, limit))
+
+    @router.post("/notices/seen", response_model=Seen, summary="Mark notifications seen, up to one")
+    async def notices_seen(body: Seen, user: CurrentUser):
+        async with engine.begin() as db:
+            await notices.seen(db, user, body.through)
+        return json_response({"through": body.through})
+
+    @router.get("/notices/choices", response_model=NoticeChoices, summary="What you chose to be told")
+    async def notice_choices(user: CurrentUser):
+        async with reader.connect() as db:
+            return json_response(await notices.choices(db, user))
+
+    @router.put("/notices/choices", response_model=NoticeChoices, summary="Choose what you are told")
+    async def choose_notices(body: NoticeChoices, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await notices.choose(db, user, body.model_dump()))
+
+    @router.get("/push/key", response_model=PushKey, summary="The key browsers subscribe to push with "
+                                                              "(404 push_off: this system pushes nothing)")
+    async def push_key():
+        if pusher is None:
+            raise Problem(404, "Push is off", "This system sends no push notifications.", code="push_off")
+        return json_response({"public_key": pusher.public_key})
+
+    @router.post("/push-subscriptions", response_model=PushSubscribed, status_code=201,
+                 summary="Tell this device of your notifications by push")
+    async def subscribe(body: PushSubscriptionBody, user: CurrentUser):
+        async with engine.begin() as db:
+            subscription = await notices.subscribe(db, pusher, user, body.endpoint, body.keys.p256dh, body.keys.auth)
+        return json_response({"id": subscription, "active": True}, 201)
+
+    @router.delete("/push-subscriptions/{subscription_id}", response_model=PushSubscribed,
+                   summary="Stop pushing to a device")
+    async def unsubscribe(user: CurrentUser, subscription_id: int = Path(ge=1, le=2**63 - 1)):
+        async with engine.begin() as db:
+            await notices.unsubscribe(db, user, subscription_id)
+        return json_response({"id": subscription_id, "active": False})
+
+    @router.post("/registrations/{registration_id}/push-subscriptions", response_model=PushSubscribed,
+                 status_code=201, summary="Tell this device when the registration is decided (no account yet)")
+    async def subscribe_registrant(registration_id: uuid.UUID, body: PushSubscriptionBody):
+        async with engine.begin() as db:
+            subscription = await notices.subscribe_registrant(db, pusher, registration_id, body.endpoint,
+                                                              body.keys.p256dh, body.keys.auth)
+        return json_response({"id": subscription, "active": True}, 201)
 
     # --- feed import ------------------------------------------------------------------------------------
 

@@ -346,3 +346,60 @@ class FeedHistoryEntry(BaseModel):
 
 class FeedHistory(BaseModel):
     items: list[FeedHistoryEntry]
+
+
+# --- notifications ------------------------------------------------------------------------------------
+
+NoticeKind = Literal["article", "meeting", "meeting_reminder", "account_approved", "account_rejected"]
+# A browser's keys as PushSubscription.toJSON() gives them (base64url): the P-256 point and the 16-byte secret.
+Base64Url = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+=*$")]
+
+
+class Notice(BaseModel):
+    id: int
+    kind: NoticeKind
+    ref: str = Field(description="the article, meeting or account it is about: what the page opens")
+    title: str | None = Field(description="an article's title")
+    details: dict = Field(description="a meeting's starts_at and place")
+    at: datetime
+    unread: bool = Field(description="newer than what the member has seen (POST /notices/seen)")
+
+
+class NoticeList(BaseModel):
+    items: list[Notice]
+    unseen: int = Field(description="notices not seen yet (counted up to 100)")
+
+
+class Seen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    through: int = Field(ge=0, le=2**63 - 1, description="the newest notice seen: it and those before it are seen")
+
+
+class NoticeChoices(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    articles: bool = Field(description="new articles for my units")
+    meetings: bool = Field(description="my cell's meetings: called, and the reminder the day before")
+    account: bool = Field(description="my registration and account")
+
+
+class PushKey(BaseModel):
+    public_key: str = Field(description="VAPID public key: the applicationServerKey of pushManager.subscribe")
+
+
+class PushKeys(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    p256dh: Base64Url = Field(min_length=80, max_length=100)
+    auth: Base64Url = Field(min_length=16, max_length=32)
+
+
+class PushSubscriptionBody(BaseModel):
+    """PushSubscription.toJSON(), as the browser gives it."""
+    model_config = ConfigDict(extra="forbid")
+    endpoint: str = Field(min_length=10, max_length=2000)
+    expirationTime: int | None = None  # noqa: N815 (the browser's name)
+    keys: PushKeys
+
+
+class PushSubscribed(BaseModel):
+    id: int = Field(description="this device's subscription: DELETE /push-subscriptions/{id} ends it")
+    active: bool = Field(description="false once ended")
