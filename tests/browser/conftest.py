@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -66,9 +67,17 @@ MEMBERS = [("010000001", "Nguyễn Văn An"), ("010000002", "Trần Thị Bình"
 
 @pytest.fixture(scope="module")
 async def system(data_dir, nats_url, database_url):
+    async with handbook_system(data_dir, nats_url, database_url) as system:
+        yield system
+
+
+@asynccontextmanager
+async def handbook_system(data_dir, nats_url, database_url, **settings):
+    """Every service, the org tree of a Ba Đình cell with MEMBERS in the registry, and a city admin
+    (ADMIN_CARD); `settings` beyond the tests' own."""
     definitions = [services.members.definition(), services.identity.definition(), services.content.definition(),
                    services.metrics.definition()]
-    async with running_system(definitions, make_settings(data_dir), nats_url, database_url) as system:
+    async with running_system(definitions, make_settings(data_dir, **settings), nats_url, database_url) as system:
         c, admin = system.client, system.auth("city_admin")
         for unit in ({"code": "city", "name": "Thành phố Hà Nội", "kind": "city"},
                      {"code": "ba-dinh", "name": "Quận Ba Đình", "kind": "committee", "parent": "city", "wave": 1},

@@ -389,9 +389,10 @@ const Sotay = (() => {
   }
 
   async function signOut() {
+    if (typeof SotayPush !== "undefined") await SotayPush.disable();  // this device is no longer told of this member's notices
     accessToken = null;
     localStorage.removeItem(SIGNED_IN);
-    if (window.SotayApp) SotayApp.forget();  // what the installed handbook kept for reading offline
+    if (typeof SotayApp !== "undefined") SotayApp.forget();  // what the installed handbook kept for reading offline
     await fetch(`${TOKEN_URL}/revoke`, { method: "POST", credentials: "same-origin" }).catch(() => null);
     location.reload();
   }

@@ -1,6 +1,7 @@
 // The member handbook on the web (the "computer" platform): sign up, sign in,
 // the feed with what is not read yet, an article (opening it records the
-// read) and its feedback, the cell's meetings with attendance, and the
+// read) and its feedback, the cell's meetings with attendance, the
+// notifications (an inbox, what to be told of, push on this device), and the
 // member's own record with a correction request and the requests made.
 //
 // For people, elderly many of them, on phones: dates are typed and shown
@@ -34,6 +35,20 @@ Sotay.words({
     reg_rejected_no_reason: "Đăng ký của đồng chí chưa được chấp thuận. Đề nghị liên hệ chi bộ.",
     offline_reading: "Không có mạng: đồng chí đang đọc tin đã lưu trên máy. Khi có mạng, trang tự cập nhật.",
     needs_connection: "Phần này cần có mạng. Đề nghị thử lại khi có mạng.",
+    notices: "Thông báo", no_notices: "Chưa có thông báo nào trong 30 ngày qua.", new_notice: "Mới",
+    n_article: "Tin mới: {t}", n_meeting: "Chi bộ triệu tập sinh hoạt lúc {w}, tại {p}.",
+    n_meeting_reminder: "Nhắc lịch: chi bộ sinh hoạt lúc {w}, tại {p}.",
+    n_account_approved: "Tài khoản của đồng chí đã được chi bộ phê duyệt. Chào mừng đồng chí đến với Sổ tay đảng viên điện tử.",
+    n_account_rejected: "Đăng ký của đồng chí chưa được chấp thuận.",
+    choices: "Đồng chí muốn nhận thông báo về", c_articles: "Tin bài mới cho đơn vị của đồng chí",
+    c_meetings: "Lịch sinh hoạt chi bộ (khi triệu tập và nhắc trước một ngày)", c_account: "Tài khoản của đồng chí",
+    on_device: "Thông báo trên máy này", push_on: "Bật thông báo trên máy này", push_off: "Tắt thông báo trên máy này",
+    push_is_on: "Máy này đang nhận thông báo, kể cả khi không mở Sổ tay.",
+    push_is_off: "Máy này chưa nhận thông báo. Đồng chí vẫn xem được mọi thông báo ở trang này.",
+    push_unsupported: "Trình duyệt này không nhận được thông báo đẩy. Đồng chí vẫn xem được mọi thông báo ở trang này.",
+    push_denied: "Máy này đang chặn thông báo của Sổ tay. Để bật, đồng chí mở phần cài đặt của trình duyệt, mục Thông báo, và cho phép trang này.",
+    push_note: "Thông báo được gửi qua dịch vụ của hãng trình duyệt (có thể đặt ở nước ngoài), đã mã hoá và không mang họ tên hay thông tin cá nhân của đồng chí.",
+    tell_me: "Báo cho tôi trên máy này khi chi bộ phê duyệt", told_later: "Khi chi bộ quyết định, máy này sẽ nhận được thông báo.",
   },
   en: {
     title: "Electronic Party-member handbook", feed: "News", meetings: "Cell meetings", profile: "My record",
@@ -60,6 +75,21 @@ Sotay.words({
     reg_rejected_no_reason: "Your registration was not accepted. Please contact your cell.",
     offline_reading: "No connection: you are reading the news kept on this device. The page updates once you are back online.",
     needs_connection: "This needs a connection. Please try again once you are online.",
+    notices: "Notifications", no_notices: "No notifications in the last 30 days.", new_notice: "New",
+    n_article: "New article: {t}", n_meeting: "Your cell calls a meeting at {w}, at {p}.",
+    n_meeting_reminder: "Reminder: your cell meets at {w}, at {p}.",
+    n_account_approved: "Your cell approved your account. Welcome to the electronic Party-member handbook.",
+    n_account_rejected: "Your registration was not accepted.",
+    choices: "Tell me about", c_articles: "New articles for my units",
+    c_meetings: "My cell's meetings (when called, and a reminder the day before)", c_account: "My account",
+    on_device: "Notifications on this device", push_on: "Turn on notifications on this device",
+    push_off: "Turn off notifications on this device",
+    push_is_on: "This device receives notifications, even when the handbook is closed.",
+    push_is_off: "This device does not receive notifications. You can still read every notification on this page.",
+    push_unsupported: "This browser cannot receive push notifications. You can still read every notification on this page.",
+    push_denied: "This device blocks the handbook's notifications. To turn them on, open the browser's settings, Notifications, and allow this site.",
+    push_note: "Notifications go through the browser maker's service (possibly abroad), encrypted, with no name or personal details of yours.",
+    tell_me: "Tell me on this device when my cell decides", told_later: "This device will be told when your cell decides.",
   },
 });
 
@@ -303,6 +333,88 @@ async function showProfile() {
   await showMyCorrections();
 }
 
+// --- notifications ------------------------------------------------------------------------------
+// The inbox (what content told this member: handlers/notices.py), what they chose to be told, and
+// whether this device is told by push (push.js). The menu shows how many are not seen yet.
+
+function noticeText(n) {
+  const at = n.details && n.details.starts_at ? when(n.details.starts_at) : "";
+  return t(`n_${n.kind}`).replace("{t}", n.title || "").replace("{w}", at).replace("{p}", (n.details && n.details.place) || "");
+}
+
+const noticeLink = (n) => (n.kind === "article" ? `#article/${n.ref}` : n.kind.startsWith("meeting") ? "#meetings" : null);
+
+async function showUnseen(count) {
+  const badge = $("notice-count");
+  if (count === undefined) count = (await Sotay.json("/api/content/v1/notices?limit=1").catch(() => ({ unseen: 0 }))).unseen;
+  badge.textContent = count > 99 ? "99+" : String(count);
+  badge.hidden = !count;
+}
+
+async function showNotices() {
+  const [{ items }, chosen] = await Promise.all([Sotay.json("/api/content/v1/notices"),
+    Sotay.json("/api/content/v1/notices/choices")]);
+  const list = items.length ? el("ul", { class: "notices" }, ...items.map((n) => {
+    const link = noticeLink(n);
+    const text = link ? el("a", { href: link, class: "target" }, noticeText(n)) : el("span", {}, noticeText(n));
+    return el("li", { class: n.unread ? "unread" : "", "data-kind": n.kind, "data-id": n.id },
+      el("p", {}, n.unread ? el("span", { class: "badge lead" }, t("new_notice")) : "", text),
+      el("p", { class: "muted" }, when(n.at)));
+  })) : el("p", {}, t("no_notices"));
+  const saved = el("p", { id: "choices-done", class: "notice", role: "status" });
+  const choice = (name) => el("label", { class: "check" },
+    el("input", { type: "checkbox", id: `choice-${name}`, name, ...(chosen[name] ? { checked: "" } : {}),
+      onchange: saveChoices }), " ", t(`c_${name}`));
+  async function saveChoices() {
+    const body = Object.fromEntries(["articles", "meetings", "account"].map((c) => [c, $(`choice-${c}`).checked]));
+    saved.textContent = "";
+    try {
+      await Sotay.json("/api/content/v1/notices/choices", { method: "PUT", body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json" } });
+      saved.textContent = Sotay.t("saved");
+    } catch (err) { saved.textContent = Sotay.explain(err); }
+  }
+  render(el("section", { class: "card" }, el("h2", {}, t("notices")), list),
+    el("section", { class: "card" }, el("h2", {}, t("choices")),
+      el("fieldset", { class: "choices" }, choice("articles"), choice("meetings"), choice("account")), saved),
+    el("section", { class: "card" }, el("h2", {}, t("on_device")), el("div", { id: "device-push" })));
+  await showDevicePush();
+  if (items.length && items.some((n) => n.unread)) {
+    await Sotay.post("/api/content/v1/notices/seen", { through: Math.max(...items.map((n) => n.id)) }).catch(() => null);
+  }
+  await showUnseen(0);
+}
+
+// This device's push: on, off, not possible here, or blocked by the person.
+async function showDevicePush() {
+  const box = $("device-push");
+  if (!box) return;
+  const status = el("p", { id: "push-status", role: "status" });
+  if (!(await SotayPush.available())) {
+    box.replaceChildren(el("p", {}, t("push_unsupported")));
+    return;
+  }
+  const on = SotayPush.enabled();
+  const button = el("button", { id: "push-toggle", class: on ? "secondary" : "" }, t(on ? "push_off" : "push_on"));
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      if (on) await SotayPush.disable();
+      else {
+        await SotayPush.enable(async (subscription) =>
+          (await Sotay.post("/api/content/v1/push-subscriptions", subscription)).id);
+      }
+      await showDevicePush();
+    } catch (err) {
+      status.textContent = err.code === "push_denied" ? t("push_denied") : err.code === "push_unavailable"
+        ? t("push_unsupported") : Sotay.explain(err);
+      button.disabled = false;
+    }
+  });
+  status.textContent = t(on ? "push_is_on" : "push_is_off");
+  box.replaceChildren(status, el("p", {}, button), el("p", { class: "muted" }, t("push_note")));
+}
+
 async function route() {
   $("error").textContent = "";
   const [name, id] = (location.hash.slice(1) || "feed").split("/");
@@ -311,13 +423,16 @@ async function route() {
     else if (offlineMode && name !== "feed") render(el("section", { class: "card" }, el("p", {}, t("needs_connection"))));
     else if (name === "meetings") await showMeetings();
     else if (name === "profile") await showProfile();
+    else if (name === "notices") await showNotices();
     else await showFeed();
+    if (!offlineMode && name !== "notices") showUnseen();
   } catch (err) { $("error").textContent = Sotay.explain(err); }
 }
 
 // The page in the other language, in place: the view is drawn again, and what was typed in it
 // (and which field had the focus) is put back.
 async function redraw() {
+  SotayPush.language(Sotay.lang);
   if (view().hidden) return;
   const typed = [...view().querySelectorAll("input, textarea, select")].filter((i) => i.id)
     .map((i) => [i.id, i.value]);
@@ -333,6 +448,7 @@ function signedIn() {
   offlineMode = false;
   sendWaitingReads();
   window.addEventListener("online", sendWaitingReads);
+  SotayPush.language(Sotay.lang);
   return route();
 }
 
@@ -355,15 +471,48 @@ Sotay.sending(signup, async (key) => {
   $("signup-error").textContent = ""; $("signup-done").textContent = "";
   Sotay.clearFieldErrors(signup);
   // From the installed app (install.js) a registration counts as "mobile", from a browser as "web".
-  const platform = window.SotayApp && SotayApp.installed ? "mobile" : "web";
+  const platform = typeof SotayApp !== "undefined" && SotayApp.installed ? "mobile" : "web";
   const body = { ...Object.fromEntries(new FormData(signup).entries()), platform };
   const born = Sotay.isoDate(body.date_of_birth);
   if (body.date_of_birth && !born) {
     throw Object.assign(new Error("date"), { problem: { errors: [{ field: "date_of_birth", reason: DATE_REASON }] } });
   }
   body.date_of_birth = born || body.date_of_birth;
-  await Sotay.post("/api/identity/v1/registrations", body, key);
+  const registered = await Sotay.post("/api/identity/v1/registrations", body, key);
   signup.reset();
   $("signup-done").textContent = t("signed_up");
+  await offerToTell(registered.id);
 }, (err) => failed(signup, err, $("signup-error"), signupInput));
+
+// After registering: this device may be told of the cell's decision (before there is an account to
+// sign in to). Content learns of the registration from identity's event a moment later: a refusal
+// for an id it does not know yet is tried again.
+async function offerToTell(registrationId) {
+  const box = $("signup-tell");
+  box.replaceChildren();
+  if (!registrationId || !(await SotayPush.available())) return;
+  const status = el("p", { role: "status", class: "notice" });
+  const button = el("button", { type: "button", class: "secondary", id: "tell-me" }, t("tell_me"));
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await SotayPush.enable(async (subscription) => {
+        for (let attempt = 0; ; attempt += 1) {
+          try {
+            return (await Sotay.post(`/api/content/v1/registrations/${registrationId}/push-subscriptions`, subscription)).id;
+          } catch (err) {
+            if (err.code !== "registration_not_found" || attempt >= 5) throw err;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
+      });
+      button.hidden = true;
+      status.textContent = t("told_later");
+    } catch (err) {
+      status.textContent = err.code === "push_denied" ? t("push_denied") : Sotay.explain(err);
+      button.disabled = false;
+    }
+  });
+  box.replaceChildren(el("p", {}, button), status);
+}
 Sotay.start(signedIn, { language: redraw, refused, reset: "/reset.html", offline });
