@@ -4,14 +4,21 @@ worker), and once loaded, the handbook opens again without a connection."""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from playwright.async_api import expect
 from sqlalchemy import text
 
-from tests.browser.conftest import CHROMIUM, FLAGS, publish_article, screenshot
+from tests.browser.conftest import CHROMIUM, FLAGS, SCREENSHOTS, publish_article, screenshot
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
+
+
+def png_width(path) -> int:
+    """A PNG's width in pixels (its IHDR chunk, which comes first)."""
+    return struct.unpack(">I", path.read_bytes()[16:20])[0]
 
 
 async def test_chromium_finds_the_handbook_installable(system, browser, tmp_path):
@@ -51,6 +58,7 @@ async def test_the_handbook_opens_without_a_connection_once_loaded(system, brows
         await expect(page.locator("h1")).to_have_text("Sổ tay đảng viên điện tử")
         await expect(page.locator("#signin-form")).to_be_visible()
         await screenshot(page, "handbook-offline")
+        assert [png_width(SCREENSHOTS / f"handbook-offline-{label}.png") for label in ("desktop", "phone")] == [1366, 390]
         await context.close()
 
 
