@@ -1,7 +1,8 @@
 // The registry console (unit admins): search members (birth year and cell beside each name, to
 // tell namesakes apart; more pages on demand), a member's record (each opening is audited),
 // opened below the list and scrolled to, with transfer (the destination cell searched by name)
-// and status change, each confirmed in the page with its reason; importing a CSV or XLSX file
+// and status change, each confirmed in the page with its reason (a member who died, was removed or
+// transferred out is offered no transfer, the record saying why); importing a CSV or XLSX file
 // (Vietnamese column headers, dates day/month/year; a template to download) with its progress
 // and the rows refused (the column as the file names it, and why), in row order; and members'
 // correction requests (the record's value beside the proposed one) to accept or reject, the
