@@ -4,14 +4,21 @@ worker), and once loaded, the handbook opens again without a connection."""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from playwright.async_api import expect
 from sqlalchemy import text
 
-from tests.browser.conftest import CHROMIUM, FLAGS, publish_article, screenshot
+from tests.browser.conftest import CHROMIUM, FLAGS, SCREENSHOTS, publish_article, screenshot
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration
+
+
+def png_width(path) -> int:
+    """A PNG's width in pixels (its IHDR chunk, which comes first)."""
+    return struct.unpack(">I", path.read_bytes()[16:20])[0]
 
 
 async def test_chromium_finds_the_handbook_installable(system, browser, tmp_path):
@@ -51,6 +58,7 @@ async def test_the_handbook_opens_without_a_connection_once_loaded(system, brows
         await expect(page.locator("h1")).to_have_text("Sổ tay đảng viên điện tử")
         await expect(page.locator("#signin-form")).to_be_visible()
         await screenshot(page, "handbook-offline")
+        assert [png_width(SCREENSHOTS / f"handbook-offline-{label}.png") for label in ("desktop", "phone")] == [1366, 390]
         await context.close()
 
 
@@ -85,6 +93,9 @@ async def test_a_member_reads_the_kept_news_offline_and_the_read_counts_once_bac
         await page.click(f'article[data-id="{aid}"] a')
         await expect(page.locator("#article-title")).to_have_text("Đọc cả khi mất sóng")
         await expect(page.locator(".article-body")).to_contain_text("khi không có mạng")
+        # Feedback cannot be sent without a connection: a note stands where the form would.
+        await expect(page.locator("#feedback-offline")).to_have_text("Phần này cần có mạng. Đề nghị thử lại khi có mạng.")
+        assert await page.locator("#feedback-form").count() == 0
         await no_english(page)
         await screenshot(page, "handbook-offline-article")
         waiting = await page.evaluate("() => JSON.parse(localStorage.getItem('sotay.reads'))")
@@ -92,6 +103,8 @@ async def test_a_member_reads_the_kept_news_offline_and_the_read_counts_once_bac
 
         await context.set_offline(False)  # the page signs in again by itself and sends the read
         await expect(page.locator("#offline")).to_be_hidden()
+        await expect(page.locator("#feedback-form")).to_be_visible()  # the article drawn again, the form back
+        assert await page.locator("#feedback-offline").count() == 0
         await page.wait_for_function("() => JSON.parse(localStorage.getItem('sotay.reads') || '[]').length === 0")
         assert await reads() == 1
         # Signing out forgets what was kept for reading offline.

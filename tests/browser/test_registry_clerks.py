@@ -195,3 +195,52 @@ async def test_transfer_and_deceased_are_confirmed_with_a_reason_and_a_refusal_i
         assert (mine[0]["status"], mine[0]["decision_reason"]) == ("rejected", "Hồ sơ gốc ghi Cường")
         assert dialogs == []
         await page.context.close()
+
+
+# Members who left the Party's rolls: (card, name, standing, what the record says of it).
+LEFT = [("040000001", "Hoàng Văn Khuất", "deceased", "Đảng viên đã từ trần"),
+        ("040000002", "Vũ Thị Xoá", "removed", "Đảng viên đã bị xoá tên"),
+        ("040000003", "Đinh Văn Đi", "transferred_out", "Đảng viên đã chuyển sinh hoạt đi")]
+
+
+async def test_a_member_who_left_is_shown_without_a_transfer_and_a_mistaken_standing_can_be_put_right(system, browser):
+    from tests.support.system import import_registry, registry_row
+
+    c, admin = system.client, system.auth("city_admin")
+    await import_registry(c, [registry_row(card, name, "ba-dinh-g1-c1", status=status, eligible=False, reason=status)
+                              for card, name, status, _ in LEFT], admin)
+    async with real_server(system) as base:
+        page = await (await browser.new_context(viewport=DESKTOP, locale="vi-VN")).new_page()
+        dialogs = no_dialogs(page)
+        await sign_in_as(page, system, base, "unit_admin", "ba-dinh", "/console/registry")
+        for card, name, _, said in LEFT:
+            await page.fill("#q", card)
+            await page.click("#search-form button")
+            await page.locator("#members tr", has_text=name).locator("button.open").click()
+            await page.wait_for_selector(f"#member-name:has-text('{name}')")
+            # The server refuses to transfer them: no form offers it; the record says why.
+            assert await page.locator("#transfer-form").count() == 0
+            why = await page.inner_text("#member-left")
+            assert why.startswith(f"{said}: không chuyển sinh hoạt được nữa."), why
+            assert "Đổi tình trạng" in why  # what the server still takes: a standing recorded by mistake put right
+            assert await page.locator("#status-form").is_visible()
+        await shoot(page, "left")
+
+        # Recorded as deceased by mistake: put back in active standing, with a reason and a confirmation.
+        card, name, _, _ = LEFT[0]
+        await page.fill("#q", card)
+        await page.click("#search-form button")
+        await page.locator("#members tr", has_text=name).locator("button.open").click()
+        await page.wait_for_selector(f"#member-name:has-text('{name}')")
+        await page.select_option("#new-status", "active")
+        await page.click("#status-form > p > button")
+        assert "Đề nghị ghi lý do" in await page.inner_text("#status-form")
+        await page.fill("#status-reason", "Ghi nhầm, đồng chí vẫn sinh hoạt")
+        await page.click("#status-form > p > button")
+        await page.click("#status-confirm button.yes")
+        await page.wait_for_selector("dd[data-field=status]:has-text('Đang sinh hoạt')")
+        assert await page.locator("#member-left").count() == 0 and await page.locator("#transfer-form").is_visible()
+        record = (await c.get("/api/members/v1/members", params={"q": card}, headers=admin)).json()["items"][0]
+        assert (record["status"], record["eligible"]) == ("active", True)
+        assert dialogs == [] and await page.inner_text("#error") == ""
+        await page.context.close()

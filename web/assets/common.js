@@ -59,6 +59,7 @@ const Sotay = (() => {
     [/^is in the future$/, "không được là ngày trong tương lai"],
     [/^is not a unit of the registry.*$/, "không phải đơn vị có trong hồ sơ"],
     [/^is outside the units you administer$/, "nằm ngoài các đơn vị đồng chí quản lý"],
+    [/^a member who is \S+ cannot be transferred$/, "không còn sinh hoạt nên không chuyển sinh hoạt được"],
     // Feed import: why a source address is refused (when it is added, or as a source's recorded error).
     [/^refused address: (.+) is a (.+) address$/, (_, host, kind) =>
       `địa chỉ bị chặn: ${host} là địa chỉ ${ADDRESS_KINDS_VI[kind] || kind}, không phải Internet công cộng`],

@@ -352,8 +352,8 @@ async function loadFeeds() {
       Sotay.el("td", {}, f.title || f.url), Sotay.el("td", { class: "unit", "data-label": Sotay.t("unit") }, unitNames.get(f.unit) || f.unit), feedMode(f),
       Sotay.el("td", { "data-label": Sotay.t("last_import") }, f.last_polled_at ? when(f.last_polled_at) : Sotay.t("never")),
       Sotay.el("td", { "data-label": Sotay.t("imported") }, f.imported ?? 0),
-      // The error as the service recorded it (English), said in the reader's language; the original on hover.
-      Sotay.el("td", { class: "feed-error", "data-label": Sotay.t("error"), title: f.last_error || "" },
+      // The error as the service recorded it (English), said in the reader's language only.
+      Sotay.el("td", { class: "feed-error", "data-label": Sotay.t("error") },
         f.last_error ? `${Sotay.reason(f.last_error)} (×${f.failures})` : Sotay.t("ok"))))
       : [Sotay.el("tr", {}, Sotay.el("td", { colspan: "6" }, Sotay.t("no_feeds")))]));
   } catch (err) { fail(err); }

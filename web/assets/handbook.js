@@ -228,7 +228,10 @@ async function showArticle(id) {
   render(el("section", { class: "card" },
     el("p", {}, el("a", { href: "#feed", class: "button secondary" }, t("back"))),
     el("h2", { id: "article-title" }, a.title), el("p", { class: "muted" }, when(a.published_at)), body),
-    el("section", { class: "card" }, el("h2", {}, t("feedback")), feedback, form));
+    // Without a connection feedback cannot be sent: a note where the form would be (the article is
+    // drawn again, with the form, when the connection returns).
+    el("section", { class: "card" }, el("h2", {}, t("feedback")), feedback,
+      offlineMode ? el("p", { id: "feedback-offline", class: "notice" }, t("needs_connection")) : form));
   await showFeedback();
 }
 

@@ -1,7 +1,8 @@
 // The registry console (unit admins): search members (birth year and cell beside each name, to
 // tell namesakes apart; more pages on demand), a member's record (each opening is audited),
 // opened below the list and scrolled to, with transfer (the destination cell searched by name)
-// and status change, each confirmed in the page with its reason; importing a CSV or XLSX file
+// and status change, each confirmed in the page with its reason (a member who died, was removed or
+// transferred out is offered no transfer, the record saying why); importing a CSV or XLSX file
 // (Vietnamese column headers, dates day/month/year; a template to download) with its progress
 // and the rows refused (the column as the file names it, and why), in row order; and members'
 // correction requests (the record's value beside the proposed one) to accept or reject, the
@@ -34,6 +35,9 @@ Sotay.words({
     send_reject: "Gửi từ chối", cancel: "Huỷ", accepted: "Đã chấp nhận đề nghị của đồng chí {name}.",
     rejected_one: "Đã từ chối đề nghị của đồng chí {name}.", file_problem: "Tệp chưa nhập được",
     choose_file: "Chọn tệp (CSV, XLSX)", no_file: "Chưa chọn tệp nào",
+    left_deceased: "Đảng viên đã từ trần", left_removed: "Đảng viên đã bị xoá tên", left_transferred_out: "Đảng viên đã chuyển sinh hoạt đi",
+    left_note: "{standing}: không chuyển sinh hoạt được nữa. Nếu tình trạng này ghi nhầm, đồng chí đổi lại được ở mục “Đổi tình trạng” bên dưới.",
+    confirm_restore: "Ghi nhận lại đồng chí {name} là “{status}” (hồ sơ đang ghi “{was}”)?",
   },
   en: {
     title: "Member registry", search: "Find a member", search_hint: "Name, card number or phone",
@@ -59,6 +63,9 @@ Sotay.words({
     send_reject: "Send the refusal", cancel: "Cancel", accepted: "Accepted the request of {name}.",
     rejected_one: "Refused the request of {name}.", file_problem: "The file was not imported",
     choose_file: "Choose a file (CSV, XLSX)", no_file: "No file chosen",
+    left_deceased: "The member has died", left_removed: "The member was removed from the rolls", left_transferred_out: "The member transferred out",
+    left_note: "{standing}: no transfer is possible any more. If this standing was recorded by mistake, put it right under “Change standing” below.",
+    confirm_restore: "Record {name} again as “{status}” (the record says “{was}”)?",
   },
 });
 
@@ -66,6 +73,9 @@ const $ = (id) => document.getElementById(id);
 const el = Sotay.el;
 const STATUSES = ["active", "probationary", "exempt", "transferred_out", "deceased", "removed"];
 const GRAVE = ["deceased", "removed"];  // asked to confirm, with a reason
+// Standings the members service transfers no one from (members.transfer_member); it still takes a
+// change of standing, to put right one recorded by mistake.
+const LEFT = ["transferred_out", "deceased", "removed"];
 const PAGE = 20;
 const fail = (err) => { $("error").textContent = Sotay.explain(err); };
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => values[k] ?? "");
@@ -177,6 +187,34 @@ function unitPicker(current) {
   return { input, box: el("div", { class: "unit-picker" }, input, results, shown), chosen: () => chosen };
 }
 
+// The transfer of member `m` (in the cell named `here`), confirmed in the page with its reason.
+function transferForm(m, here) {
+  const picker = unitPicker(m.unit);
+  const kind = el("select", { id: "transfer-kind" }, ...["official", "temporary"].map((k) => el("option", { value: k }, Sotay.t(k))));
+  const transferWhy = el("input", { id: "transfer-reason", maxlength: "1000" });
+  const transfer = el("form", { id: "transfer-form", novalidate: "" }, el("h3", {}, Sotay.t("transfer")),
+    el("label", { for: "to-unit" }, Sotay.t("to_unit")), picker.box,
+    el("label", { for: "transfer-kind" }, Sotay.t("kind")), kind,
+    el("label", { for: "transfer-reason" }, Sotay.t("reason")), transferWhy,
+    el("p", {}, el("button", { type: "submit" }, Sotay.t("transfer"))));
+  transfer.addEventListener("submit", (e) => {
+    e.preventDefault();
+    Sotay.clearFieldErrors(transfer);
+    const to = picker.chosen();
+    if (!to) { Sotay.fieldError(picker.input, Sotay.t("unit_pick")); picker.input.focus(); return; }
+    if (!transferWhy.value.trim()) { Sotay.fieldError(transferWhy, Sotay.t("reason_needed")); transferWhy.focus(); return; }
+    const text = fill(Sotay.t("confirm_transfer"), { kind: Sotay.t(kind.value).toLowerCase(), name: m.full_name, from: here, to: to.name });
+    const ask = confirmation("transfer-confirm", text, transferWhy.value.trim(), async (key) => {
+      await Sotay.post(`/api/members/v1/members/${m.id}/transfers`, { to_unit: to.code, kind: kind.value, reason: transferWhy.value.trim() }, key);
+      await done(m.id);
+    });
+    $("transfer-confirm")?.remove();
+    transfer.after(ask);
+    ask.querySelector("button.yes").focus();
+  });
+  return transfer;
+}
+
 async function openMember(id) {
   $("error").textContent = "";
   try {
@@ -185,30 +223,7 @@ async function openMember(id) {
     const row = document.querySelector(`#members tr[data-id="${id}"]`);
     if (row) row.setAttribute("aria-current", "true");
     const here = m.unit_name || m.unit;
-
-    const picker = unitPicker(m.unit);
-    const kind = el("select", { id: "transfer-kind" }, ...["official", "temporary"].map((k) => el("option", { value: k }, Sotay.t(k))));
-    const transferWhy = el("input", { id: "transfer-reason", maxlength: "1000" });
-    const transfer = el("form", { id: "transfer-form", novalidate: "" }, el("h3", {}, Sotay.t("transfer")),
-      el("label", { for: "to-unit" }, Sotay.t("to_unit")), picker.box,
-      el("label", { for: "transfer-kind" }, Sotay.t("kind")), kind,
-      el("label", { for: "transfer-reason" }, Sotay.t("reason")), transferWhy,
-      el("p", {}, el("button", { type: "submit" }, Sotay.t("transfer"))));
-    transfer.addEventListener("submit", (e) => {
-      e.preventDefault();
-      Sotay.clearFieldErrors(transfer);
-      const to = picker.chosen();
-      if (!to) { Sotay.fieldError(picker.input, Sotay.t("unit_pick")); picker.input.focus(); return; }
-      if (!transferWhy.value.trim()) { Sotay.fieldError(transferWhy, Sotay.t("reason_needed")); transferWhy.focus(); return; }
-      const text = fill(Sotay.t("confirm_transfer"), { kind: Sotay.t(kind.value).toLowerCase(), name: m.full_name, from: here, to: to.name });
-      const ask = confirmation("transfer-confirm", text, transferWhy.value.trim(), async (key) => {
-        await Sotay.post(`/api/members/v1/members/${id}/transfers`, { to_unit: to.code, kind: kind.value, reason: transferWhy.value.trim() }, key);
-        await done(id);
-      });
-      $("transfer-confirm")?.remove();
-      transfer.after(ask);
-      ask.querySelector("button.yes").focus();
-    });
+    const left = LEFT.includes(m.status);
 
     const status = el("select", { id: "new-status" }, ...STATUSES.map((s) => el("option", { value: s }, Sotay.t(s))));
     status.value = m.status;
@@ -218,20 +233,24 @@ async function openMember(id) {
       el("label", { for: "status-reason" }, Sotay.t("reason")), why,
       el("p", {}, el("button", { type: "submit" }, Sotay.t("change_status"))));
     const changeStatus = async (key) => {
-      await Sotay.post(`/api/members/v1/members/${id}/status`, { status: status.value, reason: why.value.trim() || null }, key);
+      // Back in standing from one the member had left, they are eligible again: leaving made them not,
+      // and the service keeps that unless told.
+      const back = left && !LEFT.includes(status.value);
+      await Sotay.post(`/api/members/v1/members/${id}/status`, { status: status.value, reason: why.value.trim() || null,
+        ...(back ? { eligible: true } : {}) }, key);
       await done(id);
     };
     change.addEventListener("submit", async (e) => {
       e.preventDefault();
       Sotay.clearFieldErrors(change);
       $("status-confirm")?.remove();
-      if (!GRAVE.includes(status.value)) {
+      if (!GRAVE.includes(status.value) && !left) {
         try { await changeStatus(crypto.randomUUID()); } catch (err) { fail(err); }
         return;
       }
       if (!why.value.trim()) { Sotay.fieldError(why, Sotay.t("reason_needed")); why.focus(); return; }
-      const ask = confirmation("status-confirm", fill(Sotay.t("confirm_status"), { name: m.full_name, status: Sotay.t(status.value) }),
-        why.value.trim(), changeStatus);
+      const ask = confirmation("status-confirm", fill(Sotay.t(left ? "confirm_restore" : "confirm_status"),
+        { name: m.full_name, status: Sotay.t(status.value), was: Sotay.t(m.status) }), why.value.trim(), changeStatus);
       change.after(ask);
       ask.querySelector("button.yes").focus();
     });
@@ -241,7 +260,8 @@ async function openMember(id) {
                   ["status", Sotay.t(m.status)], ["phone", m.phone ? Sotay.phone(m.phone) : "—"]];
     $("member").replaceChildren(el("h3", { id: "member-name", tabindex: "-1" }, m.full_name),
       el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [el("dt", {}, Sotay.t(k)), el("dd", { "data-field": k }, v)])),
-      el("p", { id: "member-done", class: "notice", role: "status" }), transfer, change);
+      left ? el("p", { id: "member-left", class: "notice" }, fill(Sotay.t("left_note"), { standing: Sotay.t(`left_${m.status}`) })) : "",
+      el("p", { id: "member-done", class: "notice", role: "status" }), left ? "" : transferForm(m, here), change);
     // The record opens below the list: take the reader there.
     $("member").scrollIntoView({ block: "start" });
     $("member-name").focus({ preventScroll: true });
