@@ -13,7 +13,7 @@ Who holds what (deploy/README.md, "Security"):
 | JWKS root key (private) | `SOTAY_JWKS_ROOT_KEY` | identity: it signs the public keys it publishes |
 | JWKS root key (public) | `SOTAY_JWKS_ROOT_PUBLIC_KEY` | every other service: it trusts only a JWKS signed by the root |
 | personal-data hash key | `SOTAY_PII_HMAC_KEY` | members and identity: the keyed hashes of citizen IDs and phones |
-| Web Push (VAPID) key | `SOTAY_VAPID_PRIVATE_KEY` | content: it signs what it sends to push services (optional in production) |
+| Web Push (VAPID) key | `SOTAY_VAPID_PRIVATE_KEY` | content: it signs what it sends to push services |
 """
 
 from __future__ import annotations
@@ -113,13 +113,10 @@ def pii_hmac_key(settings: Settings) -> bytes:
                              lambda: secrets.token_hex(32).encode()).strip()
 
 
-def vapid_private_key(settings: Settings) -> str | None:
-    """Content's Web Push key (P-256, base64url of its 32 bytes), or None: in production
-    without SOTAY_VAPID_PRIVATE_KEY nothing is pushed."""
+def vapid_private_key(settings: Settings) -> str:
+    """Content's Web Push key (P-256, base64url of its 32 bytes)."""
     if settings.vapid_private_key:
         return settings.vapid_private_key.strip()
-    if settings.env == "production":
-        return None
     return _development_file(settings, "vapid-p256.key", "SOTAY_VAPID_PRIVATE_KEY",
                              lambda: new_vapid_key().encode()).decode().strip()
 

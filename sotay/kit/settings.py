@@ -115,11 +115,11 @@ class Settings(BaseSettings):
     sse_max_streams: int = 1000
     # Web Push (content, services/content/adapters/push.py). SOTAY_VAPID_PRIVATE_KEY: the P-256 key
     # that signs what content sends to push services (base64url of its 32 bytes; `sotay vapid-key`
-    # makes one); unset in production, nothing is pushed and the inbox alone tells members.
-    # SOTAY_VAPID_SUBJECT: how a push service reaches the operator. SOTAY_PUSH_HOSTS: the push
-    # services a browser's subscription may name (its endpoint's host; "*.x" for subdomains), the
-    # processors listed in docs/personal-data.md. SOTAY_PUSH_ALLOW_NETWORKS: networks trusted all
-    # the same, plain http allowed (a local push service standing in for the gateway in tests).
+    # makes one). SOTAY_VAPID_SUBJECT: how a push service reaches the operator. SOTAY_PUSH_HOSTS:
+    # the push services a browser's subscription may name (its endpoint's host; "*.x" for
+    # subdomains), the processors listed in docs/personal-data.md; empty: push is off, and the
+    # inbox alone tells members. SOTAY_PUSH_ALLOW_NETWORKS: networks trusted all the same, plain
+    # http allowed (a local push service standing in for the gateway in tests).
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:sotay@localhost"
     push_hosts: str = ("fcm.googleapis.com,updates.push.services.mozilla.com,*.push.services.mozilla.com,"

@@ -258,8 +258,13 @@ async def test_a_device_the_push_service_forgot_is_dropped_and_hostile_subscript
     assert await scalar(system, "SELECT count(*) FROM push_subscriptions WHERE endpoint LIKE '%attacker%' "
                                 "OR endpoint LIKE '%169.254%' OR endpoint LIKE '%127.0.0.2%'") == 0
 
-    # A device is ended by its owner only.
+    # A device is ended by its owner only; another member signed in on it takes it with its keys, and
+    # no one takes it without them.
     mine = (await c.post(f"{API}/push-subscriptions", json=good, headers=an)).json()["id"]
     binh = member(system, "030000002")
+    other_keys = {**good, "keys": push_service.browser().subscription()["keys"]}
+    taken = await c.post(f"{API}/push-subscriptions", json=other_keys, headers=binh)
+    assert taken.status_code == 422 and taken.json()["errors"][0]["field"] == "endpoint"
+    assert await scalar(system, "SELECT account_id FROM push_subscriptions WHERE id = :i", i=mine) == "account-030000001"
     assert (await c.delete(f"{API}/push-subscriptions/{mine}", headers=binh)).status_code == 404
     assert (await c.delete(f"{API}/push-subscriptions/{mine}", headers=an)).json() == {"id": mine, "active": False}

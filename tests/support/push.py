@@ -107,7 +107,8 @@ def vapid_claims(push: Push, public_key: str) -> dict[str, Any]:
     return jwt.decode(fields["t"], point, algorithms=["ES256"], options={"verify_aud": False})
 
 
-def a_device(endpoint: str = "https://fcm.googleapis.com/fcm/send/test") -> dict[str, Any]:
+def a_device() -> dict[str, Any]:
     """A valid subscription of a real push service's (what a request must carry to be accepted),
-    for tests that push nothing to it."""
-    return Browser(endpoint, ec.generate_private_key(ec.SECP256R1()), secrets.token_bytes(16)).subscription()
+    each its own device, for tests that push nothing to it."""
+    return Browser(f"https://fcm.googleapis.com/fcm/send/{secrets.token_urlsafe(16)}",
+                   ec.generate_private_key(ec.SECP256R1()), secrets.token_bytes(16)).subscription()

@@ -125,16 +125,21 @@ MAX_FAILURES = 10  # pushes failed in a row: the subscription is dropped
 
 
 async def subscribe(db: AsyncConnection, endpoint: str, p256dh: str, auth: str, *, account_id: str | None = None,
-                    card: str | None = None, registration_id: Any = None) -> int:
-    """The browser's subscription, for the account or the registration (a browser that subscribed
-    before now belongs to whoever subscribes it now); the oldest beyond the limit go."""
+                    card: str | None = None, registration_id: Any = None) -> int | None:
+    """The browser's subscription, for the account or the registration; the oldest beyond the
+    limit go. A browser subscribed before belongs to whoever subscribes it now (another member
+    signed in on it) if they hand the same keys; other keys for a known endpoint are refused
+    (None): only the browser holds its keys."""
     subscription_id = (await db.execute(text(
         "INSERT INTO push_subscriptions (endpoint, p256dh, auth, account_id, party_card_no, registration_id) "
-        "VALUES (:e, :p, :k, :a, :c, :r) ON CONFLICT (endpoint) DO UPDATE SET p256dh = EXCLUDED.p256dh, "
-        "auth = EXCLUDED.auth, account_id = EXCLUDED.account_id, party_card_no = EXCLUDED.party_card_no, "
+        "VALUES (:e, :p, :k, :a, :c, :r) ON CONFLICT (endpoint) DO UPDATE SET "
+        "account_id = EXCLUDED.account_id, party_card_no = EXCLUDED.party_card_no, "
         "registration_id = EXCLUDED.registration_id, failures = 0, last_error = NULL, created_at = now() "
+        "WHERE push_subscriptions.p256dh = EXCLUDED.p256dh AND push_subscriptions.auth = EXCLUDED.auth "
         "RETURNING id"),
-        {"e": endpoint, "p": p256dh, "k": auth, "a": account_id, "c": card, "r": registration_id})).scalar_one()
+        {"e": endpoint, "p": p256dh, "k": auth, "a": account_id, "c": card, "r": registration_id})).scalar()
+    if subscription_id is None:
+        return None
     owner, limit = (("account_id", MAX_PER_ACCOUNT) if account_id else ("registration_id", MAX_PER_REGISTRATION))
     await db.execute(text(
         f"DELETE FROM push_subscriptions WHERE {owner} = :o AND id NOT IN "

@@ -104,9 +104,11 @@ class Pusher:
 
     @classmethod
     def from_settings(cls, settings) -> Pusher | None:
-        """The replica's pusher, or None when no VAPID key is configured (production: push is off)."""
-        key = vapid_private_key(settings)
-        return cls(key, settings.vapid_subject, PushPolicy.from_settings(settings)) if key else None
+        """The replica's pusher, or None when push is off: no push service is named
+        (SOTAY_PUSH_HOSTS empty: the office uses none)."""
+        if not parse_hosts(settings.push_hosts):
+            return None
+        return cls(vapid_private_key(settings), settings.vapid_subject, PushPolicy.from_settings(settings))
 
     def _vapid_headers(self, endpoint: httpx.URL) -> dict[str, str]:
         audience = f"{endpoint.scheme}://{endpoint.netloc.decode()}"

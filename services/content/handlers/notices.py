@@ -93,7 +93,7 @@ async def choose(db: AsyncConnection, actor: Principal, chosen: dict[str, bool])
 
 def _check(pusher: Pusher | None, endpoint: str, p256dh: str, auth: str) -> None:
     if pusher is None:
-        raise Problem(404, "Push is off", "This system sends no push notifications (no VAPID key is set).",
+        raise Problem(404, "Push is off", "This system sends no push notifications (SOTAY_PUSH_HOSTS names no push service).",
                       code="push_off")
     reason = pusher.policy.refusal(endpoint)
     problems = [("endpoint", reason)] if reason else []
@@ -105,7 +105,14 @@ def _check(pusher: Pusher | None, endpoint: str, p256dh: str, auth: str) -> None
 async def subscribe(db: AsyncConnection, pusher: Pusher | None, actor: Principal, endpoint: str, p256dh: str,
                     auth: str) -> int:
     _check(pusher, endpoint, p256dh, auth)
-    return await store.subscribe(db, endpoint, p256dh, auth, account_id=actor.subject, card=actor.member_card_no)
+    return _taken(await store.subscribe(db, endpoint, p256dh, auth, account_id=actor.subject,
+                                        card=actor.member_card_no))
+
+
+def _taken(subscription_id: int | None) -> int:
+    if subscription_id is None:
+        raise invalid([("endpoint", "is subscribed already, with other keys")])
+    return subscription_id
 
 
 async def subscribe_registrant(db: AsyncConnection, pusher: Pusher | None, registration_id: uuid.UUID,
@@ -117,7 +124,7 @@ async def subscribe_registrant(db: AsyncConnection, pusher: Pusher | None, regis
     if not await store.is_waiting(db, registration_id):
         raise Problem(404, "Not found", "No registration waiting for approval has this id.",
                       code="registration_not_found")
-    return await store.subscribe(db, endpoint, p256dh, auth, registration_id=registration_id)
+    return _taken(await store.subscribe(db, endpoint, p256dh, auth, registration_id=registration_id))
 
 
 async def unsubscribe(db: AsyncConnection, actor: Principal, subscription_id: int) -> None:
