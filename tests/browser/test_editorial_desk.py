@@ -128,6 +128,25 @@ async def test_no_one_is_offered_to_approve_their_own_article(system, browser):
             await page.context.close()
 
 
+async def test_a_step_someone_else_took_first_is_said_in_vietnamese(system, browser):
+    """Two chief editors open the same submitted article; the second to press "Duyệt" is told, by
+    the refusal's code (wrong_status), that the article is no longer at that step."""
+    async with real_server(system) as base:
+        editor = await as_user(browser, system, base, "editor", "city", person="race")
+        aid = await write(editor, "Bài hai người cùng duyệt", "Nội dung.")
+        await editor.locator(f'#desk tr[data-id="{aid}"] button.do-submit').click()
+        await editor.wait_for_selector(f'#desk tr[data-id="{aid}"][data-status=submitted]')
+        first = await as_user(browser, system, base, "chief_editor", "city", person="race-1")
+        second = await as_user(browser, system, base, "chief_editor", "city", person="race-2")
+        await first.locator(f'#desk tr[data-id="{aid}"] button.do-approve').click()
+        await first.wait_for_selector(f'#desk tr[data-id="{aid}"][data-status=approved]')
+        await second.locator(f'#desk tr[data-id="{aid}"] button.do-approve').click()
+        await expect(second.locator("#error")).to_have_text(
+            "Bài này không còn ở bước đó (có thể đồng chí khác vừa xử lý). Đề nghị xem lại danh sách.")
+        for page in (editor, first, second):
+            await page.context.close()
+
+
 async def test_history_names_people_and_times_are_hanoi_time(system, browser):
     # A chief editor the registry knows (a member's card): the history says their name. A staff
     # account the registry does not know: its role and the unit's name.

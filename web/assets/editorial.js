@@ -25,6 +25,7 @@ Sotay.words({
     two_person_author: "Đồng chí là tác giả của bài này nên không tự duyệt được: theo nguyên tắc hai người, cần một tổng biên tập khác duyệt.",
     two_person_feed: "Đồng chí đã thêm nguồn tin của bài này nên không tự duyệt được: theo nguyên tắc hai người, cần một tổng biên tập khác duyệt.",
     only_chief: "Chỉ tổng biên tập của đơn vị đăng tin hoặc đơn vị cấp trên mới làm được việc này.",
+    wrong_status: "Bài này không còn ở bước đó (có thể đồng chí khác vừa xử lý). Đề nghị xem lại danh sách.",
     waits_chief: "Chờ tổng biên tập duyệt.",
     r_editor: "Biên tập viên", r_chief_editor: "Tổng biên tập", someone: "Cán bộ biên tập (không rõ tên)",
     by_scheduler: "Hệ thống (đăng theo giờ hẹn)", by_feed: "Nguồn tin tự động",
@@ -60,6 +61,7 @@ Sotay.words({
     two_person_author: "You wrote this article, so you cannot approve it: two people publish, another chief editor must.",
     two_person_feed: "You added this article's source, so you cannot approve it: two people publish, another chief editor must.",
     only_chief: "Only a chief editor of the author unit or a unit above it may do this.",
+    wrong_status: "This article is no longer at that step (someone may just have handled it). Please look at the list again.",
     waits_chief: "Waiting for a chief editor.",
     r_editor: "Editor", r_chief_editor: "Chief editor", someone: "An editor (name unknown)",
     by_scheduler: "The system (at the scheduled time)", by_feed: "Automatic source",
@@ -98,12 +100,12 @@ function when(iso) {
 }
 const hanoiInput = (value) => new Date(`${value}:00+07:00`).toISOString();
 
-// The service's refusals the desk can meet, said in the reader's language (the rest: Sotay.explain).
-const REFUSALS = [[/^the author of an article cannot approve it/, "two_person_author"],
-  [/^the chief editor who set up the feed/, "two_person_feed"], [/^only a chief editor of the author's unit/, "only_chief"]];
+// The service's refusals the desk can meet, by their stable code, said in the reader's language
+// (the rest: Sotay.explain).
+const REFUSALS = ["two_person_author", "two_person_feed", "only_chief", "wrong_status"];
 function fail(err) {
-  const known = REFUSALS.find(([re]) => re.test(err.message || ""));
-  $("error").textContent = known ? Sotay.t(known[1]) : Sotay.explain(err);
+  const code = err.code || (err.problem && err.problem.code);
+  $("error").textContent = REFUSALS.includes(code) ? Sotay.t(code) : Sotay.explain(err);
   $("error").scrollIntoView({ block: "nearest" });
 }
 

@@ -30,11 +30,12 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 class RuleBroken(Exception):
-    """An action the workflow or the caller's roles do not allow; `status` is the HTTP answer."""
+    """An action the workflow or the caller's roles do not allow; `status` is the HTTP answer,
+    `code` the stable name a page says it by (the problem's `code`)."""
 
-    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
+    def __init__(self, status: int, detail: str, field: str | None = None, code: str | None = None) -> None:
         super().__init__(detail)
-        self.status, self.detail, self.field = status, detail, field
+        self.status, self.detail, self.field, self.code = status, detail, field, code
 
 
 def reading_day(at: datetime | None = None) -> date:
@@ -60,7 +61,7 @@ def next_status(action: str, current: str) -> str:
     starts, leads_to = TRANSITIONS[action]
     if current not in starts:
         raise RuleBroken(409, f"a {current} article cannot be {_past(action)} "
-                              f"(only one that is {' or '.join(starts)})")
+                              f"(only one that is {' or '.join(starts)})", code="wrong_status")
     return leads_to
 
 
@@ -102,12 +103,14 @@ def may_review(actor: Principal, chief_paths: list[str], article: dict, *, appro
     nor, for an article a feed brought, for the chief editor who set that feed up
     (choosing the source makes them its author: two people publish)."""
     if not covers(chief_paths, article["author_path"]):
-        raise RuleBroken(403, "only a chief editor of the author's unit or a unit above it may do this")
+        raise RuleBroken(403, "only a chief editor of the author's unit or a unit above it may do this",
+                         code="only_chief")
     if approving and article["author"] == actor.subject:
-        raise RuleBroken(403, "the author of an article cannot approve it: another chief editor must")
+        raise RuleBroken(403, "the author of an article cannot approve it: another chief editor must",
+                         code="two_person_author")
     if approving and feed_creator is not None and feed_creator == actor.subject:
         raise RuleBroken(403, "the chief editor who set up the feed this article came from cannot approve it: "
-                              "another chief editor must")
+                              "another chief editor must", code="two_person_feed")
 
 
 def check_schedule(publish_at: datetime | None, expires_at: datetime | None,

@@ -31,10 +31,10 @@ SCHEMA = "content"
 
 def refused(rule: RuleBroken) -> Problem:
     if rule.status == 403:
-        return Problem(403, "Forbidden", rule.detail)
+        return Problem(403, "Forbidden", rule.detail, code=rule.code)
     if rule.field:
         return invalid([(rule.field, rule.detail)])
-    return Problem(rule.status, "Not allowed now", rule.detail)
+    return Problem(rule.status, "Not allowed now", rule.detail, code=rule.code)
 
 
 # --- writing ------------------------------------------------------------------------------
