@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.content.adapters.replica import READER, reader_params
 from sotay.kit.auth import Principal
 from sotay.kit.db import Where
+from sotay.kit.text import FOLD_PARAMS, folded_sql, like_pattern
 
 SUMMARY_COLUMNS = ("id, title, summary, category, tags, author_unit, audience, status, publish_at, expires_at, "
                    "published_at, source_url")
@@ -133,13 +134,18 @@ async def desk(db: AsyncConnection, paths: list[str], status: str | None, limit:
     return [dict(r._mapping) for r in rows]
 
 
-async def units(db: AsyncConnection, paths: list[str]) -> list[dict[str, Any]]:
-    """The open units in the subtrees at `paths`, top down, each with the name of the unit above it."""
+async def units(db: AsyncConnection, paths: list[str], words: list[str], limit: int) -> list[dict[str, Any]]:
+    """The open units in the subtrees at `paths` whose name, code or the name of the unit above
+    holds every one of `words` (folded: accents optional), top down, each with that unit's name."""
     where = Where().within("u.path", paths).add("NOT u.closed")
+    for i, word in enumerate(words):
+        where.add(f"({folded_sql('u.name')} LIKE :w{i} OR u.code LIKE :w{i} OR {folded_sql('p.name')} LIKE :w{i})",
+                  **{f"w{i}": like_pattern(word)}, **FOLD_PARAMS)
     rows = await db.execute(text(
-        "SELECT u.code, u.name, u.kind, u.path, p.name AS parent_name FROM org_units u "
+        "SELECT u.code, u.name, u.kind, p.name AS parent_name FROM org_units u "
         "LEFT JOIN org_units p ON p.path = regexp_replace(u.path, '[^/]+/$', '') "
-        f"WHERE {where} ORDER BY length(u.path) - length(replace(u.path, '/', '')), u.name"), where.params)
+        f"WHERE {where} ORDER BY length(u.path) - length(replace(u.path, '/', '')), u.name LIMIT :n"),
+        where.params | {"n": limit})
     return [dict(r._mapping) for r in rows]
 
 

@@ -267,15 +267,7 @@ async def units(db: AsyncConnection, actor: Principal, q: str | None, limit: int
     """Units an editor may address (audience, author unit, a feed's unit): the open units where they
     edit, those whose name (accents optional) or code holds every word of `q`, top down."""
     paths = await ORG.scoped(db, actor, domain.EDITORS, "Choosing units is for editors.")
-    terms = search_terms(q or "")
-    found = []
-    for unit in await store.units(db, paths):
-        words = fold(f"{unit['name']} {unit['code']} {unit['parent_name'] or ''}")
-        if all(t in words for t in terms):
-            found.append({k: unit[k] for k in ("code", "name", "kind", "parent_name")})
-            if len(found) == limit:
-                break
-    return found
+    return await store.units(db, paths, search_terms(q or ""), limit)
 
 
 # --- the member's side -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sotay.kit.db import Where
-from sotay.kit.text import fold
+from sotay.kit.text import FOLD_PARAMS, folded_sql, like_pattern
 
 SCHEMA = "members"
 
@@ -51,12 +51,7 @@ async def update_unit(db: AsyncConnection, unit_id: Any, *, name: str, wave: int
     return row.version
 
 
-# Vietnamese letters and their bare form (kit.text.fold), for SQL's translate(): a unit's name is
-# searched accents optional without the unaccent extension (whose rules are not fold's).
-_VIETNAMESE = "".join(sorted({chr(c) for c in range(0xC0, 0x1EFA) if fold(chr(c)) != chr(c).lower()
-                              and len(fold(chr(c))) == 1 and fold(chr(c)).isascii() and fold(chr(c)).isalpha()}))
-_BARE = "".join(fold(ch) for ch in _VIETNAMESE)
-FOLDED_NAME = "lower(translate(name, :vi_letters, :bare_letters))"
+FOLDED_NAME = folded_sql("name")
 
 
 async def list_units(db: AsyncConnection, *, kind: str | None, parent_id: Any | None, limit: int,
@@ -66,9 +61,8 @@ async def list_units(db: AsyncConnection, *, kind: str | None, parent_id: Any | 
     where = (Where().add("kind = :kind", kind=kind or None).add("parent_id = :parent_id", parent_id=parent_id)
              .after("path", (after,) if after else None))
     for i, word in enumerate(name_words or []):
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.add(f"({FOLDED_NAME} LIKE :word_{i} OR code LIKE :word_{i})",
-                  **{f"word_{i}": pattern, "vi_letters": _VIETNAMESE, "bare_letters": _BARE})
+        where.add(f"({FOLDED_NAME} LIKE :word_{i} OR code LIKE :word_{i})", **{f"word_{i}": like_pattern(word)},
+                  **FOLD_PARAMS)
     rows = (await db.execute(text(
         f"SELECT {UNIT_COLUMNS} FROM org_units WHERE {where} ORDER BY path LIMIT :limit"),
         where.params | {"limit": limit})).mappings()
@@ -159,7 +153,7 @@ async def search_members(db: AsyncConnection, *, scopes: list[str], q_folded: st
     """Members inside any of `scopes` (paths) matching any of the name, card number and phone
     asked for, ordered by (unit_path, id) for keyset pagination."""
     matches = {"q": "m.name_folded LIKE :q", "card": "m.party_card_no = :card", "phone": "m.phone = :phone"}
-    like = "%" + q_folded.replace("%", r"\%").replace("_", r"\_") + "%" if q_folded else None
+    like = like_pattern(q_folded) if q_folded else None
     asked = {name: value for name, value in {"q": like, "card": card_no, "phone": phone}.items() if value}
     where = Where().within("m.unit_path", scopes)
     if asked:
