@@ -1,7 +1,7 @@
 """How fast the member's handbook opens on a slow phone connection (issue 18).
 
-    .venv/bin/python -m tests.browser.bench_web             # starts its own `sotay up`
-    .venv/bin/python -m tests.browser.bench_web --url http://127.0.0.1:8000
+    .venv/bin/python -m tests.browser.bench_web             # starts its own `sotay up --demo`
+    .venv/bin/python -m tests.browser.bench_web --url http://127.0.0.1:8000   # a `make up` (or --card, --password)
 
 Chromium (Debian's) loads `/` under its network throttling, Slow 3G and Fast 3G
 as DevTools defines them, first with nothing kept on the device, then again with
