@@ -39,7 +39,8 @@ chaos: $(VENV)/.test-deps
 bench: $(BIN)/sotay
 	$(BIN)/sotay bench
 
-# The member's handbook on a slow phone connection (chromium's network throttling): first and repeat load.
+# The member's handbook on a slow phone connection (chromium's network throttling): first and repeat load, and a
+# signed-in member's repeat visit (a small demo of its own).
 bench-web: $(VENV)/.test-deps
 	$(BIN)/python -m tests.browser.bench_web
 

@@ -6,7 +6,8 @@
 //   3G does not wait for the network, and a new deployment shows the next time.
 // - What a member reads (the feed, articles, bookmarked documents) comes from
 //   the network when there is one, and is kept on the device for when there is
-//   not. It is the member's own: signing out forgets it (the page posts
+//   not, and for the page to show at once while it asks again (handbook.js
+//   kept()). It is the member's own: signing out forgets it (the page posts
 //   {type: "forget"}).
 // - Anything else (the consoles, the dashboard, every write) is not touched.
 // - A push (content's notifications, web/assets/push.js) is shown as a

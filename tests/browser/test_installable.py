@@ -4,6 +4,7 @@ worker), and once loaded, the handbook opens again without a connection."""
 
 from __future__ import annotations
 
+import asyncio
 import struct
 
 import pytest
@@ -110,4 +111,72 @@ async def test_a_member_reads_the_kept_news_offline_and_the_read_counts_once_bac
         # Signing out forgets what was kept for reading offline.
         await page.click("#signout")
         await page.wait_for_function("async () => !(await caches.keys()).some((k) => k.endsWith('-reading'))")
+        await context.close()
+
+
+async def test_a_signed_in_members_repeat_visit_shows_the_kept_feed_at_once_then_the_live_one(system, browser):
+    """On a slow connection the renewal of the sign-in and the feed take two round trips: a member
+    signed in when last seen reads the feed this device kept meanwhile. The token endpoint is held
+    back here until the test lets it answer."""
+    from tests.browser.test_handbook import member_account, no_english, sign_in
+
+    await member_account(system, "010000001", "Nguyễn Văn An")
+    kept = await publish_article(system, "Tin đã lưu trên máy", "Đọc ngay khi mở.", "Nội dung đã lưu.")
+    async with real_server(system) as base:
+        context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
+        page = await context.new_page()
+        await page.goto(f"{base}/")
+        await page.evaluate("() => navigator.serviceWorker.ready")
+        await sign_in(page, base, "010000001")
+        await page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        await expect(page.locator(f'article[data-id="{kept}"]')).to_be_visible()
+        await page.reload()  # the feed, asked for under the worker's control, is kept on the device
+        await expect(page.locator(f'article[data-id="{kept}"]')).to_be_visible()
+        await page.wait_for_function("async () => !!(await caches.match('/api/content/v1/feed?limit=50', "
+                                     "{ ignoreVary: true }))")
+        fresh = await publish_article(system, "Tin mới hơn", "Chỉ có trên mạng.", "Nội dung mới.")
+
+        held, answered = asyncio.Event(), []
+
+        async def hold_back(route):
+            await held.wait()
+            await route.continue_()
+        await page.route("**/api/identity/v1/token", hold_back)
+        page.on("response", lambda r: answered.append(r) if r.url.endswith("/api/identity/v1/token") else None)
+
+        await page.reload()
+        await expect(page.locator(f'article[data-id="{kept}"] h3')).to_contain_text("Tin đã lưu trên máy")
+        await expect(page.locator("#offline")).to_have_text("Đang cập nhật…")
+        await expect(page.locator(f'article[data-id="{fresh}"]')).to_have_count(0)
+        await expect(page.locator("#signin")).to_be_hidden()
+        assert answered == []  # all of it from the device, before the token endpoint answered
+        await no_english(page)
+        await screenshot(page, "handbook-kept-feed-updating")
+        held.set()
+        await expect(page.locator(f'article[data-id="{fresh}"]')).to_be_visible()
+        await expect(page.locator("#offline")).to_be_hidden()
+        await expect(page.locator(f'article[data-id="{kept}"]')).to_be_visible()
+
+        # The session ended elsewhere: the kept feed shows while the renewal is asked, and the sign-in
+        # form replaces it once it is refused.
+        await context.clear_cookies()
+        held.clear()
+        await page.reload()
+        await expect(page.locator(f'article[data-id="{kept}"]')).to_be_visible()
+        held.set()
+        await expect(page.locator("#signin-form")).to_be_visible()
+        await expect(page.locator("#view")).to_be_hidden()
+        await expect(page.locator("#offline")).to_be_hidden()
+
+        # A device signed out (here by its session's end, not by signing out: what it kept is still
+        # there) shows nothing kept, with a connection or without.
+        await page.reload()
+        await expect(page.locator("#signin-form")).to_be_visible()
+        await context.set_offline(True)
+        await page.reload()
+        await expect(page.locator("#signin-form")).to_be_visible()
+        await expect(page.locator("#view")).to_be_hidden()
+        await expect(page.locator(f'article[data-id="{kept}"]')).to_be_hidden()
+        assert await page.evaluate("async () => !!(await caches.match('/api/content/v1/feed?limit=50', "
+                                   "{ ignoreVary: true }))")
         await context.close()

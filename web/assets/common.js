@@ -315,25 +315,31 @@ const Sotay = (() => {
       const welcome = document.getElementById("welcome");
       if (welcome) welcome.hidden = false;
     };
-    if (localStorage.getItem(SIGNED_IN) !== "1") showSignIn();  // most likely signed out: no need to wait
+    // A page that keeps something to read on this device shows it to a browser signed in when last
+    // seen (options.kept(why), true when there is some): at once, "updating" while the sign-in is
+    // renewed, and "offline_reading" while there is no connection, signing in by itself once it is
+    // back. A browser signed out is shown nothing kept.
+    const signedInBefore = localStorage.getItem(SIGNED_IN) === "1";
+    const kept = (why) => (signedInBefore && options.kept ? options.kept(why) : false);
+    if (!signedInBefore) showSignIn();  // most likely signed out: no need to wait
+    const shown = kept("updating");
     renew().then(async (ok) => {
+      await shown;  // drawn first, so that what follows replaces it
       if (ok) {
         document.getElementById("signin").hidden = true;
         const welcome = document.getElementById("welcome");
         if (welcome) welcome.hidden = true;
         signedInOnce = true; onSignedIn(); return;
       }
-      // No connection: a page that keeps something to read on the device shows it (options.offline),
-      // and signs in by itself once the connection is back.
-      if (ok === null && options.offline && await options.offline()) {
+      if (ok === null && await kept("offline_reading")) {
         window.addEventListener("online", async function back() {
           if (await renew()) { window.removeEventListener("online", back); signedInOnce = true; onSignedIn(); }
         });
         return;
       }
-      document.getElementById("signin").hidden = false;
-      const welcome = document.getElementById("welcome");
-      if (welcome) welcome.hidden = false;
+      if (await shown) options.kept(null);  // the session ended: the sign-in form replaces what was kept,
+      if (typeof SotayApp !== "undefined") SotayApp.forget();  // and the device forgets it
+      showSignIn();
     });
   }
   function setLang(next) { lang = next; localStorage.setItem("sotay.lang", next); document.documentElement.lang = next; }

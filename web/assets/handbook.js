@@ -34,6 +34,7 @@ Sotay.words({
     reg_rejected: "Đăng ký của đồng chí chưa được chấp thuận. Lý do: {r}. Đồng chí có thể liên hệ chi bộ hoặc đăng ký lại.",
     reg_rejected_no_reason: "Đăng ký của đồng chí chưa được chấp thuận. Đề nghị liên hệ chi bộ.",
     offline_reading: "Không có mạng: đồng chí đang đọc tin đã lưu trên máy. Khi có mạng, trang tự cập nhật.",
+    updating: "Đang cập nhật…",
     needs_connection: "Phần này cần có mạng. Đề nghị thử lại khi có mạng.",
     notices: "Thông báo", no_notices: "Chưa có thông báo nào trong 30 ngày qua.", new_notice: "Mới",
     n_article: "Tin mới: {t}", n_meeting: "Chi bộ triệu tập sinh hoạt lúc {w}, tại {p}.",
@@ -74,6 +75,7 @@ Sotay.words({
     reg_rejected: "Your registration was not accepted. Reason: {r}. You may contact your cell or register again.",
     reg_rejected_no_reason: "Your registration was not accepted. Please contact your cell.",
     offline_reading: "No connection: you are reading the news kept on this device. The page updates once you are back online.",
+    updating: "Updating…",
     needs_connection: "This needs a connection. Please try again once you are online.",
     notices: "Notifications", no_notices: "No notifications in the last 30 days.", new_notice: "New",
     n_article: "New article: {t}", n_meeting: "Your cell calls a meeting at {w}, at {p}.",
@@ -129,20 +131,23 @@ async function unitName(code) {
   return unitNames.get(code);
 }
 
-// --- reading without a connection ------------------------------------------------------------
-// The installed handbook's service worker (web/sw.js) keeps what a member reads. Opened without a
-// connection, the page shows the feed and the articles kept (offline()); a read made then waits in
-// this device's storage and is sent, with the day it was made, when the connection returns.
+// --- reading what the device kept ------------------------------------------------------------
+// The installed handbook's service worker (web/sw.js) keeps what a member reads. Opened by a member
+// signed in when last seen, the page shows the feed and the articles kept at once (kept()), while
+// the sign-in is renewed and the feed asked for anew, a slow round trip each on a phone's
+// connection; without a connection, until it returns. A read made meanwhile waits in this device's
+// storage and is sent, with the day it was made, once signed in.
 const FEED = "/api/content/v1/feed?limit=50";
 const READS = "sotay.reads";
-let offlineMode = false;
+// Why the page shows what the device kept ("updating", "offline_reading"); null when it is live.
+let fromDevice = null;
 const hanoiDay = () => new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Ho_Chi_Minh" }).format(new Date());
 const waitingReads = () => JSON.parse(localStorage.getItem(READS) || "[]");
 
 async function recordRead(id) {
   const day = hanoiDay();
   try {
-    if (offlineMode) throw Object.assign(new Error("network"), { code: "network" });
+    if (fromDevice) throw Object.assign(new Error("network"), { code: "network" });
     await Sotay.post(`/api/content/v1/articles/${id}/read`);  // opening it is reading it (once a day counts)
   } catch (err) {
     if (err.code !== "network") throw err;
@@ -174,25 +179,45 @@ async function keepForLater(items) {
   }
 }
 
-async function offline() {
-  offlineMode = true;
-  try { await Sotay.json(FEED); } catch (err) { offlineMode = false; return false; }  // nothing kept here
-  $("welcome").hidden = true; $("view").hidden = false;
-  $("offline").textContent = t("offline_reading"); $("offline").hidden = false;
+// The answer to `path`: the network's, or while the page shows what the device kept, the device's
+// copy (read here, not through the worker, which would ask the network first).
+async function load(path) {
+  if (!fromDevice) return Sotay.json(path);
+  const copy = "caches" in window && await caches.match(path, { ignoreVary: true });  // kept with a token
+  if (!copy) throw Object.assign(new Error("network"), { code: "network" });
+  return copy.json();
+}
+
+// What the device kept, on screen with `why` above it (Sotay.start: "updating" at once for a member
+// signed in when last seen, "offline_reading" without a connection); false when no feed is kept
+// (nothing is once signed out: SotayApp.forget()). kept(null) takes it away: the session ended and
+// the sign-in form replaces it.
+async function kept(why) {
+  const feed = why && "caches" in window && await caches.match(FEED, { ignoreVary: true });
+  fromDevice = feed ? why : null;
+  $("view").hidden = $("offline").hidden = !feed;
+  if (!feed) { window.removeEventListener("hashchange", route); return false; }
+  $("welcome").hidden = true;
+  $("offline").dataset.t = why; $("offline").textContent = t(why);
   window.addEventListener("hashchange", route);
   await route();
   return true;
 }
 
+// A part the device does not keep: without a connection, said so; while the sign-in is renewed,
+// nothing until the live page (the note says it is being updated).
+const notKept = () => render(...(fromDevice === "updating" ? []
+  : [el("section", { class: "card" }, el("p", {}, t("needs_connection")))]));
+
 async function showFeed() {
-  const { items } = await Sotay.json(FEED);
+  const { items } = await load(FEED);
   render(el("section", { class: "card" }, el("h2", {}, t("feed")),
     ...(items.length ? items.map((a) => el("article", { class: `news${a.unread ? " unread" : ""}`, "data-id": a.id },
       el("h3", {}, el("a", { href: `#article/${a.id}` }, a.title),
         a.unread ? el("span", { class: "badge" }, t("unread")) : ""),
       el("p", { class: "muted" }, when(a.published_at)),
       a.summary ? el("p", {}, a.summary) : "")) : [el("p", {}, t("no_news"))])));
-  if (!offlineMode) keepForLater(items);
+  if (!fromDevice) keepForLater(items);
 }
 
 function feedbackItem(f) {
@@ -203,7 +228,7 @@ function feedbackItem(f) {
 }
 
 async function showArticle(id) {
-  const a = await Sotay.json(`/api/content/v1/articles/${id}`);
+  const a = await load(`/api/content/v1/articles/${id}`);
   await recordRead(id);
   const body = el("div", { class: "article-body" });
   body.innerHTML = a.body_html;  // sanitised by content (an allow-list) when it was written
@@ -215,7 +240,7 @@ async function showArticle(id) {
     el("p", { id: "feedback-done", class: "notice", role: "status" }),
     el("p", { id: "feedback-error", class: "error", role: "alert" }));
   const showFeedback = async () => {
-    const { items } = await Sotay.json(`/api/content/v1/articles/${id}/feedback`).catch(() => ({ items: [] }));
+    const { items } = await load(`/api/content/v1/articles/${id}/feedback`).catch(() => ({ items: [] }));
     feedback.replaceChildren(...items.map(feedbackItem));
   };
   Sotay.sending(form, async (key) => {
@@ -423,13 +448,15 @@ async function route() {
   const [name, id] = (location.hash.slice(1) || "feed").split("/");
   try {
     if (name === "article" && id) await showArticle(id);
-    else if (offlineMode && name !== "feed") render(el("section", { class: "card" }, el("p", {}, t("needs_connection"))));
+    else if (fromDevice && name !== "feed") notKept();
     else if (name === "meetings") await showMeetings();
     else if (name === "profile") await showProfile();
     else if (name === "notices") await showNotices();
     else await showFeed();
-    if (!offlineMode && name !== "notices") showUnseen();
-  } catch (err) { $("error").textContent = Sotay.explain(err); }
+    if (!fromDevice && name !== "notices") showUnseen();
+  } catch (err) {
+    if (fromDevice === "updating") notKept(); else $("error").textContent = Sotay.explain(err);
+  }
 }
 
 // The page in the other language, in place: the view is drawn again, and what was typed in it
@@ -444,15 +471,15 @@ async function redraw() {
   carried = null;
 }
 
-function signedIn() {
+async function signedIn() {
   $("welcome").hidden = true; $("view").hidden = false; $("nav").hidden = false; $("signout").hidden = false;
-  $("offline").hidden = true;
-  if (!offlineMode) window.addEventListener("hashchange", route);
-  offlineMode = false;
+  window.addEventListener("hashchange", route);
+  fromDevice = null;
   sendWaitingReads();
   window.addEventListener("online", sendWaitingReads);
   SotayPush.language(Sotay.lang);
-  return route();
+  await route();
+  $("offline").hidden = true;  // what the device kept is replaced by now
 }
 
 // A refused sign-in of someone whose registration is still waiting (or was rejected): say where it stands.
@@ -518,4 +545,4 @@ async function offerToTell(registrationId) {
   });
   box.replaceChildren(el("p", {}, button), status);
 }
-Sotay.start(signedIn, { language: redraw, refused, reset: "/reset.html", offline });
+Sotay.start(signedIn, { language: redraw, refused, reset: "/reset.html", kept });
