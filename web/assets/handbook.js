@@ -253,10 +253,11 @@ async function showArticle(id) {
   render(el("section", { class: "card" },
     el("p", {}, el("a", { href: "#feed", class: "button secondary" }, t("back"))),
     el("h2", { id: "article-title" }, a.title), el("p", { class: "muted" }, when(a.published_at)), body),
-    // Without a connection feedback cannot be sent: a note where the form would be (the article is
-    // drawn again, with the form, when the connection returns).
+    // Feedback is sent live only: without a connection a note where the form would be, while the
+    // sign-in is renewed nothing (the article is drawn again, with the form, once live).
     el("section", { class: "card" }, el("h2", {}, t("feedback")), feedback,
-      offlineMode ? el("p", { id: "feedback-offline", class: "notice" }, t("needs_connection")) : form));
+      fromDevice === "offline_reading" ? el("p", { id: "feedback-offline", class: "notice" }, t("needs_connection"))
+        : fromDevice ? "" : form));
   await showFeedback();
 }
 
