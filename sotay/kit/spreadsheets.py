@@ -73,6 +73,16 @@ def xlsx_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str
     return out.getvalue()
 
 
+def text_cell(cell, value: str):  # noqa: ANN001, ANN201
+    """`value` in a cell of a workbook written in openpyxl's normal mode, as text, never a formula
+    (openpyxl takes a str starting with "=" for one); the cell, for styling."""
+    cell.value = value
+    cell.data_type = "s"
+    if is_formula_like(value):
+        cell.quotePrefix = True
+    return cell
+
+
 def _xlsx_cell(sheet, value: Any) -> Any:
     """Text as an explicit string cell (never a formula); any other value as openpyxl writes it."""
     if not isinstance(value, str):

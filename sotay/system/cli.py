@@ -69,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     keys = sub.add_parser("keys", help="identity's token signing keys")
     keys.add_argument("action", choices=["rotate", "list"])
 
+    privacy = sub.add_parser("privacy", help="personal data (Law 91/2025/QH15)")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    report = privacy_sub.add_parser("report", help="write the record of processing (record-of-processing.md and "
+                                                   ".xlsx) from the annotations beside each schema; no server needed")
+    report.add_argument("--out", type=Path, default=Path("."), help="the folder to write to (default: this one)")
+    report.add_argument("--lang", choices=["vi", "en"], default="vi", help="Vietnamese (default) or English")
+
     sub.add_parser("vapid-key", help="print a new Web Push (VAPID) key for SOTAY_VAPID_PRIVATE_KEY, and its public "
                                      "half (content hands that to browsers)")
 
@@ -421,6 +428,23 @@ def cmd_vapid_key(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_privacy(args, settings: Settings) -> int:
+    """The record of processing, from the annotations and the contracts alone; the processors are
+    those this environment configures (SOTAY_PUSH_HOSTS). Incomplete annotations: nothing written."""
+    from sotay.system.privacy import report
+    from sotay.system.privacy.annotations import read
+
+    annotations = read()
+    if annotations.problems:
+        print("sotay privacy report: nothing written, the annotations are not complete:", file=sys.stderr)
+        for problem in annotations.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    for path in report.write(args.out, annotations, args.lang, report.settings_of(annotations, settings)):
+        print(path)
+    return 0
+
+
 def cmd_admin(args, settings: Settings) -> int:
     import getpass
 
@@ -519,7 +543,7 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
-            "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key}
+            "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key, "privacy": cmd_privacy}
 
 if __name__ == "__main__":
     sys.exit(main())
