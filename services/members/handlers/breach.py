@@ -7,8 +7,8 @@ the operator.
   organisation board: unit admins, the city); reading it is itself a read, audited.
 - A full record is a member's record opened with the identifiers in clear (GET /members/{id} by a
   registry writer): what a stolen staff session or a script would harvest. Masked reads (a cell
-  secretary's), a record's history, correction lists and searches are audited (searches are not:
-  they show no identifier) but not counted. A staff account that opens more than
+  secretary's), one's own record, a record's history and correction lists are audited but not
+  counted; searches are neither (they show no identifier). A staff account that opens more than
   SOTAY_UNUSUAL_READS_PER_HOUR of them within an hour raises an UnusualRecordReads alert, once
   an hour at most, for the city's operators, who close it with what they found.
 """
