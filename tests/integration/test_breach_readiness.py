@@ -6,6 +6,7 @@ threshold (set low here), with an event on the stream that names no member."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -18,7 +19,10 @@ from sqlalchemy import text
 
 import services.members
 from services.members.adapters.access_export import DETAIL, MEMBERS as MEMBER_COLUMNS
+from services.members.adapters import audit
+from services.members.domain import Reader
 from services.members.entrypoints.models import AccessHistory, UnusualReadAlert, UnusualReadAlerts
+from sotay.kit.events import uuid7
 from tests.support.system import eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration
@@ -248,3 +252,26 @@ async def test_the_alert_fires_once_past_the_threshold_and_names_no_member(syste
     opened = await c.post(f"{API}/access-history", headers=system.auth("city_admin"), json={
         "account": "clerk-heavy", "since": alert["window_start"]})
     assert [m["full_name"] for m in opened.json()["members"]] == NAMES[:THRESHOLD + 3]
+
+
+async def test_reads_crossing_the_threshold_together_raise_one_alert(system):
+    """Two transactions of one account past the threshold at once: the second waits for the first
+    on the account's lock, then finds its alert; one alert, not one each."""
+    engine = system.runtimes["members"].context.engine
+    reader = Reader("clerk-race", "unit_admin", "ba-dinh", None)
+    async with engine.connect() as first, engine.connect() as second, engine.connect() as watcher:
+        await first.begin()
+        await second.begin()
+        raised = await audit.raise_unusual_reads(first, uuid7(), reader, THRESHOLD + 1, THRESHOLD)
+        waiting = asyncio.create_task(audit.raise_unusual_reads(second, uuid7(), reader, THRESHOLD + 1, THRESHOLD))
+
+        async def blocked():
+            return (await watcher.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                               "AND NOT granted"))).scalar_one()
+        await eventually(blocked)
+        await first.commit()
+        assert raised is not None and await waiting is None
+        await second.commit()
+    async with engine.connect() as db:
+        count = await db.execute(text("SELECT count(*) FROM unusual_reads WHERE actor = 'clerk-race'"))
+        assert count.scalar_one() == 1
