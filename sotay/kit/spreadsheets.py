@@ -61,13 +61,19 @@ def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
 
 def xlsx_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> bytes:
     """An XLSX workbook of one sheet (streamed as it is written: openpyxl's write-only mode)."""
+    return xlsx_book([(title, columns, rows)])
+
+
+def xlsx_book(sheets: Iterable[tuple[str | None, Sequence[str], Iterable[Sequence[Any]]]]) -> bytes:
+    """An XLSX workbook of several sheets, each (title, header row, rows), in that order."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(_SHEET_TITLE_FORBIDDEN.sub("-", title)[:31] if title else None)
-    sheet.append([_xlsx_cell(sheet, c) for c in columns])
-    for row in rows:
-        sheet.append([_xlsx_cell(sheet, value) for value in row])
+    for title, columns, rows in sheets:
+        sheet = book.create_sheet(_SHEET_TITLE_FORBIDDEN.sub("-", title)[:31] if title else None)
+        sheet.append([_xlsx_cell(sheet, c) for c in columns])
+        for row in rows:
+            sheet.append([_xlsx_cell(sheet, value) for value in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="benchmarks against the real servers (no scenario: the whole suite, "
                                          "quick size then Hanoi's)")
-    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics"],
+    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics", "reads"],
                        help="one benchmark alone; without it, the end-to-end suite")
     bench.add_argument("--quick", action="store_true",
                        help="suite: the quick size only (20,000 members, 1,000 registrations, 2,000 readers)")
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--articles", type=int, default=10_000, help="feed: published articles")
     bench.add_argument("--requests", type=int, default=10_000, help="feed: requests per measured run")
     bench.add_argument("--population", type=int, default=40_000, help="metrics: members in the backlog")
+    bench.add_argument("--reads", type=int, default=3_000,
+                       help="reads: records opened each way (floor, with the unusual-read check, past its threshold)")
     bench.add_argument("--rate", type=int, default=2_000, help="metrics: steady events/s")
     bench.add_argument("--seconds", type=float, default=20.0, help="metrics: how long the steady load runs")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -502,6 +504,9 @@ def cmd_bench(args, settings: Settings) -> int:
         from sotay.system.bench_feed import run_feed_benchmark
         return asyncio.run(run_feed_benchmark(settings, members=args.members or 100_000, articles=args.articles,
                                               requests=args.requests, json_file=args.json))
+    if args.scenario == "reads":
+        from sotay.system.bench_reads import run_reads_benchmark
+        return asyncio.run(run_reads_benchmark(settings, reads=args.reads, json_file=args.json))
     return asyncio.run(run_import_benchmark(settings, rows=args.rows, json_file=args.json))
 
 
