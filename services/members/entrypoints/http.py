@@ -18,9 +18,10 @@ from services.members.entrypoints.models import (
     MemberRecord, MemberSearch, MemberSummary, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage, StatusChange,
     Transfer, UnusualReadAlert, UnusualReadAlerts, moment,
 )
-from services.members.handlers import breach, corrections, imports, members, org_units
+from services.members.handlers import breach, corrections, imports, members, org_units, subject
 from sotay.kit.auth import Principal
 from sotay.kit.db import path_codes
+from sotay.contracts.subject import SubjectData
 from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import MULTIPART_SLACK, body_limit, invalid, json_response, spool_upload, unstorable
 from sotay.kit.service import ServiceContext
@@ -267,6 +268,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                                                            body.note, today=date.today())
             return json_response(correction_json(created), 201)
         return await idempotent(request, user, work)
+
+    @router.get("/me/data", response_model=SubjectData,
+                summary="Everything the registry holds about you, and who read your record (audited)")
+    async def my_data(user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await subject.held(db, user))
 
     @router.get("/me/corrections", response_model=CorrectionRequests,
                 summary="The signed-in member's own correction requests and their decisions (audited)")
