@@ -9,7 +9,7 @@ from services.members.adapters import sealed
 from services.members.entrypoints.events import accounts_consumer
 from services.members.entrypoints.http import build_router
 from sotay.contracts.members import CATALOGUE
-from sotay.kit.keys import MissingKey
+from sotay.kit.keys import MissingKey, members_kek
 from sotay.kit.service import ServiceContext, ServiceDefinition
 
 log = logging.getLogger("sotay.members")
@@ -17,8 +17,11 @@ log = logging.getLogger("sotay.members")
 
 def prepare(ctx: ServiceContext) -> None:
     """The vault that seals citizen IDs, phones and dates of birth (adapters/sealed.py), for the
-    service's connections; its keys are read on first use, or as the service starts."""
+    service's connections, and the key of the answers kept for retries; keys are read on first
+    use, or as the service starts."""
     sealed.register(ctx.engine, sealed.Vault(ctx.settings, ctx.pii_hash))
+    # The answers kept for retried requests hold records (citizen ID, phone): sealed too.
+    ctx.idempotency.answer_key = lambda: members_kek(ctx.settings)
 
 
 async def load_keys(ctx: ServiceContext) -> None:
