@@ -348,36 +348,36 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             items = await subject_requests.staff_list(db, user, open_only=status == "open", overdue=overdue)
         return json_response({"items": [request_json(r, staff=True) for r in items]})
 
-    @router.post("/subject-requests/{request_id}/acknowledge", response_model=SubjectRequest,
+    @router.post("/subject-requests/{subject_request_id}/acknowledge", response_model=SubjectRequest,
                  summary="Acknowledge a data-subject request (within 2 working days)")
-    async def acknowledge_request(request_id: str, request: Request, user: CurrentUser):
+    async def acknowledge_request(subject_request_id: str, request: Request, user: CurrentUser):
         async def work(db):
-            done = await subject_requests.acknowledge(db, user, parse_uuid(request_id))
+            done = await subject_requests.acknowledge(db, user, parse_uuid(subject_request_id))
             return json_response(request_json(done, staff=True))
         return await idempotent(request, user, work)
 
-    @router.post("/subject-requests/{request_id}/extend", response_model=SubjectRequest,
+    @router.post("/subject-requests/{subject_request_id}/extend", response_model=SubjectRequest,
                  summary="Extend a data-subject request's deadline once, by up to 15 days, with a reason")
-    async def extend_request(request_id: str, body: RequestExtension, request: Request, user: CurrentUser):
+    async def extend_request(subject_request_id: str, body: RequestExtension, request: Request, user: CurrentUser):
         async def work(db):
-            done = await subject_requests.extend(db, user, parse_uuid(request_id), body.days, body.reason)
+            done = await subject_requests.extend(db, user, parse_uuid(subject_request_id), body.days, body.reason)
             return json_response(request_json(done, staff=True))
         return await idempotent(request, user, work)
 
-    @router.post("/subject-requests/{request_id}/complete", response_model=SubjectRequest,
+    @router.post("/subject-requests/{subject_request_id}/complete", response_model=SubjectRequest,
                  summary="Complete a data-subject request, telling the member what was done")
-    async def complete_request(request_id: str, body: RequestOutcome, request: Request, user: CurrentUser):
+    async def complete_request(subject_request_id: str, body: RequestOutcome, request: Request, user: CurrentUser):
         async def work(db):
-            done = await subject_requests.decide(db, user, parse_uuid(request_id), complete=True,
+            done = await subject_requests.decide(db, user, parse_uuid(subject_request_id), complete=True,
                                                  outcome=body.outcome)
             return json_response(request_json(done, staff=True))
         return await idempotent(request, user, work)
 
-    @router.post("/subject-requests/{request_id}/refuse", response_model=SubjectRequest,
+    @router.post("/subject-requests/{subject_request_id}/refuse", response_model=SubjectRequest,
                  summary="Refuse a data-subject request, telling the member why in plain words")
-    async def refuse_request(request_id: str, body: RequestRefusal, request: Request, user: CurrentUser):
+    async def refuse_request(subject_request_id: str, body: RequestRefusal, request: Request, user: CurrentUser):
         async def work(db):
-            done = await subject_requests.decide(db, user, parse_uuid(request_id), complete=False,
+            done = await subject_requests.decide(db, user, parse_uuid(subject_request_id), complete=False,
                                                  outcome=body.reason)
             return json_response(request_json(done, staff=True))
         return await idempotent(request, user, work)

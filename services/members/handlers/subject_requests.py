@@ -30,7 +30,7 @@ async def ask(db: AsyncConnection, actor: Principal, kind: str, asked: str) -> d
     """The signed-in member's request, with its deadlines (the card in their token names them)."""
     member_id = await own_member_id(db, actor)
     if not asked.strip():
-        raise invalid([("asked", "say what you ask, in your own words")])
+        raise invalid([("asked", "is required: what you ask, in your own words")])
     request_id = uuid7()
     await insert(db, request_id, member_id, actor.subject, kind, asked.strip())
     return mine(await requests.by_id(db, request_id, today=hanoi_day()))
@@ -116,8 +116,8 @@ async def decide(db: AsyncConnection, actor: Principal, request_id: Any, *, comp
         raise Problem(409, "Decided as a correction", "Accept or reject the correction request itself.")
     field = "outcome" if complete else "reason"
     if not outcome.strip():
-        raise invalid([(field, "tell the member in plain words what was done" if complete else
-                        "tell the member in plain words why not")])
+        raise invalid([(field, "is required: what was done, in plain words to the member" if complete else
+                        "is required: why not, in plain words to the member")])
     await requests.decide(db, request_id, status="completed" if complete else "refused", outcome=outcome.strip(),
                           actor=actor.subject)
     return await reread(db, actor, request_id)
