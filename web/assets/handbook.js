@@ -26,6 +26,16 @@ Sotay.words({
     request_sent: "Đề nghị đã được gửi tới chi bộ.", unit: "Chi bộ", unit_above: "Trực thuộc", card: "Số thẻ đảng viên",
     status: "Tình trạng", admitted_on: "Ngày vào Đảng", official_on: "Ngày chính thức",
     my_corrections: "Các đề nghị sửa thông tin của đồng chí", no_corrections: "Đồng chí chưa gửi đề nghị nào.",
+    requests: "Yêu cầu về dữ liệu của đồng chí",
+    requests_note: "Đồng chí có quyền yêu cầu sửa, hạn chế, phản đối việc xử lý hoặc xoá dữ liệu của mình. Chi bộ trả lời trong 2 ngày làm việc và giải quyết trong 15 ngày.",
+    rq_kind: "Đồng chí muốn", rq_asked: "Nội dung yêu cầu", rq_send: "Gửi yêu cầu", rq_sent: "Yêu cầu đã được gửi tới chi bộ.",
+    rq_correction: "Sửa thông tin không đúng", rq_restriction: "Hạn chế việc dùng hoặc xem dữ liệu của tôi",
+    rq_objection: "Phản đối một việc dùng dữ liệu của tôi", rq_erasure: "Xoá dữ liệu của tôi", rq_other: "Yêu cầu khác",
+    rq_erasure_note: "Hồ sơ đảng viên được lưu giữ theo Điều lệ và quy định của Đảng nên không xoá được. Chi bộ vẫn trả lời đồng chí; đồng chí có thể yêu cầu hạn chế việc xem hồ sơ.",
+    rq_none: "Đồng chí chưa gửi yêu cầu nào.", rq_ack_by: "Hạn trả lời", rq_due_by: "Hạn giải quyết",
+    rq_extended: "Đã gia hạn, lý do", rq_outcome: "Kết quả", rq_refusal: "Lý do không thực hiện", rq_overdue: "Quá hạn",
+    rq_received: "Đã gửi, chờ chi bộ trả lời", rq_acknowledged: "Chi bộ đã nhận, đang giải quyết",
+    rq_extended_s: "Đang giải quyết (đã gia hạn)", rq_completed: "Đã giải quyết", rq_refused: "Không thực hiện",
     my_data: "Dữ liệu hệ thống lưu về đồng chí",
     my_data_note: "Đồng chí có quyền biết hệ thống lưu những gì về mình, ai đã xem hồ sơ của mình và để làm gì (Luật Bảo vệ dữ liệu cá nhân).",
     my_data_open: "Xem dữ liệu của tôi", my_data_download: "Tải về tệp dữ liệu (JSON)", nothing_held: "Không có.",
@@ -79,6 +89,16 @@ Sotay.words({
     request_sent: "Your request was sent to your cell.", unit: "Cell", unit_above: "Part of", card: "Party card number",
     status: "Standing", admitted_on: "Admitted on", official_on: "Full member since",
     my_corrections: "Your correction requests", no_corrections: "You have not asked for a correction.",
+    requests: "Your requests about your data",
+    requests_note: "You may ask to correct, restrict, object to a use of, or erase your data. Your cell answers within 2 working days and settles it within 15 days.",
+    rq_kind: "You want to", rq_asked: "What you ask", rq_send: "Send the request", rq_sent: "Your request was sent to your cell.",
+    rq_correction: "Correct something wrong", rq_restriction: "Restrict the use or reading of my data",
+    rq_objection: "Object to a use of my data", rq_erasure: "Erase my data", rq_other: "Something else",
+    rq_erasure_note: "The member registry is kept under the Party's Charter and rules, so it cannot be erased. Your cell still answers you; you may ask to restrict who reads your record.",
+    rq_none: "You have not sent a request.", rq_ack_by: "Answer due by", rq_due_by: "Settle by",
+    rq_extended: "Extended, because", rq_outcome: "Outcome", rq_refusal: "Why not", rq_overdue: "Overdue",
+    rq_received: "Sent, awaiting your cell's answer", rq_acknowledged: "Received by your cell, in hand",
+    rq_extended_s: "In hand (extended)", rq_completed: "Settled", rq_refused: "Not done",
     my_data: "The data the system holds about you",
     my_data_note: "You have the right to know what the system holds about you, who read your record and why (Personal Data Protection Law).",
     my_data_open: "See my data", my_data_download: "Download the data file (JSON)", nothing_held: "None.",
@@ -332,6 +352,58 @@ async function showMyCorrections() {
     : [el("p", { class: "muted" }, t("no_corrections"))]));
 }
 
+const REQUEST_KINDS = ["correction", "restriction", "objection", "erasure", "other"];
+
+// A data-subject request as its member sees it: what they asked, where it stands, the day it is
+// due (dd/mm/yyyy) and what their unit answered.
+function requestItem(r) {
+  const open = ["received", "acknowledged", "extended"].includes(r.status);
+  const due = r.extended_to || r.due_by;
+  return el("li", { "data-id": r.id, "data-status": r.status },
+    el("p", {}, el("span", { class: `state ${r.status}` }, t(r.status === "extended" ? "rq_extended_s" : `rq_${r.status}`)),
+      r.overdue ? el("span", { class: "state behind" }, ` ${t("rq_overdue")}`) : "", " ", t(`rq_${r.kind}`)),
+    el("p", { class: "muted" }, r.asked),
+    el("p", { class: "muted" }, `${t("sent_on")} ${Sotay.date(r.received_at)}`),
+    r.status === "received" ? el("p", { class: "deadline" }, `${t("rq_ack_by")}: ${Sotay.date(r.acknowledge_by)}`) : "",
+    open ? el("p", { class: "deadline" }, `${t("rq_due_by")}: ${Sotay.date(due)}`) : "",
+    r.extension_reason ? el("p", {}, `${t("rq_extended")}: ${r.extension_reason}`) : "",
+    r.outcome ? el("p", { class: "outcome" }, `${t(r.status === "refused" ? "rq_refusal" : "rq_outcome")}: ${r.outcome}`) : "");
+}
+
+async function showMyRequests() {
+  const list = $("my-requests");
+  if (!list) return;
+  const { items } = await Sotay.json("/api/members/v1/me/requests");
+  list.replaceChildren(...(items.length ? [el("ul", { class: "corrections" }, ...items.slice().reverse().map(requestItem))]
+    : [el("p", { class: "muted" }, t("rq_none"))]));
+}
+
+function requestForm() {
+  const erasureNote = el("p", { id: "rq-erasure-note", class: "hint", hidden: "" }, t("rq_erasure_note"));
+  const kind = el("select", { id: "rq-kind", name: "kind",
+    onchange: () => { erasureNote.hidden = kind.value !== "erasure"; } },
+    ...REQUEST_KINDS.map((k) => el("option", { value: k }, t(`rq_${k}`))));
+  const form = el("form", { id: "request-form", novalidate: "" },
+    el("p", {}, t("requests_note")),
+    el("label", { for: "rq-kind" }, t("rq_kind")), kind, erasureNote,
+    el("label", { for: "rq-asked" }, t("rq_asked")),
+    el("textarea", { id: "rq-asked", name: "asked", maxlength: "2000", rows: "3" }),
+    el("p", {}, el("button", { type: "submit" }, t("rq_send"))),
+    el("p", { id: "request-done", class: "notice", role: "status" }),
+    el("p", { id: "request-error", class: "error", role: "alert" }));
+  form.addEventListener("input", () => { $("request-done").textContent = ""; });
+  Sotay.sending(form, async (key) => {
+    $("request-error").textContent = ""; $("request-done").textContent = "";
+    const asked = $("rq-asked").value.trim();
+    if (!asked) throw Object.assign(new Error("required"), { problem: { errors: [{ field: "asked", reason: "is required" }] } });
+    await Sotay.post("/api/members/v1/me/requests", { kind: kind.value, asked }, key);
+    form.reset(); erasureNote.hidden = true; Sotay.clearFieldErrors(form);
+    $("request-done").textContent = t("rq_sent");
+    await showMyRequests();
+  }, (err) => failed(form, err, $("request-error"), (f) => (f === "asked" ? $("rq-asked") : f === "kind" ? kind : null)));
+  return form;
+}
+
 async function showProfile() {
   const me = await Sotay.json("/api/members/v1/members/me");
   const unit = await unitName(me.unit);
@@ -382,10 +454,12 @@ async function showProfile() {
     el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", { "data-field": k }, v ?? "—")]))),
     el("section", { class: "card" }, el("h2", {}, t("correction")), form),
     el("section", { class: "card" }, el("h2", {}, t("my_corrections")), el("div", { id: "my-corrections" })),
+    el("section", { class: "card", id: "requests" }, el("h2", {}, t("requests")), requestForm(),
+      el("div", { id: "my-requests" })),
     el("section", { class: "card" }, el("h2", {}, t("my_data")), el("p", {}, t("my_data_note")),
       el("p", {}, el("a", { href: "#mydata", class: "button secondary", id: "open-my-data" }, t("my_data_open")))));
   fitValue();
-  await showMyCorrections();
+  await Promise.all([showMyCorrections(), showMyRequests()]);
 }
 
 // --- notifications ------------------------------------------------------------------------------
