@@ -77,6 +77,12 @@ async def test_a_request_gets_its_deadlines_and_the_unit_answers_it(system):
                          headers=system.auth("cell_secretary", "c1"))).status_code == 403
     listed = [i for i in (await c.get(STAFF, headers=q1)).json()["items"] if i["id"] == r["id"]]
     assert listed[0]["full_name"] == "Lê Thị Hoa" and listed[0]["can_act"] is True
+    # Reading the list (names, cards, the members' own words) is audited, as a correction list is.
+    async with system.runtimes["members"].context.engine.connect() as db:
+        audited = (await db.execute(text(
+            "SELECT what, purpose FROM record_reads WHERE CAST(:m AS uuid) = ANY(member_ids) AND what = 'requests'"),
+            {"m": listed[0]["member_id"]})).all()
+    assert [tuple(a) for a in audited] == [("requests", "request_review")]
 
     acknowledged = await c.post(f"{STAFF}/{r['id']}/acknowledge", headers=q1)
     assert acknowledged.status_code == 200 and acknowledged.json()["status"] == "acknowledged"

@@ -341,10 +341,10 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/subject-requests", response_model=SubjectRequests,
                 summary="Data-subject requests of members in the caller's units, the most urgent first "
-                        "(`overdue=true`: only those past a deadline; registry writers)")
+                        "(`overdue=true`: only those past a deadline; registry writers; audited)")
     async def list_subject_requests(user: CurrentUser, status: Literal["open", "all"] = "open",
                                     overdue: bool = False):
-        async with engine.connect() as db:
+        async with engine.begin() as db:  # the read is audited in its transaction
             items = await subject_requests.staff_list(db, user, open_only=status == "open", overdue=overdue)
         return json_response({"items": [request_json(r, staff=True) for r in items]})
 

@@ -317,8 +317,9 @@ class AccessedMember(BaseModel):
     unit_name: str
 
 
-ReadWhat = Literal["record", "self", "history", "corrections", "reads"]
-ReadPurpose = Literal["registry", "correction_review", "self", "access_review", "breach_notification"]
+ReadWhat = Literal["record", "self", "history", "corrections", "reads", "requests"]
+ReadPurpose = Literal["registry", "correction_review", "self", "access_review", "breach_notification",
+                      "request_review"]
 
 
 class RecordRead(BaseModel):

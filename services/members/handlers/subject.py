@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members.adapters import audit, registry
-from services.members.handlers import corrections, members
+from services.members.handlers import corrections, members, subject_requests
 from sotay.kit.auth import Principal
 
 MAX_READS = 10_000
@@ -26,5 +26,6 @@ async def held(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
         "record": [record],
         "history": [{k: v for k, v in change.items() if k != "actor"} for change in await registry.history(db, record["id"])],
         "corrections": await corrections.own_corrections(db, actor),
+        "requests": await subject_requests.own(db, actor),
         "reads_of_your_record": [{k: r[k] for k in READ_FIELDS} for r in reads],
     }}

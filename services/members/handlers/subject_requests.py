@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members import workdays
-from services.members.adapters import registry, requests
-from services.members.handlers.access import ORG, REGISTRY_WRITERS, is_member_concerned, not_found
+from services.members.adapters import audit, registry, requests
+from services.members.handlers.access import ORG, REGISTRY_WRITERS, Scopes, is_member_concerned, not_found
 from sotay.kit.auth import Principal
 from sotay.kit.clock import hanoi_day
 from sotay.kit.events import uuid7
@@ -72,6 +72,9 @@ async def staff_list(db: AsyncConnection, actor: Principal, *, open_only: bool, 
     scopes = await ORG.scoped(db, actor, REGISTRY_WRITERS)
     items = await requests.listed(db, scopes=scopes, member_id=None, open_only=open_only, overdue=overdue,
                                   today=hanoi_day())
+    if items:  # names, cards and the members' own words: audited as a correction list is
+        await audit.audit_read(db, (await Scopes.of(db, actor)).reader(actor), "requests",
+                               list({i["member_id"] for i in items}), masked=False, purpose="request_review")
     return [as_seen_by(actor, item) for item in items]
 
 
