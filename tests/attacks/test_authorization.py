@@ -27,6 +27,7 @@ from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
 from tests.attacks.world import MEMBERS
 from tests.support.push import a_device
+from tests.support.system import CONSENT
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +74,7 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/identity/v1/accounts/{account_id}/disable": {"reason": "nghỉ công tác"},
         "POST /api/identity/v1/token/revoke": ("form", {"token": "not-a-refresh-token"}),
         "POST /api/identity/v1/registrations": {"party_card_no": an[1], "full_name": an[0], "date_of_birth": an[3],
-                                                "phone": an[4], "password": "x", "platform": "web"},
+                                                "phone": an[4], "password": "x", "platform": "web", "consent": CONSENT},
         "POST /api/identity/v1/registrations/status": {"party_card_no": an[1], "password": "wrong password"},
         "POST /api/identity/v1/password-resets/lookup": {"party_card_no": an[1]},
         "POST /api/identity/v1/password-resets": {"username": an[1], "code": "1234 5678",

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from services.identity.adapters import store as identity_store
 from tests.browser.conftest import publish_article
-from tests.support.system import real_server
+from tests.support.system import CONSENT, real_server
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ async def small_targets(page) -> list[str]:
 async def register(system, card: str, name: str, phone: str, password: str = PASSWORD) -> dict:
     answer = await system.client.post(REGISTRATIONS, json={
         "party_card_no": card, "full_name": name, "date_of_birth": "1960-05-01", "phone": phone,
-        "password": password, "platform": "web"})
+        "password": password, "platform": "web", "consent": CONSENT})
     assert answer.status_code == 202, answer.text
     return answer.json()
 

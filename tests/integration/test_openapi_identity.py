@@ -21,6 +21,7 @@ from services.identity.entrypoints.models import (
     Tokens,
 )
 from tests.support.system import (
+    CONSENT,
     create_org_tree,
     eventually,
     import_registry,
@@ -74,7 +75,7 @@ async def test_every_operation_documents_its_success_response(system):
 async def test_real_answers_validate_against_their_models(system):
     admin = system.auth("city_admin")
     body = {"party_card_no": CARD, "full_name": "Nguyễn Văn An", "date_of_birth": "1970-01-01",
-            "phone": "0900000001", "password": PASSWORD, "platform": "mobile"}
+            "phone": "0900000001", "password": PASSWORD, "platform": "mobile", "consent": CONSENT}
     received = await system.client.post(f"{API}/registrations", json=body)
     assert received.status_code == 202, received.text
     reg_id = RegistrationReceived.model_validate(received.json()).id
