@@ -265,10 +265,13 @@ ACCOUNT_PURPOSE = "account"
 
 @dataclass(frozen=True)
 class Purpose:
-    """One purpose of a notice: a stable code, whether the handbook cannot work without it, its words."""
+    """One purpose of a notice: a stable code, whether the handbook cannot work without it, its
+    name (a few words) and what it covers, in Vietnamese and English."""
 
     code: str
     required: bool
+    name_vi: str
+    name_en: str
     vi: str
     en: str
 
@@ -293,13 +296,13 @@ class Notice:
 
 NOTICES = (
     Notice(1, date(2026, 1, 1), (
-        Purpose(ACCOUNT_PURPOSE, True,
+        Purpose(ACCOUNT_PURPOSE, True, "Tài khoản và Sổ tay", "Account and handbook",
                 "Lập và quản lý tài khoản, sử dụng Sổ tay: đối chiếu với hồ sơ đảng viên, chi bộ phê duyệt, "
                 "đăng nhập, nhận tin bài và lịch sinh hoạt của đơn vị, ghi nhận tin đã đọc và ý kiến của đồng chí",
                 "Creating and keeping your account and using the handbook: checking against the member registry, "
                 "approval by your cell, signing in, your units' news and meetings, recording what you read and "
                 "the feedback you give"),
-        Purpose("push", False,
+        Purpose("push", False, "Thông báo đẩy", "Push notifications",
                 "Nhận thông báo đẩy trên điện thoại hoặc máy tính, gửi qua dịch vụ của hãng trình duyệt "
                 "(có thể đặt ở nước ngoài)",
                 "Push notifications on your phone or computer, sent through the browser maker's service "

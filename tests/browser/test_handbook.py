@@ -144,6 +144,7 @@ async def test_a_double_tap_or_a_lost_answer_sends_one_registration(system, brow
             await page.fill("#su-born", "01/05/1960")
             await page.fill("#su-phone", "0911 222 333")
             await page.fill("#su-password", PASSWORD)
+            await page.check("#su-purpose-account")
 
         await fill("010000077")
         await page.click("#signup-form button[type=submit]")

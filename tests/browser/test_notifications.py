@@ -174,6 +174,8 @@ async def test_a_registrant_is_told_of_the_approval_on_the_device_they_registere
         await page.fill("#su-born", "01/05/1960")
         await page.fill("#su-phone", "0910000002")
         await page.fill("#su-password", PASSWORD)
+        await page.check("#su-purpose-account")
+        await page.check("#su-purpose-push")  # the device is offered to be told only to one who agreed to push
         await page.click("#signup-form button[type=submit]")
         await expect(page.locator("#signup-done")).to_contain_text("đang chờ chi bộ phê duyệt")
         await page.click("#tell-me")

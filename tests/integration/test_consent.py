@@ -118,7 +118,8 @@ async def test_the_notice_is_public_versioned_and_in_both_languages(system):
     notice = answer.json()
     assert notice["version"] == 1 and notice["current"] and notice["published_on"] == "2026-01-01"
     assert [(p["code"], p["required"]) for p in notice["purposes"]] == [("account", True), ("push", False)]
-    assert all(p["label"]["vi"] and p["label"]["en"] for p in notice["purposes"])
+    assert [p["name"]["vi"] for p in notice["purposes"]] == ["Tài khoản và Sổ tay", "Thông báo đẩy"]
+    assert all(p["label"]["vi"] and p["label"]["en"] and p["name"]["en"] for p in notice["purposes"])
     vi, en = notice["text"]["vi"], notice["text"]["en"]
     for said in ("91/2025/QH15", "356/2025/NĐ-CP", "nước ngoài", "rút lại sự đồng ý", "Quyền của đồng chí",
                  "Giữ thông tin trong bao lâu", "Ai được xem"):

@@ -2,7 +2,9 @@
 // the feed with what is not read yet, an article (opening it records the
 // read) and its feedback, the cell's meetings with attendance, the
 // notifications (an inbox, what to be told of, push on this device), and the
-// member's own record with a correction request and the requests made.
+// member's own record with a correction request and the requests made, and
+// their consents to the privacy notice (shown at sign-up too: nothing ticked
+// beforehand), each to withdraw or give again.
 //
 // For people, elderly many of them, on phones: dates are typed and shown
 // dd/mm/yyyy, units by name, the phone as people write it; each error next to
@@ -50,6 +52,26 @@ Sotay.words({
     push_denied: "Máy này đang chặn thông báo của Sổ tay. Để bật, đồng chí mở phần cài đặt của trình duyệt, mục Thông báo, và cho phép trang này.",
     push_note: "Thông báo được gửi qua dịch vụ của hãng trình duyệt (có thể đặt ở nước ngoài), đã mã hoá và không mang họ tên hay thông tin cá nhân của đồng chí.",
     tell_me: "Báo cho tôi trên máy này khi chi bộ phê duyệt", told_later: "Khi chi bộ quyết định, máy này sẽ nhận được thông báo.",
+    consent_title: "Đồng ý cho xử lý dữ liệu cá nhân",
+    consent_hint: "Đồng chí đọc thông báo, rồi tự đánh dấu vào những mục đồng ý. Mục “bắt buộc” cần có thì mới lập được tài khoản.",
+    read_notice: "Đọc Thông báo về xử lý dữ liệu cá nhân", required_mark: "bắt buộc", optional_mark: "tùy chọn",
+    "consent.purposes": "Sự đồng ý", "consent.notice_version": "Thông báo về xử lý dữ liệu cá nhân", purposes: "Sự đồng ý",
+    notice_unavailable: "Chưa tải được Thông báo về xử lý dữ liệu cá nhân. Đề nghị kiểm tra mạng rồi tải lại trang.",
+    privacy: "Dữ liệu cá nhân và sự đồng ý", notice_version: "phiên bản {v}",
+    consent_current: "Đồng chí đã đồng ý với Thông báo về xử lý dữ liệu cá nhân phiên bản {v} ngày {d}.",
+    consent_older: "Thông báo về xử lý dữ liệu cá nhân đã được cập nhật (phiên bản {v}). Đề nghị đồng chí đọc bản mới và bấm “Đồng ý” ở mục bắt buộc.",
+    consent_none: "Đồng chí chưa đồng ý với Thông báo về xử lý dữ liệu cá nhân hiện hành (phiên bản {v}). Đề nghị đồng chí đọc và bấm “Đồng ý” ở mục bắt buộc.",
+    consent_closing: "Đồng chí đã rút lại sự đồng ý ở mục bắt buộc, tức là đề nghị đóng tài khoản Sổ tay. Chi bộ sẽ liên hệ với đồng chí để hoàn tất. Trong lúc chờ, tài khoản vẫn dùng được; nếu đổi ý, đồng chí bấm “Đồng ý” ở mục bắt buộc.",
+    p_given: "Đã đồng ý ngày {d}", p_given_old: "Đã đồng ý phiên bản {v} ngày {d}", p_withdrawn: "Đã rút lại ngày {d}",
+    p_none: "Chưa đồng ý", give: "Đồng ý", withdraw: "Rút lại sự đồng ý",
+    withdraw_required: "Mục này bắt buộc để dùng Sổ tay. Rút lại nghĩa là đồng chí đề nghị đóng tài khoản Sổ tay: chi bộ sẽ liên hệ với đồng chí để hoàn tất. Hồ sơ đảng viên của đồng chí vẫn được giữ theo quy định của Đảng; việc sinh hoạt Đảng không bị ảnh hưởng.",
+    withdraw_confirm: "Tôi vẫn rút lại và đề nghị đóng tài khoản",
+    given_done: "Đã ghi nhận sự đồng ý của đồng chí.", withdrawn_done: "Đã ghi nhận việc đồng chí rút lại sự đồng ý.",
+    push_withdrawn_done: "Đã ghi nhận việc đồng chí rút lại sự đồng ý. Sổ tay không gửi thông báo đẩy đến máy nào của đồng chí nữa.",
+    closing_done: "Đã ghi nhận đề nghị đóng tài khoản của đồng chí. Chi bộ sẽ liên hệ với đồng chí.",
+    consent_history: "Các lần đồng chí đồng ý và rút lại", h_given: "Đồng ý", h_withdrawn: "Rút lại",
+    on_web: "trên máy tính", on_mobile: "trên điện thoại", unknown_client: "trình duyệt không rõ",
+    push_consent_note: "Bật thông báo trên máy này là đồng chí đồng ý với mục “Thông báo đẩy” trong Thông báo về xử lý dữ liệu cá nhân; đồng chí rút lại được ở mục “Thông tin cá nhân”.",
   },
   en: {
     title: "Electronic Party-member handbook", feed: "News", meetings: "Cell meetings", profile: "My record",
@@ -92,6 +114,26 @@ Sotay.words({
     push_denied: "This device blocks the handbook's notifications. To turn them on, open the browser's settings, Notifications, and allow this site.",
     push_note: "Notifications go through the browser maker's service (possibly abroad), encrypted, with no name or personal details of yours.",
     tell_me: "Tell me on this device when my cell decides", told_later: "This device will be told when your cell decides.",
+    consent_title: "Consent to the processing of your personal data",
+    consent_hint: "Read the notice, then tick what you agree to yourself. The “required” one is needed for an account.",
+    read_notice: "Read the privacy notice", required_mark: "required", optional_mark: "optional",
+    "consent.purposes": "Consent", "consent.notice_version": "Privacy notice", purposes: "Consent",
+    notice_unavailable: "The privacy notice could not be loaded. Check the connection and reload the page.",
+    privacy: "Personal data and consent", notice_version: "version {v}",
+    consent_current: "You agreed to version {v} of the privacy notice on {d}.",
+    consent_older: "The privacy notice has changed (version {v}). Please read the new version and press “Agree” on the required purpose.",
+    consent_none: "You have not agreed to the current privacy notice (version {v}). Please read it and press “Agree” on the required purpose.",
+    consent_closing: "You withdrew the required purpose: you asked for your handbook account to be closed. Your cell will contact you to complete it. Until then the account still works; if you change your mind, press “Agree” on the required purpose.",
+    p_given: "Agreed on {d}", p_given_old: "Agreed to version {v} on {d}", p_withdrawn: "Withdrawn on {d}",
+    p_none: "Not agreed", give: "Agree", withdraw: "Withdraw consent",
+    withdraw_required: "The handbook cannot work without this purpose. Withdrawing it means asking for your handbook account to be closed: your cell will contact you to complete it. Your member record is kept under Party rules; your Party membership and activities are not affected.",
+    withdraw_confirm: "Withdraw all the same and ask to close my account",
+    given_done: "Your consent was recorded.", withdrawn_done: "Your withdrawal was recorded.",
+    push_withdrawn_done: "Your withdrawal was recorded. The handbook no longer sends push notifications to any of your devices.",
+    closing_done: "Your request to close the account was recorded. Your cell will contact you.",
+    consent_history: "Each time you agreed or withdrew", h_given: "Agreed", h_withdrawn: "Withdrew",
+    on_web: "on a computer", on_mobile: "on a phone", unknown_client: "unknown browser",
+    push_consent_note: "Turning notifications on here means agreeing to “Push notifications” in the privacy notice; you can withdraw it under “My record”.",
   },
 });
 
@@ -120,6 +162,38 @@ const DATE_FIELDS = ["date_of_birth", "admitted_on", "official_on"];
 // A value of a member's record as the member reads it.
 const shown = (field, value) => (value == null || value === "" ? "—" : DATE_FIELDS.includes(field) ? Sotay.date(value)
   : field === "phone" ? Sotay.phone(value) : String(value));
+
+// From the installed app (install.js) the handbook is used "mobile", from a browser "web".
+const platform = () => (typeof SotayApp !== "undefined" && SotayApp.installed ? "mobile" : "web");
+
+// --- the privacy notice (identity's GET /privacy-notice: its version, purposes, texts) -----------
+let notice = null;
+async function currentNotice(again = false) {
+  if (!notice || again) notice = await Sotay.json("/api/identity/v1/privacy-notice");
+  return notice;
+}
+const inLang = (both) => both[Sotay.lang] || both.vi;
+// The notice's few Markdown marks (#, ## headings; - and 1. lists; **bold**) as elements, never as HTML.
+function noticeNodes(markdown) {
+  const inline = (text) => text.split(/\*\*(.+?)\*\*/).map((part, i) => (i % 2 ? el("strong", {}, part) : part));
+  const nodes = [];
+  let list = null;
+  for (const line of markdown.split("\n")) {
+    const item = /^(-|\d+\.) (.*)$/.exec(line);
+    if (item) {
+      if (!list) nodes.push(list = el(item[1] === "-" ? "ul" : "ol"));
+      list.append(el("li", {}, ...inline(item[2])));
+      continue;
+    }
+    list = null;
+    const heading = /^(#{1,2}) (.*)$/.exec(line);
+    if (heading) nodes.push(el(`h${heading[1].length + 2}`, {}, heading[2]));
+    else if (line.trim()) nodes.push(el("p", {}, ...inline(line)));
+  }
+  return nodes;
+}
+const mark = (p) => el("span", { class: p.required ? "required" : "muted" },
+  `(${t(p.required ? "required_mark" : "optional_mark")})`);
 
 // A unit's name (and the names of the units above it) from members' org tree; never a code.
 const unitNames = new Map();
@@ -357,9 +431,73 @@ async function showProfile() {
   render(el("section", { class: "card" }, el("h2", {}, t("profile")),
     el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", { "data-field": k }, v ?? "—")]))),
     el("section", { class: "card" }, el("h2", {}, t("correction")), form),
-    el("section", { class: "card" }, el("h2", {}, t("my_corrections")), el("div", { id: "my-corrections" })));
+    el("section", { class: "card" }, el("h2", {}, t("my_corrections")), el("div", { id: "my-corrections" })),
+    el("section", { class: "card", id: "consents" }));
   fitValue();
-  await showMyCorrections();
+  await Promise.all([showMyCorrections(), showConsents()]);
+}
+
+// The member's consents (identity's /me/consents): where they stand on each purpose of the current
+// notice, a button to withdraw or agree (again) on each, what withdrawing the required one means,
+// asked before it is done, and every giving and withdrawal with when, how and from what.
+async function showConsents(said = "") {
+  const box = $("consents");
+  if (!box) return;
+  let mine;
+  try {
+    [mine] = await Promise.all([Sotay.json("/api/identity/v1/me/consents"), currentNotice()]);
+  } catch (err) {
+    if (err.code === "no_consent_record") { box.hidden = true; return; }  // a staff account: no registration
+    throw err;
+  }
+  const status = el("p", { id: "consent-done", class: "notice", role: "status" }, said);
+  const error = el("p", { id: "consent-error", class: "error", role: "alert" });
+  const account = mine.purposes.find((p) => p.required);
+  const standing = mine.closure_requested ? t("consent_closing")
+    : account.given && account.notice_version === mine.notice_version
+      ? t("consent_current").replace("{v}", mine.notice_version).replace("{d}", Sotay.date(account.at))
+      : t(account.given ? "consent_older" : "consent_none").replace("{v}", mine.notice_version);
+  const act = (path, body, done) => async (e) => {
+    e.target.disabled = true;
+    error.textContent = "";
+    try {
+      await Sotay.post(`/api/identity/v1/me/consents${path}`, { ...body, platform: platform() });
+      if (path && body.purposes.includes("push")) await SotayPush.disable();  // this device at once (content forgets the others)
+      await showConsents(done);
+    } catch (err) { error.textContent = Sotay.explain(err); e.target.disabled = false; }
+  };
+  const give = (code) => act("", { notice_version: mine.notice_version, purposes: [code] }, t("given_done"));
+  const withdraw = (code) => act("/withdraw", { purposes: [code] },
+    t(code === "push" ? "push_withdrawn_done" : account.code === code ? "closing_done" : "withdrawn_done"));
+  const items = mine.purposes.map((p) => {
+    const shown = notice.purposes.find((n) => n.code === p.code);
+    const state = !p.notice_version ? t("p_none") : !p.given ? t("p_withdrawn").replace("{d}", Sotay.date(p.at))
+      : t(p.notice_version === mine.notice_version ? "p_given" : "p_given_old").replace("{v}", p.notice_version)
+        .replace("{d}", Sotay.date(p.at));
+    const current = p.given && p.notice_version === mine.notice_version;
+    const confirm = el("div", { class: "warn", hidden: "" }, el("p", {}, t("withdraw_required")),
+      el("div", { class: "actions" },
+        el("button", { type: "button", id: `withdraw-${p.code}-confirm`, onclick: withdraw(p.code) }, t("withdraw_confirm")),
+        el("button", { type: "button", class: "secondary", onclick: () => { confirm.hidden = true; } }, t("cancel"))));
+    const button = current
+      ? el("button", { type: "button", class: "secondary", id: `withdraw-${p.code}`,
+        onclick: p.required ? () => { confirm.hidden = false; } : withdraw(p.code) }, t("withdraw"))
+      : el("button", { type: "button", id: `give-${p.code}`, onclick: give(p.code) }, t("give"));
+    return el("li", { "data-code": p.code, "data-given": String(p.given) },
+      el("p", {}, el("strong", {}, inLang(shown.name)), " ", mark(p)),
+      el("p", { class: "muted" }, inLang(shown.label)),
+      el("p", { class: "state-text" }, state), el("p", {}, button), p.required ? confirm : "");
+  });
+  const name = (code) => { const p = notice.purposes.find((n) => n.code === code); return p ? inLang(p.name) : code; };
+  const history = mine.history.map((h) => el("li", {},
+    el("p", {}, `${when(h.at)} · ${t(`h_${h.action}`)}: ${h.purposes.map(name).join(", ")}`),
+    el("p", { class: "muted" }, `${t("notice_version").replace("{v}", h.notice_version)} · ${t(`on_${h.method}`)} `
+      + `(${h.client.includes("?") ? t("unknown_client") : h.client})`)));
+  box.replaceChildren(el("h2", {}, t("privacy")), el("p", { id: "consent-standing" }, standing),
+    el("details", { class: "privacy" }, el("summary", {}, `${t("read_notice")} (${t("notice_version").replace("{v}", notice.version)})`),
+      el("div", { class: "notice-text" }, ...noticeNodes(inLang(notice.text)))),
+    el("ul", { class: "purposes" }, ...items), status, error,
+    el("h3", {}, t("consent_history")), el("ul", { class: "consent-history" }, ...history));
 }
 
 // --- notifications ------------------------------------------------------------------------------
@@ -430,6 +568,7 @@ async function showDevicePush() {
     try {
       if (on) await SotayPush.disable();
       else {
+        await agreeToPush();
         await SotayPush.enable(async (subscription) =>
           (await Sotay.post("/api/content/v1/push-subscriptions", subscription)).id);
       }
@@ -441,7 +580,21 @@ async function showDevicePush() {
     }
   });
   status.textContent = t(on ? "push_is_on" : "push_is_off");
-  box.replaceChildren(status, el("p", {}, button), el("p", { class: "muted" }, t("push_note")));
+  box.replaceChildren(status, el("p", {}, button), el("p", { class: "muted" }, t("push_note")),
+    el("p", { class: "muted" }, t("push_consent_note")));
+}
+
+// Turning push on is agreeing to the notice's push purpose, recorded first unless it stands already.
+async function agreeToPush() {
+  const mine = await Sotay.json("/api/identity/v1/me/consents").catch((err) => {
+    if (err.code === "no_consent_record") return null;  // a staff account: nothing to record
+    throw err;
+  });
+  const push = mine && mine.purposes.find((p) => p.code === "push");
+  if (push && !(push.given && push.notice_version === mine.notice_version)) {
+    await Sotay.post("/api/identity/v1/me/consents", { notice_version: mine.notice_version, purposes: ["push"],
+      platform: platform() });
+  }
 }
 
 async function route() {
@@ -464,6 +617,7 @@ async function route() {
 // (and which field had the focus) is put back.
 async function redraw() {
   SotayPush.language(Sotay.lang);
+  await showSignupNotice();
   if (view().hidden) return;
   const typed = [...view().querySelectorAll("input, textarea, select")].filter((i) => i.id)
     .map((i) => [i.id, i.value]);
@@ -496,14 +650,41 @@ async function refused(card, password) {
   return null;
 }
 
+// The sign-up's privacy notice, folded, and a box to tick for each of its purposes, none ticked
+// beforehand (what the person ticked stays ticked when the language changes; `again`: the notice
+// changed since it was read, so it is fetched anew and nothing stays ticked).
+async function showSignupNotice(again = false) {
+  const box = $("su-purposes");
+  const ticked = again ? new Set() : new Set([...box.querySelectorAll("input:checked")].map((i) => i.value));
+  try {
+    await currentNotice(again);
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "error" }, t("notice_unavailable")));
+    return;
+  }
+  $("su-notice-text").replaceChildren(...noticeNodes(inLang(notice.text)));
+  box.replaceChildren(...notice.purposes.map((p) => {
+    const tick = el("input", { type: "checkbox", id: `su-purpose-${p.code}`, name: "purpose", value: p.code,
+      ...(p.required ? { "aria-required": "true" } : {}) });
+    tick.checked = ticked.has(p.code);  // as ticked, never by default (a reset of the form unticks it)
+    return el("label", { class: "check" }, tick, el("span", {}, inLang(p.label), " ", mark(p)));
+  }));
+}
+
 const signup = $("signup-form");
-const signupInput = (field) => signup.querySelector(`[name="${String(field).split(".")[0]}"]`);
+// A field's input; the consent's errors go by the required purpose's box (the first one).
+const signupInput = (field) => (String(field).startsWith("consent")
+  ? signup.querySelector("#su-purposes input[aria-required]") || $("su-purposes")
+  : signup.querySelector(`[name="${String(field).split(".")[0]}"]`));
 Sotay.sending(signup, async (key) => {
   $("signup-error").textContent = ""; $("signup-done").textContent = "";
   Sotay.clearFieldErrors(signup);
-  // From the installed app (install.js) a registration counts as "mobile", from a browser as "web".
-  const platform = typeof SotayApp !== "undefined" && SotayApp.installed ? "mobile" : "web";
-  const body = { ...Object.fromEntries(new FormData(signup).entries()), platform };
+  const shown = await currentNotice();
+  const form = new FormData(signup);
+  const purposes = form.getAll("purpose");
+  form.delete("purpose");
+  const body = { ...Object.fromEntries(form.entries()), platform: platform(),
+                 consent: { notice_version: shown.version, purposes } };
   const born = Sotay.isoDate(body.date_of_birth);
   if (body.date_of_birth && !born) {
     throw Object.assign(new Error("date"), { problem: { errors: [{ field: "date_of_birth", reason: DATE_REASON }] } });
@@ -512,8 +693,13 @@ Sotay.sending(signup, async (key) => {
   const registered = await Sotay.post("/api/identity/v1/registrations", body, key);
   signup.reset();
   $("signup-done").textContent = t("signed_up");
-  await offerToTell(registered.id);
-}, (err) => failed(signup, err, $("signup-error"), signupInput));
+  if (purposes.includes("push")) await offerToTell(registered.id);  // only to one who agreed to push
+}, async (err) => {
+  const errors = (err.problem && err.problem.errors) || [];
+  if (errors.some((x) => x.field === "consent.notice_version")) await showSignupNotice(true);
+  failed(signup, err, $("signup-error"), signupInput);
+});
+showSignupNotice();
 
 // After registering: this device may be told of the cell's decision (before there is an account to
 // sign in to). Content learns of the registration from identity's event a moment later: a refusal

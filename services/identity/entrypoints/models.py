@@ -210,7 +210,8 @@ class InBothLanguages(BaseModel):
 class NoticePurpose(BaseModel):
     code: str = Field(description="Stable: what a registration or a consent names")
     required: bool = Field(description="The handbook cannot work without it: no account without it")
-    label: InBothLanguages
+    name: InBothLanguages = Field(description="A few words")
+    label: InBothLanguages = Field(description="What it covers, as the registrant ticks it")
 
 
 class PrivacyNotice(BaseModel):

@@ -54,7 +54,8 @@ def notice_json(version: int | None) -> dict[str, Any]:
         raise Problem(404, "Not found", "No privacy notice has this version.")
     return {"version": shown.version, "published_on": shown.published_on.isoformat(),
             "current": shown is domain.CURRENT_NOTICE,
-            "purposes": [{"code": p.code, "required": p.required, "label": {"vi": p.vi, "en": p.en}}
+            "purposes": [{"code": p.code, "required": p.required, "name": {"vi": p.name_vi, "en": p.name_en},
+                          "label": {"vi": p.vi, "en": p.en}}
                          for p in shown.purposes],
             "text": {language: notices.text(shown.version, language) for language in notices.LANGUAGES}}
 
