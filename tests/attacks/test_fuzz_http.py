@@ -165,6 +165,8 @@ def valid_bodies(world) -> dict[str, object]:
                                                 "phone": an[4], "password": "Mot mat khau dai du", "platform": "web", "consent": CONSENT},
         "POST /api/identity/v1/registrations/status": {"party_card_no": an[1], "password": "Mot mat khau dai du"},
         "POST /api/identity/v1/password-resets/lookup": {"party_card_no": an[1]},
+        "POST /api/identity/v1/me/consents": {"notice_version": 1, "purposes": ["push"], "platform": "mobile"},
+        "POST /api/identity/v1/me/consents/withdraw": {"purposes": ["push"], "platform": "web"},
         "POST /api/identity/v1/password-resets": {"username": an[1], "code": "1234 5678",
                                                   "new_password": "Mot mat khau dai du"},
         "POST /api/identity/v1/registrations/{reg_id}/reject": {"reason": "không đúng"},
