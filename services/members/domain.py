@@ -375,3 +375,29 @@ def interpret_query(q: str | None, *, phones: bool = True) -> tuple[str | None, 
     if card_no or phone:
         return card_no, phone, None
     return None, None, fold(q)
+
+
+# --- the audit of reads (docs/breach-runbook.md) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads personal data, as the audit keeps them: the account; the role they read in and
+    the unit it is held over; their party card when their token carries one (the access history
+    then names them from the registry)."""
+
+    account: str
+    role: str | None = None
+    unit: str | None = None
+    card: str | None = None
+
+
+# Why a read was made: the task of the route that made it (record_reads.purpose).
+PURPOSES = ("registry", "correction_review", "self", "access_review", "breach_notification")
+# Reads kept before their purpose was: told from what was read.
+PURPOSE_OF_WHAT = {"record": "registry", "history": "registry", "corrections": "correction_review", "self": "self",
+                   "reads": "access_review"}
+
+
+def purpose_of(read: Mapping[str, Any]) -> str:
+    return read["purpose"] or PURPOSE_OF_WHAT[read["what"]]

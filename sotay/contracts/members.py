@@ -5,7 +5,7 @@ citizen ID or a phone number in clear: identity matches registrations on
 their keyed hashes (`*_hash`, HMAC-SHA256 of the normalised value).
 """
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from sotay.kit.events import Catalogue, Event
@@ -92,10 +92,24 @@ class MemberStatusChanged(MemberSnapshot):
     reason: str | None
 
 
+class UnusualRecordReads(MembersEvent):
+    """A staff account opened more full member records (their identifiers in clear) within an
+    hour than the registry's threshold (SOTAY_UNUSUAL_READS_PER_HOUR): a possible breach for the
+    operator to look into. Raised once an account an hour, on the city's subject. It names the
+    account, never the members it read: the access history tells those to whoever may see it."""
+
+    alert_id: str
+    account_id: str
+    reads: int  # full records the account opened within the window
+    threshold: int
+    window_start: datetime
+    window_end: datetime
+
+
 # The events a replica of the org tree follows, and those that carry a member's whole snapshot
 # (a replica keeps a member from any of them).
 UNIT_EVENTS = (OrgUnitCreated, OrgUnitUpdated)
 MEMBER_SNAPSHOTS = (MemberRegistered, MemberUpdated, MemberTransferred, MemberStatusChanged)
 
 CATALOGUE = Catalogue(OrgUnitCreated, OrgUnitUpdated, MemberRegistered, MemberUpdated, MemberTransferred,
-                      MemberStatusChanged)
+                      MemberStatusChanged, UnusualRecordReads)

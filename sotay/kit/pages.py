@@ -7,7 +7,8 @@ nginx in the compose deployment.
 - `/dashboard`: the rollout dashboard for leaders.
 - `/console/approvals`: the approval console of cell secretaries and unit admins.
 - `/console/editorial`: the editorial console (desk, workflow, feed sources).
-- `/console/registry`: the registry console (search, records, transfers, standing, imports, corrections).
+- `/console/registry`: the registry console (search, records, transfers, standing, imports, corrections;
+  for the city's operators, the unusual-read alerts).
 - `/reset`: a member sets a new password with a reset code; `/console/resets`: staff issue the codes.
 - `/console/consents`: who in a unit agreed to which version of the privacy notice (issue 19).
 - `/assets/…`: the pages' styles and scripts (no file is loaded from

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # this much disagreement between identity's clock and its own.
     token_max_lifetime_s: int = 3600
     token_clock_skew_s: int = 30
+
+    # Members: a staff account that opens more full member records (identifiers in clear) than this
+    # within an hour raises an UnusualRecordReads alert (docs/breach-runbook.md): a clerk opens
+    # records one by one, a script or a stolen session opens hundreds.
+    unusual_reads_per_hour: int = Field(200, ge=1)
 
     # Identity: a registration pending longer than this is flagged overdue to the unit above.
     approval_overdue_days: int = 7

@@ -61,16 +61,32 @@ def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
 
 def xlsx_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> bytes:
     """An XLSX workbook of one sheet (streamed as it is written: openpyxl's write-only mode)."""
+    return xlsx_book([(title, columns, rows)])
+
+
+def xlsx_book(sheets: Iterable[tuple[str | None, Sequence[str], Iterable[Sequence[Any]]]]) -> bytes:
+    """An XLSX workbook of several sheets, each (title, header row, rows), in that order."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(_SHEET_TITLE_FORBIDDEN.sub("-", title)[:31] if title else None)
-    sheet.append([_xlsx_cell(sheet, c) for c in columns])
-    for row in rows:
-        sheet.append([_xlsx_cell(sheet, value) for value in row])
+    for title, columns, rows in sheets:
+        sheet = book.create_sheet(_SHEET_TITLE_FORBIDDEN.sub("-", title)[:31] if title else None)
+        sheet.append([_xlsx_cell(sheet, c) for c in columns])
+        for row in rows:
+            sheet.append([_xlsx_cell(sheet, value) for value in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def text_cell(cell, value: str):  # noqa: ANN001, ANN201
+    """`value` in a cell of a workbook written in openpyxl's normal mode, as text, never a formula
+    (openpyxl takes a str starting with "=" for one); the cell, for styling."""
+    cell.value = value
+    cell.data_type = "s"
+    if is_formula_like(value):
+        cell.quotePrefix = True
+    return cell
 
 
 def _xlsx_cell(sheet, value: Any) -> Any:

@@ -69,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     keys = sub.add_parser("keys", help="identity's token signing keys")
     keys.add_argument("action", choices=["rotate", "list"])
 
+    privacy = sub.add_parser("privacy", help="personal data (Law 91/2025/QH15)")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    report = privacy_sub.add_parser("report", help="write the record of processing (record-of-processing.md and "
+                                                   ".xlsx) from the annotations beside each schema; no server needed")
+    report.add_argument("--out", type=Path, default=Path("."), help="the folder to write to (default: this one)")
+    report.add_argument("--lang", choices=["vi", "en"], default="vi", help="Vietnamese (default) or English")
+
     sub.add_parser("vapid-key", help="print a new Web Push (VAPID) key for SOTAY_VAPID_PRIVATE_KEY, and its public "
                                      "half (content hands that to browsers)")
 
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="benchmarks against the real servers (no scenario: the whole suite, "
                                          "quick size then Hanoi's)")
-    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics"],
+    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics", "reads"],
                        help="one benchmark alone; without it, the end-to-end suite")
     bench.add_argument("--quick", action="store_true",
                        help="suite: the quick size only (20,000 members, 1,000 registrations, 2,000 readers)")
@@ -98,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--articles", type=int, default=10_000, help="feed: published articles")
     bench.add_argument("--requests", type=int, default=10_000, help="feed: requests per measured run")
     bench.add_argument("--population", type=int, default=40_000, help="metrics: members in the backlog")
+    bench.add_argument("--reads", type=int, default=3_000,
+                       help="reads: records opened each way (floor, with the unusual-read check, past its threshold)")
     bench.add_argument("--rate", type=int, default=2_000, help="metrics: steady events/s")
     bench.add_argument("--seconds", type=float, default=20.0, help="metrics: how long the steady load runs")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -421,6 +430,23 @@ def cmd_vapid_key(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_privacy(args, settings: Settings) -> int:
+    """The record of processing, from the annotations and the contracts alone; the processors are
+    those this environment configures (SOTAY_PUSH_HOSTS). Incomplete annotations: nothing written."""
+    from sotay.system.privacy import report
+    from sotay.system.privacy.annotations import read
+
+    annotations = read()
+    if annotations.problems:
+        print("sotay privacy report: nothing written, the annotations are not complete:", file=sys.stderr)
+        for problem in annotations.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    for path in report.write(args.out, annotations, args.lang, report.settings_of(annotations, settings)):
+        print(path)
+    return 0
+
+
 def cmd_admin(args, settings: Settings) -> int:
     import getpass
 
@@ -478,6 +504,9 @@ def cmd_bench(args, settings: Settings) -> int:
         from sotay.system.bench_feed import run_feed_benchmark
         return asyncio.run(run_feed_benchmark(settings, members=args.members or 100_000, articles=args.articles,
                                               requests=args.requests, json_file=args.json))
+    if args.scenario == "reads":
+        from sotay.system.bench_reads import run_reads_benchmark
+        return asyncio.run(run_reads_benchmark(settings, reads=args.reads, json_file=args.json))
     return asyncio.run(run_import_benchmark(settings, rows=args.rows, json_file=args.json))
 
 
@@ -519,7 +548,7 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
-            "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key}
+            "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key, "privacy": cmd_privacy}
 
 if __name__ == "__main__":
     sys.exit(main())

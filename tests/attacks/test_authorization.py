@@ -47,7 +47,8 @@ PUBLIC = {
     "POST /api/content/v1/registrations/{registration_id}/push-subscriptions",
 }
 # Names of parameters and body fields that point at a unit or a member.
-UNITISH = {"unit", "cell", "to_unit", "parent", "audience", "code", "ids", "member_id"}
+UNITISH = {"unit", "cell", "to_unit", "parent", "audience", "code", "ids", "member_id", "member_ids",
+           "party_card_nos"}
 
 
 def ba_dinh_bodies(world) -> dict[str, object]:
@@ -67,6 +68,9 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/members/{member_id}/corrections": {"changes": {"phone": "0912000888"}},
         "POST /api/members/v1/corrections/{request_id}/accept": {},
         "POST /api/members/v1/corrections/{request_id}/reject": {"reason": "không đúng"},
+        "POST /api/members/v1/access-history": {"party_card_nos": [an[1]], "reason": "dò xem"},
+        "POST /api/members/v1/access-history/export.{fmt}": {"member_ids": [world.ids["member_an"]]},
+        "POST /api/members/v1/alerts/{alert_id}/close": {"note": "đóng hộ"},
         "POST /api/members/v1/imports": ("file", "party_card_no,full_name,date_of_birth,unit\n"
                                          "0100000098,Người Lạ,1980-01-01,bd-g1-c1\n"),
         "POST /api/identity/v1/registrations/{reg_id}/reject": {"reason": "không đúng"},
@@ -119,7 +123,8 @@ def ba_dinh_path_values(world) -> dict[str, str]:
             "meeting_id": ids["meeting_bd-g1-c1"], "request_id": ids["correction_an"],
             "account_id": ids["account_giang"], "document_id": ids["document_ba-dinh"],
             "import_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "number": "1", "fmt": "csv",
-            "registration_id": ids["registration_an"], "subscription_id": ids["push_ba-dinh"]}
+            "registration_id": ids["registration_an"], "subscription_id": ids["push_ba-dinh"],
+            "alert_id": str(uuid.uuid4())}
 
 
 BA_DINH_QUERY = {"unit": "ba-dinh", "cell": "bd-g1-c1", "parent": "bd-g1"}

@@ -68,6 +68,7 @@ def known_path_values(world) -> dict[str, list[str]]:
         "account_id": [ids["account_cuong"]],
         "code": ["ba-dinh", "th-g1-c1", "city"],
         "number": ["1", "2"],
+        "fmt": ["csv", "xlsx"],
     }
 
 
@@ -160,6 +161,15 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/members/{member_id}/corrections": {"changes": {"phone": "0912000888"}, "note": "x"},
         "POST /api/members/v1/corrections/{request_id}/accept": {"reason": "đúng"},
         "POST /api/members/v1/corrections/{request_id}/reject": {"reason": "không đúng"},
+        "POST /api/members/v1/access-history": {"member_ids": [ids["member_an"]], "party_card_nos": [an[1]],
+                                                "account": "fuzz-everyone", "since": "2020-01-01T00:00:00+07:00",
+                                                "until": "2031-01-01T00:00:00+07:00", "reason": "kiểm tra",
+                                                "limit": 10},
+        "POST /api/members/v1/access-history/export.{fmt}": {"member_ids": [ids["member_an"]],
+                                                             "party_card_nos": [an[1]], "account": "fuzz-everyone",
+                                                             "since": "2020-01-01T00:00:00+07:00",
+                                                             "until": "2031-01-01T00:00:00+07:00", "reason": "x"},
+        "POST /api/members/v1/alerts/{alert_id}/close": {"note": "đã xem"},
         "POST /api/members/v1/imports": ("multipart", {}, "members.csv"),
         "POST /api/identity/v1/registrations": {"party_card_no": an[1], "full_name": an[0], "date_of_birth": an[3],
                                                 "phone": an[4], "password": "Mot mat khau dai du", "platform": "web", "consent": CONSENT},

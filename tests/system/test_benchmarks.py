@@ -46,6 +46,13 @@ def test_metrics_benchmark_measures_absorb_latency_and_replay(tmp_path):
     assert f["probes"] >= 4 and figures["floor"]["raw_consume_events_per_s"] > 0
 
 
+def test_reads_benchmark_prints_the_check_beside_its_floor(tmp_path):
+    done, figures = bench(tmp_path, "reads", "--reads", "50")
+    assert "floor (same run): audited, not counted" in done.stdout and "the check adds" in done.stdout
+    assert figures["floor"]["median_ms"] > 0 and figures["figures"]["check"]["median_ms"] > 0
+    assert figures["figures"]["past_threshold"]["median_ms"] > 0
+
+
 def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     """`sotay bench` (the suite) at a tiny size: every scenario, its floor, the
     services' CPU and memory, and the figures the dashboard ends with exactly

@@ -428,9 +428,10 @@ const Sotay = (() => {
   const post = (path, body, key) => json(path, { method: "POST", body: JSON.stringify(body || {}),
     headers: { "Content-Type": "application/json", "Idempotency-Key": key || crypto.randomUUID() } });
 
-  // A file the API answers, saved under the name the server gives it (Content-Disposition), else `filename`.
-  async function download(path, filename) {
-    const r = await api(path);
+  // A file the API answers (to a GET, or to the request `options` describe), saved under the name
+  // the server gives it (Content-Disposition), else `filename`.
+  async function download(path, filename, options = {}) {
+    const r = await api(path, options);
     const named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
     const a = Object.assign(document.createElement("a"), { href: URL.createObjectURL(await r.blob()),
       download: named ? named[1] : filename });

@@ -8,6 +8,9 @@
 // correction requests (the record's value beside the proposed one) to accept or reject, the
 // rejection's reason asked in the page. A cell secretary sees citizen IDs and phones masked
 // (the last digits only) and the requests without the buttons: a registry writer decides them.
+// The city's operators see, above it all, the unusual-read alerts (a staff account that opened
+// hundreds of full records in an hour, docs/breach-runbook.md): who, how many, when; the list of
+// what that account opened, as the file for the authority; and closing one with what was found.
 "use strict";
 
 Sotay.words({
@@ -38,6 +41,13 @@ Sotay.words({
     left_deceased: "Đảng viên đã từ trần", left_removed: "Đảng viên đã bị xoá tên", left_transferred_out: "Đảng viên đã chuyển sinh hoạt đi",
     left_note: "{standing}: không chuyển sinh hoạt được nữa. Nếu tình trạng này ghi nhầm, đồng chí đổi lại được ở mục “Đổi tình trạng” bên dưới.",
     confirm_restore: "Ghi nhận lại đồng chí {name} là “{status}” (hồ sơ đang ghi “{was}”)?",
+    alerts: "Cảnh báo truy cập bất thường", alerts_none: "Không có cảnh báo nào.",
+    alert_line: "{who} đã mở {reads} hồ sơ đầy đủ (có số căn cước, số điện thoại) trong vòng một giờ, từ {from} đến {to}: vượt ngưỡng {threshold} hồ sơ một giờ.",
+    alert_account: "Tài khoản {account}", r_unit_admin: "Ban Tổ chức", r_city_admin: "Quản trị thành phố",
+    r_cell_secretary: "Bí thư chi bộ", alert_download: "Tải danh sách hồ sơ tài khoản này đã mở (XLSX)",
+    alert_close: "Đóng cảnh báo", alert_note: "Đồng chí đã kiểm tra, xử lý thế nào? (được lưu lại)",
+    alert_note_needed: "Đề nghị ghi nội dung đã kiểm tra.", alert_closed: "Đã đóng cảnh báo về {who}.",
+    alert_reason: "Cảnh báo truy cập bất thường lúc {at}",
   },
   en: {
     title: "Member registry", search: "Find a member", search_hint: "Name, card number or phone",
@@ -66,6 +76,13 @@ Sotay.words({
     left_deceased: "The member has died", left_removed: "The member was removed from the rolls", left_transferred_out: "The member transferred out",
     left_note: "{standing}: no transfer is possible any more. If this standing was recorded by mistake, put it right under “Change standing” below.",
     confirm_restore: "Record {name} again as “{status}” (the record says “{was}”)?",
+    alerts: "Unusual reads", alerts_none: "No alerts.",
+    alert_line: "{who} opened {reads} full records (with citizen ID and phone) within an hour, from {from} to {to}: more than the {threshold} an hour allowed.",
+    alert_account: "Account {account}", r_unit_admin: "Organisation board", r_city_admin: "City administrator",
+    r_cell_secretary: "Cell secretary", alert_download: "Download the records this account opened (XLSX)",
+    alert_close: "Close the alert", alert_note: "What did you check and do? (kept on record)",
+    alert_note_needed: "Please say what was checked.", alert_closed: "Closed the alert about {who}.",
+    alert_reason: "Unusual-read alert of {at}",
   },
 });
 
@@ -354,9 +371,52 @@ async function loadCorrections(said) {
   } catch (err) { fail(err); }
 }
 
+// --- unusual-read alerts (the city's operators; anyone else is refused them, and sees nothing) --
+const when = (iso) => `${new Intl.DateTimeFormat("vi-VN", { hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  timeZone: "Asia/Ho_Chi_Minh" }).format(new Date(iso))} ${Sotay.date(iso)}`;
+// Who read, as people say it: the name when the registry knows them, the role and the unit's name.
+function reader(a) {
+  const role = a.reader_role ? [Sotay.t(`r_${a.reader_role}`), a.reader_unit_name || a.reader_unit].filter(Boolean).join(", ") : "";
+  const who = a.reader_name || fill(Sotay.t("alert_account"), { account: a.account });
+  return role ? `${who} (${role})` : who;
+}
+
+async function loadAlerts(said) {
+  let items;
+  try {
+    ({ items } = await Sotay.json("/api/members/v1/alerts"));
+  } catch (err) {
+    if (err.status === 403) return;  // not an operator
+    fail(err); return;
+  }
+  $("alerts").hidden = false;
+  $("alerts-done").textContent = said || "";
+  $("alert-list").replaceChildren(...(items.length ? items.map((a) => {
+    const download = el("button", { type: "button", class: "secondary download" }, Sotay.t("alert_download"));
+    download.addEventListener("click", () => Sotay.download("/api/members/v1/access-history/export.xlsx",
+      "lich-su-truy-cap.xlsx", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ account: a.account, since: a.window_start,
+          reason: fill(Sotay.t("alert_reason"), { at: when(a.raised_at) }) }) }).catch(fail));
+    const note = el("textarea", { id: `alert-note-${a.id}`, class: "alert-note", rows: "2", maxlength: "1000" });
+    const close = el("form", { class: "close-form", novalidate: "" },
+      el("label", { for: note.id }, Sotay.t("alert_note")), note,
+      el("p", {}, el("button", { type: "submit" }, Sotay.t("alert_close"))));
+    Sotay.sending(close, async (key) => {
+      Sotay.clearFieldErrors(close);
+      if (!note.value.trim()) { Sotay.fieldError(note, Sotay.t("alert_note_needed")); note.focus(); return; }
+      await Sotay.post(`/api/members/v1/alerts/${a.id}/close`, { note: note.value.trim() }, key);
+      await loadAlerts(fill(Sotay.t("alert_closed"), { who: reader(a) }));
+    }, fail);
+    return el("li", { class: "alert", "data-id": a.id },
+      el("p", { class: "alert-line" }, fill(Sotay.t("alert_line"), { who: reader(a), reads: Sotay.number(a.reads),
+        threshold: Sotay.number(a.threshold), from: when(a.window_start), to: when(a.window_end) })),
+      el("p", {}, download), close);
+  }) : [el("li", { class: "none muted" }, Sotay.t("alerts_none"))]));
+}
+
 async function load() {
   $("console").hidden = false; $("signout").hidden = false;
-  await Promise.all([search(), loadCorrections()]);
+  await Promise.all([search(), loadCorrections(), loadAlerts()]);
 }
 
 $("search-form").addEventListener("submit", (e) => search(e));

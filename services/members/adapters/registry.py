@@ -139,14 +139,6 @@ async def history(db: AsyncConnection, member_id: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def audit_read(db: AsyncConnection, actor: str, what: str, member_ids: list[Any], *, masked: bool) -> None:
-    """One audit row for one read of personal data: who read `what` ('record', 'history',
-    'corrections' or 'self') of which members, and whether they saw the identifiers masked."""
-    await db.execute(text(
-        "INSERT INTO record_reads (actor, what, member_ids, masked) VALUES (:a, :w, CAST(:m AS uuid[]), :masked)"),
-        {"a": actor, "w": what, "m": list(member_ids), "masked": masked})
-
-
 async def search_members(db: AsyncConnection, *, scopes: list[str], q_folded: str | None, card_no: str | None,
                          phone: str | None, unit_path: str | None, limit: int,
                          after: tuple[str, str] | None) -> list[dict[str, Any]]:

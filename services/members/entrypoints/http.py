@@ -4,19 +4,21 @@ transaction, hand over to the use cases (handlers/) and shape their answer."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from services.members import domain
+from services.members.adapters import access_export
 from services.members.entrypoints.models import (
-    CorrectionCreate, CorrectionRequest, CorrectionRequests, Decision, ImportStarted, ImportStatus, MemberChange,
-    MemberCreate, MemberHistory, MemberPage, MemberRecord, MemberSearch, MemberSummary, OrgUnit, OrgUnitChange,
-    OrgUnitCreate, OrgUnitPage, StatusChange, Transfer,
+    AccessHistory, AccessHistoryPage, AccessHistoryQuery, AlertClose, CorrectionCreate, CorrectionRequest,
+    CorrectionRequests, Decision, ImportStarted, ImportStatus, MemberChange, MemberCreate, MemberHistory, MemberPage,
+    MemberRecord, MemberSearch, MemberSummary, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage, StatusChange,
+    Transfer, UnusualReadAlert, UnusualReadAlerts, moment,
 )
-from services.members.handlers import corrections, imports, members, org_units
+from services.members.handlers import breach, corrections, imports, members, org_units
 from sotay.kit.auth import Principal
 from sotay.kit.db import path_codes
 from sotay.kit.deps import CurrentUser, service_router
@@ -81,6 +83,32 @@ def import_json(row: dict[str, Any]) -> dict[str, Any]:
             "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None}
 
 
+def access_history_json(history: dict[str, Any]) -> dict[str, Any]:
+    return {"members": [{"id": str(m["id"]), "party_card_no": m["party_card_no"], "full_name": m["full_name"],
+                         "unit": m["unit"], "unit_name": m["unit_name"]} for m in history["members"]],
+            "reads": [{"at": r["at"].isoformat(), "member_id": str(r["member_id"]), "account": r["actor"],
+                       "reader_name": r["actor_name"], "reader_role": r["actor_role"], "reader_unit": r["actor_unit"],
+                       "reader_unit_name": r["actor_unit_name"], "what": r["what"], "purpose": r["purpose"],
+                       "masked": r["masked"], "reason": r["reason"]} for r in history["reads"]],
+            "truncated": history["truncated"]}
+
+
+def alert_json(a: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(a["id"]), "account": a["actor"], "reader_name": a["actor_name"], "reader_role": a["actor_role"],
+            "reader_unit": a["actor_unit"], "reader_unit_name": a["actor_unit_name"], "reads": a["reads"],
+            "threshold": a["threshold"], "window_start": a["window_start"].isoformat(),
+            "window_end": a["window_end"].isoformat(), "raised_at": a["raised_at"].isoformat(),
+            "closed_at": a["closed_at"].isoformat() if a["closed_at"] else None, "closed_by": a["closed_by"],
+            "note": a["note"]}
+
+
+def query_moment(value: datetime | None, field: str) -> datetime | None:
+    try:
+        return moment(value)
+    except ValueError as exc:
+        raise invalid([(field, str(exc))]) from None
+
+
 def iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
@@ -100,6 +128,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     router = service_router(ctx, tags=["members"])
     engine = ctx.engine
     running_imports = imports.Imports(ctx)
+    unusual = breach.UnusualReads(ctx.settings.unusual_reads_per_hour)
 
     async def idempotent(request: Request, user: Principal, work) -> Response:
         return await ctx.idempotency.run(request, user.subject, work)
@@ -181,7 +210,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 summary="A member's full record (audited; masked for readers who are not registry writers)")
     async def get_member(member_id: str, user: CurrentUser):
         async with engine.begin() as db:
-            row, masked = await members.read_member(db, user, parse_uuid(member_id))
+            row, masked = await members.read_member(db, user, parse_uuid(member_id), unusual)
         return json_response(member_json(row, full=True, masked=masked))
 
     @router.patch("/members/{member_id}", summary="Edit a member's record", response_model=MemberRecord)
@@ -200,6 +229,15 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async with engine.begin() as db:
             items, masked = await members.read_history(db, user, parse_uuid(member_id))
         return json_response({"items": [history_json(h, masked=masked) for h in items]})
+
+    @router.get("/members/{member_id}/reads", response_model=AccessHistory,
+                summary="Who read a member's records, when, what and why (the organisation board; audited)")
+    async def member_reads(member_id: str, user: CurrentUser, since: datetime | None = None,
+                           until: datetime | None = None, limit: int = Query(1000, ge=1, le=5000)):
+        async with engine.begin() as db:
+            history = await breach.member_reads(db, user, parse_uuid(member_id), since=query_moment(since, "since"),
+                                                until=query_moment(until, "until"), limit=limit)
+        return json_response(access_history_json(history))
 
     @router.post("/members/{member_id}/transfers", summary="Transfer a member (chuyển sinh hoạt)",
                  response_model=MemberSummary)
@@ -261,6 +299,54 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             decided = await corrections.decide_correction(db, ctx, user, parse_uuid(request_id), accept=False,
                                                           reason=body.reason, today=date.today())
         return json_response(correction_json(decided))
+
+    # --- breach readiness (docs/breach-runbook.md) ---------------------------------------------
+
+    def asked(body: AccessHistoryQuery) -> dict[str, Any]:
+        return {"member_ids": body.member_ids, "card_nos": body.party_card_nos, "account": body.account,
+                "since": body.since, "until": body.until, "reason": body.reason}
+
+    @router.post("/access-history", response_model=AccessHistory,
+                 summary="Who read the records of a set of members (ids or card numbers), or what a staff account "
+                         "read, over a period (the organisation board; audited)")
+    async def access_history(body: AccessHistoryPage, user: CurrentUser):
+        async with engine.begin() as db:
+            history = await breach.access_history(db, user, **asked(body), limit=body.limit)
+        return json_response(access_history_json(history))
+
+    @router.post("/access-history/export.{fmt}", response_class=Response,
+                 summary="The access history as a CSV or XLSX file for the authority's breach notification "
+                         "(Vietnamese headers, Hanoi time; audited)",
+                 responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}},
+                                              "text/csv": {"schema": {"type": "string"}}},
+                                  "description": "The file"}})
+    async def access_history_export(fmt: Literal["csv", "xlsx"], body: AccessHistoryQuery, user: CurrentUser):
+        async with engine.begin() as db:
+            history = await breach.access_history(db, user, **asked(body), limit=breach.MAX_EXPORT_ROWS,
+                                                  purpose="breach_notification")
+            if history["truncated"]:  # refused before the transaction, and its audit row, are committed
+                raise invalid([("until", f"more than {breach.MAX_EXPORT_ROWS} reads: export a shorter period at "
+                                         "a time")])
+        name, data = access_export.notification_file(
+            fmt, history, made_by=user.subject, made_at=datetime.now(UTC), since=body.since, until=body.until,
+            account=body.account, reason=body.reason)
+        return Response(data, media_type=access_export.MEDIA_TYPES[fmt], headers={
+            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+    @router.get("/alerts", response_model=UnusualReadAlerts,
+                summary="Unusual-read alerts: staff accounts that opened more full records within an hour than "
+                        "the threshold (the city's operators)")
+    async def list_alerts(user: CurrentUser, status: Literal["open", "all"] = "open"):
+        async with engine.connect() as db:
+            items = await breach.list_alerts(db, user, open_only=status == "open")
+        return json_response({"items": [alert_json(a) for a in items]})
+
+    @router.post("/alerts/{alert_id}/close", response_model=UnusualReadAlert,
+                 summary="Close an unusual-read alert, saying what was found (the city's operators)")
+    async def close_alert(alert_id: str, body: AlertClose, user: CurrentUser):
+        async with engine.begin() as db:
+            closed = await breach.close_alert(db, user, parse_uuid(alert_id), body.note)
+        return json_response(alert_json(closed))
 
     # --- imports ------------------------------------------------------------------
 

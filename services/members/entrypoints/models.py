@@ -3,10 +3,13 @@ it answers (documented in its OpenAPI document; the routes shape their JSON them
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sotay.kit.clock import HANOI
 
 # --- requests -------------------------------------------------------------------------
 
@@ -94,6 +97,44 @@ class CorrectionCreate(BaseModel):
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(default=None, max_length=1000)
+
+
+def moment(value: datetime | None) -> datetime | None:
+    """A moment of the access history's period: one without an offset is Hanoi's; one far outside
+    the system's life is refused (its UTC could not even be written)."""
+    if value is None:
+        return None
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("must be between the years 2000 and 2100")
+    return value if value.tzinfo else value.replace(tzinfo=HANOI)
+
+
+class AccessHistoryQuery(BaseModel):
+    """Whose access history: members (by id or party card number), or what one staff account read
+    (`account`), or both; over a period (`since` included, `until` not)."""
+    model_config = ConfigDict(extra="forbid")
+    member_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
+    party_card_nos: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list, max_length=1000)
+    account: str | None = Field(default=None, min_length=1, max_length=200,
+                                description="A staff account's id: the reads it made")
+    since: datetime | None = None
+    until: datetime | None = None
+    reason: str | None = Field(default=None, max_length=1000,
+                               description="Why it is asked (an incident's reference): kept in the audit")
+
+    @field_validator("since", "until")
+    @classmethod
+    def in_hanoi(cls, value: datetime | None) -> datetime | None:
+        return moment(value)
+
+
+class AccessHistoryPage(AccessHistoryQuery):
+    limit: int = Field(default=1000, ge=1, le=5000)
+
+
+class AlertClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=1000, description="What the operator found and did")
 
 
 # --- responses ------------------------------------------------------------------------
@@ -210,3 +251,58 @@ class ImportStatus(BaseModel):
     created_by: str
     started_at: datetime
     finished_at: datetime | None
+
+
+class AccessedMember(BaseModel):
+    id: str
+    party_card_no: str
+    full_name: str
+    unit: str
+    unit_name: str
+
+
+ReadWhat = Literal["record", "self", "history", "corrections", "reads"]
+ReadPurpose = Literal["registry", "correction_review", "self", "access_review", "breach_notification"]
+
+
+class RecordRead(BaseModel):
+    """One read of one member's data: when, who, what, why."""
+    at: datetime
+    member_id: str
+    account: str = Field(description="The account that read")
+    reader_name: str | None = Field(description="Their name, when the registry knows their card")
+    reader_role: str | None = Field(description="The role they read in (older reads: unknown)")
+    reader_unit: str | None = Field(description="The unit that role is held over")
+    reader_unit_name: str | None
+    what: ReadWhat = Field(description="record, self (one's own), history, corrections, reads (this history)")
+    purpose: ReadPurpose
+    masked: bool = Field(description="Whether the citizen ID and phone were shown masked")
+    reason: str | None
+
+
+class AccessHistory(BaseModel):
+    members: list[AccessedMember]
+    reads: list[RecordRead] = Field(description="One row per read and member, oldest first")
+    truncated: bool = Field(description="More reads than `limit`: narrow the period")
+
+
+class UnusualReadAlert(BaseModel):
+    """A staff account opened more full records within an hour than SOTAY_UNUSUAL_READS_PER_HOUR."""
+    id: str
+    account: str
+    reader_name: str | None
+    reader_role: str | None
+    reader_unit: str | None
+    reader_unit_name: str | None
+    reads: int
+    threshold: int
+    window_start: datetime
+    window_end: datetime
+    raised_at: datetime
+    closed_at: datetime | None
+    closed_by: str | None
+    note: str | None
+
+
+class UnusualReadAlerts(BaseModel):
+    items: list[UnusualReadAlert]

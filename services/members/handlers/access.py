@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.members import domain
 from sotay.kit.auth import Principal
 from sotay.kit.http import Problem
 from sotay.kit.scope import OrgTree, covers, forbidden
@@ -25,16 +26,16 @@ class Scopes:
     several members: a registry writer over a member sees their identifiers in clear, a
     reader only (a cell secretary) sees them masked (domain.mask_value)."""
 
-    def __init__(self, readable: list[str], writable: list[str]) -> None:
-        self.readable, self.writable = readable, writable
+    def __init__(self, grants: list[tuple[str, str, str]]) -> None:
+        self.grants = grants  # (role, unit code, unit path) of each registry role the actor holds
+        self.readable = [path for _, _, path in grants]
+        self.writable = [path for role, _, path in grants if role in REGISTRY_WRITERS]
 
     @classmethod
     async def of(cls, db: AsyncConnection, actor: Principal) -> Scopes:
         units = await ORG.paths_of(db, actor.units_for(*REGISTRY_READERS))
-        paths = {role: [units[g.unit] for g in actor.grants if g.role == role and g.unit in units]
-                 for role in REGISTRY_READERS}
-        return cls(readable=[p for role in REGISTRY_READERS for p in paths[role]],
-                   writable=[p for role in REGISTRY_WRITERS for p in paths[role]])
+        return cls([(g.role, g.unit, units[g.unit]) for g in actor.grants
+                    if g.role in REGISTRY_READERS and g.unit in units])
 
     def reads(self, path: str) -> bool:
         return covers(self.readable, path)
@@ -46,6 +47,21 @@ class Scopes:
         if self.reads(path):
             return True
         raise forbidden()
+
+    def reader(self, actor: Principal, path: str | None = None) -> domain.Reader:
+        """The actor as the audit keeps them for a read at `path`: the grant they read under (a
+        registry writer's before a reader's, the nearest to `path`); for a list of several units
+        (no `path`), their broadest grant."""
+        covering = [g for g in self.grants if path is None or path.startswith(g[2])]
+        pick = max(covering, key=lambda g: (g[0] in REGISTRY_WRITERS, len(g[2]) if path else -len(g[2])),
+                   default=None)
+        return domain.Reader(actor.subject, pick[0] if pick else None, pick[1] if pick else None,
+                             actor.member_card_no)
+
+
+def self_reader(actor: Principal, member: dict[str, Any]) -> domain.Reader:
+    """The member reading their own record or requests."""
+    return domain.Reader(actor.subject, "member", member["unit"], actor.member_card_no)
 
 
 def is_member_concerned(actor: Principal, member: dict[str, Any], requested_by: str | None = None) -> bool:

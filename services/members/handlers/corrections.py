@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members import domain
-from services.members.adapters import registry
+from services.members.adapters import audit, registry
 from services.members.handlers.access import REGISTRY_WRITERS, Scopes, is_member_concerned, not_found
 from services.members.handlers.members import apply_patch, member_for_staff, member_from_row, parse_or_422
 from sotay.kit.auth import Principal
@@ -65,8 +65,8 @@ async def list_corrections(db: AsyncConnection, actor: Principal, status: str | 
         item["can_decide"] = (not item["masked"] and item["status"] == "pending"
                               and not is_member_concerned(actor, item, item["requested_by"]))
     if items:
-        await registry.audit_read(db, actor.subject, "corrections", list({i["member_id"] for i in items}),
-                                  masked=all(i["masked"] for i in items))
+        await audit.audit_read(db, scopes.reader(actor), "corrections", list({i["member_id"] for i in items}),
+                               masked=all(i["masked"] for i in items), purpose="correction_review")
     return items
 
 
@@ -86,7 +86,8 @@ async def own_corrections(db: AsyncConnection, actor: Principal) -> list[dict[st
             item.pop(field)
         item["decided_by"] = None  # which staff account decided is not the member's to know
     if items:
-        await registry.audit_read(db, actor.subject, "corrections", [member_id], masked=False)
+        await audit.audit_read(db, domain.Reader(actor.subject, "member", None, actor.member_card_no),
+                               "corrections", [member_id], masked=False, purpose="self")
     return items
 
 

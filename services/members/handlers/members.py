@@ -14,10 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members import domain
-from services.members.adapters import registry
+from services.members.adapters import audit, registry
 from services.members.handlers.access import (
-    ORG, REGISTRY_READERS, REGISTRY_WRITERS, Scopes, is_member_concerned, not_found,
+    ORG, REGISTRY_READERS, REGISTRY_WRITERS, Scopes, is_member_concerned, not_found, self_reader,
 )
+from services.members.handlers.breach import UnusualReads
 from sotay.contracts.members import (
     MemberRegistered, MemberSnapshot, MemberStatusChanged, MemberTransferred, MemberUpdated,
 )
@@ -110,18 +111,25 @@ async def member_for_staff(db: AsyncConnection, actor: Principal, member_id: Any
     return row
 
 
-async def read_member(db: AsyncConnection, actor: Principal, member_id: Any) -> tuple[dict[str, Any], bool]:
+async def read_member(db: AsyncConnection, actor: Principal, member_id: Any,
+                      unusual: UnusualReads) -> tuple[dict[str, Any], bool]:
     """A member's full record, and whether it is shown masked: to the member themself (a self
     read), to a registry writer of their unit in clear, to a reader (a cell secretary) masked.
-    Every read is audited."""
+    Every read is audited; a full record shown in clear to staff is also counted towards the
+    unusual-read check."""
     row = await registry.member_by_id(db, member_id)
     if row is None:
         raise not_found("member")
     if is_member_concerned(actor, row):
-        await registry.audit_read(db, actor.subject, "self", [row["id"]], masked=False)
+        await audit.audit_read(db, self_reader(actor, row), "self", [row["id"]], masked=False, purpose="self")
         return row, False
-    masked = (await Scopes.of(db, actor)).masked(row["unit_path"])
-    await registry.audit_read(db, actor.subject, "record", [row["id"]], masked=masked)
+    scopes = await Scopes.of(db, actor)
+    masked = scopes.masked(row["unit_path"])
+    reader = scopes.reader(actor, row["unit_path"])
+    if masked:
+        await audit.audit_read(db, reader, "record", [row["id"]], masked=True, purpose="registry")
+    else:
+        await unusual.full_read(db, reader, row["id"])
     return row, masked
 
 
@@ -153,7 +161,7 @@ async def read_own_record(db: AsyncConnection, actor: Principal) -> dict[str, An
     row = await registry.member_by_id(db, member_id) if member_id else None
     if row is None:
         raise not_found("member")
-    await registry.audit_read(db, actor.subject, "self", [row["id"]], masked=False)
+    await audit.audit_read(db, self_reader(actor, row), "self", [row["id"]], masked=False, purpose="self")
     return row
 
 
@@ -163,9 +171,11 @@ async def read_history(db: AsyncConnection, actor: Principal, member_id: Any) ->
     row = await registry.member_by_id(db, member_id)
     if row is None:
         raise not_found("member")
-    masked = (await Scopes.of(db, actor)).masked(row["unit_path"])
+    scopes = await Scopes.of(db, actor)
+    masked = scopes.masked(row["unit_path"])
     items = await registry.history(db, row["id"])
-    await registry.audit_read(db, actor.subject, "history", [row["id"]], masked=masked)
+    await audit.audit_read(db, scopes.reader(actor, row["unit_path"]), "history", [row["id"]], masked=masked,
+                           purpose="registry")
     return items, masked
 
 

@@ -94,7 +94,7 @@ def as_xlsx(unit: dict[str, Any], items: list[dict[str, Any]], as_of: date, lang
     book = Workbook()
     sheet = book.active
     sheet.title = re.sub(r"[\\/*?:\[\]]", "-", unit["name"])[:31] or "-"
-    _text(sheet.cell(1, 1), title(unit, as_of, lang)).font = Font(bold=True, size=14)
+    spreadsheets.text_cell(sheet.cell(1, 1), title(unit, as_of, lang)).font = Font(bold=True, size=14)
     for col, column in enumerate(COLUMNS, 1):
         cell = sheet.cell(2, col, HEADINGS[lang][column])
         cell.font = Font(bold=True)
@@ -104,7 +104,7 @@ def as_xlsx(unit: dict[str, Any], items: list[dict[str, Any]], as_of: date, lang
         for col, (column, value) in enumerate(zip(COLUMNS, row, strict=True), 1):
             cell = sheet.cell(r, col)
             if isinstance(value, str):
-                _text(cell, value)
+                spreadsheets.text_cell(cell, value)
             elif column in PERCENTAGES:
                 cell.value = round(value / 100, 6)
                 cell.number_format = "0.00%"
@@ -122,15 +122,6 @@ def as_xlsx(unit: dict[str, Any], items: list[dict[str, Any]], as_of: date, lang
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def _text(cell, value: str):  # noqa: ANN001, ANN202
-    """`value` in `cell` as text, never a formula (openpyxl takes a str starting with "=" for one)."""
-    cell.value = value
-    cell.data_type = "s"
-    if spreadsheets.is_formula_like(value):
-        cell.quotePrefix = True
-    return cell
 
 
 def _vi_int(n: int) -> str:
