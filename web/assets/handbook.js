@@ -617,7 +617,7 @@ async function route() {
 // (and which field had the focus) is put back.
 async function redraw() {
   SotayPush.language(Sotay.lang);
-  await showSignupNotice();
+  if (!$("welcome").hidden) await showSignupNotice();
   if (view().hidden) return;
   const typed = [...view().querySelectorAll("input, textarea, select")].filter((i) => i.id)
     .map((i) => [i.id, i.value]);
@@ -699,7 +699,9 @@ Sotay.sending(signup, async (key) => {
   if (errors.some((x) => x.field === "consent.notice_version")) await showSignupNotice(true);
   failed(signup, err, $("signup-error"), signupInput);
 });
-showSignupNotice();
+// Asked for when the sign-up is shown (a member signed in never waits on it).
+new MutationObserver(() => { if (!$("welcome").hidden) showSignupNotice(); })
+  .observe($("welcome"), { attributes: true, attributeFilter: ["hidden"] });
 
 // After registering: this device may be told of the cell's decision (before there is an account to
 // sign in to). Content learns of the registration from identity's event a moment later: a refusal
