@@ -2,12 +2,41 @@
 correction requests and bulk imports. Publishes `sotay.members.*`;
 consumes `sotay.identity.*` for whether a member has an account."""
 
+import logging
 from pathlib import Path
 
+from services.members.adapters import sealed
 from services.members.entrypoints.events import accounts_consumer
 from services.members.entrypoints.http import build_router
 from sotay.contracts.members import CATALOGUE
-from sotay.kit.service import ServiceDefinition
+from sotay.kit.keys import MissingKey, members_kek
+from sotay.kit.service import ServiceContext, ServiceDefinition
+
+log = logging.getLogger("sotay.members")
+
+
+def prepare(ctx: ServiceContext) -> None:
+    """The vault that seals citizen IDs, phones and dates of birth (adapters/sealed.py), for the
+    service's connections, and the key of the answers kept for retries; keys are read on first
+    use, or as the service starts."""
+    sealed.register(ctx.engine, sealed.Vault(ctx.settings, ctx.pii_hash))
+    # The answers kept for retried requests hold records (citizen ID, phone): sealed too.
+    ctx.idempotency.answer_key = lambda: members_kek(ctx.settings)
+
+
+async def load_keys(ctx: ServiceContext) -> None:
+    """A members process without its key-encryption key stops as it starts, naming the variable."""
+    sealed.vault_of(ctx.engine).load_kek()
+
+
+async def seal_clear_rows(ctx: ServiceContext) -> None:
+    """After the migrations, what was written in clear before is sealed. `sotay migrate` in
+    production holds no key: it says what is left, for `sotay keys seal-members`."""
+    try:
+        await sealed.seal_clear_rows(ctx.engine, sealed.vault_of(ctx.engine))
+    except MissingKey as exc:
+        log.warning("members: rows written in clear before are not sealed yet (%s): run `sotay keys "
+                    "seal-members` as the owner role with SOTAY_MEMBERS_KEK and SOTAY_PII_HMAC_KEY", exc)
 
 
 def definition() -> ServiceDefinition:
@@ -18,5 +47,8 @@ def definition() -> ServiceDefinition:
         build_router=build_router,
         build_consumers=lambda ctx: [accounts_consumer()],
         hashes_personal_data=True,
+        prepare=prepare,
+        on_start=load_keys,
+        after_migrate=seal_clear_rows,
         description="Member registry (quản lý đảng viên): org tree, members, transfers, status, corrections.",
     )

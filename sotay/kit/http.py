@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -26,6 +27,8 @@ from pydantic import AfterValidator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sotay.kit.keys import seal, unseal
 
 
 PROBLEM = "application/problem+json"
@@ -434,8 +437,30 @@ class Idempotency:
     its retry does the work once; a retry arriving while the first is still
     running waits for it (the claim's row lock) and replays its answer."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, keep_s: float = 24 * 3600) -> None:
         self.engine = engine
+        # Answers are kept this long (a retry later than that does the work again), and deleted by
+        # the next claim after it, at most every CLEAN_EVERY_S per process.
+        self.keep_s = keep_s
+        self.cleaned_at = 0.0  # monotonic time of the last clean-up
+        # A service whose answers hold sensitive personal data (members' records) seals them at
+        # rest: the key, read when first needed (kit/keys.py seal).
+        self.answer_key: Callable[[], bytes] | None = None
+
+    CLEAN_EVERY_S = 600.0
+
+    def _stored(self, body: bytes, principal: str, key: str) -> bytes:
+        return seal(self.answer_key(), body, context=f"idempotency:{principal}:{key}") if self.answer_key else body
+
+    def _replayed(self, stored: bytes, principal: str, key: str) -> bytes:
+        return unseal(self.answer_key(), stored, context=f"idempotency:{principal}:{key}") if self.answer_key else stored
+
+    async def _clean(self, conn: AsyncConnection) -> None:
+        if time.monotonic() - self.cleaned_at < self.CLEAN_EVERY_S:
+            return
+        self.cleaned_at = time.monotonic()
+        await conn.execute(text("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => :s)"),
+                           {"s": self.keep_s})
 
     async def run(self, request: Request, principal: str,
                   work: Callable[[AsyncConnection], Awaitable[Response]]) -> Response:
@@ -453,10 +478,12 @@ class Idempotency:
                 "VALUES (:k, :p, :m, :h) ON CONFLICT DO NOTHING RETURNING 1"),
                 {"k": key, "p": principal, "m": method_path, "h": body_hash})).first() is not None
             if claimed:
+                await self._clean(conn)
                 response = await work(conn)
                 await conn.execute(text(
                     "UPDATE idempotency_keys SET status = :s, response = :r WHERE principal = :p AND key = :k"),
-                    {"s": response.status_code, "r": getattr(response, "body", b""), "p": principal, "k": key})
+                    {"s": response.status_code, "r": self._stored(getattr(response, "body", b""), principal, key),
+                     "p": principal, "k": key})
                 return response
             row = (await conn.execute(text(
                 "SELECT method_path, request_hash, status, response FROM idempotency_keys "
@@ -467,8 +494,8 @@ class Idempotency:
         if row.status is None:  # claimed by an earlier version, which answered in a second transaction
             raise Problem(409, "Request in progress", "A request with this Idempotency-Key is still running.",
                           code="in_progress")
-        return Response(row.response, status_code=row.status, media_type="application/json",
-                        headers={"Idempotent-Replayed": "true"})
+        return Response(self._replayed(row.response, principal, key), status_code=row.status,
+                        media_type="application/json", headers={"Idempotent-Replayed": "true"})
 
 
 def _json_default(value: Any) -> Any:

@@ -13,6 +13,7 @@ Who holds what (deploy/README.md, "Security"):
 | JWKS root key (private) | `SOTAY_JWKS_ROOT_KEY` | identity: it signs the public keys it publishes |
 | JWKS root key (public) | `SOTAY_JWKS_ROOT_PUBLIC_KEY` | every other service: it trusts only a JWKS signed by the root |
 | personal-data hash key | `SOTAY_PII_HMAC_KEY` | members and identity: the keyed hashes of citizen IDs and phones |
+| members key-encryption key | `SOTAY_MEMBERS_KEK` | members: it wraps the data keys its citizen IDs, phones and dates of birth are sealed with |
 | Web Push (VAPID) key | `SOTAY_VAPID_PRIVATE_KEY` | content: it signs what it sends to push services |
 """
 
@@ -81,6 +82,22 @@ def key_encryption_key(settings: Settings) -> bytes:
     text = _development_file(settings, "kek.key", "SOTAY_KEY_ENCRYPTION_KEY",
                              lambda: b64url(secrets.token_bytes(32)).encode())
     return _raw_key(text.decode(), "the development key-encryption key")
+
+
+def members_kek(settings: Settings) -> bytes:
+    """The key that wraps members' data keys (envelope encryption of its sealed columns)."""
+    if settings.members_kek:
+        return _raw_key(settings.members_kek, "SOTAY_MEMBERS_KEK")
+    text = _development_file(settings, "members-kek.key", "SOTAY_MEMBERS_KEK",
+                             lambda: b64url(secrets.token_bytes(32)).encode())
+    return _raw_key(text.decode(), "the development members key-encryption key")
+
+
+def members_kek_previous(settings: Settings) -> bytes | None:
+    """The members key-encryption key being replaced, while data keys are re-wrapped (None when not set)."""
+    if not settings.members_kek_previous:
+        return None
+    return _raw_key(settings.members_kek_previous, "SOTAY_MEMBERS_KEK_PREVIOUS")
 
 
 def jwks_root_key(settings: Settings) -> Ed25519PrivateKey:

@@ -102,6 +102,10 @@ class ServiceDefinition:
     on_stop: Callable[[ServiceContext], Awaitable[None]] | None = None
     # Whether it hashes citizen IDs and phones (SOTAY_PII_HMAC_KEY): no other service is given the key.
     hashes_personal_data: bool = False
+    # What the service sets up on its context as it is built (reading no key), and the work of its
+    # own after its SQL migrations (data those migrations cannot move, such as values to encrypt).
+    prepare: Callable[[ServiceContext], None] | None = None
+    after_migrate: Callable[[ServiceContext], Awaitable[None]] | None = None
 
 
 async def stop_tasks(tasks: list[asyncio.Task], owner: str, timeout: float = 15.0) -> None:
@@ -228,6 +232,8 @@ class ServiceRuntime:
             name=name, settings=self.settings, engine=engine, verifier=token_verifier(self.settings),
             idempotency=Idempotency(engine), reader=read_only(engine),
             hashes_personal_data=self.definition.hashes_personal_data)
+        if self.definition.prepare:
+            self.definition.prepare(self.context)
         servers, options = nats_options(self.settings, self.nats_url)
         tls = options.get("tls")
         if "user" in options:
@@ -252,6 +258,8 @@ class ServiceRuntime:
         applied = await migrate(self.context.engine, self.name, self.definition.migrations)
         if applied:
             log.info("%s: applied migrations %s", self.name, ", ".join(applied))
+        if self.definition.after_migrate:
+            await self.definition.after_migrate(self.context)
         return applied
 
     async def check_migrated(self) -> None:

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # Identity's: the key-encryption key that seals its signing keys, and the root key that
     # signs the JWKS it publishes (base64url). Every other service: the root's public key.
     key_encryption_key: str | None = None
+    # Members': the key-encryption key that wraps the data keys of its sealed columns (citizen IDs,
+    # phones, dates of birth; services/members/adapters/sealed.py), base64url of 32 bytes; and,
+    # while a new one is rolled out (`sotay keys rewrap-members`), the one it replaces.
+    members_kek: str | None = None
+    members_kek_previous: str | None = None
     jwks_root_key: str | None = None
     jwks_root_public_key: str | None = None
     # Development: the file of the data dir's signing key (sealed with the key-encryption key).

@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     dlq_redrive.add_argument("--consumer", help="every dead letter of this consumer")
     dlq_redrive.add_argument("--all", action="store_true", help="every dead letter")
 
-    keys = sub.add_parser("keys", help="identity's token signing keys")
-    keys.add_argument("action", choices=["rotate", "list"])
+    keys = sub.add_parser("keys", help="identity's token signing keys (rotate, list); members' data keys "
+                                       "(rotate-members, list-members)")
+    keys.add_argument("action", choices=["rotate", "list", "rotate-members", "list-members", "seal-members"])
 
     privacy = sub.add_parser("privacy", help="personal data (Law 91/2025/QH15)")
     privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
@@ -407,6 +408,9 @@ def cmd_keys(args, settings: Settings) -> int:
     from services.identity.adapters import keys
     from sotay.kit.keys import key_encryption_key
 
+    if args.action.endswith("-members"):
+        return asyncio.run(_members_keys(args.action, settings))
+
     async def run():
         async with offline_service("identity", settings) as ctx:
             kek = key_encryption_key(settings)
@@ -418,6 +422,28 @@ def cmd_keys(args, settings: Settings) -> int:
             for key in await keys.load_keys(ctx.engine, kek, first=first):
                 print(f"{key.kid}  made {key.created_at:%Y-%m-%d %H:%M:%S %Z}")
     asyncio.run(run())
+    return 0
+
+
+async def _members_keys(action: str, settings: Settings) -> int:
+    """Members' data keys: `rotate-members` makes a new one, seals the records and correction
+    requests again under it and re-wraps every data key with SOTAY_MEMBERS_KEK (the one before in
+    SOTAY_MEMBERS_KEK_PREVIOUS), while the service runs; `list-members` says what each seals."""
+    from services.members.adapters import sealed
+
+    async with offline_service("members", settings) as ctx:
+        vault = sealed.vault_of(ctx.engine)
+        if action == "seal-members":
+            print(f"sealed what was in clear: {await sealed.seal_clear_rows(ctx.engine, vault)}")
+        if action == "rotate-members":
+            done = await sealed.rotate(ctx.engine, vault, progress=lambda table, n: print(
+                f"  {table}: {n:,} sealed again", flush=True))
+            print(f"new data key {done['data_key']}; re-wrapped with the current key-encryption key: "
+                  f"{', '.join(map(str, done['rewrapped'])) or 'none needed'}")
+        for key in await sealed.key_usage(ctx.engine):
+            uses = ", ".join(f"{table} {n:,}" for table, n in key["uses"].items()) or "nothing"
+            print(f"{key['id']:>4}  {'active' if key['active'] else 'older '}  made {key['created_at']:%Y-%m-%d %H:%M} "
+                  f"wrapped by {key['kek_id']}  seals {uses}")
     return 0
 
 

@@ -68,6 +68,10 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/members/{member_id}/corrections": {"changes": {"phone": "0912000888"}},
         "POST /api/members/v1/corrections/{request_id}/accept": {},
         "POST /api/members/v1/corrections/{request_id}/reject": {"reason": "không đúng"},
+        "POST /api/members/v1/me/requests": {"kind": "erasure", "asked": "xoá hộ"},
+        "POST /api/members/v1/subject-requests/{subject_request_id}/extend": {"days": 15, "reason": "gia hạn hộ"},
+        "POST /api/members/v1/subject-requests/{subject_request_id}/complete": {"outcome": "đã xong"},
+        "POST /api/members/v1/subject-requests/{subject_request_id}/refuse": {"reason": "từ chối hộ"},
         "POST /api/members/v1/access-history": {"party_card_nos": [an[1]], "reason": "dò xem"},
         "POST /api/members/v1/access-history/export.{fmt}": {"member_ids": [world.ids["member_an"]]},
         "POST /api/members/v1/alerts/{alert_id}/close": {"note": "đóng hộ"},
@@ -121,6 +125,7 @@ def ba_dinh_path_values(world) -> dict[str, str]:
     return {"code": "bd-g1-c1", "member_id": ids["member_an"], "reg_id": ids["registration_an"],
             "article_id": ids["article_ba-dinh"], "feedback_id": ids["feedback_ba-dinh"],
             "meeting_id": ids["meeting_bd-g1-c1"], "request_id": ids["correction_an"],
+            "subject_request_id": ids["subject_request_an"],
             "account_id": ids["account_giang"], "document_id": ids["document_ba-dinh"],
             "import_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "number": "1", "fmt": "csv",
             "registration_id": ids["registration_an"], "subscription_id": ids["push_ba-dinh"],
@@ -256,9 +261,10 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
                if after[service][table] != before[service].get(table)}
     # What a refusal is meant to leave: a failed sign-in counts (it slows guessing), so does a registration
     # (its address's budget), an import keeps its report; and the insider's read of their own record
-    # (GET /members/me) is audited; the insider's own notification choices and devices are theirs to set.
+    # (GET /members/me) is audited; the insider's own notification choices and devices are theirs to set,
+    # and so is a data-subject request of their own (POST /me/requests: the card in their token names them).
     assert changed <= {"identity.throttle_windows", "members.imports", "members.record_reads",
-                       "content.notice_settings", "content.push_subscriptions"}, \
+                       "content.notice_settings", "content.push_subscriptions", "members.subject_requests"}, \
         f"a refused request changed {sorted(changed)}"
     reads = world.scalar("members", "SELECT array_agg(DISTINCT actor || ' ' || what) FROM record_reads WHERE id > :id",
                          id=last_read)

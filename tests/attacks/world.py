@@ -234,6 +234,9 @@ async def _seed(system: RunningSystem) -> dict[str, str]:
     correction = await ok(await client.post(f"/api/members/v1/members/{ids['member_an']}/corrections",
                                             json={"changes": {"phone": "0912999999"}, "note": "số mới"}, headers=an))
     ids["correction_an"] = correction["id"]
+    asked = await ok(await client.post("/api/members/v1/me/requests",
+                                       json={"kind": "restriction", "asked": "hạn chế xem"}, headers=an))
+    ids["subject_request_an"] = asked["id"]
     # A ba-dinh editor's device told by push (a staff account: no notice reaches it, nothing is pushed).
     device = await ok(await client.post("/api/content/v1/push-subscriptions", json=a_device(),
                                         headers=system.auth("editor", "ba-dinh", subject="editor-ba-dinh")))

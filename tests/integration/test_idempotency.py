@@ -122,3 +122,25 @@ async def test_a_refused_request_stores_nothing_and_other_bodies_are_refused(eng
     # Another caller's key of the same name is theirs.
     assert (await idem.run(post("k-refused", {"n": 4}), "dave", writer("refused"))).status_code == 201
     assert await effects(engine, "refused") == 2
+
+
+async def test_answers_are_kept_their_window_then_deleted_and_sealed_when_a_key_is_given(engine):
+    idem = Idempotency(engine, keep_s=3600)
+    await idem.run(post("old-key", {"n": 1}), "p-keep", writer("old"))
+    async with engine.begin() as db:  # as if answered two hours ago
+        await db.execute(text("UPDATE idempotency_keys SET created_at = now() - interval '2 hours' "
+                              "WHERE principal = 'p-keep' AND key = 'old-key'"))
+    idem.cleaned_at -= Idempotency.CLEAN_EVERY_S  # and the last clean-up as long ago as they come
+    await idem.run(post("new-key", {"n": 2}), "p-keep", writer("new"))  # the next claim cleans up
+    async with engine.connect() as db:
+        kept = (await db.execute(text("SELECT key FROM idempotency_keys WHERE principal = 'p-keep' ORDER BY key"))).scalars()
+        assert list(kept) == ["new-key"]
+
+    sealed = Idempotency(engine)
+    sealed.answer_key = lambda: b"k" * 32
+    first = await sealed.run(post("sealed-key", {"n": 3}), "p-sealed", writer("sealed-answer"))
+    async with engine.connect() as db:
+        stored = (await db.execute(text("SELECT response FROM idempotency_keys WHERE principal = 'p-sealed'"))).scalar()
+    assert b"sealed-answer" not in stored
+    again = await sealed.run(post("sealed-key", {"n": 3}), "p-sealed", writer("sealed-answer"))
+    assert again.body == first.body and again.headers["Idempotent-Replayed"] == "true"

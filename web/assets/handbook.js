@@ -28,6 +28,28 @@ Sotay.words({
     request_sent: "Đề nghị đã được gửi tới chi bộ.", unit: "Chi bộ", unit_above: "Trực thuộc", card: "Số thẻ đảng viên",
     status: "Tình trạng", admitted_on: "Ngày vào Đảng", official_on: "Ngày chính thức",
     my_corrections: "Các đề nghị sửa thông tin của đồng chí", no_corrections: "Đồng chí chưa gửi đề nghị nào.",
+    requests: "Yêu cầu về dữ liệu của đồng chí",
+    requests_note: "Đồng chí có quyền yêu cầu sửa, hạn chế, phản đối việc xử lý hoặc xoá dữ liệu của mình. Chi bộ trả lời trong 2 ngày làm việc và giải quyết trong 15 ngày.",
+    rq_kind: "Đồng chí muốn", rq_asked: "Nội dung yêu cầu", rq_send: "Gửi yêu cầu", rq_sent: "Yêu cầu đã được gửi tới chi bộ.",
+    rq_correction: "Sửa thông tin không đúng", rq_restriction: "Hạn chế việc dùng hoặc xem dữ liệu của tôi",
+    rq_objection: "Phản đối một việc dùng dữ liệu của tôi", rq_erasure: "Xoá dữ liệu của tôi", rq_other: "Yêu cầu khác",
+    rq_erasure_note: "Hồ sơ đảng viên được lưu giữ theo Điều lệ và quy định của Đảng nên không xoá được. Chi bộ vẫn trả lời đồng chí; đồng chí có thể yêu cầu hạn chế việc xem hồ sơ.",
+    rq_none: "Đồng chí chưa gửi yêu cầu nào.", rq_ack_by: "Hạn trả lời", rq_due_by: "Hạn giải quyết",
+    rq_extended: "Đã gia hạn, lý do", rq_outcome: "Kết quả", rq_refusal: "Lý do không thực hiện", rq_overdue: "Quá hạn",
+    rq_received: "Đã gửi, chờ chi bộ trả lời", rq_acknowledged: "Chi bộ đã nhận, đang giải quyết",
+    rq_extended_s: "Đang giải quyết (đã gia hạn)", rq_completed: "Đã giải quyết", rq_refused: "Không thực hiện",
+    my_data: "Dữ liệu hệ thống lưu về đồng chí",
+    my_data_note: "Đồng chí có quyền biết hệ thống lưu những gì về mình, ai đã xem hồ sơ của mình và để làm gì (Luật Bảo vệ dữ liệu cá nhân).",
+    my_data_open: "Xem dữ liệu của tôi", my_data_download: "Tải về tệp dữ liệu (JSON)", nothing_held: "Không có.",
+    svc_members: "Hồ sơ đảng viên", svc_identity: "Tài khoản", svc_content: "Tin tức, ý kiến, sinh hoạt", svc_metrics: "Số liệu triển khai",
+    p_record: "Hồ sơ", p_history: "Các lần thay đổi hồ sơ", p_corrections: "Đề nghị sửa thông tin",
+    p_reads_of_your_record: "Những lần cán bộ xem hồ sơ của đồng chí", p_account: "Tài khoản", p_registrations: "Đăng ký",
+    p_roles: "Vai trò", p_sign_ins: "Các lần đăng nhập", p_password_reset_codes: "Mã đặt lại mật khẩu",
+    p_known_addresses: "Nơi đăng nhập quen", p_registry_copy: "Bản sao hồ sơ dùng để đối chiếu khi đăng ký",
+    p_consents: "Sự đồng ý xử lý dữ liệu cá nhân", p_audit: "Việc cán bộ đã làm với tài khoản", p_where_you_sit: "Chi bộ (để gửi tin đúng người)", p_reads: "Tin đã đọc",
+    p_feedback: "Ý kiến đã gửi", p_meeting_answers: "Trả lời lịch sinh hoạt", p_bookmarks: "Tài liệu đã lưu",
+    p_notification_choices: "Lựa chọn nhận thông báo", p_push_devices: "Máy nhận thông báo", p_member: "Hồ sơ (để đếm số liệu)",
+    p_reading: "Ngày đọc tin gần nhất",
     sent_on: "Gửi ngày", decided_on: "Quyết định ngày", decision_reason: "Lý do",
     c_pending: "Đang chờ xem xét", c_accepted: "Đã chấp nhận", c_rejected: "Không chấp nhận",
     s_active: "Đang sinh hoạt", s_probationary: "Dự bị", s_exempt: "Miễn sinh hoạt",
@@ -89,6 +111,28 @@ Sotay.words({
     request_sent: "Your request was sent to your cell.", unit: "Cell", unit_above: "Part of", card: "Party card number",
     status: "Standing", admitted_on: "Admitted on", official_on: "Full member since",
     my_corrections: "Your correction requests", no_corrections: "You have not asked for a correction.",
+    requests: "Your requests about your data",
+    requests_note: "You may ask to correct, restrict, object to a use of, or erase your data. Your cell answers within 2 working days and settles it within 15 days.",
+    rq_kind: "You want to", rq_asked: "What you ask", rq_send: "Send the request", rq_sent: "Your request was sent to your cell.",
+    rq_correction: "Correct something wrong", rq_restriction: "Restrict the use or reading of my data",
+    rq_objection: "Object to a use of my data", rq_erasure: "Erase my data", rq_other: "Something else",
+    rq_erasure_note: "The member registry is kept under the Party's Charter and rules, so it cannot be erased. Your cell still answers you; you may ask to restrict who reads your record.",
+    rq_none: "You have not sent a request.", rq_ack_by: "Answer due by", rq_due_by: "Settle by",
+    rq_extended: "Extended, because", rq_outcome: "Outcome", rq_refusal: "Why not", rq_overdue: "Overdue",
+    rq_received: "Sent, awaiting your cell's answer", rq_acknowledged: "Received by your cell, in hand",
+    rq_extended_s: "In hand (extended)", rq_completed: "Settled", rq_refused: "Not done",
+    my_data: "The data the system holds about you",
+    my_data_note: "You have the right to know what the system holds about you, who read your record and why (Personal Data Protection Law).",
+    my_data_open: "See my data", my_data_download: "Download the data file (JSON)", nothing_held: "None.",
+    svc_members: "Member record", svc_identity: "Account", svc_content: "News, feedback, meetings", svc_metrics: "Rollout figures",
+    p_record: "Record", p_history: "Changes to the record", p_corrections: "Correction requests",
+    p_reads_of_your_record: "Staff reads of your record", p_account: "Account", p_registrations: "Registrations",
+    p_roles: "Roles", p_sign_ins: "Sign-ins", p_password_reset_codes: "Password reset codes",
+    p_known_addresses: "Usual sign-in places", p_registry_copy: "Registry copy used to match registrations",
+    p_consents: "Consents to the processing of personal data", p_audit: "What staff did to your account", p_where_you_sit: "Cell (to send news to the right people)", p_reads: "Articles read",
+    p_feedback: "Feedback sent", p_meeting_answers: "Meeting answers", p_bookmarks: "Saved documents",
+    p_notification_choices: "Notification choices", p_push_devices: "Devices told by push", p_member: "Record (as counted)",
+    p_reading: "Last day of reading",
     sent_on: "Sent on", decided_on: "Decided on", decision_reason: "Reason",
     c_pending: "Awaiting a decision", c_accepted: "Accepted", c_rejected: "Not accepted",
     s_active: "Active", s_probationary: "Probationary", s_exempt: "Exempt from meetings",
@@ -382,6 +426,58 @@ async function showMyCorrections() {
     : [el("p", { class: "muted" }, t("no_corrections"))]));
 }
 
+const REQUEST_KINDS = ["correction", "restriction", "objection", "erasure", "other"];
+
+// A data-subject request as its member sees it: what they asked, where it stands, the day it is
+// due (dd/mm/yyyy) and what their unit answered.
+function requestItem(r) {
+  const open = ["received", "acknowledged", "extended"].includes(r.status);
+  const due = r.extended_to || r.due_by;
+  return el("li", { "data-id": r.id, "data-status": r.status },
+    el("p", {}, el("span", { class: `state ${r.status}` }, t(r.status === "extended" ? "rq_extended_s" : `rq_${r.status}`)),
+      r.overdue ? el("span", { class: "state behind" }, ` ${t("rq_overdue")}`) : "", " ", t(`rq_${r.kind}`)),
+    el("p", { class: "muted" }, r.asked),
+    el("p", { class: "muted" }, `${t("sent_on")} ${Sotay.date(r.received_at)}`),
+    r.status === "received" ? el("p", { class: "deadline" }, `${t("rq_ack_by")}: ${Sotay.date(r.acknowledge_by)}`) : "",
+    open ? el("p", { class: "deadline" }, `${t("rq_due_by")}: ${Sotay.date(due)}`) : "",
+    r.extension_reason ? el("p", {}, `${t("rq_extended")}: ${r.extension_reason}`) : "",
+    r.outcome ? el("p", { class: "outcome" }, `${t(r.status === "refused" ? "rq_refusal" : "rq_outcome")}: ${r.outcome}`) : "");
+}
+
+async function showMyRequests() {
+  const list = $("my-requests");
+  if (!list) return;
+  const { items } = await Sotay.json("/api/members/v1/me/requests");
+  list.replaceChildren(...(items.length ? [el("ul", { class: "corrections" }, ...items.slice().reverse().map(requestItem))]
+    : [el("p", { class: "muted" }, t("rq_none"))]));
+}
+
+function requestForm() {
+  const erasureNote = el("p", { id: "rq-erasure-note", class: "hint", hidden: "" }, t("rq_erasure_note"));
+  const kind = el("select", { id: "rq-kind", name: "kind",
+    onchange: () => { erasureNote.hidden = kind.value !== "erasure"; } },
+    ...REQUEST_KINDS.map((k) => el("option", { value: k }, t(`rq_${k}`))));
+  const form = el("form", { id: "request-form", novalidate: "" },
+    el("p", {}, t("requests_note")),
+    el("label", { for: "rq-kind" }, t("rq_kind")), kind, erasureNote,
+    el("label", { for: "rq-asked" }, t("rq_asked")),
+    el("textarea", { id: "rq-asked", name: "asked", maxlength: "2000", rows: "3" }),
+    el("p", {}, el("button", { type: "submit" }, t("rq_send"))),
+    el("p", { id: "request-done", class: "notice", role: "status" }),
+    el("p", { id: "request-error", class: "error", role: "alert" }));
+  form.addEventListener("input", () => { $("request-done").textContent = ""; });
+  Sotay.sending(form, async (key) => {
+    $("request-error").textContent = ""; $("request-done").textContent = "";
+    const asked = $("rq-asked").value.trim();
+    if (!asked) throw Object.assign(new Error("required"), { problem: { errors: [{ field: "asked", reason: "is required" }] } });
+    await Sotay.post("/api/members/v1/me/requests", { kind: kind.value, asked }, key);
+    form.reset(); erasureNote.hidden = true; Sotay.clearFieldErrors(form);
+    $("request-done").textContent = t("rq_sent");
+    await showMyRequests();
+  }, (err) => failed(form, err, $("request-error"), (f) => (f === "asked" ? $("rq-asked") : f === "kind" ? kind : null)));
+  return form;
+}
+
 async function showProfile() {
   const me = await Sotay.json("/api/members/v1/members/me");
   const unit = await unitName(me.unit);
@@ -432,9 +528,13 @@ async function showProfile() {
     el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", { "data-field": k }, v ?? "—")]))),
     el("section", { class: "card" }, el("h2", {}, t("correction")), form),
     el("section", { class: "card" }, el("h2", {}, t("my_corrections")), el("div", { id: "my-corrections" })),
+    el("section", { class: "card", id: "requests" }, el("h2", {}, t("requests")), requestForm(),
+      el("div", { id: "my-requests" })),
+    el("section", { class: "card" }, el("h2", {}, t("my_data")), el("p", {}, t("my_data_note")),
+      el("p", {}, el("a", { href: "#mydata", class: "button secondary", id: "open-my-data" }, t("my_data_open")))),
     el("section", { class: "card", id: "consents" }));
   fitValue();
-  await Promise.all([showMyCorrections(), showConsents()]);
+  await Promise.all([showMyCorrections(), showMyRequests(), showConsents()]);
 }
 
 // The member's consents (identity's /me/consents): where they stand on each purpose of the current
@@ -597,6 +697,89 @@ async function agreeToPush() {
   }
 }
 
+// --- the member's own data (an access request): every service's part, readable here and as a file ---
+
+const SERVICES = ["members", "identity", "content", "metrics"];
+// The names of the fields and of their coded values, in the reader's language (a code not here is shown as it is).
+const HELD_WORDS = {
+  vi: { id: "Mã", member_id: "Mã đảng viên", account_id: "Mã tài khoản", registration_id: "Mã đăng ký",
+    party_card_no: "Số thẻ đảng viên", full_name: "Họ và tên", name_folded: "Họ tên (không dấu, để tìm)",
+    date_of_birth: "Ngày sinh", gender: "Giới tính", citizen_id: "Số căn cước", phone: "Số điện thoại", unit: "Chi bộ",
+    unit_id: "Chi bộ", unit_path: "Vị trí trong tổ chức", temporary_unit_id: "Chi bộ sinh hoạt tạm thời",
+    admitted_on: "Ngày vào Đảng", official_on: "Ngày chính thức", status: "Tình trạng", eligible: "Thuộc diện cài đặt",
+    ineligible_reason: "Lý do không thuộc diện", reason: "Lý do", has_account: "Có tài khoản", version: "Phiên bản",
+    created_at: "Tạo lúc", updated_at: "Cập nhật lúc", at: "Lúc", actor_role: "Vai trò người xem",
+    actor_unit_name: "Đơn vị của người xem", what: "Đã xem", purpose: "Để làm gì", masked: "Che bớt số",
+    action: "Việc", changes: "Thay đổi", note: "Ghi chú", decided_at: "Quyết định lúc", decision_reason: "Lý do quyết định",
+    platform: "Thiết bị", match_result: "Kết quả đối chiếu", submitted_at: "Gửi lúc", activated_at: "Đăng nhập lần đầu",
+    disabled_reason: "Lý do khoá", role: "Vai trò", granted_at: "Giao lúc", issued_at: "Cấp lúc", expires_at: "Hết hạn",
+    used_at: "Dùng lúc", revoked_at: "Thu hồi lúc", voided_at: "Huỷ lúc", last_ok_at: "Lần cuối", article_id: "Mã bài",
+    title: "Tiêu đề", day: "Ngày", read_at: "Đọc lúc", to_unit: "Gửi tới", body: "Nội dung", answer: "Trả lời",
+    meeting_id: "Mã buổi sinh hoạt", starts_at: "Bắt đầu", place: "Địa điểm", attending: "Tham dự",
+    answered_at: "Trả lời lúc", document_id: "Mã tài liệu", articles: "Tin bài mới", meetings: "Lịch sinh hoạt",
+    account: "Tài khoản", seen_through: "Đã xem đến", push_service: "Dịch vụ thông báo", failures: "Lần gửi lỗi",
+    installed: "Đã cài đặt", activated: "Đã đăng nhập", last_day: "Ngày đọc gần nhất", answered: "Đã trả lời",
+    correction_review: "xem xét đề nghị sửa", registry: "quản lý hồ sơ", self: "chính đồng chí xem",
+    access_review: "xem lại lịch sử truy cập", breach_notification: "chuẩn bị thông báo sự cố", record: "hồ sơ",
+    history: "lịch sử hồ sơ", corrections: "đề nghị sửa", reads: "lịch sử truy cập", active: "Đang sinh hoạt",
+    probationary: "Dự bị", exempt: "Miễn sinh hoạt", approved: "Đã phê duyệt", rejected: "Không chấp thuận",
+    pending: "Đang chờ", disabled: "Đã khoá", accepted: "Đã chấp nhận", visible: "Đang hiện", hidden: "Không hiện",
+    web: "máy tính", mobile: "điện thoại", member: "đảng viên", cell_secretary: "bí thư chi bộ",
+    unit_admin: "cán bộ quản trị đơn vị", city_admin: "cán bộ quản trị Thành ủy", editor: "biên tập viên",
+    chief_editor: "tổng biên tập", matched: "khớp hồ sơ", not_found: "không tìm thấy", mismatch: "chưa khớp",
+    unit_name: "Chi bộ", committee: "Đảng bộ trực thuộc", temporary_unit: "Chi bộ sinh hoạt tạm thời", source: "Nguồn",
+    import: "nhập từ tệp", imported: "nhập từ tệp", created: "tạo hồ sơ", updated: "sửa hồ sơ",
+    transferred_official: "chuyển sinh hoạt chính thức", transferred_temporary: "chuyển sinh hoạt tạm thời",
+    status_changed: "đổi tình trạng", approve_registration: "phê duyệt đăng ký", reject_registration: "từ chối đăng ký",
+    grant_role: "giao vai trò", revoke_role: "thu hồi vai trò", disable_account: "khoá tài khoản",
+    issue_password_reset: "cấp mã đặt lại mật khẩu", look_up_account_for_reset: "tra tài khoản để đặt lại mật khẩu",
+    create_user: "tạo tài khoản cán bộ", notice_version: "Phiên bản thông báo", method: "Cách thức",
+    client: "Trình duyệt", given: "đồng ý", withdrawn: "rút lại", push: "thông báo đẩy",
+    read_consents: "xem danh sách đồng ý của đơn vị" },
+  en: { member_id: "Member id", account_id: "Account id", party_card_no: "Party card number", full_name: "Full name",
+    date_of_birth: "Date of birth", phone: "Phone", unit: "Cell", status: "Standing", at: "At",
+    actor_role: "Reader's role", actor_unit_name: "Reader's unit", what: "Read", purpose: "Why",
+    notice_version: "Notice version", method: "How", client: "Browser", given: "agreed", withdrawn: "withdrew",
+    push: "push notifications", account: "Account" },
+};
+const heldWord = (code) => (HELD_WORDS[Sotay.lang] || {})[code] || HELD_WORDS.vi[code] || code;
+// A value as a person reads it: dates dd/mm/yyyy (with the time when there is one), yes/no, lists joined.
+function readable(key, value) {
+  if (value == null || value === "") return "—";
+  if (typeof value === "boolean") return Sotay.lang === "vi" ? (value ? "Có" : "Không") : (value ? "Yes" : "No");
+  if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}T/.test(value)) return when(value);
+  if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value)) return Sotay.date(value);
+  if (key === "phone") return Sotay.phone(value);
+  if (Array.isArray(value)) return value.map((v) => readable(key, v)).join(", ");
+  if (typeof value === "object") return Object.entries(value).map(([k, v]) => `${heldWord(k)}: ${readable(k, v)}`).join("; ");
+  return ["status", "what", "purpose", "role", "actor_role", "platform", "match_result", "action", "source",
+    "method"].includes(key)
+    ? heldWord(String(value)) : String(value);
+}
+
+async function showMyData() {
+  const answers = await Promise.all(SERVICES.map((s) => Sotay.json(`/api/${s}/v1/me/data`)));
+  const file = JSON.stringify({ requested_at: new Date().toISOString(), services: answers }, null, 2);
+  const download = el("button", { id: "download-my-data", class: "secondary", onclick: () => {
+    const a = el("a", { href: URL.createObjectURL(new Blob([file], { type: "application/json" })),
+      download: `du-lieu-cua-toi-${Sotay.date(new Date().toISOString()).replace(/\//g, "-")}.json` });
+    document.body.append(a); a.click(); a.remove();
+  } }, t("my_data_download"));
+  render(el("section", { class: "card" }, el("h2", {}, t("my_data")), el("p", {}, t("my_data_note")), el("p", {}, download)),
+    ...answers.map((answer) => el("section", { class: "card my-data", "data-service": answer.service },
+      el("h2", {}, t(`svc_${answer.service}`)),
+      ...Object.entries(answer.parts).flatMap(([part, rows]) => [el("h3", {}, t(`p_${part}`)),
+        rows.length ? el("ul", { class: "held", "data-part": part }, ...rows.map((row) => el("li", {},
+          el("dl", { class: "record" }, ...Object.entries(row).flatMap(([k, v]) => [el("dt", {}, heldWord(k)),
+            el("dd", UNIT_KEYS.includes(k) && v ? { "data-unit": v } : {}, readable(k, v))])))))
+          : el("p", { class: "muted" }, t("nothing_held"))]))));
+  // Units by name, not by code (the org tree's, as the record shows them).
+  for (const dd of view().querySelectorAll("dd[data-unit]")) {
+    unitName(dd.dataset.unit).then((u) => { if (u) dd.textContent = u.name; });
+  }
+}
+const UNIT_KEYS = ["unit", "unit_id", "temporary_unit_id", "to_unit"];
+
 async function route() {
   $("error").textContent = "";
   const [name, id] = (location.hash.slice(1) || "feed").split("/");
@@ -606,6 +789,7 @@ async function route() {
     else if (name === "meetings") await showMeetings();
     else if (name === "profile") await showProfile();
     else if (name === "notices") await showNotices();
+    else if (name === "mydata") await showMyData();
     else await showFeed();
     if (!fromDevice && name !== "notices") showUnseen();
   } catch (err) {

@@ -28,6 +28,19 @@ Sotay.words({
     male: "Nam", female: "Nữ", gender: "Giới tính", admitted_on: "Ngày vào Đảng", official_on: "Ngày chính thức",
     eligible: "Đủ điều kiện", ineligible_reason: "Lý do không đủ điều kiện",
     decided_by_writer: "Do cán bộ quản lý hồ sơ cấp trên quyết định",
+    dsr: "Yêu cầu của đảng viên về dữ liệu cá nhân", dsr_show: "Hiện", dsr_all_open: "Mọi yêu cầu đang chờ", dsr_only_overdue: "Chỉ yêu cầu quá hạn",
+    dsr_none: "Không có yêu cầu nào đang chờ.", dsr_overdue: "Quá hạn", dsr_received_on: "Nhận ngày",
+    dsr_ack_by: "Hạn trả lời", dsr_due_by: "Hạn giải quyết", dsr_extended: "Đã gia hạn, lý do",
+    dsr_acknowledge: "Xác nhận đã nhận", dsr_confirm_ack: "Xác nhận đã nhận yêu cầu của đồng chí {name}?",
+    dsr_extend: "Gia hạn", dsr_days: "Số ngày gia hạn (tối đa 15, chỉ một lần)", dsr_extend_reason: "Lý do gia hạn (đảng viên sẽ đọc được)",
+    dsr_complete: "Đã giải quyết", dsr_outcome: "Kết quả (đảng viên sẽ đọc được)",
+    dsr_refuse: "Không thực hiện", dsr_refuse_reason: "Lý do không thực hiện (đảng viên sẽ đọc được)",
+    dsr_preset: "Dùng lý do có sẵn: hồ sơ giữ theo quy định của Đảng",
+    dsr_send: "Gửi", dsr_done: "Đã cập nhật yêu cầu của đồng chí {name}.",
+    dsr_correction: "Sửa thông tin", dsr_restriction: "Hạn chế xử lý", dsr_objection: "Phản đối xử lý",
+    dsr_erasure: "Xoá dữ liệu", dsr_other: "Yêu cầu khác",
+    dsr_received: "Chưa trả lời", dsr_acknowledged: "Đang giải quyết", dsr_extended_s: "Đang giải quyết (đã gia hạn)",
+    dsr_as_correction: "Quyết định ở mục Đề nghị sửa thông tin",
     more: "Xem thêm", more_note: "Còn thêm người khác. Bấm “Xem thêm”, hoặc gõ đủ họ tên hay số thẻ để tìm nhanh hơn.",
     template: "Tải tệp mẫu (XLSX)", template_note: "Dòng đầu là tên cột bằng tiếng Việt (Số thẻ đảng viên, Họ và tên, Ngày sinh, Chi bộ…); ngày ghi ngày/tháng/năm, ví dụ 01/05/1960; chi bộ ghi tên.",
     unit_search: "Gõ tên chi bộ, ví dụ: Chi bộ số 2", unit_none: "Không thấy chi bộ nào.", unit_pick: "Đề nghị chọn một chi bộ trong danh sách.",
@@ -63,6 +76,19 @@ Sotay.words({
     male: "Male", female: "Female", gender: "Gender", admitted_on: "Admitted on", official_on: "Full member since",
     eligible: "Eligible", ineligible_reason: "Why not eligible",
     decided_by_writer: "Decided by a registry administrator",
+    dsr: "Members' requests about their personal data", dsr_show: "Show", dsr_all_open: "Every open request", dsr_only_overdue: "Overdue requests only",
+    dsr_none: "No request waiting.", dsr_overdue: "Overdue", dsr_received_on: "Received",
+    dsr_ack_by: "Answer due by", dsr_due_by: "Settle by", dsr_extended: "Extended, because",
+    dsr_acknowledge: "Confirm receipt", dsr_confirm_ack: "Confirm you received the request of {name}?",
+    dsr_extend: "Extend", dsr_days: "Days to extend (at most 15, once only)", dsr_extend_reason: "Why (the member reads it)",
+    dsr_complete: "Settled", dsr_outcome: "What was done (the member reads it)",
+    dsr_refuse: "Not done", dsr_refuse_reason: "Why not (the member reads it)",
+    dsr_preset: "Use the standard reason: the registry is kept under the Party's rules",
+    dsr_send: "Send", dsr_done: "Updated the request of {name}.",
+    dsr_correction: "Correction", dsr_restriction: "Restriction", dsr_objection: "Objection",
+    dsr_erasure: "Erasure", dsr_other: "Something else",
+    dsr_received: "Not answered yet", dsr_acknowledged: "In hand", dsr_extended_s: "In hand (extended)",
+    dsr_as_correction: "Decided under Correction requests",
     more: "Show more", more_note: "There are more. Press “Show more” or type more of the name, or the card number.",
     template: "Download the template (XLSX)", template_note: "The first row names the columns in Vietnamese (Số thẻ đảng viên, Họ và tên, Ngày sinh, Chi bộ…); dates day/month/year, e.g. 01/05/1960; the cell by its name.",
     unit_search: "Type a cell's name, e.g. Chi bộ số 2", unit_none: "No cell found.", unit_pick: "Choose a cell from the list.",
@@ -371,6 +397,93 @@ async function loadCorrections(said) {
   } catch (err) { fail(err); }
 }
 
+// --- members' data-subject requests (handlers/subject_requests.py): the most urgent first, the
+// overdue marked; acknowledge (confirmed in the page), extend once (days and a reason), settle (what
+// was done) or refuse (why: a standard reason for an erasure of the registry). The member reads the
+// reasons and outcomes as written, so they are the unit's words to them, in Vietnamese.
+const REGISTRY_KEPT = "Hồ sơ đảng viên được lưu giữ theo Điều lệ và quy định của Đảng nên không thể xoá. "
+  + "Đồng chí có thể yêu cầu hạn chế việc xem hồ sơ: chỉ cán bộ phụ trách được xem, và mọi lần xem đều được ghi lại.";
+
+function requestAction(r, actions, what, fields, body) {
+  const form = el("form", { class: `dsr-form ${what}-form`, novalidate: "" }, ...fields,
+    el("div", { class: "actions" }, el("button", { type: "submit", class: "send" }, Sotay.t("dsr_send")),
+      el("button", { type: "button", class: "secondary", onclick: () => { form.remove(); actions.hidden = false; } }, Sotay.t("cancel"))));
+  Sotay.sending(form, async (key) => {
+    Sotay.clearFieldErrors(form);
+    const text = form.querySelector("textarea");
+    if (text && !text.value.trim()) { Sotay.fieldError(text, Sotay.t("reason_needed")); text.focus(); return; }
+    await Sotay.post(`/api/members/v1/subject-requests/${r.id}/${what}`, body(), key);
+    await loadRequests(fill(Sotay.t("dsr_done"), { name: r.full_name }));
+  }, (err) => { Sotay.showFieldErrors(form, err, (f) => form.querySelector(`[name="${f}"]`)); fail(err); });
+  actions.hidden = true;
+  actions.after(form);
+  (form.querySelector("textarea") || form.querySelector("button")).focus();
+}
+
+function requestActions(r) {
+  const actions = el("div", { class: "actions" });
+  const text = (what, label) => el("textarea", { id: `dsr-${what}-${r.id}`, name: what === "complete" ? "outcome" : "reason",
+    rows: "3", maxlength: "2000", "aria-label": Sotay.t(label) });
+  const labelled = (input, label) => [el("label", { for: input.id }, Sotay.t(label)), input];
+  const button = (what, label, open) => el("button", { type: "button", class: `secondary ${what}`, onclick: open }, Sotay.t(label));
+  if (r.status === "received") {
+    actions.append(button("acknowledge", "dsr_acknowledge", () => {
+      actions.hidden = true;
+      actions.after(confirmation(`dsr-ack-${r.id}`, fill(Sotay.t("dsr_confirm_ack"), { name: r.full_name }), null, async (key) => {
+        await Sotay.post(`/api/members/v1/subject-requests/${r.id}/acknowledge`, {}, key);
+        await loadRequests(fill(Sotay.t("dsr_done"), { name: r.full_name }));
+      }));
+    }));
+  }
+  if (!r.extended_to) {
+    actions.append(button("extend", "dsr_extend", () => {
+      const days = el("select", { id: `dsr-days-${r.id}`, name: "days" },
+        ...Array.from({ length: 15 }, (_, i) => el("option", { value: String(15 - i) }, String(15 - i))));
+      const why = text("extend", "dsr_extend_reason");
+      requestAction(r, actions, "extend", [...labelled(days, "dsr_days"), ...labelled(why, "dsr_extend_reason")],
+        () => ({ days: Number(days.value), reason: why.value.trim() }));
+    }));
+  }
+  if (r.correction_id) {
+    actions.append(el("p", { class: "muted" }, Sotay.t("dsr_as_correction")));
+    return actions;
+  }
+  actions.append(button("complete", "dsr_complete", () => {
+    const outcome = text("complete", "dsr_outcome");
+    requestAction(r, actions, "complete", labelled(outcome, "dsr_outcome"), () => ({ outcome: outcome.value.trim() }));
+  }), button("refuse", "dsr_refuse", () => {
+    const why = text("refuse", "dsr_refuse_reason");
+    const preset = el("button", { type: "button", class: "secondary preset", onclick: () => { why.value = REGISTRY_KEPT; why.focus(); } },
+      Sotay.t("dsr_preset"));
+    requestAction(r, actions, "refuse", [...labelled(why, "dsr_refuse_reason"), el("p", {}, preset)],
+      () => ({ reason: why.value.trim() }));
+  }));
+  return actions;
+}
+
+async function loadRequests(said) {
+  let items;
+  try {
+    ({ items } = await Sotay.json(`/api/members/v1/subject-requests${$("dsr-filter").value === "overdue" ? "?overdue=true" : ""}`));
+  } catch (err) {
+    if (err.status === 403) return;  // not a registry writer: the section stays hidden
+    fail(err); return;
+  }
+  $("subject-requests").hidden = false;
+  $("dsr-done").textContent = said || "";
+  $("dsr-list").replaceChildren(...(items.length ? items.map((r) => el("li", { class: `dsr${r.overdue ? " behind" : ""}`, "data-id": r.id, "data-status": r.status },
+    el("p", {}, el("strong", {}, r.full_name), ` · ${Sotay.t("card")} ${r.party_card_no} · ${r.unit_name}`),
+    el("p", {}, el("span", { class: "state" }, Sotay.t(r.status === "extended" ? "dsr_extended_s" : `dsr_${r.status}`)),
+      r.overdue ? el("strong", { class: "overdue" }, ` — ${Sotay.t("dsr_overdue")}`) : "", ` · ${Sotay.t(`dsr_${r.kind}`)}`),
+    el("p", { class: "muted note" }, r.asked),
+    el("p", { class: "deadline" }, `${Sotay.t("dsr_received_on")} ${Sotay.date(r.received_at)}`
+      + (r.status === "received" ? ` · ${Sotay.t("dsr_ack_by")}: ${Sotay.date(r.acknowledge_by)}` : "")
+      + ` · ${Sotay.t("dsr_due_by")}: ${Sotay.date(r.extended_to || r.due_by)}`),
+    r.extension_reason ? el("p", {}, `${Sotay.t("dsr_extended")}: ${r.extension_reason}`) : "",
+    r.can_act ? requestActions(r) : ""))
+    : [el("li", { class: "none muted" }, Sotay.t("dsr_none"))]));
+}
+
 // --- unusual-read alerts (the city's operators; anyone else is refused them, and sees nothing) --
 const when = (iso) => `${new Intl.DateTimeFormat("vi-VN", { hour: "2-digit", minute: "2-digit", hourCycle: "h23",
   timeZone: "Asia/Ho_Chi_Minh" }).format(new Date(iso))} ${Sotay.date(iso)}`;
@@ -416,11 +529,12 @@ async function loadAlerts(said) {
 
 async function load() {
   $("console").hidden = false; $("signout").hidden = false;
-  await Promise.all([search(), loadCorrections(), loadAlerts()]);
+  await Promise.all([search(), loadCorrections(), loadAlerts(), loadRequests()]);
 }
 
 $("search-form").addEventListener("submit", (e) => search(e));
 $("more").addEventListener("click", () => search(null, true));
+$("dsr-filter").addEventListener("change", () => loadRequests());
 $("template").addEventListener("click", (e) => {
   e.preventDefault();
   Sotay.download("/api/members/v1/imports/template.xlsx", "mau-nhap-dang-vien.xlsx").catch(fail);

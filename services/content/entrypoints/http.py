@@ -57,7 +57,8 @@ from services.content.entrypoints.models import (
     UnitSettingsOut,
 )
 from services.content.adapters.push import Pusher
-from services.content.handlers import articles, feedback, importer, library, meetings, notices
+from services.content.handlers import articles, feedback, importer, library, meetings, notices, subject
+from sotay.contracts.subject import SubjectData
 from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import (
     MULTIPART_SLACK,
@@ -343,6 +344,13 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def roll(meeting_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response(await meetings.roll(db, user, meeting_id))
+
+    # --- a member's own data: what content holds about them (an access request) -----------------------
+
+    @router.get("/me/data", response_model=SubjectData, summary="Everything content holds about you")
+    async def my_data(user: CurrentUser):
+        async with reader.connect() as db:
+            return json_response(await subject.held(db, user))
 
     # --- notifications: the inbox, what the member chose, devices told by push -------------------------
 

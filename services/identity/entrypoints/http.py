@@ -54,6 +54,7 @@ from services.identity.handlers import (
     resets,
     roles,
     sign_in,
+    subject,
 )
 from sotay.contracts.fields import (
     normalise_card_no,
@@ -61,6 +62,7 @@ from sotay.contracts.fields import (
     normalise_phone,
     normalised_or_none,
 )
+from sotay.contracts.subject import SubjectData
 from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import Problem, invalid, json_response
 
@@ -269,6 +271,11 @@ def build_router(app) -> APIRouter:
     async def me(user: CurrentUser):
         return json_response({"subject": user.subject, "card": user.member_card_no,
                               "roles": [{"role": g.role, "unit": g.unit} for g in user.grants]})
+
+    @router.get("/me/data", response_model=SubjectData, summary="Everything identity holds about you")
+    async def my_data(user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response(await subject.held(db, user))
 
     @router.post("/accounts/{account_id}/grants", status_code=201, response_model=AccountRoles,
                  summary="Grant a role within your subtree")

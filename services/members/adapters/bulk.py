@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.members import domain
-from services.members.adapters import registry
+from services.members.adapters import registry, sealed
 from services.members.domain import member_snapshot
 from sotay.contracts.members import MemberRegistered
 from sotay.kit.db import scrub_database_error
@@ -33,7 +33,7 @@ from sotay.kit.scope import covers
 from sotay.kit.service import ServiceContext
 
 MEMBER_COPY_COLUMNS = (
-    "id", "party_card_no", "full_name", "name_folded", "date_of_birth", "gender", "citizen_id", "phone",
+    "id", "party_card_no", "full_name", "name_folded", "sealed", "citizen_id_hash", "phone_hash", "gender",
     "unit_id", "unit_path", "admitted_on", "official_on", "status", "eligible", "ineligible_reason",
 )
 MAX_STORED_ERRORS = 10_000
@@ -79,6 +79,8 @@ class MemberImporter:
         self._seen_cards: set[str] = set()
         self._seen_citizen_ids: set[str] = set()
         self._cells_by_name: dict[str, list[str]] = {}
+        self.vault = sealed.vault_of(engine)
+        self.key_id = 0  # the data key chunks are sealed with (a rotation alongside changes it)
 
     async def run(self, rows: Iterable[tuple[int, dict[str, Any]]], report: ImportReport,
                   *, allowed_paths: list[str] | None = None, progress: Progress | None = None) -> ImportReport:
@@ -87,8 +89,9 @@ class MemberImporter:
         Reading, validating and encoding a chunk (Python work) runs in a worker
         thread while the previous chunk's COPY runs in PostgreSQL, so the two
         overlap instead of taking turns."""
-        async with self.engine.connect() as conn:
+        async with self.engine.begin() as conn:
             cells = await registry.all_cells(conn)
+            self.key_id = await self.vault.active_key(conn)
         self._cells_by_name = {}
         for code, cell in cells.items():
             if allowed_paths is None or covers(allowed_paths, cell["path"]):
@@ -119,7 +122,7 @@ class MemberImporter:
 
     def _prepare(self, rows: Iterator[tuple[int, dict[str, Any]]], cells: dict[str, dict[str, Any]],
                  allowed_paths: list[str] | None, report: ImportReport, headers: str) -> _Chunk:
-        chunk = _Chunk()
+        chunk = _Chunk(key_id=self.key_id)
         for row_no, raw in rows:
             report.total_rows += 1
             member = self._validate(row_no, raw, cells, allowed_paths, report)
@@ -172,10 +175,15 @@ class MemberImporter:
                 "SELECT party_card_no FROM members WHERE party_card_no = ANY(:v)"),
                 {"v": [m.party_card_no for m in chunk.members]})).scalars())
             taken_ids = set((await conn.execute(text(
-                "SELECT citizen_id FROM members WHERE citizen_id = ANY(:v)"),
-                {"v": [m.citizen_id for m in chunk.members if m.citizen_id]})).scalars())
+                "SELECT citizen_id_hash FROM members WHERE citizen_id_hash = ANY(:v)"),
+                {"v": [h for h in chunk.citizen_id_hashes if h]})).scalars())
+            key_id = await self.vault.active_key(conn)
+            if key_id != chunk.key_id:  # rotated since the chunk was sealed: seal it again under the new key
+                self.key_id = key_id
+                await asyncio.to_thread(chunk.seal, self.vault, key_id)
             keep = [i for i, m in enumerate(chunk.members)
-                    if not self._taken(chunk.row_numbers[i], m, taken_cards, taken_ids, report)]
+                    if not self._taken(chunk.row_numbers[i], m, chunk.citizen_id_hashes[i], taken_cards, taken_ids,
+                                       report)]
             raw = (await conn.get_raw_connection()).driver_connection
             try:
                 await raw.copy_records_to_table("members", records=[chunk.member_records[i] for i in keep],
@@ -193,11 +201,12 @@ class MemberImporter:
             report.imported += len(keep)
 
     @staticmethod
-    def _taken(row_no: int, m: domain.Member, cards: set[str], citizen_ids: set[str], report: ImportReport) -> bool:
+    def _taken(row_no: int, m: domain.Member, citizen_id_hash: str | None, cards: set[str], citizen_ids: set[str],
+               report: ImportReport) -> bool:
         if m.party_card_no in cards:
             report.reject(row_no, "party_card_no", "is already in the registry")
             return True
-        if m.citizen_id and m.citizen_id in citizen_ids:
+        if citizen_id_hash and citizen_id_hash in citizen_ids:
             report.reject(row_no, "citizen_id", "belongs to another member")
             return True
         return False
@@ -205,11 +214,14 @@ class MemberImporter:
 
 @dataclass
 class _Chunk:
-    """A chunk of valid rows, encoded for COPY: members, history and their events."""
+    """A chunk of valid rows, encoded for COPY: members (their citizen ID, phone and date of birth
+    sealed under data key `key_id`), history and their events."""
 
     row_numbers: list[int] = field(default_factory=list)
     members: list[domain.Member] = field(default_factory=list)
+    citizen_id_hashes: list[str | None] = field(default_factory=list)
     member_records: list[tuple] = field(default_factory=list)
+    key_id: int = 0
     history: list[tuple] = field(default_factory=list)
     outbox: list[tuple] = field(default_factory=list)
     exhausted: bool = False
@@ -223,12 +235,23 @@ class _Chunk:
                                        committee=cell["committee"], orgunit=m.unit, sequence=1)
         self.row_numbers.append(row_no)
         self.members.append(m)
+        self.citizen_id_hashes.append(payload["citizen_id_hash"])
         self.member_records.append((
-            member_id, m.party_card_no, m.full_name, domain.fold(m.full_name), m.date_of_birth, m.gender,
-            m.citizen_id, m.phone, cell["id"], cell["path"], m.admitted_on, m.official_on, m.status, m.eligible,
-            m.ineligible_reason))
+            member_id, m.party_card_no, m.full_name, domain.fold(m.full_name),
+            importer.vault.seal_with(self.key_id, f"members:{member_id}",
+                                     sealed.member_values(m.citizen_id, m.phone, m.date_of_birth)),
+            payload["citizen_id_hash"], payload["phone_hash"], m.gender, cell["id"], cell["path"], m.admitted_on,
+            m.official_on, m.status, m.eligible, m.ineligible_reason))
         self.history.append((member_id, importer.actor, "imported", f'{{"source": "{importer.source}"}}'))
         self.outbox.append((message.id, message.subject, message.body(), headers))
+
+    def seal(self, vault: sealed.Vault, key_id: int) -> None:
+        """Seal every member of the chunk again under data key `key_id`."""
+        self.key_id = key_id
+        self.member_records = [
+            (*r[:4], vault.seal_with(key_id, f"members:{r[0]}",
+                                     sealed.member_values(m.citizen_id, m.phone, m.date_of_birth)), *r[5:])
+            for r, m in zip(self.member_records, self.members, strict=True)]
 
 
 async def _report(progress: Progress | None, report: ImportReport) -> None:

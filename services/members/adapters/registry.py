@@ -9,6 +9,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.members.adapters import sealed
+from services.members.adapters.sealed import fill_member, member_values, vault
 from sotay.kit.db import Where
 from sotay.kit.text import FOLD_PARAMS, folded_sql, like_pattern
 
@@ -16,7 +18,7 @@ SCHEMA = "members"
 
 UNIT_COLUMNS = "id, code, name, kind, parent_id, committee, path, wave, closed_at, version"
 MEMBER_COLUMNS = (
-    "m.id, m.party_card_no, m.full_name, m.date_of_birth, m.gender, m.citizen_id, m.phone, "
+    "m.id, m.party_card_no, m.full_name, m.sealed, m.gender, "
     "u.code AS unit, u.name AS unit_name, m.unit_path, u.committee, m.admitted_on, m.official_on, m.status, m.eligible, "
     "m.ineligible_reason, m.has_account, m.version, tu.code AS temporary_unit, m.created_at, m.updated_at"
 )
@@ -80,10 +82,16 @@ async def members_in_unit(db: AsyncConnection, unit_id: Any) -> int:
         {"id": unit_id})).scalar_one()
 
 
+async def opened_members(db: AsyncConnection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Member rows with their sealed values (citizen ID, phone, date of birth) opened in place."""
+    opened = await vault(db).open(db, [(f"members:{r['id']}", r["sealed"]) for r in rows])
+    return [fill_member(r, values) for r, values in zip(rows, opened, strict=True)]
+
+
 async def member_by_id(db: AsyncConnection, member_id: Any, *, lock: bool = False) -> dict[str, Any] | None:
     sql = f"SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.id = :id" + (" FOR UPDATE OF m" if lock else "")
     row = (await db.execute(text(sql), {"id": member_id})).mappings().first()
-    return dict(row) if row else None
+    return (await opened_members(db, [dict(row)]))[0] if row else None
 
 
 async def member_id_by_card(db: AsyncConnection, card_no: str) -> Any | None:
@@ -97,9 +105,9 @@ async def set_has_account(db: AsyncConnection, member_id: Any, value: bool) -> N
 async def conflicts(db: AsyncConnection, card_no: str, citizen_id: str | None,
                     exclude_id: Any = None) -> list[tuple[str, str]]:
     rows = (await db.execute(text(
-        "SELECT party_card_no = :card AS card, citizen_id = :cid AS cid FROM members "
-        "WHERE (party_card_no = :card OR citizen_id = :cid) AND id IS DISTINCT FROM :exclude"),
-        {"card": card_no, "cid": citizen_id, "exclude": exclude_id})).all()
+        "SELECT party_card_no = :card AS card, citizen_id_hash = :cid AS cid FROM members "
+        "WHERE (party_card_no = :card OR citizen_id_hash = :cid) AND id IS DISTINCT FROM :exclude"),
+        {"card": card_no, "cid": vault(db).hash_or_none(citizen_id), "exclude": exclude_id})).all()
     found = []
     if any(r.card for r in rows):
         found.append(("party_card_no", "is already in the registry"))
@@ -108,15 +116,34 @@ async def conflicts(db: AsyncConnection, card_no: str, citizen_id: str | None,
     return found
 
 
+def _sealed_columns(db: AsyncConnection, key_id: int, member_id: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The members columns for `values` (a citizen ID, a phone, a date of birth): sealed, and the
+    keyed hashes equality searches use."""
+    v = vault(db)
+    return {"sealed": v.seal_with(key_id, f"members:{member_id}", values),
+            "citizen_id_hash": v.hash_or_none(values["citizen_id"]), "phone_hash": v.hash_or_none(values["phone"])}
+
+
 async def insert_member(db: AsyncConnection, member: dict[str, Any]) -> None:
+    key_id = await vault(db).active_key(db)
+    values = member_values(member["citizen_id"], member["phone"], member["date_of_birth"])
     await db.execute(text(
-        "INSERT INTO members (id, party_card_no, full_name, name_folded, date_of_birth, gender, citizen_id, "
-        "phone, unit_id, unit_path, admitted_on, official_on, status, eligible, ineligible_reason) VALUES "
-        "(:id, :party_card_no, :full_name, :name_folded, :date_of_birth, :gender, :citizen_id, :phone, "
-        ":unit_id, :unit_path, :admitted_on, :official_on, :status, :eligible, :ineligible_reason)"), member)
+        "INSERT INTO members (id, party_card_no, full_name, name_folded, sealed, citizen_id_hash, phone_hash, "
+        "gender, unit_id, unit_path, admitted_on, official_on, status, eligible, ineligible_reason) VALUES "
+        "(:id, :party_card_no, :full_name, :name_folded, :sealed, :citizen_id_hash, :phone_hash, :gender, "
+        ":unit_id, :unit_path, :admitted_on, :official_on, :status, :eligible, :ineligible_reason)"),
+        {**member, **_sealed_columns(db, key_id, member["id"], values)})
 
 
 async def update_member(db: AsyncConnection, member_id: Any, fields: dict[str, Any]) -> int:
+    """Change `fields` of a member (the caller holds the row); a sealed field seals the three again."""
+    if any(f in sealed.SEALED_FIELDS for f in fields):
+        blob = (await db.execute(text("SELECT sealed FROM members WHERE id = :id"), {"id": member_id})).scalar()
+        current = (await vault(db).open(db, [(f"members:{member_id}", blob)]))[0]
+        values = {**member_values(None, None, None), **current,
+                  **{f: v for f, v in fields.items() if f in sealed.SEALED_FIELDS}}
+        fields = {f: v for f, v in fields.items() if f not in sealed.SEALED_FIELDS}
+        fields |= _sealed_columns(db, await vault(db).active_key(db), member_id, values)
     assignments = ", ".join(f"{name} = :{name}" for name in fields)
     row = (await db.execute(text(
         f"UPDATE members SET {assignments}, version = version + 1, updated_at = now() "
@@ -126,17 +153,29 @@ async def update_member(db: AsyncConnection, member_id: Any, fields: dict[str, A
 
 async def add_history(db: AsyncConnection, member_id: Any, actor: str, action: str,
                       changes: dict[str, Any], reason: str | None = None) -> None:
+    clear, secret = sealed.split(changes)
+    blob = await vault(db).seal(db, f"member_history:{member_id}", secret) if secret else None
     await db.execute(text(
-        "INSERT INTO member_history (member_id, actor, action, changes, reason) "
-        "VALUES (:m, :actor, :action, CAST(:changes AS jsonb), :reason)"),
-        {"m": member_id, "actor": actor, "action": action, "changes": _json(changes), "reason": reason})
+        "INSERT INTO member_history (member_id, actor, action, changes, sealed, reason) "
+        "VALUES (:m, :actor, :action, CAST(:changes AS jsonb), :sealed, :reason)"),
+        {"m": member_id, "actor": actor, "action": action, "changes": _json(clear), "sealed": blob,
+         "reason": reason})
 
 
 async def history(db: AsyncConnection, member_id: Any) -> list[dict[str, Any]]:
-    rows = (await db.execute(text(
-        "SELECT at, actor, action, changes, reason FROM member_history WHERE member_id = :m ORDER BY id"),
-        {"m": member_id})).mappings()
-    return [dict(r) for r in rows]
+    rows = [dict(r) for r in (await db.execute(text(
+        "SELECT at, actor, action, changes, sealed, reason FROM member_history WHERE member_id = :m ORDER BY id"),
+        {"m": member_id})).mappings()]
+    opened = await vault(db).open(db, [(f"member_history:{member_id}", r.pop("sealed")) for r in rows])
+    return [{**r, "changes": _merged(r["changes"], values)} for r, values in zip(rows, opened, strict=True)]
+
+
+def _merged(changes: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
+    """A history entry's or a request's changes with their sealed values back, in the order jsonb
+    keeps an object's keys (shorter first), as they were read before values were sealed."""
+    if not opened:
+        return changes
+    return dict(sorted({**changes, **opened}.items(), key=lambda kv: (len(kv[0]), kv[0])))
 
 
 async def search_members(db: AsyncConnection, *, scopes: list[str], q_folded: str | None, card_no: str | None,
@@ -144,10 +183,12 @@ async def search_members(db: AsyncConnection, *, scopes: list[str], q_folded: st
                          after: tuple[str, str] | None) -> list[dict[str, Any]]:
     """Members inside any of `scopes` (paths) matching any of the name, card number and phone
     asked for, ordered by (unit_path, id) for keyset pagination."""
-    matches = {"q": "m.name_folded LIKE :q", "card": "m.party_card_no = :card", "phone": "m.phone = :phone"}
+    matches = {"q": "m.name_folded LIKE :q", "card": "m.party_card_no = :card", "phone": "m.phone_hash = :phone"}
     like = like_pattern(q_folded) if q_folded else None
     asked = {name: value for name, value in {"q": like, "card": card_no, "phone": phone}.items() if value}
     where = Where().within("m.unit_path", scopes)
+    if "phone" in asked:
+        asked["phone"] = vault(db).hash_or_none(asked["phone"])
     if asked:
         where.add("(" + " OR ".join(matches[name] for name in asked) + ")", **asked)
     where.add("m.unit_path LIKE :unit_path", unit_path=unit_path + "%" if unit_path else None)
@@ -155,20 +196,29 @@ async def search_members(db: AsyncConnection, *, scopes: list[str], q_folded: st
     rows = (await db.execute(text(
         f"SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE {where} "
         "ORDER BY m.unit_path, m.id LIMIT :limit"), where.params | {"limit": limit})).mappings()
-    return [dict(r) for r in rows]
+    return await opened_members(db, [dict(r) for r in rows])
 
 
 async def insert_correction(db: AsyncConnection, request: dict[str, Any]) -> None:
+    clear, secret = sealed.split(request["changes"])
+    blob = await vault(db).seal(db, f"correction_requests:{request['id']}", secret) if secret else None
     await db.execute(text(
-        "INSERT INTO correction_requests (id, member_id, requested_by, changes, note) "
-        "VALUES (:id, :member_id, :requested_by, CAST(:changes AS jsonb), :note)"),
-        {**request, "changes": _json(request["changes"])})
+        "INSERT INTO correction_requests (id, member_id, requested_by, changes, sealed, note) "
+        "VALUES (:id, :member_id, :requested_by, CAST(:changes AS jsonb), :sealed, :note)"),
+        {**request, "changes": _json(clear), "sealed": blob})
+
+
+async def _opened_corrections(db: AsyncConnection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    opened = await vault(db).open(db, [(f"correction_requests:{r['id']}", r.pop("sealed")) for r in rows])
+    for r, values in zip(rows, opened, strict=True):
+        r["changes"] = _merged(r["changes"], values)
+    return rows
 
 
 async def correction_by_id(db: AsyncConnection, request_id: Any, *, lock: bool = False) -> dict[str, Any] | None:
     sql = "SELECT * FROM correction_requests WHERE id = :id" + (" FOR UPDATE" if lock else "")
     row = (await db.execute(text(sql), {"id": request_id})).mappings().first()
-    return dict(row) if row else None
+    return (await _opened_corrections(db, [dict(row)]))[0] if row else None
 
 
 async def list_corrections(db: AsyncConnection, *, scopes: list[str], status: str | None,
@@ -176,11 +226,13 @@ async def list_corrections(db: AsyncConnection, *, scopes: list[str], status: st
     where = (Where().within("m.unit_path", scopes).add("c.status = :status", status=status or None)
              .add("c.member_id = :member_id", member_id=member_id or None))
     rows = (await db.execute(text(
-        "SELECT c.*, m.party_card_no, m.full_name, m.unit_path, m.date_of_birth, m.gender, m.citizen_id, m.phone "
+        "SELECT c.*, m.party_card_no, m.full_name, m.unit_path, m.sealed AS member_sealed, m.gender "
         "FROM correction_requests c "
         "JOIN members m ON m.id = c.member_id "
         f"WHERE {where} ORDER BY c.created_at LIMIT 500"), where.params)).mappings()
-    return [dict(r) for r in rows]
+    items = await _opened_corrections(db, [dict(r) for r in rows])
+    current = await vault(db).open(db, [(f"members:{r['member_id']}", r.pop("member_sealed")) for r in items])
+    return [fill_member(r, values) for r, values in zip(items, current, strict=True)]
 
 
 async def decide_correction(db: AsyncConnection, request_id: Any, *, status: str, actor: str,

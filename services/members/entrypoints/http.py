@@ -15,12 +15,14 @@ from services.members.adapters import access_export
 from services.members.entrypoints.models import (
     AccessHistory, AccessHistoryPage, AccessHistoryQuery, AlertClose, CorrectionCreate, CorrectionRequest,
     CorrectionRequests, Decision, ImportStarted, ImportStatus, MemberChange, MemberCreate, MemberHistory, MemberPage,
-    MemberRecord, MemberSearch, MemberSummary, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage, StatusChange,
-    Transfer, UnusualReadAlert, UnusualReadAlerts, moment,
+    MemberRecord, MemberSearch, MemberSummary, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage, RequestExtension,
+    RequestOutcome, RequestRefusal, StatusChange, SubjectRequest, SubjectRequestCreate, SubjectRequests, Transfer,
+    UnusualReadAlert, UnusualReadAlerts, moment,
 )
-from services.members.handlers import breach, corrections, imports, members, org_units
+from services.members.handlers import breach, corrections, imports, members, org_units, subject, subject_requests
 from sotay.kit.auth import Principal
 from sotay.kit.db import path_codes
+from sotay.contracts.subject import SubjectData
 from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import MULTIPART_SLACK, body_limit, invalid, json_response, spool_upload, unstorable
 from sotay.kit.service import ServiceContext
@@ -68,6 +70,19 @@ def correction_json(c: dict[str, Any]) -> dict[str, Any]:
         current = domain.mask_fields(c["current"]) if c.get("masked") else c["current"]
         out["current"] = {k: iso(v) if isinstance(v, date) else v for k, v in current.items()}
     return out
+
+
+REQUEST_FIELDS = ("id", "member_id", "kind", "asked", "correction_id", "status", "received_at", "acknowledge_by",
+                  "due_by", "acknowledged_at", "extended_to", "extension_reason", "decided_at", "outcome", "overdue",
+                  "unit", "unit_name")
+STAFF_REQUEST_FIELDS = ("party_card_no", "full_name", "acknowledged_by", "decided_by", "can_act")
+
+
+def request_json(r: dict[str, Any], *, staff: bool = False) -> dict[str, Any]:
+    """A data-subject request; the staff also see whose it is and which accounts acted."""
+    fields = REQUEST_FIELDS + (STAFF_REQUEST_FIELDS if staff else ())
+    return {k: str(r[k]) if isinstance(r[k], uuid.UUID) else r[k].isoformat() if hasattr(r[k], "isoformat")
+            else r[k] for k in fields}
 
 
 def history_json(entry: dict[str, Any], *, masked: bool) -> dict[str, Any]:
@@ -268,6 +283,12 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             return json_response(correction_json(created), 201)
         return await idempotent(request, user, work)
 
+    @router.get("/me/data", response_model=SubjectData,
+                summary="Everything the registry holds about you, and who read your record (audited)")
+    async def my_data(user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await subject.held(db, user))
+
     @router.get("/me/corrections", response_model=CorrectionRequests,
                 summary="The signed-in member's own correction requests and their decisions (audited)")
     async def my_corrections(user: CurrentUser):
@@ -299,6 +320,67 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             decided = await corrections.decide_correction(db, ctx, user, parse_uuid(request_id), accept=False,
                                                           reason=body.reason, today=date.today())
         return json_response(correction_json(decided))
+
+    # --- data-subject requests (handlers/subject_requests.py) -------------------------------
+
+    @router.post("/me/requests", status_code=201, response_model=SubjectRequest,
+                 summary="Ask your unit to correct, restrict, object to a processing of, or erase your data "
+                         "(acknowledged within 2 working days, completed within 15 days)")
+    async def ask_request(body: SubjectRequestCreate, request: Request, user: CurrentUser):
+        async def work(db):
+            created = await subject_requests.ask(db, user, body.kind, body.asked)
+            return json_response(request_json(created), 201)
+        return await idempotent(request, user, work)
+
+    @router.get("/me/requests", response_model=SubjectRequests,
+                summary="The signed-in member's own data-subject requests, their deadlines and outcomes")
+    async def my_requests(user: CurrentUser):
+        async with engine.connect() as db:
+            items = await subject_requests.own(db, user)
+        return json_response({"items": [request_json(r) for r in items]})
+
+    @router.get("/subject-requests", response_model=SubjectRequests,
+                summary="Data-subject requests of members in the caller's units, the most urgent first "
+                        "(`overdue=true`: only those past a deadline; registry writers)")
+    async def list_subject_requests(user: CurrentUser, status: Literal["open", "all"] = "open",
+                                    overdue: bool = False):
+        async with engine.connect() as db:
+            items = await subject_requests.staff_list(db, user, open_only=status == "open", overdue=overdue)
+        return json_response({"items": [request_json(r, staff=True) for r in items]})
+
+    @router.post("/subject-requests/{subject_request_id}/acknowledge", response_model=SubjectRequest,
+                 summary="Acknowledge a data-subject request (within 2 working days)")
+    async def acknowledge_request(subject_request_id: str, request: Request, user: CurrentUser):
+        async def work(db):
+            done = await subject_requests.acknowledge(db, user, parse_uuid(subject_request_id))
+            return json_response(request_json(done, staff=True))
+        return await idempotent(request, user, work)
+
+    @router.post("/subject-requests/{subject_request_id}/extend", response_model=SubjectRequest,
+                 summary="Extend a data-subject request's deadline once, by up to 15 days, with a reason")
+    async def extend_request(subject_request_id: str, body: RequestExtension, request: Request, user: CurrentUser):
+        async def work(db):
+            done = await subject_requests.extend(db, user, parse_uuid(subject_request_id), body.days, body.reason)
+            return json_response(request_json(done, staff=True))
+        return await idempotent(request, user, work)
+
+    @router.post("/subject-requests/{subject_request_id}/complete", response_model=SubjectRequest,
+                 summary="Complete a data-subject request, telling the member what was done")
+    async def complete_request(subject_request_id: str, body: RequestOutcome, request: Request, user: CurrentUser):
+        async def work(db):
+            done = await subject_requests.decide(db, user, parse_uuid(subject_request_id), complete=True,
+                                                 outcome=body.outcome)
+            return json_response(request_json(done, staff=True))
+        return await idempotent(request, user, work)
+
+    @router.post("/subject-requests/{subject_request_id}/refuse", response_model=SubjectRequest,
+                 summary="Refuse a data-subject request, telling the member why in plain words")
+    async def refuse_request(subject_request_id: str, body: RequestRefusal, request: Request, user: CurrentUser):
+        async def work(db):
+            done = await subject_requests.decide(db, user, parse_uuid(subject_request_id), complete=False,
+                                                 outcome=body.reason)
+            return json_response(request_json(done, staff=True))
+        return await idempotent(request, user, work)
 
     # --- breach readiness (docs/breach-runbook.md) ---------------------------------------------
 

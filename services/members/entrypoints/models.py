@@ -228,6 +228,62 @@ class CorrectionRequests(BaseModel):
     items: list[CorrectionRequest]
 
 
+RequestKind = Literal["correction", "restriction", "objection", "erasure", "other"]
+RequestStatus = Literal["received", "acknowledged", "extended", "completed", "refused"]
+
+
+class SubjectRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: RequestKind
+    asked: str = Field(min_length=1, max_length=2000, description="What the member asks, in their own words")
+
+
+class RequestExtension(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    days: int = Field(ge=1, le=15, description="Days added to the deadline (once only)")
+    reason: str = Field(min_length=1, max_length=1000, description="Why, as the member is told")
+
+
+class RequestOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: str = Field(min_length=1, max_length=2000, description="What was done, in plain words to the member")
+
+
+class RequestRefusal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="Why not, in plain words to the member")
+
+
+class SubjectRequest(BaseModel):
+    id: str
+    member_id: str
+    kind: RequestKind
+    asked: str
+    correction_id: str | None
+    status: RequestStatus
+    received_at: datetime
+    acknowledge_by: date = Field(description="The day (Hanoi) by which it is acknowledged: 2 working days")
+    due_by: date = Field(description="The day (Hanoi) by which it is completed: 15 days")
+    acknowledged_at: datetime | None
+    extended_to: date | None = Field(description="The deadline once extended (once only, up to 15 days)")
+    extension_reason: str | None
+    decided_at: datetime | None
+    outcome: str | None = Field(description="What was done, or why not, in plain words to the member")
+    overdue: bool
+    unit: str
+    unit_name: str
+    # In the staff list only:
+    party_card_no: str | None = None
+    full_name: str | None = None
+    acknowledged_by: str | None = None
+    decided_by: str | None = None
+    can_act: bool | None = Field(default=None, description="Whether the caller may act on it")
+
+
+class SubjectRequests(BaseModel):
+    items: list[SubjectRequest]
+
+
 class ImportStarted(BaseModel):
     id: str
     status: Literal["running"]

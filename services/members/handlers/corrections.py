@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members import domain
 from services.members.adapters import audit, registry
+from services.members.handlers import subject_requests
 from services.members.handlers.access import REGISTRY_WRITERS, Scopes, is_member_concerned, not_found
 from services.members.handlers.members import apply_patch, member_for_staff, member_from_row, parse_or_422
 from sotay.kit.auth import Principal
@@ -43,6 +44,7 @@ async def request_correction(db: AsyncConnection, actor: Principal, member_id: A
     request = {"id": uuid7(), "member_id": row["id"], "requested_by": actor.subject, "changes": changes,
                "note": note}
     await registry.insert_correction(db, request)
+    await subject_requests.correction_asked(db, request)
     return await registry.correction_by_id(db, request["id"])
 
 
@@ -112,4 +114,5 @@ async def decide_correction(db: AsyncConnection, ctx: ServiceContext, actor: Pri
                            correction_request_id=str(request["id"]))
     await registry.decide_correction(db, request["id"], status="accepted" if accept else "rejected",
                                      actor=actor.subject, reason=reason)
+    await subject_requests.correction_decided(db, request["id"], actor.subject, accepted=accept, reason=reason)
     return await registry.correction_by_id(db, request["id"])

@@ -86,7 +86,7 @@ def already_in_registry(found: list[tuple[str, str]]) -> Problem:
 
 # The registry's unique identifiers, by the constraint that keeps them unique, and what a clerk is told.
 TAKEN = {"members_party_card_no_key": ("party_card_no", "is already in the registry"),
-         "members_citizen_id_key": ("citizen_id", "belongs to another member")}
+         "members_citizen_id_hash_key": ("citizen_id", "belongs to another member")}
 
 
 async def unless_taken(write: Awaitable[Any]) -> Any:

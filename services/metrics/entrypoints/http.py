@@ -18,7 +18,9 @@ from services.metrics.entrypoints.streams import ClosingStream, StreamSlots
 from services.metrics.handlers import plan as wave_plan
 from services.metrics.handlers import reports
 from services.metrics.handlers import rollout as reading
+from services.metrics.handlers import subject
 from services.metrics.handlers import training as sessions
+from sotay.contracts.subject import SubjectData
 from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import json_response
 from sotay.kit.service import ServiceContext
@@ -31,6 +33,10 @@ KEEP_ALIVE_S = 15.0  # a comment line at least this often, so proxies and the pa
 def build_router(ctx: ServiceContext) -> APIRouter:
     router = service_router(ctx, tags=["metrics"])
     engine, reader = ctx.engine, ctx.reader
+
+    @router.get("/me/data", response_model=SubjectData, summary="Everything metrics holds about you")
+    async def my_data(user: CurrentUser):
+        return json_response(await subject.held(reader, user))
 
     @router.get("/rollout", summary="A unit's rollout figures (its whole subtree); as_of for an earlier day",
                 response_model=models.Figures)
