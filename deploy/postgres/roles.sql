@@ -9,7 +9,8 @@
 --                    its tables, its sequences; nothing on the other schemas, and it may
 --                    create nothing. Tables later migrations create are granted to it as
 --                    well (ALTER DEFAULT PRIVILEGES). Its audit tables it may only read and
---                    add to (members.record_reads, members.member_history, identity.audit_log).
+--                    add to (members.record_reads, members.member_history, identity.audit_log,
+--                    identity.consents).
 --
 -- Run it with psql as a superuser, connected to the sotay database:
 --
@@ -166,7 +167,8 @@ CREATE TEMPORARY TABLE audit_tables (service text, name text) ON COMMIT DROP;
 INSERT INTO audit_tables VALUES
     ('members', 'record_reads'),
     ('members', 'member_history'),
-    ('identity', 'audit_log');
+    ('identity', 'audit_log'),
+    ('identity', 'consents');
 SELECT format('REVOKE UPDATE, DELETE, TRUNCATE ON %I.%I FROM %I', a.service, a.name, s.prefix || '_' || a.service)
 FROM audit_tables a CROSS JOIN settings s
 WHERE to_regclass(format('%I.%I', a.service, a.name)) IS NOT NULL

@@ -254,3 +254,100 @@ def roles_covering(role: str) -> tuple[str, ...]:
 
 def ceil_seconds(value: float) -> int:
     return max(1, math.ceil(value))
+
+
+# --- consent (Law 91/2025/QH15): the privacy notice and what was agreed to ------------------------
+
+# The purpose that stands for the account itself: without it there is no account, and withdrawing
+# it is asking for the account to be closed.
+ACCOUNT_PURPOSE = "account"
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """One purpose of a notice: a stable code, whether the handbook cannot work without it, its
+    name (a few words) and what it covers, in Vietnamese and English."""
+
+    code: str
+    required: bool
+    name_vi: str
+    name_en: str
+    vi: str
+    en: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A version of the privacy notice; its texts are services/identity/notices/privacy-v<version>.<vi|en>.md.
+    A published version is never changed: a change is a new version, which members are asked to agree to."""
+
+    version: int
+    published_on: date
+    purposes: tuple[Purpose, ...]
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(p.code for p in self.purposes)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(p.code for p in self.purposes if p.required)
+
+
+NOTICES = (
+    Notice(1, date(2026, 1, 1), (
+        Purpose(ACCOUNT_PURPOSE, True, "Tài khoản và Sổ tay", "Account and handbook",
+                "Lập và quản lý tài khoản, sử dụng Sổ tay: đối chiếu với hồ sơ đảng viên, chi bộ phê duyệt, "
+                "đăng nhập, nhận tin bài và lịch sinh hoạt của đơn vị, ghi nhận tin đã đọc và ý kiến của đồng chí",
+                "Creating and keeping your account and using the handbook: checking against the member registry, "
+                "approval by your cell, signing in, your units' news and meetings, recording what you read and "
+                "the feedback you give"),
+        Purpose("push", False, "Thông báo đẩy", "Push notifications",
+                "Nhận thông báo đẩy trên điện thoại hoặc máy tính, gửi qua dịch vụ của hãng trình duyệt "
+                "(có thể đặt ở nước ngoài)",
+                "Push notifications on your phone or computer, sent through the browser maker's service "
+                "(possibly abroad)"),
+    )),
+)
+CURRENT_NOTICE = NOTICES[-1]
+ALL_PURPOSES = tuple(dict.fromkeys(code for n in NOTICES for code in n.codes))
+
+
+def notice(version: int) -> Notice | None:
+    return next((n for n in NOTICES if n.version == version), None)
+
+
+def consent_problems(version: int, purposes: list[str]) -> list[tuple[str, str]]:
+    """Why a consent to the notice cannot be recorded (field, reason): a version other than the
+    current one (the registrant read an outdated notice), a purpose the notice does not have, a
+    required purpose left out. Field names are relative: `notice_version`, `purposes`."""
+    if version != CURRENT_NOTICE.version:
+        return [("notice_version", f"is not the current notice (version {CURRENT_NOTICE.version}): read it again")]
+    problems = [("purposes", f"is not a purpose of the notice: {p}") for p in purposes
+                if p not in CURRENT_NOTICE.codes]
+    problems += [("purposes", f"must include the required purpose: {code}") for code in CURRENT_NOTICE.required
+                 if code not in purposes]
+    return problems
+
+
+# A user agent said in a few words: what a person would recognise of their own device, and
+# nothing that tells one browser from another of the same make (no build numbers, no models).
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("SamsungBrowser/", "Samsung Internet"),
+             ("coc_coc_browser/", "Cốc Cốc"), ("Zalo", "Zalo"), ("Firefox/", "Firefox"), ("FxiOS/", "Firefox"),
+             ("CriOS/", "Chrome"), ("Chrome/", "Chrome"), ("Version/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iOS"), ("Windows", "Windows"),
+            ("CrOS", "ChromeOS"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
+
+
+def client_summary(user_agent: str | None) -> str:
+    """The browser, its major version and the system, e.g. "Chrome 120, Android"; "?" for what is not known."""
+    agent = user_agent or ""
+    browser = "?"
+    for token, name in _BROWSERS:
+        at = agent.find(token)
+        if at >= 0:
+            version = agent[at + len(token):].split(".")[0].split(" ")[0].split("/")[-1]
+            browser = f"{name} {version}" if version.isdigit() and len(version) <= 4 else name
+            break
+    system = next((name for token, name in _SYSTEMS if token in agent), "?")
+    return f"{browser}, {system}"

@@ -3,8 +3,11 @@
 They carry the platform (`web` or `mobile`) so the rollout figures can split
 installed accounts by platform, and the unit so consumers can roll them up
 the org tree. No password hash, phone or citizen ID ever leaves identity.
+The consent events carry ids, the notice's version, purpose codes, the
+method and the time: no name, card, phone, address or user agent.
 """
 
+from datetime import datetime
 from typing import Literal
 
 from sotay.kit.events import Catalogue, Event
@@ -77,5 +80,33 @@ class AccountMoved(IdentityEvent):
     platform: Platform
 
 
+class ConsentGiven(IdentityEvent):
+    """A registrant (at registration) or a member (on their page) agreed to purposes of the privacy
+    notice, the version they were shown. `account_id` is null before the registration is approved;
+    `member_id` when the registration found the member in the registry."""
+
+    registration_id: str
+    account_id: str | None
+    member_id: str | None
+    notice_version: int
+    purposes: list[str]
+    method: Platform
+    at: datetime
+
+
+class ConsentWithdrawn(IdentityEvent):
+    """A member withdrew purposes they had agreed to. Withdrawing `account` (the required purpose)
+    is asking for the account to be closed: the member's cell contacts them. Services that act on a
+    purpose stop (content forgets the account's devices when `push` is withdrawn)."""
+
+    registration_id: str
+    account_id: str | None
+    member_id: str | None
+    notice_version: int
+    purposes: list[str]
+    method: Platform
+    at: datetime
+
+
 CATALOGUE = Catalogue(RegistrationSubmitted, AccountApproved, AccountRejected, AccountActivated, AccountDisabled,
-                      AccountMoved)
+                      AccountMoved, ConsentGiven, ConsentWithdrawn)

@@ -37,6 +37,7 @@ import nats
 import psutil
 from nats.js.api import StreamConfig
 
+from services.identity.domain import CURRENT_NOTICE
 from services.members.adapters.bulk import ImportReport, MemberImporter
 from sotay.system.demo.load_registry import insert_units
 from sotay.system.demo.registry import build_org_tree, generate_members
@@ -47,6 +48,9 @@ from sotay.kit.events import uuid7
 from sotay.system.runtime import Infrastructure
 from sotay.kit.service import ServiceRuntime, nats_servers
 from sotay.kit.settings import Settings
+
+# A benchmark's registrant agrees to the privacy notice's required purposes only.
+REQUIRED_CONSENT = {"notice_version": CURRENT_NOTICE.version, "purposes": list(CURRENT_NOTICE.required)}
 
 TARGET_RATIO = 3.0
 
@@ -290,7 +294,7 @@ async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, 
             await until_ready(client, f"http://127.0.0.1:{port}/readyz")
             bodies = [{"party_card_no": r["party_card_no"], "full_name": r["full_name"],
                        "date_of_birth": r["date_of_birth"], "phone": r["phone"], "password": password,
-                       "platform": "mobile"} for r in rows]
+                       "platform": "mobile", "consent": REQUIRED_CONSENT} for r in rows]
             path = "/api/identity/v1"
             groups = {"identity": [procs[1].pid], "members": [procs[0].pid], "load generator": [os.getpid()]}
             machine = _MachineCpu(groups)

@@ -61,8 +61,9 @@ from sotay.system.demo.load_registry import insert_units
 from sotay.system.demo.registry import build_org_tree, generate_members
 from services.members.adapters.import_files import read_member_rows, write_csv
 from sotay.kit.auth import Grant, mint_token
-from sotay.system.bench import (cpu_seconds, floor_copy, floor_publish, keep_alive_load, members_definition,
-                                percentile_ms, raw_request, read_response, scratch_system, start_service, until_ready)
+from sotay.system.bench import (REQUIRED_CONSENT, cpu_seconds, floor_copy, floor_publish, keep_alive_load,
+                                members_definition, percentile_ms, raw_request, read_response, scratch_system,
+                                start_service, until_ready)
 from sotay.system.bench_feed import start_bare, wait_http
 from sotay.system.bench_metrics import raw_consume
 from sotay.kit.db import plain_url
@@ -480,7 +481,8 @@ class SizeRun:
                 else:
                     born = date.fromordinal(date.fromisoformat(born).toordinal() + 1).isoformat()
             bodies.append({"party_card_no": card, "full_name": name, "date_of_birth": born, "phone": phone,
-                           "password": PASSWORD, "platform": "web" if rng.random() < 0.06 else "mobile"})
+                           "password": PASSWORD, "platform": "web" if rng.random() < 0.06 else "mobile",
+                           "consent": REQUIRED_CONSENT})
         return bodies, kinds
 
     async def _matched_pending(self, headers: dict) -> list[str]:

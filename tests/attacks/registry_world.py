@@ -18,6 +18,7 @@ import services.content
 import services.identity
 import services.members
 from tests.support.system import (
+    CONSENT,
     RunningSystem,
     create_org_tree,
     eventually,
@@ -62,7 +63,7 @@ class RegistryWorld:
     def registration(self, committee_index: int, i: int, **changes) -> dict:
         number = card(committee_index, i)
         body = {"party_card_no": number, "full_name": name_of(i), "date_of_birth": "1970-01-01",
-                "phone": phone_of(number), "password": PASSWORD, "platform": "mobile"}
+                "phone": phone_of(number), "password": PASSWORD, "platform": "mobile", "consent": CONSENT}
         return {**body, **changes}
 
     async def register(self, body: dict, *, address: str | None = None) -> httpx.Response:

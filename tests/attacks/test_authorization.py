@@ -27,17 +27,20 @@ from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
 from tests.attacks.world import MEMBERS
 from tests.support.push import a_device
+from tests.support.system import CONSENT
 
 pytestmark = pytest.mark.integration
 
 SERVICES = ("members", "identity", "content", "metrics")
-# Open to anyone: the org tree, registering, a registrant's own status, signing in, the public keys, the gauges.
+# Open to anyone: the org tree, registering (and the privacy notice it agrees to), a registrant's own status,
+# signing in, the public keys, the gauges.
 PUBLIC = {
     "GET /api/members/v1/org-units", "GET /api/members/v1/org-units/{code}",
     "POST /api/identity/v1/registrations", "POST /api/identity/v1/registrations/status",
     "POST /api/identity/v1/password-resets",  # a member's reset: the one-time code is the credential
     "POST /api/identity/v1/token", "POST /api/identity/v1/token/revoke",  # the refresh token is the credential
     "GET /api/identity/v1/.well-known/jwks.json",
+    "GET /api/identity/v1/privacy-notice",  # read before registering
     "GET /api/metrics/v1/prometheus",
     "GET /api/content/v1/push/key",  # the public half of the push key
     # A registrant's device, before any account: the registration's id, given to the registrant alone, is the credential.
@@ -81,9 +84,11 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/identity/v1/accounts/{account_id}/disable": {"reason": "nghỉ công tác"},
         "POST /api/identity/v1/token/revoke": ("form", {"token": "not-a-refresh-token"}),
         "POST /api/identity/v1/registrations": {"party_card_no": an[1], "full_name": an[0], "date_of_birth": an[3],
-                                                "phone": an[4], "password": "x", "platform": "web"},
+                                                "phone": an[4], "password": "x", "platform": "web", "consent": CONSENT},
         "POST /api/identity/v1/registrations/status": {"party_card_no": an[1], "password": "wrong password"},
         "POST /api/identity/v1/password-resets/lookup": {"party_card_no": an[1]},
+        "POST /api/identity/v1/me/consents": {"notice_version": 1, "purposes": ["push"], "platform": "web"},
+        "POST /api/identity/v1/me/consents/withdraw": {"purposes": ["push"], "platform": "web"},
         "POST /api/identity/v1/password-resets": {"username": an[1], "code": "1234 5678",
                                                   "new_password": "Mot mat khau dai du"},
         "POST /api/identity/v1/token": ("form", {"grant_type": "password", "username": an[1], "password": "x"}),

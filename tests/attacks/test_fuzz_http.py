@@ -30,6 +30,7 @@ from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
 from tests.attacks.world import COMMITTEES, MEMBERS
 from tests.support.push import a_device
+from tests.support.system import CONSENT
 
 pytestmark = pytest.mark.integration
 
@@ -176,9 +177,11 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/alerts/{alert_id}/close": {"note": "đã xem"},
         "POST /api/members/v1/imports": ("multipart", {}, "members.csv"),
         "POST /api/identity/v1/registrations": {"party_card_no": an[1], "full_name": an[0], "date_of_birth": an[3],
-                                                "phone": an[4], "password": "Mot mat khau dai du", "platform": "web"},
+                                                "phone": an[4], "password": "Mot mat khau dai du", "platform": "web", "consent": CONSENT},
         "POST /api/identity/v1/registrations/status": {"party_card_no": an[1], "password": "Mot mat khau dai du"},
         "POST /api/identity/v1/password-resets/lookup": {"party_card_no": an[1]},
+        "POST /api/identity/v1/me/consents": {"notice_version": 1, "purposes": ["push"], "platform": "mobile"},
+        "POST /api/identity/v1/me/consents/withdraw": {"purposes": ["push"], "platform": "web"},
         "POST /api/identity/v1/password-resets": {"username": an[1], "code": "1234 5678",
                                                   "new_password": "Mot mat khau dai du"},
         "POST /api/identity/v1/registrations/{reg_id}/reject": {"reason": "không đúng"},

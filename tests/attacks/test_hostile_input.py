@@ -15,6 +15,7 @@ import pytest
 from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count
 from tests.attacks.world import MEMBERS, PASSWORD
+from tests.support.system import CONSENT
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +79,7 @@ def test_nfd_and_nfc_names_find_and_match_the_same_member(world):
     full_name, card, _, dob, phone = MEMBERS["binh"]
     response = post(world, "/api/identity/v1/registrations", {}, json={
         "party_card_no": card, "full_name": unicodedata.normalize("NFD", full_name), "date_of_birth": dob,
-        "phone": phone, "password": PASSWORD, "platform": "web"})
+        "phone": phone, "password": PASSWORD, "platform": "web", "consent": CONSENT})
     assert response.status_code == 202, response.text
     queue = get(world, "/api/identity/v1/registrations", world.auth("unit_admin", "ba-dinh")).json()["items"]
     mine = [r for r in queue if r["id"] == response.json()["id"]]

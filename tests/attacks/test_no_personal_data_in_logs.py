@@ -42,7 +42,7 @@ from sotay.kit.db import create_engine, plain_url
 from sotay.kit.events import Catalogue, message_from_payload
 from sotay.kit.service import ServiceDefinition
 from tests.attacks.world import MEMBERS, PASSWORD, world_on
-from tests.support.system import eventually, make_settings, running_system
+from tests.support.system import CONSENT, eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration
 
@@ -202,11 +202,11 @@ class Workload:
         name, card, _, dob, phone = MEMBERS["binh"]
         good = self.http.post("/api/identity/v1/registrations", json={
             "party_card_no": card, "full_name": name, "date_of_birth": dob, "phone": phone[:4] + " " + phone[4:],
-            "password": PASSWORDS[2], "platform": "web"})
+            "password": PASSWORDS[2], "platform": "web", "consent": CONSENT})
         assert good.status_code == 202, good.text
         weak = self.http.post("/api/identity/v1/registrations", json={
             "party_card_no": WORKLOAD_CARDS[4], "full_name": "Hà Văn Yếu", "date_of_birth": "1990-01-01",
-            "phone": PHONES[1], "password": PHONES[1], "platform": "mobile"})
+            "phone": PHONES[1], "password": PHONES[1], "platform": "mobile", "consent": CONSENT})
         assert weak.status_code == 422, weak.text
         cuong = MEMBERS["cuong"]
         for username, password in ((cuong[4], PASSWORD), ("+84 " + cuong[4][1:], PASSWORDS[1])):

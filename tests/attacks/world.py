@@ -33,7 +33,7 @@ import services.metrics
 from services.metrics.handlers.snapshots import PUBLISHED_EVERY_S
 from sotay.kit.embedded import EmbeddedNats
 from tests.support.push import a_device
-from tests.support.system import RunningSystem, make_settings, real_server, running_system
+from tests.support.system import CONSENT, RunningSystem, make_settings, real_server, running_system
 
 class Background:
     """An event loop in a thread of its own; coroutines are run on it from tests."""
@@ -197,7 +197,7 @@ async def _seed(system: RunningSystem) -> dict[str, str]:
         name, card, unit, dob, phone = MEMBERS[key]
         reg = await ok(await client.post("/api/identity/v1/registrations", json={
             "party_card_no": card, "full_name": name, "date_of_birth": dob, "phone": phone, "password": PASSWORD,
-            "platform": "mobile"}))
+            "platform": "mobile", "consent": CONSENT}))
         ids[f"registration_{key}"] = reg["id"]
     approved = await ok(await client.post(f"/api/identity/v1/registrations/{ids['registration_cuong']}/approve",
                                           headers=system.auth("unit_admin", "tay-ho")))

@@ -8,7 +8,7 @@ import pytest
 
 from sotay.kit.clock import hanoi_day
 from tests.browser.conftest import screenshot, sign_in_as
-from tests.support.system import real_server
+from tests.support.system import CONSENT, real_server
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ async def test_bulk_approval_rejection_with_a_reason_and_exports(system, browser
     for card, name, phone in PEOPLE:
         assert (await c.post("/api/identity/v1/registrations", json={
             "party_card_no": card, "full_name": name, "date_of_birth": "1960-05-01", "phone": phone,
-            "password": PASSWORD, "platform": "mobile"})).status_code == 202
+            "password": PASSWORD, "platform": "mobile", "consent": CONSENT})).status_code == 202
     async with real_server(system) as base:
         page = await (await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)).new_page()
         await sign_in_as(page, system, base, "cell_secretary", "ba-dinh-g1-c1", "/console/approvals")
@@ -66,7 +66,7 @@ async def test_the_approver_sees_a_registrant_s_details_beside_the_record(system
     card, name, _ = PEOPLE[2]  # rejected above: registers again, with another birth date and phone
     assert (await system.client.post("/api/identity/v1/registrations", json={
         "party_card_no": card, "full_name": name, "date_of_birth": "1961-05-01", "phone": "0987654321",
-        "password": PASSWORD, "platform": "web"})).status_code == 202
+        "password": PASSWORD, "platform": "web", "consent": CONSENT})).status_code == 202
     async with real_server(system) as base:
         for width in (390, 1366):
             page = await (await browser.new_context(viewport={"width": width, "height": 900})).new_page()

@@ -14,7 +14,7 @@ from playwright.async_api import expect
 from sqlalchemy import text
 
 from tests.browser.conftest import MEMBERS, sign_in_as
-from tests.support.system import identity_holds_registry, import_registry, real_server, registry_row
+from tests.support.system import CONSENT, identity_holds_registry, import_registry, real_server, registry_row
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ async def register(system, n: int, *, born: str = BORN, phone: str | None = None
     card, name, _ = PEOPLE[n]
     answer = await system.client.post("/api/identity/v1/registrations", json={
         "party_card_no": card, "full_name": name, "date_of_birth": born, "phone": phone or f"09{card[-8:]}",
-        "password": PASSWORD, "platform": "mobile"})
+        "password": PASSWORD, "platform": "mobile", "consent": CONSENT})
     assert answer.status_code == 202, answer.text
     return answer.json()["id"]
 

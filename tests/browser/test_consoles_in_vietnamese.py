@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from tests.browser.conftest import sign_in_as
 from tests.browser.test_editorial_desk import write
-from tests.support.system import eventually, import_registry, real_server, registry_row
+from tests.support.system import CONSENT, eventually, import_registry, real_server, registry_row
 
 pytestmark = pytest.mark.integration
 
@@ -216,7 +216,7 @@ async def test_the_approval_console_says_nothing_in_english(system, browser):
                                 ("not_in_registry", ("069999999", "Người Lạ"))]:
         answer = await c.post("/api/identity/v1/registrations", json={
             "party_card_no": card, "full_name": name, "date_of_birth": "1961-01-01" if label == "details_differ"
-            else "1960-05-01", "phone": f"09{card[-8:]}", "password": "Mat khau dai du manh", "platform": "web"})
+            else "1960-05-01", "phone": f"09{card[-8:]}", "password": "Mat khau dai du manh", "platform": "web", "consent": CONSENT})
         assert answer.status_code == 202, answer.text
     row = lambda page, label: page.locator(f'#registrations tr[data-card="{people[label][0]}"]').first  # noqa: E731
     async with real_server(system) as base:

@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, screenshot, sign_in_as, tile, until_tile
-from tests.support.system import real_server
+from tests.support.system import CONSENT, real_server
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ async def test_the_dashboard_follows_a_sign_up_and_its_approval_live(system, bro
         # A member signs up on the web: installed +1, pending +1, without a reload.
         signed_up = await c.post("/api/identity/v1/registrations", json={
             "party_card_no": "010000001", "full_name": "Nguyễn Văn An", "date_of_birth": "1960-05-01",
-            "phone": "0910000001", "password": "Chi bo so 1 vung manh", "platform": "web"})
+            "phone": "0910000001", "password": "Chi bo so 1 vung manh", "platform": "web", "consent": CONSENT})
         assert signed_up.status_code == 202, signed_up.text
         await until_tile(page, "accounts_pending", "1")
         assert (await tile(page, "accounts_installed"), await tile(page, "accounts_web")) == ("1", "1")

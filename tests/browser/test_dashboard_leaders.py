@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from sotay.kit.clock import hanoi_day
 from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, sign_in_as, staff_account, until_tile
-from tests.support.system import real_server
+from tests.support.system import CONSENT, real_server
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ async def member(system):
     c, admin = system.client, system.auth("city_admin")
     signed_up = await c.post("/api/identity/v1/registrations", json={
         "party_card_no": MEMBER_CARD, "full_name": "Nguyễn Văn An", "date_of_birth": "1960-05-01",
-        "phone": "0910000001", "password": MEMBER_PASSWORD, "platform": "web"})
+        "phone": "0910000001", "password": MEMBER_PASSWORD, "platform": "web", "consent": CONSENT})
     assert signed_up.status_code == 202, signed_up.text
     queue = (await c.get("/api/identity/v1/registrations", params={"status": "pending"}, headers=admin)).json()
     approved = await c.post(f"/api/identity/v1/registrations/{queue['items'][0]['id']}/approve", headers=admin)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from services.identity.adapters import store as identity_store
 from tests.browser.conftest import publish_article
-from tests.support.system import real_server
+from tests.support.system import CONSENT, real_server
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ async def small_targets(page) -> list[str]:
 async def register(system, card: str, name: str, phone: str, password: str = PASSWORD) -> dict:
     answer = await system.client.post(REGISTRATIONS, json={
         "party_card_no": card, "full_name": name, "date_of_birth": "1960-05-01", "phone": phone,
-        "password": password, "platform": "web"})
+        "password": password, "platform": "web", "consent": CONSENT})
     assert answer.status_code == 202, answer.text
     return answer.json()
 
@@ -144,6 +144,7 @@ async def test_a_double_tap_or_a_lost_answer_sends_one_registration(system, brow
             await page.fill("#su-born", "01/05/1960")
             await page.fill("#su-phone", "0911 222 333")
             await page.fill("#su-password", PASSWORD)
+            await page.check("#su-purpose-account")
 
         await fill("010000077")
         await page.click("#signup-form button[type=submit]")

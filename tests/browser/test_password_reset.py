@@ -15,7 +15,7 @@ from playwright.async_api import expect
 from sqlalchemy import text
 
 from tests.browser.conftest import sign_in_as
-from tests.support.system import real_server
+from tests.support.system import CONSENT, real_server
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ async def approved_member(system, card: str, name: str) -> str:
     c = system.client
     registered = await c.post("/api/identity/v1/registrations", json={
         "party_card_no": card, "full_name": name, "date_of_birth": "1960-05-01", "phone": f"09{card[-8:]}",
-        "password": OLD, "platform": "mobile"})
+        "password": OLD, "platform": "mobile", "consent": CONSENT})
     assert registered.status_code == 202, registered.text
     decided = await c.post(f"/api/identity/v1/registrations/{registered.json()['id']}/approve",
                            headers=system.auth("unit_admin", "ba-dinh"))

@@ -35,6 +35,7 @@ async def test_the_installed_app_registers_as_mobile_and_the_browser_as_web(syst
         await page.fill("#su-born", "01/05/1960")
         await page.fill("#su-phone", f"09{card[-8:]}")
         await page.fill("#su-password", PASSWORD)
+        await page.check("#su-purpose-account")
         await page.click("#signup-form button[type=submit]")
         await expect(page.locator("#signup-done")).to_contain_text("đang chờ chi bộ phê duyệt")
         assert await platform_of(system, card) == platform

@@ -63,6 +63,7 @@ async def test_sign_up_approval_and_reading_show_live_on_the_dashboard(system, b
         await member.fill("#su-born", MEMBER["born"])
         await member.fill("#su-phone", MEMBER["phone"])
         await member.fill("#su-password", MEMBER["password"])
+        await member.check("#su-purpose-account")
         await member.click("#signup-form button[type=submit]")
         await member.wait_for_selector("#signup-done:has-text('chờ chi bộ phê duyệt')")
         await until_tile(leader, "accounts_installed", str(before["accounts_installed"] + 1))

@@ -29,7 +29,7 @@ from sotay.kit.auth import Grant, mint_token
 from sotay.kit.embedded import EmbeddedPostgres, wait_for_port, free_port, nats_server_binary
 from sotay.kit.settings import Settings
 from tests.support.retry import post_until_answered
-from tests.support.system import ONE_ADDRESS_FOR_A_CITY, import_registry, registry_row
+from tests.support.system import CONSENT, ONE_ADDRESS_FOR_A_CITY, import_registry, registry_row
 from tests.system.test_cluster import Member as Person  # card, name, cell and a phone from the card
 from tests.system.test_cluster import Processes
 
@@ -245,7 +245,7 @@ class Workload:
         if person is None:
             person = Person(self.new_card(), "Người Lạ Mặt", "")
         body = {"party_card_no": person.card, "full_name": person.name, "date_of_birth": "1970-01-01",
-                "phone": person.phone, "password": PASSWORD, "platform": platform}
+                "phone": person.phone, "password": PASSWORD, "platform": platform, "consent": CONSENT}
         answer = await self.post("identity", "/api/identity/v1/registrations", json_body=body, ok=202, headers={})
         if answer is None:
             return None

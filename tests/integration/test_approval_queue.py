@@ -11,6 +11,7 @@ from sqlalchemy import text
 import services.identity
 import services.members
 from tests.support.system import (
+    CONSENT,
     create_org_tree,
     identity_holds_registry,
     import_registry,
@@ -46,7 +47,7 @@ async def register(system, n: int, *, born: str = BORN) -> str:
     card, _ = CARDS[n]
     answer = await system.client.post(QUEUE, json={
         "party_card_no": card, "full_name": f"Nguyễn Văn {chr(65 + n % 26)}", "date_of_birth": born,
-        "phone": f"09{card[-8:]}", "password": PASSWORD, "platform": "web"})
+        "phone": f"09{card[-8:]}", "password": PASSWORD, "platform": "web", "consent": CONSENT})
     assert answer.status_code == 202, answer.text
     return answer.json()["id"]
 

@@ -19,7 +19,7 @@ import services.identity
 import services.members
 from services.members.adapters.import_files import write_csv
 from sotay.kit.auth import Grant, mint_token
-from tests.support.system import create_org_tree, eventually, make_settings, running_system
+from tests.support.system import CONSENT, create_org_tree, eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +69,7 @@ async def replica_count(system, expected: int) -> bool:
 def registration(card: str, *, name: str = "Nguyễn Văn A", dob: str = "1970-05-05", phone: str = "0900000000",
                  platform: str = "mobile", password: str = PASSWORD) -> dict:
     return {"party_card_no": card, "full_name": name, "date_of_birth": dob, "phone": phone, "password": password,
-            "platform": platform}
+            "platform": platform, "consent": CONSENT}
 
 
 def matching(committee_index: int, i: int, **kw) -> dict:

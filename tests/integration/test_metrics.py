@@ -27,6 +27,7 @@ from sotay.kit.auth import Grant, mint_token
 from sotay.kit.clock import hanoi_day
 from sotay.kit.publishing import without_batch_headers
 from tests.support.system import (
+    CONSENT,
     eventually,
     identity_holds_registry,
     import_registry,
@@ -100,7 +101,7 @@ async def populate(system) -> None:
     names = {card: name for card, name, *_ in MEMBERS}
     for card, (platform, _) in REGISTRATIONS.items():
         body = {"party_card_no": card, "full_name": names.get(card, "Người Lạ"), "date_of_birth": "1970-01-01",
-                "phone": f"09{card[-8:]}", "password": PASSWORD, "platform": platform}
+                "phone": f"09{card[-8:]}", "password": PASSWORD, "platform": platform, "consent": CONSENT}
         assert (await c.post("/api/identity/v1/registrations", json=body)).status_code == 202
     queue = (await c.get("/api/identity/v1/registrations", params={"status": "pending", "limit": 100},
                          headers=admin)).json()["items"]

@@ -10,10 +10,13 @@ import services.identity
 import services.members
 from services.identity.entrypoints.models import (
     AccountRoles,
+    ConsentsByUnit,
     Decision,
     Jwks,
     Me,
+    OwnConsents,
     OwnRegistration,
+    PrivacyNotice,
     Registration,
     RegistrationPage,
     RegistrationReceived,
@@ -21,6 +24,7 @@ from services.identity.entrypoints.models import (
     Tokens,
 )
 from tests.support.system import (
+    CONSENT,
     create_org_tree,
     eventually,
     import_registry,
@@ -59,7 +63,8 @@ def schema_of(response: dict) -> dict:
 async def test_every_operation_documents_its_success_response(system):
     document = (await system.client.get(f"{API}/openapi.json")).json()
     operations = [(method, path, op) for path, item in document["paths"].items() for method, op in item.items()]
-    assert len(operations) == 18  # every route of http.py (3 of them password resets, issue 18; /me/data, issue 19)
+    assert len(operations) == 23  # every route of http.py (3 of them password resets, issue 18; /me/data and
+    # 5 of consent, issue 19)
     for method, path, op in operations:
         success = {code: r for code, r in op["responses"].items() if code.startswith("2")}
         assert success, f"{method} {path}: no success response"
@@ -74,7 +79,7 @@ async def test_every_operation_documents_its_success_response(system):
 async def test_real_answers_validate_against_their_models(system):
     admin = system.auth("city_admin")
     body = {"party_card_no": CARD, "full_name": "Nguyễn Văn An", "date_of_birth": "1970-01-01",
-            "phone": "0900000001", "password": PASSWORD, "platform": "mobile"}
+            "phone": "0900000001", "password": PASSWORD, "platform": "mobile", "consent": CONSENT}
     received = await system.client.post(f"{API}/registrations", json=body)
     assert received.status_code == 202, received.text
     reg_id = RegistrationReceived.model_validate(received.json()).id
@@ -97,6 +102,18 @@ async def test_real_answers_validate_against_their_models(system):
         f"{API}/me", headers={"Authorization": f"Bearer {tokens.access_token}"})).json())
     assert me.subject == decision.account_id and me.card == CARD
     assert Jwks.model_validate((await system.client.get(f"{API}/.well-known/jwks.json")).json()).keys
+
+    member = {"Authorization": f"Bearer {tokens.access_token}"}
+    assert PrivacyNotice.model_validate((await system.client.get(f"{API}/privacy-notice")).json()).current
+    assert OwnConsents.model_validate((await system.client.get(f"{API}/me/consents", headers=member)).json()).history
+    given = await system.client.post(f"{API}/me/consents", headers=member,
+                                     json={"notice_version": 1, "purposes": ["push"], "platform": "web"})
+    withdrawn = await system.client.post(f"{API}/me/consents/withdraw", headers=member,
+                                         json={"purposes": ["push"], "platform": "web"})
+    assert [OwnConsents.model_validate(r.json()).purposes[1].given for r in (given, withdrawn)] == [True, False]
+    by_unit = ConsentsByUnit.model_validate((await system.client.get(
+        f"{API}/consents", params={"unit": "ba-dinh"}, headers=admin)).json())
+    assert [i.account_id for i in by_unit.items] == [decision.account_id]
 
     granted = await system.client.post(f"{API}/accounts/{decision.account_id}/grants", headers=admin,
                                        json={"role": "cell_secretary", "unit": "ba-dinh-g1-c1"})

@@ -76,6 +76,8 @@ async def test_a_member_gets_every_services_data_about_them_and_nothing_of_anyon
 
     assert parts["identity"]["account"][0]["party_card_no"] == AN
     assert [r["status"] for r in parts["identity"]["registrations"]] == ["approved"]
+    assert [(c["action"], c["purpose"]) for c in parts["identity"]["consents"]] == [("given", "account")]
+    assert "address_hash" not in parts["identity"]["consents"][0]
     assert "password_hash" not in everything and "$argon2" not in everything, "no secret, not even hashed"
 
     assert [r["article_id"] for r in parts["content"]["reads"]] == [aid]

@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 from sqlalchemy import text
 
+from services.identity.domain import CURRENT_NOTICE
 from services.members.adapters.import_files import write_csv
 from sotay.kit.auth import Grant, mint_token
 from sotay.kit.embedded import free_port
@@ -21,6 +22,11 @@ from sotay.kit.keys import publish_development_jwks
 from sotay.kit.service import ServiceDefinition, ServiceRuntime, service_app
 from sotay.kit.settings import Settings
 from sotay.system.runtime import http_server_config
+
+
+# What a registrant agrees to in the tests: the current privacy notice's required purposes only
+# (a registration without them is refused).
+CONSENT = {"notice_version": CURRENT_NOTICE.version, "purposes": list(CURRENT_NOTICE.required)}
 
 
 @dataclass

@@ -44,7 +44,7 @@ from sotay.kit.service import nats_servers
 from sotay.kit.settings import Settings
 from sotay.kit.streams import STREAMS
 from tests.support.retry import post_until_answered
-from tests.support.system import ONE_ADDRESS_FOR_A_CITY, import_registry, registry_row
+from tests.support.system import CONSENT, ONE_ADDRESS_FOR_A_CITY, import_registry, registry_row
 
 pytestmark = pytest.mark.integration
 
@@ -372,7 +372,7 @@ class Driver:
     async def one(self, i: int, member: Member) -> None:
         platform = platform_of(i)
         body = {"party_card_no": member.card, "full_name": member.name, "date_of_birth": "1970-01-01",
-                "phone": member.phone, "password": PASSWORD, "platform": platform}
+                "phone": member.phone, "password": PASSWORD, "platform": platform, "consent": CONSENT}
         answer = await self.post("/api/identity/v1/registrations", json_body=body, ok=202)
         if answer is None:
             return

@@ -496,7 +496,7 @@ async def test_a_service_role_keeps_to_its_own_schema(set_up, roles, service):
 
 
 # The audit trails a service writes and may not change (deploy/postgres/roles.sql, members' 002_audit.sql).
-AUDIT_TABLES = {"members": ("member_history", "record_reads"), "identity": ("audit_log",)}
+AUDIT_TABLES = {"members": ("member_history", "record_reads"), "identity": ("audit_log", "consents")}
 
 
 async def add_audit_row(conn: asyncpg.Connection, table: str) -> None:

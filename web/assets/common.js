@@ -60,6 +60,12 @@ const Sotay = (() => {
     [/^is not a unit of the registry.*$/, "không phải đơn vị có trong hồ sơ"],
     [/^is outside the units you administer$/, "nằm ngoài các đơn vị đồng chí quản lý"],
     [/^a member who is \S+ cannot be transferred$/, "không còn sinh hoạt nên không chuyển sinh hoạt được"],
+    // The privacy notice and consents (identity, issue 19).
+    [/^must include the required purpose: .*$/, "cần đánh dấu đồng ý mục bắt buộc này thì mới lập được tài khoản"],
+    [/^is not the current notice.*$/, "thông báo đã được cập nhật: đề nghị đọc bản mới và đánh dấu lại"],
+    [/^is not a purpose of the notice: .*$/, "không có trong thông báo"],
+    [/^is already given: .*$/, "đồng chí đã đồng ý mục này rồi"],
+    [/^was not given: .*$/, "đồng chí chưa đồng ý mục này"],
     // Feed import: why a source address is refused (when it is added, or as a source's recorded error).
     [/^refused address: (.+) is a (.+) address$/, (_, host, kind) =>
       `địa chỉ bị chặn: ${host} là địa chỉ ${ADDRESS_KINDS_VI[kind] || kind}, không phải Internet công cộng`],
@@ -239,12 +245,13 @@ const Sotay = (() => {
       fieldError(input, reason(x.reason));
     }
   }
+  // A checkbox inside its label has the note after the label, not between the box and its words.
   function fieldError(input, text) {
     const id = `${input.id}-error`;
     let note = document.getElementById(id);
     if (!note) {
       note = el("p", { id, class: "field-error error" });
-      input.after(note);
+      (input.closest("label") || input).after(note);
       input.addEventListener("input", () => { note.remove(); input.removeAttribute("aria-invalid");
         input.removeAttribute("aria-describedby"); }, { once: true });
     }

@@ -2,7 +2,9 @@
 // the feed with what is not read yet, an article (opening it records the
 // read) and its feedback, the cell's meetings with attendance, the
 // notifications (an inbox, what to be told of, push on this device), and the
-// member's own record with a correction request and the requests made.
+// member's own record with a correction request and the requests made, and
+// their consents to the privacy notice (shown at sign-up too: nothing ticked
+// beforehand), each to withdraw or give again.
 //
 // For people, elderly many of them, on phones: dates are typed and shown
 // dd/mm/yyyy, units by name, the phone as people write it; each error next to
@@ -44,7 +46,7 @@ Sotay.words({
     p_reads_of_your_record: "Những lần cán bộ xem hồ sơ của đồng chí", p_account: "Tài khoản", p_registrations: "Đăng ký",
     p_roles: "Vai trò", p_sign_ins: "Các lần đăng nhập", p_password_reset_codes: "Mã đặt lại mật khẩu",
     p_known_addresses: "Nơi đăng nhập quen", p_registry_copy: "Bản sao hồ sơ dùng để đối chiếu khi đăng ký",
-    p_audit: "Việc cán bộ đã làm với tài khoản", p_where_you_sit: "Chi bộ (để gửi tin đúng người)", p_reads: "Tin đã đọc",
+    p_consents: "Sự đồng ý xử lý dữ liệu cá nhân", p_audit: "Việc cán bộ đã làm với tài khoản", p_where_you_sit: "Chi bộ (để gửi tin đúng người)", p_reads: "Tin đã đọc",
     p_feedback: "Ý kiến đã gửi", p_meeting_answers: "Trả lời lịch sinh hoạt", p_bookmarks: "Tài liệu đã lưu",
     p_notification_choices: "Lựa chọn nhận thông báo", p_push_devices: "Máy nhận thông báo", p_member: "Hồ sơ (để đếm số liệu)",
     p_reading: "Ngày đọc tin gần nhất",
@@ -72,6 +74,26 @@ Sotay.words({
     push_denied: "Máy này đang chặn thông báo của Sổ tay. Để bật, đồng chí mở phần cài đặt của trình duyệt, mục Thông báo, và cho phép trang này.",
     push_note: "Thông báo được gửi qua dịch vụ của hãng trình duyệt (có thể đặt ở nước ngoài), đã mã hoá và không mang họ tên hay thông tin cá nhân của đồng chí.",
     tell_me: "Báo cho tôi trên máy này khi chi bộ phê duyệt", told_later: "Khi chi bộ quyết định, máy này sẽ nhận được thông báo.",
+    consent_title: "Đồng ý cho xử lý dữ liệu cá nhân",
+    consent_hint: "Đồng chí đọc thông báo, rồi tự đánh dấu vào những mục đồng ý. Mục “bắt buộc” cần có thì mới lập được tài khoản.",
+    read_notice: "Đọc Thông báo về xử lý dữ liệu cá nhân", required_mark: "bắt buộc", optional_mark: "tùy chọn",
+    "consent.purposes": "Sự đồng ý", "consent.notice_version": "Thông báo về xử lý dữ liệu cá nhân", purposes: "Sự đồng ý",
+    notice_unavailable: "Chưa tải được Thông báo về xử lý dữ liệu cá nhân. Đề nghị kiểm tra mạng rồi tải lại trang.",
+    privacy: "Dữ liệu cá nhân và sự đồng ý", notice_version: "phiên bản {v}",
+    consent_current: "Đồng chí đã đồng ý với Thông báo về xử lý dữ liệu cá nhân phiên bản {v} ngày {d}.",
+    consent_older: "Thông báo về xử lý dữ liệu cá nhân đã được cập nhật (phiên bản {v}). Đề nghị đồng chí đọc bản mới và bấm “Đồng ý” ở mục bắt buộc.",
+    consent_none: "Đồng chí chưa đồng ý với Thông báo về xử lý dữ liệu cá nhân hiện hành (phiên bản {v}). Đề nghị đồng chí đọc và bấm “Đồng ý” ở mục bắt buộc.",
+    consent_closing: "Đồng chí đã rút lại sự đồng ý ở mục bắt buộc, tức là đề nghị đóng tài khoản Sổ tay. Chi bộ sẽ liên hệ với đồng chí để hoàn tất. Trong lúc chờ, tài khoản vẫn dùng được; nếu đổi ý, đồng chí bấm “Đồng ý” ở mục bắt buộc.",
+    p_given: "Đã đồng ý ngày {d}", p_given_old: "Đã đồng ý phiên bản {v} ngày {d}", p_withdrawn: "Đã rút lại ngày {d}",
+    p_none: "Chưa đồng ý", give: "Đồng ý", withdraw: "Rút lại sự đồng ý",
+    withdraw_required: "Mục này bắt buộc để dùng Sổ tay. Rút lại nghĩa là đồng chí đề nghị đóng tài khoản Sổ tay: chi bộ sẽ liên hệ với đồng chí để hoàn tất. Hồ sơ đảng viên của đồng chí vẫn được giữ theo quy định của Đảng; việc sinh hoạt Đảng không bị ảnh hưởng.",
+    withdraw_confirm: "Tôi vẫn rút lại và đề nghị đóng tài khoản",
+    given_done: "Đã ghi nhận sự đồng ý của đồng chí.", withdrawn_done: "Đã ghi nhận việc đồng chí rút lại sự đồng ý.",
+    push_withdrawn_done: "Đã ghi nhận việc đồng chí rút lại sự đồng ý. Sổ tay không gửi thông báo đẩy đến máy nào của đồng chí nữa.",
+    closing_done: "Đã ghi nhận đề nghị đóng tài khoản của đồng chí. Chi bộ sẽ liên hệ với đồng chí.",
+    consent_history: "Các lần đồng chí đồng ý và rút lại", h_given: "Đồng ý", h_withdrawn: "Rút lại",
+    on_web: "trên máy tính", on_mobile: "trên điện thoại", unknown_client: "trình duyệt không rõ",
+    push_consent_note: "Bật thông báo trên máy này là đồng chí đồng ý với mục “Thông báo đẩy” trong Thông báo về xử lý dữ liệu cá nhân; đồng chí rút lại được ở mục “Thông tin cá nhân”.",
   },
   en: {
     title: "Electronic Party-member handbook", feed: "News", meetings: "Cell meetings", profile: "My record",
@@ -107,7 +129,7 @@ Sotay.words({
     p_reads_of_your_record: "Staff reads of your record", p_account: "Account", p_registrations: "Registrations",
     p_roles: "Roles", p_sign_ins: "Sign-ins", p_password_reset_codes: "Password reset codes",
     p_known_addresses: "Usual sign-in places", p_registry_copy: "Registry copy used to match registrations",
-    p_audit: "What staff did to your account", p_where_you_sit: "Cell (to send news to the right people)", p_reads: "Articles read",
+    p_consents: "Consents to the processing of personal data", p_audit: "What staff did to your account", p_where_you_sit: "Cell (to send news to the right people)", p_reads: "Articles read",
     p_feedback: "Feedback sent", p_meeting_answers: "Meeting answers", p_bookmarks: "Saved documents",
     p_notification_choices: "Notification choices", p_push_devices: "Devices told by push", p_member: "Record (as counted)",
     p_reading: "Last day of reading",
@@ -136,6 +158,26 @@ Sotay.words({
     push_denied: "This device blocks the handbook's notifications. To turn them on, open the browser's settings, Notifications, and allow this site.",
     push_note: "Notifications go through the browser maker's service (possibly abroad), encrypted, with no name or personal details of yours.",
     tell_me: "Tell me on this device when my cell decides", told_later: "This device will be told when your cell decides.",
+    consent_title: "Consent to the processing of your personal data",
+    consent_hint: "Read the notice, then tick what you agree to yourself. The “required” one is needed for an account.",
+    read_notice: "Read the privacy notice", required_mark: "required", optional_mark: "optional",
+    "consent.purposes": "Consent", "consent.notice_version": "Privacy notice", purposes: "Consent",
+    notice_unavailable: "The privacy notice could not be loaded. Check the connection and reload the page.",
+    privacy: "Personal data and consent", notice_version: "version {v}",
+    consent_current: "You agreed to version {v} of the privacy notice on {d}.",
+    consent_older: "The privacy notice has changed (version {v}). Please read the new version and press “Agree” on the required purpose.",
+    consent_none: "You have not agreed to the current privacy notice (version {v}). Please read it and press “Agree” on the required purpose.",
+    consent_closing: "You withdrew the required purpose: you asked for your handbook account to be closed. Your cell will contact you to complete it. Until then the account still works; if you change your mind, press “Agree” on the required purpose.",
+    p_given: "Agreed on {d}", p_given_old: "Agreed to version {v} on {d}", p_withdrawn: "Withdrawn on {d}",
+    p_none: "Not agreed", give: "Agree", withdraw: "Withdraw consent",
+    withdraw_required: "The handbook cannot work without this purpose. Withdrawing it means asking for your handbook account to be closed: your cell will contact you to complete it. Your member record is kept under Party rules; your Party membership and activities are not affected.",
+    withdraw_confirm: "Withdraw all the same and ask to close my account",
+    given_done: "Your consent was recorded.", withdrawn_done: "Your withdrawal was recorded.",
+    push_withdrawn_done: "Your withdrawal was recorded. The handbook no longer sends push notifications to any of your devices.",
+    closing_done: "Your request to close the account was recorded. Your cell will contact you.",
+    consent_history: "Each time you agreed or withdrew", h_given: "Agreed", h_withdrawn: "Withdrew",
+    on_web: "on a computer", on_mobile: "on a phone", unknown_client: "unknown browser",
+    push_consent_note: "Turning notifications on here means agreeing to “Push notifications” in the privacy notice; you can withdraw it under “My record”.",
   },
 });
 
@@ -164,6 +206,38 @@ const DATE_FIELDS = ["date_of_birth", "admitted_on", "official_on"];
 // A value of a member's record as the member reads it.
 const shown = (field, value) => (value == null || value === "" ? "—" : DATE_FIELDS.includes(field) ? Sotay.date(value)
   : field === "phone" ? Sotay.phone(value) : String(value));
+
+// From the installed app (install.js) the handbook is used "mobile", from a browser "web".
+const platform = () => (typeof SotayApp !== "undefined" && SotayApp.installed ? "mobile" : "web");
+
+// --- the privacy notice (identity's GET /privacy-notice: its version, purposes, texts) -----------
+let notice = null;
+async function currentNotice(again = false) {
+  if (!notice || again) notice = await Sotay.json("/api/identity/v1/privacy-notice");
+  return notice;
+}
+const inLang = (both) => both[Sotay.lang] || both.vi;
+// The notice's few Markdown marks (#, ## headings; - and 1. lists; **bold**) as elements, never as HTML.
+function noticeNodes(markdown) {
+  const inline = (text) => text.split(/\*\*(.+?)\*\*/).map((part, i) => (i % 2 ? el("strong", {}, part) : part));
+  const nodes = [];
+  let list = null;
+  for (const line of markdown.split("\n")) {
+    const item = /^(-|\d+\.) (.*)$/.exec(line);
+    if (item) {
+      if (!list) nodes.push(list = el(item[1] === "-" ? "ul" : "ol"));
+      list.append(el("li", {}, ...inline(item[2])));
+      continue;
+    }
+    list = null;
+    const heading = /^(#{1,2}) (.*)$/.exec(line);
+    if (heading) nodes.push(el(`h${heading[1].length + 2}`, {}, heading[2]));
+    else if (line.trim()) nodes.push(el("p", {}, ...inline(line)));
+  }
+  return nodes;
+}
+const mark = (p) => el("span", { class: p.required ? "required" : "muted" },
+  `(${t(p.required ? "required_mark" : "optional_mark")})`);
 
 // A unit's name (and the names of the units above it) from members' org tree; never a code.
 const unitNames = new Map();
@@ -457,9 +531,73 @@ async function showProfile() {
     el("section", { class: "card", id: "requests" }, el("h2", {}, t("requests")), requestForm(),
       el("div", { id: "my-requests" })),
     el("section", { class: "card" }, el("h2", {}, t("my_data")), el("p", {}, t("my_data_note")),
-      el("p", {}, el("a", { href: "#mydata", class: "button secondary", id: "open-my-data" }, t("my_data_open")))));
+      el("p", {}, el("a", { href: "#mydata", class: "button secondary", id: "open-my-data" }, t("my_data_open")))),
+    el("section", { class: "card", id: "consents" }));
   fitValue();
-  await Promise.all([showMyCorrections(), showMyRequests()]);
+  await Promise.all([showMyCorrections(), showMyRequests(), showConsents()]);
+}
+
+// The member's consents (identity's /me/consents): where they stand on each purpose of the current
+// notice, a button to withdraw or agree (again) on each, what withdrawing the required one means,
+// asked before it is done, and every giving and withdrawal with when, how and from what.
+async function showConsents(said = "") {
+  const box = $("consents");
+  if (!box) return;
+  let mine;
+  try {
+    [mine] = await Promise.all([Sotay.json("/api/identity/v1/me/consents"), currentNotice()]);
+  } catch (err) {
+    if (err.code === "no_consent_record") { box.hidden = true; return; }  // a staff account: no registration
+    throw err;
+  }
+  const status = el("p", { id: "consent-done", class: "notice", role: "status" }, said);
+  const error = el("p", { id: "consent-error", class: "error", role: "alert" });
+  const account = mine.purposes.find((p) => p.required);
+  const standing = mine.closure_requested ? t("consent_closing")
+    : account.given && account.notice_version === mine.notice_version
+      ? t("consent_current").replace("{v}", mine.notice_version).replace("{d}", Sotay.date(account.at))
+      : t(account.given ? "consent_older" : "consent_none").replace("{v}", mine.notice_version);
+  const act = (path, body, done) => async (e) => {
+    e.target.disabled = true;
+    error.textContent = "";
+    try {
+      await Sotay.post(`/api/identity/v1/me/consents${path}`, { ...body, platform: platform() });
+      if (path && body.purposes.includes("push")) await SotayPush.disable();  // this device at once (content forgets the others)
+      await showConsents(done);
+    } catch (err) { error.textContent = Sotay.explain(err); e.target.disabled = false; }
+  };
+  const give = (code) => act("", { notice_version: mine.notice_version, purposes: [code] }, t("given_done"));
+  const withdraw = (code) => act("/withdraw", { purposes: [code] },
+    t(code === "push" ? "push_withdrawn_done" : account.code === code ? "closing_done" : "withdrawn_done"));
+  const items = mine.purposes.map((p) => {
+    const shown = notice.purposes.find((n) => n.code === p.code);
+    const state = !p.notice_version ? t("p_none") : !p.given ? t("p_withdrawn").replace("{d}", Sotay.date(p.at))
+      : t(p.notice_version === mine.notice_version ? "p_given" : "p_given_old").replace("{v}", p.notice_version)
+        .replace("{d}", Sotay.date(p.at));
+    const current = p.given && p.notice_version === mine.notice_version;
+    const confirm = el("div", { class: "warn", hidden: "" }, el("p", {}, t("withdraw_required")),
+      el("div", { class: "actions" },
+        el("button", { type: "button", id: `withdraw-${p.code}-confirm`, onclick: withdraw(p.code) }, t("withdraw_confirm")),
+        el("button", { type: "button", class: "secondary", onclick: () => { confirm.hidden = true; } }, t("cancel"))));
+    const button = current
+      ? el("button", { type: "button", class: "secondary", id: `withdraw-${p.code}`,
+        onclick: p.required ? () => { confirm.hidden = false; } : withdraw(p.code) }, t("withdraw"))
+      : el("button", { type: "button", id: `give-${p.code}`, onclick: give(p.code) }, t("give"));
+    return el("li", { "data-code": p.code, "data-given": String(p.given) },
+      el("p", {}, el("strong", {}, inLang(shown.name)), " ", mark(p)),
+      el("p", { class: "muted" }, inLang(shown.label)),
+      el("p", { class: "state-text" }, state), el("p", {}, button), p.required ? confirm : "");
+  });
+  const name = (code) => { const p = notice.purposes.find((n) => n.code === code); return p ? inLang(p.name) : code; };
+  const history = mine.history.map((h) => el("li", {},
+    el("p", {}, `${when(h.at)} · ${t(`h_${h.action}`)}: ${h.purposes.map(name).join(", ")}`),
+    el("p", { class: "muted" }, `${t("notice_version").replace("{v}", h.notice_version)} · ${t(`on_${h.method}`)} `
+      + `(${h.client.includes("?") ? t("unknown_client") : h.client})`)));
+  box.replaceChildren(el("h2", {}, t("privacy")), el("p", { id: "consent-standing" }, standing),
+    el("details", { class: "privacy" }, el("summary", {}, `${t("read_notice")} (${t("notice_version").replace("{v}", notice.version)})`),
+      el("div", { class: "notice-text" }, ...noticeNodes(inLang(notice.text)))),
+    el("ul", { class: "purposes" }, ...items), status, error,
+    el("h3", {}, t("consent_history")), el("ul", { class: "consent-history" }, ...history));
 }
 
 // --- notifications ------------------------------------------------------------------------------
@@ -530,6 +668,7 @@ async function showDevicePush() {
     try {
       if (on) await SotayPush.disable();
       else {
+        await agreeToPush();
         await SotayPush.enable(async (subscription) =>
           (await Sotay.post("/api/content/v1/push-subscriptions", subscription)).id);
       }
@@ -541,7 +680,21 @@ async function showDevicePush() {
     }
   });
   status.textContent = t(on ? "push_is_on" : "push_is_off");
-  box.replaceChildren(status, el("p", {}, button), el("p", { class: "muted" }, t("push_note")));
+  box.replaceChildren(status, el("p", {}, button), el("p", { class: "muted" }, t("push_note")),
+    el("p", { class: "muted" }, t("push_consent_note")));
+}
+
+// Turning push on is agreeing to the notice's push purpose, recorded first unless it stands already.
+async function agreeToPush() {
+  const mine = await Sotay.json("/api/identity/v1/me/consents").catch((err) => {
+    if (err.code === "no_consent_record") return null;  // a staff account: nothing to record
+    throw err;
+  });
+  const push = mine && mine.purposes.find((p) => p.code === "push");
+  if (push && !(push.given && push.notice_version === mine.notice_version)) {
+    await Sotay.post("/api/identity/v1/me/consents", { notice_version: mine.notice_version, purposes: ["push"],
+      platform: platform() });
+  }
 }
 
 // --- the member's own data (an access request): every service's part, readable here and as a file ---
@@ -581,10 +734,14 @@ const HELD_WORDS = {
     status_changed: "đổi tình trạng", approve_registration: "phê duyệt đăng ký", reject_registration: "từ chối đăng ký",
     grant_role: "giao vai trò", revoke_role: "thu hồi vai trò", disable_account: "khoá tài khoản",
     issue_password_reset: "cấp mã đặt lại mật khẩu", look_up_account_for_reset: "tra tài khoản để đặt lại mật khẩu",
-    create_user: "tạo tài khoản cán bộ" },
+    create_user: "tạo tài khoản cán bộ", notice_version: "Phiên bản thông báo", method: "Cách thức",
+    client: "Trình duyệt", given: "đồng ý", withdrawn: "rút lại", push: "thông báo đẩy",
+    read_consents: "xem danh sách đồng ý của đơn vị" },
   en: { member_id: "Member id", account_id: "Account id", party_card_no: "Party card number", full_name: "Full name",
     date_of_birth: "Date of birth", phone: "Phone", unit: "Cell", status: "Standing", at: "At",
-    actor_role: "Reader's role", actor_unit_name: "Reader's unit", what: "Read", purpose: "Why" },
+    actor_role: "Reader's role", actor_unit_name: "Reader's unit", what: "Read", purpose: "Why",
+    notice_version: "Notice version", method: "How", client: "Browser", given: "agreed", withdrawn: "withdrew",
+    push: "push notifications", account: "Account" },
 };
 const heldWord = (code) => (HELD_WORDS[Sotay.lang] || {})[code] || HELD_WORDS.vi[code] || code;
 // A value as a person reads it: dates dd/mm/yyyy (with the time when there is one), yes/no, lists joined.
@@ -596,7 +753,8 @@ function readable(key, value) {
   if (key === "phone") return Sotay.phone(value);
   if (Array.isArray(value)) return value.map((v) => readable(key, v)).join(", ");
   if (typeof value === "object") return Object.entries(value).map(([k, v]) => `${heldWord(k)}: ${readable(k, v)}`).join("; ");
-  return ["status", "what", "purpose", "role", "actor_role", "platform", "match_result", "action", "source"].includes(key)
+  return ["status", "what", "purpose", "role", "actor_role", "platform", "match_result", "action", "source",
+    "method"].includes(key)
     ? heldWord(String(value)) : String(value);
 }
 
@@ -644,6 +802,7 @@ async function route() {
 // (and which field had the focus) is put back.
 async function redraw() {
   SotayPush.language(Sotay.lang);
+  if (!$("welcome").hidden) await showSignupNotice();
   if (view().hidden) return;
   const typed = [...view().querySelectorAll("input, textarea, select")].filter((i) => i.id)
     .map((i) => [i.id, i.value]);
@@ -676,14 +835,41 @@ async function refused(card, password) {
   return null;
 }
 
+// The sign-up's privacy notice, folded, and a box to tick for each of its purposes, none ticked
+// beforehand (what the person ticked stays ticked when the language changes; `again`: the notice
+// changed since it was read, so it is fetched anew and nothing stays ticked).
+async function showSignupNotice(again = false) {
+  const box = $("su-purposes");
+  const ticked = again ? new Set() : new Set([...box.querySelectorAll("input:checked")].map((i) => i.value));
+  try {
+    await currentNotice(again);
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "error" }, t("notice_unavailable")));
+    return;
+  }
+  $("su-notice-text").replaceChildren(...noticeNodes(inLang(notice.text)));
+  box.replaceChildren(...notice.purposes.map((p) => {
+    const tick = el("input", { type: "checkbox", id: `su-purpose-${p.code}`, name: "purpose", value: p.code,
+      ...(p.required ? { "aria-required": "true" } : {}) });
+    tick.checked = ticked.has(p.code);  // as ticked, never by default (a reset of the form unticks it)
+    return el("label", { class: "check" }, tick, el("span", {}, inLang(p.label), " ", mark(p)));
+  }));
+}
+
 const signup = $("signup-form");
-const signupInput = (field) => signup.querySelector(`[name="${String(field).split(".")[0]}"]`);
+// A field's input; the consent's errors go by the required purpose's box (the first one).
+const signupInput = (field) => (String(field).startsWith("consent")
+  ? signup.querySelector("#su-purposes input[aria-required]") || $("su-purposes")
+  : signup.querySelector(`[name="${String(field).split(".")[0]}"]`));
 Sotay.sending(signup, async (key) => {
   $("signup-error").textContent = ""; $("signup-done").textContent = "";
   Sotay.clearFieldErrors(signup);
-  // From the installed app (install.js) a registration counts as "mobile", from a browser as "web".
-  const platform = typeof SotayApp !== "undefined" && SotayApp.installed ? "mobile" : "web";
-  const body = { ...Object.fromEntries(new FormData(signup).entries()), platform };
+  const shown = await currentNotice();
+  const form = new FormData(signup);
+  const purposes = form.getAll("purpose");
+  form.delete("purpose");
+  const body = { ...Object.fromEntries(form.entries()), platform: platform(),
+                 consent: { notice_version: shown.version, purposes } };
   const born = Sotay.isoDate(body.date_of_birth);
   if (body.date_of_birth && !born) {
     throw Object.assign(new Error("date"), { problem: { errors: [{ field: "date_of_birth", reason: DATE_REASON }] } });
@@ -692,8 +878,15 @@ Sotay.sending(signup, async (key) => {
   const registered = await Sotay.post("/api/identity/v1/registrations", body, key);
   signup.reset();
   $("signup-done").textContent = t("signed_up");
-  await offerToTell(registered.id);
-}, (err) => failed(signup, err, $("signup-error"), signupInput));
+  if (purposes.includes("push")) await offerToTell(registered.id);  // only to one who agreed to push
+}, async (err) => {
+  const errors = (err.problem && err.problem.errors) || [];
+  if (errors.some((x) => x.field === "consent.notice_version")) await showSignupNotice(true);
+  failed(signup, err, $("signup-error"), signupInput);
+});
+// Asked for when the sign-up is shown (a member signed in never waits on it).
+new MutationObserver(() => { if (!$("welcome").hidden) showSignupNotice(); })
+  .observe($("welcome"), { attributes: true, attributeFilter: ["hidden"] });
 
 // After registering: this device may be told of the cell's decision (before there is an account to
 // sign in to). Content learns of the registration from identity's event a moment later: a refusal

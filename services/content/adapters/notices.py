@@ -209,6 +209,10 @@ async def pushed(db: AsyncConnection, notice_id: int, through: int, done: bool, 
                          {"ids": [i for i, _ in failed], "n": MAX_FAILURES})
 
 
+async def forget_account_devices(db: AsyncConnection, account_id: str) -> None:
+    await db.execute(text("DELETE FROM push_subscriptions WHERE account_id = :a"), {"a": account_id})
+
+
 async def forget_registrants(db: AsyncConnection, registration_id: Any) -> None:
     """A rejected registrant's devices, once told: there is no account for them to follow."""
     await db.execute(text("DELETE FROM push_subscriptions WHERE registration_id = :r AND account_id IS NULL"),

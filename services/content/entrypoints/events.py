@@ -1,12 +1,13 @@
 """Content's consumers: the registry (the org tree and where members sit), and the events
 members are told of (handlers/notices.py): content's own articles and meetings, identity's
-registration decisions."""
+registration decisions; and a member's withdrawal of their consent to push notifications."""
 
 from services.content.handlers import notices, replica
 from sotay.contracts.content import ArticlePublished, ArticleRetracted, MeetingScheduled
 from sotay.contracts.identity import (
     AccountApproved,
     AccountRejected,
+    ConsentWithdrawn,
     RegistrationSubmitted,
 )
 from sotay.contracts.members import MEMBER_SNAPSHOTS, UNIT_EVENTS
@@ -32,4 +33,5 @@ def notice_consumers() -> list[Consumer]:
     decisions.on(RegistrationSubmitted)(notices.registration_submitted)
     decisions.on(AccountApproved)(notices.account_approved)
     decisions.on(AccountRejected)(notices.account_rejected)
+    decisions.on(ConsentWithdrawn)(notices.consent_withdrawn)
     return [news, decisions]

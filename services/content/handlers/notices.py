@@ -27,6 +27,7 @@ from sotay.kit.http import Problem, invalid
 log = logging.getLogger("sotay.content.notices")
 
 CHUNK = 500  # subscriptions sent to per round trip of the notice's progress
+PUSH_PURPOSE = "push"  # the purpose of identity's privacy notice that push notifications need
 
 
 # --- from events ------------------------------------------------------------------------------------
@@ -67,6 +68,14 @@ async def account_rejected(db: AsyncConnection, envelope: dict[str, Any]) -> Non
     await store.registration_decided(db, data["registration_id"], None, None)
     await store.add(db, "account_rejected", data["registration_id"], datetime.fromisoformat(envelope["time"]),
                     registration_id=data["registration_id"])
+
+
+async def consent_withdrawn(db: AsyncConnection, envelope: dict[str, Any]) -> None:
+    """A member who withdraws their consent to push notifications (identity's consent ledger) is
+    pushed nothing more: every device of their account is forgotten."""
+    data = envelope["data"]
+    if PUSH_PURPOSE in data["purposes"] and data["account_id"]:
+        await store.forget_account_devices(db, str(uuid.UUID(data["account_id"])))
 
 
 # --- the member's inbox and choices ---------------------------------------------------------------

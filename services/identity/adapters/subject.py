@@ -23,6 +23,10 @@ PARTS: dict[str, str] = {
     "known_addresses": "SELECT last_ok_at FROM known_addresses WHERE account_id = :account ORDER BY last_ok_at",
     "registry_copy": "SELECT member_id, party_card_no, date_of_birth, unit, status, eligible FROM registry_members "
                      "WHERE member_id = (SELECT member_id FROM accounts WHERE id = :account)",
+    # The consent ledger of the account's registrations: each giving and withdrawal (the address's hash left out).
+    "consents": "SELECT at, action, purpose, notice_version, method, client FROM consents WHERE registration_id IN "
+                "(SELECT id FROM registrations WHERE party_card_no = (SELECT party_card_no FROM accounts "
+                "WHERE id = :account)) ORDER BY at, purpose",
     # What staff did to the account or its registrations (approvals, roles, reset codes), by whom in role.
     "audit": "SELECT at, action, reason FROM audit_log WHERE target = :account_text OR target IN "
              "(SELECT CAST(id AS text) FROM registrations WHERE party_card_no = "

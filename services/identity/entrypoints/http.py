@@ -8,17 +8,29 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from services.identity.domain import comparison, mask_phone, match_label, password_problems
+from services.identity.domain import (
+    client_summary,
+    comparison,
+    consent_problems,
+    mask_phone,
+    match_label,
+    password_problems,
+)
 from services.identity.entrypoints.models import (
     AccountRoles,
     AccountStatus,
     BulkApproval,
     BulkDecision,
+    ConsentChange,
+    ConsentsByUnit,
+    ConsentWithdrawal,
     Decision,
     Disabling,
     Jwks,
     Me,
+    OwnConsents,
     OwnRegistration,
+    PrivacyNotice,
     Registration,
     RegistrationCreate,
     RegistrationPage,
@@ -37,6 +49,7 @@ from services.identity.entrypoints.models import (
 from services.identity.handlers import (
     accounts,
     approvals,
+    consents,
     registrations,
     resets,
     roles,
@@ -111,10 +124,13 @@ def parse_registration(body: RegistrationCreate) -> registrations.RegistrationIn
             body.password, card_no=values["party_card_no"], phone=values["phone"])]
     if body.date_of_birth > date.today():
         errors.append(("date_of_birth", "cannot be in the future"))
+    errors += [(f"consent.{field}", reason) for field, reason in
+               consent_problems(body.consent.notice_version, body.consent.purposes)]
     if errors:
         raise invalid(errors)
+    consent = consents.Consent(body.consent.notice_version, tuple(body.consent.purposes))
     return registrations.RegistrationInput(date_of_birth=body.date_of_birth, password=body.password,
-                                           platform=body.platform, **values)
+                                           platform=body.platform, consent=consent, **values)
 
 
 def login_names(username: str) -> tuple[str | None, str | None]:
@@ -126,6 +142,12 @@ def client_address(request: Request) -> str:
     """The client's address: the peer's, or the one a trusted proxy forwarded (uvicorn puts it
     there when the peer is one of SOTAY_TRUSTED_PROXIES)."""
     return request.client.host if request.client else "unknown"
+
+
+def consent_client(app, request: Request) -> consents.Client:
+    """What a consent keeps of its client: the user agent in a few words, the address's keyed hash."""
+    return consents.Client(client_summary(request.headers.get("user-agent")),
+                           app.address_hash(client_address(request)))
 
 
 def build_router(app) -> APIRouter:
@@ -142,7 +164,7 @@ def build_router(app) -> APIRouter:
                                                   app.address_hash(client_address(request)), data.password)
 
         async def work(db):
-            reg = await registrations.register(db, ctx, data, password_hash)
+            reg = await registrations.register(db, ctx, data, password_hash, consent_client(app, request))
             # The same answer whatever the match: nothing tells whether a card number exists.
             return json_response({**ACCEPTED, "id": str(reg["id"])}, 202)
         return await ctx.idempotency.run(request, "anonymous", work)
@@ -275,6 +297,43 @@ def build_router(app) -> APIRouter:
         async with engine.begin() as db:
             return json_response(await accounts.disable_account(db, user, account_id, body.reason,
                                                                 end_sessions=app.end_sessions))
+
+    # --- the privacy notice and consents (issue 19): handlers/consents.py ------------------------
+
+    @router.get("/privacy-notice", response_model=PrivacyNotice,
+                summary="The privacy notice (the current version, or `version`): purposes and texts in vi and en")
+    async def privacy_notice(version: int | None = Query(None, ge=1, le=1_000_000)):
+        return json_response(consents.notice_json(version), headers={"Cache-Control": "max-age=300"})
+
+    @router.get("/me/consents", response_model=OwnConsents, summary="The signed-in member's consents")
+    async def own_consents(user: CurrentUser):
+        async with engine.connect() as db:
+            return json_response(await consents.own(db, user), headers={"Cache-Control": "no-store"})
+
+    @router.post("/me/consents", response_model=OwnConsents,
+                 summary="Agree to purposes of the current notice (an optional one again, or a new version)")
+    async def give_consent(body: ConsentChange, request: Request, user: CurrentUser):
+        async def work(db):
+            return json_response(await consents.give(db, user, version=body.notice_version, purposes=body.purposes,
+                                                     method=body.platform, client=consent_client(app, request)))
+        return await ctx.idempotency.run(request, user.subject, work)
+
+    @router.post("/me/consents/withdraw", response_model=OwnConsents,
+                 summary="Withdraw purposes (withdrawing `account` asks for the account to be closed)")
+    async def withdraw_consent(body: ConsentWithdrawal, request: Request, user: CurrentUser):
+        async def work(db):
+            return json_response(await consents.withdraw(db, user, purposes=body.purposes, method=body.platform,
+                                                         client=consent_client(app, request)))
+        return await ctx.idempotency.run(request, user.subject, work)
+
+    @router.get("/consents", response_model=ConsentsByUnit,
+                summary="Who in a unit of yours agreed to which version and optional purposes (audited)")
+    async def consents_by_unit(user: CurrentUser, unit: str = Query(min_length=1, max_length=64),
+                               cursor: str | None = Query(None, max_length=500),
+                               limit: int = Query(200, ge=1, le=1000)):
+        async with engine.begin() as db:
+            return json_response(await consents.by_unit(db, user, unit, limit=limit, cursor=cursor),
+                                 headers={"Cache-Control": "no-store"})
 
     # --- password resets (issue 18): handlers/resets.py ---------------------------------------
 

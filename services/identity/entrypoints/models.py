@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 # --- requests ----------------------------------------------------------------------------------
+
+PurposeCode = Annotated[str, Field(max_length=40)]
+
+
+class ConsentGiving(BaseModel):
+    """What the registrant agreed to: the version of the privacy notice they were shown
+    (GET /privacy-notice) and the purposes they ticked themselves."""
+    model_config = ConfigDict(extra="forbid")
+    notice_version: int = Field(ge=1, le=1_000_000, description="The version of the notice the registrant read; "
+                                "an outdated one is refused (422 on consent.notice_version)")
+    purposes: list[PurposeCode] = Field(max_length=20, description="The purpose codes ticked (none is ticked "
+                                        "beforehand); without every required one the registration is refused "
+                                        "(422 on consent.purposes)")
 
 
 class RegistrationCreate(BaseModel):
@@ -18,6 +31,22 @@ class RegistrationCreate(BaseModel):
     date_of_birth: date
     phone: str = Field(max_length=30)
     password: str = Field(max_length=1024)
+    platform: Literal["web", "mobile"]
+    consent: ConsentGiving
+
+
+class ConsentChange(BaseModel):
+    """A signed-in member agreeing to purposes of the current notice (again), from web or mobile."""
+    model_config = ConfigDict(extra="forbid")
+    notice_version: int = Field(ge=1, le=1_000_000)
+    purposes: list[PurposeCode] = Field(min_length=1, max_length=20)
+    platform: Literal["web", "mobile"]
+
+
+class ConsentWithdrawal(BaseModel):
+    """A signed-in member withdrawing purposes; withdrawing `account` asks for the account to be closed."""
+    model_config = ConfigDict(extra="forbid")
+    purposes: list[PurposeCode] = Field(min_length=1, max_length=20)
     platform: Literal["web", "mobile"]
 
 
@@ -168,6 +197,92 @@ class AccountRoles(BaseModel):
 class AccountStatus(BaseModel):
     account_id: str
     status: Literal["disabled"]
+
+
+# --- the privacy notice and consents (issue 19) ------------------------------------------------
+
+
+class InBothLanguages(BaseModel):
+    vi: str
+    en: str
+
+
+class NoticePurpose(BaseModel):
+    code: str = Field(description="Stable: what a registration or a consent names")
+    required: bool = Field(description="The handbook cannot work without it: no account without it")
+    name: InBothLanguages = Field(description="A few words")
+    label: InBothLanguages = Field(description="What it covers, as the registrant ticks it")
+
+
+class PrivacyNotice(BaseModel):
+    """A version of the privacy notice: its purposes and its text (Markdown) in Vietnamese and English."""
+    version: int
+    published_on: str
+    current: bool
+    purposes: list[NoticePurpose]
+    text: InBothLanguages
+
+
+class PurposeStanding(BaseModel):
+    """A purpose of the current notice as the member stands on it: their latest giving or withdrawal."""
+    code: str
+    required: bool
+    given: bool
+    notice_version: int | None = Field(description="The version of the notice of their latest giving or withdrawal")
+    at: str | None
+    method: Literal["web", "mobile"] | None
+
+
+class ConsentEntry(BaseModel):
+    """One giving or withdrawal: its purposes, the version of the notice, how, from what and when."""
+    action: Literal["given", "withdrawn"]
+    purposes: list[str]
+    notice_version: int
+    method: Literal["web", "mobile"]
+    client: str = Field(description='The browser and system, e.g. "Chrome 120, Android"')
+    at: str
+
+
+class OwnConsents(BaseModel):
+    """The signed-in member's consents."""
+    notice_version: int = Field(description="The current version of the notice")
+    purposes: list[PurposeStanding]
+    history: list[ConsentEntry] = Field(description="Newest first")
+    closure_requested: bool = Field(description="They withdrew the required purpose: asked for the account to be "
+                                    "closed; their cell contacts them")
+
+
+class UnitConsents(BaseModel):
+    """A unit's member accounts by where their consent stands."""
+    unit: str
+    accounts: int
+    current: int = Field(description="Agreed to the current version")
+    older: int = Field(description="Agreed to an older version only")
+    none: int = Field(description="No consent recorded (accounts made before the ledger)")
+    closing: int = Field(description="Withdrew the required purpose: asked for the account to be closed")
+    purposes: dict[str, int] = Field(description="How many hold each optional purpose")
+
+
+class MemberConsent(BaseModel):
+    account_id: str
+    member_id: str
+    full_name: str | None
+    unit: str
+    notice_version: int | None = Field(description="The version they agreed to (null: none, or withdrawn)")
+    given_at: str | None
+    method: Literal["web", "mobile"] | None
+    purposes: list[str] = Field(description="The optional purposes they hold now")
+    closure_requested: bool
+
+
+class ConsentsByUnit(BaseModel):
+    """Under one unit: per unit directly below it (the unit itself for its own members) the counts,
+    and a page of its members by unit."""
+    unit: str
+    notice_version: int
+    units: list[UnitConsents]
+    items: list[MemberConsent]
+    next_cursor: str | None
 
 
 # --- password resets (issue 18): a code a cell secretary or unit admin issues -------------------

@@ -1,4 +1,5 @@
-"""Registration: matched against the registry replica when it is submitted, and a
+"""Registration: matched against the registry replica when it is submitted, with the
+registrant's consent to the privacy notice recorded beside it (handlers/consents.py), and a
 registrant's own look at it (behind the same throttles as sign-in)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.identity import domain
 from services.identity.adapters import store
 from services.identity.adapters.passwords import PasswordPool, PoolBusy
-from services.identity.handlers import SCHEMA
+from services.identity.handlers import SCHEMA, consents
 from services.identity.handlers.throttles import (
     busy,
     clear_failures,
@@ -36,6 +37,7 @@ class RegistrationInput:
     phone: str
     password: str
     platform: str
+    consent: consents.Consent
 
 
 async def admit(engine: AsyncEngine, throttles: domain.Throttles, passwords: PasswordPool, address_hash: str,
@@ -48,9 +50,10 @@ async def admit(engine: AsyncEngine, throttles: domain.Throttles, passwords: Pas
     return await hash_password(passwords, password)
 
 
-async def register(db: AsyncConnection, ctx: ServiceContext, data: RegistrationInput, password_hash: str) -> dict:
-    """Store the registration with its match result. The caller hashed the
-    password first, whatever the match, so every outcome costs the same."""
+async def register(db: AsyncConnection, ctx: ServiceContext, data: RegistrationInput, password_hash: str,
+                   client: consents.Client) -> dict:
+    """Store the registration with its match result and the registrant's consent. The caller
+    hashed the password first, whatever the match, so every outcome costs the same."""
     entry, has_account, has_pending = await store.registration_context(db, data.party_card_no)
     match = domain.match_registration(
         full_name=data.full_name, date_of_birth=data.date_of_birth, phone_hash=ctx.pii_hash(data.phone),
@@ -66,6 +69,7 @@ async def register(db: AsyncConnection, ctx: ServiceContext, data: RegistrationI
         registration_id=str(reg["id"]), platform=data.platform, match_result=match.result,
         match_reasons=list(match.reasons), member_id=reg["member_id"], unit=reg["unit"]),
         aggregate_id=reg["id"], committee=reg["committee"], unit=reg["unit"])
+    await consents.record_registration(db, reg, data.consent, client)
     return reg
 
 

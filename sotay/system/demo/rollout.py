@@ -3,8 +3,10 @@ the proportions of the press report the project started from (the pilot of
 9 committees: 80.16% of eligible members installed, 6.2% of them on
 computers, 2.1% of them still waiting for approval).
 
-It is a loader, not a use case: it writes registrations, accounts, grants
-and their events (RegistrationSubmitted, AccountApproved) in bulk, the way
+It is a loader, not a use case: it writes registrations with their
+registrants' consent to the privacy notice (the required purpose, and push
+notifications for some), accounts, grants and their events
+(RegistrationSubmitted, ConsentGiven, AccountApproved) in bulk, the way
 members' demo loader writes members, so that `sotay up --demo` shows a
 rollout under way in a minute rather than after ~90,000 approvals one by
 one. Every demo account signs in with DEMO_PASSWORD."""
@@ -14,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import text
 
 from services.identity.adapters.passwords import HASHER
-from sotay.contracts.identity import AccountApproved, RegistrationSubmitted
+from services.identity.domain import CURRENT_NOTICE
+from sotay.contracts.identity import AccountApproved, ConsentGiven, RegistrationSubmitted
 from sotay.system.demo.registry import build_org_tree, generate_members
 from sotay.contracts.fields import normalise_phone
 from sotay.kit.events import make_message, uuid7
@@ -32,6 +35,7 @@ INSTALLED_OF_ELIGIBLE = 0.8016
 WEB_SHARE = 5_503 / 88_279
 PENDING_SHARE = 1_824 / 88_279
 ACTIVE_STANDING = ("active", "probationary", "exempt")
+PUSH_SHARE = 0.4  # registrants who also ticked push notifications
 CHUNK = 5_000
 
 
@@ -45,18 +49,18 @@ async def load_demo_rollout(ctx: ServiceContext, *, members: int, seed: int = 20
     # Only members with a phone can sign up; they stand for all the eligible ones.
     with_phone = [r for r in rows if r["phone"]]
     share = min(1.0, INSTALLED_OF_ELIGIBLE * len(rows) / max(1, len(with_phone)))
-    rng = random.Random(seed + 1)
+    rng, ticks = random.Random(seed + 1), random.Random(seed + 2)
     chosen = [r for r in with_phone if rng.random() < share]
     await _until_replica_holds(ctx, members, wait_s)
     password_hash = await asyncio.to_thread(HASHER.hash, DEMO_PASSWORD)
     registered = approved = 0
     for start in range(0, len(chosen), CHUNK):
-        part = chosen[start:start + CHUNK]
+        part, now = chosen[start:start + CHUNK], datetime.now(UTC)
         async with ctx.engine.begin() as db:
             found = {r.party_card_no: r for r in await db.execute(text(
                 "SELECT party_card_no, member_id, unit, unit_path, committee FROM registry_members "
                 "WHERE party_card_no = ANY(:c)"), {"c": [r["party_card_no"] for r in part]})}
-            regs, accounts, events = [], [], []
+            regs, accounts, events, consents = [], [], [], []
             for r in part:
                 entry = found.get(r["party_card_no"])
                 if entry is None:
@@ -68,6 +72,12 @@ async def load_demo_rollout(ctx: ServiceContext, *, members: int, seed: int = 20
                     registration_id=str(reg_id), platform=platform, match_result="matched", match_reasons=[],
                     member_id=str(entry.member_id), unit=entry.unit),
                     aggregate_id=str(reg_id), committee=entry.committee, orgunit=entry.unit))
+                purposes = [*CURRENT_NOTICE.required, *(["push"] if ticks.random() < PUSH_SHARE else [])]
+                consents.append((uuid7(), reg_id, purposes, platform))
+                events.append(make_message(ConsentGiven(
+                    registration_id=str(reg_id), account_id=None, member_id=str(entry.member_id),
+                    notice_version=CURRENT_NOTICE.version, purposes=purposes, method=platform, at=now),
+                    aggregate_id=str(reg_id), committee=entry.committee, orgunit=entry.unit, at=now))
                 if decided:
                     account_id = uuid7()
                     accounts.append((account_id, reg_id, r, entry, platform))
@@ -76,6 +86,7 @@ async def load_demo_rollout(ctx: ServiceContext, *, members: int, seed: int = 20
                         unit=entry.unit, platform=platform),
                         aggregate_id=str(account_id), committee=entry.committee, orgunit=entry.unit))
             await _insert(db, regs, accounts, password_hash)
+            await _insert_consents(db, consents)
             await add_events(db, "identity", events)
         registered, approved = registered + len(regs), approved + len(accounts)
     return {"loaded": True, "registrations": registered, "approved": approved, "pending": registered - approved}
@@ -95,6 +106,19 @@ async def _until_replica_holds(ctx: ServiceContext, members: int, wait_s: float)
         last = held
         await asyncio.sleep(1.0)
     raise TimeoutError("the registry replica did not fill in time")
+
+
+async def _insert_consents(db, consents) -> None:
+    """The ledger's rows: one per purpose, the client said to be the demo."""
+    rows = [(c[0], purpose, c[1], c[3]) for c in consents for purpose in c[2]]
+    if not rows:
+        return
+    await db.execute(text(
+        "INSERT INTO consents (id, purpose, registration_id, notice_version, action, method, client, address_hash) "
+        "SELECT c.id, c.purpose, c.reg, :v, 'given', c.method, 'demo', 'demo' FROM unnest(CAST(:id AS uuid[]), "
+        "CAST(:purpose AS text[]), CAST(:reg AS uuid[]), CAST(:method AS text[])) AS c (id, purpose, reg, method)"),
+        {"v": CURRENT_NOTICE.version, "id": [r[0] for r in rows], "purpose": [r[1] for r in rows],
+         "reg": [r[2] for r in rows], "method": [r[3] for r in rows]})
 
 
 async def _insert(db, regs, accounts, password_hash: str) -> None:
