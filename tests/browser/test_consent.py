@@ -26,7 +26,7 @@ from tests.browser.test_handbook import (
     sign_in,
     small_targets,
 )
-from tests.support.system import real_server
+from tests.support.system import identity_holds_registry, import_registry, real_server, registry_row
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +171,34 @@ async def test_the_console_shows_per_unit_who_agreed_to_which_version_in_vietnam
         assert "Nguyễn Văn An" not in await other.locator("main").inner_text()
         for p in (page, other):
             await p.context.close()
+
+
+async def test_a_member_registered_without_a_consent_is_asked_for_it_until_they_give_it(system, browser):
+    """Registered with DESIGN.md's body (no consent: another client's), approved, signed in: every page
+    says the notice waits for their agreement, until they give it on their page."""
+    card = "010000004"
+    await import_registry(system.client, [registry_row(card, "Phạm Văn Dũng", "ba-dinh-g1-c1", born="1960-05-01")],
+                          system.auth("city_admin"))
+    await identity_holds_registry(system, 4)  # conftest's three, and this one
+    answer = await system.client.post("/api/identity/v1/registrations", json={
+        "party_card_no": card, "full_name": "Phạm Văn Dũng", "date_of_birth": "1960-05-01", "phone": "0910000004",
+        "password": PASSWORD, "platform": "mobile"})
+    assert answer.status_code == 202, answer.text
+    approved = await system.client.post(f"/api/identity/v1/registrations/{answer.json()['id']}/approve",
+                                        headers=system.auth("unit_admin", "ba-dinh"))
+    assert approved.status_code == 200, approved.text
+    async with real_server(system) as base:
+        page = await phone_page(browser)
+        await sign_in(page, base, card)
+        await expect(page.locator("#consent-needed")).to_contain_text(
+            "Đồng chí chưa đồng ý với thông báo về dữ liệu cá nhân")
+        await no_english(page)
+        await page.locator("#consent-needed a").click()
+        await page.click("#give-account")
+        await expect(page.locator("#consent-done")).to_contain_text("Đã ghi nhận sự đồng ý của đồng chí")
+        await expect(page.locator("#consent-needed")).to_be_hidden()
+        await page.reload()
+        await expect(page.locator("#view section h2").first).to_be_visible()
+        await expect(page.locator("#consent-needed")).to_be_hidden()
+        assert [(a, p) for a, p, _, _ in await ledger(system, card)] == [("given", "account")]
+        await page.context.close()

@@ -133,8 +133,7 @@ async def test_the_notice_is_public_versioned_and_in_both_languages(system):
 
 async def test_a_registration_without_the_required_consent_or_with_an_outdated_notice_is_refused(system, monkeypatch):
     before = await rows(system, "SELECT (SELECT count(*) FROM registrations) AS r, (SELECT count(*) FROM consents) AS c")
-    cases = [({k: v for k, v in body("dao").items() if k != "consent"}, "consent", "Field required"),
-             (body("dao", purposes=[]), "consent.purposes", "must include the required purpose: account"),
+    cases = [(body("dao", purposes=[]), "consent.purposes", "must include the required purpose: account"),
              (body("dao", purposes=["push"]), "consent.purposes", "must include the required purpose: account"),
              (body("dao", purposes=["account", "marketing"]), "consent.purposes",
               "is not a purpose of the notice: marketing"),
@@ -154,6 +153,24 @@ async def test_a_registration_without_the_required_consent_or_with_an_outdated_n
         {"field": "consent.notice_version", "reason": "is not the current notice (version 2): read it again"}]
     assert await rows(system, "SELECT (SELECT count(*) FROM registrations) AS r, "
                               "(SELECT count(*) FROM consents) AS c") == before  # nothing stored
+
+
+async def test_a_registration_with_design_mds_body_and_no_consent_is_taken_and_asked_for_it_at_sign_in(system):
+    """DESIGN.md fixes the registration body without a consent; other clients send just that. It is
+    taken, no consent is recorded, and the member is asked for it (their page shows none given)."""
+    payload = {k: v for k, v in body("dao").items() if k != "consent"}
+    reg_id = await register(system, payload)
+    assert await rows(system, "SELECT count(*) AS n FROM consents WHERE registration_id = :r", r=reg_id) == [{"n": 0}]
+    decided = await system.client.post(f"{API}/registrations/{reg_id}/approve", headers=system.auth("unit_admin", "ba-dinh"))
+    assert decided.status_code == 200, decided.text
+    _, card, cell = PEOPLE["dao"]
+    dao = system.auth("member", cell, subject=decided.json()["account_id"], card=card)
+    mine = (await system.client.get(f"{API}/me/consents", headers=dao)).json()
+    assert [(p["code"], p["given"]) for p in mine["purposes"] if p["required"]] == [("account", False)]
+    given = await system.client.post(f"{API}/me/consents", headers=dao, json={
+        "notice_version": mine["notice_version"], "purposes": ["account"], "platform": "web"})
+    assert given.status_code == 200, given.text
+    assert [p["given"] for p in given.json()["purposes"] if p["required"]] == [True]
 
 
 async def test_a_consent_is_recorded_with_its_version_purposes_method_time_and_client(system, nats_url):

@@ -80,6 +80,8 @@ Sotay.words({
     "consent.purposes": "Sự đồng ý", "consent.notice_version": "Thông báo về xử lý dữ liệu cá nhân", purposes: "Sự đồng ý",
     notice_unavailable: "Chưa tải được Thông báo về xử lý dữ liệu cá nhân. Đề nghị kiểm tra mạng rồi tải lại trang.",
     privacy: "Dữ liệu cá nhân và sự đồng ý", notice_version: "phiên bản {v}",
+    consent_needed: "Đồng chí chưa đồng ý với thông báo về dữ liệu cá nhân (phiên bản mới nhất). Đề nghị đồng chí đọc và đồng ý",
+    consent_needed_link: "tại đây",
     consent_current: "Đồng chí đã đồng ý với Thông báo về xử lý dữ liệu cá nhân phiên bản {v} ngày {d}.",
     consent_older: "Thông báo về xử lý dữ liệu cá nhân đã được cập nhật (phiên bản {v}). Đề nghị đồng chí đọc bản mới và bấm “Đồng ý” ở mục bắt buộc.",
     consent_none: "Đồng chí chưa đồng ý với Thông báo về xử lý dữ liệu cá nhân hiện hành (phiên bản {v}). Đề nghị đồng chí đọc và bấm “Đồng ý” ở mục bắt buộc.",
@@ -164,6 +166,8 @@ Sotay.words({
     "consent.purposes": "Consent", "consent.notice_version": "Privacy notice", purposes: "Consent",
     notice_unavailable: "The privacy notice could not be loaded. Check the connection and reload the page.",
     privacy: "Personal data and consent", notice_version: "version {v}",
+    consent_needed: "You have not agreed to the personal data notice (its latest version). Please read it and agree",
+    consent_needed_link: "here",
     consent_current: "You agreed to version {v} of the privacy notice on {d}.",
     consent_older: "The privacy notice has changed (version {v}). Please read the new version and press “Agree” on the required purpose.",
     consent_none: "You have not agreed to the current privacy notice (version {v}). Please read it and press “Agree” on the required purpose.",
@@ -564,6 +568,7 @@ async function showConsents(said = "") {
       await Sotay.post(`/api/identity/v1/me/consents${path}`, { ...body, platform: platform() });
       if (path && body.purposes.includes("push")) await SotayPush.disable();  // this device at once (content forgets the others)
       await showConsents(done);
+      await askForConsent();
     } catch (err) { error.textContent = Sotay.explain(err); e.target.disabled = false; }
   };
   const give = (code) => act("", { notice_version: mine.notice_version, purposes: [code] }, t("given_done"));
@@ -820,6 +825,21 @@ async function signedIn() {
   SotayPush.language(Sotay.lang);
   await route();
   $("offline").hidden = true;  // what the device kept is replaced by now
+  await askForConsent();
+}
+
+// A member whose account has no consent to the current notice's required purpose (registered by a
+// client that sent none, or before a new version) is asked, above every page, until they give it.
+async function askForConsent() {
+  const mine = await Sotay.json("/api/identity/v1/me/consents").catch(() => null);  // staff: no record
+  const needed = mine && !mine.closure_requested
+    && mine.purposes.some((p) => p.required && !(p.given && p.notice_version === mine.notice_version));
+  $("consent-needed").hidden = !needed;
+  if (needed) {
+    $("consent-needed").replaceChildren(`${t("consent_needed")} `,
+      el("a", { href: "#profile", class: "target", onclick: () => setTimeout(() => $("consents")?.scrollIntoView(), 500) },
+        t("consent_needed_link")), ".");
+  }
 }
 
 // A refused sign-in of someone whose registration is still waiting (or was rejected): say where it stands.

@@ -124,11 +124,12 @@ def parse_registration(body: RegistrationCreate) -> registrations.RegistrationIn
             body.password, card_no=values["party_card_no"], phone=values["phone"])]
     if body.date_of_birth > date.today():
         errors.append(("date_of_birth", "cannot be in the future"))
-    errors += [(f"consent.{field}", reason) for field, reason in
-               consent_problems(body.consent.notice_version, body.consent.purposes)]
+    if body.consent is not None:
+        errors += [(f"consent.{field}", reason) for field, reason in
+                   consent_problems(body.consent.notice_version, body.consent.purposes)]
     if errors:
         raise invalid(errors)
-    consent = consents.Consent(body.consent.notice_version, tuple(body.consent.purposes))
+    consent = consents.Consent(body.consent.notice_version, tuple(body.consent.purposes)) if body.consent else None
     return registrations.RegistrationInput(date_of_birth=body.date_of_birth, password=body.password,
                                            platform=body.platform, consent=consent, **values)
 

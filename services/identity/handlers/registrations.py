@@ -37,7 +37,7 @@ class RegistrationInput:
     phone: str
     password: str
     platform: str
-    consent: consents.Consent
+    consent: consents.Consent | None  # None: asked at the first sign-in
 
 
 async def admit(engine: AsyncEngine, throttles: domain.Throttles, passwords: PasswordPool, address_hash: str,
@@ -69,7 +69,8 @@ async def register(db: AsyncConnection, ctx: ServiceContext, data: RegistrationI
         registration_id=str(reg["id"]), platform=data.platform, match_result=match.result,
         match_reasons=list(match.reasons), member_id=reg["member_id"], unit=reg["unit"]),
         aggregate_id=reg["id"], committee=reg["committee"], unit=reg["unit"])
-    await consents.record_registration(db, reg, data.consent, client)
+    if data.consent is not None:
+        await consents.record_registration(db, reg, data.consent, client)
     return reg
 
 
