@@ -15,10 +15,11 @@ from services.identity.adapters.passwords import PasswordPool
 from services.identity.domain import Throttles
 from services.identity.entrypoints.events import registry_consumer
 from services.identity.entrypoints.http import build_router
-from services.identity.handlers import throttles
+from services.identity.handlers import retention, throttles
 from services.identity.handlers.sign_in import TokenIssuer
 from sotay.contracts.identity import CATALOGUE
 from sotay.kit.keys import jwks_root_key, key_encryption_key
+from sotay.kit.leader import Periodic
 from sotay.kit.service import (
     ServiceContext,
     ServiceDefinition,
@@ -38,6 +39,7 @@ class IdentityApp:
         self.issuer: TokenIssuer | None = None
         self.throttles: Throttles | None = None
         self._housekeeper: asyncio.Task | None = None
+        self._retention: Periodic | None = None
         self.revoked = None  # the KV bucket of ended sessions, from start()
         self._kek = b""
         self._root = None
@@ -58,6 +60,12 @@ class IdentityApp:
         self.revoked = await keys.revocations(ctx.js, ttl_s=revoked_ttl_s(settings), replicas=settings.stream_replicas,
                                               update=settings.setup_on_start)
         self._housekeeper = asyncio.create_task(self._housekeeping(ctx))
+        # Rejected registrations, expired sessions and codes deleted, on one replica (handlers/retention.py).
+        self._retention = Periodic("retention:identity", ctx.engine.connect, settings.retention_interval_hours * 3600,
+                                   lambda: retention.apply(ctx.engine, rejected_days=settings.retention_rejected_days,
+                                                           expired_days=settings.retention_expired_days,
+                                                           batch=settings.retention_batch))
+        self._retention.start()
 
     async def end_sessions(self, account_id: str) -> None:
         await self.revoked.put(account_id, str(time.time()).encode())
@@ -72,6 +80,8 @@ class IdentityApp:
     async def stop(self, ctx: ServiceContext) -> None:
         if self._housekeeper:
             await stop_tasks([self._housekeeper], "identity")
+        if self._retention:
+            await self._retention.stop()
         if self.passwords:
             self.passwords.close()
 

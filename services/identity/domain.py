@@ -42,7 +42,7 @@ class RegistryEntry:
     member_id: str
     party_card_no: str
     name_folded: str
-    date_of_birth: date
+    date_of_birth: date | None  # None once members minimised the member (retention)
     unit: str
     unit_path: str
     committee: str

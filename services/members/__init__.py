@@ -8,8 +8,10 @@ from pathlib import Path
 from services.members.adapters import sealed
 from services.members.entrypoints.events import accounts_consumer
 from services.members.entrypoints.http import build_router
+from services.members.handlers import retention
 from sotay.contracts.members import CATALOGUE
 from sotay.kit.keys import MissingKey, members_kek
+from sotay.kit.leader import Periodic
 from sotay.kit.service import ServiceContext, ServiceDefinition
 
 log = logging.getLogger("sotay.members")
@@ -24,9 +26,24 @@ def prepare(ctx: ServiceContext) -> None:
     ctx.idempotency.answer_key = lambda: members_kek(ctx.settings)
 
 
-async def load_keys(ctx: ServiceContext) -> None:
-    """A members process without its key-encryption key stops as it starts, naming the variable."""
+async def start(ctx: ServiceContext) -> None:
+    """A members process without its key-encryption key stops as it starts, naming the variable;
+    then the retention job (handlers/retention.py) runs on one replica, daily by default."""
     sealed.vault_of(ctx.engine).load_kek()
+    settings = ctx.settings
+    job = Periodic("retention:members", ctx.engine.connect, settings.retention_interval_hours * 3600,
+                   lambda: retention.minimise(ctx, years=settings.retention_left_years,
+                                              batch=settings.retention_batch))
+    job.start()
+    _JOBS[id(ctx)] = job
+
+
+async def stop(ctx: ServiceContext) -> None:
+    if job := _JOBS.pop(id(ctx), None):
+        await job.stop()
+
+
+_JOBS: dict[int, Periodic] = {}
 
 
 async def seal_clear_rows(ctx: ServiceContext) -> None:
@@ -48,7 +65,8 @@ def definition() -> ServiceDefinition:
         build_consumers=lambda ctx: [accounts_consumer()],
         hashes_personal_data=True,
         prepare=prepare,
-        on_start=load_keys,
+        on_start=start,
+        on_stop=stop,
         after_migrate=seal_clear_rows,
         description="Member registry (quản lý đảng viên): org tree, members, transfers, status, corrections.",
     )

@@ -83,7 +83,7 @@ class InvalidInput(Exception):
 class Member:
     party_card_no: str
     full_name: str
-    date_of_birth: date
+    date_of_birth: date | None  # None once minimised (handlers/retention.py)
     gender: str | None
     citizen_id: str | None
     phone: str | None
@@ -349,7 +349,7 @@ def member_snapshot(m: Member, *, member_id: Any, unit_path: str, pii_hash: Call
     """The JSON-ready snapshot every member event carries."""
     return {
         "member_id": str(member_id), "party_card_no": m.party_card_no, "full_name": m.full_name,
-        "date_of_birth": m.date_of_birth.isoformat(), "gender": m.gender, "unit": m.unit,
+        "date_of_birth": m.date_of_birth.isoformat() if m.date_of_birth else None, "gender": m.gender, "unit": m.unit,
         "unit_path": path_codes(unit_path), "status": m.status, "eligible": m.eligible,
         "ineligible_reason": m.ineligible_reason,
         "admitted_on": m.admitted_on.isoformat() if m.admitted_on else None,

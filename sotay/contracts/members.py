@@ -47,7 +47,8 @@ class MemberSnapshot(MembersEvent):
     member_id: str
     party_card_no: str
     full_name: str
-    date_of_birth: date
+    # None once the member is minimised, years after they left (docs/personal-data.md, "Retention").
+    date_of_birth: date | None
     gender: str | None
     unit: str
     unit_path: list[str]

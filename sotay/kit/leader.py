@@ -73,3 +73,36 @@ class Leader:
             if held:
                 return
             await asyncio.sleep(self.wait_s)
+
+
+class Periodic:
+    """`job()` at start and then every `interval_s`, on one replica at a time (a Leader named
+    `name`): housekeeping such as retention, which must not run twice at once. The lock's
+    connection only holds the lead; the job takes its own. A failed run waits for the next."""
+
+    def __init__(self, name: str, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+                 interval_s: float, job: Callable[[], Awaitable[object]], *, wait_s: float = 10.0) -> None:
+        self.leader = Leader(name, connect, wait_s=wait_s)
+        self.interval_s = interval_s
+        self.job = job
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.leader.run(self._rounds), name=self.leader.name)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _rounds(self, conn: AsyncConnection) -> None:
+        while True:
+            try:
+                await self.job()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s failed: %s; again in %.0f s", self.leader.name,
+                            database_error_text(exc) or repr(exc), self.interval_s)
+            await asyncio.sleep(self.interval_s)

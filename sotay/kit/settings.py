@@ -138,6 +138,23 @@ class Settings(BaseSettings):
     # A cell's members are reminded of its meeting this many hours before it starts.
     meeting_reminder_hours: int = 24
 
+    # --- retention (docs/personal-data.md, "Retention") -------------------------------------------
+    # A member who died, was removed or transferred out this many years ago is minimised: their
+    # citizen ID, phone and date of birth (and keyed hashes) are dropped, the membership facts kept.
+    # Five years: a congress term (nhiệm kỳ), over which the unit's reports, complaints about a
+    # removal and a re-admission may still need to identify the person; the paper file stays with
+    # the organisation board under Party rules.
+    retention_left_years: int = Field(5, ge=1)
+    # A rejected registration is deleted this many days after its rejection (the registrant was
+    # told, and may ask why or register again within it); its consent rows stay, naming its id only.
+    retention_rejected_days: int = Field(90, ge=1)
+    # Refresh tokens and password reset codes are deleted this many days after they expire, and an
+    # address this many days after it stopped being known (KNOWN_ADDRESS_DAYS).
+    retention_expired_days: int = Field(7, ge=0)
+    # The retention job runs this often, on one replica of members and one of identity, in batches.
+    retention_interval_hours: float = Field(24.0, gt=0)
+    retention_batch: int = Field(500, ge=1)
+
     @field_validator("feed_allow_networks", "push_allow_networks")
     @classmethod
     def _networks(cls, value: str) -> str:

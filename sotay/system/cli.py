@@ -70,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
                                        "(rotate-members, list-members)")
     keys.add_argument("action", choices=["rotate", "list", "rotate-members", "list-members", "seal-members"])
 
+    retention = sub.add_parser("retention", help="retention of personal data (docs/personal-data.md): what "
+                                                 "the daily job does, now")
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    retention_run = retention_sub.add_parser("run", help="minimise members who left long ago; delete rejected "
+                                                         "registrations, expired sessions and reset codes")
+    retention_run.add_argument("--dry-run", action="store_true", help="count what would go, change nothing")
+
     privacy = sub.add_parser("privacy", help="personal data (Law 91/2025/QH15)")
     privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
     report = privacy_sub.add_parser("report", help="write the record of processing (record-of-processing.md and "
@@ -447,6 +454,31 @@ async def _members_keys(action: str, settings: Settings) -> int:
     return 0
 
 
+def cmd_retention(args, settings: Settings) -> int:
+    """What the retention job does (services/*/handlers/retention.py), now, with the settings'
+    terms; counts only. Minimised members' MemberUpdated events wait in the outbox for members' relay."""
+    from services.identity.handlers import retention as identity_retention
+    from services.members.handlers import retention as members_retention
+
+    async def run():
+        verb = "would" if args.dry_run else "did"
+        async with offline_service("members", settings) as ctx:
+            done = await members_retention.minimise(ctx, years=settings.retention_left_years,
+                                                    batch=settings.retention_batch, dry_run=args.dry_run)
+        print(f"members ({verb} minimise: left over {settings.retention_left_years} years ago): "
+              f"{done['members']:,} members, {done['correction_requests']:,} correction requests")
+        async with offline_service("identity", settings) as ctx:
+            done = await identity_retention.apply(ctx.engine, rejected_days=settings.retention_rejected_days,
+                                                  expired_days=settings.retention_expired_days,
+                                                  batch=settings.retention_batch, dry_run=args.dry_run)
+        print(f"identity ({verb} delete): {done['registrations']:,} registrations rejected over "
+              f"{settings.retention_rejected_days} days ago; expired over {settings.retention_expired_days} days "
+              f"ago: {done['refresh_tokens']:,} refresh tokens, {done['password_reset_codes']:,} reset codes, "
+              f"{done['known_addresses']:,} known addresses")
+    asyncio.run(run())
+    return 0
+
+
 def cmd_vapid_key(args, settings: Settings) -> int:
     from sotay.kit.keys import new_vapid_key, vapid_public_key
 
@@ -574,7 +606,8 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
-            "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key, "privacy": cmd_privacy}
+            "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key, "privacy": cmd_privacy,
+            "retention": cmd_retention}
 
 if __name__ == "__main__":
     sys.exit(main())

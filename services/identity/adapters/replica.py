@@ -32,7 +32,7 @@ def member_row(envelope: dict[str, Any]) -> dict[str, Any]:
     data = envelope["data"]
     return {"member_id": data["member_id"], "card": data["party_card_no"], "name": fold(data["full_name"]),
             "full_name": data["full_name"], "phone_tail": data.get("phone_tail"),
-            "dob": date.fromisoformat(data["date_of_birth"]), "unit": data["unit"],
+            "dob": date.fromisoformat(data["date_of_birth"]) if data.get("date_of_birth") else None, "unit": data["unit"],
             "path": org_path(data["unit_path"]), "committee": committee_of(data["unit_path"]),
             "status": data["status"], "eligible": data["eligible"], "phone_hash": data.get("phone_hash"),
             "version": envelope.get("sequence") or 0}

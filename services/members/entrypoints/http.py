@@ -48,7 +48,7 @@ def member_json(row: dict[str, Any], *, full: bool, masked: bool = False) -> dic
     """A member as the API shows it: `full` adds the identifiers and the record's times, which a
     reader who is not a registry writer sees `masked` (domain.mask_value)."""
     out = {"id": str(row["id"]), "party_card_no": row["party_card_no"], "full_name": row["full_name"],
-           "date_of_birth": row["date_of_birth"].isoformat(), "gender": row["gender"], "unit": row["unit"],
+           "date_of_birth": iso(row["date_of_birth"]), "gender": row["gender"], "unit": row["unit"],
            "unit_name": row.get("unit_name"),
            "committee": row["committee"], "status": row["status"], "eligible": row["eligible"],
            "ineligible_reason": row["ineligible_reason"], "has_account": row["has_account"],

@@ -163,7 +163,7 @@ class MemberSummary(BaseModel):
     id: str
     party_card_no: str
     full_name: str
-    date_of_birth: date
+    date_of_birth: date | None = Field(description="None once the member is minimised, years after they left")
     gender: str | None
     unit: str
     unit_name: str | None = Field(None, description="The unit's name (Chi bộ số 2), to tell namesakes apart")
