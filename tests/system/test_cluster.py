@@ -588,11 +588,12 @@ async def test_cluster_failover_keeps_every_figure_exact(system: System, tmp_pat
         for name in NODES:
             assert (system.cluster.jsz(name) or {}).get("meta_cluster", {}).get("cluster_size") == 3
 
-        # The stream holds each identity event exactly once: one per registration and decision, as the
-        # outbox wrote them, all published; nothing was dead-lettered.
+        # The stream holds each identity event exactly once: per registration its RegistrationSubmitted and
+        # its ConsentGiven, and one per decision, as the outbox wrote them, all published; nothing was
+        # dead-lettered.
         assert await db.fetchval("SELECT count(*) FROM identity.outbox WHERE published_at IS NULL") == 0
         outbox = await db.fetchval("SELECT count(*) FROM identity.outbox")
-        assert outbox == len(registrants) + len(ledger.decisions)
+        assert outbox == 2 * len(registrants) + len(ledger.decisions)
         assert (await stream_info(js, "SOTAY_IDENTITY")).state.messages == outbox
         assert (await stream_info(js, "SOTAY_DLQ")).state.messages == 0
         consumer = await asyncio.wait_for(js.consumer_info("SOTAY_IDENTITY", "metrics-accounts"), 3)
