@@ -59,3 +59,12 @@ def nats_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("sotay-data")
+
+
+@pytest.fixture(scope="module")
+def push_service():
+    """A local push service standing in for the browsers' (tests/support/push.py), for a module."""
+    from tests.support.push import LocalPushService
+
+    with LocalPushService() as service:
+        yield service

@@ -199,6 +199,15 @@ def path_codes(path: str) -> list[str]:
     return path.strip("/").split("/")
 
 
+async def rows_of(db: AsyncConnection, queries: dict[str, str], params: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each named query's rows, as dicts, with the same parameters (what a service holds about one
+    person, say: each part of a data subject's access request)."""
+    out = {}
+    for name, sql in queries.items():
+        out[name] = [dict(r._mapping) for r in await db.execute(text(sql), params)]
+    return out
+
+
 def within_subtrees(column: str, paths: list[str]) -> tuple[str, dict[str, Any]]:
     """A condition on `column`, an org path like '/city/ba-dinh/…/', true inside
     any of the subtrees at `paths` (unit codes hold no LIKE wildcards)."""

@@ -21,7 +21,7 @@ from tests.browser.test_handbook import (
     sign_in,
     small_targets,
 )
-from tests.support.push import LocalPushService, vapid_claims
+from tests.support.push import vapid_claims
 from tests.support.system import eventually, real_server
 
 pytestmark = pytest.mark.integration
@@ -39,12 +39,6 @@ FAKE_PUSH = """(() => {
   };
   PushManager.prototype.getSubscription = async function () { return current; };
 })();"""
-
-
-@pytest.fixture(scope="module")
-def push_service():
-    with LocalPushService() as service:
-        yield service
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from sotay.contracts.identity import (
 )
 from sotay.kit.events import make_message
 from tests.integration.test_content import published
-from tests.support.push import LocalPushService, vapid_claims
+from tests.support.push import vapid_claims
 from tests.support.system import eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration
@@ -31,12 +31,6 @@ API = "/api/content/v1"
 MEMBERS = [("030000001", "Nguyễn Văn An", "hk-g1-c1"), ("030000002", "Trần Thị Bình", "hk-g1-c1"),
            ("030000003", "Lê Văn Cường", "hk-g1-c2")]
 PERSONAL = ["Nguyễn", "Trần", "030000001", "030000002", "hk-g1-c1", "Hội trường"]
-
-
-@pytest.fixture(scope="module")
-def push_service():
-    with LocalPushService() as service:
-        yield service
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sotay.kit.db import rows_of
 
 # Each part: what it is, and the query of its rows for :account (and :card, the registry replica's).
 PARTS: dict[str, str] = {
@@ -30,8 +31,4 @@ PARTS: dict[str, str] = {
 
 
 async def everything(db: AsyncConnection, account: str, card: str | None) -> dict[str, list[dict[str, Any]]]:
-    out = {}
-    for name, sql in PARTS.items():
-        rows = await db.execute(text(sql), {"account": account, "card": card})
-        out[name] = [dict(r._mapping) for r in rows]
-    return out
+    return await rows_of(db, PARTS, {"account": account, "card": card})

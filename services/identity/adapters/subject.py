@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sotay.kit.db import rows_of
 
 PARTS: dict[str, str] = {
     "account": "SELECT id, member_id, party_card_no, phone, platform, unit, status, registration_id, created_at, "
@@ -38,8 +39,4 @@ async def everything(db: AsyncConnection, account: Any) -> dict[str, list[dict[s
     """`account`: the account's id (a uuid), or None for a token that is not an account's."""
     if account is None:
         return {name: [] for name in PARTS}
-    out = {}
-    for name, sql in PARTS.items():
-        rows = await db.execute(text(sql), {"account": account, "account_text": str(account)})
-        out[name] = [dict(r._mapping) for r in rows]
-    return out
+    return await rows_of(db, PARTS, {"account": account, "account_text": str(account)})

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sotay.kit.db import rows_of
 
 PARTS: dict[str, str] = {
     "registrations": "SELECT registration_id, account_id, member_id, unit, platform, status, activated "
@@ -21,8 +22,4 @@ async def everything(db: AsyncConnection, account: Any) -> dict[str, list[dict[s
     """`account`: the account's id (a uuid), or None for a token that is not an account's."""
     if account is None:
         return {name: [] for name in PARTS}
-    out = {}
-    for name, sql in PARTS.items():
-        rows = await db.execute(text(sql), {"account": account, "account_text": str(account)})
-        out[name] = [dict(r._mapping) for r in rows]
-    return out
+    return await rows_of(db, PARTS, {"account": account, "account_text": str(account)})
