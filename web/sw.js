@@ -75,6 +75,8 @@ self.addEventListener("push", (event) => {
     await self.registration.showNotification(title, {
       body: body.replace("{title}", notice.title || ""), icon: "/icons/icon-192.png", lang,
       tag: `notice-${notice.id}`, data: { url } });
+    // An open handbook counts it in its menu at once.
+    for (const client of await self.clients.matchAll({ type: "window" })) client.postMessage({ type: "notice" });
   })());
 });
 

@@ -154,6 +154,8 @@ async def test_a_member_turns_push_on_and_the_device_shows_a_new_article(system,
             "async () => (await (await navigator.serviceWorker.ready).getNotifications())"
             ".map((n) => [n.title, n.body, n.data.url])"), timeout=10)
         assert shown == [["Tin mới", "Lịch tiếp công dân tháng 12", f"/#article/{aid}"]]
+        # The open page counts it in its menu at once (the inbox was seen before the article came).
+        await expect(page.locator("#notice-count")).to_have_text("1")
 
         # Signing out: this device is no longer told of this member's notices.
         await page.click("#signout")

@@ -825,6 +825,10 @@ async function signedIn() {
   sendWaitingReads();
   window.addEventListener("online", sendWaitingReads);
   SotayPush.language(Sotay.lang);
+  // A push arriving while the page is open (web/sw.js tells it): the menu's count follows.
+  if (navigator.serviceWorker) {
+    navigator.serviceWorker.addEventListener("message", (e) => { if (e.data && e.data.type === "notice") showUnseen(); });
+  }
   await route();
   $("offline").hidden = true;  // what the device kept is replaced by now
   await askForConsent();
