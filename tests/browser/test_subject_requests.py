@@ -8,10 +8,15 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from services.members import workdays
+from sotay.kit import workdays
 from sotay.kit.clock import hanoi_day
 from tests.browser.conftest import screenshot, sign_in_as
-from tests.browser.test_handbook import member_account, no_english, sign_in, small_targets
+from tests.browser.test_handbook import (
+    member_account,
+    no_english,
+    sign_in,
+    small_targets,
+)
 from tests.support.system import real_server
 
 pytestmark = pytest.mark.integration

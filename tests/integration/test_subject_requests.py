@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 import services.members
-from services.members import workdays
+from sotay.kit import workdays
 from sotay.kit.clock import hanoi_day
 from tests.support.system import make_settings, running_system
 

@@ -13,9 +13,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.members import workdays
 from services.members.adapters import audit, registry, requests
-from services.members.handlers.access import ORG, REGISTRY_WRITERS, Scopes, is_member_concerned, not_found
+from services.members.handlers.access import (
+    ORG,
+    REGISTRY_WRITERS,
+    Scopes,
+    is_member_concerned,
+    not_found,
+)
+from sotay.kit import workdays
 from sotay.kit.auth import Principal
 from sotay.kit.clock import hanoi_day
 from sotay.kit.events import uuid7

@@ -1,6 +1,7 @@
-"""Working days in Vietnam's offices, for the deadlines of a member's data-subject requests
-(Decree 356/2025/NĐ-CP): weekends and the public holidays of holidays.toml are not working days,
-a Saturday worked in exchange for a day off is. Pure: the calendar is data, read once."""
+"""Working days in Vietnam's offices, and the deadlines the law sets on them (a member's
+data-subject requests, Decree 356/2025/NĐ-CP; any service may count them): weekends and the
+public holidays of holidays.toml are not working days, a Saturday worked in exchange for a day
+off is. Pure: the calendar is data, read once."""
 
 from __future__ import annotations
 
@@ -54,7 +55,6 @@ class Calendar:
         """(acknowledge by, complete by) for a request received on `received` (a Hanoi day)."""
         return (self.add_working_days(received, ACKNOWLEDGE_WORKING_DAYS),
                 received + timedelta(days=COMPLETE_DAYS))
-
 
     def missing_years(self, *days: date) -> list[int]:
         return sorted({d.year for d in days} - self.years)

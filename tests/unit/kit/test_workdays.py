@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from services.members import workdays
-from services.members.workdays import Calendar
+from sotay.kit import workdays
+from sotay.kit.workdays import Calendar
 
 CAL = workdays.calendar()
 
