@@ -385,8 +385,10 @@ class SizeRun:
             "figures": {"members": n, "imported": report.imported, "import_s": round(import_s, 2),
                         **{f"{k}_s": round(v, 2) for k, v in done.items()}, "caught_up_s": round(total_s, 2),
                         "members_per_s": round(n / total_s)},
-            "floor": {"raw_copy_s": round(copy_s, 2), "raw_publish_s": round(publish_s, 2),
-                      "total_s": round(floor_s, 2)},
+            # To the tenth of a millisecond: a small run's copy takes a few milliseconds, which two
+            # decimals would print as 0.0.
+            "floor": {"raw_copy_s": round(copy_s, 4), "raw_publish_s": round(publish_s, 4),
+                      "total_s": round(floor_s, 4)},
             "ratio": round(ratio, 2), "target": "caught up within 90 s and at most 3x the floor",
             "met": met, **self.services.usage(marks)}
 
