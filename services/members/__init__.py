@@ -10,7 +10,7 @@ from services.members.entrypoints.events import accounts_consumer
 from services.members.entrypoints.http import build_router
 from services.members.handlers import retention
 from sotay.contracts.members import CATALOGUE
-from sotay.kit.keys import MissingKey, members_kek
+from sotay.kit.keys import MissingKey
 from sotay.kit.leader import Periodic
 from sotay.kit.service import ServiceContext, ServiceDefinition
 
@@ -21,9 +21,11 @@ def prepare(ctx: ServiceContext) -> None:
     """The vault that seals citizen IDs, phones and dates of birth (adapters/sealed.py), for the
     service's connections, and the key of the answers kept for retries; keys are read on first
     use, or as the service starts."""
-    sealed.register(ctx.engine, sealed.Vault(ctx.settings, ctx.pii_hash))
-    # The answers kept for retried requests hold records (citizen ID, phone): sealed too.
-    ctx.idempotency.answer_key = lambda: members_kek(ctx.settings)
+    vault = sealed.Vault(ctx.settings, ctx.pii_hash)
+    sealed.register(ctx.engine, vault)
+    # The answers kept for retried requests hold records (citizen ID, phone): sealed too, with the
+    # key the vault read once.
+    ctx.idempotency.answer_key = lambda: vault.kek
 
 
 async def start(ctx: ServiceContext) -> None:

@@ -75,22 +75,24 @@ def _development_file(settings: Settings, name: str, variable: str, make: Callab
     return path.read_bytes()
 
 
+def _aes_key(settings: Settings, configured: str | None, variable: str, file: str, what: str) -> bytes:
+    """An AES-256 key: the variable's value, else (development) the data dir's file, made on first use."""
+    if configured:
+        return _raw_key(configured, variable)
+    text = _development_file(settings, file, variable, lambda: b64url(secrets.token_bytes(32)).encode())
+    return _raw_key(text.decode(), f"the development {what}")
+
+
 def key_encryption_key(settings: Settings) -> bytes:
     """The key that seals identity's token-signing keys at rest (AES-256-GCM)."""
-    if settings.key_encryption_key:
-        return _raw_key(settings.key_encryption_key, "SOTAY_KEY_ENCRYPTION_KEY")
-    text = _development_file(settings, "kek.key", "SOTAY_KEY_ENCRYPTION_KEY",
-                             lambda: b64url(secrets.token_bytes(32)).encode())
-    return _raw_key(text.decode(), "the development key-encryption key")
+    return _aes_key(settings, settings.key_encryption_key, "SOTAY_KEY_ENCRYPTION_KEY", "kek.key",
+                    "key-encryption key")
 
 
 def members_kek(settings: Settings) -> bytes:
     """The key that wraps members' data keys (envelope encryption of its sealed columns)."""
-    if settings.members_kek:
-        return _raw_key(settings.members_kek, "SOTAY_MEMBERS_KEK")
-    text = _development_file(settings, "members-kek.key", "SOTAY_MEMBERS_KEK",
-                             lambda: b64url(secrets.token_bytes(32)).encode())
-    return _raw_key(text.decode(), "the development members key-encryption key")
+    return _aes_key(settings, settings.members_kek, "SOTAY_MEMBERS_KEK", "members-kek.key",
+                    "members key-encryption key")
 
 
 def members_kek_previous(settings: Settings) -> bytes | None:
