@@ -6,6 +6,7 @@ so, switching language keeps what was typed, an ended session keeps it too, targ
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -321,3 +322,33 @@ async def test_feedback_awaiting_moderation_says_so(system, browser):
         await shot(page, "article-feedback")
         await page.context.close()
 
+
+
+async def test_a_slow_feed_is_not_drawn_over_the_page_the_member_went_to(system, browser):
+    """The feed still loading when the member taps "Hồ sơ": the profile stays. (CI saw the feed's
+    late answer replace the profile, and its form vanish under the member's finger.)"""
+    await member_account(system, "010000001", "Nguyễn Văn An")
+    async with real_server(system) as base:
+        page = await phone_page(browser, service_workers="block")  # so the page's route sees the feed's call
+        held: list = []
+        arrived = asyncio.Event()
+
+        async def hold(route):
+            if arrived.is_set():
+                await route.continue_()
+            else:
+                held.append(route)
+                arrived.set()
+
+        await page.route("**/api/content/v1/feed*", hold)
+        await sign_in(page, base, "010000001")
+        await asyncio.wait_for(arrived.wait(), 10)
+        await page.click("a[href='#profile']")
+        await expect(page.locator("#request-form")).to_be_visible()
+        async with page.expect_response("**/api/content/v1/feed*"):
+            for route in held:  # the feed's answer comes now, after the profile was drawn
+                await route.continue_()
+        await page.wait_for_timeout(300)  # time for the page to draw what it received
+        await expect(page.locator("#request-form")).to_be_visible()
+        await expect(page.locator("#view h2").first).to_have_text("Thông tin cá nhân")
+        await page.context.close()

@@ -194,6 +194,15 @@ const view = () => $("view");
 // What was typed in the view before it is drawn again in another language (redraw), put back
 // into the new view as soon as it is drawn.
 let carried = null;
+// Which route is the newest: a view is drawn only for it. The feed still loading when the member
+// taps "Thông tin cá nhân" is not drawn over the profile when its answer comes late.
+let routed = 0;
+// A view's drawer, taken as the view starts loading (route() calls it synchronously): it draws
+// and says true while no later route has begun, and otherwise draws nothing and says false.
+const drawer = () => {
+  const mine = routed;
+  return (...nodes) => (mine === routed ? (render(...nodes), true) : false);
+};
 function render(...nodes) {
   view().replaceChildren(...nodes);
   if (!carried) return;
@@ -332,13 +341,14 @@ const notKept = () => render(...(fromDevice === "updating" ? []
   : [el("section", { class: "card" }, el("p", {}, t("needs_connection")))]));
 
 async function showFeed() {
+  const draw = drawer();
   const { items } = await load(FEED);
-  render(el("section", { class: "card" }, el("h2", {}, t("feed")),
+  if (!draw(el("section", { class: "card" }, el("h2", {}, t("feed")),
     ...(items.length ? items.map((a) => el("article", { class: `news${a.unread ? " unread" : ""}`, "data-id": a.id },
       el("h3", {}, el("a", { href: `#article/${a.id}` }, a.title),
         a.unread ? el("span", { class: "badge" }, t("unread")) : ""),
       el("p", { class: "muted" }, when(a.published_at)),
-      a.summary ? el("p", {}, a.summary) : "")) : [el("p", {}, t("no_news"))])));
+      a.summary ? el("p", {}, a.summary) : "")) : [el("p", {}, t("no_news"))])))) return;
   if (!fromDevice) keepForLater(items);
 }
 
@@ -350,6 +360,7 @@ function feedbackItem(f) {
 }
 
 async function showArticle(id) {
+  const draw = drawer();
   const a = await load(`/api/content/v1/articles/${id}`);
   await recordRead(id);
   const body = el("div", { class: "article-body" });
@@ -372,20 +383,21 @@ async function showArticle(id) {
     $("feedback-done").textContent = t(posted.status === "pending" ? "sent_pending" : "sent");
     await showFeedback();
   }, (err) => failed(form, err, $("feedback-error"), () => $("feedback-body")));
-  render(el("section", { class: "card" },
+  if (!draw(el("section", { class: "card" },
     el("p", {}, el("a", { href: "#feed", class: "button secondary" }, t("back"))),
     el("h2", { id: "article-title" }, a.title), el("p", { class: "muted" }, when(a.published_at)), body),
     // Feedback is sent live only: without a connection a note where the form would be, while the
     // sign-in is renewed nothing (the article is drawn again, with the form, once live).
     el("section", { class: "card" }, el("h2", {}, t("feedback")), feedback,
       fromDevice === "offline_reading" ? el("p", { id: "feedback-offline", class: "notice" }, t("needs_connection"))
-        : fromDevice ? "" : form));
+        : fromDevice ? "" : form))) return;
   await showFeedback();
 }
 
 async function showMeetings() {
+  const draw = drawer();
   const { items } = await Sotay.json("/api/content/v1/meetings");
-  render(el("section", { class: "card" }, el("h2", {}, t("meetings")),
+  if (!draw(el("section", { class: "card" }, el("h2", {}, t("meetings")),
     ...(items.length ? items.map((m) => {
       const answer = el("p", { class: "muted", role: "status" },
         m.my_answer === true ? t("answered_yes") : m.my_answer === false ? t("answered_no") : "");
@@ -403,7 +415,7 @@ async function showMeetings() {
         el("p", {}, `${t("place")}: ${m.place}`), m.agenda ? el("p", {}, `${t("agenda")}: ${m.agenda}`) : "",
         el("div", { class: "actions" }, el("button", { onclick: reply(true) }, t("attend")),
           el("button", { class: "secondary", onclick: reply(false) }, t("absent"))), answer);
-    }) : [el("p", {}, t("no_meetings"))])));
+    }) : [el("p", {}, t("no_meetings"))])))) return;
 }
 
 // A failed form: each error next to its field, and all of them (or what else went wrong) under the form.
@@ -483,6 +495,7 @@ function requestForm() {
 }
 
 async function showProfile() {
+  const draw = drawer();
   const me = await Sotay.json("/api/members/v1/members/me");
   const unit = await unitName(me.unit);
   const above = unit ? (await Promise.all((unit.path || []).slice(1, -1).map(unitName))).filter(Boolean).reverse() : [];
@@ -528,7 +541,7 @@ async function showProfile() {
                 ["unit", unit ? unit.name : "—"], ...(above.length ? [["unit_above", above.map((u) => u.name).join(", ")]] : []),
                 ["status", me.status ? t(`s_${me.status}`) : "—"], ["phone", shown("phone", me.phone)],
                 ["admitted_on", shown("admitted_on", me.admitted_on)], ["official_on", shown("official_on", me.official_on)]];
-  render(el("section", { class: "card" }, el("h2", {}, t("profile")),
+  if (!draw(el("section", { class: "card" }, el("h2", {}, t("profile")),
     el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", { "data-field": k }, v ?? "—")]))),
     el("section", { class: "card" }, el("h2", {}, t("correction")), form),
     el("section", { class: "card" }, el("h2", {}, t("my_corrections")), el("div", { id: "my-corrections" })),
@@ -536,7 +549,7 @@ async function showProfile() {
       el("div", { id: "my-requests" })),
     el("section", { class: "card" }, el("h2", {}, t("my_data")), el("p", {}, t("my_data_note")),
       el("p", {}, el("a", { href: "#mydata", class: "button secondary", id: "open-my-data" }, t("my_data_open")))),
-    el("section", { class: "card", id: "consents" }));
+    el("section", { class: "card", id: "consents" }))) return;
   fitValue();
   await Promise.all([showMyCorrections(), showMyRequests(), showConsents()]);
 }
@@ -624,6 +637,7 @@ async function showUnseen(count) {
 }
 
 async function showNotices() {
+  const draw = drawer();
   const [{ items }, chosen] = await Promise.all([Sotay.json("/api/content/v1/notices"),
     Sotay.json("/api/content/v1/notices/choices")]);
   const list = items.length ? el("ul", { class: "notices" }, ...items.map((n) => {
@@ -646,10 +660,10 @@ async function showNotices() {
       saved.textContent = Sotay.t("saved");
     } catch (err) { saved.textContent = Sotay.explain(err); }
   }
-  render(el("section", { class: "card" }, el("h2", {}, t("notices")), list),
+  if (!draw(el("section", { class: "card" }, el("h2", {}, t("notices")), list),
     el("section", { class: "card" }, el("h2", {}, t("choices")),
       el("fieldset", { class: "choices" }, choice("articles"), choice("meetings"), choice("account")), saved),
-    el("section", { class: "card" }, el("h2", {}, t("on_device")), el("div", { id: "device-push" })));
+    el("section", { class: "card" }, el("h2", {}, t("on_device")), el("div", { id: "device-push" })))) return;
   await showDevicePush();
   if (items.length && items.some((n) => n.unread)) {
     await Sotay.post("/api/content/v1/notices/seen", { through: Math.max(...items.map((n) => n.id)) }).catch(() => null);
@@ -766,6 +780,7 @@ function readable(key, value) {
 }
 
 async function showMyData() {
+  const draw = drawer();
   const answers = await Promise.all(SERVICES.map((s) => Sotay.json(`/api/${s}/v1/me/data`)));
   const file = JSON.stringify({ requested_at: new Date().toISOString(), services: answers }, null, 2);
   const download = el("button", { id: "download-my-data", class: "secondary", onclick: () => {
@@ -773,14 +788,14 @@ async function showMyData() {
       download: `du-lieu-cua-toi-${Sotay.date(new Date().toISOString()).replace(/\//g, "-")}.json` });
     document.body.append(a); a.click(); a.remove();
   } }, t("my_data_download"));
-  render(el("section", { class: "card" }, el("h2", {}, t("my_data")), el("p", {}, t("my_data_note")), el("p", {}, download)),
+  if (!draw(el("section", { class: "card" }, el("h2", {}, t("my_data")), el("p", {}, t("my_data_note")), el("p", {}, download)),
     ...answers.map((answer) => el("section", { class: "card my-data", "data-service": answer.service },
       el("h2", {}, t(`svc_${answer.service}`)),
       ...Object.entries(answer.parts).flatMap(([part, rows]) => [el("h3", {}, t(`p_${part}`)),
         rows.length ? el("ul", { class: "held", "data-part": part }, ...rows.map((row) => el("li", {},
           el("dl", { class: "record" }, ...Object.entries(row).flatMap(([k, v]) => [el("dt", {}, heldWord(k)),
             el("dd", UNIT_KEYS.includes(k) && v ? { "data-unit": v } : {}, readable(k, v))])))))
-          : el("p", { class: "muted" }, t("nothing_held"))]))));
+          : el("p", { class: "muted" }, t("nothing_held"))]))))) return;
   // Units by name, not by code (the org tree's, as the record shows them).
   for (const dd of view().querySelectorAll("dd[data-unit]")) {
     unitName(dd.dataset.unit).then((u) => { if (u) dd.textContent = u.name; });
@@ -791,6 +806,7 @@ const UNIT_KEYS = ["unit", "unit_id", "temporary_unit_id", "to_unit"];
 async function route() {
   $("error").textContent = "";
   const [name, id] = (location.hash.slice(1) || "feed").split("/");
+  const mine = ++routed;
   try {
     if (name === "article" && id) await showArticle(id);
     else if (fromDevice && name !== "feed") notKept();
@@ -801,6 +817,7 @@ async function route() {
     else await showFeed();
     if (!fromDevice && name !== "notices") showUnseen();
   } catch (err) {
+    if (mine !== routed) return;  // a view the member has left: its failure is not theirs to read
     if (fromDevice === "updating") notKept(); else $("error").textContent = Sotay.explain(err);
   }
 }
