@@ -26,7 +26,8 @@ def definition() -> ServiceDefinition:
         migrations=Path(__file__).parent / "migrations",
         catalogue=CATALOGUE,
         build_router=build_router,
-        build_consumers=lambda ctx: [registry_consumer(), *notice_consumers()],
+        reads_member_keys=True,
+        build_consumers=lambda ctx: [registry_consumer(ctx), *notice_consumers()],
         on_start=scheduler.start,
         on_stop=scheduler.stop,
         description="Content (tin bài): editorial workflow, targeted feed, reads, feedback, documents, meetings, "

@@ -125,9 +125,10 @@ def definition() -> ServiceDefinition:
         migrations=Path(__file__).parent / "migrations",
         catalogue=CATALOGUE,
         build_router=app.router,
-        build_consumers=lambda ctx: [registry_consumer(app.end_sessions)],
+        build_consumers=lambda ctx: [registry_consumer(ctx, app.end_sessions)],
         on_start=app.start,
         on_stop=app.stop,
         hashes_personal_data=True,
+        reads_member_keys=True,
         description="Identity (tài khoản): registration, matching against the registry, approval, sign-in, tokens.",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -39,10 +40,12 @@ def password_problems(password: str, *, card_no: str, phone: str) -> list[str]:
 
 @dataclass(frozen=True)
 class RegistryEntry:
+    """A member as identity's replica holds them: what matching needs, as keyed hashes."""
+
     member_id: str
-    party_card_no: str
-    name_folded: str
-    date_of_birth: date | None  # None once members minimised the member (retention)
+    card_hash: str | None
+    name_hash: str | None
+    dob_hash: str | None  # None once members minimised the member (retention)
     unit: str
     unit_path: str
     committee: str
@@ -58,8 +61,24 @@ class Match:
     entry: RegistryEntry | None
 
 
-def match_registration(*, full_name: str, date_of_birth: date, phone_hash: str, entry: RegistryEntry | None,
-                       has_account: bool, has_pending: bool) -> Match:
+@dataclass(frozen=True)
+class Given:
+    """What a registrant typed that matching compares, as keyed hashes (the registry's key)."""
+
+    name_hash: str
+    dob_hash: str
+    phone_hash: str
+
+
+def given(full_name: str, date_of_birth: date, phone: str, pii_hash: Callable[[str], str]) -> Given:
+    return Given(name_hash=pii_hash(fold(full_name)), dob_hash=pii_hash(date_of_birth.isoformat()),
+                 phone_hash=pii_hash(phone))
+
+
+def match_registration(*, given: Given, entry: RegistryEntry | None, has_account: bool, has_pending: bool) -> Match:
+    """The registration against the registry, compared by keyed hashes. The reasons name the fields
+    that differ (for the approver's page, in identity); the event says none of them
+    (`public_reasons`)."""
     if entry is None:
         return Match("not_in_registry", ("party card number not in the registry",), None)
     if has_account:
@@ -69,17 +88,28 @@ def match_registration(*, full_name: str, date_of_birth: date, phone_hash: str, 
     if entry.status not in ACTIVE_STANDING:
         return Match("not_eligible", (f"the member is {entry.status.replace('_', ' ')}",), entry)
     differences = []
-    if fold(full_name) != entry.name_folded:
+    if given.name_hash != entry.name_hash:
         differences.append("full_name")
-    if date_of_birth != entry.date_of_birth:
+    if entry.dob_hash is None or given.dob_hash != entry.dob_hash:
         differences.append("date_of_birth")
     if entry.phone_hash is None:
         differences.append("phone (none on record)")
-    elif phone_hash != entry.phone_hash:
+    elif given.phone_hash != entry.phone_hash:
         differences.append("phone")
     if differences:
         return Match("details_differ", tuple(f"differs: {d}" for d in differences), entry)
     return Match("matched", (), entry)
+
+
+# What RegistrationSubmitted says of a match: never which personal field differed (a district
+# system would learn, of a card it guesses, whether the name, the birth date or the phone is right).
+DIFFERS = "details differ from the registry"
+
+
+def public_reasons(match: Match) -> list[str]:
+    if match.result == "details_differ":
+        return [DIFFERS]
+    return list(match.reasons)
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -88,14 +118,15 @@ def mask_phone(phone: str | None) -> str | None:
 
 
 def comparison(given: dict, registry: dict | None, reasons: list[str]) -> list[dict] | None:
-    """The registration's details beside the registry's, field by field, for the approver:
-    names and dates of birth as written, phones by their last three digits. `same` is the
-    matching's own verdict (the phone is compared by its keyed hash, not by the digits shown)."""
+    """The registration's details field by field, for the approver, with the matching's verdict
+    (`same`): names and dates of birth as the registrant wrote them, phones by their last three
+    digits, the registry's phone beside it. The registry's name and date of birth are not shown:
+    identity holds them only as keyed hashes (the record itself is the registry's, read there)."""
     if registry is None:
         return None
     differing = {r.removeprefix("differs: ").split(" ")[0] for r in reasons if r.startswith("differs: ")}
-    rows = [("full_name", given["full_name"], registry.get("full_name")),
-            ("date_of_birth", given["date_of_birth"], registry.get("date_of_birth")),
+    rows = [("full_name", given["full_name"], None),
+            ("date_of_birth", given["date_of_birth"], None),
             ("phone", mask_phone(given.get("phone")), mask_phone(registry.get("phone_tail")))]
     return [{"field": field, "given": mine, "registry": theirs, "same": field not in differing}
             for field, mine, theirs in rows]

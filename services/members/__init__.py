@@ -66,6 +66,7 @@ def definition() -> ServiceDefinition:
         build_router=build_router,
         build_consumers=lambda ctx: [accounts_consumer()],
         hashes_personal_data=True,
+        reads_member_keys=True,
         prepare=prepare,
         on_start=start,
         on_stop=stop,

@@ -345,15 +345,18 @@ def _is_same_card_no(value: object, current: str) -> bool:
 # --- what events say of a member ----------------------------------------------
 
 
-def member_snapshot(m: Member, *, member_id: Any, unit_path: str, pii_hash: Callable[[str], str]) -> dict[str, Any]:
-    """The JSON-ready snapshot every member event carries."""
+def member_snapshot(m: Member, *, member_id: Any, unit_path: str) -> dict[str, Any]:
+    """What every member event says in clear: what counts and scopes need, nothing of the person."""
+    return {"member_id": str(member_id), "unit": m.unit, "unit_path": path_codes(unit_path), "status": m.status,
+            "eligible": m.eligible, "ineligible_reason": m.ineligible_reason}
+
+
+def member_personal(m: Member, *, pii_hash: Callable[[str], str]) -> dict[str, Any]:
+    """What a member event says of the person (MemberPersonal), before it is sealed under the
+    member's key: the card and the name, and what identity matches on as keyed hashes."""
     return {
-        "member_id": str(member_id), "party_card_no": m.party_card_no, "full_name": m.full_name,
-        "date_of_birth": m.date_of_birth.isoformat() if m.date_of_birth else None, "gender": m.gender, "unit": m.unit,
-        "unit_path": path_codes(unit_path), "status": m.status, "eligible": m.eligible,
-        "ineligible_reason": m.ineligible_reason,
-        "admitted_on": m.admitted_on.isoformat() if m.admitted_on else None,
-        "official_on": m.official_on.isoformat() if m.official_on else None,
+        "party_card_no": m.party_card_no, "full_name": m.full_name, "name_hash": pii_hash(fold(m.full_name)),
+        "date_of_birth_hash": pii_hash(m.date_of_birth.isoformat()) if m.date_of_birth else None,
         "citizen_id_hash": pii_hash(m.citizen_id) if m.citizen_id else None,
         "phone_hash": pii_hash(m.phone) if m.phone else None,
         "phone_tail": m.phone[-3:] if m.phone else None,

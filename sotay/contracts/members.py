@@ -1,12 +1,16 @@
 """Events the member registry publishes (subjects `sotay.members.*.<committee>`).
 
-Events leave the registry for other city systems, so they never carry a
-citizen ID or a phone number in clear: identity matches registrations on
-their keyed hashes (`*_hash`, HMAC-SHA256 of the normalised value).
+Events leave the registry for other city systems, and streams cannot be edited: what a member
+event says of the person is sealed under the member's own key (`personal`, MemberPersonal), which
+the registry destroys when it erases them (crypto-shredding, sotay/kit/member_keys.py). Inside
+it, what identity matches registrations on goes as keyed hashes (`*_hash`, HMAC-SHA256 of the
+normalised value). docs/events.md says why each field is there.
 """
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel
 
 from sotay.kit.events import Catalogue, Event
 
@@ -41,27 +45,45 @@ class OrgUnitUpdated(MembersEvent):
     closed: bool
 
 
-class MemberSnapshot(MembersEvent):
-    """The registry's view of a member, as other services replicate it."""
+class MemberPersonal(BaseModel):
+    """What a member event says of the person, sealed in its `personal` (sotay/kit/member_keys.py):
+    what identity matches a registration on, as keyed hashes (`*_hash`: HMAC-SHA256 of the
+    normalised value, the key held by members and identity), and the card number and name content
+    finds a reader and names them by. Nothing else of the person leaves the registry: no date of
+    birth (its keyed hash only: with the gender it would narrow a citizen ID guess), no gender, no
+    citizen ID, no phone, no dates of admission (docs/events.md, "What member events carry")."""
 
-    member_id: str
     party_card_no: str
     full_name: str
-    # None once the member is minimised, years after they left (docs/personal-data.md, "Retention").
-    date_of_birth: date | None
-    gender: str | None
-    unit: str
-    unit_path: list[str]
-    status: Status
-    eligible: bool
-    ineligible_reason: str | None
-    admitted_on: date | None
-    official_on: date | None
+    name_hash: str  # of the name folded (fold(): no accents, no case, single spaces)
+    date_of_birth_hash: str | None  # None once the member is minimised (docs/personal-data.md, "Retention")
     citizen_id_hash: str | None
     phone_hash: str | None
     # The phone's last three digits: an approver compares a registrant's phone with the
     # registry's by them, without either number being shown.
     phone_tail: str | None = None
+
+
+class MemberSnapshot(MembersEvent):
+    """The registry's view of a member, as other services replicate it. Version 2: the person is
+    sealed in `personal` under the member's own key, which members destroys when retention
+    minimises the member (every earlier event's part then opens no more); in clear only what counts
+    and scopes need (the unit, the standing, whether eligible and why not)."""
+
+    version: ClassVar[int] = 2
+
+    member_id: str
+    unit: str
+    unit_path: list[str]
+    status: Status
+    eligible: bool
+    ineligible_reason: str | None
+    # The member asked that processing of their data be restricted (a data-subject request): while
+    # true, `personal` is None and every replica drops what it holds of the person; the event that
+    # lifts it brings the person back.
+    restricted: bool = False
+    # MemberPersonal sealed under the member's key (base64url); None while restricted.
+    personal: str | None
 
 
 class MemberRegistered(MemberSnapshot):
@@ -71,26 +93,27 @@ class MemberRegistered(MemberSnapshot):
 
 
 class MemberUpdated(MemberSnapshot):
-    """A member's record changed (a clerk's edit or an accepted correction request)."""
+    """A member's record changed (a clerk's edit or an accepted correction request); `changed`
+    names the fields, never their values."""
 
     changed: list[str]
     correction_request_id: str | None = None
 
 
 class MemberTransferred(MemberSnapshot):
-    """A member moved to another unit ("chuyển sinh hoạt"); `unit` is the new one."""
+    """A member moved to another unit ("chuyển sinh hoạt"); `unit` is the new one. The reason a
+    clerk wrote stays in the registry's history."""
 
     from_unit: str
     from_committee: str
     transfer_kind: Literal["official", "temporary"]
-    reason: str | None
 
 
 class MemberStatusChanged(MemberSnapshot):
-    """A member's standing changed (e.g. exempt from activities, deceased, transferred out)."""
+    """A member's standing changed (e.g. exempt from activities, deceased, transferred out). The
+    reason a clerk wrote stays in the registry's history."""
 
     from_status: Status
-    reason: str | None
 
 
 class UnusualRecordReads(MembersEvent):

@@ -14,6 +14,7 @@ Who holds what (deploy/README.md, "Security"):
 | JWKS root key (public) | `SOTAY_JWKS_ROOT_PUBLIC_KEY` | every other service: it trusts only a JWKS signed by the root |
 | personal-data hash key | `SOTAY_PII_HMAC_KEY` | members and identity: the keyed hashes of citizen IDs and phones |
 | members key-encryption key | `SOTAY_MEMBERS_KEK` | members: it wraps the data keys its citizen IDs, phones and dates of birth are sealed with |
+| event key-encryption key | `SOTAY_EVENTS_KEK` | members, identity, content: it wraps the per-member keys member events' personal part is sealed with (sotay/kit/member_keys.py) |
 | Web Push (VAPID) key | `SOTAY_VAPID_PRIVATE_KEY` | content: it signs what it sends to push services |
 """
 
@@ -93,6 +94,11 @@ def members_kek(settings: Settings) -> bytes:
     """The key that wraps members' data keys (envelope encryption of its sealed columns)."""
     return _aes_key(settings, settings.members_kek, "SOTAY_MEMBERS_KEK", "members-kek.key",
                     "members key-encryption key")
+
+
+def events_kek(settings: Settings) -> bytes:
+    """The key that wraps each member's event key (sotay_member_keys, sotay/kit/member_keys.py)."""
+    return _aes_key(settings, settings.events_kek, "SOTAY_EVENTS_KEK", "events-kek.key", "event key-encryption key")
 
 
 def members_kek_previous(settings: Settings) -> bytes | None:

@@ -48,16 +48,19 @@ from sotay.kit.http import (
     install_problem_handlers,
     json_response,
 )
-from sotay.kit.keys import jwks_root_public_key, pii_hmac_key
+from sotay.kit.keys import events_kek, jwks_root_public_key, pii_hmac_key
+from sotay.kit.member_keys import MemberKeys
 from sotay.kit.outbox import OutboxRelay
 from sotay.kit.pages import mount_pages
 from sotay.kit.publishing import server_has_atomic_batches
 from sotay.kit.settings import Settings
 from sotay.kit.streams import (
+    ensure_bucket,
     ensure_buckets,
     ensure_district_consumers,
     ensure_streams,
     latest_value,
+    member_keys_bucket,
     stream_for_service,
 )
 
@@ -79,6 +82,10 @@ class ServiceContext:
     nc: NatsClient | None = None  # the connection js was made on (an SSE route subscribes on it)
     reader: AsyncEngine | None = None  # the engine's pool in autocommit, for plain reads (db.read_only)
     pii_key: bytes | None = field(default=None, repr=False)  # read on first use (sotay migrate needs none)
+    # The per-member keys of member events' personal part (sotay/kit/member_keys.py), for a
+    # service that seals or opens it; set once NATS is connected.
+    member_keys: MemberKeys | None = None
+    events_kek: bytes | None = field(default=None, repr=False)
 
     def pii_hash(self, value: str) -> str:
         """Keyed hash of a normalised personal value (citizen ID, phone) for events."""
@@ -102,6 +109,9 @@ class ServiceDefinition:
     on_stop: Callable[[ServiceContext], Awaitable[None]] | None = None
     # Whether it hashes citizen IDs and phones (SOTAY_PII_HMAC_KEY): no other service is given the key.
     hashes_personal_data: bool = False
+    # Whether it seals or opens the personal part of member events (SOTAY_EVENTS_KEK): members,
+    # identity, content. Metrics needs nothing of a person and is given no key.
+    reads_member_keys: bool = False
     # What the service sets up on its context as it is built (reading no key), and the work of its
     # own after its SQL migrations (data those migrations cannot move, such as values to encrypt).
     prepare: Callable[[ServiceContext], None] | None = None
@@ -302,6 +312,8 @@ class ServiceRuntime:
         self.context.verifier.root = jwks_root_public_key(self.settings)
         if self.definition.hashes_personal_data:
             self.context.pii_key = pii_hmac_key(self.settings)
+        if self.definition.reads_member_keys:
+            self.context.events_kek = events_kek(self.settings)
 
     async def start(self) -> None:
         self.load_keys()
@@ -328,6 +340,11 @@ class ServiceRuntime:
                 duplicate_window_s=self.settings.duplicate_window_s))
         else:
             await self.check_nats_set_up(js)
+        if self.definition.reads_member_keys:
+            if setup:
+                await patiently("member keys", lambda: ensure_bucket(js, member_keys_bucket(self.settings.stream_replicas),
+                                                                  update=False))
+            self.context.member_keys = MemberKeys(js, self.context.events_kek, replicas=self.settings.stream_replicas)
         await self.broker.start()
         if self.definition.on_start:
             await patiently(f"{self.name} start", lambda: self.definition.on_start(self.context))
@@ -382,6 +399,20 @@ class ServiceRuntime:
     def start_relay(self) -> None:
         self.relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
         self._tasks.append(self.relay_task)
+
+    @contextlib.asynccontextmanager
+    async def member_keys(self):
+        """The member keys for work that writes member events without starting the service (an
+        import from the command line, a benchmark): a NATS connection of its own while it lasts."""
+        nc = await connect_nats(self.settings, self.nats_url)
+        try:
+            js = nc.jetstream()
+            await ensure_bucket(js, member_keys_bucket(self.settings.stream_replicas), update=False)
+            self.context.member_keys = MemberKeys(js, events_kek(self.settings), replicas=self.settings.stream_replicas)
+            yield self.context.member_keys
+        finally:
+            self.context.member_keys = None
+            await nc.close()
 
     async def stop_relay(self) -> None:
         await stop_tasks([self.relay_task], self.name)

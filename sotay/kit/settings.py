@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # while a new one is rolled out (`sotay keys rewrap-members`), the one it replaces.
     members_kek: str | None = None
     members_kek_previous: str | None = None
+    # Members', identity's and content's: the key-encryption key that wraps each member's event key
+    # (sotay/kit/member_keys.py: the personal part of member events, destroyed on erasure).
+    events_kek: str | None = None
     jwks_root_key: str | None = None
     jwks_root_public_key: str | None = None
     # Development: the file of the data dir's signing key (sealed with the key-encryption key).

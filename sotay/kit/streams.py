@@ -27,6 +27,7 @@ STREAMS = {
 }
 DLQ_STREAM = "SOTAY_DLQ"
 ROLLOUT_BUCKET = "sotay_rollout"  # the latest RolloutSnapshot figures per unit, put by metrics
+MEMBER_KEYS_BUCKET = "sotay_member_keys"  # each member's event key, put and destroyed by members
 
 
 def dlq_subject(consumer: str | None = None) -> str:
@@ -42,6 +43,13 @@ def jwks_bucket(replicas: int = 1) -> KeyValueConfig:
 
 def revoked_bucket(ttl_s: float, replicas: int = 1) -> KeyValueConfig:
     return KeyValueConfig(bucket=REVOKED_BUCKET, history=1, ttl=ttl_s, replicas=replicas)
+
+
+def member_keys_bucket(replicas: int = 1) -> KeyValueConfig:
+    """Each member's event key (sotay/kit/member_keys.py); direct gets, so a replica reads one key
+    in one request from any server of a cluster."""
+    return KeyValueConfig(bucket=MEMBER_KEYS_BUCKET, history=1, replicas=replicas, storage=StorageType.FILE,
+                          direct=True)
 
 
 def rollout_bucket(replicas: int = 1) -> KeyValueConfig:
@@ -114,9 +122,9 @@ async def latest_value(js: JetStreamContext, bucket: str, key: str, timeout: flo
 
 
 async def ensure_buckets(js: JetStreamContext, *, atomic: bool, replicas: int = 1, revoked_ttl_s: float) -> None:
-    """The buckets of identity (sotay_jwks, sotay_revoked) and metrics (sotay_rollout), as those
-    services create them when they set up themselves."""
-    for config in (jwks_bucket(replicas), revoked_bucket(revoked_ttl_s, replicas)):
+    """The buckets of identity (sotay_jwks, sotay_revoked), members (sotay_member_keys) and metrics
+    (sotay_rollout), as those services create them when they set up themselves."""
+    for config in (jwks_bucket(replicas), revoked_bucket(revoked_ttl_s, replicas), member_keys_bucket(replicas)):
         await ensure_bucket(js, config)
     await ensure_bucket(js, rollout_bucket(replicas), atomic=atomic)
 

@@ -110,8 +110,9 @@ async def _run_import(settings: Settings, infra: Infrastructure, db_url: str, ro
         cpu_before = cpu_seconds(relay.pid)
         started = time.perf_counter()
         report = ImportReport(import_id=uuid7())
-        await MemberImporter(runtime.context.engine, runtime.context, actor="bench", chunk_size=20_000).run(
-            iter(read_member_rows(csv_bytes, "bench.csv")), report)
+        async with runtime.member_keys():
+            await MemberImporter(runtime.context.engine, runtime.context, actor="bench", chunk_size=20_000).run(
+                iter(read_member_rows(csv_bytes, "bench.csv")), report)
         imported_s = time.perf_counter() - started
         await _wait_published(db_url, timeout=1800)
         total_s = time.perf_counter() - started
@@ -279,7 +280,8 @@ async def _run_identity(settings: Settings, infra: Infrastructure, db_url: str, 
     rows = list(generate_members(units, count, 7, pilot_only=False, today=date.today()))
     rows = [r for r in rows if r["phone"] and r["status"] == "active"]
     report = ImportReport(import_id=uuid7())
-    await MemberImporter(members.context.engine, members.context, actor="bench").run(enumerate(rows, 2), report)
+    async with members.member_keys():
+        await MemberImporter(members.context.engine, members.context, actor="bench").run(enumerate(rows, 2), report)
     await members.context.engine.dispose()
 
     port = free_port()

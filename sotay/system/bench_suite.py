@@ -272,7 +272,8 @@ class SizeRun:
             await self.caught_up()
             print(f"  set up: {len(self.units):,} units everywhere in {time.perf_counter() - started:.1f} s",
                   flush=True)
-            scenarios = [await self.registry_load(members.context)]
+            async with members.member_keys():
+                scenarios = [await self.registry_load(members.context)]
             await members.context.engine.dispose()
             scenarios.append(await self.registration_evening())
             scenarios.append(await self.morning_reading())

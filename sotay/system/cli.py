@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -216,14 +217,17 @@ async def offline_service(name: str, settings: Settings, *, with_nats: bool = Fa
     from sotay.system.runtime import Infrastructure
     from sotay.kit.service import ServiceRuntime
 
-    infra = Infrastructure(settings).start([name], nats=with_nats)
+    # Members writes events sealed with its member keys (sotay/kit/member_keys.py): NATS it needs.
+    nats = with_nats or name == "members"
+    infra = Infrastructure(settings).start([name], nats=nats)
     runtime = ServiceRuntime(load(name), settings, infra.nats_url or "nats://unused", infra.database_url_for(name))
     try:
         if settings.setup_on_start:
             await runtime.migrate()
         else:
             await runtime.check_migrated()
-        yield (runtime.context, infra.nats_url) if with_nats else runtime.context
+        async with (runtime.member_keys() if name == "members" else contextlib.nullcontext()):
+            yield (runtime.context, infra.nats_url) if with_nats else runtime.context
     finally:
         await runtime.context.engine.dispose()
         infra.stop()
@@ -528,7 +532,7 @@ def cmd_admin(args, settings: Settings) -> int:
         async with offline_service("identity", settings) as ctx:
             async with ctx.engine.begin() as db:
                 return await create_user(db, card_no=card, phone=phone, password_hash=HASHER.hash(password),
-                                         role=args.role, unit=args.unit, by="cli")
+                                         role=args.role, unit=args.unit, by="cli", card_hash=ctx.pii_hash(card))
     try:
         created = asyncio.run(run())
     except Problem as problem:

@@ -92,7 +92,8 @@ async def handbook_system(data_dir, nats_url, database_url, **settings):
                                   for card, name in MEMBERS], admin)
         await identity_holds_registry(system, len(MEMBERS))
         async with system.runtimes["identity"].context.engine.begin() as db:
-            await create_user(db, card_no=ADMIN_CARD, phone="0919999999", password_hash=HASHER.hash(ADMIN_PASSWORD),
+            await create_user(db, card_no=ADMIN_CARD, card_hash=system.runtimes["identity"].context.pii_hash(ADMIN_CARD),
+                              phone="0919999999", password_hash=HASHER.hash(ADMIN_PASSWORD),
                               role="city_admin", unit="city", by="test")
         yield system
 
@@ -127,7 +128,8 @@ async def staff_account(system, role: str, unit: str, person: str = "") -> str:
     card = f"08{digits:08d}"
     async with system.runtimes["identity"].context.engine.begin() as db:
         if not await identity_store.card_has_account(db, card):
-            await create_user(db, card_no=card, phone=f"093{digits % 10**7:07d}", password_hash=STAFF_HASH, role=role,
+            await create_user(db, card_no=card, card_hash=system.runtimes["identity"].context.pii_hash(card),
+                              phone=f"093{digits % 10**7:07d}", password_hash=STAFF_HASH, role=role,
                               unit=unit, by="test")
     return card
 

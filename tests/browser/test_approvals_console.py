@@ -155,7 +155,7 @@ async def test_given_details_beside_the_record_and_a_mismatch_asks_before_approv
         row = row_of(page, 6)
         born = row.locator('table.comparison tr[data-field="date_of_birth"]')
         await expect(born).to_contain_text("03/02/1959")
-        await expect(born).to_contain_text("01/05/1960")
+        await expect(born).to_contain_text("Không khớp")  # the record's own date is not shown: a keyed hash
         phone = await row.locator('table.comparison tr[data-field="phone"]').inner_text()
         assert "*******306" in phone and "0987654306" not in phone
         requests = []

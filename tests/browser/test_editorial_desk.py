@@ -152,7 +152,8 @@ async def test_history_names_people_and_times_are_hanoi_time(system, browser):
     # account the registry does not know: its role and the unit's name.
     card = "010000003"  # Lê Văn Cường
     async with system.runtimes["identity"].context.engine.begin() as db:
-        await create_user(db, card_no=card, phone="0930000003", password_hash=STAFF_HASH, role="chief_editor",
+        await create_user(db, card_no=card, card_hash=system.runtimes["identity"].context.pii_hash(card),
+                          phone="0930000003", password_hash=STAFF_HASH, role="chief_editor",
                           unit="city", by="test")
 
     async def known():

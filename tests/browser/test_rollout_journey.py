@@ -42,7 +42,8 @@ async def sign_in(page, base: str, path: str, card: str, password: str) -> None:
 async def test_sign_up_approval_and_reading_show_live_on_the_dashboard(system, browser):
     c = system.client
     async with system.runtimes["identity"].context.engine.begin() as db:
-        await create_user(db, card_no=SECRETARY_CARD, phone="0910000003", password_hash=HASHER.hash(SECRETARY_PASSWORD),
+        await create_user(db, card_no=SECRETARY_CARD, card_hash=system.runtimes["identity"].context.pii_hash(SECRETARY_CARD),
+                          phone="0910000003", password_hash=HASHER.hash(SECRETARY_PASSWORD),
                           role="cell_secretary", unit="ba-dinh-g1-c1", by="test")
     aid = await publish_article(system, "Hội nghị quán triệt Nghị quyết", "Tin của Thành ủy.",
                                 "Sáng nay, Thành ủy tổ chức **hội nghị** quán triệt.")

@@ -96,11 +96,12 @@ async def test_created_member_is_one_message_matching_the_published_schema(syste
     schema_url = f"/api/members/v1/events/{MemberRegistered.event_type()}.schema.json"
     schema = (await system.client.get(schema_url)).json()
     jsonschema.validate(envelope, schema)
-    assert envelope["type"] == "sotay.members.MemberRegistered.v1"
+    assert envelope["type"] == "sotay.members.MemberRegistered.v2"
     assert envelope["source"] == "sotay/members" and envelope["orgunit"] == "bd-g1-c1"
     assert envelope["sequence"] == 1
-    # Personal data leaves only as keyed hashes.
-    assert "citizen_id" not in envelope["data"] and "phone" not in envelope["data"]
+    # Nothing of the person in clear: sealed under the member's key (sotay/kit/member_keys.py).
+    assert not {"citizen_id", "phone", "full_name", "party_card_no", "date_of_birth"} & set(envelope["data"])
+    assert "Đỗ Thị Lan" not in ours[0].data.decode()
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**envelope, "type": "sotay.members.Other.v1"}, schema)
 

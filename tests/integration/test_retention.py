@@ -106,7 +106,7 @@ async def member_state(system, mid) -> dict:
 async def replica_row(system, mid) -> dict:
     async with identity_engine(system).connect() as db:
         return dict((await db.execute(text(
-            "SELECT date_of_birth, phone_hash, phone_tail FROM registry_members WHERE member_id = :m"),
+            "SELECT dob_hash, phone_hash, phone_tail FROM registry_members WHERE member_id = :m"),
             {"m": mid})).mappings().one())
 
 
@@ -160,9 +160,9 @@ async def test_retention_minimises_members_who_left_long_ago_and_deletes_old_rej
 
     # Identity's replica drops them too (members' MemberUpdated): nothing left to match a person on.
     async def replica_dropped():
-        return await replica_row(system, old) == {"date_of_birth": None, "phone_hash": None, "phone_tail": None}
+        return await replica_row(system, old) == {"dob_hash": None, "phone_hash": None, "phone_tail": None}
     await eventually(replica_dropped, timeout=15)
-    assert (await replica_row(system, recent))["date_of_birth"] is not None
+    assert (await replica_row(system, recent))["dob_hash"] is not None
 
     # The rejection past its window is gone, its consent rows kept; the recent one stays.
     regs, consents = await registration_counts(system, old_reg)

@@ -11,8 +11,10 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sotay.contracts.members import MemberRegistered
 from sotay.kit.consumer import Consumer
 from sotay.kit.events import Catalogue
+from sotay.kit.member_keys import open_events
 from sotay.kit.service import ServiceContext, ServiceDefinition
 
 
@@ -33,9 +35,13 @@ def probe_definition(faults: Faults, name: str = "probe") -> ServiceDefinition:
     def consumers(ctx: ServiceContext) -> list[Consumer]:
         consumer = Consumer(name=f"{name}-members", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>")
 
-        @consumer.on("sotay.members.MemberRegistered.v1")
+        @consumer.on(MemberRegistered.event_type())
         async def record(db: AsyncConnection, envelope: dict) -> None:
-            faults.maybe_fail(envelope["data"]["full_name"])
+            # A member's name: sealed in a real event (opened with the member's key, as identity
+            # and content do), in clear in the tests' own synthetic ones (probe_event).
+            await open_events(ctx.member_keys, [envelope])
+            data = envelope["data"]
+            faults.maybe_fail((data.get("personal") or {}).get("full_name") or data.get("full_name", ""))
             await db.execute(text(
                 "INSERT INTO effects (event_id, type, subject) VALUES (:id, :type, :subject) "
                 "ON CONFLICT (event_id) DO UPDATE SET applied = effects.applied + 1"),
@@ -45,4 +51,4 @@ def probe_definition(faults: Faults, name: str = "probe") -> ServiceDefinition:
 
     return ServiceDefinition(name=name, migrations=Path(__file__).parent / "probe_migrations",
                              catalogue=Catalogue(), build_router=lambda ctx: APIRouter(),
-                             build_consumers=consumers)
+                             build_consumers=consumers, reads_member_keys=True)

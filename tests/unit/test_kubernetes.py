@@ -72,9 +72,10 @@ SECRET_ENV = {"database-url": "SOTAY_DATABASE_URL", "nats-user": "SOTAY_NATS_USE
               "nats-password": "SOTAY_NATS_PASSWORD"}
 # And the private keys (keys-contract), in the Secret of the only services that use them.
 KEY_ENV = {"identity": {"key-encryption-key": "SOTAY_KEY_ENCRYPTION_KEY", "jwks-root-key": "SOTAY_JWKS_ROOT_KEY",
-                        "pii-hmac-key": "SOTAY_PII_HMAC_KEY"},
-           "members": {"pii-hmac-key": "SOTAY_PII_HMAC_KEY", "members-kek": "SOTAY_MEMBERS_KEK"},
-           "content": {"vapid-private-key": "SOTAY_VAPID_PRIVATE_KEY"}}
+                        "pii-hmac-key": "SOTAY_PII_HMAC_KEY", "events-kek": "SOTAY_EVENTS_KEK"},
+           "members": {"pii-hmac-key": "SOTAY_PII_HMAC_KEY", "members-kek": "SOTAY_MEMBERS_KEK",
+                       "events-kek": "SOTAY_EVENTS_KEK"},
+           "content": {"vapid-private-key": "SOTAY_VAPID_PRIVATE_KEY", "events-kek": "SOTAY_EVENTS_KEK"}}
 PUBLIC_KEY = "SOTAY_JWKS_ROOT_PUBLIC_KEY"
 # The CA of the NATS servers' certificates, for every sotay pod.
 NATS_CA_CONFIG_MAP = "nats-sotay-ca"

@@ -23,7 +23,7 @@ Sotay.words({
     duplicate: "Đăng ký trùng: thẻ này đã có một đăng ký khác", not_eligible: "Không đủ điều kiện",
     empty: "Không có đăng ký nào chờ phê duyệt.", empty_filtered: "Không có đăng ký nào đúng điều kiện lọc.",
     approved_n: "Đã phê duyệt", refused_n: "không phê duyệt được", none_selected: "Đồng chí chưa chọn đăng ký nào.",
-    given: "Người đăng ký khai", on_record: "Hồ sơ đảng viên", differs: "khác", unknown: "chưa rõ",
+    given: "Người đăng ký khai", on_record: "Hồ sơ đảng viên", differs: "khác", unknown: "chưa rõ", agrees: "Khớp", disagrees: "Không khớp",
     pending: "Chờ phê duyệt", approved: "Đã phê duyệt", rejected: "Đã từ chối", refused: "Không phê duyệt được",
     toast_approved: "Đã phê duyệt đăng ký của", toast_rejected: "Đã từ chối đăng ký của",
     mismatch_ask: "Thông tin người đăng ký khai không khớp hồ sơ. Đồng chí đã kiểm tra trực tiếp với người đăng ký và vẫn phê duyệt?",
@@ -49,7 +49,7 @@ Sotay.words({
     duplicate: "Duplicate: this card has another registration", not_eligible: "Not eligible",
     empty: "Nothing is waiting.", empty_filtered: "Nothing matches the filters.",
     approved_n: "Approved", refused_n: "could not be approved", none_selected: "No registration is selected.",
-    given: "Registrant's details", on_record: "Member's record", differs: "differs", unknown: "not known",
+    given: "Registrant's details", on_record: "Member's record", differs: "differs", unknown: "not known", agrees: "Matches", disagrees: "Does not match",
     pending: "Waiting", approved: "Approved", rejected: "Rejected", refused: "Not approved",
     toast_approved: "Approved the registration of", toast_rejected: "Rejected the registration of",
     mismatch_ask: "The registrant's details differ from the record. Have you checked with them, and approve anyway?",
@@ -100,9 +100,12 @@ function failure(err) {
 }
 
 // The registrant's details beside the record's, field by field, the differing ones marked;
-// phones show only their last digits, on both sides. Without a record: what they gave.
+// phones show only their last digits, on both sides. The record's name and date of birth are
+// compared by identity on keyed hashes, never shown: the verdict stands in their column.
+// Without a record: what they gave.
 function comparison(r) {
   const show = (field, value) => value == null ? Sotay.t("unknown") : field === "date_of_birth" ? day(value) : value;
+  const recorded = (c) => (c.field === "phone" ? show(c.field, c.registry) : Sotay.t(c.same ? "agrees" : "disagrees"));
   const head = Sotay.el("tr", {}, Sotay.el("th", {}, ""), Sotay.el("th", {}, Sotay.t("given")),
     Sotay.el("th", {}, Sotay.t("on_record")));
   const rows = r.comparison || [
@@ -113,7 +116,7 @@ function comparison(r) {
     ...rows.map((c) => Sotay.el("tr", { class: c.same ? "" : "differs", "data-field": c.field },
       Sotay.el("th", {}, Sotay.t(c.field) + (c.same ? "" : ` (${Sotay.t("differs")})`)),
       Sotay.el("td", {}, show(c.field, c.given)),
-      Sotay.el("td", {}, r.comparison ? show(c.field, c.registry) : "—"))));
+      Sotay.el("td", {}, r.comparison ? recorded(c) : "—"))));
 }
 
 // A row shows its decision instead of vanishing: its state, and no more buttons.

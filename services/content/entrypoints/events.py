@@ -12,15 +12,22 @@ from sotay.contracts.identity import (
 )
 from sotay.contracts.members import MEMBER_SNAPSHOTS, UNIT_EVENTS
 from sotay.kit.consumer import Consumer
+from sotay.kit.member_keys import open_events
+from sotay.kit.service import ServiceContext
 
 BATCH = 500  # a registry import arrives as runs of MemberRegistered, each run one executemany
 
 
-def registry_consumer() -> Consumer:
+def registry_consumer(ctx: ServiceContext) -> Consumer:
+    """The org tree and where members sit, with their card and name opened from each member event
+    with the member's key (sotay/kit/member_keys.py); a restricted member keeps neither."""
     consumer = Consumer(name="content-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>",
                         batch_size=BATCH)
-    consumer.on_batch([*UNIT_EVENTS, *MEMBER_SNAPSHOTS],
-                      replica.apply_registry_batch)
+
+    async def apply_batch(db, envelopes):
+        await open_events(ctx.member_keys, envelopes)
+        await replica.apply_registry_batch(db, envelopes)
+    consumer.on_batch([*UNIT_EVENTS, *MEMBER_SNAPSHOTS], apply_batch)
     return consumer
 
 

@@ -29,11 +29,14 @@ def _unit_updated_row(envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reader_row(envelope: dict[str, Any]) -> dict[str, Any]:
+    """A reader as a member event says: the card and the name from its personal part (opened by
+    the consumer with the member's key; None while the member's data is restricted)."""
     data = envelope["data"]
     path = org_path(data["unit_path"])
-    return {"id": data["member_id"], "card": data["party_card_no"], "name": data["full_name"], "unit": data["unit"],
-            "path": path, "anc": ancestors(path), "committee": committee_of(path), "status": data["status"],
-            "version": envelope.get("sequence") or 0}
+    person = data.get("personal") or {}
+    return {"id": data["member_id"], "card": person.get("party_card_no"), "name": person.get("full_name"),
+            "unit": data["unit"], "path": path, "anc": ancestors(path), "committee": committee_of(path),
+            "status": data["status"], "version": envelope.get("sequence") or 0}
 
 
 _KIND = {OrgUnitCreated.event_type(): "unit created", OrgUnitUpdated.event_type(): "unit updated",

@@ -36,7 +36,7 @@ async def ledger(db: AsyncConnection, registration_id: Any) -> list[dict[str, An
 # the optional purposes it holds now.
 STANDING = """
 SELECT a.id AS account_id, a.member_id, a.unit, a.unit_path,
-       coalesce(r.full_name, g.full_name) AS full_name,
+       g.full_name,
        acc.action AS account_action, acc.notice_version, acc.at, acc.method,
        coalesce(opt.held, CAST(ARRAY[] AS text[])) AS held
 FROM accounts a

@@ -1,9 +1,10 @@
 """SQL of identity's replica of the registry: its units and members, as the members
-service's events describe them (newer versions only)."""
+service's events describe them (newer versions only). Of a person it keeps only keyed hashes of
+what matching needs, and the phone's last three digits an approver compares by."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -11,15 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.domain import committee_of
 from sotay.kit.db import org_path
-from sotay.kit.text import fold
 
 _UPSERT_MEMBER = text(
-    "INSERT INTO registry_members (member_id, party_card_no, name_folded, full_name, date_of_birth, unit, unit_path, "
-    "committee, status, eligible, phone_hash, phone_tail, version) VALUES (:member_id, :card, :name, :full_name, "
-    ":dob, :unit, :path, :committee, :status, :eligible, :phone_hash, :phone_tail, :version) "
-    "ON CONFLICT (member_id) DO UPDATE SET party_card_no = EXCLUDED.party_card_no, "
-    "name_folded = EXCLUDED.name_folded, full_name = EXCLUDED.full_name, phone_tail = EXCLUDED.phone_tail, "
-    "date_of_birth = EXCLUDED.date_of_birth, unit = EXCLUDED.unit, "
+    "INSERT INTO registry_members (member_id, card_hash, name_hash, dob_hash, unit, unit_path, committee, status, "
+    "eligible, phone_hash, phone_tail, version) VALUES (:member_id, :card_hash, :name_hash, :dob_hash, :unit, :path, "
+    ":committee, :status, :eligible, :phone_hash, :phone_tail, :version) "
+    "ON CONFLICT (member_id) DO UPDATE SET card_hash = EXCLUDED.card_hash, name_hash = EXCLUDED.name_hash, "
+    "dob_hash = EXCLUDED.dob_hash, phone_tail = EXCLUDED.phone_tail, unit = EXCLUDED.unit, "
     "unit_path = EXCLUDED.unit_path, committee = EXCLUDED.committee, status = EXCLUDED.status, "
     "eligible = EXCLUDED.eligible, phone_hash = EXCLUDED.phone_hash, version = EXCLUDED.version "
     "WHERE registry_members.version < EXCLUDED.version RETURNING 1")
@@ -28,14 +27,18 @@ _INSERT_UNIT = text(
     "ON CONFLICT (code) DO NOTHING")
 
 
-def member_row(envelope: dict[str, Any]) -> dict[str, Any]:
+def member_row(envelope: dict[str, Any], pii_hash: Callable[[str], str]) -> dict[str, Any]:
+    """The replica's row: the keyed hashes matching needs (the card's made here, by the same key
+    the registry hashes with), from the event's personal part as the consumer opened it; none of
+    them while the member's data is restricted, or once their key was destroyed (the part is None)."""
     data = envelope["data"]
-    return {"member_id": data["member_id"], "card": data["party_card_no"], "name": fold(data["full_name"]),
-            "full_name": data["full_name"], "phone_tail": data.get("phone_tail"),
-            "dob": date.fromisoformat(data["date_of_birth"]) if data.get("date_of_birth") else None, "unit": data["unit"],
+    person = data.get("personal") or {}
+    card = person.get("party_card_no")
+    return {"member_id": data["member_id"], "card_hash": pii_hash(card) if card else None,
+            "name_hash": person.get("name_hash"), "dob_hash": person.get("date_of_birth_hash"),
+            "phone_hash": person.get("phone_hash"), "phone_tail": person.get("phone_tail"), "unit": data["unit"],
             "path": org_path(data["unit_path"]), "committee": committee_of(data["unit_path"]),
-            "status": data["status"], "eligible": data["eligible"], "phone_hash": data.get("phone_hash"),
-            "version": envelope.get("sequence") or 0}
+            "status": data["status"], "eligible": data["eligible"], "version": envelope.get("sequence") or 0}
 
 
 def unit_row(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -49,12 +52,12 @@ async def insert_units(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> 
     await db.execute(_INSERT_UNIT, [unit_row(e) for e in envelopes])
 
 
-async def upsert_members(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> None:
+async def upsert_members(db: AsyncConnection, envelopes: list[dict[str, Any]], pii_hash: Callable[[str], str]) -> None:
     """Members as the events describe them, in one executemany."""
-    await db.execute(_UPSERT_MEMBER, [member_row(e) for e in envelopes])
+    await db.execute(_UPSERT_MEMBER, [member_row(e, pii_hash) for e in envelopes])
 
 
-async def upsert_member(db: AsyncConnection, envelope: dict[str, Any]) -> bool:
+async def upsert_member(db: AsyncConnection, envelope: dict[str, Any], pii_hash: Callable[[str], str]) -> bool:
     """One member as the event describes them; whether it was newer than the replica's."""
-    return (await db.execute(_UPSERT_MEMBER, member_row(envelope))).first() is not None
+    return (await db.execute(_UPSERT_MEMBER, member_row(envelope, pii_hash))).first() is not None
 

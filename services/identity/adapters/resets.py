@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def account_by_card(db: AsyncConnection, card_no: str) -> dict[str, Any] | None:
-    """An account by its card, with its member's name from the registry replica (when there)."""
+    """An account by its card, with the name its registration gave (matched against the registry's)."""
     row = (await db.execute(text(
-        "SELECT a.id, a.member_id, a.party_card_no, a.unit, a.unit_path, a.committee, a.status, r.full_name "
-        "FROM accounts a LEFT JOIN registry_members r ON r.member_id = a.member_id WHERE a.party_card_no = :c"),
+        "SELECT a.id, a.member_id, a.party_card_no, a.unit, a.unit_path, a.committee, a.status, g.full_name "
+        "FROM accounts a LEFT JOIN registrations g ON g.id = a.registration_id WHERE a.party_card_no = :c"),
         {"c": card_no})).mappings().first()
     return dict(row) if row else None
 

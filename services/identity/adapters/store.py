@@ -19,29 +19,31 @@ ORG = OrgTree("registry_units")
 REGISTRATION_COLUMNS = ("g.id, g.party_card_no, g.full_name, g.date_of_birth, g.phone, g.platform, g.match_result, "
                         "g.match_reasons, g.member_id, g.unit, g.unit_path, g.committee, g.status, g.reason, "
                         "g.decided_by, g.decided_at, g.submitted_at")
-# What the approver compares a registration with: the registry's own details of the member.
-REGISTRY_COLUMNS = ("r.full_name AS registry_full_name, r.date_of_birth AS registry_date_of_birth, "
-                    "r.phone_tail AS registry_phone_tail")
+# What the approver compares a registration with: the registry's phone, by its last three digits
+# (the replica holds the rest only as keyed hashes: the matching's verdict says same or not).
+REGISTRY_COLUMNS = "r.phone_tail AS registry_phone_tail, r.member_id IS NOT NULL AS registry_found"
+_ENTRY = ("r.member_id, r.card_hash, r.name_hash, r.dob_hash, r.unit, r.unit_path, r.committee, r.status, "
+          "r.eligible, r.phone_hash")
 
 
-async def registry_entry(db: AsyncConnection, card_no: str) -> RegistryEntry | None:
-    row = (await db.execute(text(
-        "SELECT member_id, party_card_no, name_folded, date_of_birth, unit, unit_path, committee, status, eligible, "
-        "phone_hash FROM registry_members WHERE party_card_no = :c"), {"c": card_no})).mappings().first()
+async def registry_entry(db: AsyncConnection, card_hash: str) -> RegistryEntry | None:
+    row = (await db.execute(text(f"SELECT {_ENTRY} FROM registry_members r WHERE r.card_hash = :h"),
+                            {"h": card_hash})).mappings().first()
     return RegistryEntry(**{**row, "member_id": str(row["member_id"])}) if row else None
 
 
-async def registration_context(db: AsyncConnection, card_no: str) -> tuple[RegistryEntry | None, bool, bool]:
+async def registration_context(db: AsyncConnection, card_no: str, card_hash: str
+                               ) -> tuple[RegistryEntry | None, bool, bool]:
     """What matching a registration needs, in one round trip: the registry entry for the
-    card, whether it has an account, whether a matching registration of it is pending."""
+    card (by its keyed hash), whether it has an account, whether a matching registration of it
+    is pending."""
     row = (await db.execute(text(
-        "SELECT r.member_id, r.party_card_no, r.name_folded, r.date_of_birth, r.unit, r.unit_path, r.committee, "
-        "r.status, r.eligible, r.phone_hash, "
+        f"SELECT {_ENTRY}, "
         "EXISTS (SELECT 1 FROM accounts WHERE party_card_no = c.card) AS has_account, "
         "EXISTS (SELECT 1 FROM registrations WHERE party_card_no = c.card AND status = 'pending' "
         "AND match_result = 'matched') AS has_pending "
-        "FROM (SELECT CAST(:c AS text) AS card) c LEFT JOIN registry_members r ON r.party_card_no = c.card"),
-        {"c": card_no})).mappings().one()
+        "FROM (SELECT CAST(:c AS text) AS card) c LEFT JOIN registry_members r ON r.card_hash = :h"),
+        {"c": card_no, "h": card_hash})).mappings().one()
     entry = dict(row)
     has_account, has_pending = entry.pop("has_account"), entry.pop("has_pending")
     found = entry["member_id"] is not None

@@ -22,7 +22,8 @@ PARTS: dict[str, str] = {
     "password_reset_codes": "SELECT issued_at, expires_at, used_at, voided_at FROM password_reset_codes "
                             "WHERE account_id = :account ORDER BY issued_at",
     "known_addresses": "SELECT last_ok_at FROM known_addresses WHERE account_id = :account ORDER BY last_ok_at",
-    "registry_copy": "SELECT member_id, party_card_no, date_of_birth, unit, status, eligible FROM registry_members "
+    # Of the person only keyed hashes (not readable, so not shown) and the phone's last digits.
+    "registry_copy": "SELECT member_id, unit, status, eligible, phone_tail FROM registry_members "
                      "WHERE member_id = (SELECT member_id FROM accounts WHERE id = :account)",
     # The consent ledger of the account's registrations: each giving and withdrawal (the address's hash left out).
     "consents": "SELECT at, action, purpose, notice_version, method, client FROM consents WHERE registration_id IN "

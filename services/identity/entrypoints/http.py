@@ -78,9 +78,7 @@ TOKEN_PATH = "/api/identity/v1/token"
 
 def registration_json(r: dict[str, Any]) -> dict[str, Any]:
     """A registration as its approver sees it, with the registry's details beside the given ones."""
-    registry = None if r.get("registry_date_of_birth") is None else {
-        "full_name": r["registry_full_name"], "date_of_birth": r["registry_date_of_birth"].isoformat(),
-        "phone_tail": r["registry_phone_tail"]}
+    registry = {"phone_tail": r["registry_phone_tail"]} if r.get("registry_found") else None
     given = {"full_name": r["full_name"], "date_of_birth": r["date_of_birth"].isoformat(), "phone": r.get("phone")}
     return {"id": str(r["id"]), "party_card_no": r["party_card_no"], "full_name": r["full_name"],
             "date_of_birth": r["date_of_birth"].isoformat(), "platform": r["platform"],

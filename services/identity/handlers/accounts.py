@@ -18,15 +18,16 @@ from sotay.kit.outbox import emit
 
 
 async def create_user(db: AsyncConnection, *, card_no: str, phone: str, password_hash: str, role: str,
-                      unit: str, by: str) -> dict:
-    """An account made from the command line (bootstrapping the first city admin).
-    It is linked to the registry when the card is there, and is active at once."""
+                      unit: str, by: str, card_hash: str | None = None) -> dict:
+    """An account made from the command line (bootstrapping the first city admin). It is linked
+    to the registry when the card is there (looked up by `card_hash`, its keyed hash, as the
+    replica holds it), and is active at once."""
     path = await store.unit_path(db, unit) if unit != CITY else f"/{CITY}/"
     if path is None:
         raise invalid([("unit", "is not a unit of the registry (is the registry loaded?)")])
     if await store.card_has_account(db, card_no):
         raise Problem(409, "Already has an account", "This card number already has an account.")
-    entry = await store.registry_entry(db, card_no)
+    entry = await store.registry_entry(db, card_hash) if card_hash else None
     account_id = uuid7()
     home = entry.unit if entry else unit
     await store.insert_account(db, {

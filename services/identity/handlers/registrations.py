@@ -54,9 +54,10 @@ async def register(db: AsyncConnection, ctx: ServiceContext, data: RegistrationI
                    client: consents.Client) -> dict:
     """Store the registration with its match result and the registrant's consent. The caller
     hashed the password first, whatever the match, so every outcome costs the same."""
-    entry, has_account, has_pending = await store.registration_context(db, data.party_card_no)
+    entry, has_account, has_pending = await store.registration_context(db, data.party_card_no,
+                                                                       ctx.pii_hash(data.party_card_no))
     match = domain.match_registration(
-        full_name=data.full_name, date_of_birth=data.date_of_birth, phone_hash=ctx.pii_hash(data.phone),
+        given=domain.given(data.full_name, data.date_of_birth, data.phone, ctx.pii_hash),
         entry=entry, has_account=has_account, has_pending=has_pending)
     reg = {"id": uuid7(), "party_card_no": data.party_card_no, "full_name": data.full_name,
            "date_of_birth": data.date_of_birth, "phone": data.phone, "password_hash": password_hash,
@@ -67,7 +68,7 @@ async def register(db: AsyncConnection, ctx: ServiceContext, data: RegistrationI
     await store.insert_registration(db, reg)
     await emit(db, SCHEMA, RegistrationSubmitted(
         registration_id=str(reg["id"]), platform=data.platform, match_result=match.result,
-        match_reasons=list(match.reasons), member_id=reg["member_id"], unit=reg["unit"]),
+        match_reasons=domain.public_reasons(match), member_id=reg["member_id"], unit=reg["unit"]),
         aggregate_id=reg["id"], committee=reg["committee"], unit=reg["unit"])
     if data.consent is not None:
         await consents.record_registration(db, reg, data.consent, client)

@@ -4,6 +4,7 @@ leaves good standing loses their account's sessions; a transfer moves the accoun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import groupby
 from typing import Any
 
@@ -22,7 +23,7 @@ UNIT_CREATED = OrgUnitCreated.event_type()
 
 
 async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, Any]], *,
-                               end_sessions: EndSessions) -> None:
+                               end_sessions: EndSessions, pii_hash: Callable[[str], str]) -> None:
     """A fetched batch of registry events, in stream order. A run of new units or
     of newly registered members (an import is hundreds of them) is written with
     one executemany, the rows pipelined in one round trip; a member registered
@@ -32,14 +33,15 @@ async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, An
         if event_type == UNIT_CREATED:
             await replica.insert_units(db, list(run))
         elif event_type == MEMBER_REGISTERED:
-            await replica.upsert_members(db, list(run))
+            await replica.upsert_members(db, list(run), pii_hash)
         else:
             for envelope in run:
-                await apply_member_event(db, envelope, end_sessions=end_sessions)
+                await apply_member_event(db, envelope, end_sessions=end_sessions, pii_hash=pii_hash)
 
 
-async def apply_member_event(db: AsyncConnection, envelope: dict[str, Any], *, end_sessions: EndSessions) -> None:
-    updated = await replica.upsert_member(db, envelope)
+async def apply_member_event(db: AsyncConnection, envelope: dict[str, Any], *, end_sessions: EndSessions,
+                             pii_hash: Callable[[str], str]) -> None:
+    updated = await replica.upsert_member(db, envelope, pii_hash)
     # A member just entered into the registry has no account yet: nothing to follow.
     if updated and envelope["type"] != MEMBER_REGISTERED:
         await _follow_member(db, envelope["data"], end_sessions)

@@ -24,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.members import domain
 from services.members.adapters import registry, sealed
-from services.members.domain import member_snapshot
+from services.members.domain import member_personal, member_snapshot
 from sotay.contracts.members import MemberRegistered
 from sotay.kit.db import scrub_database_error
 from sotay.kit.events import message_from_payload, uuid7
+from sotay.kit.member_keys import seal_personal
 from sotay.kit.outbox import notify_channel, trace_headers
 from sotay.kit.scope import covers
 from sotay.kit.service import ServiceContext
@@ -184,6 +185,9 @@ class MemberImporter:
             keep = [i for i, m in enumerate(chunk.members)
                     if not self._taken(chunk.row_numbers[i], m, chunk.citizen_id_hashes[i], taken_cards, taken_ids,
                                        report)]
+            # The new members' event keys, before their events can be published (a failed COPY
+            # leaves keys of no member: nothing they seal was ever sent).
+            await self.ctx.member_keys.put_made([chunk.member_ids[i] for i in keep])
             raw = (await conn.get_raw_connection()).driver_connection
             try:
                 await raw.copy_records_to_table("members", records=[chunk.member_records[i] for i in keep],
@@ -218,6 +222,7 @@ class _Chunk:
     sealed under data key `key_id`), history and their events."""
 
     row_numbers: list[int] = field(default_factory=list)
+    member_ids: list[str] = field(default_factory=list)
     members: list[domain.Member] = field(default_factory=list)
     citizen_id_hashes: list[str | None] = field(default_factory=list)
     member_records: list[tuple] = field(default_factory=list)
@@ -229,18 +234,22 @@ class _Chunk:
     def add(self, row_no: int, m: domain.Member, cell: dict[str, Any], importer: MemberImporter,
             headers: str) -> None:
         member_id = uuid7()
-        payload = member_snapshot(m, member_id=member_id, unit_path=cell["path"], pii_hash=importer.ctx.pii_hash)
-        payload["source"] = importer.source
+        personal = member_personal(m, pii_hash=importer.ctx.pii_hash)
+        key = importer.ctx.member_keys.make(str(member_id))  # put in sotay_member_keys before the COPY commits
+        payload = {**member_snapshot(m, member_id=member_id, unit_path=cell["path"]),
+                   "restricted": False, "personal": seal_personal(key, str(member_id), personal),
+                   "source": importer.source}
         message = message_from_payload(MemberRegistered, payload, aggregate_id=str(member_id),
                                        committee=cell["committee"], orgunit=m.unit, sequence=1)
         self.row_numbers.append(row_no)
         self.members.append(m)
-        self.citizen_id_hashes.append(payload["citizen_id_hash"])
+        self.member_ids.append(str(member_id))
+        self.citizen_id_hashes.append(personal["citizen_id_hash"])
         self.member_records.append((
             member_id, m.party_card_no, m.full_name, domain.fold(m.full_name),
             importer.vault.seal_with(self.key_id, f"members:{member_id}",
                                      sealed.member_values(m.citizen_id, m.phone, m.date_of_birth)),
-            payload["citizen_id_hash"], payload["phone_hash"], m.gender, cell["id"], cell["path"], m.admitted_on,
+            personal["citizen_id_hash"], personal["phone_hash"], m.gender, cell["id"], cell["path"], m.admitted_on,
             m.official_on, m.status, m.eligible, m.ineligible_reason))
         self.history.append((member_id, importer.actor, "imported", f'{{"source": "{importer.source}"}}'))
         self.outbox.append((message.id, message.subject, message.body(), headers))

@@ -20,7 +20,8 @@ UNIT_COLUMNS = "id, code, name, kind, parent_id, committee, path, wave, closed_a
 MEMBER_COLUMNS = (
     "m.id, m.party_card_no, m.full_name, m.sealed, m.gender, "
     "u.code AS unit, u.name AS unit_name, m.unit_path, u.committee, m.admitted_on, m.official_on, m.status, m.eligible, "
-    "m.ineligible_reason, m.has_account, m.version, tu.code AS temporary_unit, m.created_at, m.updated_at"
+    "m.ineligible_reason, m.has_account, m.version, tu.code AS temporary_unit, m.created_at, m.updated_at, "
+    "m.restricted_at"
 )
 MEMBER_FROM = ("members m JOIN org_units u ON u.id = m.unit_id "
                "LEFT JOIN org_units tu ON tu.id = m.temporary_unit_id")
@@ -250,3 +251,11 @@ def _default(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+async def set_restricted(db: AsyncConnection, member_id: Any, restricted: bool) -> None:
+    """Restrict processing of the member's data (now), or lift it; the version moves on, so the
+    event that says so supersedes every earlier one in the replicas."""
+    await db.execute(text(
+        "UPDATE members SET restricted_at = CASE WHEN :r THEN coalesce(restricted_at, now()) END, "
+        "version = version + 1, updated_at = now() WHERE id = :id"), {"r": restricted, "id": member_id})

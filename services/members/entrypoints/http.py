@@ -16,7 +16,7 @@ from services.members.entrypoints.models import (
     AccessHistory, AccessHistoryPage, AccessHistoryQuery, AlertClose, CorrectionCreate, CorrectionRequest,
     CorrectionRequests, Decision, ImportStarted, ImportStatus, MemberChange, MemberCreate, MemberHistory, MemberPage,
     MemberRecord, MemberSearch, MemberSummary, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage, RequestExtension,
-    RequestOutcome, RequestRefusal, StatusChange, SubjectRequest, SubjectRequestCreate, SubjectRequests, Transfer,
+    RequestOutcome, RequestRefusal, Restriction, StatusChange, SubjectRequest, SubjectRequestCreate, SubjectRequests, Transfer,
     UnusualReadAlert, UnusualReadAlerts, moment,
 )
 from services.members.handlers import breach, corrections, imports, members, org_units, subject, subject_requests
@@ -53,7 +53,8 @@ def member_json(row: dict[str, Any], *, full: bool, masked: bool = False) -> dic
            "committee": row["committee"], "status": row["status"], "eligible": row["eligible"],
            "ineligible_reason": row["ineligible_reason"], "has_account": row["has_account"],
            "temporary_unit": row["temporary_unit"], "version": row["version"],
-           "admitted_on": iso(row["admitted_on"]), "official_on": iso(row["official_on"])}
+           "admitted_on": iso(row["admitted_on"]), "official_on": iso(row["official_on"]),
+           "restricted": row.get("restricted_at") is not None}
     if full:
         identifiers = {field: row[field] for field in domain.MASKED_FIELDS}
         out.update(domain.mask_fields(identifiers) if masked else identifiers,
@@ -269,6 +270,17 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             row = await members.change_status(
                 db, ctx, user, parse_uuid(member_id), body.status, eligible=body.eligible,
                 ineligible_reason=body.ineligible_reason, reason=body.reason, today=date.today())
+            return json_response(member_json(row, full=False))
+        return await idempotent(request, user, work)
+
+    @router.put("/members/{member_id}/restriction", response_model=MemberSummary,
+                summary="Restrict processing of a member's data at their request, or lift it (hạn chế xử lý)")
+    async def restrict_member(member_id: str, body: Restriction, request: Request, user: CurrentUser):
+        async def work(db):
+            row = await members.restrict_member(db, ctx, user, parse_uuid(member_id), restricted=body.restricted,
+                                                reason=body.reason,
+                                                request_id=parse_uuid(body.request_id, "request_id")
+                                                if body.request_id else None)
             return json_response(member_json(row, full=False))
         return await idempotent(request, user, work)
 

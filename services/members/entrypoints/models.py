@@ -88,6 +88,15 @@ class StatusChange(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
 
 
+class Restriction(BaseModel):
+    """Restricting processing of a member's data at their request (a data-subject request), or lifting it."""
+
+    model_config = ConfigDict(extra="forbid")
+    restricted: bool
+    reason: str = Field(min_length=1, max_length=1000)
+    request_id: str | None = Field(default=None, description="the member's data-subject request this answers")
+
+
 class CorrectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     changes: dict[str, Any]
@@ -176,6 +185,8 @@ class MemberSummary(BaseModel):
     version: int
     admitted_on: date | None
     official_on: date | None
+    restricted: bool = Field(False, description="processing of the member's data is restricted at their request: "
+                                                "the registry's events carry nothing of them meanwhile")
 
 
 class MemberRecord(MemberSummary):

@@ -18,6 +18,7 @@ from services.members.adapters import audit, registry
 from services.members.handlers.access import (
     ORG, REGISTRY_READERS, REGISTRY_WRITERS, Scopes, is_member_concerned, not_found, self_reader,
 )
+from services.members.handlers import subject_requests
 from services.members.handlers.breach import UnusualReads
 from sotay.contracts.members import (
     MemberRegistered, MemberSnapshot, MemberStatusChanged, MemberTransferred, MemberUpdated,
@@ -25,6 +26,7 @@ from sotay.contracts.members import (
 from sotay.kit.auth import Principal
 from sotay.kit.db import unique_violation
 from sotay.kit.events import uuid7
+from sotay.kit.member_keys import seal_personal
 from sotay.kit.http import Problem, decode_cursor, encode_cursor, invalid
 from sotay.kit.outbox import emit
 from sotay.kit.scope import forbidden
@@ -37,11 +39,19 @@ def member_from_row(row: dict[str, Any]) -> domain.Member:
 
 async def emit_snapshot(db: AsyncConnection, ctx: ServiceContext, event_type: type[MemberSnapshot],
                         row: dict[str, Any], **extra: Any) -> None:
-    """Write `event_type`, the member's snapshot as `row` has it now and `extra`, to the outbox."""
-    payload = domain.member_snapshot(member_from_row(row), member_id=row["id"], unit_path=row["unit_path"],
-                                     pii_hash=ctx.pii_hash)
-    await emit(db, registry.SCHEMA, event_type(**payload, **extra), aggregate_id=row["id"],
-               committee=row["committee"], unit=row["unit"], sequence=row["version"])
+    """Write `event_type`, the member's snapshot as `row` has it now and `extra`, to the outbox; the
+    person sealed under the member's key (made, and put in sotay_member_keys, before the event can
+    be published: a replica never waits for a key), or nothing of them while their data is
+    restricted."""
+    member = member_from_row(row)
+    restricted = row.get("restricted_at") is not None
+    personal = None
+    if not restricted:
+        key = await ctx.member_keys.key_for(str(row["id"]))
+        personal = seal_personal(key, str(row["id"]), domain.member_personal(member, pii_hash=ctx.pii_hash))
+    payload = domain.member_snapshot(member, member_id=row["id"], unit_path=row["unit_path"])
+    await emit(db, registry.SCHEMA, event_type(**payload, restricted=restricted, personal=personal, **extra),
+               aggregate_id=row["id"], committee=row["committee"], unit=row["unit"], sequence=row["version"])
 
 
 def parse_or_422(raw: dict[str, Any], today: date, current: domain.Member | None = None) -> domain.Member:
@@ -236,7 +246,7 @@ async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Princ
                                {"from": row["unit"], "to": to_unit}, reason)
     updated = await registry.member_by_id(db, row["id"])
     await emit_snapshot(db, ctx, MemberTransferred, updated, from_unit=row["unit"],
-                        from_committee=row["committee"], transfer_kind=kind, reason=reason)
+                        from_committee=row["committee"], transfer_kind=kind)
     return updated
 
 
@@ -263,5 +273,33 @@ async def change_status(db: AsyncConnection, ctx: ServiceContext, actor: Princip
                                {"status": {"from": row["status"], "to": status},
                                 "eligible": {"from": row["eligible"], "to": updated.eligible}}, reason)
     new_row = await registry.member_by_id(db, row["id"])
-    await emit_snapshot(db, ctx, MemberStatusChanged, new_row, from_status=row["status"], reason=reason)
+    await emit_snapshot(db, ctx, MemberStatusChanged, new_row, from_status=row["status"])
     return new_row
+
+
+async def restrict_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any, *,
+                          restricted: bool, reason: str, request_id: Any | None = None) -> dict:
+    """Restrict processing of a member's data at their request, or lift it (Law 91/2025/QH15: the
+    registry keeps the record under Party rules, but nothing of the person leaves it meanwhile, and
+    every replica drops what it holds of them on the event). A registry writer over the member's
+    unit, never the member concerned; `request_id`, the member's restriction or objection request,
+    is completed with `reason` as what was done."""
+    if not reason.strip():
+        raise invalid([("reason", "is required: it is kept in the member's history and told to the member")])
+    row = await member_for_staff(db, actor, member_id, lock=True)
+    if is_member_concerned(actor, row):
+        raise forbidden("A restriction of your own data is decided by another registry writer.")
+    request = None
+    if request_id is not None:
+        request = await subject_requests.for_staff(db, actor, request_id)
+        if str(request["member_id"]) != str(row["id"]) or request["kind"] not in ("restriction", "objection"):
+            raise invalid([("request_id", "is not this member's open restriction or objection request")])
+    if (row["restricted_at"] is not None) != restricted:
+        await registry.set_restricted(db, row["id"], restricted)
+        await registry.add_history(db, row["id"], actor.subject, "restricted" if restricted else "restriction_lifted",
+                                   {"restricted": {"from": not restricted, "to": restricted}}, reason.strip())
+        row = await registry.member_by_id(db, row["id"])
+        await emit_snapshot(db, ctx, MemberUpdated, row, changed=["restricted"])
+    if request is not None:
+        await subject_requests.decide(db, actor, request_id, complete=True, outcome=reason)
+    return row

@@ -4,7 +4,9 @@ and date of birth (sealed) and the keyed hashes searched by are dropped, and so 
 correction requests proposed of them; the membership facts the unit's statistics and the Party's
 registry keep (card number, name, gender, unit, standing, admission dates) stay. The change is a
 history entry, and a MemberUpdated snapshot with those fields empty, so that identity's replica
-drops them too and a registration can no longer be matched to the person.
+drops them too and a registration can no longer be matched to the person; and the member's event
+key is destroyed, so the keyed hashes of those values in every event sent before open no more
+(sotay/kit/member_keys.py).
 
 History entries are an audit trail (append-only): the values they sealed stay under their data
 key, readable by registry writers only; they go when that key is destroyed, not before.
@@ -61,6 +63,10 @@ async def _minimise(db: AsyncConnection, ctx: ServiceContext, ids: list[Any], ye
     for member_id in ids:
         await registry.add_history(db, member_id, ACTOR, "minimised", {"dropped": DROPPED},
                                    f"retention: left more than {years} years ago")
+        # Crypto-shredding: every event sent before carried the keyed hashes of what was dropped,
+        # sealed under this key; with it destroyed, no copy of them opens any more. The snapshot
+        # below is sealed under a new key (card and name only: the hashes are gone).
+        await ctx.member_keys.destroy(str(member_id))
         row = await registry.member_by_id(db, member_id)
         await emit_snapshot(db, ctx, MemberUpdated, row, changed=DROPPED)
     return requests

@@ -15,9 +15,10 @@ nothing while there are any; `column_problems` adds what the database's own colu
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,8 @@ class Annotations:
     event_fields: list[EventField]
     consumers: dict[str, list[str]]  # an event type's CloudEvents type: the services that consume it
     problems: list[str]
+    # The services given the key that opens member events' sealed part (SOTAY_EVENTS_KEK).
+    key_holders: set[str] = field(default_factory=set)
 
     def columns(self) -> list[PersonalColumn]:
         """Every personal column, service by service, the kit's last."""
@@ -115,7 +118,8 @@ def read(services: Iterable[str] = SERVICES) -> Annotations:
         schemas[name] = read_schema(name, definition.migrations / FILE, terms, problems)
     annotations = Annotations(terms=terms, schemas=schemas,
                               events=[t for d in definitions.values() for t in d.catalogue], event_fields=[],
-                              consumers=consumers_of(definitions), problems=problems)
+                              consumers=consumers_of(definitions), problems=problems,
+                              key_holders={n for n, d in definitions.items() if d.reads_member_keys})
     keys = {c.key for c in annotations.columns()}
     for column in annotations.columns():
         if column.copy_of is not None and column.copy_of not in keys:
@@ -204,7 +208,8 @@ def read_events(path: Path, events: list[type[Event]], columns: set[str], terms:
     problems."""
     if not path.exists():
         problems.append(f"{where(path)}: missing: every event field is classified there")
-    raw = tomllib.loads(path.read_text()).get("events", {}) if path.exists() else {}
+    document = tomllib.loads(path.read_text()) if path.exists() else {}
+    raw, raw_sealed = document.get("events", {}), document.get("sealed", {})
     classes = {c.__name__: c for event in events for c in event.__mro__ if c.__name__ in raw}
     for name in raw:
         if name not in classes:
@@ -228,6 +233,9 @@ def read_events(path: Path, events: list[type[Event]], columns: set[str], terms:
             if field not in spec.get("personal", {}):
                 continue
             note = spec["personal"][field]
+            if "sealed" in note:  # a part sealed under a key: its own fields, each with its form
+                found += sealed_fields(path, event, field, note["sealed"], raw_sealed, columns, terms, problems)
+                continue
             form, source = note.get("form"), note.get("from")
             if form not in terms["forms"]:
                 problems.append(f"{where(path)}: {event.__name__}.{field}: form {form!r} is not a term of [forms] "
@@ -237,6 +245,33 @@ def read_events(path: Path, events: list[type[Event]], columns: set[str], terms:
                                 "of any annotation")
             else:
                 found.append(EventField(event, field, form, source))
+    return found
+
+
+def sealed_fields(path: Path, event: type[Event], field: str, name: str, raw: dict[str, Any], columns: set[str],
+                  terms: dict[str, Any], problems: list[str]) -> list[EventField]:
+    """The fields of `event`'s part `field`, sealed as model `name` of the event's contract module
+    (MemberPersonal: sotay/kit/member_keys.py), classified under [sealed.<name>] like an event's."""
+    model = getattr(sys.modules[event.__module__], name, None)
+    spec = raw.get(name)
+    if model is None or spec is None:
+        problems.append(f"{where(path)}: {event.__name__}.{field}: sealed {name!r} is not a model of "
+                        f"{event.__module__} classified under [sealed.{name}]")
+        return []
+    found = []
+    for inner in model.model_fields:
+        note = spec.get("personal", {}).get(inner)
+        if note is None:
+            if inner not in spec.get("not_personal", []):
+                problems.append(f"{where(path)}: [sealed.{name}]: field {inner} is not classified")
+            continue
+        form, source = note.get("form"), note.get("from")
+        if form not in terms["forms"]:
+            problems.append(f"{where(path)}: {name}.{inner}: form {form!r} is not a term of [forms] in {where(TERMS)}")
+        elif source not in columns:
+            problems.append(f"{where(path)}: {name}.{inner}: from {source!r} is not a personal column of any annotation")
+        else:
+            found.append(EventField(event, f"{field}.{inner}", form, source))
     return found
 
 

@@ -53,7 +53,9 @@ TEXT = {
         "copy_of": "Bản sao của {key}",
         "none": "—",
         "not_kept": "nhận, không lưu",
+        "sealed_not_opened": "nhận bản mã hoá, không có khoá để mở",
         "districts": "hệ thống của các đảng bộ đăng ký nhận (SOTAY_DISTRICT_CONSUMERS)",
+        "districts_sealed": "hệ thống của các đảng bộ đăng ký nhận (SOTAY_DISTRICT_CONSUMERS), chỉ bản mã hoá",
         "in_events": "{field} ({form}): {events}",
         "no": "Không",
         "yes": "Có thể, khi đảng viên bật thông báo: {names}",
@@ -109,7 +111,9 @@ TEXT = {
         "copy_of": "Copy of {key}",
         "none": "—",
         "not_kept": "received, not kept",
+        "sealed_not_opened": "receives it sealed, without the key to open it",
         "districts": "the committees' systems that subscribe (SOTAY_DISTRICT_CONSUMERS)",
+        "districts_sealed": "the committees' systems that subscribe (SOTAY_DISTRICT_CONSUMERS), sealed only",
         "in_events": "{field} ({form}): {events}",
         "no": "No",
         "yes": "It may, once the member turns notifications on: {names}",
@@ -219,8 +223,12 @@ class Record:
                          for (field, form), names in groups.items()) or self.t["none"]
 
     def receivers(self, column: PersonalColumn) -> str:
+        """Where the column goes: the copies kept, the services that receive it without keeping it
+        (sealed only: without the key to open it, unless they hold SOTAY_EVENTS_KEK), and the
+        committees' systems (which never hold that key)."""
         carried = self.carried(column)
         receiving = {s for f in carried for s in self.receivers_of(f.event)}
+        sealed_only = bool(carried) and all(f.form.startswith("sealed_") for f in carried)
         copies = self.copies(column)
         said = []
         for service in [s for s in self.a.schemas if s != KIT]:
@@ -228,9 +236,10 @@ class Record:
             if here:
                 said.append(f"{service}: {', '.join(here)}")
             elif service in receiving:
-                said.append(f"{service}: {self.t['not_kept']}")
+                opened = not sealed_only or service in self.a.key_holders
+                said.append(f"{service}: {self.t['not_kept' if opened else 'sealed_not_opened']}")
         if carried:
-            said.append(self.t["districts"])
+            said.append(self.t["districts_sealed" if sealed_only else "districts"])
         return "; ".join(said) or self.t["none"]
 
     def abroad(self, column: PersonalColumn) -> str:

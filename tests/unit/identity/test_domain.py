@@ -3,32 +3,38 @@ from datetime import date
 import pytest
 
 from services.identity.domain import (
+    DIFFERS,
     RegistryEntry,
     SlidingWindow,
     Throttles,
     attempt,
     committee_of,
     comparison,
+    given,
     mask_phone,
     match_registration,
     not_approvable,
     password_problems,
+    public_reasons,
     registration_key,
     roles_covering,
     token_digest,
 )
 
 
+def pii(value: str) -> str:
+    return f"h({value})"  # a stand-in for the keyed hash: what matters is equal in, equal out
+
+
 def entry(**kw) -> RegistryEntry:
-    values = dict(member_id="m1", party_card_no="0100000001", name_folded="nguyen van an",
-                  date_of_birth=date(1960, 1, 2), unit="c1", unit_path="/city/k/g/c1/", committee="k",
-                  status="active", eligible=True, phone_hash="h")
+    values = dict(member_id="m1", card_hash=pii("0100000001"), name_hash=pii("nguyen van an"),
+                  dob_hash=pii("1960-01-02"), unit="c1", unit_path="/city/k/g/c1/", committee="k",
+                  status="active", eligible=True, phone_hash=pii("+84912345678"))
     return RegistryEntry(**{**values, **kw})
 
 
-def match(e, **kw):
-    values = dict(full_name="Nguyễn Văn An", date_of_birth=date(1960, 1, 2), phone_hash="h", entry=e,
-                  has_account=False, has_pending=False)
+def match(e, full_name="Nguyễn Văn An", date_of_birth=date(1960, 1, 2), phone="+84912345678", **kw):
+    values = dict(given=given(full_name, date_of_birth, phone, pii), entry=e, has_account=False, has_pending=False)
     return match_registration(**{**values, **kw})
 
 
@@ -38,12 +44,24 @@ def test_matching_outcomes():
     assert match(entry(), has_account=True).result == "already_registered"
     assert match(entry(), has_pending=True).result == "already_registered"
     assert match(entry(status="deceased")).result == "not_eligible"
-    differ = match(entry(), date_of_birth=date(1961, 1, 2), phone_hash="other")
+    differ = match(entry(), date_of_birth=date(1961, 1, 2), phone="+84900000000")
     assert differ.result == "details_differ"
     assert differ.reasons == ("differs: date_of_birth", "differs: phone")
     assert match(entry(phone_hash=None)).reasons == ("differs: phone (none on record)",)
     # Accents and spacing do not make a name differ.
     assert match(entry(), full_name="  NGUYEN  van an ").result == "matched"
+    # A member minimised by retention (no date of birth any more) matches no registration.
+    assert match(entry(dob_hash=None)).reasons == ("differs: date_of_birth",)
+
+
+def test_the_event_never_says_which_personal_field_differed():
+    """RegistrationSubmitted goes to district systems: one guessing a card would learn from "differs:
+    date_of_birth" that the name and phone were right. The approver's page keeps the detail."""
+    for which in ({"full_name": "Trần Văn Bình"}, {"date_of_birth": date(1961, 1, 2)}, {"phone": "+84900000000"}):
+        differ = match(entry(), **which)
+        assert public_reasons(differ) == [DIFFERS]
+    assert public_reasons(match(None)) == ["party card number not in the registry"]
+    assert public_reasons(match(entry())) == []
 
 
 def test_password_rules():
@@ -67,15 +85,17 @@ def test_a_sliding_window_admits_its_limit_then_waits_for_the_oldest_to_leave():
     assert window.wait([1] * 10_000) == 899  # never longer than the window: no lock-out
 
 
-def test_the_approver_sees_each_field_beside_the_registry_with_phones_by_their_last_digits():
-    given = {"full_name": "Nguyễn Văn An", "date_of_birth": "1960-01-02", "phone": "+84912345678"}
-    registry = {"full_name": "Nguyễn Văn Ân", "date_of_birth": "1960-01-02", "phone_tail": "999"}
-    rows = comparison(given, registry, ["differs: full_name", "differs: phone"])
+def test_the_approver_sees_each_field_with_the_verdict_and_phones_by_their_last_digits():
+    """The registry's name and date of birth are keyed hashes in identity: the approver reads the
+    verdict beside what the registrant wrote, and the registry's phone by its last three digits."""
+    given_ = {"full_name": "Nguyễn Văn An", "date_of_birth": "1960-01-02", "phone": "+84912345678"}
+    registry = {"phone_tail": "999"}
+    rows = comparison(given_, registry, ["differs: full_name", "differs: phone"])
     assert rows == [
-        {"field": "full_name", "given": "Nguyễn Văn An", "registry": "Nguyễn Văn Ân", "same": False},
-        {"field": "date_of_birth", "given": "1960-01-02", "registry": "1960-01-02", "same": True},
+        {"field": "full_name", "given": "Nguyễn Văn An", "registry": None, "same": False},
+        {"field": "date_of_birth", "given": "1960-01-02", "registry": None, "same": True},
         {"field": "phone", "given": "*******678", "registry": "*******999", "same": False}]
-    assert comparison(given, None, []) is None
+    assert comparison(given_, None, []) is None
     assert mask_phone(None) is None
 
 

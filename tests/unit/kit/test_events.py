@@ -18,7 +18,9 @@ def test_uuid7_is_version_7_and_sorts_by_creation_time():
 
 
 def test_event_type_and_subject_follow_the_contract():
-    assert MemberRegistered.event_type() == "sotay.members.MemberRegistered.v1"
+    # Version 2 since member events seal the person under the member's key (issue 19).
+    assert MemberRegistered.event_type() == "sotay.members.MemberRegistered.v2"
+    assert OrgUnitCreated.event_type() == "sotay.members.OrgUnitCreated.v1"
     assert MemberRegistered.subject_for("ba-dinh") == "sotay.members.member_registered.ba-dinh"
     assert OrgUnitCreated.subject_pattern() == "sotay.members.org_unit_created.*"
     assert snake_case("AccountApproved") == "account_approved"

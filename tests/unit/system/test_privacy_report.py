@@ -35,10 +35,14 @@ def defaults(annotations) -> dict[str, str]:
 def test_the_annotations_are_complete_and_every_event_field_is_classified(annotations):
     assert annotations.problems == []
     classified = {(f.event, f.field) for f in annotations.event_fields}
-    # The registry's snapshot in every member event: the citizen ID and the phone only as keyed hashes.
+    # The registry's snapshot in every member event: the person sealed under the member's key, what
+    # identity matches on as keyed hashes inside; no date of birth, gender, citizen ID or phone.
     snapshot = {f.field: f.form for f in annotations.event_fields if f.event.__name__ == "MemberRegistered"}
-    assert snapshot["citizen_id_hash"] == snapshot["phone_hash"] == "keyed_hash"
-    assert snapshot["full_name"] == snapshot["date_of_birth"] == "clear"
+    assert snapshot["personal.citizen_id_hash"] == snapshot["personal.phone_hash"] == "sealed_keyed_hash"
+    assert snapshot["personal.date_of_birth_hash"] == "sealed_keyed_hash"
+    assert snapshot["personal.full_name"] == snapshot["personal.party_card_no"] == "sealed_clear"
+    assert snapshot["unit"] == snapshot["status"] == "clear"
+    assert not any(f in snapshot for f in ("full_name", "date_of_birth", "gender", "admitted_on", "party_card_no"))
     assert not any(field in ("citizen_id", "phone", "password_hash") for _, field in classified)
 
 
@@ -58,12 +62,14 @@ def test_every_personal_field_is_in_the_record_with_its_facts(annotations):
     assert citizen_id["sensitivity"] == "Nhạy cảm"
     assert citizen_id["stored"].startswith("Mã hoá (AES-256-GCM")
     assert "Bí thư chi bộ (che bớt" in citizen_id["readers"]
-    assert "citizen_id_hash (Băm có khoá (HMAC-SHA256)): MemberRegistered, MemberUpdated" in citizen_id["events"]
+    assert ("personal.citizen_id_hash (Băm có khoá, mã hoá bằng khoá riêng của đảng viên): MemberRegistered, "
+            "MemberUpdated") in citizen_id["events"]
     assert citizen_id["abroad"] == "Không"
     # Replicas: where the name is copied, and who receives it without keeping it.
     full_name = record.row(annotations.column("members.members.full_name"))["receivers"]
-    assert "identity: registry_members.name_folded, registry_members.full_name" in full_name
-    assert "content: readers.full_name" in full_name and "metrics: nhận, không lưu" in full_name
+    assert "identity: registry_members.name_hash" in full_name and "content: readers.full_name" in full_name
+    # Metrics and the committees' systems get the sealed part without the key that opens it.
+    assert "metrics: nhận bản mã hoá, không có khoá để mở" in full_name and "chỉ bản mã hoá" in full_name
     assert record.row(annotations.column("identity.registry_members.phone_hash"))["source"] == \
         "Bản sao của members.members.phone"
 
