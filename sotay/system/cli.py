@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
                                                          "registrations, expired sessions and reset codes")
     retention_run.add_argument("--dry-run", action="store_true", help="count what would go, change nothing")
 
+    members = sub.add_parser("members", help="the member registry")
+    members_sub = members.add_subparsers(dest="members_command", required=True)
+    members_sub.add_parser("republish", help="send every member's snapshot again (after an upgrade that changed "
+                                             "what member events carry: docs/events.md)")
+
     privacy = sub.add_parser("privacy", help="personal data (Law 91/2025/QH15)")
     privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
     report = privacy_sub.add_parser("report", help="write the record of processing (record-of-processing.md and "
@@ -458,6 +463,18 @@ async def _members_keys(action: str, settings: Settings) -> int:
     return 0
 
 
+def cmd_members(args, settings: Settings) -> int:
+    """`sotay members republish`: every member's snapshot written again (services/members/handlers/
+    republish.py); the events wait in the outbox for members' relay."""
+    from services.members.handlers.republish import republish
+
+    async def run():
+        async with offline_service("members", settings) as ctx:
+            return await republish(ctx)
+    print(f"members: {asyncio.run(run()):,} snapshots written again; members' relay publishes them")
+    return 0
+
+
 def cmd_retention(args, settings: Settings) -> int:
     """What the retention job does (services/*/handlers/retention.py), now, with the settings'
     terms; counts only. Minimised members' MemberUpdated events wait in the outbox for members' relay."""
@@ -611,7 +628,7 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
             "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key, "privacy": cmd_privacy,
-            "retention": cmd_retention}
+            "retention": cmd_retention, "members": cmd_members}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -52,13 +52,25 @@ async def _no_sessions_to_end(account_id: str) -> None:
     return None
 
 
+# Identity's and content's consumers open member events with the service's member keys (and
+# identity hashes cards with its key): bound to the running world's contexts by `bound` below.
+LATE = {"identity": SimpleNamespace(), "content": SimpleNamespace()}
+
+
 def all_consumers() -> list[tuple[str, Consumer]]:
-    out = [("members", accounts_consumer()), ("identity", identity_registry(_no_sessions_to_end)),
-           ("content", content_registry())]
+    out = [("members", accounts_consumer()), ("identity", identity_registry(LATE["identity"], _no_sessions_to_end)),
+           ("content", content_registry(LATE["content"]))]
     return out + [("metrics", c) for c in metrics_consumers()]
 
 
 CONSUMERS = all_consumers()
+
+
+@pytest.fixture(autouse=True)
+def bound(world):
+    for name, late in LATE.items():
+        context = world.system.runtimes[name].context
+        late.member_keys, late.pii_hash = context.member_keys, context.pii_hash
 
 
 @dataclass

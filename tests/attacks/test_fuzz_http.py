@@ -159,6 +159,7 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/members/{member_id}/transfers": {"to_unit": "bd-g1-c2", "reason": "chuyển"},
         "POST /api/members/v1/members/{member_id}/status": {"status": "active", "eligible": True,
                                                              "ineligible_reason": None, "reason": "x"},
+        "PUT /api/members/v1/members/{member_id}/restriction": {"restricted": False, "reason": "x"},
         "POST /api/members/v1/members/{member_id}/corrections": {"changes": {"phone": "0912000888"}, "note": "x"},
         "POST /api/members/v1/corrections/{request_id}/accept": {"reason": "đúng"},
         "POST /api/members/v1/corrections/{request_id}/reject": {"reason": "không đúng"},

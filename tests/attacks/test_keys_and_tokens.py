@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 import services.content
 import services.members
+import services.metrics
 from services.identity.adapters import keys as signing_keys
 from sotay.kit.auth import AUDIENCE, ISSUER, JWKS_BUCKET, JWKS_KEY, Grant, jwk, key_id, mint_token, sign_jwks
 from sotay.kit.keys import MissingKey, b64url, key_encryption_key, unseal
@@ -74,7 +75,7 @@ def test_no_service_but_identity_gets_a_private_key(tmp_path, nats_url, database
     root = Ed25519PrivateKey.generate()
     public = b64url(root.public_key().public_bytes_raw())
     production = Settings(env="production", data_dir=tmp_path, jwks_root_public_key=public,
-                          pii_hmac_key="x" * 64)
+                          pii_hmac_key="x" * 64, events_kek=b64url(b"\x07" * 32))
     content = ServiceRuntime(services.content.definition(), production, nats_url, database_url)
     members = ServiceRuntime(services.members.definition(), production, nats_url, database_url)
     for runtime in (content, members):
@@ -92,6 +93,16 @@ def test_no_service_but_identity_gets_a_private_key(tmp_path, nats_url, database
                        database_url).load_keys()
     with pytest.raises(MissingKey, match="SOTAY_KEY_ENCRYPTION_KEY"):
         key_encryption_key(Settings(env="production", data_dir=tmp_path))
+    # The key that opens what member events say of a person: members, identity and content stop
+    # without it; metrics is never given it (it needs nothing of a person).
+    for definition in (services.members.definition(), services.content.definition()):
+        with pytest.raises(MissingKey, match="SOTAY_EVENTS_KEK"):
+            ServiceRuntime(definition, production.model_copy(update={"events_kek": None}), nats_url,
+                           database_url).load_keys()
+    metrics = ServiceRuntime(services.metrics.definition(), production.model_copy(update={"events_kek": None}),
+                             nats_url, database_url)
+    metrics.load_keys()
+    assert metrics.context.events_kek is None and not services.metrics.definition().reads_member_keys
 
 
 async def test_sotay_token_refuses_in_production_and_signs_with_identity_s_key_otherwise(world, tmp_path,

@@ -5,8 +5,11 @@ registry refused with the standard reason, which the member reads."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import expect
+from sqlalchemy import text
 
 from sotay.kit import workdays
 from sotay.kit.clock import hanoi_day
@@ -82,5 +85,23 @@ async def test_a_member_asks_and_the_unit_admin_acknowledges(system, browser):
         await expect(refused).to_contain_text("Lý do không thực hiện: Hồ sơ đảng viên được lưu giữ theo Điều lệ")
         await expect(page.locator("#my-requests li", has_text="Chỉ bí thư chi bộ")).to_contain_text(
             "Chi bộ đã nhận, đang giải quyết")
+
+        # The unit admin restricts processing, which settles the request: the member reads what was
+        # done, and the registry's record says the data is restricted.
+        restriction = console.locator("#dsr-list li", has_text="Chỉ bí thư chi bộ")
+        await restriction.locator("button.restrict").click()
+        await expect(restriction.locator("form.restrict-form textarea")).to_have_value(
+            re.compile("^Đã hạn chế xử lý dữ liệu của đồng chí"))
+        await restriction.locator("form.restrict-form button.send").click()
+        await expect(console.locator("#dsr-done")).to_have_text("Đã cập nhật yêu cầu của đồng chí Lê Văn Cường.")
+        await expect(console.locator("#dsr-list li", has_text="Chỉ bí thư chi bộ")).to_have_count(0)
+        await page.reload()
+        await page.click('a[href="#profile"]')
+        await expect(page.locator("#my-requests li", has_text="Chỉ bí thư chi bộ")).to_contain_text(
+            "Đã hạn chế xử lý dữ liệu của đồng chí")
+        async with system.runtimes["members"].context.engine.connect() as db:
+            restricted = (await db.execute(text(
+                "SELECT restricted_at IS NOT NULL FROM members WHERE party_card_no = '010000003'"))).scalar_one()
+        assert restricted
         await phone.close()
         await desk.close()

@@ -235,3 +235,23 @@ async def test_a_sealed_part_moved_onto_another_members_event_is_dead_lettered(s
     finally:
         await nc.close()
     assert (await replicas_of(system, cuong))["identity"] == before["identity"]
+
+
+async def test_republish_sends_every_member_again_and_the_replicas_take_it(system, nats_url):
+    """After the upgrade to version 2 identity's replica held no hashes (migration 008 dropped the
+    clear columns): `sotay members republish` sends every snapshot again, each a version newer."""
+    from services.members.handlers.republish import republish
+
+    mid = await member_id(system, BINH)
+    async with system.runtimes["identity"].context.engine.begin() as db:  # as the migration left it
+        await db.execute(text("UPDATE registry_members SET card_hash = NULL, name_hash = NULL, dob_hash = NULL "
+                              "WHERE member_id = CAST(:m AS uuid)"), {"m": mid})
+    assert await republish(system.runtimes["members"].context, batch=2) == 3
+
+    async def hashed():
+        async with system.runtimes["identity"].context.engine.connect() as db:
+            return (await db.execute(text("SELECT card_hash IS NOT NULL FROM registry_members "
+                                          "WHERE member_id = CAST(:m AS uuid)"), {"m": mid})).scalar_one()
+    await eventually(hashed)
+    last = (await stream_events(nats_url, mid))[-1]
+    assert last["type"] == "sotay.members.MemberUpdated.v2" and last["data"]["changed"] == []

@@ -41,6 +41,11 @@ Sotay.words({
     dsr_erasure: "Xoá dữ liệu", dsr_other: "Yêu cầu khác",
     dsr_received: "Chưa trả lời", dsr_acknowledged: "Đang giải quyết", dsr_extended_s: "Đang giải quyết (đã gia hạn)",
     dsr_as_correction: "Quyết định ở mục Đề nghị sửa thông tin",
+    dsr_restrict: "Hạn chế xử lý dữ liệu", dsr_restrict_outcome: "Kết quả (đảng viên sẽ đọc được)",
+    dsr_restrict_preset: "Đã hạn chế xử lý dữ liệu của đồng chí: hồ sơ vẫn được lưu giữ theo quy định của Đảng, "
+      + "nhưng không còn được chia sẻ sang các hệ thống khác cho đến khi đồng chí đề nghị bỏ hạn chế.",
+    restricted_note: "Dữ liệu của đồng chí này đang được hạn chế xử lý theo yêu cầu: hồ sơ được lưu giữ nhưng "
+      + "không chia sẻ sang các hệ thống khác.",
     more: "Xem thêm", more_note: "Còn thêm người khác. Bấm “Xem thêm”, hoặc gõ đủ họ tên hay số thẻ để tìm nhanh hơn.",
     template: "Tải tệp mẫu (XLSX)", template_note: "Dòng đầu là tên cột bằng tiếng Việt (Số thẻ đảng viên, Họ và tên, Ngày sinh, Chi bộ…); ngày ghi ngày/tháng/năm, ví dụ 01/05/1960; chi bộ ghi tên.",
     unit_search: "Gõ tên chi bộ, ví dụ: Chi bộ số 2", unit_none: "Không thấy chi bộ nào.", unit_pick: "Đề nghị chọn một chi bộ trong danh sách.",
@@ -89,6 +94,11 @@ Sotay.words({
     dsr_erasure: "Erasure", dsr_other: "Something else",
     dsr_received: "Not answered yet", dsr_acknowledged: "In hand", dsr_extended_s: "In hand (extended)",
     dsr_as_correction: "Decided under Correction requests",
+    dsr_restrict: "Restrict processing", dsr_restrict_outcome: "What was done (the member reads it)",
+    dsr_restrict_preset: "Processing of your data is restricted: the record is kept under the Party's rules, but it is "
+      + "no longer shared with other systems until you ask for the restriction to be lifted.",
+    restricted_note: "This member's data is restricted at their request: the record is kept but not shared with other "
+      + "systems.",
     more: "Show more", more_note: "There are more. Press “Show more” or type more of the name, or the card number.",
     template: "Download the template (XLSX)", template_note: "The first row names the columns in Vietnamese (Số thẻ đảng viên, Họ và tên, Ngày sinh, Chi bộ…); dates day/month/year, e.g. 01/05/1960; the cell by its name.",
     unit_search: "Type a cell's name, e.g. Chi bộ số 2", unit_none: "No cell found.", unit_pick: "Choose a cell from the list.",
@@ -304,6 +314,7 @@ async function openMember(id) {
     $("member").replaceChildren(el("h3", { id: "member-name", tabindex: "-1" }, m.full_name),
       el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [el("dt", {}, Sotay.t(k)), el("dd", { "data-field": k }, v)])),
       left ? el("p", { id: "member-left", class: "notice" }, fill(Sotay.t("left_note"), { standing: Sotay.t(`left_${m.status}`) })) : "",
+      m.restricted ? el("p", { id: "member-restricted", class: "notice" }, Sotay.t("restricted_note")) : "",
       el("p", { id: "member-done", class: "notice", role: "status" }), left ? "" : transferForm(m, here), change);
     // The record opens below the list: take the reader there.
     $("member").scrollIntoView({ block: "start" });
@@ -447,6 +458,30 @@ function requestActions(r) {
   if (r.correction_id) {
     actions.append(el("p", { class: "muted" }, Sotay.t("dsr_as_correction")));
     return actions;
+  }
+  if (["restriction", "objection"].includes(r.kind)) {
+    // Restricting settles the request: the record stays, nothing of the member leaves the registry
+    // (PUT …/restriction with the request's id completes it with these words).
+    actions.append(button("restrict", "dsr_restrict", () => {
+      const outcome = text("restrict", "dsr_restrict_outcome");
+      outcome.value = Sotay.t("dsr_restrict_preset");
+      const form = el("form", { class: "dsr-form restrict-form", novalidate: "" },
+        ...labelled(outcome, "dsr_restrict_outcome"),
+        el("div", { class: "actions" }, el("button", { type: "submit", class: "send" }, Sotay.t("dsr_send")),
+          el("button", { type: "button", class: "secondary", onclick: () => { form.remove(); actions.hidden = false; } },
+            Sotay.t("cancel"))));
+      Sotay.sending(form, async (key) => {
+        Sotay.clearFieldErrors(form);
+        if (!outcome.value.trim()) { Sotay.fieldError(outcome, Sotay.t("reason_needed")); outcome.focus(); return; }
+        await Sotay.json(`/api/members/v1/members/${r.member_id}/restriction`, { method: "PUT",
+          headers: { "Content-Type": "application/json", "Idempotency-Key": key },
+          body: JSON.stringify({ restricted: true, reason: outcome.value.trim(), request_id: r.id }) });
+        await loadRequests(fill(Sotay.t("dsr_done"), { name: r.full_name }));
+      }, (err) => { Sotay.showFieldErrors(form, err, () => outcome); fail(err); });
+      actions.hidden = true;
+      actions.after(form);
+      outcome.focus();
+    }));
   }
   actions.append(button("complete", "dsr_complete", () => {
     const outcome = text("complete", "dsr_outcome");

@@ -57,9 +57,11 @@ async def load_demo_rollout(ctx: ServiceContext, *, members: int, seed: int = 20
     for start in range(0, len(chosen), CHUNK):
         part, now = chosen[start:start + CHUNK], datetime.now(UTC)
         async with ctx.engine.begin() as db:
-            found = {r.party_card_no: r for r in await db.execute(text(
-                "SELECT party_card_no, member_id, unit, unit_path, committee FROM registry_members "
-                "WHERE party_card_no = ANY(:c)"), {"c": [r["party_card_no"] for r in part]})}
+            # The replica finds a member by their card's keyed hash (it holds nothing else of them).
+            hashed = {ctx.pii_hash(r["party_card_no"]): r["party_card_no"] for r in part}
+            found = {hashed[r.card_hash]: r for r in await db.execute(text(
+                "SELECT card_hash, member_id, unit, unit_path, committee FROM registry_members "
+                "WHERE card_hash = ANY(:c)"), {"c": list(hashed)})}
             regs, accounts, events, consents = [], [], [], []
             for r in part:
                 entry = found.get(r["party_card_no"])
