@@ -18,7 +18,8 @@ from __future__ import annotations
 import sys
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as default
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class Annotations:
     consumers: dict[str, list[str]]  # an event type's CloudEvents type: the services that consume it
     problems: list[str]
     # The services given the key that opens member events' sealed part (SOTAY_EVENTS_KEK).
-    key_holders: set[str] = field(default_factory=set)
+    key_holders: set[str] = default(default_factory=set)
 
     def columns(self) -> list[PersonalColumn]:
         """Every personal column, service by service, the kit's last."""
