@@ -399,7 +399,7 @@ class Reader:
 PURPOSES = ("registry", "correction_review", "self", "access_review", "breach_notification", "request_review")
 # Reads kept before their purpose was: told from what was read.
 PURPOSE_OF_WHAT = {"record": "registry", "history": "registry", "corrections": "correction_review", "self": "self",
-                   "reads": "access_review", "requests": "request_review"}
+                   "reads": "access_review", "requests": "request_review", "search": "registry"}
 
 
 def purpose_of(read: Mapping[str, Any]) -> str:

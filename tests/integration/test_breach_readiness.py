@@ -275,3 +275,24 @@ async def test_reads_crossing_the_threshold_together_raise_one_alert(system):
     async with engine.connect() as db:
         count = await db.execute(text("SELECT count(*) FROM unusual_reads WHERE actor = 'clerk-race'"))
         assert count.scalar_one() == 1
+
+
+async def test_a_search_or_a_list_is_audited_with_the_members_it_showed(system):
+    """A search result shows names, cards and dates of birth: each page is an audit row naming the
+    members shown (what = 'search'), which their access history then lists. An empty page reads
+    nobody and writes nothing; the alert counts full records only."""
+    searcher = clerk(system, "clerk-search")
+    found = await system.client.get(f"{API}/members", params={"q": "tran thi binh"}, headers=searcher)
+    assert found.status_code == 200 and [m["full_name"] for m in found.json()["items"]] == ["Trần Thị Bình"]
+    listed = await system.client.get(f"{API}/members", params={"unit": "bd-g1-c1", "limit": 3}, headers=searcher)
+    assert len(listed.json()["items"]) == 3
+    none = await system.client.get(f"{API}/members", params={"q": "khong ai ten the"}, headers=searcher)
+    assert none.status_code == 200 and none.json()["items"] == []
+    rows = await audit_rows(system, actor="clerk-search")
+    assert [(r["what"], r["purpose"], r["actor_role"], r["actor_unit"]) for r in rows] == [
+        ("search", "registry", "unit_admin", "ba-dinh")] * 2
+    assert rows[0]["member_ids"] == [system.members[1]["id"]]
+    assert rows[1]["member_ids"] == [m["id"] for m in listed.json()["items"]]
+    history = (await system.client.get(f"{API}/members/{system.members[1]['id']}/reads",
+                                       headers=clerk(system, "board-ba-dinh"))).json()
+    assert ("clerk-search", "search") in [(r["account"], r["what"]) for r in history["reads"]]

@@ -34,7 +34,7 @@ from sotay.kit.db import create_engine, migrate
 from sotay.kit.embedded import terminate, wait_for_port, free_port, nats_server_binary, postgres_bin_dir
 from sotay.kit.service import NotSetUp, ServiceRuntime, inbox_prefix, set_up_nats
 from sotay.kit.settings import Settings
-from sotay.kit.streams import DLQ_STREAM, ROLLOUT_BUCKET, STREAMS, ensure_bucket, stream_for_service
+from sotay.kit.streams import DLQ_STREAM, MEMBER_KEYS_BUCKET, ROLLOUT_BUCKET, STREAMS, ensure_bucket, stream_for_service
 from tests.support.system import eventually
 
 pytestmark = pytest.mark.integration
@@ -277,7 +277,7 @@ async def test_migrate_sets_up_streams_buckets_and_every_consumer(set_up, connec
     admin = await connect("admin")
     for stream in STREAMS:
         await admin.js.stream_info(stream)
-    for bucket in (JWKS_BUCKET, REVOKED_BUCKET, ROLLOUT_BUCKET):
+    for bucket in (JWKS_BUCKET, REVOKED_BUCKET, ROLLOUT_BUCKET, MEMBER_KEYS_BUCKET):
         await admin.js.key_value(bucket)
     for service, owned in consumers.items():
         for stream, name in owned:
@@ -389,6 +389,27 @@ async def test_only_identity_and_metrics_put_into_their_buckets(set_up, connect)
     await asyncio.sleep(0.1)
     assert not metrics.violated("subscription", "sotay.metrics.rollout.*")
     assert members.violated("subscription", "sotay.metrics.rollout.*")
+
+
+async def test_member_keys_are_made_by_members_read_by_identity_and_content_only(set_up, connect):
+    """The keys that open what member events say of a person (sotay/kit/member_keys.py): members
+    writes them; identity and content read one by direct get; metrics and a district system, which
+    receive the sealed parts, can neither read nor write a key."""
+    members, identity, content = await connect("members"), await connect("identity"), await connect("content")
+    metrics, district = await connect("metrics"), await connect(f"district-{DISTRICT}")
+    made = await (await members.js.key_value(MEMBER_KEYS_BUCKET)).put("probe-member", b"{}")
+    for reader in (identity, content):
+        assert (await (await reader.js.key_value(MEMBER_KEYS_BUCKET)).get("probe-member")).revision == made
+    direct = f"$JS.API.DIRECT.GET.KV_{MEMBER_KEYS_BUCKET}.$KV.{MEMBER_KEYS_BUCKET}.probe-member"
+    await refused(identity.js.publish(f"$KV.{MEMBER_KEYS_BUCKET}.probe-member", b"x", timeout=0.5),
+                  content.js.publish(f"$KV.{MEMBER_KEYS_BUCKET}.probe-member", b"x", timeout=0.5),
+                  metrics.nc.request(direct, b"", timeout=0.5),
+                  metrics.js.stream_info(f"KV_{MEMBER_KEYS_BUCKET}"),
+                  district.nc.request(direct, b"", timeout=0.5),
+                  district.js.stream_info(f"KV_{MEMBER_KEYS_BUCKET}"))
+    assert metrics.violated("publish", direct) and district.violated("publish", direct)
+    admin = await connect("admin")
+    assert (await (await admin.js.key_value(MEMBER_KEYS_BUCKET)).get("probe-member")).revision == made
 
 
 # --- a district system --------------------------------------------------------------------

@@ -756,13 +756,15 @@ const HELD_WORDS = {
     create_user: "tạo tài khoản cán bộ", notice_version: "Phiên bản thông báo", method: "Cách thức",
     client: "Trình duyệt", given: "đồng ý", withdrawn: "rút lại", push: "thông báo đẩy",
     read_consents: "xem danh sách đồng ý của đơn vị", minimised: "xoá bớt dữ liệu khi hết thời hạn lưu",
-    dropped: "Đã xoá" },
+    dropped: "Đã xoá", search: "tìm kiếm, danh sách đảng viên", restricted: "hạn chế xử lý dữ liệu",
+    restriction_lifted: "bỏ hạn chế xử lý dữ liệu", phone_tail: "3 số cuối điện thoại" },
   en: { member_id: "Member id", account_id: "Account id", party_card_no: "Party card number", full_name: "Full name",
     date_of_birth: "Date of birth", phone: "Phone", unit: "Cell", status: "Standing", at: "At",
     actor_role: "Reader's role", actor_unit_name: "Reader's unit", what: "Read", purpose: "Why",
     notice_version: "Notice version", method: "How", client: "Browser", given: "agreed", withdrawn: "withdrew",
     push: "push notifications", account: "Account", minimised: "minimised at the end of retention",
-    dropped: "Dropped" },
+    dropped: "Dropped", search: "a search or a list of members", restricted: "processing restricted",
+    restriction_lifted: "restriction lifted", phone_tail: "Last three digits of the phone", eligible: "May use the handbook" },
 };
 const heldWord = (code) => (HELD_WORDS[Sotay.lang] || {})[code] || HELD_WORDS.vi[code] || code;
 // A value as a person reads it: dates dd/mm/yyyy (with the time when there is one), yes/no, lists joined.

@@ -25,7 +25,7 @@ ROLES = {"member": "Đảng viên", "cell_secretary": "Bí thư chi bộ", "unit
          "city_admin": "Quản trị thành phố"}
 WHAT = {"record": "Hồ sơ đảng viên", "self": "Hồ sơ của chính mình", "history": "Lịch sử thay đổi hồ sơ",
         "corrections": "Đề nghị sửa thông tin", "reads": "Lịch sử truy cập hồ sơ",
-        "requests": "Yêu cầu về dữ liệu cá nhân"}
+        "requests": "Yêu cầu về dữ liệu cá nhân", "search": "Kết quả tìm kiếm, danh sách đảng viên"}
 PURPOSES = {"registry": "Quản lý hồ sơ đảng viên", "correction_review": "Xét đề nghị sửa thông tin",
             "self": "Đảng viên tự xem thông tin của mình", "access_review": "Tra cứu lịch sử truy cập",
             "breach_notification": "Lập hồ sơ thông báo vi phạm", "request_review": "Giải quyết yêu cầu về dữ liệu cá nhân"}
@@ -36,7 +36,8 @@ SHOWN = {"record": RECORD, "self": RECORD,
          "history": "các thay đổi của hồ sơ (giá trị trước và sau mỗi lần sửa)",
          "corrections": "đề nghị sửa thông tin và giá trị hiện tại của các trường được đề nghị",
          "reads": "danh sách người đã xem hồ sơ (không có số căn cước, số điện thoại)",
-         "requests": "yêu cầu của đảng viên về dữ liệu của mình (họ tên, số thẻ, nội dung yêu cầu)"}
+         "requests": "yêu cầu của đảng viên về dữ liệu của mình (họ tên, số thẻ, nội dung yêu cầu)",
+         "search": "dòng danh sách: họ tên, số thẻ đảng viên, ngày sinh, giới tính, đơn vị, tình trạng"}
 
 DETAIL = ["STT", "Thời điểm truy cập (giờ Hà Nội)", "Số thẻ đảng viên", "Họ và tên", "Đơn vị",
           "Tài khoản truy cập", "Người truy cập", "Vai trò", "Đơn vị của vai trò", "Nội dung đã xem",

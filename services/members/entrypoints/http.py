@@ -185,7 +185,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     async def search(user: Principal, q: str | None, unit: str | None, cursor: str | None, limit: int,
                      *, phones: bool) -> Response:
-        async with engine.connect() as db:
+        async with engine.begin() as db:  # its audit row commits with the page shown
             page, next_cursor = await members.search_members(db, user, q, unit, cursor, limit, phones=phones)
         return page_json([member_json(r, full=False) for r in page], next_cursor)
 

@@ -148,7 +148,10 @@ async def search_members(db: AsyncConnection, actor: Principal, q: str | None, u
     """A page of members in the actor's units matching `q` (domain.interpret_query), inside
     `unit` if given, in (unit_path, id) order, and the cursor of the next page (None when none
     follows)."""
-    scopes = await ORG.scoped(db, actor, REGISTRY_READERS)
+    found = await Scopes.of(db, actor)
+    scopes = found.readable
+    if not scopes:
+        scopes = await ORG.scoped(db, actor, REGISTRY_READERS)  # refuses, saying which roles may search
     unit_path = None
     if unit:
         target = await registry.unit_by_code(db, unit)
@@ -160,6 +163,9 @@ async def search_members(db: AsyncConnection, actor: Principal, q: str | None, u
     rows = await registry.search_members(db, scopes=scopes, q_folded=folded, card_no=card_no, phone=phone,
                                          unit_path=unit_path, limit=limit + 1, after=after)
     page = rows[:limit]
+    if page:  # what a page shows of members (names, cards, dates of birth) is audited, as any read
+        await audit.audit_read(db, found.reader(actor), "search", [m["id"] for m in page],
+                               masked=False, purpose="registry")
     return page, encode_cursor(page[-1]["unit_path"], str(page[-1]["id"])) if len(rows) > limit else None
 
 
