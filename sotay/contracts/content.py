@@ -106,13 +106,40 @@ class DocumentAdded(ContentEvent):
 
 
 class MeetingScheduled(ContentEvent):
-    """A cell's meeting was called, with its agenda and documents sent ahead."""
+    """A cell's meeting was called (planned), with its agenda and documents sent ahead: the
+    month's regular meeting, due by the 20th of the month before, or a thematic one."""
 
     meeting_id: str
     cell: str
     starts_at: datetime
     place: str
     documents: list[str]
+    kind: Literal["regular", "thematic"] = "regular"
+
+
+class MeetingHeld(ContentEvent):
+    """The cell's secretary recorded that the meeting took place: how many members the cell had
+    and how many came, and whether its minutes (biên bản) are attached."""
+
+    meeting_id: str
+    cell: str
+    kind: Literal["regular", "thematic"]
+    starts_at: datetime
+    held_at: datetime
+    members: int
+    present: int
+    minutes: bool
+
+
+class AttendanceRecorded(ContentEvent):
+    """Who came to the meeting, by member id only: present, absent with a reason (excused), absent
+    without one. Recorded again (a correction by the secretary), it replaces the one before."""
+
+    meeting_id: str
+    cell: str
+    present: list[str]
+    excused: list[str]
+    absent: list[str]
 
 
 class AttendanceConfirmed(ContentEvent):
@@ -127,4 +154,4 @@ class AttendanceConfirmed(ContentEvent):
 
 CATALOGUE = Catalogue(ArticleSubmitted, ArticleReturned, ArticleApproved, ArticlePublished, ArticleRetracted,
                       ArticleRead, FeedbackPosted, FeedbackAnswered, DocumentAdded, MeetingScheduled,
-                      AttendanceConfirmed)
+                      AttendanceConfirmed, MeetingHeld, AttendanceRecorded)

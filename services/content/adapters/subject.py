@@ -19,6 +19,10 @@ PARTS: dict[str, str] = {
     "meeting_answers": "SELECT a.meeting_id, m.starts_at, m.place, a.attending, a.note, a.answered_at "
                        "FROM attendance a JOIN meetings m ON m.id = a.meeting_id WHERE a.account_id = :account "
                        "ORDER BY a.answered_at",
+    # Whether they came to their cell's meetings, as its secretary recorded it.
+    "meeting_presence": "SELECT p.meeting_id, m.starts_at, m.kind, p.present, p.reason FROM meeting_presence p "
+                        "JOIN meetings m ON m.id = p.meeting_id WHERE p.member_id = "
+                        "(SELECT member_id FROM readers WHERE party_card_no = :card) ORDER BY m.starts_at",
     "bookmarks": "SELECT b.document_id, d.title, b.created_at FROM bookmarks b JOIN documents d ON d.id = b.document_id "
                  "WHERE b.account_id = :account ORDER BY b.created_at",
     "notification_choices": "SELECT articles, meetings, account, seen_through, updated_at FROM notice_settings "

@@ -36,6 +36,9 @@ from services.content.entrypoints.models import (
     Meeting,
     MeetingBody,
     MeetingList,
+    MeetingRecord,
+    Absences,
+    Planning,
     Moderation,
     NoticeChoices,
     NoticeList,
@@ -57,8 +60,10 @@ from services.content.entrypoints.models import (
     UnitSettingsOut,
 )
 from services.content.adapters.push import Pusher
+from services.content.domain import meetings as calendar
 from services.content.handlers import articles, feedback, importer, library, meetings, notices, subject
 from sotay.contracts.subject import SubjectData
+from sotay.kit.clock import hanoi_day
 from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import (
     MULTIPART_SLACK,
@@ -319,7 +324,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         async def work(db):
             meeting = await meetings.call(db, user, meetings.MeetingInput(
                 cell=body.cell, starts_at=body.starts_at, place=body.place, agenda=body.agenda,
-                documents=[str(d) for d in body.documents]))
+                documents=[str(d) for d in body.documents], kind=body.kind))
             return json_response(_meeting_json(meeting), 201)
         return await ctx.idempotency.run(request, user.subject, work)
 
@@ -327,6 +332,34 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def list_meetings(user: CurrentUser, cell: str | None = Query(None, max_length=40)):
         async with reader.connect() as db:
             return json_response({"items": [_meeting_json(m) for m in await meetings.upcoming(db, user, cell)]})
+
+    @router.get("/meetings/planning", response_model=Planning,
+                summary="Which cells planned a month's regular meeting, and by the 20th of the month before")
+    async def meeting_planning(user: CurrentUser, unit: str | None = Query(None, max_length=40),
+                               month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$",
+                                                         description="YYYY-MM; next month by default")):
+        try:
+            wanted = date.fromisoformat(f"{month}-01") if month else calendar.next_month(hanoi_day())
+        except ValueError:
+            raise invalid([("month", "must be a real month written YYYY-MM")]) from None
+        async with reader.connect() as db:
+            return json_response(await meetings.planning(db, user, unit, wanted))
+
+    @router.get("/cells/{cell}/absences", response_model=Absences,
+                summary="Members absent without a reason from the cell's last two regular meetings (its secretary)")
+    async def cell_absences(cell: str, user: CurrentUser):
+        async with reader.connect() as db:
+            return json_response({"cell": cell, "items": await meetings.absences(db, user, cell)})
+
+    @router.post("/meetings/{meeting_id}/record", response_model=Meeting,
+                 summary="Record who came to the meeting and attach its minutes (the secretary)")
+    async def record_meeting(meeting_id: uuid.UUID, body: MeetingRecord, user: CurrentUser, request: Request):
+        async def work(db):
+            return json_response(_meeting_json(await meetings.record(
+                db, user, meeting_id, present=[str(m) for m in body.present],
+                excused={str(m): why for m, why in body.excused.items()},
+                minutes=str(body.minutes) if body.minutes else None)))
+        return await ctx.idempotency.run(request, user.subject, work)
 
     @router.get("/meetings/{meeting_id}", response_model=Meeting, summary="A meeting of your cell")
     async def meeting(meeting_id: uuid.UUID, user: CurrentUser):

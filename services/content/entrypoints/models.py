@@ -79,6 +79,19 @@ class MeetingBody(BaseModel):
     place: str = Field(max_length=300)
     agenda: str = Field(max_length=10_000)
     documents: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    kind: Literal["regular", "thematic"] = Field("regular", description="the month's regular meeting, or a "
+                                                                        "thematic one (sinh hoạt chuyên đề)")
+
+
+class MeetingRecord(BaseModel):
+    """Who came (the member ids of those present; everyone else of the cell is absent), the reason
+    of an absence the secretary knows (an absent member's own answer counts otherwise), and the
+    minutes: a document of the library."""
+
+    model_config = ConfigDict(extra="forbid")
+    present: list[uuid.UUID] = Field(max_length=2000)
+    excused: dict[uuid.UUID, Annotated[str, Field(max_length=500)]] = Field(default_factory=dict, max_length=2000)
+    minutes: uuid.UUID | None = None
 
 
 class Attendance(BaseModel):
@@ -283,6 +296,10 @@ class Meeting(BaseModel):
     called_by: str
     created_at: datetime
     my_answer: bool | None = Field(description="whether you said you attend; none: not answered")
+    kind: Literal["regular", "thematic"]
+    held_at: datetime | None = Field(description="when its secretary first recorded it as held")
+    minutes: uuid.UUID | None = Field(description="the minutes (biên bản), a document of the library")
+    present: int = Field(description="members recorded as present")
 
 
 class MeetingList(BaseModel):
@@ -291,10 +308,12 @@ class MeetingList(BaseModel):
 
 class RollEntry(BaseModel):
     member_id: uuid.UUID
-    full_name: str
+    full_name: str | None = Field(description="none while the member's data is restricted at their request")
     attending: bool | None
     note: str | None
     answered_at: datetime | None
+    present: bool | None = Field(description="whether they came, once recorded")
+    reason: str | None = Field(description="why an absent member did not come")
 
 
 class Roll(BaseModel):
@@ -304,6 +323,36 @@ class Roll(BaseModel):
     attending: int
     not_attending: int
     no_answer: int
+    present: int
+
+
+class Absence(BaseModel):
+    member_id: uuid.UUID
+    full_name: str | None
+    dates: list[datetime] = Field(description="the meetings missed without a reason")
+
+
+class Absences(BaseModel):
+    cell: str
+    items: list[Absence]
+
+
+class PlannedCell(BaseModel):
+    cell: str
+    name: str
+    meeting_id: uuid.UUID | None
+    starts_at: datetime | None
+    planned_at: datetime | None
+    on_time: bool = Field(description="planned by the 20th of the month before")
+
+
+class Planning(BaseModel):
+    month: str
+    deadline: datetime = Field(description="the end of the 20th of the month before, Hanoi time")
+    cells: list[PlannedCell]
+    planned: int
+    on_time: int
+    total: int
 
 
 class Feed(BaseModel):
