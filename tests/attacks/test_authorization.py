@@ -108,6 +108,7 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/content/v1/meetings": {"cell": "bd-g1-c1", "starts_at": "2030-02-01T19:00:00+07:00",
                                           "place": "x", "agenda": "x"},
         "POST /api/content/v1/meetings/{meeting_id}/attendance": {"attending": False},
+        "POST /api/content/v1/meetings/{meeting_id}/record": {"present": []},
         "POST /api/content/v1/notices/seen": {"through": 1},
         "PUT /api/content/v1/notices/choices": {"articles": True, "meetings": True, "account": True},
         "POST /api/content/v1/push-subscriptions": a_device(),
@@ -123,7 +124,7 @@ def ba_dinh_bodies(world) -> dict[str, object]:
 
 def ba_dinh_path_values(world) -> dict[str, str]:
     ids = world.ids
-    return {"code": "bd-g1-c1", "member_id": ids["member_an"], "reg_id": ids["registration_an"],
+    return {"code": "bd-g1-c1", "cell": "bd-g1-c1", "member_id": ids["member_an"], "reg_id": ids["registration_an"],
             "article_id": ids["article_ba-dinh"], "feedback_id": ids["feedback_ba-dinh"],
             "meeting_id": ids["meeting_bd-g1-c1"], "request_id": ids["correction_an"],
             "subject_request_id": ids["subject_request_an"],

@@ -68,6 +68,7 @@ def known_path_values(world) -> dict[str, list[str]]:
         "subject_request_id": [ids["subject_request_an"]],
         "account_id": [ids["account_cuong"]],
         "code": ["ba-dinh", "th-g1-c1", "city"],
+        "cell": ["bd-g1-c1", "th-g1-c1"],
         "number": ["1", "2"],
         "fmt": ["csv", "xlsx"],
     }
@@ -213,6 +214,7 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/content/v1/meetings": {"cell": "bd-g1-c1", "starts_at": "2031-02-01T19:00:00+07:00",
                                           "place": "Nhà văn hoá", "agenda": "Sinh hoạt", "documents": []},
         "POST /api/content/v1/meetings/{meeting_id}/attendance": {"attending": True, "note": "có"},
+        "POST /api/content/v1/meetings/{meeting_id}/record": {"present": [], "excused": {}, "minutes": None},
         "POST /api/content/v1/feeds": {"url": "https://tin.example.vn/rss", "unit": "ba-dinh",
                                        "audience": ["ba-dinh"], "interval_s": 900, "category": "news"},
         "POST /api/content/v1/notices/seen": {"through": 1},

@@ -328,7 +328,7 @@ class AccessedMember(BaseModel):
     unit_name: str
 
 
-ReadWhat = Literal["record", "self", "history", "corrections", "reads", "requests"]
+ReadWhat = Literal["record", "self", "history", "corrections", "reads", "requests", "search"]
 ReadPurpose = Literal["registry", "correction_review", "self", "access_review", "breach_notification",
                       "request_review"]
 
