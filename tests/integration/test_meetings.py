@@ -174,6 +174,22 @@ async def test_the_units_above_see_which_cells_planned_next_month_and_on_time(sy
     on_time = datetime.now(UTC) < calendar.planning_deadline(next_month)
     assert by_cell[CELL]["on_time"] is on_time
     assert (planning["planned"], planning["on_time"], planning["total"]) == (1, int(on_time), 2)
+    assert (planning["held"], planning["attendance_pct"]) == (0, None)
+
+    # This month's: cell 1's regular meeting held a minute ago with 3 of its 4 members present.
+    meeting = await plan(system, datetime.now(UTC) + timedelta(days=1))
+    async with system.runtimes["content"].context.engine.begin() as db:
+        await db.execute(text("UPDATE meetings SET starts_at = now() - interval '1 minute' WHERE id = :m"),
+                         {"m": meeting["id"]})
+    ids = system.ids
+    assert (await system.client.post(f"{API}/meetings/{meeting['id']}/record", headers=secretary(system),
+                                     json={"present": [ids["an"], ids["binh"], ids["cuong"]]})).status_code == 200
+    this_month = (await system.client.get(f"{API}/meetings/planning", headers=admin,
+                                          params={"month": hanoi_day().isoformat()[:7]})).json()
+    held = {c["cell"]: c for c in this_month["cells"] if c["held_at"]}
+    assert list(held) == [CELL] and held[CELL]["meeting_id"] == meeting["id"]
+    assert (this_month["held"], this_month["present"], this_month["recorded"]) == (1, 3, 4)
+    assert this_month["attendance_pct"] == 75.0
 
     later = next_month.replace(year=next_month.year + 1)
     empty = (await system.client.get(f"{API}/meetings/planning", headers=admin,

@@ -95,13 +95,15 @@ async def absent_in_a_row(db: AsyncConnection, cell: str, meetings: int = 2) -> 
 
 
 async def planned(db: AsyncConnection, paths: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """The open cells under `paths`, each with its regular meeting planned in [start, end) (the
-    earliest), when it was planned, or none."""
+    """The open cells under `paths`, each with its regular meeting of [start, end) (the one held,
+    else the earliest), when it was planned and held, and who came (present of recorded), or none."""
     rows = (await db.execute(text(
-        "SELECT u.code, u.name, u.path, m.id AS meeting_id, m.starts_at, m.created_at AS planned_at "
-        "FROM org_units u LEFT JOIN LATERAL (SELECT id, starts_at, created_at FROM meetings "
+        "SELECT u.code, u.name, u.path, m.id AS meeting_id, m.starts_at, m.created_at AS planned_at, m.held_at, "
+        "  (SELECT count(*) FILTER (WHERE p.present) FROM meeting_presence p WHERE p.meeting_id = m.id) AS present, "
+        "  (SELECT count(*) FROM meeting_presence p WHERE p.meeting_id = m.id) AS recorded "
+        "FROM org_units u LEFT JOIN LATERAL (SELECT id, starts_at, created_at, held_at FROM meetings "
         "  WHERE cell = u.code AND kind = 'regular' AND starts_at >= :start AND starts_at < :end "
-        "  ORDER BY starts_at LIMIT 1) m ON true "
+        "  ORDER BY held_at IS NULL, starts_at LIMIT 1) m ON true "
         "WHERE u.kind = 'cell' AND NOT u.closed AND u.path LIKE ANY(:prefixes) ORDER BY u.path"),
         {"start": start, "end": end, "prefixes": [p + "%" for p in paths]})).mappings().all()
     return [dict(r) for r in rows]

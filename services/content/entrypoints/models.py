@@ -343,16 +343,24 @@ class PlannedCell(BaseModel):
     meeting_id: uuid.UUID | None
     starts_at: datetime | None
     planned_at: datetime | None
+    held_at: datetime | None
     on_time: bool = Field(description="planned by the 20th of the month before")
+    present: int
+    recorded: int = Field(description="members on the recorded list (present or absent)")
 
 
 class Planning(BaseModel):
+    """A month's regular meetings of the cells under a unit: planned (and on time), held, attendance."""
     month: str
     deadline: datetime = Field(description="the end of the 20th of the month before, Hanoi time")
     cells: list[PlannedCell]
     planned: int
     on_time: int
     total: int
+    held: int
+    present: int
+    recorded: int
+    attendance_pct: float | None = Field(description="present of recorded × 100, 2 decimals; none: nothing recorded")
 
 
 class Feed(BaseModel):

@@ -177,7 +177,8 @@ async def absences(db: AsyncConnection, actor: Principal, cell: str) -> list[dic
 
 async def planning(db: AsyncConnection, actor: Principal, unit_code: str | None, month: date) -> dict[str, Any]:
     """Which cells under the unit (the caller's units when none is given) have the month's
-    regular meeting planned, and whether by the 20th of the month before."""
+    regular meeting planned, and whether by the 20th of the month before; which held it, and the
+    attendance: members present of those recorded, over the cells' regular meetings of the month."""
     scopes = await ORG.scope_paths(db, actor, domain.SECRETARIES)
     if not scopes:
         raise Problem(403, "Forbidden", "Only cell secretaries and unit admins follow the planning.")
@@ -190,10 +191,14 @@ async def planning(db: AsyncConnection, actor: Principal, unit_code: str | None,
         scopes = [path]
     start, end = calendar.month_bounds(month)
     deadline = calendar.planning_deadline(month)
+    rows = await store.planned(db, scopes, start, end)
     cells = [{"cell": c["code"], "name": c["name"], "meeting_id": str(c["meeting_id"]) if c["meeting_id"] else None,
-              "starts_at": c["starts_at"], "planned_at": c["planned_at"],
-              "on_time": c["planned_at"] is not None and c["planned_at"] < deadline}
-             for c in await store.planned(db, scopes, start, end)]
+              "starts_at": c["starts_at"], "planned_at": c["planned_at"], "held_at": c["held_at"],
+              "on_time": c["planned_at"] is not None and c["planned_at"] < deadline,
+              "present": c["present"], "recorded": c["recorded"]} for c in rows]
+    present, recorded = sum(c["present"] for c in cells), sum(c["recorded"] for c in cells)
     return {"month": calendar.first_of(month).isoformat()[:7], "deadline": deadline, "cells": cells,
             "planned": sum(c["meeting_id"] is not None for c in cells),
-            "on_time": sum(c["on_time"] for c in cells), "total": len(cells)}
+            "on_time": sum(c["on_time"] for c in cells), "total": len(cells),
+            "held": sum(c["held_at"] is not None for c in cells), "present": present, "recorded": recorded,
+            "attendance_pct": round(present * 100 / recorded, 2) if recorded else None}
