@@ -232,3 +232,39 @@ async def test_the_excel_report_comes_first_named_and_titled(system, browser, me
         body = Path(await (await download.value).path()).read_bytes()
         assert body.startswith(b"\xef\xbb\xbf") and body.decode("utf-8-sig").splitlines()[1].startswith("Đơn vị;")
         await page.context.close()
+
+
+async def test_the_cells_meetings_planned_held_and_attended(system, browser, member):
+    """Issue 20: the dashboard shows, for the unit, the cells with next month's regular meeting
+    planned (and on time), this month's held, the attendance, and the cells not planned by name."""
+    from datetime import datetime, timedelta
+
+    from services.content.domain import meetings as calendar
+    from sotay.kit.clock import HANOI
+
+    next_month = calendar.next_month(hanoi_day())
+    starts = datetime.combine(next_month.replace(day=9), datetime.min.time(), HANOI) + timedelta(hours=19)
+    planned = await system.client.post("/api/content/v1/meetings", headers=system.auth("cell_secretary", "ba-dinh-g1-c1"),
+                                       json={"cell": "ba-dinh-g1-c1", "starts_at": starts.isoformat(), "kind": "regular",
+                                             "place": "Hội trường phường", "agenda": "Sinh hoạt thường kỳ"})
+    assert planned.status_code == 201, planned.text
+    async with system.runtimes["content"].context.engine.connect() as db:
+        cells = (await db.execute(text("SELECT count(*) FROM org_units WHERE kind = 'cell' AND NOT closed "
+                                       "AND path LIKE '/city/ba-dinh/%'"))).scalar_one()
+    async with real_server(system) as base:
+        page = await new_page(browser, 390)
+        await sign_in_as(page, system, base, "unit_admin", "ba-dinh", "/dashboard")
+        card = page.locator("#meetings")
+        await expect(card).to_be_visible()
+        label = f"{next_month:%m/%Y}"
+        await expect(card.locator('[data-figure="meetings_planned"] .value')).to_have_text(f"1/{cells}")
+        await expect(card.locator('[data-figure="meetings_planned"] .label')).to_have_text(
+            f"Chi bộ đã lên lịch tháng {label}")
+        await expect(card.locator('[data-figure="meetings_attendance"] .value')).to_have_text("—")
+        deadline = (calendar.planning_deadline(next_month) - timedelta(seconds=1)).astimezone(HANOI)
+        await expect(page.locator("#meetings-note")).to_contain_text(f"{deadline:%d/%m/%Y}")
+        if cells > 1:
+            await expect(page.locator("#unplanned-box")).to_be_visible()
+        assert await page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        await card.screenshot(path=str(SHOTS / "meetings-390.png"))
+        await page.context.close()

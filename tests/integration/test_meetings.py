@@ -199,3 +199,5 @@ async def test_the_units_above_see_which_cells_planned_next_month_and_on_time(sy
         refused = await system.client.get(f"{API}/meetings/planning", headers=admin, params=params)
         assert refused.status_code == status, (params, refused.text)
     assert (await system.client.get(f"{API}/meetings/planning", headers=member(system, "an"))).status_code == 403
+    city = (await system.client.get(f"{API}/meetings/planning", headers=system.auth("city_admin"))).json()
+    assert city["total"] == 4 and city["planned"] == 1  # both committees' cells

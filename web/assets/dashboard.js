@@ -19,6 +19,10 @@ Sotay.words({
     below: "Các đơn vị trực thuộc", only_active: "Chỉ hiện đơn vị đã có người cài đặt",
     behind_note: "Dấu ⚠: tỷ lệ cài đặt thấp hơn kế hoạch hôm nay.",
     behind_plan: "chậm so với kế hoạch hôm nay", hidden_rows: "đơn vị chưa có người cài đặt đang được ẩn",
+    meetings: "Sinh hoạt chi bộ", unplanned: "Chi bộ chưa lên lịch tháng sau",
+    m_planned: "Chi bộ đã lên lịch tháng {m}", m_on_time: "Lên lịch đúng hạn (trước ngày 20)",
+    m_held: "Chi bộ đã sinh hoạt tháng {m}", m_attendance: "Tỷ lệ dự sinh hoạt tháng {m}",
+    m_note: "Lịch sinh hoạt thường kỳ của tháng sau cần có trước hết ngày {d}.",
     funnel: "Từ đăng ký đến sử dụng", progress: "Tiến độ so với kế hoạch (% đảng viên đủ điều kiện đã cài đặt)",
     unit: "Đơn vị", total: "Tổng cộng", sort_by: "Sắp xếp theo",
     members_total: "Tổng số đảng viên", members_eligible: "Đủ điều kiện",
@@ -53,6 +57,10 @@ Sotay.words({
     below: "Units below", only_active: "Only units where someone has installed",
     behind_note: "⚠: installed share below today's plan.",
     behind_plan: "behind today's plan", hidden_rows: "units with no installation are hidden",
+    meetings: "Cell meetings", unplanned: "Cells without next month's meeting planned",
+    m_planned: "Cells with {m} planned", m_on_time: "Planned on time (by the 20th)",
+    m_held: "Cells that met in {m}", m_attendance: "Attendance in {m}",
+    m_note: "Next month's regular meeting is due in the plan by the end of {d}.",
     funnel: "From sign-up to use", progress: "Progress against the plan (% of eligible members installed)",
     unit: "Unit", total: "Total", sort_by: "Sort by",
     members_total: "Members", members_eligible: "Eligible",
@@ -365,6 +373,39 @@ function onSnapshot(f) {
   if (!refreshing) refreshing = setTimeout(() => { refreshing = null; loadChildren(); renderSummary(); loadHistory(); }, 1000);
 }
 
+// --- the cells' meetings (content's planning: next month planned, this month held and attended) ---------
+
+const monthOf = (iso) => `${iso.slice(5, 7)}/${iso.slice(0, 4)}`;
+const filled = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => values[k]);
+// This month in Hanoi (YYYY-MM), whatever the device's time zone.
+const hanoiMonth = () => new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Ho_Chi_Minh" }).format(new Date()).slice(0, 7);
+
+async function loadMeetings() {
+  const ask = (month) => Sotay.json(`/api/content/v1/meetings/planning?unit=${encodeURIComponent(unit)}`
+    + (month ? `&month=${month}` : ""));
+  let next, now;
+  try {
+    [next, now] = await Promise.all([ask(null), ask(hanoiMonth())]);
+  } catch (err) {
+    if (err.status === 403) { $("meetings").hidden = true; return; }  // not a role that follows the meetings
+    throw err;
+  }
+  const tile = (key, value, label) => Sotay.el("div", { class: "tile", "data-figure": key },
+    Sotay.el("div", { class: "value" }, value), Sotay.el("div", { class: "label" }, label));
+  const ofAll = (n, total) => `${Sotay.number(n)}/${Sotay.number(total)}`;
+  $("meeting-tiles").replaceChildren(
+    tile("meetings_planned", ofAll(next.planned, next.total), filled(Sotay.t("m_planned"), { m: monthOf(next.month) })),
+    tile("meetings_on_time", ofAll(next.on_time, next.total), Sotay.t("m_on_time")),
+    tile("meetings_held", ofAll(now.held, now.total), filled(Sotay.t("m_held"), { m: monthOf(now.month) })),
+    tile("meetings_attendance", now.attendance_pct == null ? "—" : `${String(now.attendance_pct).replace(".", ",")}%`,
+      filled(Sotay.t("m_attendance"), { m: monthOf(now.month) })));
+  $("meetings-note").textContent = filled(Sotay.t("m_note"), { d: Sotay.date(new Date(new Date(next.deadline) - 1).toISOString()) });
+  const missing = next.cells.filter((c) => !c.meeting_id);
+  $("unplanned-box").hidden = !missing.length;
+  $("unplanned").replaceChildren(...missing.slice(0, 200).map((c) => Sotay.el("li", {}, c.name)));
+  $("meetings").hidden = false;
+}
+
 async function load() {
   $("board").hidden = false; $("signout").hidden = false;
   place = await Sotay.json(`/api/metrics/v1/rollout/place${asked ? `?unit=${encodeURIComponent(asked)}` : ""}`);
@@ -377,7 +418,7 @@ async function load() {
   renderTiles(await Sotay.json(`/api/metrics/v1/rollout?unit=${encodeURIComponent(unit)}`));
   stamp();
   renderCrumbs();
-  await Promise.all([loadChildren(), renderSummary(), loadHistory()]);
+  await Promise.all([loadChildren(), renderSummary(), loadHistory(), loadMeetings()]);
   follow(`/api/metrics/v1/rollout/stream?unit=${encodeURIComponent(unit)}`, onSnapshot);
 }
 

@@ -16,6 +16,8 @@ CHIEF = ("chief_editor",)
 # Who answers and moderates a unit's feedback.
 UNIT_STAFF = ("editor", "chief_editor", "unit_admin", "cell_secretary", "city_admin")
 SECRETARIES = ("cell_secretary", "unit_admin")
+# Who follows the cells' meetings of a subtree (the planning and its figures): the city's leaders too.
+MEETING_OVERSEERS = (*SECRETARIES, "city_admin")
 
 
 # action: (statuses it starts from, status it leads to)

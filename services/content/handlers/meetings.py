@@ -179,9 +179,9 @@ async def planning(db: AsyncConnection, actor: Principal, unit_code: str | None,
     """Which cells under the unit (the caller's units when none is given) have the month's
     regular meeting planned, and whether by the 20th of the month before; which held it, and the
     attendance: members present of those recorded, over the cells' regular meetings of the month."""
-    scopes = await ORG.scope_paths(db, actor, domain.SECRETARIES)
+    scopes = await ORG.scope_paths(db, actor, domain.MEETING_OVERSEERS)
     if not scopes:
-        raise Problem(403, "Forbidden", "Only cell secretaries and unit admins follow the planning.")
+        raise Problem(403, "Forbidden", "Only cell secretaries and unit or city admins follow the planning.")
     if unit_code:
         path = (await unit_paths(db, [unit_code]))[unit_code]
         if path is None:
