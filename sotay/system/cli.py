@@ -165,6 +165,12 @@ def cmd_up(args, settings: Settings) -> int:
                       f"{rollout['pending']:,} waiting, in {time.monotonic() - started:.1f}s (demo accounts sign in "
                       f"with their card number and the password {DEMO_PASSWORD!r})" if rollout["loaded"]
                       else f"demo rollout not loaded: {rollout['reason']}", flush=True)
+            if content is not None and result["loaded"]:
+                from sotay.system.demo.meetings import load_demo_meetings
+                met = await load_demo_meetings(content.context)
+                print(f"demo meetings: {met['held']:,} held in {met['cells']:,} cells, {met['planned_next']:,} "
+                      "planned for next month" if met["loaded"] else f"demo meetings not loaded: {met['reason']}",
+                      flush=True)
     run_services(list(SERVICES), settings, on_started=on_started)
     return 0
 

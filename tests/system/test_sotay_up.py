@@ -107,11 +107,22 @@ def test_up_serves_the_demo_then_stops_cleanly_and_reuses_its_data(tmp_path):
         assert figures["accounts_web"] > 0 and figures["accounts_pending"] > 0 and figures["accounts_approved"] > 0
         for page in ("/", "/dashboard", "/console/", "/assets/dashboard.js"):
             assert httpx.get(f"{url}{page}").status_code == 200, page
+
+        # And the cells' meetings (issue 20): months held, next month planned in most cells.
+        def planning(month: str | None = None) -> dict:
+            return httpx.get(f"{url}/api/content/v1/meetings/planning", params={"month": month} if month else {},
+                             headers={"Authorization": f"Bearer {token}"}).json()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not planning().get("planned"):
+            time.sleep(0.5)
+        ahead = planning()
+        assert ahead["planned"] > 0 and ahead["total"] >= ahead["planned"], ahead
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out
     assert "sotay is up" in out and "sotay stopped." in out
     assert "demo rollout: " in out and "approved" in out
+    assert "demo meetings: " in out and "held in" in out, out
     assert servers_using(data_dir) == []  # nats-server and postgres stopped with it
 
     proc = start(data_dir, port, "--demo")
