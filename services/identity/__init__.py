@@ -15,7 +15,7 @@ from services.identity.adapters.passwords import PasswordPool
 from services.identity.domain import Throttles
 from services.identity.entrypoints.events import registry_consumer
 from services.identity.entrypoints.http import build_router
-from services.identity.handlers import retention, throttles
+from services.identity.handlers import escalation, retention, throttles
 from services.identity.handlers.sign_in import TokenIssuer
 from sotay.contracts.identity import CATALOGUE
 from sotay.kit.keys import jwks_root_key, key_encryption_key
@@ -40,6 +40,7 @@ class IdentityApp:
         self.throttles: Throttles | None = None
         self._housekeeper: asyncio.Task | None = None
         self._retention: Periodic | None = None
+        self._escalation: Periodic | None = None
         self.revoked = None  # the KV bucket of ended sessions, from start()
         self._kek = b""
         self._root = None
@@ -66,6 +67,10 @@ class IdentityApp:
                                                            expired_days=settings.retention_expired_days,
                                                            batch=settings.retention_batch))
         self._retention.start()
+        # Registrations waiting past the approval term go up to the unit above (handlers/escalation.py).
+        self._escalation = Periodic("escalation:identity", ctx.engine.connect, settings.escalation_interval_s,
+                                    lambda: escalation.escalate(ctx, days=settings.approval_overdue_days))
+        self._escalation.start()
 
     async def end_sessions(self, account_id: str) -> None:
         await self.revoked.put(account_id, str(time.time()).encode())
@@ -82,6 +87,8 @@ class IdentityApp:
             await stop_tasks([self._housekeeper], "identity")
         if self._retention:
             await self._retention.stop()
+        if self._escalation:
+            await self._escalation.stop()
         if self.passwords:
             self.passwords.close()
 

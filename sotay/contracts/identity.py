@@ -80,6 +80,18 @@ class AccountMoved(IdentityEvent):
     platform: Platform
 
 
+class RegistrationEscalated(IdentityEvent):
+    """A registration waited at its unit longer than the approval term (SOTAY_APPROVAL_OVERDUE_DAYS):
+    it escalates to the unit above, on whose subject this goes (`escalated_to`); its approvers see it
+    first. Once per registration."""
+
+    registration_id: str
+    unit: str
+    escalated_to: str
+    submitted_at: datetime
+    waited_days: int
+
+
 class ConsentGiven(IdentityEvent):
     """A registrant (at registration) or a member (on their page) agreed to purposes of the privacy
     notice, the version they were shown. `account_id` is null before the registration is approved;
@@ -109,4 +121,4 @@ class ConsentWithdrawn(IdentityEvent):
 
 
 CATALOGUE = Catalogue(RegistrationSubmitted, AccountApproved, AccountRejected, AccountActivated, AccountDisabled,
-                      AccountMoved, ConsentGiven, ConsentWithdrawn)
+                      AccountMoved, ConsentGiven, ConsentWithdrawn, RegistrationEscalated)

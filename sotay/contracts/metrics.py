@@ -34,6 +34,8 @@ class RolloutFigures(BaseModel):
     accounts_pending: int
     accounts_approved: int
     accounts_rejected: int
+    # Pending registrations that waited past the approval term and escalated to the unit above.
+    accounts_overdue: int = 0
     installed_pct_total: float
     installed_pct_eligible: float
     readers_today: int

@@ -93,8 +93,10 @@ class Settings(BaseSettings):
     # records one by one, a script or a stolen session opens hundreds.
     unusual_reads_per_hour: int = Field(200, ge=1)
 
-    # Identity: a registration pending longer than this is flagged overdue to the unit above.
+    # Identity: a registration pending longer than this is flagged overdue and escalates to the unit
+    # above (RegistrationEscalated), checked this often on one replica.
     approval_overdue_days: int = 7
+    escalation_interval_s: float = Field(3600.0, gt=0)
     access_token_ttl_s: int = 900
     refresh_token_ttl_days: int = 30
     # Identity's throttles (sliding windows; deploy/README.md, "Security"): failed sign-ins per

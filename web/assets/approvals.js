@@ -17,7 +17,8 @@ Sotay.words({
     approve_selected: "Phê duyệt các đăng ký đã chọn", reload: "Tải lại", select: "Chọn",
     submitted: "Ngày đăng ký", name: "Họ và tên", born: "Ngày sinh", platform: "Thiết bị", unit: "Chi bộ",
     match: "Đối chiếu hồ sơ", actions: "Xử lý", state: "Tình trạng", approve: "Phê duyệt", reject: "Từ chối",
-    reason: "Lý do từ chối", confirm_reject: "Xác nhận từ chối", overdue: "Quá hạn", web: "Máy tính", mobile: "Điện thoại",
+    reason: "Lý do từ chối", confirm_reject: "Xác nhận từ chối", overdue: "Quá hạn",
+    escalated: "Chờ quá hạn, đã chuyển lên {unit} ngày {day}", web: "Máy tính", mobile: "Điện thoại",
     matched: "Khớp hồ sơ", not_in_registry: "Không có trong hồ sơ", details_differ: "Thông tin không khớp",
     already_registered: "Trùng hoặc đã có tài khoản", has_account: "Đã có tài khoản",
     duplicate: "Đăng ký trùng: thẻ này đã có một đăng ký khác", not_eligible: "Không đủ điều kiện",
@@ -43,7 +44,8 @@ Sotay.words({
     approve_selected: "Approve the selected registrations", reload: "Reload", select: "Select",
     submitted: "Submitted", name: "Full name", born: "Born", platform: "Device", unit: "Cell",
     match: "Registry check", actions: "Decision", state: "State", approve: "Approve", reject: "Reject", reason: "Reason",
-    confirm_reject: "Confirm rejection", overdue: "Overdue", web: "Computer", mobile: "Phone",
+    confirm_reject: "Confirm rejection", overdue: "Overdue",
+    escalated: "Waited past the term: sent up to {unit} on {day}", web: "Computer", mobile: "Phone",
     matched: "Matches the record", not_in_registry: "Not in the registry", details_differ: "Details differ",
     already_registered: "Duplicate or has an account", has_account: "Already has an account",
     duplicate: "Duplicate: this card has another registration", not_eligible: "Not eligible",
@@ -182,12 +184,22 @@ function row(r) {
       "aria-label": `${Sotay.t("select")}: ${who}` })),
     cell("name", { class: "who" }, Sotay.el("strong", {}, r.full_name), ` (${r.party_card_no})`),
     cell("submitted", {}, day(r.submitted_at), r.overdue ? ` — ${Sotay.t("overdue")}` : "",
+      r.escalated_to ? escalatedNote(r) : "",
       Sotay.el("span", { class: "platform" }, `${Sotay.t("platform")}: ${Sotay.t(r.platform)}`)),
     cell("unit", { class: "unit" }, r.unit ? unitLabel(Sotay.el("span", { class: "unit-name" }), r.unit) : "—"),
     cell("match", { class: "match" }, Sotay.el("strong", { class: "label" }, Sotay.t(label)), comparison(r)),
     cell("state", { class: "state" }, Sotay.el("strong", {}, Sotay.t("pending"))),
     cell("actions", { class: "decide" }, Sotay.el("div", { class: "actions" }, approve, showReject), ask, reject));
   return tr;
+}
+
+// A registration that waited past the term went up to the unit above: said, with that unit's name.
+function escalatedNote(r) {
+  const note = Sotay.el("p", { class: "escalated" });
+  const [before, after] = Sotay.t("escalated").replace("{day}", day(r.escalated_at)).split("{unit}");
+  const unitName = unitLabel(Sotay.el("strong"), r.escalated_to);
+  note.append(before, unitName, after || "");
+  return note;
 }
 
 function query() {
@@ -218,7 +230,11 @@ async function load() {
   $("queue").hidden = false; $("signout").hidden = false;
   $("error").textContent = "";
   try {
-    const { items } = await Sotay.json(`/api/identity/v1/registrations?${query()}`);
+    // Those escalated to the unit above come first (issue 20), then the rest, oldest first.
+    const ask = (escalated) => { const p = query(); p.set("escalated", escalated); return p; };
+    const [up, rest] = await Promise.all([Sotay.json(`/api/identity/v1/registrations?${ask("true")}`),
+      Sotay.json(`/api/identity/v1/registrations?${ask("false")}`)]);
+    const items = [...up.items, ...rest.items];
     if (!$("f-unit").value) unitChoices(items);
     $("registrations").tHead.replaceChildren(Sotay.el("tr", {},
       ...["select", "name", "submitted", "unit", "match", "state", "actions"].map((k) => Sotay.el("th", {}, Sotay.t(k)))));

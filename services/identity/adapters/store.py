@@ -18,7 +18,7 @@ ORG = OrgTree("registry_units")
 
 REGISTRATION_COLUMNS = ("g.id, g.party_card_no, g.full_name, g.date_of_birth, g.phone, g.platform, g.match_result, "
                         "g.match_reasons, g.member_id, g.unit, g.unit_path, g.committee, g.status, g.reason, "
-                        "g.decided_by, g.decided_at, g.submitted_at")
+                        "g.decided_by, g.decided_at, g.submitted_at, g.escalated_at, g.escalated_to")
 # What the approver compares a registration with: the registry's phone, by its last three digits
 # (the replica holds the rest only as keyed hashes: the matching's verdict says same or not).
 REGISTRY_COLUMNS = "r.phone_tail AS registry_phone_tail, r.member_id IS NOT NULL AS registry_found"
@@ -87,7 +87,7 @@ async def registration_for_approver(db: AsyncConnection, reg_id: Any) -> dict[st
 async def queue(db: AsyncConnection, *, scopes: list[str], status: str | None, match: str | None,
                 older_than_days: int | None, overdue_days: int, limit: int,
                 after: tuple[Any, str] | None, unit_path: str | None = None,
-                newer_than_days: int | None = None) -> list[dict[str, Any]]:
+                newer_than_days: int | None = None, escalated: bool | None = None) -> list[dict[str, Any]]:
     """A page of registrations in `scopes`, oldest first, with the registry's details beside
     each and whether its card has an account now (`has_account`). `unit_path` narrows the
     page to one unit's subtree (a cell, say); the ages count whole days since submission."""
@@ -97,6 +97,7 @@ async def queue(db: AsyncConnection, *, scopes: list[str], status: str | None, m
              .add("g.match_result = :match", match=match or None)
              .add("g.submitted_at < now() - make_interval(days => :older)", older=older_than_days)
              .add("g.submitted_at >= now() - make_interval(days => :newer)", newer=newer_than_days)
+             .add("(g.escalated_at IS NOT NULL) = :escalated", escalated=escalated)
              .after("(g.submitted_at, g.id)", after, "timestamptz", "uuid"))
     rows = (await db.execute(text(
         f"SELECT {REGISTRATION_COLUMNS}, {REGISTRY_COLUMNS}, g.status = 'pending' AND g.submitted_at < now() - "

@@ -89,7 +89,9 @@ def registration_json(r: dict[str, Any]) -> dict[str, Any]:
             "member_id": str(r["member_id"]) if r["member_id"] else None, "unit": r["unit"],
             "committee": r["committee"], "status": r["status"], "reason": r["reason"],
             "decided_by": r["decided_by"], "decided_at": r["decided_at"].isoformat() if r["decided_at"] else None,
-            "submitted_at": r["submitted_at"].isoformat(), "overdue": bool(r.get("overdue"))}
+            "submitted_at": r["submitted_at"].isoformat(), "overdue": bool(r.get("overdue")),
+            "escalated_at": r["escalated_at"].isoformat() if r.get("escalated_at") else None,
+            "escalated_to": r.get("escalated_to")}
 
 
 def roles_json(account_id: uuid.UUID, held: list[tuple[str, str]]) -> dict[str, Any]:
@@ -187,12 +189,14 @@ def build_router(app) -> APIRouter:
                              unit: str | None = Query(None, min_length=1, max_length=64,
                                                       description="Only this unit's subtree (a cell, say)"),
                              overdue: bool | None = None, cursor: str | None = None,
+                             escalated: bool | None = Query(None, description="only those escalated to the unit "
+                                                                             "above (true) or not (false)"),
                              limit: int = Query(100, ge=1, le=1000)):
         async with engine.connect() as db:
             page, next_cursor = await approvals.queue(
                 db, user, status=status, match=match, older_than_days=older_than_days, overdue=overdue,
                 overdue_days=ctx.settings.approval_overdue_days, limit=limit, cursor=cursor, unit=unit,
-                newer_than_days=newer_than_days)
+                newer_than_days=newer_than_days, escalated=escalated)
         return json_response({"items": [registration_json(r) for r in page], "next_cursor": next_cursor})
 
     @router.get("/registrations/{reg_id}", response_model=Registration,

@@ -129,6 +129,8 @@ class Registration(BaseModel):
     decided_at: str | None
     submitted_at: str
     overdue: bool
+    escalated_at: str | None = Field(None, description="when it escalated to the unit above, waiting past the term")
+    escalated_to: str | None = Field(None, description="the unit it escalated to")
 
 
 class RegistrationPage(BaseModel):

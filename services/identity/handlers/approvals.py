@@ -22,11 +22,12 @@ from sotay.kit.service import ServiceContext
 
 async def queue(db: AsyncConnection, actor: Principal, *, status: str | None, match: str | None,
                 older_than_days: int | None, overdue: bool | None, overdue_days: int, limit: int,
-                cursor: str | None, unit: str | None = None,
-                newer_than_days: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+                cursor: str | None, unit: str | None = None, newer_than_days: int | None = None,
+                escalated: bool | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the registrations in the actor's units, oldest first, and the next page's
     cursor (None on the last). `overdue` asks for those pending past `overdue_days`; `unit`
-    for those in one unit's subtree (422 for no such unit, 403 for one outside the actor's)."""
+    for those in one unit's subtree (422 for no such unit, 403 for one outside the actor's);
+    `escalated` for those escalated to the unit above (or not)."""
     paths = await ORG.scoped(db, actor, domain.APPROVERS)
     if overdue:
         older_than_days = max(older_than_days or 0, overdue_days)
@@ -40,7 +41,7 @@ async def queue(db: AsyncConnection, actor: Principal, *, status: str | None, ma
     after = parse_time_cursor(cursor)
     rows = await store.queue(db, scopes=paths, status=status, match=match, older_than_days=older_than_days,
                              overdue_days=overdue_days, limit=limit + 1, after=after, unit_path=unit_path,
-                             newer_than_days=newer_than_days)
+                             newer_than_days=newer_than_days, escalated=escalated)
     page, more = rows[:limit], len(rows) > limit
     return page, time_cursor(page[-1]["submitted_at"], page[-1]["id"]) if more else None
 

@@ -70,14 +70,15 @@ async def registrations(db: AsyncConnection, reg_ids: list[str], account_ids: li
     """The registrations `reg_ids`, and those of the accounts `account_ids`, by id:
     {"account_id", "member_id", "state"}."""
     rows = await db.execute(text(
-        "SELECT registration_id, account_id, member_id, unit, platform, status, activated FROM registrations "
+        "SELECT registration_id, account_id, member_id, unit, platform, status, activated, escalated FROM registrations "
         "WHERE registration_id = ANY(CAST(:r AS uuid[])) OR account_id = ANY(CAST(:a AS uuid[]))"),
         {"r": reg_ids, "a": account_ids})
     regs: dict[str, dict[str, Any]] = {}
     for r in rows:
         regs[str(r.registration_id)] = {"account_id": str(r.account_id) if r.account_id else None,
                                         "member_id": str(r.member_id) if r.member_id else None,
-                                        "state": RegistrationState(r.unit, r.platform, r.status, r.activated)}
+                                        "state": RegistrationState(r.unit, r.platform, r.status, r.activated,
+                                                                   r.escalated)}
     return regs
 
 
@@ -85,15 +86,17 @@ async def write_registrations(db: AsyncConnection, regs: dict[str, dict[str, Any
     """Write the registrations `ids` of `regs` (an account or member once known stays)."""
     states = [regs[i]["state"] for i in ids]
     await db.execute(text(
-        "INSERT INTO registrations (registration_id, account_id, member_id, unit, platform, status, activated) "
-        "SELECT * FROM unnest(CAST(:r AS uuid[]), CAST(:a AS uuid[]), CAST(:m AS uuid[]), CAST(:u AS text[]), "
-        "CAST(:p AS text[]), CAST(:s AS text[]), CAST(:act AS boolean[])) ON CONFLICT (registration_id) DO UPDATE "
+        "INSERT INTO registrations (registration_id, account_id, member_id, unit, platform, status, activated, "
+        "escalated) SELECT * FROM unnest(CAST(:r AS uuid[]), CAST(:a AS uuid[]), CAST(:m AS uuid[]), "
+        "CAST(:u AS text[]), CAST(:p AS text[]), CAST(:s AS text[]), CAST(:act AS boolean[]), CAST(:esc AS boolean[])) "
+        "ON CONFLICT (registration_id) DO UPDATE "
         "SET account_id = coalesce(EXCLUDED.account_id, registrations.account_id), "
         "member_id = coalesce(EXCLUDED.member_id, registrations.member_id), unit = EXCLUDED.unit, "
-        "platform = EXCLUDED.platform, status = EXCLUDED.status, activated = EXCLUDED.activated"),
+        "platform = EXCLUDED.platform, status = EXCLUDED.status, activated = EXCLUDED.activated, "
+        "escalated = EXCLUDED.escalated"),
         {"r": ids, "a": [regs[i]["account_id"] for i in ids], "m": [regs[i]["member_id"] for i in ids],
          "u": [s.unit for s in states], "p": [s.platform for s in states], "s": [s.status for s in states],
-         "act": [s.activated for s in states]})
+         "act": [s.activated for s in states], "esc": [s.escalated for s in states]})
 
 
 async def readers(db: AsyncConnection, accounts: list[str]) -> dict[str, tuple[date, str]]:

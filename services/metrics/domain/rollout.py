@@ -13,7 +13,7 @@ DESIGN.md names (their names and definitions are a contract).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -26,6 +26,7 @@ from sotay.contracts.identity import (
     AccountDisabled,
     AccountMoved,
     AccountRejected,
+    RegistrationEscalated,
     RegistrationSubmitted,
 )
 
@@ -33,7 +34,8 @@ UNSPECIFIED = "unspecified"
 
 COUNTERS = ("members_total", "members_eligible", "eligible_not_installed", "registered", "accounts_web",
             "accounts_mobile", "accounts_pending", "accounts_approved", "accounts_rejected", "accounts_activated",
-            "accounts_disabled", "articles_published", "feedback_posted", "trained_people", "training_sessions")
+            "accounts_disabled", "articles_published", "feedback_posted", "trained_people", "training_sessions",
+            "accounts_overdue")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class RegistrationState:
     platform: str  # web | mobile
     status: str  # pending | approved | rejected | disabled
     activated: bool
+    escalated: bool = False  # waited past the approval term: escalated to the unit above (issue 20)
 
 
 NOT_ELIGIBLE = "not_eligible:"  # + the reason: members not eligible, by reason
@@ -75,6 +78,8 @@ def registration_contribution(r: RegistrationState | None) -> dict[str, int]:
         counts = {"registered": 1, f"accounts_{r.platform}": 1, f"accounts_{r.status}": 1}
         if r.status == "approved" and r.activated:
             counts["accounts_activated"] = 1
+        if r.status == "pending" and r.escalated:
+            counts["accounts_overdue"] = 1
         return counts
     return {"registered": 1, f"accounts_{r.status}": 1}
 
@@ -98,6 +103,7 @@ def figures(unit: dict[str, Any], sums: dict[str, int], *, readers_today: int, r
         "members_total": total, "members_eligible": eligible,
         "accounts_installed": installed, "accounts_web": web, "accounts_mobile": mobile,
         "accounts_pending": pending, "accounts_approved": approved, "accounts_rejected": rejected,
+        "accounts_overdue": n("accounts_overdue", 0),
         "installed_pct_total": pct(installed, total), "installed_pct_eligible": pct(installed, eligible),
         "readers_today": readers_today, "readers_7d": readers_7d,
         "trained_people": n("trained_people", 0), "training_sessions": n("training_sessions", 0),
@@ -132,6 +138,8 @@ def registration_after(event: str, data: dict[str, Any], old: RegistrationState 
         return RegistrationState(data.get("unit") or base.unit, base.platform, status, False)
     if old is None:
         return None  # a staff account (made from the command line) is no member's installation
+    if event == RegistrationEscalated.__name__:
+        return None if old.status != "pending" or old.escalated else replace(old, escalated=True)
     if event == AccountActivated.__name__:
         new = RegistrationState(old.unit, old.platform, old.status, True)
     elif event == AccountDisabled.__name__:

@@ -8,7 +8,8 @@ from sotay.contracts.members import MEMBER_SNAPSHOTS, UNIT_EVENTS
 from sotay.kit.consumer import Consumer
 
 ACCOUNT_EVENTS = (identity.RegistrationSubmitted, identity.AccountApproved, identity.AccountRejected,
-                  identity.AccountActivated, identity.AccountDisabled, identity.AccountMoved)
+                  identity.AccountActivated, identity.AccountDisabled, identity.AccountMoved,
+                  identity.RegistrationEscalated)
 CONTENT_EVENTS = (content.ArticleRead, content.ArticlePublished, content.FeedbackPosted)
 
 

@@ -76,6 +76,18 @@ def test_only_an_approved_registration_counts_as_activated():
     assert "accounts_activated" not in registration_contribution(reg(status="pending", activated=True))
 
 
+def test_an_escalated_registration_counts_as_overdue_while_pending_only():
+    """Issue 20: RegistrationEscalated marks a pending registration; deciding it ends the count."""
+    escalated = registration_after("RegistrationEscalated", {"registration_id": "r1"}, reg())
+    assert escalated == reg(escalated=True)
+    assert registration_contribution(escalated)["accounts_overdue"] == 1
+    assert registration_after("RegistrationEscalated", {}, escalated) is None  # once
+    assert registration_after("RegistrationEscalated", {}, reg(status="approved")) is None
+    assert registration_after("RegistrationEscalated", {}, None) is None
+    decided = registration_after("AccountApproved", {"unit": "c1", "platform": "web"}, escalated)
+    assert "accounts_overdue" not in registration_contribution(decided)
+
+
 def test_a_rejected_or_disabled_registration_is_registered_but_not_installed():
     assert registration_contribution(reg(status="rejected")) == {"registered": 1, "accounts_rejected": 1}
     assert registration_contribution(reg(status="disabled", activated=True)) == \
