@@ -8,7 +8,7 @@ from pathlib import Path
 from services.members.adapters import sealed
 from services.members.entrypoints.events import accounts_consumer
 from services.members.entrypoints.http import build_router
-from services.members.handlers import retention
+from services.members.handlers import members, retention
 from sotay.contracts.members import CATALOGUE
 from sotay.kit.keys import MissingKey
 from sotay.kit.leader import Periodic
@@ -37,15 +37,19 @@ async def start(ctx: ServiceContext) -> None:
                    lambda: retention.minimise(ctx, years=settings.retention_left_years,
                                               batch=settings.retention_batch))
     job.start()
-    _JOBS[id(ctx)] = job
+    # Temporary transfers ending today bring their members home (handlers/members.py, return_due).
+    returns = Periodic("temporary-transfers:members", ctx.engine.connect, settings.escalation_interval_s,
+                       lambda: members.return_due(ctx))
+    returns.start()
+    _JOBS[id(ctx)] = [job, returns]
 
 
 async def stop(ctx: ServiceContext) -> None:
-    if job := _JOBS.pop(id(ctx), None):
+    for job in _JOBS.pop(id(ctx), []):
         await job.stop()
 
 
-_JOBS: dict[int, Periodic] = {}
+_JOBS: dict[int, list[Periodic]] = {}
 
 
 async def seal_clear_rows(ctx: ServiceContext) -> None:

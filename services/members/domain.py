@@ -345,10 +345,12 @@ def _is_same_card_no(value: object, current: str) -> bool:
 # --- what events say of a member ----------------------------------------------
 
 
-def member_snapshot(m: Member, *, member_id: Any, unit_path: str) -> dict[str, Any]:
+def member_snapshot(m: Member, *, member_id: Any, unit_path: str, temporary_unit: str | None = None,
+                    temporary_until: date | None = None) -> dict[str, Any]:
     """What every member event says in clear: what counts and scopes need, nothing of the person."""
     return {"member_id": str(member_id), "unit": m.unit, "unit_path": path_codes(unit_path), "status": m.status,
-            "eligible": m.eligible, "ineligible_reason": m.ineligible_reason}
+            "eligible": m.eligible, "ineligible_reason": m.ineligible_reason, "temporary_unit": temporary_unit,
+            "temporary_until": temporary_until}
 
 
 def member_personal(m: Member, *, pii_hash: Callable[[str], str]) -> dict[str, Any]:

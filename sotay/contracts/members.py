@@ -7,7 +7,7 @@ it, what identity matches registrations on goes as keyed hashes (`*_hash`, HMAC-
 normalised value). docs/events.md says why each field is there.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel
@@ -78,6 +78,10 @@ class MemberSnapshot(MembersEvent):
     status: Status
     eligible: bool
     ineligible_reason: str | None
+    # Where the member attends meanwhile (chuyển sinh hoạt tạm thời: content counts them in that
+    # cell's meetings; the record stays with `unit`), and until when; None when at home.
+    temporary_unit: str | None = None
+    temporary_until: date | None = None
     # The member asked that processing of their data be restricted (a data-subject request): while
     # true, `personal` is None and every replica drops what it holds of the person; the event that
     # lifts it brings the person back.
@@ -101,12 +105,14 @@ class MemberUpdated(MemberSnapshot):
 
 
 class MemberTransferred(MemberSnapshot):
-    """A member moved to another unit ("chuyển sinh hoạt"); `unit` is the new one. The reason a
-    clerk wrote stays in the registry's history."""
+    """A member moved to another unit ("chuyển sinh hoạt"): officially (`unit` is the new one), or
+    temporarily (`temporary_unit` until `temporary_until`, `unit` stays), or back home from a
+    temporary stay (`return`: on its end date, or earlier by a decision; `from_unit` is the cell
+    they leave). The reason a clerk wrote stays in the registry's history."""
 
     from_unit: str
     from_committee: str
-    transfer_kind: Literal["official", "temporary"]
+    transfer_kind: Literal["official", "temporary", "return"]
 
 
 class MemberStatusChanged(MemberSnapshot):

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.async_api import expect
 from openpyxl import load_workbook
 
 from services.members.adapters.import_files import write_csv
@@ -244,3 +245,51 @@ async def test_a_member_who_left_is_shown_without_a_transfer_and_a_mistaken_stan
         assert (record["status"], record["eligible"]) == ("active", True)
         assert dialogs == [] and await page.inner_text("#error") == ""
         await page.context.close()
+
+
+async def test_a_temporary_transfer_has_an_end_date_shown_on_the_record_and_can_end_early(system, browser):
+    """Issue 20: a temporary transfer asks for its end date (dd/mm/yyyy, said beside the field when
+    missing or not real); the record then says where the member attends and until when, and the
+    stay can end early with a reason."""
+    from datetime import timedelta
+
+    from sotay.kit.clock import hanoi_day
+
+    await cell_two(system)
+    until = hanoi_day() + timedelta(days=45)
+    async with real_server(system) as base:
+        page = await (await browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")).new_page()
+        dialogs = no_dialogs(page)
+        await sign_in_as(page, system, base, "unit_admin", "ba-dinh", "/console/registry")
+        await page.fill("#q", "010000001")
+        await page.click("#search-form button")
+        await page.locator("#members tr", has_text="Nguyễn Văn An").locator("button.open").click()
+        await page.wait_for_selector("#member-name:has-text('Nguyễn Văn An')")
+        await page.fill("#to-unit", "chi bo so 2")
+        await page.click("#to-unit-results button.unit-choice")
+        await page.select_option("#transfer-kind", "temporary")
+        await page.fill("#transfer-reason", "Đi học tập trung")
+        await page.fill("#transfer-until", "31/02/2027")
+        await page.click("#transfer-form > p > button")
+        assert "ngày kết thúc có thật" in await page.inner_text("#transfer-form")
+        await page.fill("#transfer-until", f"{until:%d/%m/%Y}")
+        await page.click("#transfer-form > p > button")
+        assert f"Đến ngày {until:%d/%m/%Y} đồng chí trở về chi bộ." in await page.inner_text("#transfer-confirm")
+        await page.click("#transfer-confirm button.yes")
+        away = page.locator("#member-away")
+        await away.wait_for()
+        await page.wait_for_function("() => !document.querySelector('#member-away strong').textContent.includes('…')")
+        assert f"Đang sinh hoạt tạm thời tại Chi bộ số 2 đến ngày {until:%d/%m/%Y}." in await away.inner_text()
+        await shoot(page, "temporary-stay")
+        await page.click("#come-back-form button")
+        assert "Đề nghị ghi lý do" in await page.inner_text("#come-back-form")
+        await page.fill("#come-back-reason", "Kết thúc khoá học sớm")
+        await page.click("#come-back-form button")
+        await expect_gone(page, "#member-away")
+        await expect(page.locator("#member-done")).to_contain_text("đã trở về sinh hoạt tại chi bộ")
+        assert dialogs == []
+        await page.context.close()
+
+
+async def expect_gone(page, selector: str) -> None:
+    await page.wait_for_selector(selector, state="detached")

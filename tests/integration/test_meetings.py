@@ -201,3 +201,60 @@ async def test_the_units_above_see_which_cells_planned_next_month_and_on_time(sy
     assert (await system.client.get(f"{API}/meetings/planning", headers=member(system, "an"))).status_code == 403
     city = (await system.client.get(f"{API}/meetings/planning", headers=system.auth("city_admin"))).json()
     assert city["total"] == 4 and city["planned"] == 1  # both committees' cells
+
+
+async def test_a_member_on_a_temporary_transfer_attends_the_host_cell_until_the_end_date(system):
+    """Issue 20: a temporary transfer has an end date; meanwhile the member is on the host cell's
+    roll (not the home cell's), the home cell keeps the record; on the end date the job brings
+    them home (a `return` transfer), or earlier by a decision."""
+    from services.members.handlers import members as registry_members
+
+    ids, admin = system.ids, system.auth("unit_admin", "ba-dinh")
+    host = "ba-dinh-g1-c2"
+    until = hanoi_day() + timedelta(days=30)
+    refused = await system.client.post(f"/api/members/v1/members/{ids['cuong']}/transfers", headers=admin,
+                                       json={"to_unit": host, "kind": "temporary"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "until"
+    moved = await system.client.post(f"/api/members/v1/members/{ids['cuong']}/transfers", headers=admin, json={
+        "to_unit": host, "kind": "temporary", "until": until.isoformat(), "reason": "Đi công tác dài ngày"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["unit"] == CELL and moved.json()["temporary_unit"] == host
+    assert moved.json()["temporary_until"] == until.isoformat()
+
+    async def on_roll(cell: str) -> set[str]:
+        meeting = await plan(system, datetime.now(UTC) + timedelta(days=2), kind="thematic", cell=cell)
+        roll = await system.client.get(f"{API}/meetings/{meeting['id']}/attendance", headers=secretary(system, cell))
+        return {m["member_id"] for m in roll.json()["members"]}
+    await eventually(lambda: _has(on_roll(host), ids["cuong"]), timeout=15)
+    assert ids["cuong"] not in await on_roll(CELL)
+
+    # The end date: the job brings the member home.
+    members_ctx = system.runtimes["members"].context
+    assert await registry_members.return_due(members_ctx, today=until - timedelta(days=1)) == 0
+    assert await registry_members.return_due(members_ctx, today=until) == 1
+    record = (await system.client.get(f"/api/members/v1/members/{ids['cuong']}", headers=admin)).json()
+    assert record["temporary_unit"] is None and record["temporary_until"] is None
+    await eventually(lambda: _has(on_roll(CELL), ids["cuong"]), timeout=15)
+    async with members_ctx.engine.connect() as db:
+        body = (await db.execute(text(
+            "SELECT body FROM outbox WHERE subject LIKE 'sotay.members.member_transferred.%' ORDER BY position DESC "
+            "LIMIT 1"))).scalar_one()
+    returned = orjson.loads(body)["data"]
+    assert (returned["transfer_kind"], returned["from_unit"], returned["unit"]) == ("return", host, CELL)
+
+    # Earlier, by a decision: a stay ended before its date.
+    await system.client.post(f"/api/members/v1/members/{ids['an']}/transfers", headers=admin, json={
+        "to_unit": host, "kind": "temporary", "until": until.isoformat()})
+    no_reason = await system.client.post(f"/api/members/v1/members/{ids['an']}/return", headers=admin,
+                                         json={"reason": " "})
+    assert no_reason.status_code == 422
+    back = await system.client.post(f"/api/members/v1/members/{ids['an']}/return", headers=admin,
+                                    json={"reason": "Kết thúc công tác sớm"})
+    assert back.status_code == 200 and back.json()["temporary_unit"] is None
+    again = await system.client.post(f"/api/members/v1/members/{ids['an']}/return", headers=admin,
+                                     json={"reason": "Lần nữa"})
+    assert again.status_code == 409 and again.json()["code"] == "not_away"
+
+
+async def _has(found, member_id: str) -> bool:
+    return member_id in await found

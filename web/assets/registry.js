@@ -20,6 +20,11 @@ Sotay.words({
     corrections: "Đề nghị sửa thông tin", name: "Họ và tên", card: "Số thẻ", unit: "Chi bộ", status: "Tình trạng",
     open: "Xem hồ sơ", transfer: "Chuyển sinh hoạt", to_unit: "Đến chi bộ (gõ tên để tìm)", kind: "Hình thức",
     official: "Chính thức", temporary: "Tạm thời", reason: "Lý do", change_status: "Đổi tình trạng",
+    until: "Sinh hoạt tạm thời đến ngày", until_hint: "Ngày/tháng/năm, ví dụ 31/03/2027. Đến ngày đó đảng viên trở về chi bộ.",
+    until_needed: "Đề nghị nhập ngày kết thúc có thật, dạng ngày/tháng/năm, sau hôm nay.",
+    until_said: "Đến ngày {day} đồng chí trở về chi bộ.",
+    away: "Đang sinh hoạt tạm thời tại {unit} đến ngày {day}.", come_back: "Kết thúc sinh hoạt tạm thời",
+    come_back_why: "Lý do kết thúc sớm", came_back: "Đồng chí {name} đã trở về sinh hoạt tại chi bộ.",
     confirm: "Xác nhận", done: "Đã cập nhật.", none: "Không tìm thấy.", running: "Đang nhập…",
     imported: "Đã nhập", rejected: "Bị từ chối", of: "trên", row: "Dòng", field: "Trường", column: "Cột", problem: "Lỗi",
     member: "Đảng viên", changes: "Đề nghị", accept: "Chấp nhận", reject: "Từ chối", no_requests: "Không có đề nghị nào.",
@@ -73,6 +78,11 @@ Sotay.words({
     corrections: "Correction requests", name: "Full name", card: "Card", unit: "Cell", status: "Standing",
     open: "Open the record", transfer: "Transfer", to_unit: "To cell (type its name)", kind: "Kind",
     official: "Official", temporary: "Temporary", reason: "Reason", change_status: "Change standing",
+    until: "Temporary stay until", until_hint: "Day/month/year, e.g. 31/03/2027. The member returns home that day.",
+    until_needed: "Enter a real end date, day/month/year, after today.",
+    until_said: "On {day} they return home.",
+    away: "Attending {unit} temporarily until {day}.", come_back: "End the temporary stay",
+    come_back_why: "Why it ends early", came_back: "{name} attends their home cell again.",
     confirm: "Confirm", done: "Updated.", none: "Nobody found.", running: "Importing…",
     imported: "Imported", rejected: "Refused", of: "of", row: "Row", field: "Field", column: "Column", problem: "Problem",
     member: "Member", changes: "Asks for", accept: "Accept", reject: "Reject", no_requests: "No requests.",
@@ -245,9 +255,16 @@ function transferForm(m, here) {
   const picker = unitPicker(m.unit);
   const kind = el("select", { id: "transfer-kind" }, ...["official", "temporary"].map((k) => el("option", { value: k }, Sotay.t(k))));
   const transferWhy = el("input", { id: "transfer-reason", maxlength: "1000" });
+  // A temporary transfer ends on a day typed dd/mm/yyyy: the member returns home that day.
+  const until = el("input", { id: "transfer-until", inputmode: "numeric", placeholder: "dd/mm/yyyy",
+    "aria-describedby": "transfer-until-hint", maxlength: "10" });
+  const untilBox = el("div", { id: "transfer-until-box", hidden: "" },
+    el("label", { for: "transfer-until" }, Sotay.t("until")),
+    el("p", { id: "transfer-until-hint", class: "hint" }, Sotay.t("until_hint")), until);
+  kind.addEventListener("change", () => { untilBox.hidden = kind.value !== "temporary"; });
   const transfer = el("form", { id: "transfer-form", novalidate: "" }, el("h3", {}, Sotay.t("transfer")),
     el("label", { for: "to-unit" }, Sotay.t("to_unit")), picker.box,
-    el("label", { for: "transfer-kind" }, Sotay.t("kind")), kind,
+    el("label", { for: "transfer-kind" }, Sotay.t("kind")), kind, untilBox,
     el("label", { for: "transfer-reason" }, Sotay.t("reason")), transferWhy,
     el("p", {}, el("button", { type: "submit" }, Sotay.t("transfer"))));
   transfer.addEventListener("submit", (e) => {
@@ -255,10 +272,15 @@ function transferForm(m, here) {
     Sotay.clearFieldErrors(transfer);
     const to = picker.chosen();
     if (!to) { Sotay.fieldError(picker.input, Sotay.t("unit_pick")); picker.input.focus(); return; }
+    const temporary = kind.value === "temporary";
+    const untilIso = temporary ? Sotay.isoDate(until.value.trim()) : null;
+    if (temporary && !untilIso) { Sotay.fieldError(until, Sotay.t("until_needed")); until.focus(); return; }
     if (!transferWhy.value.trim()) { Sotay.fieldError(transferWhy, Sotay.t("reason_needed")); transferWhy.focus(); return; }
-    const text = fill(Sotay.t("confirm_transfer"), { kind: Sotay.t(kind.value).toLowerCase(), name: m.full_name, from: here, to: to.name });
+    const text = fill(Sotay.t("confirm_transfer"), { kind: Sotay.t(kind.value).toLowerCase(), name: m.full_name, from: here, to: to.name })
+      + (temporary ? ` ${fill(Sotay.t("until_said"), { day: Sotay.date(untilIso) })}` : "");
     const ask = confirmation("transfer-confirm", text, transferWhy.value.trim(), async (key) => {
-      await Sotay.post(`/api/members/v1/members/${m.id}/transfers`, { to_unit: to.code, kind: kind.value, reason: transferWhy.value.trim() }, key);
+      await Sotay.post(`/api/members/v1/members/${m.id}/transfers`, { to_unit: to.code, kind: kind.value,
+        reason: transferWhy.value.trim(), ...(temporary ? { until: untilIso } : {}) }, key);
       await done(m.id);
     });
     $("transfer-confirm")?.remove();
@@ -266,6 +288,30 @@ function transferForm(m, here) {
     ask.querySelector("button.yes").focus();
   });
   return transfer;
+}
+
+// A unit's name from the org tree (the code only while it is not known).
+async function unitNameOf(code) {
+  try { return (await Sotay.json(`/api/members/v1/org-units/${encodeURIComponent(code)}`)).name; } catch (err) { return code; }
+}
+
+// A member on a temporary transfer: where and until when, and ending it early (with a reason).
+function awayNote(m) {
+  const where = el("strong", {}, "…");
+  unitNameOf(m.temporary_unit).then((name) => { where.textContent = name; });
+  const [before, after] = Sotay.t("away").replace("{day}", Sotay.date(m.temporary_until)).split("{unit}");
+  const why = el("input", { id: "come-back-reason", maxlength: "1000" });
+  const form = el("form", { id: "come-back-form", novalidate: "" },
+    el("label", { for: "come-back-reason" }, Sotay.t("come_back_why")), why,
+    el("p", {}, el("button", { type: "submit", class: "secondary" }, Sotay.t("come_back"))));
+  Sotay.sending(form, async (key) => {
+    Sotay.clearFieldErrors(form);
+    if (!why.value.trim()) { Sotay.fieldError(why, Sotay.t("reason_needed")); why.focus(); return; }
+    await Sotay.post(`/api/members/v1/members/${m.id}/return`, { reason: why.value.trim() }, key);
+    await done(m.id);
+    $("member-done").textContent = fill(Sotay.t("came_back"), { name: m.full_name });
+  }, (err) => { Sotay.showFieldErrors(form, err, () => why); fail(err); });
+  return el("div", { id: "member-away", class: "notice" }, el("p", {}, before, where, after || ""), form);
 }
 
 async function openMember(id) {
@@ -315,6 +361,7 @@ async function openMember(id) {
       el("dl", { class: "record" }, ...rows.flatMap(([k, v]) => [el("dt", {}, Sotay.t(k)), el("dd", { "data-field": k }, v)])),
       left ? el("p", { id: "member-left", class: "notice" }, fill(Sotay.t("left_note"), { standing: Sotay.t(`left_${m.status}`) })) : "",
       m.restricted ? el("p", { id: "member-restricted", class: "notice" }, Sotay.t("restricted_note")) : "",
+      m.temporary_unit ? awayNote(m) : "",
       el("p", { id: "member-done", class: "notice", role: "status" }), left ? "" : transferForm(m, here), change);
     // The record opens below the list: take the reader there.
     $("member").scrollIntoView({ block: "start" });

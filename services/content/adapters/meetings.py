@@ -51,13 +51,14 @@ async def answer(db: AsyncConnection, meeting_id: Any, account: str, member_id: 
 
 
 async def roll(db: AsyncConnection, meeting_id: Any, cell: str) -> list[dict[str, Any]]:
-    """Every member of the cell (from the registry replica) with their answer, or none yet, and
-    whether they came, once recorded (`present`, with the reason of an absence)."""
+    """Every member attending the cell (from the registry replica: its own members, or those on a
+    temporary transfer there instead of at home) with their answer, or none yet, and whether they
+    came, once recorded (`present`, with the reason of an absence)."""
     rows = (await db.execute(text(
         "SELECT r.member_id, r.full_name, a.attending, a.note, a.answered_at, p.present, p.reason FROM readers r "
         "LEFT JOIN attendance a ON a.meeting_id = :m AND a.member_id = r.member_id "
         "LEFT JOIN meeting_presence p ON p.meeting_id = :m AND p.member_id = r.member_id "
-        "WHERE r.unit = :cell AND r.status IN ('active', 'probationary', 'exempt') "
+        "WHERE coalesce(r.temporary_unit, r.unit) = :cell AND r.status IN ('active', 'probationary', 'exempt') "
         "ORDER BY r.full_name NULLS LAST, r.member_id"),
         {"m": meeting_id, "cell": cell})).mappings().all()
     return [dict(r) for r in rows]

@@ -23,11 +23,11 @@ UPDATE_UNIT = text("UPDATE org_units SET name = :n, closed = :x WHERE code = :c"
 # Any member event carries the whole snapshot; an older one than we hold is dropped.
 UPSERT_READER = text(
     "INSERT INTO readers (member_id, party_card_no, full_name, unit, unit_path, ancestors, committee, status, "
-    "version) VALUES (:id, :card, :name, :unit, :path, :anc, :committee, :status, :version) "
-    "ON CONFLICT (member_id) DO UPDATE SET party_card_no = EXCLUDED.party_card_no, "
+    "temporary_unit, version) VALUES (:id, :card, :name, :unit, :path, :anc, :committee, :status, :temporary, "
+    ":version) ON CONFLICT (member_id) DO UPDATE SET party_card_no = EXCLUDED.party_card_no, "
     "full_name = EXCLUDED.full_name, unit = EXCLUDED.unit, unit_path = EXCLUDED.unit_path, "
     "ancestors = EXCLUDED.ancestors, committee = EXCLUDED.committee, status = EXCLUDED.status, "
-    "version = EXCLUDED.version WHERE readers.version < EXCLUDED.version")
+    "temporary_unit = EXCLUDED.temporary_unit, version = EXCLUDED.version WHERE readers.version < EXCLUDED.version")
 
 # Where the reader sits: the registry replica by card number (it follows a
 # transfer at once); a token without a card (staff) reads as its units.
@@ -78,12 +78,12 @@ async def reader_of(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
     yet, sits at the unit its token names (with no ancestors if the tree does
     not know that unit either)."""
     row = (await db.execute(text(
-        "SELECT member_id, full_name, unit, ancestors, committee FROM readers WHERE party_card_no = :c"),
+        "SELECT member_id, full_name, unit, ancestors, committee, temporary_unit FROM readers WHERE party_card_no = :c"),
         {"c": actor.member_card_no})).mappings().first() if actor.member_card_no else None
     if row:
         return dict(row)
     unit = (await db.execute(text("SELECT ancestors, committee FROM org_units WHERE code = :u"),
                              {"u": actor.unit})).mappings().first()
-    return {"member_id": None, "full_name": None, "unit": actor.unit,
+    return {"member_id": None, "full_name": None, "unit": actor.unit, "temporary_unit": None,
             "ancestors": list(unit["ancestors"]) if unit else [], "committee": unit["committee"] if unit else CITY}
 

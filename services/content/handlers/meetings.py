@@ -65,8 +65,9 @@ async def call(db: AsyncConnection, actor: Principal, meeting: MeetingInput) -> 
 
 
 async def _my_cell(db: AsyncConnection, actor: Principal) -> tuple[str | None, Any]:
+    """The cell whose meetings the caller attends: the host cell during a temporary transfer."""
     reader = await reader_of(db, actor)
-    return reader["unit"], reader["member_id"]
+    return reader.get("temporary_unit") or reader["unit"], reader["member_id"]
 
 
 async def upcoming(db: AsyncConnection, actor: Principal, cell: str | None) -> list[dict[str, Any]]:

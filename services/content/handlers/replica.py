@@ -36,7 +36,7 @@ def _reader_row(envelope: dict[str, Any]) -> dict[str, Any]:
     person = data.get("personal") or {}
     return {"id": data["member_id"], "card": person.get("party_card_no"), "name": person.get("full_name"),
             "unit": data["unit"], "path": path, "anc": ancestors(path), "committee": committee_of(path),
-            "status": data["status"], "version": envelope.get("sequence") or 0}
+            "status": data["status"], "temporary": data.get("temporary_unit"), "version": envelope.get("sequence") or 0}
 
 
 _KIND = {OrgUnitCreated.event_type(): "unit created", OrgUnitUpdated.event_type(): "unit updated",

@@ -20,8 +20,8 @@ UNIT_COLUMNS = "id, code, name, kind, parent_id, committee, path, wave, closed_a
 MEMBER_COLUMNS = (
     "m.id, m.party_card_no, m.full_name, m.sealed, m.gender, "
     "u.code AS unit, u.name AS unit_name, m.unit_path, u.committee, m.admitted_on, m.official_on, m.status, m.eligible, "
-    "m.ineligible_reason, m.has_account, m.version, tu.code AS temporary_unit, m.created_at, m.updated_at, "
-    "m.restricted_at"
+    "m.ineligible_reason, m.has_account, m.version, tu.code AS temporary_unit, m.temporary_until, m.created_at, "
+    "m.updated_at, m.restricted_at"
 )
 MEMBER_FROM = ("members m JOIN org_units u ON u.id = m.unit_id "
                "LEFT JOIN org_units tu ON tu.id = m.temporary_unit_id")
@@ -259,3 +259,11 @@ async def set_restricted(db: AsyncConnection, member_id: Any, restricted: bool) 
     await db.execute(text(
         "UPDATE members SET restricted_at = CASE WHEN :r THEN coalesce(restricted_at, now()) END, "
         "version = version + 1, updated_at = now() WHERE id = :id"), {"r": restricted, "id": member_id})
+
+
+async def temporary_stays_ended(db: AsyncConnection, today: Any, batch: int) -> list[Any]:
+    """Members whose temporary transfer ends on or before `today`, at most `batch`, locked for this
+    transaction (those another holds: next round)."""
+    return list((await db.execute(text(
+        "SELECT id FROM members WHERE temporary_until <= :today ORDER BY temporary_until, id LIMIT :n "
+        "FOR UPDATE SKIP LOCKED"), {"today": today, "n": batch})).scalars())

@@ -16,7 +16,7 @@ from services.members.entrypoints.models import (
     AccessHistory, AccessHistoryPage, AccessHistoryQuery, AlertClose, CorrectionCreate, CorrectionRequest,
     CorrectionRequests, Decision, ImportStarted, ImportStatus, MemberChange, MemberCreate, MemberHistory, MemberPage,
     MemberRecord, MemberSearch, MemberSummary, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage, RequestExtension,
-    RequestOutcome, RequestRefusal, Restriction, StatusChange, SubjectRequest, SubjectRequestCreate, SubjectRequests, Transfer,
+    RequestOutcome, RequestRefusal, Restriction, StatusChange, TemporaryStayEnd, SubjectRequest, SubjectRequestCreate, SubjectRequests, Transfer,
     UnusualReadAlert, UnusualReadAlerts, moment,
 )
 from services.members.handlers import breach, corrections, imports, members, org_units, subject, subject_requests
@@ -52,7 +52,8 @@ def member_json(row: dict[str, Any], *, full: bool, masked: bool = False) -> dic
            "unit_name": row.get("unit_name"),
            "committee": row["committee"], "status": row["status"], "eligible": row["eligible"],
            "ineligible_reason": row["ineligible_reason"], "has_account": row["has_account"],
-           "temporary_unit": row["temporary_unit"], "version": row["version"],
+           "temporary_unit": row["temporary_unit"], "temporary_until": iso(row.get("temporary_until")),
+           "version": row["version"],
            "admitted_on": iso(row["admitted_on"]), "official_on": iso(row["official_on"]),
            "restricted": row.get("restricted_at") is not None}
     if full:
@@ -260,7 +261,15 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def transfer_member(member_id: str, body: Transfer, request: Request, user: CurrentUser):
         async def work(db):
             row = await members.transfer_member(db, ctx, user, parse_uuid(member_id), body.to_unit, body.kind,
-                                                body.reason)
+                                                body.reason, body.until)
+            return json_response(member_json(row, full=False))
+        return await idempotent(request, user, work)
+
+    @router.post("/members/{member_id}/return", response_model=MemberSummary,
+                 summary="End a temporary stay early: the member attends their home cell again")
+    async def end_temporary_stay(member_id: str, body: TemporaryStayEnd, request: Request, user: CurrentUser):
+        async def work(db):
+            row = await members.end_temporary_stay(db, ctx, user, parse_uuid(member_id), body.reason)
             return json_response(member_json(row, full=False))
         return await idempotent(request, user, work)
 

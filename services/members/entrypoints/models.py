@@ -78,6 +78,15 @@ class Transfer(BaseModel):
     to_unit: str
     kind: Literal["official", "temporary"] = "official"
     reason: str | None = Field(default=None, max_length=1000)
+    until: date | None = Field(default=None, description="a temporary transfer's end date (required for one): "
+                                                          "the member returns home that day")
+
+
+class TemporaryStayEnd(BaseModel):
+    """A temporary stay ended earlier than planned, by a decision."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 class StatusChange(BaseModel):
@@ -182,6 +191,7 @@ class MemberSummary(BaseModel):
     ineligible_reason: str | None
     has_account: bool
     temporary_unit: str | None
+    temporary_until: date | None = Field(None, description="the end of a temporary stay in `temporary_unit`")
     version: int
     admitted_on: date | None
     official_on: date | None

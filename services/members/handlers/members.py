@@ -24,6 +24,7 @@ from sotay.contracts.members import (
     MemberRegistered, MemberSnapshot, MemberStatusChanged, MemberTransferred, MemberUpdated,
 )
 from sotay.kit.auth import Principal
+from sotay.kit.clock import hanoi_day
 from sotay.kit.db import unique_violation
 from sotay.kit.events import uuid7
 from sotay.kit.member_keys import seal_personal
@@ -49,7 +50,8 @@ async def emit_snapshot(db: AsyncConnection, ctx: ServiceContext, event_type: ty
     if not restricted:
         key = await ctx.member_keys.key_for(str(row["id"]))
         personal = seal_personal(key, str(row["id"]), domain.member_personal(member, pii_hash=ctx.pii_hash))
-    payload = domain.member_snapshot(member, member_id=row["id"], unit_path=row["unit_path"])
+    payload = domain.member_snapshot(member, member_id=row["id"], unit_path=row["unit_path"],
+                                     temporary_unit=row.get("temporary_unit"), temporary_until=row.get("temporary_until"))
     await emit(db, registry.SCHEMA, event_type(**payload, restricted=restricted, personal=personal, **extra),
                aggregate_id=row["id"], committee=row["committee"], unit=row["unit"], sequence=row["version"])
 
@@ -230,30 +232,77 @@ async def apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row:
 
 
 async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
-                          to_unit: str, kind: str, reason: str | None) -> dict:
-    """Chuyển sinh hoạt: an official transfer moves the member; a temporary one
-    records where they attend while their home cell stays."""
+                          to_unit: str, kind: str, reason: str | None, until: date | None = None,
+                          *, today: date | None = None) -> dict:
+    """Chuyển sinh hoạt: an official transfer moves the member; a temporary one records where
+    they attend until `until` (required, after today) while their home cell keeps the record."""
     row = await member_for_staff(db, actor, member_id, lock=True)
     if row["status"] not in domain.ACTIVE_STANDING:
         raise invalid([("member", f"a member who is {row['status']} cannot be transferred")])
+    today = today or hanoi_day()
+    if kind == "temporary" and (until is None or until <= today):
+        raise invalid([("until", "is required for a temporary transfer and must be after today")])
+    if kind == "official" and until is not None:
+        raise invalid([("until", "is for a temporary transfer only")])
     target = await open_cell(db, to_unit, "to_unit")
     # Between committees, the city's organisation board moves a member (Ban Tổ chức Thành ủy).
     await ORG.require(db, actor, target["path"], REGISTRY_WRITERS,
                       "The destination cell is outside the units you administer: "
                       "a transfer to another committee is made by the city.")
-    if to_unit == row["unit"] and kind == "official":
+    if to_unit == row["unit"]:
         raise invalid([("to_unit", "is the member's current cell")])
     if kind == "official":
-        fields = {"unit_id": target["id"], "unit_path": target["path"], "temporary_unit_id": None}
+        fields = {"unit_id": target["id"], "unit_path": target["path"], "temporary_unit_id": None,
+                  "temporary_until": None}
     else:
-        fields = {"temporary_unit_id": target["id"]}
+        fields = {"temporary_unit_id": target["id"], "temporary_until": until}
     await registry.update_member(db, row["id"], fields)
     await registry.add_history(db, row["id"], actor.subject, f"transferred_{kind}",
-                               {"from": row["unit"], "to": to_unit}, reason)
+                               {"from": row["unit"], "to": to_unit, **({"until": until.isoformat()} if until else {})},
+                               reason)
     updated = await registry.member_by_id(db, row["id"])
     await emit_snapshot(db, ctx, MemberTransferred, updated, from_unit=row["unit"],
                         from_committee=row["committee"], transfer_kind=kind)
     return updated
+
+
+async def return_home(db: AsyncConnection, ctx: ServiceContext, actor: str, row: dict[str, Any],
+                      reason: str) -> dict:
+    """The end of a temporary stay: the member attends their home cell again (a return event)."""
+    away = row["temporary_unit"]
+    await registry.update_member(db, row["id"], {"temporary_unit_id": None, "temporary_until": None})
+    await registry.add_history(db, row["id"], actor, "returned", {"from": away, "to": row["unit"]}, reason)
+    updated = await registry.member_by_id(db, row["id"])
+    await emit_snapshot(db, ctx, MemberTransferred, updated, from_unit=away, from_committee=row["committee"],
+                        transfer_kind="return")
+    return updated
+
+
+async def end_temporary_stay(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
+                             reason: str) -> dict:
+    """A temporary stay ended earlier than planned, by a decision of a registry writer of the
+    member's home unit."""
+    if not reason.strip():
+        raise invalid([("reason", "is required: it is kept in the member's history")])
+    row = await member_for_staff(db, actor, member_id, lock=True)
+    if row["temporary_unit"] is None:
+        raise Problem(409, "Not away", "The member attends their home cell.", code="not_away")
+    return await return_home(db, ctx, actor.subject, row, reason.strip())
+
+
+async def return_due(ctx: ServiceContext, *, batch: int = 500, today: date | None = None) -> int:
+    """Every member whose temporary stay ends today or ended before returns home (a job of members,
+    on one replica); how many."""
+    done, today = 0, today or hanoi_day()
+    while True:
+        async with ctx.engine.begin() as db:
+            ids = await registry.temporary_stays_ended(db, today, batch)
+            for member_id in ids:
+                row = await registry.member_by_id(db, member_id)
+                await return_home(db, ctx, "system:temporary-transfers", row, "hết thời hạn sinh hoạt tạm thời")
+        done += len(ids)
+        if len(ids) < batch:
+            return done
 
 
 async def change_status(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
