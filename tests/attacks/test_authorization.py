@@ -66,6 +66,7 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/members/{member_id}/status": {"status": "deceased", "eligible": False,
                                                              "ineligible_reason": "từ trần"},
         "PUT /api/members/v1/members/{member_id}/restriction": {"restricted": True, "reason": "theo yêu cầu"},
+        "POST /api/members/v1/members/{member_id}/return": {"reason": "về sớm"},
         "POST /api/members/v1/members/{member_id}/corrections": {"changes": {"phone": "0912000888"}},
         "POST /api/members/v1/corrections/{request_id}/accept": {},
         "POST /api/members/v1/corrections/{request_id}/reject": {"reason": "không đúng"},

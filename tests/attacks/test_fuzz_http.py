@@ -161,6 +161,7 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/members/{member_id}/status": {"status": "active", "eligible": True,
                                                              "ineligible_reason": None, "reason": "x"},
         "PUT /api/members/v1/members/{member_id}/restriction": {"restricted": False, "reason": "x"},
+        "POST /api/members/v1/members/{member_id}/return": {"reason": "x"},
         "POST /api/members/v1/members/{member_id}/corrections": {"changes": {"phone": "0912000888"}, "note": "x"},
         "POST /api/members/v1/corrections/{request_id}/accept": {"reason": "đúng"},
         "POST /api/members/v1/corrections/{request_id}/reject": {"reason": "không đúng"},
