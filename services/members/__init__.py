@@ -8,7 +8,7 @@ from pathlib import Path
 from services.members.adapters import sealed
 from services.members.entrypoints.events import accounts_consumer
 from services.members.entrypoints.http import build_router
-from services.members.handlers import members, retention
+from services.members.handlers import members, retention, subject_requests
 from sotay.contracts.members import CATALOGUE
 from sotay.kit.keys import MissingKey
 from sotay.kit.leader import Periodic
@@ -41,7 +41,11 @@ async def start(ctx: ServiceContext) -> None:
     returns = Periodic("temporary-transfers:members", ctx.engine.connect, settings.escalation_interval_s,
                        lambda: members.return_due(ctx))
     returns.start()
-    _JOBS[id(ctx)] = [job, returns]
+    # Data-subject requests overdue at their unit go up to the unit above (handlers/subject_requests.py).
+    escalation = Periodic("escalation:members", ctx.engine.connect, settings.escalation_interval_s,
+                          lambda: subject_requests.escalate(ctx))
+    escalation.start()
+    _JOBS[id(ctx)] = [job, returns, escalation]
 
 
 async def stop(ctx: ServiceContext) -> None:

@@ -122,6 +122,17 @@ class MemberStatusChanged(MemberSnapshot):
     from_status: Status
 
 
+class SubjectRequestEscalated(MembersEvent):
+    """A member's data-subject request went past its deadline at their unit (not acknowledged in 2
+    working days, or not settled by its due day): it escalates to the unit above, on whose subject
+    this goes. Ids, units and days only: never what the member asked."""
+
+    request_id: str
+    unit: str
+    escalated_to: str
+    overdue_since: date  # the day it became overdue: its acknowledge-by or due day
+
+
 class UnusualRecordReads(MembersEvent):
     """A staff account opened more full member records (their identifiers in clear) within an
     hour than the registry's threshold (SOTAY_UNUSUAL_READS_PER_HOUR): a possible breach for the
@@ -142,4 +153,4 @@ UNIT_EVENTS = (OrgUnitCreated, OrgUnitUpdated)
 MEMBER_SNAPSHOTS = (MemberRegistered, MemberUpdated, MemberTransferred, MemberStatusChanged)
 
 CATALOGUE = Catalogue(OrgUnitCreated, OrgUnitUpdated, MemberRegistered, MemberUpdated, MemberTransferred,
-                      MemberStatusChanged, UnusualRecordReads)
+                      MemberStatusChanged, UnusualRecordReads, SubjectRequestEscalated)

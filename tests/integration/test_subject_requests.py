@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import orjson
 import pytest
 from sqlalchemy import text
 
 import services.members
+from services.members.handlers import subject_requests
 from sotay.kit import workdays
 from sotay.kit.clock import hanoi_day
 from tests.support.system import make_settings, running_system
@@ -146,6 +148,24 @@ async def test_overdue_requests_are_flagged_to_the_units_above(system):
     assert (await c.post(f"{STAFF}/{late['id']}/acknowledge", headers=system.auth("unit_admin", "c1"))).status_code == 200
     overdue = (await c.get(f"{STAFF}?overdue=true", headers=system.auth("unit_admin", "q1"))).json()["items"]
     assert late["id"] in [i["id"] for i in overdue]
+
+    # Issue 20: an overdue request escalates to the unit above its member's cell, once, with ids only.
+    ctx = system.runtimes["members"].context
+    assert await subject_requests.escalate(ctx) >= 1
+    assert await subject_requests.escalate(ctx) == 0
+    async with ctx.engine.connect() as db:
+        marked = (await db.execute(text("SELECT escalated_to FROM subject_requests WHERE id = :i"),
+                                   {"i": late["id"]})).scalar_one()
+        not_yet = (await db.execute(text("SELECT escalated_at FROM subject_requests WHERE id = :i"),
+                                    {"i": fresh["id"]})).scalar_one()
+        said = [(orjson.loads(b), subject) for b, subject in await db.execute(text(
+            "SELECT body, subject FROM outbox WHERE subject LIKE 'sotay.members.subject_request_escalated.%'"))]
+    assert marked == "g1" and not_yet is None
+    event, subject = next((e, s) for e, s in said if e["data"]["request_id"] == late["id"])
+    assert subject == "sotay.members.subject_request_escalated.q1" and event["orgunit"] == "g1"
+    assert event["data"] == {"request_id": late["id"], "unit": "c1", "escalated_to": "g1",
+                             "overdue_since": (today - timedelta(days=5)).isoformat()}
+    assert "phản đối" not in orjson.dumps(event).decode()
 
 
 async def test_a_correction_request_is_an_entry_of_the_ledger(system):

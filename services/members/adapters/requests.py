@@ -73,3 +73,20 @@ async def decide(db: AsyncConnection, request_id: Any, *, status: str, outcome: 
         "UPDATE subject_requests SET status = :s, outcome = :o, decided_at = now(), decided_by = :a, "
         "acknowledged_at = coalesce(acknowledged_at, now()), acknowledged_by = coalesce(acknowledged_by, :a) "
         "WHERE id = :id"), {"s": status, "o": outcome, "a": actor, "id": request_id})
+
+
+async def claim_overdue(db: AsyncConnection, today: date, batch: int) -> list[dict[str, Any]]:
+    """At most `batch` overdue open requests not escalated yet, with their member's unit and the
+    unit above it, locked for this transaction (those another holds: next round)."""
+    rows = (await db.execute(text(
+        f"SELECT r.id, u.code AS unit, u.committee, m.unit_path, "
+        "  (SELECT p.code FROM org_units p WHERE p.id = u.parent_id) AS above, "
+        "  coalesce(r.extended_to, r.due_by) AS due, r.acknowledge_by, r.status "
+        f"FROM {_FROM} WHERE r.escalated_at IS NULL AND {_OVERDUE} "
+        "ORDER BY r.received_at LIMIT :n FOR UPDATE OF r SKIP LOCKED"), {"today": today, "n": batch})).mappings()
+    return [dict(r) for r in rows]
+
+
+async def mark_escalated(db: AsyncConnection, request_id: Any, to: str) -> None:
+    await db.execute(text("UPDATE subject_requests SET escalated_at = now(), escalated_to = :to WHERE id = :id"),
+                     {"id": request_id, "to": to})

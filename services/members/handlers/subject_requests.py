@@ -8,7 +8,7 @@ the units above see their subtree's overdue requests. A correction request is an
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,11 +22,14 @@ from services.members.handlers.access import (
     not_found,
 )
 from sotay.kit import workdays
+from sotay.contracts.members import SubjectRequestEscalated
 from sotay.kit.auth import Principal
 from sotay.kit.clock import hanoi_day
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem, invalid
+from sotay.kit.outbox import emit
 from sotay.kit.scope import forbidden
+from sotay.kit.service import ServiceContext
 
 KINDS = ("correction", "restriction", "objection", "erasure", "other")
 STAFF_ONLY = ("requested_by", "acknowledged_by", "decided_by")  # which accounts acted is not the member's to know
@@ -158,3 +161,23 @@ async def own_member_id(db: AsyncConnection, actor: Principal) -> Any:
 def mine(request: dict[str, Any]) -> dict[str, Any]:
     """A request as its member sees it."""
     return {k: v for k, v in request.items() if k not in STAFF_ONLY}
+
+
+async def escalate(ctx: ServiceContext, *, batch: int = 500, today: date | None = None) -> int:
+    """Every overdue open request not escalated yet goes up to the unit above its member's unit:
+    marked, and SubjectRequestEscalated on that unit (a job of members, on one replica); how many.
+    The units above already see their subtree's overdue requests first (GET /subject-requests)."""
+    done, today = 0, today or hanoi_day()
+    while True:
+        async with ctx.engine.begin() as db:
+            due = await requests.claim_overdue(db, today, batch)
+            for r in due:
+                above = r["above"] or r["unit"]
+                await requests.mark_escalated(db, r["id"], above)
+                since = r["acknowledge_by"] if r["status"] == "received" and r["acknowledge_by"] < today else r["due"]
+                await emit(db, registry.SCHEMA, SubjectRequestEscalated(
+                    request_id=str(r["id"]), unit=r["unit"], escalated_to=above, overdue_since=since),
+                    aggregate_id=r["id"], committee=r["committee"], unit=above)
+        done += len(due)
+        if len(due) < batch:
+            return done
