@@ -52,7 +52,7 @@ Sotay.words({
     t_planned: "Đã lên lịch", t_on_time: "Lên lịch đúng hạn", t_total: "Số chi bộ",
     not_planned: "Chưa lên lịch", all_planned: "Tất cả các chi bộ đã lên lịch.", late: "Lên lịch sau hạn",
     // Field names of the server's problems.
-    starts_at: "Ngày giờ sinh hoạt", cell: "Chi bộ", present: "Có mặt", excused: "Lý do vắng", title_field: "Tên biên bản",
+    starts_at: "Ngày giờ sinh hoạt", cell: "Chi bộ", present: "Có mặt", excused: "Lý do vắng",
   },
   en: {
     title: "Cell meetings", consoles: "Consoles", cell_choice: "Choose the cell",
@@ -97,7 +97,7 @@ Sotay.words({
     planning_deadline: "Regular meetings are planned by the end of {d}.",
     t_planned: "Planned", t_on_time: "Planned on time", t_total: "Cells",
     not_planned: "Not planned", all_planned: "Every cell has planned its meeting.", late: "Planned late",
-    starts_at: "Date and time", cell: "Cell", present: "Present", excused: "Reason for the absence", title_field: "Title",
+    starts_at: "Date and time", cell: "Cell", present: "Present", excused: "Reason for the absence",
   },
 });
 
