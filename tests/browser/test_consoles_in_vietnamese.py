@@ -6,6 +6,7 @@ names, titles and files it types in) is Vietnamese, or left out of the check."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import expect
@@ -249,4 +250,65 @@ async def test_the_approval_console_says_nothing_in_english(system, browser):
         await page.select_option("#f-age", "week")
         await page.locator("#registrations tr.empty").wait_for()
         assert await english(page) == []
+        await page.context.close()
+
+
+async def test_the_meetings_console_says_nothing_in_english(system, browser):
+    c, cell = system.client, "ba-dinh-g1-c1"
+    called = await c.post("/api/content/v1/meetings", headers=system.auth("cell_secretary", cell), json={
+        "cell": cell, "starts_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(), "place": "Nhà văn hoá tổ 5",
+        "agenda": "Sinh hoạt thường kỳ", "kind": "regular"})
+    assert called.status_code == 201, called.text
+    mid = called.json()["id"]
+
+    async def content_knows(card):
+        async with system.runtimes["content"].context.engine.connect() as db:
+            return (await db.execute(text("SELECT count(*) FROM readers WHERE party_card_no = :c"), {"c": card})).scalar()
+    await eventually(lambda: content_knows("010000002"), timeout=30)
+    answered = await c.post(f"/api/content/v1/meetings/{mid}/attendance", json={"attending": False, "note": "Đi công tác"},
+                            headers=system.auth("member", cell, card="010000002", subject="account-010000002"))
+    assert answered.status_code == 200, answered.text
+
+    async def move(by):
+        async with system.runtimes["content"].context.engine.begin() as db:
+            await db.execute(text("UPDATE meetings SET starts_at = now() + :by WHERE id = :id"), {"by": by, "id": mid})
+    await move(timedelta(hours=-1))
+    async with real_server(system) as base:
+        page = await vi_page(browser)
+        await sign_in_as(page, system, base, "cell_secretary", cell, "/console/meetings")
+        meeting = page.locator(f'article.meeting[data-id="{mid}"]')
+        await meeting.wait_for()
+        await page.locator("#planning-tiles .tile").first.wait_for()
+        assert await english(page) == []
+
+        # Planning: nothing typed, a day that is none, a day past.
+        await page.click("#plan-form button[type=submit]")
+        await page.wait_for_selector("#m-agenda-error")
+        assert await english(page) == []
+        await page.fill("#m-date", "31/02/2027")
+        await page.fill("#m-time", "25:00")
+        await page.fill("#m-place", "Nhà văn hoá tổ 5")
+        await page.fill("#m-agenda", "Sinh hoạt thường kỳ")
+        await page.click("#plan-form button[type=submit]")
+        await page.wait_for_selector("#m-time-error")
+        assert await english(page) == []
+        await page.fill("#m-date", "01/01/2020")
+        await page.fill("#m-time", "08:00")
+        await page.click("#plan-form button[type=submit]")
+        await page.wait_for_selector("#m-date-error:has-text('đã qua')")
+        assert await english(page) == []
+
+        # Recording it: the roll, the library; then the meeting is moved after the record was opened:
+        # the refusal is said in Vietnamese.
+        await meeting.locator("button.open-record").click()
+        await meeting.locator("ul.roll > li").first.wait_for()
+        await meeting.locator("ul.documents li").first.wait_for()
+        await meeting.locator("input[type=search]").fill("khong co tai lieu nay")
+        await meeting.locator(".find-row button").click()
+        await meeting.locator("ul.documents li.muted").wait_for()
+        assert await english(page, "khong co tai lieu nay") == []
+        await move(timedelta(days=1))
+        await meeting.locator("button.send-record").click()
+        await meeting.locator(".record-error:has-text('chưa bắt đầu')").wait_for()
+        assert await english(page, "khong co tai lieu nay") == []
         await page.context.close()

@@ -66,6 +66,17 @@ const Sotay = (() => {
     [/^is not a purpose of the notice: .*$/, "không có trong thông báo"],
     [/^is already given: .*$/, "đồng chí đã đồng ý mục này rồi"],
     [/^was not given: .*$/, "đồng chí chưa đồng ý mục này"],
+    // Cell meetings (content, issue 20): a meeting planned, who came, its minutes.
+    [/^is in the past$/, "đã qua, đề nghị chọn ngày giờ sắp tới"],
+    [/^\S+ is not a party cell$/, "không phải là chi bộ"],
+    [/^\S+ is not a member of this cell$/, "có người không phải đảng viên của chi bộ"],
+    [/^\S+ is marked present$/, "một đồng chí vừa được đánh dấu có mặt vừa có lý do vắng"],
+    [/^\S+: the reason is empty$/, "lý do vắng còn để trống"],
+    [/^\S+ is not a document of the library$/, "không có trong thư viện tài liệu mà đồng chí xem được"],
+    [/^must be one of (\.\w+(, )?)+$/, "phải là tệp PDF, Word, Excel, ODT, văn bản hoặc ảnh (PNG, JPG)"],
+    [/^is empty$/, "còn để trống"],
+    [/^is larger than (\d+) MB$/, "lớn quá $1 MB"],
+    [/^cannot be in the future$/, "không được là ngày trong tương lai"],
     // Feed import: why a source address is refused (when it is added, or as a source's recorded error).
     [/^refused address: (.+) is a (.+) address$/, (_, host, kind) =>
       `địa chỉ bị chặn: ${host} là địa chỉ ${ADDRESS_KINDS_VI[kind] || kind}, không phải Internet công cộng`],
@@ -95,6 +106,7 @@ const Sotay = (() => {
       busy: "Hệ thống đang bận, đề nghị thử lại sau {n} giây.",
       in_progress: "Yêu cầu trước của đồng chí đang được xử lý, đề nghị chờ giây lát.",
       invalid: "Thông tin chưa hợp lệ, đề nghị kiểm tra lại.",
+      meeting_not_started: "Buổi sinh hoạt chưa bắt đầu: ghi nhận được khi buổi sinh hoạt đã bắt đầu.",
       network: "Chưa kết nối được tới máy chủ. Đề nghị kiểm tra mạng rồi thử lại; những gì đồng chí đã nhập vẫn được giữ.",
       error: "Chưa thực hiện được, đề nghị thử lại sau.",
     },
@@ -108,6 +120,7 @@ const Sotay = (() => {
       busy: "The system is busy; please try again in {n} seconds.",
       in_progress: "Your earlier request is still being handled; please wait a moment.",
       invalid: "Some details are not valid; please check them.",
+      meeting_not_started: "The meeting has not started: it is recorded once it has started.",
       network: "Cannot reach the server. Check the connection and try again; what you typed is kept.",
       error: "That did not work; please try again later.",
     },
