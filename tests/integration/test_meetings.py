@@ -258,3 +258,19 @@ async def test_a_member_on_a_temporary_transfer_attends_the_host_cell_until_the_
 
 async def _has(found, member_id: str) -> bool:
     return member_id in await found
+
+
+async def test_a_secretary_adds_the_cells_own_minutes_to_the_library_and_nothing_else(system):
+    """The minutes of a cell's meeting are the cell's own papers: its secretary adds them, for the
+    cell alone; a document for the unit above, or for another cell, stays an editor's to add."""
+    def upload(unit: str, audience: list[str], who: str = CELL):
+        return system.client.post(f"{API}/documents", headers=secretary(system, who), files={
+            "file": ("bien-ban.pdf", b"%PDF-1.4\n% bien ban\n", "application/pdf")},
+            data={"title": "Biên bản sinh hoạt chi bộ", "kind": "other", "unit": unit,
+                  **({"audience": audience} if audience else {})})
+    added = await upload(CELL, [CELL])
+    assert added.status_code == 201, added.text
+    for unit, audience, who in ((CELL, ["ba-dinh"], CELL), ("ba-dinh-g1-c2", ["ba-dinh-g1-c2"], CELL),
+                                ("ba-dinh-g1", ["ba-dinh-g1"], CELL)):
+        refused = await upload(unit, audience, who)
+        assert refused.status_code in (403, 422), (unit, audience, refused.text)

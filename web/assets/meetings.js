@@ -366,7 +366,9 @@ function minutesChoice(m) {
   return { node, value: () => chosen };
 }
 
-const mayUpload = () => me && me.roles.some((g) => EDITORS.includes(g.role) && cellPath.includes(g.unit));
+// The cell's secretary (or a unit admin above it) adds the cell's own minutes; an editor any document.
+const UPLOADERS = [...EDITORS, "cell_secretary", "unit_admin"];
+const mayUpload = () => me && me.roles.some((g) => UPLOADERS.includes(g.role) && cellPath.includes(g.unit));
 
 function uploadBlock(m, name, added) {
   if (!mayUpload()) return el("p", { class: "muted no-upload" }, t("no_upload"));

@@ -25,13 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.content import domain
 from services.content.adapters import library as store
-from services.content.adapters.replica import ORG, unit_paths
+from services.content.adapters.replica import ORG, unit, unit_paths
 from services.content.domain.text import contains, fold, search_terms
 from sotay.contracts.content import DocumentAdded
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem, invalid
 from sotay.kit.outbox import emit
+from sotay.kit.scope import covers
 
 SCHEMA = "content"
 MAX_BYTES = 20 * 1024 * 1024
@@ -89,7 +90,7 @@ async def add(db: AsyncConnection, actor: Principal, doc: DocumentInput) -> dict
     editor_units = actor.units_for(*domain.EDITORS)
     unit = doc.unit or (editor_units[0] if editor_units else None)
     if unit is None:
-        raise Problem(403, "Forbidden", "Adding documents needs an editor role.")
+        raise Problem(403, "Forbidden", "Adding documents needs an editor role, or a secretary's for a cell's own papers.")
     path = (await unit_paths(db, [unit]))[unit]
     audience = list(dict.fromkeys(doc.audience or [unit]))
     if path is None:
@@ -98,7 +99,8 @@ async def add(db: AsyncConnection, actor: Principal, doc: DocumentInput) -> dict
         problems += domain.check_audience(path, await unit_paths(db, audience))
     if problems:
         raise invalid(problems)
-    await ORG.require(db, actor, path, domain.EDITORS, "You are not an editor of this unit.")
+    if not await _may_add(db, actor, unit, path, audience):
+        raise Problem(403, "Forbidden", "You are not an editor of this unit.")
     document_id = uuid7()
     audience_paths = sorted({p for p in (await unit_paths(db, audience)).values() if p})
     await store.insert(db, {
@@ -173,3 +175,13 @@ async def bookmark(db: AsyncConnection, actor: Principal, document_id: Any, on: 
 def document_json(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if k == "id" else v)
             for k, v in d.items()}
+
+
+async def _may_add(db: AsyncConnection, actor: Principal, unit_code: str, path: str, audience: list[str]) -> bool:
+    """An editor over the unit adds any document; a cell's secretary (or a unit admin above it)
+    adds the cell's own papers, the minutes of its meetings (issue 20), for the cell alone."""
+    if covers(await ORG.scope_paths(db, actor, domain.EDITORS), path):
+        return True
+    here = await unit(db, unit_code)
+    return (here is not None and here.kind == "cell" and audience == [unit_code]
+            and covers(await ORG.scope_paths(db, actor, domain.SECRETARIES), path))
