@@ -45,10 +45,11 @@ self.addEventListener("message", (event) => {
 });
 
 // What a push says. It carries no personal data (services/content/domain/notices.py): its kind,
-// the id to open and an article's title; the words are here.
+// the id to open and an article's (or a study topic's) title; the words are here.
 const PUSH_WORDS = {
   vi: {
     article: ["Tin mới", "{title}"],
+    study: ["Học tập nghị quyết", "{title}"],
     meeting: ["Lịch sinh hoạt chi bộ", "Chi bộ của đồng chí triệu tập sinh hoạt. Chạm để xem giờ và địa điểm."],
     meeting_reminder: ["Nhắc lịch sinh hoạt chi bộ", "Sắp đến buổi sinh hoạt chi bộ. Chạm để xem giờ và địa điểm."],
     account_approved: ["Tài khoản đã được phê duyệt", "Đồng chí đã đăng nhập được vào Sổ tay đảng viên điện tử."],
@@ -56,6 +57,7 @@ const PUSH_WORDS = {
   },
   en: {
     article: ["New article", "{title}"],
+    study: ["Study", "{title}"],
     meeting: ["Cell meeting", "Your cell calls a meeting. Tap to see when and where."],
     meeting_reminder: ["Cell meeting reminder", "Your cell's meeting is coming up. Tap to see when and where."],
     account_approved: ["Account approved", "You can now sign in to the Party-member handbook."],
@@ -70,7 +72,7 @@ self.addEventListener("push", (event) => {
     const kept = await (await caches.open(SETTINGS)).match(LANGUAGE);
     const lang = kept && (await kept.text()) === "en" ? "en" : "vi";
     const [title, body] = PUSH_WORDS[lang][notice.kind] || [lang === "en" ? "Notification" : "Thông báo", ""];
-    const url = notice.kind === "article" ? `/#article/${notice.ref}`
+    const url = notice.kind === "article" ? `/#article/${notice.ref}` : notice.kind === "study" ? `/#study/${notice.ref}`
       : String(notice.kind).startsWith("meeting") ? "/#meetings" : notice.kind ? "/#notices" : "/";
     await self.registration.showNotification(title, {
       body: body.replace("{title}", notice.title || ""), icon: "/icons/icon-192.png", lang,

@@ -152,6 +152,34 @@ class AttendanceConfirmed(ContentEvent):
     attending: bool
 
 
+class StudyTopicPublished(ContentEvent):
+    """A study topic (học tập nghị quyết) was published for its audience: its title, the documents of
+    the library it studies and how many questions its quiz has. The questions and their answer key
+    never leave content."""
+
+    topic_id: str
+    title: str
+    author_unit: str
+    audience: list[str]  # unit codes; ["city"] is everyone
+    documents: list[str]
+    questions: int
+    published_by: str
+    published_at: datetime
+
+
+class QuizCompleted(ContentEvent):
+    """A member submitted their answers to a study topic's quiz (again, for a retake: `attempt`
+    counts them), by member id, on the member's committee with their cell. Never the answers, and
+    never the score: a member's score is theirs alone (content keeps it, and shows units counts and
+    averages of 3 results or more); an event goes to every committee's system."""
+
+    topic_id: str
+    member_id: str
+    cell: str
+    max_score: int
+    attempt: int
+
+
 CATALOGUE = Catalogue(ArticleSubmitted, ArticleReturned, ArticleApproved, ArticlePublished, ArticleRetracted,
                       ArticleRead, FeedbackPosted, FeedbackAnswered, DocumentAdded, MeetingScheduled,
-                      AttendanceConfirmed, MeetingHeld, AttendanceRecorded)
+                      AttendanceConfirmed, MeetingHeld, AttendanceRecorded, StudyTopicPublished, QuizCompleted)

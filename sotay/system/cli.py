@@ -154,7 +154,8 @@ def cmd_up(args, settings: Settings) -> int:
             if content is not None:
                 from sotay.system.demo.content import load_demo_content
                 shown = await load_demo_content(content.context)
-                print(f"demo content: {shown['articles']} articles published" if shown["loaded"]
+                print(f"demo content: {shown['articles']} articles and {shown['study_topics']} study topic published"
+                      if shown["loaded"]
                       else f"demo content not loaded: {shown['reason']}", flush=True)
             identity = next((r for r in runtimes if r.name == "identity"), None)
             if identity is not None and result["loaded"]:

@@ -6,8 +6,8 @@ and called:
   public ones listed here;
 - with the most a tay-ho insider can hold (member of a tay-ho cell, cell
   secretary there, unit admin, editor and chief editor of tay-ho) against
-  ba-dinh's units, members, registrations, articles, feedback, meetings and
-  correction requests: an operation that takes a unit or a member is refused
+  ba-dinh's units, members, registrations, articles, feedback, meetings, study
+  topics and correction requests: an operation that takes a unit or a member is refused
   (403, or 404 where the service hides what exists; 422 only where the unit
   is a field the caller may not name), every answer leaks nothing of
   ba-dinh, and nothing changes in any service's tables;
@@ -25,7 +25,7 @@ import pytest
 from sotay.kit.auth import Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
-from tests.attacks.world import MEMBERS
+from tests.attacks.world import MEMBERS, STUDY_QUESTIONS
 from tests.support.push import a_device
 from tests.support.system import CONSENT
 
@@ -110,6 +110,11 @@ def ba_dinh_bodies(world) -> dict[str, object]:
                                           "place": "x", "agenda": "x"},
         "POST /api/content/v1/meetings/{meeting_id}/attendance": {"attending": False},
         "POST /api/content/v1/meetings/{meeting_id}/record": {"present": []},
+        "POST /api/content/v1/study/topics": {"title": "Học tập lạ", "description": "x", "audience": ["ba-dinh"],
+                                              "unit": "ba-dinh", "questions": STUDY_QUESTIONS},
+        "PUT /api/content/v1/study/topics/{topic_id}": {"title": "Học tập lạ", "description": "x",
+                                                         "audience": ["ba-dinh"], "questions": STUDY_QUESTIONS},
+        "POST /api/content/v1/study/topics/{topic_id}/answers": {"answers": [0, 0]},
         "POST /api/content/v1/notices/seen": {"through": 1},
         "PUT /api/content/v1/notices/choices": {"articles": True, "meetings": True, "account": True},
         "POST /api/content/v1/push-subscriptions": a_device(),
@@ -132,7 +137,7 @@ def ba_dinh_path_values(world) -> dict[str, str]:
             "account_id": ids["account_giang"], "document_id": ids["document_ba-dinh"],
             "import_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "number": "1", "fmt": "csv",
             "registration_id": ids["registration_an"], "subscription_id": ids["push_ba-dinh"],
-            "alert_id": str(uuid.uuid4())}
+            "alert_id": str(uuid.uuid4()), "topic_id": ids["study_ba-dinh"]}
 
 
 BA_DINH_QUERY = {"unit": "ba-dinh", "cell": "bd-g1-c1", "parent": "bd-g1"}
@@ -145,7 +150,7 @@ def markers(world) -> list[str]:
         name, card, _, _, phone = MEMBERS[who]
         out += [name, card, "+84" + phone[1:], world.ids[f"member_{who}"]]
     out += [world.ids[k] for k in ("registration_an", "article_ba-dinh", "draft_ba-dinh", "feedback_ba-dinh",
-                                   "meeting_bd-g1-c1", "correction_an")]
+                                   "meeting_bd-g1-c1", "correction_an", "study_ba-dinh")]
     return out + ["Tôi đồng ý", "Nghị quyết của ba-dinh", world.ids["document_ba-dinh"], "Chỉ thị 05"]
 
 

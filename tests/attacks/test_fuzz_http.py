@@ -28,7 +28,7 @@ from schemathesis import GenerationMode
 from sotay.kit.auth import ROLES, Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
-from tests.attacks.world import COMMITTEES, MEMBERS
+from tests.attacks.world import COMMITTEES, MEMBERS, STUDY_QUESTIONS
 from tests.support.push import a_device
 from tests.support.system import CONSENT
 
@@ -63,6 +63,7 @@ def known_path_values(world) -> dict[str, list[str]]:
         "article_id": [ids["article_ba-dinh"], ids["article_tay-ho"], ids["draft_ba-dinh"]],
         "feedback_id": [ids["feedback_ba-dinh"]],
         "meeting_id": [ids["meeting_bd-g1-c1"]],
+        "topic_id": [ids["study_ba-dinh"]],
         "document_id": [ids["document_ba-dinh"]],
         "request_id": [ids["correction_an"]],
         "subject_request_id": [ids["subject_request_an"]],
@@ -218,6 +219,13 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/content/v1/meetings/{meeting_id}/record": {"present": [], "excused": {}, "minutes": None},
         "POST /api/content/v1/feeds": {"url": "https://tin.example.vn/rss", "unit": "ba-dinh",
                                        "audience": ["ba-dinh"], "interval_s": 900, "category": "news"},
+        "POST /api/content/v1/study/topics": {"title": "Học tập thử", "description": "Đọc rồi làm bài.",
+                                              "documents": [ids["document_ba-dinh"]], "audience": ["ba-dinh"],
+                                              "unit": "ba-dinh", "questions": STUDY_QUESTIONS},
+        "PUT /api/content/v1/study/topics/{topic_id}": {"title": "Học tập thử", "description": "Đọc rồi làm bài.",
+                                                         "documents": [], "audience": ["ba-dinh"],
+                                                         "questions": STUDY_QUESTIONS},
+        "POST /api/content/v1/study/topics/{topic_id}/answers": {"answers": [0, 1]},
         "POST /api/content/v1/notices/seen": {"through": 1},
         "PUT /api/content/v1/notices/choices": {"articles": True, "meetings": True, "account": False},
         "POST /api/content/v1/push-subscriptions": a_device(),

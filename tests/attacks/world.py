@@ -1,7 +1,7 @@
 """The attack suite's world: every service on real NATS JetStream and PostgreSQL,
 behind a real uvicorn server, with a small seeded org tree (two committees),
-members, registrations, articles, feedback, a meeting, a document and a
-correction request, so fuzzed and hostile requests reach past the lookups.
+members, registrations, articles, feedback, a meeting, a document, a study
+topic with a quiz taken and a correction request, so fuzzed and hostile requests reach past the lookups.
 
 The system lives on an event loop in a background thread: schemathesis and
 hypothesis drive it synchronously over HTTP (its calls block), and a test
@@ -61,6 +61,10 @@ MEMBERS = {
     "giang": ("Hoàng Văn Giang", "0100000003", "bd-g1-c2", "1965-05-05", "0912000005"),
 }
 PASSWORD = "Chi bo so 1 vung manh"
+# The quiz of ba-dinh's study topic.
+STUDY_QUESTIONS = [{"prompt": "Nghị quyết bàn về nội dung gì?", "options": ["Xây dựng Đảng", "Giao thông"],
+                    "correct": 0, "explanation": "Công tác xây dựng Đảng."},
+                   {"prompt": "Học tập ở đâu?", "options": ["Tại chi bộ", "Ở nhà", "Không học"], "correct": 0}]
 
 
 @dataclass
@@ -231,6 +235,16 @@ async def _seed(system: RunningSystem) -> dict[str, str]:
         "/api/content/v1/documents", data={"title": "Chỉ thị 05", "kind": "directive", "unit": "ba-dinh"},
         files={"file": ("chi-thi.txt", b"noi dung", "text/plain")}, headers=system.auth("editor", "ba-dinh")))
     ids["document_ba-dinh"] = document["id"]
+    # A study topic of ba-dinh for ba-dinh, written by an editor, published by a chief editor; An took its quiz.
+    topic = await ok(await client.post("/api/content/v1/study/topics", json={
+        "title": "Học tập Nghị quyết của ba-dinh", "description": "Đọc rồi làm bài kiểm tra.",
+        "documents": [ids["document_ba-dinh"]], "audience": ["ba-dinh"], "questions": STUDY_QUESTIONS},
+        headers=system.auth("editor", "ba-dinh", subject="editor-ba-dinh")))
+    await ok(await client.post(f"/api/content/v1/study/topics/{topic['id']}/publish",
+                               headers=system.auth("chief_editor", "ba-dinh", subject="chief_editor-ba-dinh")))
+    await ok(await client.post(f"/api/content/v1/study/topics/{topic['id']}/answers", json={"answers": [0, 1]},
+                               headers=an))
+    ids["study_ba-dinh"] = topic["id"]
     correction = await ok(await client.post(f"/api/members/v1/members/{ids['member_an']}/corrections",
                                             json={"changes": {"phone": "0912999999"}, "note": "số mới"}, headers=an))
     ids["correction_an"] = correction["id"]

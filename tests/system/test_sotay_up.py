@@ -117,12 +117,18 @@ def test_up_serves_the_demo_then_stops_cleanly_and_reuses_its_data(tmp_path):
             time.sleep(0.5)
         ahead = planning()
         assert ahead["planned"] > 0 and ahead["total"] >= ahead["planned"], ahead
+
+        # And a study topic with its quiz for the whole city (học tập nghị quyết).
+        topics = httpx.get(f"{url}/api/content/v1/study/completion",
+                           headers={"Authorization": f"Bearer {token}"}).json()["items"]
+        assert [t["questions"] for t in topics] == [3], topics
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out
     assert "sotay is up" in out and "sotay stopped." in out
     assert "demo rollout: " in out and "approved" in out
     assert "demo meetings: " in out and "held in" in out, out
+    assert "1 study topic published" in out, out
     assert servers_using(data_dir) == []  # nats-server and postgres stopped with it
 
     proc = start(data_dir, port, "--demo")

@@ -77,6 +77,17 @@ const Sotay = (() => {
     [/^is empty$/, "còn để trống"],
     [/^is larger than (\d+) MB$/, "lớn quá $1 MB"],
     [/^cannot be in the future$/, "không được là ngày trong tương lai"],
+    // Study topics and their quiz (content, issue 20).
+    [/^needs at least one question$/, "cần ít nhất một câu hỏi"],
+    [/^needs (\d+) to (\d+) options$/, "cần từ $1 đến $2 phương án"],
+    [/^holds the same option twice$/, "có hai phương án giống nhau"],
+    [/^must be the number of one of its options.*$/, "cần đánh dấu một phương án đúng"],
+    [/^\S+ is outside the author unit's subtree$/, "có đơn vị nằm ngoài đơn vị đăng tin"],
+    [/^\S+ is not a unit$/, "có đơn vị không có trong hệ thống"],
+    [/^needs at least one unit.*$/, "cần chọn ít nhất một đơn vị"],
+    [/^needs one answer for each of the (\d+) questions$/, "cần trả lời đủ $1 câu hỏi"],
+    [/^List should have at least (\d+) items?.*$/, "cần ít nhất $1 mục"],
+    [/^List should have at most (\d+) items?.*$/, "không được quá $1 mục"],
     // Feed import: why a source address is refused (when it is added, or as a source's recorded error).
     [/^refused address: (.+) is a (.+) address$/, (_, host, kind) =>
       `địa chỉ bị chặn: ${host} là địa chỉ ${ADDRESS_KINDS_VI[kind] || kind}, không phải Internet công cộng`],

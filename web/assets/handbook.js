@@ -1,6 +1,8 @@
 // The member handbook on the web (the "computer" platform): sign up, sign in,
 // the feed with what is not read yet, an article (opening it records the
-// read) and its feedback, the cell's meetings with attendance, the
+// read) and its feedback, the cell's meetings with attendance, the study
+// topics addressed to the member (học tập nghị quyết: the resolution's
+// documents and a quiz, then the score and the right answers), the
 // notifications (an inbox, what to be told of, push on this device), and the
 // member's own record with a correction request and the requests made, and
 // their consents to the privacy notice (shown at sign-up too: nothing ticked
@@ -22,6 +24,21 @@ Sotay.words({
     sent_pending: "Đã gửi ý kiến. Ý kiến đang chờ chi bộ duyệt trước khi hiện cho mọi người.",
     yours_pending: "Ý kiến của đồng chí, đang chờ duyệt", yours_hidden: "Ý kiến của đồng chí, không được hiển thị",
     no_meetings: "Chưa có lịch sinh hoạt.",
+    study: "Học tập", study_title: "Học tập nghị quyết",
+    study_note: "Các chuyên đề học tập nghị quyết gửi tới đồng chí. Đồng chí đọc tài liệu, rồi làm bài kiểm tra ngắn để tự kiểm tra.",
+    no_topics: "Chưa có chuyên đề học tập nào.", published_on: "Ngày đăng", n_questions: "{n} câu hỏi",
+    n_documents: "{n} tài liệu", not_taken: "Chưa làm bài", taken: "Đã làm bài: đúng {s}/{m} câu",
+    documents: "Tài liệu học tập", no_documents: "Chuyên đề này không kèm tài liệu.", download: "Tải về",
+    quiz: "Bài kiểm tra", quiz_intro: "Bài kiểm tra có {n} câu hỏi. Mỗi câu, đồng chí chọn một đáp án đúng nhất rồi bấm “Câu tiếp theo”.",
+    quiz_start: "Bắt đầu làm bài", question_of: "Câu {i}/{n}", next_question: "Câu tiếp theo",
+    prev_question: "Câu trước", submit_quiz: "Nộp bài", choose_one: "Đề nghị đồng chí chọn một đáp án.",
+    unanswered: "Đồng chí chưa trả lời câu {list}.",
+    score_line: "Đồng chí trả lời đúng {s}/{m} câu ({p}).", best_line: "Điểm cao nhất của đồng chí: đúng {s}/{m} câu. Đã làm {a} lần.",
+    review: "Đáp án", you_chose: "Đồng chí chọn", is_right: "đúng", is_wrong: "chưa đúng", right_answer: "Đáp án đúng",
+    explanation: "Giải thích", retake: "Làm lại bài kiểm tra",
+    retake_note: "Đồng chí làm lại được bao nhiêu lần cũng được; điểm cao nhất được ghi nhận.",
+    n_study: "Học tập nghị quyết: {t}", p_study_results: "Bài kiểm tra học tập nghị quyết",
+    not_a_member: "Chỉ đảng viên có trong hồ sơ của chi bộ mới làm bài kiểm tra.",
     attend: "Tôi sẽ tham dự", absent: "Tôi vắng mặt", answered_yes: "Đồng chí đã báo tham dự.",
     answered_no: "Đồng chí đã báo vắng mặt.", place: "Địa điểm", agenda: "Nội dung",
     correction: "Đề nghị sửa thông tin", field_choice: "Thông tin cần sửa", value: "Thông tin đúng", note: "Ghi chú",
@@ -107,6 +124,21 @@ Sotay.words({
     sent_pending: "Your feedback was sent. It awaits your cell's moderation before others see it.",
     yours_pending: "Your feedback, awaiting moderation", yours_hidden: "Your feedback, not shown to others",
     no_meetings: "No meetings yet.",
+    study: "Study", study_title: "Studying the resolutions",
+    study_note: "The study topics sent to you. Read the documents, then take a short quiz to test yourself.",
+    no_topics: "No study topics yet.", published_on: "Published on", n_questions: "{n} questions",
+    n_documents: "{n} documents", not_taken: "Not taken yet", taken: "Taken: {s} of {m} right",
+    documents: "Documents to study", no_documents: "This topic has no documents.", download: "Download",
+    quiz: "Quiz", quiz_intro: "The quiz has {n} questions. For each, choose the best answer, then press “Next question”.",
+    quiz_start: "Start the quiz", question_of: "Question {i} of {n}", next_question: "Next question",
+    prev_question: "Previous question", submit_quiz: "Submit", choose_one: "Please choose an answer.",
+    unanswered: "You have not answered question {list}.",
+    score_line: "You got {s} of {m} right ({p}).", best_line: "Your best: {s} of {m} right. Taken {a} times.",
+    review: "Answers", you_chose: "You chose", is_right: "right", is_wrong: "not right", right_answer: "The right answer",
+    explanation: "Why", retake: "Take the quiz again",
+    retake_note: "You may take it again as often as you like; your best score is the one kept.",
+    n_study: "Study: {t}", p_study_results: "Study quizzes",
+    not_a_member: "Only members in their cell's registry take the quiz.",
     attend: "I will attend", absent: "I cannot attend", answered_yes: "You said you will attend.",
     answered_no: "You said you cannot attend.", place: "Place", agenda: "Agenda",
     correction: "Ask for a correction", field_choice: "What is wrong", value: "What it should be", note: "Note",
@@ -418,6 +450,144 @@ async function showMeetings() {
     }) : [el("p", {}, t("no_meetings"))])))) return;
 }
 
+// --- study and self-testing (học tập nghị quyết) ----------------------------------------------------
+// The topics addressed to the member; a topic with its documents and its quiz; then the score and
+// the right answers. The quiz is one question at a time: on a phone, an elderly member reads one
+// question in large type with its options as whole rows to tap (44 px radios in 56 px rows), never
+// loses their place scrolling a long page, and goes back a question when they like; the answers are
+// kept here while they go (and when the language changes), and sent together once ("Nộp bài").
+
+let quiz = null;  // { topic, at, answers, key, sending }: the quiz being taken
+const fill = (key, values) => Object.entries(values).reduce((s, [k, v]) => s.replace(`{${k}}`, v), t(key));
+const percentText = (p) => Sotay.percent(p);
+
+async function showStudy() {
+  const draw = drawer();
+  const { items } = await Sotay.json("/api/content/v1/study/topics");
+  draw(el("section", { class: "card" }, el("h2", {}, t("study_title")), el("p", { class: "muted" }, t("study_note")),
+    ...(items.length ? items.map((s) => el("article", { class: `news topic${s.best_score == null ? " unread" : ""}`,
+      "data-id": s.id },
+    el("h3", {}, el("a", { href: `#study/${s.id}` }, s.title),
+      s.best_score == null ? el("span", { class: "badge" }, t("not_taken")) : ""),
+    el("p", { class: "muted" }, `${t("published_on")} ${Sotay.date(s.published_at)} · ${fill("n_questions", { n: s.questions })}`
+      + (s.documents ? ` · ${fill("n_documents", { n: s.documents })}` : "")),
+    s.best_score != null ? el("p", { class: "taken" }, fill("taken", { s: s.best_score, m: s.max_score })) : "",
+    s.description ? el("p", {}, s.description) : "")) : [el("p", {}, t("no_topics"))])));
+}
+
+function documentItem(d) {
+  const download = el("button", { type: "button", class: "secondary", onclick: async (e) => {
+    e.target.disabled = true;
+    try { await Sotay.download(`/api/content/v1/documents/${d.id}/file`, d.filename); }
+    catch (err) { $("error").textContent = Sotay.explain(err); }
+    finally { e.target.disabled = false; }
+  } }, t("download"));
+  return el("li", { "data-id": d.id }, el("p", {}, el("strong", {}, d.title)),
+    el("p", { class: "muted" }, [d.number, d.issuing_body, d.issued_on ? Sotay.date(d.issued_on) : ""].filter(Boolean).join(" · ")),
+    el("p", {}, download));
+}
+
+async function showTopic(id) {
+  const draw = drawer();
+  const topic = await Sotay.json(`/api/content/v1/study/topics/${id}`);
+  if (quiz && quiz.topic !== id) quiz = null;
+  const box = el("section", { class: "card quiz", id: "quiz", "aria-live": "polite" });
+  if (!draw(el("section", { class: "card" },
+    el("p", {}, el("a", { href: "#study", class: "button secondary" }, t("back"))),
+    el("h2", { id: "topic-title" }, topic.title),
+    topic.published_at ? el("p", { class: "muted" }, `${t("published_on")} ${Sotay.date(topic.published_at)}`) : "",
+    el("p", { class: "summary" }, topic.description),
+    el("h3", {}, t("documents")),
+    topic.documents.length ? el("ul", { class: "documents" }, ...topic.documents.map(documentItem))
+      : el("p", { class: "muted" }, t("no_documents"))), box)) return;
+  drawQuiz(box, topic);
+}
+
+function drawQuiz(box, topic) {
+  if (quiz) drawQuestion(box, topic);
+  else if (topic.result) drawResult(box, topic);
+  else {
+    box.replaceChildren(el("h2", {}, t("quiz")), el("p", {}, fill("quiz_intro", { n: topic.questions.length })),
+      el("p", {}, el("button", { type: "button", id: "quiz-start", class: "wide",
+        onclick: () => { startQuiz(topic); drawQuestion(box, topic, true); } }, t("quiz_start"))));
+  }
+}
+
+function startQuiz(topic) {
+  quiz = { topic: topic.id, at: 0, answers: topic.questions.map(() => null), key: crypto.randomUUID() };
+}
+
+function drawQuestion(box, topic, focus = false) {
+  const q = topic.questions[quiz.at], n = topic.questions.length, last = quiz.at === n - 1;
+  const said = el("p", { id: "quiz-error", class: "error", role: "alert" });
+  const options = q.options.map((option, i) => {
+    const radio = el("input", { type: "radio", name: `q${quiz.at}`, value: String(i),
+      ...(quiz.answers[quiz.at] === i ? { checked: "" } : {}),
+      onchange: () => { quiz.answers[quiz.at] = i; said.textContent = ""; } });
+    return el("label", { class: "option" }, radio, el("span", {}, option));
+  });
+  const move = async (step) => {
+    if (step > 0 && quiz.answers[quiz.at] == null) { said.textContent = t("choose_one"); return; }
+    if (step > 0 && last) { await submitQuiz(box, topic, said); return; }
+    quiz.at += step;
+    drawQuestion(box, topic, true);
+  };
+  box.replaceChildren(el("h2", {}, t("quiz")),
+    el("p", { class: "quiz-progress" }, fill("question_of", { i: quiz.at + 1, n }),
+      el("progress", { value: String(quiz.at + 1), max: String(n), "aria-hidden": "true" })),
+    el("fieldset", {}, el("legend", { id: "question", tabindex: "-1" }, q.prompt), ...options), said,
+    el("div", { class: "actions quiz-actions" },
+      el("button", { type: "button", id: "quiz-next", onclick: () => move(1) }, t(last ? "submit_quiz" : "next_question")),
+      quiz.at > 0 ? el("button", { type: "button", id: "quiz-prev", class: "secondary", onclick: () => move(-1) },
+        t("prev_question")) : ""));
+  if (focus) { $("question").focus({ preventScroll: true }); box.scrollIntoView({ block: "start" }); }
+}
+
+async function submitQuiz(box, topic, said) {
+  const missing = quiz.answers.map((a, i) => (a == null ? i + 1 : null)).filter(Boolean);
+  if (missing.length) { said.textContent = fill("unanswered", { list: missing.join(", ") }); return; }
+  if (quiz.sending) return;
+  quiz.sending = true;
+  const buttons = [...box.querySelectorAll("button")];
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    // One key for this attempt: tapped twice, or sent again after a lost answer, it counts once.
+    await Sotay.post(`/api/content/v1/study/topics/${topic.id}/answers`, { answers: quiz.answers }, quiz.key);
+    quiz = null;
+    const fresh = await Sotay.json(`/api/content/v1/study/topics/${topic.id}`);
+    drawResult(box, fresh);
+    box.scrollIntoView({ block: "start" });
+    $("score").focus({ preventScroll: true });
+  } catch (err) {
+    said.textContent = err.code === "not_a_member" ? t("not_a_member") : Sotay.explain(err);
+    if (quiz) quiz.sending = false;
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+function drawResult(box, topic) {
+  const r = topic.result;
+  const items = r.review.map((q, i) => el("li", { class: q.right ? "right" : "wrong", "data-right": String(q.right) },
+    el("p", { class: "prompt" }, el("strong", {}, fill("question_of", { i: i + 1, n: r.review.length })), " ", q.prompt),
+    el("ul", { class: "answers" }, ...q.options.map((option, j) => {
+      const notes = [];
+      if (j === q.chosen) notes.push(`${t("you_chose")}: ${t(q.right ? "is_right" : "is_wrong")}`);
+      if (j === q.correct && !q.right) notes.push(t("right_answer"));
+      return el("li", { class: [j === q.correct ? "correct" : "", j === q.chosen ? "chosen" : ""].join(" ").trim() },
+        el("span", { class: "mark", "aria-hidden": "true" }, j === q.correct ? "✓" : j === q.chosen ? "✗" : ""),
+        el("span", {}, option, notes.length ? el("span", { class: "note" }, notes.join("; ")) : ""));
+    })),
+    q.explanation ? el("p", { class: "explanation" }, `${t("explanation")}: ${q.explanation}`) : ""));
+  box.replaceChildren(el("h2", {}, t("quiz")),
+    el("p", { class: "score", id: "score", tabindex: "-1" },
+      fill("score_line", { s: r.score, m: r.max_score, p: percentText(r.percent) })),
+    r.attempts > 1 ? el("p", { id: "best" }, fill("best_line", { s: r.best_score, m: r.max_score, a: r.attempts })) : "",
+    el("h3", {}, t("review")), el("ol", { class: "review" }, ...items),
+    el("p", {}, el("button", { type: "button", id: "quiz-retake", class: "secondary wide",
+      onclick: () => { startQuiz(topic); drawQuestion(box, topic, true); } }, t("retake"))),
+    el("p", { class: "muted" }, t("retake_note")));
+}
+
 // A failed form: each error next to its field, and all of them (or what else went wrong) under the form.
 function failed(form, err, summary, inputOf) {
   Sotay.showFieldErrors(form, err, inputOf);
@@ -627,7 +797,8 @@ function noticeText(n) {
   return t(`n_${n.kind}`).replace("{t}", n.title || "").replace("{w}", at).replace("{p}", (n.details && n.details.place) || "");
 }
 
-const noticeLink = (n) => (n.kind === "article" ? `#article/${n.ref}` : n.kind.startsWith("meeting") ? "#meetings" : null);
+const noticeLink = (n) => (n.kind === "article" ? `#article/${n.ref}` : n.kind === "study" ? `#study/${n.ref}`
+  : n.kind.startsWith("meeting") ? "#meetings" : null);
 
 async function showUnseen(count) {
   const badge = $("notice-count");
@@ -758,7 +929,9 @@ const HELD_WORDS = {
     read_consents: "xem danh sách đồng ý của đơn vị", minimised: "xoá bớt dữ liệu khi hết thời hạn lưu",
     dropped: "Đã xoá", search: "tìm kiếm, danh sách đảng viên", restricted: "hạn chế xử lý dữ liệu",
     restriction_lifted: "bỏ hạn chế xử lý dữ liệu", phone_tail: "3 số cuối điện thoại", present: "Có mặt",
-    kind: "Loại", regular: "thường kỳ", thematic: "chuyên đề" },
+    kind: "Loại", regular: "thường kỳ", thematic: "chuyên đề", topic_id: "Mã chuyên đề", answers: "Đáp án đã chọn",
+    score: "Số câu đúng (lần cuối)", best_score: "Số câu đúng cao nhất", max_score: "Số câu hỏi", attempts: "Số lần làm",
+    completed_at: "Làm lần đầu", submitted_at: "Làm lần cuối" },
   en: { member_id: "Member id", account_id: "Account id", party_card_no: "Party card number", full_name: "Full name",
     date_of_birth: "Date of birth", phone: "Phone", unit: "Cell", status: "Standing", at: "At",
     actor_role: "Reader's role", actor_unit_name: "Reader's unit", what: "Read", purpose: "Why",
@@ -766,7 +939,9 @@ const HELD_WORDS = {
     push: "push notifications", account: "Account", minimised: "minimised at the end of retention",
     dropped: "Dropped", search: "a search or a list of members", restricted: "processing restricted",
     restriction_lifted: "restriction lifted", phone_tail: "Last three digits of the phone", present: "Came",
-    kind: "Kind", regular: "regular", thematic: "thematic" },
+    kind: "Kind", regular: "regular", thematic: "thematic", topic_id: "Topic id", answers: "Answers chosen",
+    score: "Right answers (last time)", best_score: "Best right answers", max_score: "Questions", attempts: "Times taken",
+    completed_at: "First taken", submitted_at: "Last taken" },
 };
 const heldWord = (code) => (HELD_WORDS[Sotay.lang] || {})[code] || HELD_WORDS.vi[code] || code;
 // A value as a person reads it: dates dd/mm/yyyy (with the time when there is one), yes/no, lists joined.
@@ -815,6 +990,8 @@ async function route() {
     if (name === "article" && id) await showArticle(id);
     else if (fromDevice && name !== "feed") notKept();
     else if (name === "meetings") await showMeetings();
+    else if (name === "study" && id) await showTopic(id);
+    else if (name === "study") await showStudy();
     else if (name === "profile") await showProfile();
     else if (name === "notices") await showNotices();
     else if (name === "mydata") await showMyData();

@@ -17,11 +17,14 @@ COLUMNS = ("d.id, d.kind, d.number, d.title, d.issued_on, d.issuing_body, d.unit
            "d.content_type, d.size_bytes, d.sha256, d.added_at")
 
 # Who may see document d (with the reader's CTE `me` of adapters/replica.py READER): its audience, the editors
-# of the unit that added it (or above), and for a meeting's paper the meeting's cell (its members,
-# whose ancestors hold the cell, and the secretaries or admins over it).
+# of the unit that added it (or above), for a meeting's paper the meeting's cell (its members,
+# whose ancestors hold the cell, and the secretaries or admins over it), and for a document a
+# published study topic studies, that topic's audience.
 VISIBLE = ("(d.audience_paths && (SELECT anc FROM me) OR d.unit_path LIKE ANY(CAST(:editor_paths AS text[])) "
            "OR EXISTS (SELECT 1 FROM meetings m WHERE m.documents @> ARRAY[d.id] "
-           "AND (ARRAY[m.cell_path] <@ (SELECT anc FROM me) OR m.cell_path LIKE ANY(CAST(:secretary_paths AS text[])))))")
+           "AND (ARRAY[m.cell_path] <@ (SELECT anc FROM me) OR m.cell_path LIKE ANY(CAST(:secretary_paths AS text[])))) "
+           "OR EXISTS (SELECT 1 FROM study_topics s WHERE s.status = 'published' AND s.documents @> ARRAY[d.id] "
+           "AND s.audience_paths && (SELECT anc FROM me)))")
 
 
 async def visibility(db: AsyncConnection, actor: Principal) -> dict[str, Any]:

@@ -23,6 +23,10 @@ PARTS: dict[str, str] = {
     "meeting_presence": "SELECT p.meeting_id, m.starts_at, m.kind, p.present, p.reason FROM meeting_presence p "
                         "JOIN meetings m ON m.id = p.meeting_id WHERE p.member_id = "
                         "(SELECT member_id FROM readers WHERE party_card_no = :card) ORDER BY m.starts_at",
+    # Their quiz results (a study topic's): the last answers, scores and attempts.
+    "study_results": "SELECT q.topic_id, s.title, q.answers, q.score, q.best_score, q.max_score, q.attempts, "
+                     "q.completed_at, q.submitted_at FROM quiz_results q JOIN study_topics s ON s.id = q.topic_id "
+                     "WHERE q.account_id = :account ORDER BY q.completed_at",
     "bookmarks": "SELECT b.document_id, d.title, b.created_at FROM bookmarks b JOIN documents d ON d.id = b.document_id "
                  "WHERE b.account_id = :account ORDER BY b.created_at",
     "notification_choices": "SELECT articles, meetings, account, seen_through, updated_at FROM notice_settings "

@@ -1,9 +1,9 @@
 """Content's consumers: the registry (the org tree and where members sit), and the events
-members are told of (handlers/notices.py): content's own articles and meetings, identity's
+members are told of (handlers/notices.py): content's own articles, study topics and meetings, identity's
 registration decisions; and a member's withdrawal of their consent to push notifications."""
 
 from services.content.handlers import notices, replica
-from sotay.contracts.content import ArticlePublished, ArticleRetracted, MeetingScheduled
+from sotay.contracts.content import ArticlePublished, ArticleRetracted, MeetingScheduled, StudyTopicPublished
 from sotay.contracts.identity import (
     AccountApproved,
     AccountRejected,
@@ -36,6 +36,7 @@ def notice_consumers() -> list[Consumer]:
     news.on(ArticlePublished)(notices.article_published)
     news.on(ArticleRetracted)(notices.article_retracted)
     news.on(MeetingScheduled)(notices.meeting_scheduled)
+    news.on(StudyTopicPublished)(notices.study_topic_published)
     decisions = Consumer(name="content-registrations", stream="SOTAY_IDENTITY", filter_subject="sotay.identity.>")
     decisions.on(RegistrationSubmitted)(notices.registration_submitted)
     decisions.on(AccountApproved)(notices.account_approved)

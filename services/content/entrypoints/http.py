@@ -54,6 +54,14 @@ from services.content.entrypoints.models import (
     Schedule,
     SearchResults,
     Seen,
+    StudyCompletion,
+    StudyDesk,
+    StudyReach,
+    StudyTopic,
+    StudyTopicBody,
+    StudyTopicList,
+    QuizAnswers,
+    QuizSubmitted,
     UnitChoices,
     UnitFeedback,
     UnitSettings,
@@ -61,7 +69,7 @@ from services.content.entrypoints.models import (
 )
 from services.content.adapters.push import Pusher
 from services.content.domain import meetings as calendar
-from services.content.handlers import articles, feedback, importer, library, meetings, notices, subject
+from services.content.handlers import articles, feedback, importer, library, meetings, notices, study, subject
 from sotay.contracts.subject import SubjectData
 from sotay.kit.clock import hanoi_day
 from sotay.kit.deps import CurrentUser, service_router
@@ -80,9 +88,12 @@ from sotay.kit.service import ServiceContext
 
 # Bodies these routes take beyond the default (sotay/kit/http.py): an article's 500,000 characters
 # (2 MiB holds them in UTF-8, or as JSON escapes for the accented letters), a meeting's agenda of
-# 10,000 characters however it is escaped, a document of up to 20 MB with its form.
+# 10,000 characters however it is escaped, a study topic's quiz, a document of up to 20 MB with its form.
 ARTICLE_BODY = body_limit(2 * 2**20)
 MEETING_BODY = body_limit(256 * 2**10)
+# A study topic: up to 50 questions of up to 6 options, each with its explanation (a few hundred KB
+# of Vietnamese, however it is escaped).
+STUDY_BODY = body_limit(2 * 2**20)
 DOCUMENT_UPLOAD = body_limit(library.MAX_BYTES + MULTIPART_SLACK)
 
 
@@ -377,6 +388,67 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def roll(meeting_id: uuid.UUID, user: CurrentUser):
         async with reader.connect() as db:
             return json_response(await meetings.roll(db, user, meeting_id))
+
+    # --- study and self-testing (học tập nghị quyết) ----------------------------------------------------
+
+    @router.get("/study/topics", response_model=StudyTopicList,
+                summary="The study topics addressed to you, newest first, with your best score so far")
+    async def study_topics(user: CurrentUser, limit: int = Query(50, ge=1, le=200)):
+        async with reader.connect() as db:
+            return json_response({"items": await study.addressed(db, user, limit)})
+
+    @router.post("/study/topics", response_model=StudyTopic, status_code=201,
+                 summary="Write a study topic with its documents and quiz (a draft)", openapi_extra=STUDY_BODY)
+    async def create_study_topic(body: StudyTopicBody, user: CurrentUser, request: Request):
+        async def work(db):
+            return json_response(await study.create(db, user, body.topic()), 201)
+        return await ctx.idempotency.run(request, user.subject, work)
+
+    @router.get("/study/desk", response_model=StudyDesk, summary="The study topics of the units you edit")
+    async def study_desk(user: CurrentUser, limit: int = Query(100, ge=1, le=500)):
+        async with reader.connect() as db:
+            return json_response({"items": await study.desk(db, user, limit)})
+
+    @router.get("/study/completion", response_model=StudyReach,
+                summary="The published study topics addressed to a unit or to units in it, with how many of its "
+                        "members completed each (the units' staff and editors)")
+    async def study_reach(user: CurrentUser, unit: str | None = Query(None, max_length=40),
+                          limit: int = Query(50, ge=1, le=200)):
+        async with reader.connect() as db:
+            return json_response(await study.reaching(db, user, unit, limit))
+
+    @router.get("/study/topics/{topic_id}", response_model=StudyTopic,
+                summary="A study topic: its documents and quiz (the right answers once you have submitted)")
+    async def study_topic(topic_id: uuid.UUID, user: CurrentUser):
+        async with reader.connect() as db:
+            return json_response(await study.one(db, user, topic_id))
+
+    @router.put("/study/topics/{topic_id}", response_model=StudyTopic, summary="Change a draft study topic",
+                openapi_extra=STUDY_BODY)
+    async def edit_study_topic(topic_id: uuid.UUID, body: StudyTopicBody, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await study.edit(db, user, topic_id, body.topic()))
+
+    @router.post("/study/topics/{topic_id}/publish", response_model=StudyTopic,
+                 summary="Publish a study topic to its audience (a chief editor, not its author)")
+    async def publish_study_topic(topic_id: uuid.UUID, user: CurrentUser):
+        async with engine.begin() as db:
+            return json_response(await study.publish(db, user, topic_id))
+
+    @router.post("/study/topics/{topic_id}/answers", response_model=QuizSubmitted,
+                 summary="Submit your answers to the quiz: your score and the right answers (again to retake; your "
+                         "best score counts)")
+    async def submit_answers(topic_id: uuid.UUID, body: QuizAnswers, user: CurrentUser, request: Request):
+        async def work(db):
+            return json_response(await study.submit(db, user, topic_id, body.answers))
+        return await ctx.idempotency.run(request, user.subject, work)
+
+    @router.get("/study/topics/{topic_id}/completion", response_model=StudyCompletion,
+                summary="Per cell under a unit: members, completed, average score (never a member's score; the "
+                        "cell's secretary also sees who has not completed)")
+    async def study_completion(topic_id: uuid.UUID, user: CurrentUser, unit: str | None = Query(None, max_length=40)):
+        async with reader.connect() as db:
+            return json_response(await study.completion(db, user, topic_id, unit))
 
     # --- a member's own data: what content holds about them (an access request) -----------------------
 

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.content.domain import CATEGORIES
-from services.content.handlers import articles
+from services.content.domain import study as study_rules
+from services.content.handlers import articles, study
 from sotay.kit.http import Moment
 
 # --- requests ---------------------------------------------------------------------------------------------
@@ -109,6 +110,48 @@ class FeedBody(BaseModel):
     publish: bool = Field(default=False, description="publish entries at once instead of keeping drafts for review, "
                                                      "once another chief editor approves the feed")
     interval_s: int = Field(default=900, ge=60, le=86_400)
+
+
+class QuestionBody(BaseModel):
+    """A multiple-choice question: 2 to 6 options, exactly one of them right (`correct`)."""
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(min_length=1, max_length=1000)
+    options: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        min_length=study_rules.MIN_OPTIONS, max_length=study_rules.MAX_OPTIONS)
+    correct: int = Field(ge=0, le=study_rules.MAX_OPTIONS - 1,
+                         description="the right option's number (0 for the first): the answer key, kept by the "
+                                     "service and shown to a member only once they have submitted")
+    explanation: str | None = Field(default=None, max_length=2000,
+                                    description="why it is right, shown with the right answer after submitting")
+
+    def question(self) -> study_rules.Question:
+        return study_rules.Question(prompt=self.prompt, options=tuple(self.options), correct=self.correct,
+                                    explanation=self.explanation)
+
+
+class StudyTopicBody(BaseModel):
+    """A study topic (học tập nghị quyết): what members study (the library's documents) and its quiz."""
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=3, max_length=300)
+    description: str = Field(min_length=1, max_length=2000)
+    documents: list[uuid.UUID] = Field(default_factory=list, max_length=20,
+                                       description="documents of the library (the resolution and its guidance)")
+    questions: list[QuestionBody] = Field(min_length=1, max_length=study_rules.MAX_QUESTIONS)
+    audience: list[Annotated[str, Field(max_length=40)]] = Field(min_length=1, max_length=100)
+    unit: str | None = Field(default=None, max_length=40, description="author unit (default: your editor unit)")
+
+    def topic(self) -> study.TopicInput:
+        return study.TopicInput(title=self.title, description=self.description,
+                                documents=[str(d) for d in self.documents],
+                                questions=[q.question() for q in self.questions], audience=self.audience,
+                                unit=self.unit)
+
+
+class QuizAnswers(BaseModel):
+    """The number of the option chosen for each question, in order (0 for the first)."""
+    model_config = ConfigDict(extra="forbid")
+    answers: list[Annotated[int, Field(ge=0, le=study_rules.MAX_OPTIONS - 1)]] = Field(
+        min_length=1, max_length=study_rules.MAX_QUESTIONS)
 
 
 # --- responses --------------------------------------------------------------------------------------------
@@ -407,7 +450,7 @@ class FeedHistory(BaseModel):
 
 # --- notifications ------------------------------------------------------------------------------------
 
-NoticeKind = Literal["article", "meeting", "meeting_reminder", "account_approved", "account_rejected"]
+NoticeKind = Literal["article", "meeting", "meeting_reminder", "account_approved", "account_rejected", "study"]
 # A browser's keys as PushSubscription.toJSON() gives them (base64url): the P-256 point and the 16-byte secret.
 Base64Url = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+=*$")]
 
@@ -415,8 +458,8 @@ Base64Url = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+=*$")]
 class Notice(BaseModel):
     id: int
     kind: NoticeKind
-    ref: str = Field(description="the article, meeting or account it is about: what the page opens")
-    title: str | None = Field(description="an article's title")
+    ref: str = Field(description="the article, study topic, meeting or account it is about: what the page opens")
+    title: str | None = Field(description="an article's or a study topic's title")
     details: dict = Field(description="a meeting's starts_at and place")
     at: datetime
     unread: bool = Field(description="newer than what the member has seen (POST /notices/seen)")
@@ -460,3 +503,159 @@ class PushSubscriptionBody(BaseModel):
 class PushSubscribed(BaseModel):
     id: int = Field(description="this device's subscription: DELETE /push-subscriptions/{id} ends it")
     active: bool = Field(description="false once ended")
+
+
+# --- study and self-testing ---------------------------------------------------------------------------
+
+StudyStatus = Literal["draft", "published"]
+assert set(study_rules.STATUSES) == set(StudyStatus.__args__)
+
+
+class StudyQuestion(BaseModel):
+    prompt: str
+    options: list[str]
+    correct: int | None = Field(description="the right option (0 for the first): to the topic's editors, and to a "
+                                            "member once they have submitted; none before")
+    explanation: str | None = Field(description="as `correct`")
+
+
+class StudyDocument(BaseModel):
+    """A document the topic studies (its file: /documents/{id}/file)."""
+    id: uuid.UUID
+    kind: Literal["resolution", "directive", "guidance", "other"]
+    number: str | None
+    title: str
+    issued_on: date | None
+    issuing_body: str | None
+    filename: str
+    size_bytes: int
+
+
+class ReviewedQuestion(BaseModel):
+    prompt: str
+    options: list[str]
+    chosen: int = Field(description="the option the member chose")
+    correct: int = Field(description="the right option")
+    right: bool
+    explanation: str | None
+
+
+class QuizResult(BaseModel):
+    """A member's own result: the last submission's score and review, and their best score."""
+    score: int = Field(description="right answers of the last submission")
+    max_score: int = Field(description="the number of questions")
+    percent: float
+    best_score: int = Field(description="the best of the member's submissions: the one the unit's figures count")
+    best_percent: float
+    attempts: int
+    completed_at: datetime = Field(description="the first submission")
+    submitted_at: datetime = Field(description="the last submission")
+    review: list[ReviewedQuestion] = Field(description="each question with the answer chosen, the right one and why")
+
+
+class QuizSubmitted(QuizResult):
+    topic_id: uuid.UUID
+
+
+class StudyTopic(BaseModel):
+    """A study topic whole: its documents and its quiz (with the answer key where `answer_key`), and
+    the caller's result."""
+    id: uuid.UUID
+    title: str
+    description: str
+    author_unit: str
+    author_unit_name: str | None
+    audience: list[str]
+    status: StudyStatus
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    questions: list[StudyQuestion]
+    documents: list[StudyDocument]
+    result: QuizResult | None = Field(description="yours, once you have submitted")
+    answer_key: bool = Field(description="whether the questions carry the right answers")
+
+
+class StudyTopicItem(BaseModel):
+    """A published topic addressed to you, with your best score so far (none: not taken yet)."""
+    id: uuid.UUID
+    title: str
+    description: str
+    author_unit: str
+    published_at: datetime
+    questions: int
+    documents: int
+    best_score: int | None
+    max_score: int | None
+    attempts: int | None
+    submitted_at: datetime | None
+
+
+class StudyTopicList(BaseModel):
+    items: list[StudyTopicItem]
+
+
+class StudyDeskItem(BaseModel):
+    id: uuid.UUID
+    title: str
+    description: str
+    author_unit: str
+    author_unit_name: str | None
+    audience: list[str]
+    status: StudyStatus
+    published_at: datetime | None
+    updated_at: datetime
+    questions: int
+    documents: int
+    yours: bool = Field(description="you wrote it (so another chief editor must publish it)")
+    may_publish: bool = Field(description="a draft you may publish: a chief editor of its unit or above, not its "
+                                          "author")
+    completed: int = Field(description="members who completed its quiz")
+
+
+class StudyDesk(BaseModel):
+    items: list[StudyDeskItem]
+
+
+class NotCompleted(BaseModel):
+    member_id: uuid.UUID
+    full_name: str | None = Field(description="none while the member's data is restricted at their request")
+
+
+class CellCompletion(BaseModel):
+    cell: str
+    name: str
+    members: int = Field(description="members expected to study (active and probationary)")
+    completed: int
+    average_percent: float | None = Field(description="the average of their best scores (%), 2 decimals; none under "
+                                                      "`average_from` results (it would tell a member's score)")
+    not_completed: list[NotCompleted] | None = Field(description="to the cell's secretary: who has not completed it "
+                                                                 "yet (never a score); none to anyone else")
+
+
+class StudyCompletion(BaseModel):
+    """A topic's completion in the cells under a unit that it is addressed to: counts and averages only."""
+    topic_id: uuid.UUID
+    title: str
+    unit: str | None
+    cells: list[CellCompletion]
+    members: int
+    completed: int
+    average_percent: float | None
+    average_from: int = Field(description="the fewest results an average is given for")
+
+
+class StudyReachItem(BaseModel):
+    id: uuid.UUID
+    title: str
+    author_unit: str
+    audience: list[str]
+    published_at: datetime
+    questions: int
+    completed: int = Field(description="members of the unit who completed its quiz")
+
+
+class StudyReach(BaseModel):
+    """The published topics addressed to a unit or to units in it, newest first."""
+    unit: str | None
+    items: list[StudyReachItem]

@@ -3,9 +3,10 @@ their number, date and issuing body; searchable; bookmarked by members.
 
 A document is for the units it is targeted to (its audience, by default the
 unit that added it): their members and staff find it, read its metadata and
-download its file; so do the editors of the unit that added it, and, for a
-paper sent ahead of a cell meeting, the meeting's cell and its secretary.
-To anyone else it does not exist (404).
+download its file; so do the editors of the unit that added it, for a
+paper sent ahead of a cell meeting, the meeting's cell and its secretary, and
+for a document a published study topic studies, the topic's audience. To
+anyone else it does not exist (404).
 
 Files are kept in chunks of 1 MiB (document_chunks), written from the spooled
 upload a chunk at a time and streamed back the same way: a 20 MB file is

@@ -1,7 +1,7 @@
 """Notifications: what a member is told, and how.
 
 Built as a consumer of events (entrypoints/events.py): an article published for the member's
-units, their cell's meeting called (and, by the scheduler, reminded the day before), their
+units, a study topic published for them, their cell's meeting called (and, by the scheduler, reminded the day before), their
 registration approved or rejected. Each is one notice, whoever it reaches; the member reads
 them in the handbook's inbox, and devices that allowed it are sent a push (Web Push, through
 the browser maker's push service: adapters/push.py) by the scheduling replica (push_due).
@@ -41,6 +41,14 @@ async def article_published(db: AsyncConnection, envelope: dict[str, Any]) -> No
 
 async def article_retracted(db: AsyncConnection, envelope: dict[str, Any]) -> None:
     await store.withdraw(db, "article", envelope["data"]["article_id"])
+
+
+async def study_topic_published(db: AsyncConnection, envelope: dict[str, Any]) -> None:
+    """A study topic to read and be tested on, told as an article is (the member's choice "articles")."""
+    data = envelope["data"]
+    paths = list((await ORG.paths_of(db, data["audience"])).values())
+    await store.add(db, "study", data["topic_id"], datetime.fromisoformat(data["published_at"]),
+                    audience_paths=paths, title=data["title"])
 
 
 async def meeting_scheduled(db: AsyncConnection, envelope: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """A member's access request, content's part: what it holds about them (their reads, feedback,
-meeting answers, bookmarks, notification choices and devices, and where the registry replica
+meeting answers, quiz results, bookmarks, notification choices and devices, and where the registry replica
 places them)."""
 
 from __future__ import annotations

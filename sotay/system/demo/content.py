@@ -1,7 +1,9 @@
 """Demo content for `sotay up --demo`: a few city-wide articles written from
 the press report the project started from, taken through the real workflow
-(an editor writes and submits, a chief editor approves and publishes), and
-the plan they cite in the documents library."""
+(an editor writes and submits, a chief editor approves and publishes), the
+plan they cite in the documents library, and a study topic on it with a short
+quiz (học tập nghị quyết), written by the editor and published by the chief
+editor."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from services.content.handlers import articles, library
+from services.content.domain.study import Question
+from services.content.handlers import articles, library, study
 from sotay.kit.auth import Grant, Principal
 from sotay.kit.service import ServiceContext
 
@@ -38,6 +41,21 @@ ARTICLES = [
     ("Hỏi đáp: quên mật khẩu thì làm thế nào?", "qa",
      "Đăng nhập bằng số thẻ đảng viên hoặc số điện thoại. Nếu nhập sai nhiều lần, hệ thống tạm chờ vài giây "
      "trước lần thử tiếp theo, không khóa tài khoản. Liên hệ bí thư chi bộ để được hỗ trợ."),
+]
+
+
+STUDY_TITLE = "Học tập, quán triệt Kế hoạch số 121-KH/TU về Sổ tay đảng viên điện tử"
+STUDY_DESCRIPTION = ("Đồng chí đọc Kế hoạch số 121-KH/TU của Ban Thường vụ Thành ủy, rồi làm bài kiểm tra ngắn "
+                     "(3 câu) để tự kiểm tra mức độ nắm nội dung. Đồng chí làm lại được; điểm cao nhất được ghi nhận.")
+QUIZ = [
+    Question("Kế hoạch số 121-KH/TU được ban hành ngày nào?", ("22/12/2022", "01/02/2023", "30/6/2023"), 0,
+             "Ban Thường vụ Thành ủy ban hành Kế hoạch số 121-KH/TU ngày 22/12/2022."),
+    Question("Có bao nhiêu đơn vị làm điểm triển khai Sổ tay đảng viên điện tử?",
+             ("5 đơn vị", "9 đơn vị", "50 đơn vị"), 1,
+             "9 đơn vị làm điểm từ cuối tháng 12/2022; 41 đơn vị còn lại triển khai từ tháng 4/2023."),
+    Question("Sau khi đăng ký tài khoản, đảng viên cần làm gì?",
+             ("Đăng nhập ngay", "Chờ chi bộ phê duyệt tài khoản rồi đăng nhập", "Đăng ký lại lần nữa"), 1,
+             "Chi bộ đối chiếu với hồ sơ đảng viên và phê duyệt tài khoản; sau đó đồng chí đăng nhập."),
 ]
 
 
@@ -68,5 +86,9 @@ async def load_demo_content(ctx: ServiceContext, *, wait_s: float = 120.0) -> di
             await articles.submit(db, EDITOR, article["id"])
             await articles.approve(db, CHIEF, article["id"], None)
             await articles.publish(db, CHIEF, article["id"], None, None)
-    log.info("demo: %d articles published", len(ARTICLES))
-    return {"loaded": True, "articles": len(ARTICLES), "documents": 1}
+        topic = await study.create(db, EDITOR, study.TopicInput(
+            title=STUDY_TITLE, description=STUDY_DESCRIPTION, documents=[str(plan["id"])], questions=QUIZ,
+            audience=["city"], unit=None))
+        await study.publish(db, CHIEF, topic["id"])
+    log.info("demo: %d articles and a study topic published", len(ARTICLES))
+    return {"loaded": True, "articles": len(ARTICLES), "documents": 1, "study_topics": 1}
