@@ -11,6 +11,8 @@ nginx in the compose deployment.
   for the city's operators, the unusual-read alerts).
 - `/reset`: a member sets a new password with a reset code; `/console/resets`: staff issue the codes.
 - `/console/consents`: who in a unit agreed to which version of the privacy notice (issue 19).
+- `/console/reviews`: the yearly review and ranking of members (issue 20): the city opens a year's
+  cycle, cell secretaries propose each member's level, unit administrators decide, with the counts.
 - `/assets/…`: the pages' styles and scripts (no file is loaded from
   another origin at run time).
 - `/manifest.webmanifest`, `/sw.js`, `/icons/…`: what makes the handbook an
@@ -31,7 +33,8 @@ WEB = Path(os.environ.get("SOTAY_WEB_DIR") or Path(__file__).resolve().parents[2
 PAGES = {"/": "index.html", "/reset": "reset.html", "/reset.html": "reset.html", "/dashboard": "dashboard.html",
          "/console/": "console/index.html", "/console/approvals": "console/approvals.html",
          "/console/editorial": "console/editorial.html", "/console/registry": "console/registry.html",
-         "/console/resets": "console/resets.html", "/console/consents": "console/consents.html"}
+         "/console/resets": "console/resets.html", "/console/consents": "console/consents.html",
+         "/console/reviews": "console/reviews.html"}
 # Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
 NO_STALE = {"Cache-Control": "no-cache"}
 # The installed handbook's files, at the top so that the service worker's scope is the whole site.
