@@ -143,9 +143,20 @@ async def test_a_member_writes_the_cell_proposes_the_unit_decides_warned_past_th
     assert items["Nguyễn Văn An"]["self_assessment"] == AN_WORDS and items["Nguyễn Văn An"]["can_propose"]
     assert not items["Trần Thị Bình"]["can_propose"] and items["Trần Thị Bình"]["id"] is None
     assert "party_card_no" not in items["Nguyễn Văn An"]
+    first = (await c.get(f"{API}/review-cycles/{year}/reviews", params={"unit": CELL, "limit": 3},
+                         headers=secretary(system))).json()
+    rest = (await c.get(f"{API}/review-cycles/{year}/reviews", params={"unit": CELL, "limit": 3,
+                                                                       "cursor": first["next_cursor"]},
+                        headers=secretary(system))).json()
+    assert [i["full_name"] for i in first["items"] + rest["items"]] == [i["full_name"] for i in
+                                                                        listed.json()["items"]]
+    assert rest["next_cursor"] is None
+    bad = await c.get(f"{API}/review-cycles/{year}/reviews", params={"unit": CELL, "cursor": "nope"},
+                      headers=secretary(system))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
     audited = await sql(system, "SELECT what, purpose, actor_role FROM record_reads WHERE CAST(:m AS uuid) = "
                                 "ANY(member_ids) AND what = 'reviews'", m=ids["an"])
-    assert [tuple(a) for a in audited] == [("reviews", "yearly_review", "cell_secretary")]
+    assert {tuple(a) for a in audited} == {("reviews", "yearly_review", "cell_secretary")}
     waiting = await c.post(f"{API}/review-cycles/{year}/reviews/{ids['binh']}/proposal", headers=secretary(system),
                            json={"level": "good", "comment": COMMENT})
     assert waiting.status_code == 409 and waiting.json()["code"] == "awaiting_self_assessment"
