@@ -147,10 +147,36 @@ class UnusualRecordReads(MembersEvent):
     window_end: datetime
 
 
+Level = Literal["excellent", "good", "done", "not_done"]
+
+
+class ReviewSubmitted(MembersEvent):
+    """A member wrote (or rewrote) their self-assessment of the year's review (kiểm điểm): ids
+    only, never its words nor the level they proposed. `unit` is their cell."""
+
+    year: int
+    member_id: str
+    unit: str
+
+
+class ReviewDecided(MembersEvent):
+    """The unit with authority decided a member's level for the year (đánh giá, xếp loại):
+    excellent ("Hoàn thành xuất sắc nhiệm vụ"), good ("Hoàn thành tốt nhiệm vụ"), done ("Hoàn
+    thành nhiệm vụ") or not_done ("Không hoàn thành nhiệm vụ"). Decided again before the cycle's
+    decision deadline, the later event replaces the earlier (its `sequence` is higher). `unit` is
+    the member's cell; no comment of the cell's or the member's goes out."""
+
+    year: int
+    member_id: str
+    unit: str
+    level: Level
+
+
 # The events a replica of the org tree follows, and those that carry a member's whole snapshot
 # (a replica keeps a member from any of them).
 UNIT_EVENTS = (OrgUnitCreated, OrgUnitUpdated)
 MEMBER_SNAPSHOTS = (MemberRegistered, MemberUpdated, MemberTransferred, MemberStatusChanged)
 
 CATALOGUE = Catalogue(OrgUnitCreated, OrgUnitUpdated, MemberRegistered, MemberUpdated, MemberTransferred,
-                      MemberStatusChanged, UnusualRecordReads, SubjectRequestEscalated)
+                      MemberStatusChanged, UnusualRecordReads, SubjectRequestEscalated, ReviewSubmitted,
+                      ReviewDecided)

@@ -13,6 +13,8 @@ nginx in the compose deployment.
 - `/console/consents`: who in a unit agreed to which version of the privacy notice (issue 19).
 - `/console/meetings`: the cell secretary plans the cell's meetings, records who came with the minutes,
   sees the absences two meetings running and which cells planned next month's meeting (issue 20).
+- `/console/reviews`: the yearly review and ranking of members (issue 20): the city opens a year's
+  cycle, cell secretaries propose each member's level, unit administrators decide, with the counts.
 - `/assets/…`: the pages' styles and scripts (no file is loaded from
   another origin at run time).
 - `/manifest.webmanifest`, `/sw.js`, `/icons/…`: what makes the handbook an
@@ -34,7 +36,7 @@ PAGES = {"/": "index.html", "/reset": "reset.html", "/reset.html": "reset.html",
          "/console/": "console/index.html", "/console/approvals": "console/approvals.html",
          "/console/editorial": "console/editorial.html", "/console/registry": "console/registry.html",
          "/console/resets": "console/resets.html", "/console/consents": "console/consents.html",
-         "/console/meetings": "console/meetings.html"}
+         "/console/meetings": "console/meetings.html", "/console/reviews": "console/reviews.html"}
 # Pages change with a deployment: the browser asks again each time (a 304 when unchanged).
 NO_STALE = {"Cache-Control": "no-cache"}
 # The installed handbook's files, at the top so that the service worker's scope is the whole site.

@@ -172,6 +172,14 @@ def cmd_up(args, settings: Settings) -> int:
                 print(f"demo meetings: {met['held']:,} held in {met['cells']:,} cells, {met['planned_next']:,} "
                       "planned for next month" if met["loaded"] else f"demo meetings not loaded: {met['reason']}",
                       flush=True)
+            if result["loaded"]:
+                from sotay.system.demo.reviews import load_demo_reviews
+                started = time.monotonic()
+                reviewed = await load_demo_reviews(members.context)
+                print(f"demo reviews: {reviewed['year']}'s review finished, {reviewed['reviews']:,} members rated "
+                      f"({reviewed['levels']['excellent']:,} excellent; {reviewed['over_cap']} of "
+                      f"{reviewed['units']:,} deciding units past the cap), in {time.monotonic() - started:.1f}s"
+                      if reviewed["loaded"] else f"demo reviews not loaded: {reviewed['reason']}", flush=True)
     run_services(list(SERVICES), settings, on_started=on_started)
     return 0
 

@@ -25,7 +25,7 @@ import pytest
 from sotay.kit.auth import Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
-from tests.attacks.world import MEMBERS, STUDY_QUESTIONS
+from tests.attacks.world import MEMBERS, REVIEW_WORDS, STUDY_QUESTIONS
 from tests.support.push import a_device
 from tests.support.system import CONSENT
 
@@ -74,6 +74,15 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/subject-requests/{subject_request_id}/extend": {"days": 15, "reason": "gia hạn hộ"},
         "POST /api/members/v1/subject-requests/{subject_request_id}/complete": {"outcome": "đã xong"},
         "POST /api/members/v1/subject-requests/{subject_request_id}/refuse": {"reason": "từ chối hộ"},
+        "POST /api/members/v1/review-cycles": {"year": 2099, "self_assessment_due": "2099-12-01",
+                                               "decision_due": "2099-12-20"},
+        "PATCH /api/members/v1/review-cycles/{year}": {"excellent_cap_pct": 90},
+        "POST /api/members/v1/review-cycles/{year}/reviews/{member_id}/proposal": {"level": "not_done",
+                                                                                   "comment": "đề xuất hộ"},
+        "POST /api/members/v1/review-cycles/{year}/reviews/{member_id}/decision": {"level": "not_done"},
+        # Their own self-assessment: Cường's review is decided already (world.py), so it changes nothing.
+        "POST /api/members/v1/me/reviews": {"year": int(world.ids["review_year"]), "self_assessment": "viết hộ",
+                                            "proposed_level": "excellent"},
         "POST /api/members/v1/access-history": {"party_card_nos": [an[1]], "reason": "dò xem"},
         "POST /api/members/v1/access-history/export.{fmt}": {"member_ids": [world.ids["member_an"]]},
         "POST /api/members/v1/alerts/{alert_id}/close": {"note": "đóng hộ"},
@@ -137,7 +146,7 @@ def ba_dinh_path_values(world) -> dict[str, str]:
             "account_id": ids["account_giang"], "document_id": ids["document_ba-dinh"],
             "import_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "number": "1", "fmt": "csv",
             "registration_id": ids["registration_an"], "subscription_id": ids["push_ba-dinh"],
-            "alert_id": str(uuid.uuid4()), "topic_id": ids["study_ba-dinh"]}
+            "alert_id": str(uuid.uuid4()), "topic_id": ids["study_ba-dinh"], "year": ids["review_year"]}
 
 
 BA_DINH_QUERY = {"unit": "ba-dinh", "cell": "bd-g1-c1", "parent": "bd-g1"}
@@ -150,8 +159,8 @@ def markers(world) -> list[str]:
         name, card, _, _, phone = MEMBERS[who]
         out += [name, card, "+84" + phone[1:], world.ids[f"member_{who}"]]
     out += [world.ids[k] for k in ("registration_an", "article_ba-dinh", "draft_ba-dinh", "feedback_ba-dinh",
-                                   "meeting_bd-g1-c1", "correction_an", "study_ba-dinh")]
-    return out + ["Tôi đồng ý", "Nghị quyết của ba-dinh", world.ids["document_ba-dinh"], "Chỉ thị 05"]
+                                   "meeting_bd-g1-c1", "correction_an", "study_ba-dinh", "review_an")]
+    return out + ["Tôi đồng ý", "Nghị quyết của ba-dinh", world.ids["document_ba-dinh"], "Chỉ thị 05", REVIEW_WORDS]
 
 
 def operations(world):

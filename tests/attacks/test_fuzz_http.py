@@ -71,6 +71,7 @@ def known_path_values(world) -> dict[str, list[str]]:
         "code": ["ba-dinh", "th-g1-c1", "city"],
         "cell": ["bd-g1-c1", "th-g1-c1"],
         "number": ["1", "2"],
+        "year": [ids["review_year"], "2000"],
         "fmt": ["csv", "xlsx"],
     }
 
@@ -170,6 +171,16 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/subject-requests/{subject_request_id}/extend": {"days": 15, "reason": "x"},
         "POST /api/members/v1/subject-requests/{subject_request_id}/complete": {"outcome": "x"},
         "POST /api/members/v1/subject-requests/{subject_request_id}/refuse": {"reason": "x"},
+        "POST /api/members/v1/review-cycles": {"year": int(ids["review_year"]) + 1, "self_assessment_due":
+                                               f"{int(ids['review_year']) + 1}-12-01",
+                                               "decision_due": f"{int(ids['review_year']) + 1}-12-20",
+                                               "excellent_cap_pct": 20},
+        "PATCH /api/members/v1/review-cycles/{year}": {"decision_due": f"{int(ids['review_year']) + 1}-01-31",
+                                                       "excellent_cap_pct": 25},
+        "POST /api/members/v1/review-cycles/{year}/reviews/{member_id}/proposal": {"level": "good", "comment": "x"},
+        "POST /api/members/v1/review-cycles/{year}/reviews/{member_id}/decision": {"level": "good"},
+        "POST /api/members/v1/me/reviews": {"year": int(ids["review_year"]), "self_assessment": "x",
+                                            "proposed_level": "good"},
         "POST /api/members/v1/access-history": {"member_ids": [ids["member_an"]], "party_card_nos": [an[1]],
                                                 "account": "fuzz-everyone", "since": "2020-01-01T00:00:00+07:00",
                                                 "until": "2031-01-01T00:00:00+07:00", "reason": "kiểm tra",

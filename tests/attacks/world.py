@@ -1,7 +1,8 @@
 """The attack suite's world: every service on real NATS JetStream and PostgreSQL,
 behind a real uvicorn server, with a small seeded org tree (two committees),
 members, registrations, articles, feedback, a meeting, a document, a study
-topic with a quiz taken and a correction request, so fuzzed and hostile requests reach past the lookups.
+topic with a quiz taken, a correction request and the year's review (An's self-assessment in
+ba-dinh, Cường's decided in tay-ho), so fuzzed and hostile requests reach past the lookups.
 
 The system lives on an event loop in a background thread: schemathesis and
 hypothesis drive it synchronously over HTTP (its calls block), and a test
@@ -21,6 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -31,6 +33,7 @@ import services.identity
 import services.members
 import services.metrics
 from services.metrics.handlers.snapshots import PUBLISHED_EVERY_S
+from sotay.kit.clock import hanoi_day
 from sotay.kit.embedded import EmbeddedNats
 from tests.support.push import a_device
 from tests.support.system import CONSENT, RunningSystem, make_settings, real_server, running_system
@@ -65,6 +68,8 @@ PASSWORD = "Chi bo so 1 vung manh"
 STUDY_QUESTIONS = [{"prompt": "Nghị quyết bàn về nội dung gì?", "options": ["Xây dựng Đảng", "Giao thông"],
                     "correct": 0, "explanation": "Công tác xây dựng Đảng."},
                    {"prompt": "Học tập ở đâu?", "options": ["Tại chi bộ", "Ở nhà", "Không học"], "correct": 0}]
+
+REVIEW_WORDS = "Bản tự kiểm điểm của ba-dinh"
 
 
 @dataclass
@@ -251,11 +256,36 @@ async def _seed(system: RunningSystem) -> dict[str, str]:
     asked = await ok(await client.post("/api/members/v1/me/requests",
                                        json={"kind": "restriction", "asked": "hạn chế xem"}, headers=an))
     ids["subject_request_an"] = asked["id"]
+    # The year's review: open; An (ba-dinh) wrote his self-assessment; Cường's (tay-ho) is decided, so
+    # that his own token can write no more to it.
+    year, today = hanoi_day().year, hanoi_day()
+    await ok(await client.post("/api/members/v1/review-cycles", headers=admin, json={
+        "year": year, "self_assessment_due": (today + timedelta(days=30)).isoformat(),
+        "decision_due": (today + timedelta(days=60)).isoformat()}))
+    ids["review_year"] = str(year)
+    review = await ok(await client.post("/api/members/v1/me/reviews", headers=an, json={
+        "year": year, "self_assessment": REVIEW_WORDS, "proposed_level": "excellent"}))
+    ids["review_an"] = review_id = await _review_id(system, ids["member_an"], year)
+    assert review["self_assessment"] == REVIEW_WORDS and review_id
+    cuong = system.auth("member", "th-g1-c1", card=MEMBERS["cuong"][1], subject="account-cuong")
+    await ok(await client.post("/api/members/v1/me/reviews", headers=cuong, json={
+        "year": year, "self_assessment": "Tự kiểm điểm của tay-ho", "proposed_level": "good"}))
+    await ok(await client.post(f"/api/members/v1/review-cycles/{year}/reviews/{ids['member_cuong']}/proposal",
+                               headers=system.auth("cell_secretary", "th-g1-c1"),
+                               json={"level": "good", "comment": "Chi bộ tay-ho nhận xét"}))
+    await ok(await client.post(f"/api/members/v1/review-cycles/{year}/reviews/{ids['member_cuong']}/decision",
+                               headers=system.auth("unit_admin", "tay-ho"), json={"level": "good"}))
     # A ba-dinh editor's device told by push (a staff account: no notice reaches it, nothing is pushed).
     device = await ok(await client.post("/api/content/v1/push-subscriptions", json=a_device(),
                                         headers=system.auth("editor", "ba-dinh", subject="editor-ba-dinh")))
     ids["push_ba-dinh"] = str(device["id"])
     return ids
+
+
+async def _review_id(system: RunningSystem, member_id: str, year: int) -> str:
+    async with system.runtimes["members"].context.engine.connect() as conn:
+        return str((await conn.execute(text("SELECT id FROM reviews WHERE member_id = :m AND year = :y"),
+                                       {"m": member_id, "y": year})).scalar_one())
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ import httpx
 import psutil
 import pytest
 
+from sotay.kit.clock import hanoi_day
 from sotay.kit.embedded import free_port
 
 pytestmark = pytest.mark.integration
@@ -122,6 +123,20 @@ def test_up_serves_the_demo_then_stops_cleanly_and_reuses_its_data(tmp_path):
         topics = httpx.get(f"{url}/api/content/v1/study/completion",
                            headers={"Authorization": f"Bearer {token}"}).json()["items"]
         assert [t["questions"] for t in topics] == [3], topics
+
+        # And last year's review and ranking (issue 20), finished: every reviewed member rated.
+        last_year = hanoi_day().year - 1
+
+        def review() -> dict:
+            answer = httpx.get(f"{url}/api/members/v1/review-cycles/{last_year}/summary", params={"unit": "city"},
+                               headers={"Authorization": f"Bearer {token}"})
+            return answer.json() if answer.status_code == 200 else {}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not review().get("decided"):
+            time.sleep(0.5)
+        finished = review()
+        assert finished["cycle"]["stage"] == "closed" and finished["decided"] == finished["members"] > 0, finished
+        assert finished["levels"]["good"] > finished["levels"]["excellent"] > 0, finished
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out
@@ -129,6 +144,7 @@ def test_up_serves_the_demo_then_stops_cleanly_and_reuses_its_data(tmp_path):
     assert "demo rollout: " in out and "approved" in out
     assert "demo meetings: " in out and "held in" in out, out
     assert "1 study topic published" in out, out
+    assert "demo reviews: " in out and "members rated" in out, out
     assert servers_using(data_dir) == []  # nats-server and postgres stopped with it
 
     proc = start(data_dir, port, "--demo")

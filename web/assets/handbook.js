@@ -4,8 +4,9 @@
 // topics addressed to the member (học tập nghị quyết: the resolution's
 // documents and a quiz, then the score and the right answers), the
 // notifications (an inbox, what to be told of, push on this device), and the
-// member's own record with a correction request and the requests made, and
-// their consents to the privacy notice (shown at sign-up too: nothing ticked
+// member's own record with a correction request and the requests made, the
+// yearly review (a self-assessment while the cycle is open, the level decided,
+// the years before), and their consents to the privacy notice (shown at sign-up too: nothing ticked
 // beforehand), each to withdraw or give again.
 //
 // For people, elderly many of them, on phones: dates are typed and shown
@@ -112,6 +113,28 @@ Sotay.words({
     closing_done: "Đã ghi nhận đề nghị đóng tài khoản của đồng chí. Chi bộ sẽ liên hệ với đồng chí.",
     consent_history: "Các lần đồng chí đồng ý và rút lại", h_given: "Đồng ý", h_withdrawn: "Rút lại",
     on_web: "trên máy tính", on_mobile: "trên điện thoại", unknown_client: "trình duyệt không rõ",
+    review: "Kiểm điểm", rv_title: "Kiểm điểm, đánh giá, xếp loại đảng viên năm {y}",
+    rv_none: "Hiện chưa có đợt kiểm điểm nào đang mở.",
+    rv_note: "Đồng chí tự viết bản kiểm điểm và tự đề xuất mức xếp loại. Chi bộ nhận xét, đề xuất; cấp ủy có thẩm quyền quyết định mức xếp loại của đồng chí.",
+    rv_due: "Hạn nộp bản tự kiểm điểm", rv_decision_due: "Hạn cấp ủy quyết định xếp loại",
+    rv_text: "Bản tự kiểm điểm của đồng chí",
+    rv_text_hint: "Ưu điểm, khuyết điểm trong năm; việc thực hiện nhiệm vụ được giao; hướng khắc phục.",
+    rv_level: "Đồng chí tự đề xuất mức xếp loại", rv_send: "Gửi bản tự kiểm điểm",
+    rv_sent: "Đã gửi bản tự kiểm điểm. Đồng chí có thể sửa và gửi lại đến hết ngày {d}.",
+    rv_submitted_on: "Đồng chí đã gửi bản tự kiểm điểm ngày {d}.", rv_not_submitted: "Đồng chí chưa gửi bản tự kiểm điểm.",
+    rv_closed_unsubmitted: "Đã hết hạn nộp bản tự kiểm điểm; chi bộ nhận xét, đánh giá đồng chí.",
+    rv_yours: "Đồng chí tự đề xuất", rv_your_text: "Bản tự kiểm điểm", rv_cell: "Chi bộ đề xuất",
+    rv_cell_comment: "Nhận xét của chi bộ", rv_result: "Kết quả xếp loại", rv_decided_by: "Quyết định ngày {d}, {u}",
+    rv_waiting: "Đang chờ cấp ủy có thẩm quyền quyết định (hạn {d}).",
+    rv_past: "Kết quả các năm trước", rv_no_past: "Chưa có kết quả năm nào trước đây.", rv_year: "Năm {y}",
+    rv_not_member: "Phần này dành cho đảng viên có hồ sơ trong Sổ tay.",
+    rv_self_assessment_closed: "Đã hết hạn nộp bản tự kiểm điểm.",
+    rv_review_decided: "Cấp ủy đã quyết định xếp loại của đồng chí, không sửa được nữa.",
+    rv_not_reviewed: "Đồng chí đang miễn sinh hoạt (hoặc không còn sinh hoạt) nên không thuộc diện xếp loại.",
+    rv_no_cycle: "Đợt kiểm điểm này không còn nữa. Đề nghị tải lại trang.",
+    lv_excellent: "Hoàn thành xuất sắc nhiệm vụ", lv_good: "Hoàn thành tốt nhiệm vụ", lv_done: "Hoàn thành nhiệm vụ",
+    lv_not_done: "Không hoàn thành nhiệm vụ", self_assessment: "Bản tự kiểm điểm", proposed_level: "Mức xếp loại",
+    p_reviews: "Kiểm điểm, xếp loại hằng năm",
     push_consent_note: "Bật thông báo trên máy này là đồng chí đồng ý với mục “Thông báo đẩy” trong Thông báo về xử lý dữ liệu cá nhân; đồng chí rút lại được ở mục “Thông tin cá nhân”.",
   },
   en: {
@@ -213,6 +236,28 @@ Sotay.words({
     closing_done: "Your request to close the account was recorded. Your cell will contact you.",
     consent_history: "Each time you agreed or withdrew", h_given: "Agreed", h_withdrawn: "Withdrew",
     on_web: "on a computer", on_mobile: "on a phone", unknown_client: "unknown browser",
+    review: "Yearly review", rv_title: "The yearly review and ranking of {y}",
+    rv_none: "No yearly review is open now.",
+    rv_note: "Write your self-assessment and propose your level. Your cell comments and proposes; the Party committee with authority decides your level.",
+    rv_due: "Self-assessments due by", rv_decision_due: "Levels decided by",
+    rv_text: "Your self-assessment",
+    rv_text_hint: "Your strengths and shortcomings this year; the tasks you were given; how you will improve.",
+    rv_level: "The level you propose", rv_send: "Send my self-assessment",
+    rv_sent: "Your self-assessment was sent. You may change and send it again until {d}.",
+    rv_submitted_on: "You sent your self-assessment on {d}.", rv_not_submitted: "You have not sent a self-assessment.",
+    rv_closed_unsubmitted: "Self-assessments are closed; your cell assesses you.",
+    rv_yours: "You proposed", rv_your_text: "Your self-assessment", rv_cell: "Your cell proposed",
+    rv_cell_comment: "Your cell's comment", rv_result: "Your level", rv_decided_by: "Decided on {d}, {u}",
+    rv_waiting: "Awaiting the decision of the Party committee with authority (by {d}).",
+    rv_past: "Earlier years", rv_no_past: "No earlier year's result.", rv_year: "{y}",
+    rv_not_member: "This is for members with a record in the handbook.",
+    rv_self_assessment_closed: "Self-assessments are closed.",
+    rv_review_decided: "Your level has been decided: it can no longer be changed.",
+    rv_not_reviewed: "You are exempt from Party activities (or no longer active), so you are not rated.",
+    rv_no_cycle: "This review is no longer open. Please reload the page.",
+    lv_excellent: "Completed tasks excellently", lv_good: "Completed tasks well", lv_done: "Completed tasks",
+    lv_not_done: "Did not complete tasks", self_assessment: "Self-assessment", proposed_level: "Level",
+    p_reviews: "Yearly reviews",
     push_consent_note: "Turning notifications on here means agreeing to “Push notifications” in the privacy notice; you can withdraw it under “My record”.",
   },
 });
@@ -788,6 +833,106 @@ async function showConsents(said = "") {
     el("h3", {}, t("consent_history")), el("ul", { class: "consent-history" }, ...history));
 }
 
+// --- the yearly review (members' /review-cycles and /me/reviews) ------------------------------------
+// While the year's cycle takes self-assessments, the member writes theirs and picks the level they
+// propose (big choices, Vietnamese names); then they see what they sent, the cell's proposal and
+// comment, and the level decided, by whom and when; and the years before.
+
+const LEVELS = ["excellent", "good", "done", "not_done"];
+const level = (code) => (code ? t(`lv_${code}`) : "—");
+// A refusal said in the member's words: the review's own codes first, then the usual explanation.
+const reviewProblem = (err) => (err.code && t(`rv_${err.code}`) !== `rv_${err.code}` ? t(`rv_${err.code}`) : Sotay.explain(err));
+
+function reviewResult(r) {
+  const rows = [];
+  if (r.cell_level) rows.push(["rv_cell", level(r.cell_level)], ["rv_cell_comment", r.cell_comment]);
+  const out = [];
+  if (r.decided_level) {
+    out.push(el("p", { class: "result", id: `rv-result-${r.year}` }, `${t("rv_result")}: `, el("strong", {}, level(r.decided_level))),
+      el("p", { class: "muted" }, t("rv_decided_by").replace("{d}", Sotay.date(r.decided_at))
+        .replace("{u}", r.decided_unit_name || "—")));
+  }
+  if (rows.length) out.push(el("dl", { class: "record fit" }, ...rows.flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", {}, v)])));
+  return out;
+}
+
+// The level ticked but not sent yet, kept when the page is drawn again in the other language.
+let tickedLevel = null;
+
+function reviewForm(cycle, mine) {
+  tickedLevel = carried ? tickedLevel : (mine && mine.proposed_level) || null;
+  const text = el("textarea", { id: "rv-text", name: "self_assessment", rows: "8", maxlength: "5000",
+    "aria-describedby": "rv-text-hint" });
+  text.value = (mine && mine.self_assessment) || "";
+  const choices = el("fieldset", { class: "choices levels", id: "rv-levels",
+    onchange: (e) => { if (e.target.checked) tickedLevel = e.target.value; } }, el("legend", {}, t("rv_level")),
+    ...LEVELS.map((code) => el("label", { class: "check" },
+      el("input", { type: "radio", name: "proposed_level", value: code, id: `rv-level-${code}`,
+        ...(tickedLevel === code ? { checked: "" } : {}) }), " ", t(`lv_${code}`))));
+  const form = el("form", { id: "review-form", novalidate: "" },
+    el("label", { for: "rv-text" }, t("rv_text")), el("p", { id: "rv-text-hint", class: "hint" }, t("rv_text_hint")), text,
+    choices, el("p", {}, el("button", { type: "submit" }, t("rv_send"))),
+    el("p", { id: "review-done", class: "notice", role: "status" },
+      mine && mine.submitted_at ? t("rv_submitted_on").replace("{d}", Sotay.date(mine.submitted_at)) : ""),
+    el("p", { id: "review-error", class: "error", role: "alert" }));
+  Sotay.sending(form, async (key) => {
+    $("review-error").textContent = ""; $("review-done").textContent = "";
+    const picked = form.querySelector("input[name=proposed_level]:checked");
+    const errors = [...(text.value.trim() ? [] : [{ field: "self_assessment", reason: "is required" }]),
+      ...(picked ? [] : [{ field: "proposed_level", reason: "is required" }])];
+    if (errors.length) throw Object.assign(new Error("required"), { problem: { errors } });
+    await Sotay.post("/api/members/v1/me/reviews", { year: cycle.year, self_assessment: text.value.trim(),
+      proposed_level: picked.value }, key);
+    Sotay.clearFieldErrors(form);
+    $("review-done").textContent = t("rv_sent").replace("{d}", Sotay.date(cycle.self_assessment_due));
+  }, (err) => {
+    Sotay.showFieldErrors(form, err, (f) => (f === "self_assessment" ? text : f === "proposed_level" ? $("rv-levels") : null));
+    $("review-error").textContent = (err.problem && err.problem.errors) ? Sotay.explain(err) : reviewProblem(err);
+  });
+  return form;
+}
+
+async function showReview() {
+  const draw = drawer();
+  let cycles, mine;
+  try {
+    [{ items: cycles }, { items: mine }] = await Promise.all([Sotay.json("/api/members/v1/review-cycles"),
+      Sotay.json("/api/members/v1/me/reviews")]);
+  } catch (err) {
+    if (err.status !== 403 && err.status !== 404) throw err;  // a staff account: no record of its own
+    draw(el("section", { class: "card" }, el("h2", {}, t("review")), el("p", {}, t("rv_not_member"))));
+    return;
+  }
+  const current = cycles.find((c) => c.stage !== "closed") || null;
+  const own = current && mine.find((r) => r.year === current.year);
+  const past = mine.filter((r) => !current || r.year !== current.year);
+  const now = [];
+  if (!current) now.push(el("p", {}, t("rv_none")));
+  else {
+    now.push(el("p", {}, t("rv_note")),
+      el("p", { class: "deadline" }, `${t("rv_due")}: `, el("strong", { id: "rv-due" }, Sotay.date(current.self_assessment_due))),
+      el("p", { class: "deadline" }, `${t("rv_decision_due")}: `, el("strong", {}, Sotay.date(current.decision_due))));
+    if (current.stage === "self_assessment" && !(own && own.decided_level)) now.push(reviewForm(current, own));
+    else {
+      now.push(el("p", {}, own && own.submitted_at ? t("rv_submitted_on").replace("{d}", Sotay.date(own.submitted_at))
+        : t(current.stage === "self_assessment" ? "rv_not_submitted" : "rv_closed_unsubmitted")));
+      if (own && own.self_assessment) {
+        now.push(el("dl", { class: "record fit" }, el("dt", {}, t("rv_yours")), el("dd", {}, level(own.proposed_level)),
+          el("dt", {}, t("rv_your_text")), el("dd", { class: "own-words" }, own.self_assessment)));
+      }
+    }
+    if (own) now.push(...reviewResult(own));
+    if (!(own && own.decided_level)) now.push(el("p", { class: "muted" }, t("rv_waiting").replace("{d}", Sotay.date(current.decision_due))));
+  }
+  const history = past.length ? el("ul", { class: "corrections", id: "rv-history" }, ...past.map((r) => el("li", { "data-year": r.year },
+    el("h3", {}, t("rv_year").replace("{y}", r.year)),
+    r.decided_level ? "" : el("p", { class: "muted" }, t("rv_waiting").replace("{d}", Sotay.date(r.decision_due))),
+    ...reviewResult(r)))) : el("p", { class: "muted" }, t("rv_no_past"));
+  draw(el("section", { class: "card", id: "review-now" },
+    el("h2", {}, current ? t("rv_title").replace("{y}", current.year) : t("review")), ...now),
+  el("section", { class: "card" }, el("h2", {}, t("rv_past")), history));
+}
+
 // --- notifications ------------------------------------------------------------------------------
 // The inbox (what content told this member: handlers/notices.py), what they chose to be told, and
 // whether this device is told by push (push.js). The menu shows how many are not seen yet.
@@ -931,7 +1076,15 @@ const HELD_WORDS = {
     restriction_lifted: "bỏ hạn chế xử lý dữ liệu", phone_tail: "3 số cuối điện thoại", present: "Có mặt",
     kind: "Loại", regular: "thường kỳ", thematic: "chuyên đề", topic_id: "Mã chuyên đề", answers: "Đáp án đã chọn",
     score: "Số câu đúng (lần cuối)", best_score: "Số câu đúng cao nhất", max_score: "Số câu hỏi", attempts: "Số lần làm",
-    completed_at: "Làm lần đầu", submitted_at: "Làm lần cuối" },
+    completed_at: "Làm lần đầu",
+    year: "Năm", self_assessment: "Bản tự kiểm điểm",
+    proposed_level: "Tự đề xuất", submitted_at: "Gửi lúc", cell_level: "Chi bộ đề xuất",
+    cell_comment: "Nhận xét của chi bộ", cell_at: "Chi bộ đề xuất lúc", decided_level: "Kết quả xếp loại",
+    decided_unit: "Cấp ủy quyết định", decided_unit_name: "Tên cấp ủy quyết định",
+    self_assessment_due: "Hạn nộp bản tự kiểm điểm", decision_due: "Hạn quyết định",
+    excellent: "Hoàn thành xuất sắc nhiệm vụ", good: "Hoàn thành tốt nhiệm vụ", done: "Hoàn thành nhiệm vụ",
+    not_done: "Không hoàn thành nhiệm vụ",
+    reviews: "kiểm điểm, xếp loại", yearly_review: "kiểm điểm, xếp loại hằng năm" },
   en: { member_id: "Member id", account_id: "Account id", party_card_no: "Party card number", full_name: "Full name",
     date_of_birth: "Date of birth", phone: "Phone", unit: "Cell", status: "Standing", at: "At",
     actor_role: "Reader's role", actor_unit_name: "Reader's unit", what: "Read", purpose: "Why",
@@ -941,7 +1094,12 @@ const HELD_WORDS = {
     restriction_lifted: "restriction lifted", phone_tail: "Last three digits of the phone", present: "Came",
     kind: "Kind", regular: "regular", thematic: "thematic", topic_id: "Topic id", answers: "Answers chosen",
     score: "Right answers (last time)", best_score: "Best right answers", max_score: "Questions", attempts: "Times taken",
-    completed_at: "First taken", submitted_at: "Last taken" },
+    completed_at: "First taken",
+    year: "Year", self_assessment: "Self-assessment",
+    proposed_level: "You proposed", cell_level: "Your cell proposed", cell_comment: "Your cell's comment",
+    decided_level: "Level decided", excellent: "Completed tasks excellently", good: "Completed tasks well",
+    done: "Completed tasks", not_done: "Did not complete tasks", reviews: "yearly reviews",
+    yearly_review: "the yearly review" },
 };
 const heldWord = (code) => (HELD_WORDS[Sotay.lang] || {})[code] || HELD_WORDS.vi[code] || code;
 // A value as a person reads it: dates dd/mm/yyyy (with the time when there is one), yes/no, lists joined.
@@ -954,7 +1112,7 @@ function readable(key, value) {
   if (Array.isArray(value)) return value.map((v) => readable(key, v)).join(", ");
   if (typeof value === "object") return Object.entries(value).map(([k, v]) => `${heldWord(k)}: ${readable(k, v)}`).join("; ");
   return ["status", "what", "purpose", "role", "actor_role", "platform", "match_result", "action", "source",
-    "method"].includes(key)
+    "method", "proposed_level", "cell_level", "decided_level"].includes(key)
     ? heldWord(String(value)) : String(value);
 }
 
@@ -980,7 +1138,7 @@ async function showMyData() {
     unitName(dd.dataset.unit).then((u) => { if (u) dd.textContent = u.name; });
   }
 }
-const UNIT_KEYS = ["unit", "unit_id", "temporary_unit_id", "to_unit"];
+const UNIT_KEYS = ["unit", "unit_id", "temporary_unit_id", "to_unit", "decided_unit"];
 
 async function route() {
   $("error").textContent = "";
@@ -995,6 +1153,7 @@ async function route() {
     else if (name === "profile") await showProfile();
     else if (name === "notices") await showNotices();
     else if (name === "mydata") await showMyData();
+    else if (name === "review") await showReview();
     else await showFeed();
     if (!fromDevice && name !== "notices") showUnseen();
   } catch (err) {

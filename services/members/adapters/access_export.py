@@ -25,10 +25,12 @@ ROLES = {"member": "Đảng viên", "cell_secretary": "Bí thư chi bộ", "unit
          "city_admin": "Quản trị thành phố"}
 WHAT = {"record": "Hồ sơ đảng viên", "self": "Hồ sơ của chính mình", "history": "Lịch sử thay đổi hồ sơ",
         "corrections": "Đề nghị sửa thông tin", "reads": "Lịch sử truy cập hồ sơ",
-        "requests": "Yêu cầu về dữ liệu cá nhân", "search": "Kết quả tìm kiếm, danh sách đảng viên"}
+        "requests": "Yêu cầu về dữ liệu cá nhân", "search": "Kết quả tìm kiếm, danh sách đảng viên",
+        "reviews": "Kiểm điểm, đánh giá, xếp loại đảng viên"}
 PURPOSES = {"registry": "Quản lý hồ sơ đảng viên", "correction_review": "Xét đề nghị sửa thông tin",
             "self": "Đảng viên tự xem thông tin của mình", "access_review": "Tra cứu lịch sử truy cập",
-            "breach_notification": "Lập hồ sơ thông báo vi phạm", "request_review": "Giải quyết yêu cầu về dữ liệu cá nhân"}
+            "breach_notification": "Lập hồ sơ thông báo vi phạm",
+            "request_review": "Giải quyết yêu cầu về dữ liệu cá nhân", "yearly_review": "Kiểm điểm, đánh giá, xếp loại đảng viên hằng năm"}
 RECORD = ("họ tên, số thẻ đảng viên, ngày sinh, giới tính, đơn vị, tình trạng đảng viên, ngày vào Đảng, "
           "số căn cước, số điện thoại")
 # What each kind of read showed (the notification's "các loại dữ liệu cá nhân").
@@ -37,7 +39,8 @@ SHOWN = {"record": RECORD, "self": RECORD,
          "corrections": "đề nghị sửa thông tin và giá trị hiện tại của các trường được đề nghị",
          "reads": "danh sách người đã xem hồ sơ (không có số căn cước, số điện thoại)",
          "requests": "yêu cầu của đảng viên về dữ liệu của mình (họ tên, số thẻ, nội dung yêu cầu)",
-         "search": "dòng danh sách: họ tên, số thẻ đảng viên, ngày sinh, giới tính, đơn vị, tình trạng"}
+         "search": "dòng danh sách: họ tên, số thẻ đảng viên, ngày sinh, giới tính, đơn vị, tình trạng",
+         "reviews": "bản tự kiểm điểm, nhận xét của chi bộ, mức xếp loại đề xuất và quyết định (họ tên, chi bộ)"}
 
 DETAIL = ["STT", "Thời điểm truy cập (giờ Hà Nội)", "Số thẻ đảng viên", "Họ và tên", "Đơn vị",
           "Tài khoản truy cập", "Người truy cập", "Vai trò", "Đơn vị của vai trò", "Nội dung đã xem",

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from services.members import domain
 from services.members.adapters import access_export
 from services.members.entrypoints.models import (
-    AccessHistory, AccessHistoryPage, AccessHistoryQuery, AlertClose, CorrectionCreate, CorrectionRequest,
+    AccessHistory, AccessHistoryPage, AccessHistoryQuery, AlertClose, CellProposal, CorrectionCreate, CorrectionRequest,
     CorrectionRequests, Decision, ImportStarted, ImportStatus, MemberChange, MemberCreate, MemberHistory, MemberPage,
-    MemberRecord, MemberSearch, MemberSummary, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage, RequestExtension,
-    RequestOutcome, RequestRefusal, Restriction, StatusChange, TemporaryStayEnd, SubjectRequest, SubjectRequestCreate, SubjectRequests, Transfer,
-    UnusualReadAlert, UnusualReadAlerts, moment,
+    MemberRecord, MemberSearch, MemberSummary, MyReview, MyReviews, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage,
+    RequestExtension, RequestOutcome, RequestRefusal, Restriction, ReviewCycle, ReviewCycleChange, ReviewCycleCreate,
+    ReviewCycles, ReviewDecision, ReviewDecisionCreate, ReviewSummary, SelfAssessment, StaffReview, StaffReviews,
+    StatusChange, SubjectRequest, TemporaryStayEnd, SubjectRequestCreate, SubjectRequests, Transfer, UnusualReadAlert, UnusualReadAlerts,
+    moment,
 )
-from services.members.handlers import breach, corrections, imports, members, org_units, subject, subject_requests
+from services.members.handlers import (
+    breach, corrections, imports, members, org_units, reviews, subject, subject_requests,
+)
 from sotay.kit.auth import Principal
 from sotay.kit.db import path_codes
 from sotay.contracts.subject import SubjectData
@@ -30,6 +34,7 @@ from sotay.kit.service import ServiceContext
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UnitKind = Literal["city", "committee", "grassroots", "cell"]
+ReviewYear = Annotated[int, Path(ge=2000, le=2100, description="The year reviewed")]
 
 
 def unit_json(u: dict[str, Any], parent_code: str | None = None) -> dict[str, Any]:
@@ -85,6 +90,23 @@ def request_json(r: dict[str, Any], *, staff: bool = False) -> dict[str, Any]:
     fields = REQUEST_FIELDS + (STAFF_REQUEST_FIELDS if staff else ())
     return {k: str(r[k]) if isinstance(r[k], uuid.UUID) else r[k].isoformat() if hasattr(r[k], "isoformat")
             else r[k] for k in fields}
+
+
+CYCLE_FIELDS = ("year", "self_assessment_due", "decision_due", "excellent_cap_pct", "stage", "opened_at")
+MY_REVIEW_FIELDS = ("year", "self_assessment", "proposed_level", "submitted_at", "cell_level", "cell_comment",
+                    "cell_at", "decided_level", "decided_at", "decided_unit", "decided_unit_name", "unit", "unit_name",
+                    "self_assessment_due", "decision_due", "stage")
+STAFF_REVIEW_FIELDS = ("year", "member_id", "full_name", "unit", "unit_name", "id", "self_assessment", "proposed_level",
+                       "submitted_at", "cell_level", "cell_comment", "cell_at", "decided_level", "decided_at",
+                       "decided_unit", "decided_unit_name", "can_propose", "can_decide")
+
+
+def plain(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def picked(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {k: plain(row[k]) for k in fields}
 
 
 def history_json(entry: dict[str, Any], *, masked: bool) -> dict[str, Any]:
@@ -402,6 +424,89 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                                                  outcome=body.reason)
             return json_response(request_json(done, staff=True))
         return await idempotent(request, user, work)
+
+    # --- the yearly review and ranking (handlers/reviews.py) ----------------------------------------
+
+    @router.post("/review-cycles", status_code=201, response_model=ReviewCycle,
+                 summary="Open a year's review and ranking of members (kiểm điểm, đánh giá, xếp loại; the city)")
+    async def open_review_cycle(body: ReviewCycleCreate, request: Request, user: CurrentUser):
+        async def work(db):
+            cycle = await reviews.open_cycle(db, user, year=body.year, self_assessment_due=body.self_assessment_due,
+                                             decision_due=body.decision_due, excellent_cap_pct=body.excellent_cap_pct)
+            return json_response(picked(cycle, CYCLE_FIELDS), 201,
+                                 {"Location": f"/api/members/v1/review-cycles/{cycle['year']}"})
+        return await idempotent(request, user, work)
+
+    @router.get("/review-cycles", response_model=ReviewCycles,
+                summary="The years' review cycles, the latest first, with where each stands today")
+    async def list_review_cycles(user: CurrentUser):
+        async with engine.connect() as db:
+            items = await reviews.list_cycles(db)
+        return json_response({"items": [picked(c, CYCLE_FIELDS) for c in items]})
+
+    @router.patch("/review-cycles/{year}", response_model=ReviewCycle,
+                  summary="Change a cycle's deadlines or its cap of excellent members (the city)")
+    async def change_review_cycle(body: ReviewCycleChange, user: CurrentUser, year: ReviewYear):
+        async with engine.begin() as db:
+            cycle = await reviews.change_cycle(db, user, year, body.model_dump(exclude_unset=True))
+        return json_response(picked(cycle, CYCLE_FIELDS))
+
+    @router.get("/review-cycles/{year}/summary", response_model=ReviewSummary,
+                summary="A unit's review of the year in counts: decided levels, the share rated excellent against "
+                        "the cap, the cells not done (no names)")
+    async def review_summary(user: CurrentUser, year: ReviewYear,
+                             unit: str = Query(max_length=40, description="The unit's code")):
+        async with engine.connect() as db:
+            found = await reviews.summary(db, user, year, unit)
+        found["cycle"] = picked(found["cycle"], CYCLE_FIELDS)
+        return json_response(found)
+
+    @router.get("/review-cycles/{year}/reviews", response_model=StaffReviews,
+                summary="The members of a unit with their reviews of the year, by cell then name (the cell's "
+                        "secretary, the unit's administrators; audited)")
+    async def list_reviews(user: CurrentUser, year: ReviewYear,
+                           unit: str = Query(max_length=40, description="The unit's code"),
+                           cursor: str | None = Query(None, max_length=1000), limit: int = Query(100, ge=1, le=500)):
+        async with engine.begin() as db:  # the read is audited in its transaction
+            items, next_cursor = await reviews.staff_list(db, user, year, unit, cursor=cursor, limit=limit)
+        return page_json([picked(r, STAFF_REVIEW_FIELDS) for r in items], next_cursor)
+
+    @router.post("/review-cycles/{year}/reviews/{member_id}/proposal", response_model=StaffReview,
+                 summary="The cell proposes a member's level, with its comment (the cell's secretary)")
+    async def propose_review(member_id: str, body: CellProposal, request: Request, user: CurrentUser,
+                             year: ReviewYear):
+        async def work(db):
+            done = await reviews.propose(db, user, year, parse_uuid(member_id, "member_id"), level=body.level,
+                                         comment=body.comment)
+            return json_response(picked(done, STAFF_REVIEW_FIELDS))
+        return await idempotent(request, user, work)
+
+    @router.post("/review-cycles/{year}/reviews/{member_id}/decision", response_model=ReviewDecision,
+                 summary="Decide a member's final level (a unit administrator over the member's unit); the answer "
+                         "warns when the unit's share of excellent members passes the cap")
+    async def decide_review(member_id: str, body: ReviewDecisionCreate, request: Request, user: CurrentUser,
+                            year: ReviewYear):
+        async def work(db):
+            done = await reviews.decide(db, user, year, parse_uuid(member_id, "member_id"), level=body.level)
+            return json_response({"review": picked(done["review"], STAFF_REVIEW_FIELDS), "check": done["check"]})
+        return await idempotent(request, user, work)
+
+    @router.post("/me/reviews", response_model=MyReview,
+                 summary="Write (or rewrite) your self-assessment of the year and propose your level, until the "
+                         "cycle's deadline")
+    async def submit_review(body: SelfAssessment, request: Request, user: CurrentUser):
+        async def work(db):
+            written = await reviews.submit(db, user, year=body.year, self_assessment=body.self_assessment,
+                                           proposed_level=body.proposed_level)
+            return json_response(picked(written, MY_REVIEW_FIELDS))
+        return await idempotent(request, user, work)
+
+    @router.get("/me/reviews", response_model=MyReviews,
+                summary="Your reviews, the latest year first: what you wrote, the cell's proposal, the decided level")
+    async def my_reviews(user: CurrentUser):
+        async with engine.connect() as db:
+            items = await reviews.own(db, user)
+        return json_response({"items": [picked(r, MY_REVIEW_FIELDS) for r in items]})
 
     # --- breach readiness (docs/breach-runbook.md) ---------------------------------------------
 

@@ -305,6 +305,167 @@ class SubjectRequests(BaseModel):
     items: list[SubjectRequest]
 
 
+# --- the yearly review and ranking (handlers/reviews.py) -------------------------------------------
+
+Level = Literal["excellent", "good", "done", "not_done"]
+LEVELS_SAID = ("excellent: Hoàn thành xuất sắc nhiệm vụ; good: Hoàn thành tốt nhiệm vụ; done: Hoàn thành nhiệm vụ; "
+               "not_done: Không hoàn thành nhiệm vụ")
+Year = Annotated[int, Field(ge=2000, le=2100, description="The year reviewed")]
+Stage = Literal["self_assessment", "deciding", "closed"]
+
+
+class ReviewCycleCreate(BaseModel):
+    """A year's review, opened by the city: members write their self-assessment by the first
+    deadline, units decide by the second (Hanoi days, in the year reviewed or the next)."""
+    model_config = ConfigDict(extra="forbid")
+    year: Year
+    self_assessment_due: date
+    decision_due: date
+    excellent_cap_pct: int = Field(20, ge=1, le=100, description=(
+        "At most this share of a unit's members rated excellent: the deciding unit is warned beyond it"))
+
+
+class ReviewCycleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    self_assessment_due: date | None = None
+    decision_due: date | None = None
+    excellent_cap_pct: int | None = Field(None, ge=1, le=100)
+
+
+class SelfAssessment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    year: Year
+    self_assessment: str = Field(min_length=1, max_length=5000, description="The member's own words")
+    proposed_level: Level = Field(description=LEVELS_SAID)
+
+
+class CellProposal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: Level = Field(description=LEVELS_SAID)
+    comment: str = Field(min_length=1, max_length=2000, description="The cell's assessment of the member")
+
+
+class ReviewDecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: Level = Field(description=LEVELS_SAID)
+
+
+class ReviewCycle(BaseModel):
+    year: int
+    self_assessment_due: date
+    decision_due: date
+    excellent_cap_pct: int
+    stage: Stage = Field(description="self_assessment (members write), deciding (cells propose, units decide), closed")
+    opened_at: datetime
+
+
+class ReviewCycles(BaseModel):
+    items: list[ReviewCycle]
+
+
+class MyReview(BaseModel):
+    """A member's review of a year, as they see it."""
+    year: int
+    self_assessment: str | None
+    proposed_level: Level | None
+    submitted_at: datetime | None
+    cell_level: Level | None = Field(description="The level the cell proposed")
+    cell_comment: str | None
+    cell_at: datetime | None
+    decided_level: Level | None = Field(description="The final level the unit decided")
+    decided_at: datetime | None
+    decided_unit: str | None
+    decided_unit_name: str | None
+    unit: str = Field(description="The cell the member was in when the review was last acted on")
+    unit_name: str
+    self_assessment_due: date
+    decision_due: date
+    stage: Stage
+
+
+class MyReviews(BaseModel):
+    items: list[MyReview]
+
+
+class StaffReview(BaseModel):
+    """A reviewed member of the unit and their review of the year (none yet: its fields null)."""
+    year: int
+    member_id: str
+    full_name: str
+    unit: str
+    unit_name: str
+    id: str | None = Field(description="The review's id, once the member or the cell wrote it")
+    self_assessment: str | None
+    proposed_level: Level | None
+    submitted_at: datetime | None
+    cell_level: Level | None
+    cell_comment: str | None
+    cell_at: datetime | None
+    decided_level: Level | None
+    decided_at: datetime | None
+    decided_unit: str | None
+    decided_unit_name: str | None
+    can_propose: bool = Field(description="Whether the caller may propose a level now (the cell's secretary)")
+    can_decide: bool = Field(description="Whether the caller may decide the level now (a unit administrator)")
+
+
+class StaffReviews(BaseModel):
+    items: list[StaffReview]
+    next_cursor: str | None = Field(description="Opaque: hand it back as `cursor` for the next page.")
+
+
+class ExcellentCheck(BaseModel):
+    """The share of a unit's reviewed members decided excellent, against the cycle's cap."""
+    unit: str
+    unit_name: str
+    members: int
+    excellent: int
+    share_pct: float
+    cap_pct: int
+    allowed: int = Field(description="The most members the cap allows (rounded down)")
+    exceeded: bool = Field(description="A warning for the deciding unit, never a refusal")
+
+
+class ReviewDecision(BaseModel):
+    review: StaffReview
+    check: ExcellentCheck = Field(description="The deciding unit's share of excellent members after this decision")
+
+
+class CellWaiting(BaseModel):
+    unit: str
+    unit_name: str
+    members: int
+    self_assessed: int
+    proposed: int
+    decided: int
+    overdue: bool
+
+
+class ReviewLevels(BaseModel):
+    excellent: int
+    good: int
+    done: int
+    not_done: int
+
+
+class ReviewSummary(BaseModel):
+    """A unit's review of a year in counts (no names)."""
+    year: int
+    unit: str
+    unit_name: str
+    cycle: ReviewCycle
+    members: int = Field(description="Reviewed members of the unit's subtree (active and probationary)")
+    self_assessed: int
+    proposed: int = Field(description="Members the cell has proposed a level for")
+    decided: int
+    levels: ReviewLevels = Field(description="The decided levels")
+    check: ExcellentCheck
+    cells: int
+    cells_not_done: int = Field(description="Cells that have not proposed a level for every member")
+    overdue: bool = Field(description="The decision deadline passed with members not decided")
+    waiting: list[CellWaiting] = Field(description="The cells not done (the first 200), in the tree's order")
+
+
 class ImportStarted(BaseModel):
     id: str
     status: Literal["running"]
@@ -338,9 +499,9 @@ class AccessedMember(BaseModel):
     unit_name: str
 
 
-ReadWhat = Literal["record", "self", "history", "corrections", "reads", "requests", "search"]
+ReadWhat = Literal["record", "self", "history", "corrections", "reads", "requests", "search", "reviews"]
 ReadPurpose = Literal["registry", "correction_review", "self", "access_review", "breach_notification",
-                      "request_review"]
+                      "request_review", "yearly_review"]
 
 
 class RecordRead(BaseModel):

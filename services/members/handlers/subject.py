@@ -1,7 +1,7 @@
 """A member's access request, the registry's part: their record as the registry holds it, its
-history, their correction requests, and who read their record: when, in which role and unit,
-what and why (the staff person's own account and name stay out, of the reads and of the
-history: the unit answers for them)."""
+history, their correction and data-subject requests, their yearly reviews, and who read their
+record: when, in which role and unit, what and why (the staff person's own account and name stay
+out, of the reads and of the history: the unit answers for them)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members.adapters import audit, registry
-from services.members.handlers import corrections, members, subject_requests
+from services.members.handlers import corrections, members, reviews, subject_requests
 from sotay.kit.auth import Principal
 
 MAX_READS = 10_000
@@ -27,5 +27,6 @@ async def held(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
         "history": [{k: v for k, v in change.items() if k != "actor"} for change in await registry.history(db, record["id"])],
         "corrections": await corrections.own_corrections(db, actor),
         "requests": await subject_requests.own(db, actor),
+        "reviews": [{k: v for k, v in r.items() if k != "stage"} for r in await reviews.own(db, actor)],
         "reads_of_your_record": [{k: r[k] for k in READ_FIELDS} for r in reads],
     }}

@@ -398,10 +398,12 @@ class Reader:
 
 
 # Why a read was made: the task of the route that made it (record_reads.purpose).
-PURPOSES = ("registry", "correction_review", "self", "access_review", "breach_notification", "request_review")
+PURPOSES = ("registry", "correction_review", "self", "access_review", "breach_notification", "request_review",
+            "yearly_review")
 # Reads kept before their purpose was: told from what was read.
 PURPOSE_OF_WHAT = {"record": "registry", "history": "registry", "corrections": "correction_review", "self": "self",
-                   "reads": "access_review", "requests": "request_review", "search": "registry"}
+                   "reads": "access_review", "requests": "request_review", "search": "registry",
+                   "reviews": "yearly_review"}
 
 
 def purpose_of(read: Mapping[str, Any]) -> str:
