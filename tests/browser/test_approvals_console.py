@@ -217,3 +217,27 @@ async def test_the_dashboard_link_opens_the_approver_s_own_unit(world, browser):
         await sign_in_as(page, world, base, "cell_secretary", "ba-dinh-g1-c1", "/console/approvals")
         await expect(page.locator("#dashboard-link")).to_have_attribute("href", "/dashboard?unit=ba-dinh-g1-c1")
         await page.context.close()
+
+
+async def test_a_registration_waiting_past_the_term_comes_first_saying_where_it_went(world, browser):
+    """Issue 20: a registration waiting past the approval term escalates to the unit above; its
+    approvers see it first, with a line saying so in words: the unit by name, the day dd/mm/yyyy."""
+    from services.identity.handlers import escalation
+    from sotay.kit.clock import hanoi_day
+
+    late = await register(world, 9)
+    await register(world, 8)
+    async with world.runtimes["identity"].context.engine.begin() as db:
+        await db.execute(text("UPDATE registrations SET submitted_at = now() - interval '12 days' WHERE id = :i"),
+                         {"i": late})
+    assert await escalation.escalate(world.runtimes["identity"].context, days=7) >= 1
+    async with real_server(world) as base:
+        page = await page_at(browser, 390)
+        await sign_in_as(page, world, base, "unit_admin", "ba-dinh-g1", "/console/approvals")
+        first = page.locator("#registrations tbody tr").first
+        await expect(first).to_have_attribute("data-card", PEOPLE[9][0])
+        await expect(first.locator("p.escalated")).to_have_text(
+            f"Chờ quá hạn, đã chuyển lên Đảng bộ phường Điện Biên ngày {hanoi_day():%d/%m/%Y}")
+        assert await page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        await shot(page, "escalated-first")
+        await page.context.close()

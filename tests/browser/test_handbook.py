@@ -352,3 +352,34 @@ async def test_a_slow_feed_is_not_drawn_over_the_page_the_member_went_to(system,
         await expect(page.locator("#request-form")).to_be_visible()
         await expect(page.locator("#view h2").first).to_have_text("Thông tin cá nhân")
         await page.context.close()
+
+
+async def test_a_member_who_cannot_come_says_why(system, browser):
+    """Issue 20: "Tôi vắng mặt" asks for the reason, which the cell's secretary reads on the roll."""
+    from datetime import UTC, datetime, timedelta
+
+    await member_account(system, "010000002", "Trần Thị Bình")
+    called = await system.client.post("/api/content/v1/meetings", headers=system.auth("cell_secretary", "ba-dinh-g1-c1"),
+                                      json={"cell": "ba-dinh-g1-c1", "kind": "thematic", "place": "Hội trường phường",
+                                            "starts_at": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
+                                            "agenda": "Sinh hoạt chuyên đề"})
+    assert called.status_code == 201, called.text
+    async with real_server(system) as base:
+        page = await phone_page(browser)
+        await sign_in(page, base, "010000002", path="/#meetings")
+        meeting = page.locator(f'article.meeting[data-id="{called.json()["id"]}"]')
+        await expect(meeting).to_contain_text("Sinh hoạt chuyên đề")
+        await meeting.locator("button.absent").click()
+        await expect(meeting.locator("form.absent-form textarea")).to_be_focused()
+        await meeting.locator("form.absent-form textarea").fill("Đi khám bệnh định kỳ")
+        await meeting.locator("form.absent-form button[type=submit]").click()
+        await expect(meeting.locator("[role=status]")).to_have_text("Đồng chí đã báo vắng mặt.")
+        await expect(meeting.locator("form.absent-form")).to_be_hidden()
+        assert await small_targets(page) == []
+        await no_english(page)
+        await shot(page, "meeting-absent")
+        await page.context.close()
+    roll = (await system.client.get(f"/api/content/v1/meetings/{called.json()['id']}/attendance",
+                                    headers=system.auth("cell_secretary", "ba-dinh-g1-c1"))).json()
+    assert [(m["attending"], m["note"]) for m in roll["members"] if m["full_name"] == "Trần Thị Bình"] == \
+        [(False, "Đi khám bệnh định kỳ")]

@@ -42,6 +42,7 @@ Sotay.words({
     not_a_member: "Chỉ đảng viên có trong hồ sơ của chi bộ mới làm bài kiểm tra.",
     attend: "Tôi sẽ tham dự", absent: "Tôi vắng mặt", answered_yes: "Đồng chí đã báo tham dự.",
     answered_no: "Đồng chí đã báo vắng mặt.", place: "Địa điểm", agenda: "Nội dung",
+    absent_reason: "Lý do vắng mặt (chi bộ sẽ đọc được)", thematic_meeting: "Sinh hoạt chuyên đề",
     correction: "Đề nghị sửa thông tin", field_choice: "Thông tin cần sửa", value: "Thông tin đúng", note: "Ghi chú",
     request_sent: "Đề nghị đã được gửi tới chi bộ.", unit: "Chi bộ", unit_above: "Trực thuộc", card: "Số thẻ đảng viên",
     status: "Tình trạng", admitted_on: "Ngày vào Đảng", official_on: "Ngày chính thức",
@@ -164,6 +165,7 @@ Sotay.words({
     not_a_member: "Only members in their cell's registry take the quiz.",
     attend: "I will attend", absent: "I cannot attend", answered_yes: "You said you will attend.",
     answered_no: "You said you cannot attend.", place: "Place", agenda: "Agenda",
+    absent_reason: "Why you cannot come (your cell reads it)", thematic_meeting: "Thematic meeting",
     correction: "Ask for a correction", field_choice: "What is wrong", value: "What it should be", note: "Note",
     request_sent: "Your request was sent to your cell.", unit: "Cell", unit_above: "Part of", card: "Party card number",
     status: "Standing", admitted_on: "Admitted on", official_on: "Full member since",
@@ -475,24 +477,38 @@ async function showMeetings() {
   const draw = drawer();
   const { items } = await Sotay.json("/api/content/v1/meetings");
   if (!draw(el("section", { class: "card" }, el("h2", {}, t("meetings")),
-    ...(items.length ? items.map((m) => {
-      const answer = el("p", { class: "muted", role: "status" },
-        m.my_answer === true ? t("answered_yes") : m.my_answer === false ? t("answered_no") : "");
-      const reply = (attending) => async (e) => {
-        const buttons = [...e.target.parentNode.querySelectorAll("button")];
-        buttons.forEach((b) => { b.disabled = true; });
-        try {
-          await Sotay.post(`/api/content/v1/meetings/${m.id}/attendance`, { attending });
-          answer.textContent = t(attending ? "answered_yes" : "answered_no");
-        } catch (err) { answer.textContent = Sotay.explain(err); }
-        finally { buttons.forEach((b) => { b.disabled = false; }); }
-      };
-      return el("article", { class: "meeting", "data-id": m.id },
-        el("h3", {}, when(m.starts_at)),
-        el("p", {}, `${t("place")}: ${m.place}`), m.agenda ? el("p", {}, `${t("agenda")}: ${m.agenda}`) : "",
-        el("div", { class: "actions" }, el("button", { onclick: reply(true) }, t("attend")),
-          el("button", { class: "secondary", onclick: reply(false) }, t("absent"))), answer);
-    }) : [el("p", {}, t("no_meetings"))])))) return;
+    ...(items.length ? items.map(meetingCard) : [el("p", {}, t("no_meetings"))])))) return;
+}
+
+// A meeting of the member's cell: when, where, what; "I will attend", or "I cannot attend" with the
+// reason, which the secretary sees beside the name (and keeps as the absence's reason).
+function meetingCard(m) {
+  const answer = el("p", { class: "muted", role: "status" },
+    m.my_answer === true ? t("answered_yes") : m.my_answer === false ? t("answered_no") : "");
+  const send = async (attending, note, buttons) => {
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      await Sotay.post(`/api/content/v1/meetings/${m.id}/attendance`, { attending, ...(note ? { note } : {}) });
+      answer.textContent = t(attending ? "answered_yes" : "answered_no");
+      why.hidden = true;
+    } catch (err) { answer.textContent = Sotay.explain(err); }
+    finally { buttons.forEach((b) => { b.disabled = false; }); }
+  };
+  const reason = el("textarea", { id: `absent-reason-${m.id}`, rows: "2", maxlength: "500" });
+  const sendAbsent = el("button", { type: "submit" }, t("send"));
+  const why = el("form", { class: "absent-form", hidden: "", novalidate: "" },
+    el("label", { for: reason.id }, t("absent_reason")), reason, el("p", {}, sendAbsent));
+  why.addEventListener("submit", (e) => {
+    e.preventDefault();
+    send(false, reason.value.trim() || null, [sendAbsent]);
+  });
+  const yes = el("button", { class: "attend", onclick: () => send(true, null, [yes, no]) }, t("attend"));
+  const no = el("button", { class: "secondary absent", onclick: () => { why.hidden = false; reason.focus(); } },
+    t("absent"));
+  return el("article", { class: "meeting", "data-id": m.id },
+    el("h3", {}, when(m.starts_at)), m.kind === "thematic" ? el("p", {}, el("strong", {}, t("thematic_meeting"))) : "",
+    el("p", {}, `${t("place")}: ${m.place}`), m.agenda ? el("p", {}, `${t("agenda")}: ${m.agenda}`) : "",
+    el("div", { class: "actions" }, yes, no), why, answer);
 }
 
 // --- study and self-testing (học tập nghị quyết) ----------------------------------------------------
