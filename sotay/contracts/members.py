@@ -133,6 +133,14 @@ class SubjectRequestEscalated(MembersEvent):
     overdue_since: date  # the day it became overdue: its acknowledge-by or due day
 
 
+class SubjectRequestSettled(MembersEvent):
+    """An escalated data-subject request was settled (completed or refused): the units above stop
+    counting it as overdue. Ids and the unit only."""
+
+    request_id: str
+    unit: str
+
+
 class UnusualRecordReads(MembersEvent):
     """A staff account opened more full member records (their identifiers in clear) within an
     hour than the registry's threshold (SOTAY_UNUSUAL_READS_PER_HOUR): a possible breach for the
@@ -178,5 +186,5 @@ UNIT_EVENTS = (OrgUnitCreated, OrgUnitUpdated)
 MEMBER_SNAPSHOTS = (MemberRegistered, MemberUpdated, MemberTransferred, MemberStatusChanged)
 
 CATALOGUE = Catalogue(OrgUnitCreated, OrgUnitUpdated, MemberRegistered, MemberUpdated, MemberTransferred,
-                      MemberStatusChanged, UnusualRecordReads, SubjectRequestEscalated, ReviewSubmitted,
+                      MemberStatusChanged, UnusualRecordReads, SubjectRequestEscalated, SubjectRequestSettled, ReviewSubmitted,
                       ReviewDecided)

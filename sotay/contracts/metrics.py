@@ -36,6 +36,8 @@ class RolloutFigures(BaseModel):
     accounts_rejected: int
     # Pending registrations that waited past the approval term and escalated to the unit above.
     accounts_overdue: int = 0
+    # Members' data-subject requests overdue at their unit and escalated, not settled yet.
+    requests_overdue: int = 0
     installed_pct_total: float
     installed_pct_eligible: float
     readers_today: int

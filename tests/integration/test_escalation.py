@@ -97,3 +97,34 @@ async def test_the_dashboard_counts_those_waiting_past_the_term_until_decided(sy
                                         headers=system.auth("unit_admin", "ba-dinh-g1"))
     assert approved.status_code == 200, approved.text
     await eventually(lambda: counted(0), timeout=15)
+
+
+async def test_a_data_request_overdue_at_its_unit_counts_on_the_dashboard_until_settled(system):
+    """A member's request past its deadline escalates (members' job): metrics counts it as
+    `requests_overdue` up the tree until the unit settles it (SubjectRequestSettled)."""
+    from datetime import timedelta
+
+    from services.members.handlers import subject_requests
+    from sotay.kit.clock import hanoi_day
+
+    member = system.auth("member", "ba-dinh-g1-c1", card=OLD, subject="account-lau")
+    asked = await system.client.post("/api/members/v1/me/requests", headers=member,
+                                     json={"kind": "other", "asked": "Xin sao hồ sơ của tôi"})
+    assert asked.status_code == 201, asked.text
+    today = hanoi_day()
+    async with system.runtimes["members"].context.engine.begin() as db:
+        await db.execute(text("UPDATE subject_requests SET acknowledge_by = :a, due_by = :d WHERE id = :i"),
+                         {"a": today - timedelta(days=14), "d": today - timedelta(days=2), "i": asked.json()["id"]})
+    assert await subject_requests.escalate(system.runtimes["members"].context) == 1
+
+    async def overdue(unit: str) -> int:
+        return (await system.client.get("/api/metrics/v1/rollout", params={"unit": unit},
+                                        headers=system.auth("city_admin"))).json()["requests_overdue"]
+    async def counted(n: int):
+        return all([await overdue(u) == n for u in ("ba-dinh-g1-c1", "ba-dinh-g1", "city")])
+    await eventually(lambda: counted(1), timeout=15)
+    settled = await system.client.post(f"/api/members/v1/subject-requests/{asked.json()['id']}/complete",
+                                       headers=system.auth("unit_admin", "ba-dinh-g1"),
+                                       json={"outcome": "Đã gửi bản sao hồ sơ cho đồng chí."})
+    assert settled.status_code == 200, settled.text
+    await eventually(lambda: counted(0), timeout=15)

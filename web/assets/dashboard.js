@@ -35,6 +35,7 @@ Sotay.words({
     hint_accounts_web: "đăng ký trên trình duyệt", hint_accounts_mobile: "đăng ký trên ứng dụng điện thoại",
     hint_accounts_pending: "đã đăng ký, chi bộ chưa phê duyệt",
     accounts_overdue: "Chờ quá hạn phê duyệt", hint_accounts_overdue: "đã chuyển lên đơn vị cấp trên",
+    requests_overdue: "Yêu cầu về dữ liệu quá hạn", hint_requests_overdue: "của đảng viên, đã chuyển lên cấp trên",
     hint_accounts_approved: "đã được chi bộ phê duyệt",
     hint_installed_pct_total: "đã cài đặt / tổng số đảng viên",
     hint_installed_pct_eligible: "đã cài đặt / số đủ điều kiện",
@@ -74,6 +75,7 @@ Sotay.words({
     hint_accounts_web: "registered in a browser", hint_accounts_mobile: "registered in the phone app",
     hint_accounts_pending: "registered, not yet approved by the cell",
     accounts_overdue: "Waiting past the approval term", hint_accounts_overdue: "sent up to the unit above",
+    requests_overdue: "Data requests overdue", hint_requests_overdue: "members' requests, sent up to the unit above",
     hint_accounts_approved: "approved by the cell",
     hint_installed_pct_total: "installed / all members",
     hint_installed_pct_eligible: "installed / eligible members",
@@ -90,7 +92,7 @@ Sotay.words({
 });
 
 const TILES = ["members_total", "members_eligible", "accounts_installed", "accounts_pending", "accounts_overdue",
-               "accounts_approved",
+               "requests_overdue", "accounts_approved",
                "accounts_web", "accounts_mobile", "installed_pct_total", "installed_pct_eligible",
                "expected_pct_today", "readers_today", "trained_people"];
 // The table's columns, the most telling first (the unit's name stays in view when it scrolls sideways).

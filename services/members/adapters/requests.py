@@ -18,7 +18,7 @@ OPEN = ("received", "acknowledged", "extended")
 _OVERDUE = ("((r.status = 'received' AND r.acknowledge_by < :today) OR "
             "(r.status IN ('received', 'acknowledged', 'extended') AND coalesce(r.extended_to, r.due_by) < :today))")
 _COLUMNS = (f"r.*, {_OVERDUE} AS overdue, m.party_card_no, m.full_name, m.unit_path, u.code AS unit, "
-            "u.name AS unit_name")
+            "u.name AS unit_name, u.committee")
 _FROM = "subject_requests r JOIN members m ON m.id = r.member_id JOIN org_units u ON u.id = m.unit_id"
 
 

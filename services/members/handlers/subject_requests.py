@@ -22,7 +22,7 @@ from services.members.handlers.access import (
     not_found,
 )
 from sotay.kit import workdays
-from sotay.contracts.members import SubjectRequestEscalated
+from sotay.contracts.members import SubjectRequestEscalated, SubjectRequestSettled
 from sotay.kit.auth import Principal
 from sotay.kit.clock import hanoi_day
 from sotay.kit.events import uuid7
@@ -68,6 +68,7 @@ async def correction_decided(db: AsyncConnection, correction_id: Any, actor: str
     outcome = "Đã sửa hồ sơ theo đề nghị của đồng chí." + (f" {reason}" if reason else "") if accepted else reason
     await requests.decide(db, request_id, status="completed" if accepted else "refused", outcome=outcome,
                           actor=actor)
+    await _settled(db, request_id)
 
 
 async def own(db: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
@@ -132,6 +133,7 @@ async def decide(db: AsyncConnection, actor: Principal, request_id: Any, *, comp
                         "is required: why not, in plain words to the member")])
     await requests.decide(db, request_id, status="completed" if complete else "refused", outcome=outcome.strip(),
                           actor=actor.subject)
+    await _settled(db, request_id)
     return await reread(db, actor, request_id)
 
 
@@ -181,3 +183,11 @@ async def escalate(ctx: ServiceContext, *, batch: int = 500, today: date | None 
         done += len(due)
         if len(due) < batch:
             return done
+
+
+async def _settled(db: AsyncConnection, request_id: Any) -> None:
+    """An escalated request now settled: the units above stop counting it (SubjectRequestSettled)."""
+    request = await requests.by_id(db, request_id, today=hanoi_day())
+    if request and request["escalated_at"] is not None:
+        await emit(db, registry.SCHEMA, SubjectRequestSettled(request_id=str(request_id), unit=request["unit"]),
+                   aggregate_id=request_id, committee=request["committee"], unit=request["unit"])

@@ -35,7 +35,7 @@ UNSPECIFIED = "unspecified"
 COUNTERS = ("members_total", "members_eligible", "eligible_not_installed", "registered", "accounts_web",
             "accounts_mobile", "accounts_pending", "accounts_approved", "accounts_rejected", "accounts_activated",
             "accounts_disabled", "articles_published", "feedback_posted", "trained_people", "training_sessions",
-            "accounts_overdue")
+            "accounts_overdue", "requests_overdue")
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def figures(unit: dict[str, Any], sums: dict[str, int], *, readers_today: int, r
         "members_total": total, "members_eligible": eligible,
         "accounts_installed": installed, "accounts_web": web, "accounts_mobile": mobile,
         "accounts_pending": pending, "accounts_approved": approved, "accounts_rejected": rejected,
-        "accounts_overdue": n("accounts_overdue", 0),
+        "accounts_overdue": n("accounts_overdue", 0), "requests_overdue": n("requests_overdue", 0),
         "installed_pct_total": pct(installed, total), "installed_pct_eligible": pct(installed, eligible),
         "readers_today": readers_today, "readers_7d": readers_7d,
         "trained_people": n("trained_people", 0), "training_sessions": n("training_sessions", 0),

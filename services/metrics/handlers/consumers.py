@@ -4,7 +4,7 @@ batch at a time (handlers/projection.py). The live service runs them
 
 from services.metrics.handlers import projection
 from sotay.contracts import content, identity
-from sotay.contracts.members import MEMBER_SNAPSHOTS, UNIT_EVENTS
+from sotay.contracts.members import MEMBER_SNAPSHOTS, UNIT_EVENTS, SubjectRequestEscalated, SubjectRequestSettled
 from sotay.kit.consumer import Consumer
 
 ACCOUNT_EVENTS = (identity.RegistrationSubmitted, identity.AccountApproved, identity.AccountRejected,
@@ -21,7 +21,7 @@ def consumers() -> list[Consumer]:
     # and units are independent of one another (handlers/rebuild.py applies them in lanes).
     registry = Consumer(name="metrics-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>",
                         batch_size=BATCH, lane_key=lambda e: e["data"].get("member_id") or e["data"].get("code"))
-    registry.on_batch([*UNIT_EVENTS, *MEMBER_SNAPSHOTS],
+    registry.on_batch([*UNIT_EVENTS, *MEMBER_SNAPSHOTS, SubjectRequestEscalated, SubjectRequestSettled],
                       projection.apply_registry_batch)
     accounts = Consumer(name="metrics-accounts", stream="SOTAY_IDENTITY", filter_subject="sotay.identity.>",
                         batch_size=BATCH)

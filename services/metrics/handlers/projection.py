@@ -36,7 +36,9 @@ from services.metrics.domain.counters import (
 )
 from services.metrics.domain.rollout import Deltas, MemberState
 from sotay.contracts.identity import AccountApproved
-from sotay.contracts.members import OrgUnitCreated, OrgUnitUpdated
+from sotay.contracts.members import OrgUnitCreated, OrgUnitUpdated, SubjectRequestEscalated, SubjectRequestSettled
+
+ESCALATED, SETTLED = SubjectRequestEscalated.__name__, SubjectRequestSettled.__name__
 
 
 async def add_counts(db: AsyncConnection, changes: dict[str, dict[str, int]]) -> None:
@@ -57,6 +59,9 @@ async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, An
     # A new or renamed unit has figures of its own to publish, whatever its counters.
     await counters.append(db, [(e["data"]["code"], TOUCH, 0) for e in envelopes if event_name(e) in UNIT_NAMES])
 
+    # Data-subject requests overdue at their unit (escalated) until settled: a count, by the unit.
+    await counters.append(db, [(e["data"]["unit"], "requests_overdue", 1 if event_name(e) == ESCALATED else -1)
+                               for e in envelopes if event_name(e) in (ESCALATED, SETTLED)])
     member_events = [e for e in envelopes if event_name(e) in MEMBER_NAMES]
     if not member_events:
         return
