@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.content import domain
 from services.content.adapters import meetings as store
 from services.content.adapters.library import not_in_library
+from services.content.handlers.overseen import subtrees
 from services.content.adapters.replica import ORG, committee_of_unit, reader_of, unit, unit_paths
 from services.content.domain import meetings as calendar
 from sotay.contracts.content import AttendanceConfirmed, AttendanceRecorded, MeetingHeld, MeetingScheduled
@@ -180,16 +181,8 @@ async def planning(db: AsyncConnection, actor: Principal, unit_code: str | None,
     """Which cells under the unit (the caller's units when none is given) have the month's
     regular meeting planned, and whether by the 20th of the month before; which held it, and the
     attendance: members present of those recorded, over the cells' regular meetings of the month."""
-    scopes = await ORG.scope_paths(db, actor, domain.MEETING_OVERSEERS)
-    if not scopes:
-        raise Problem(403, "Forbidden", "Only cell secretaries and unit or city admins follow the planning.")
-    if unit_code:
-        path = (await unit_paths(db, [unit_code]))[unit_code]
-        if path is None:
-            raise invalid([("unit", "is not a unit of the registry")])
-        if not covers(scopes, path):
-            raise Problem(403, "Forbidden", "That unit is not one of yours.")
-        scopes = [path]
+    scopes = await subtrees(db, actor, domain.MEETING_OVERSEERS, unit_code,
+                            "Only cell secretaries and unit or city admins follow the planning.")
     start, end = calendar.month_bounds(month)
     deadline = calendar.planning_deadline(month)
     rows = await store.planned(db, scopes, start, end)

@@ -28,6 +28,7 @@ from services.content.adapters import study as store
 from services.content.adapters.library import not_in_library
 from services.content.adapters.replica import ORG, reader_of, unit_paths
 from services.content.domain import study as rules
+from services.content.handlers.overseen import subtrees
 from sotay.contracts.content import QuizCompleted, StudyTopicPublished
 from sotay.kit.auth import Principal
 from sotay.kit.events import uuid7
@@ -218,17 +219,8 @@ def _result_json(r: dict[str, Any], questions: list[rules.Question]) -> dict[str
 
 async def _overseen(db: AsyncConnection, actor: Principal, unit_code: str | None) -> list[str]:
     """The subtrees the caller follows: the unit asked for, else all of the caller's."""
-    scopes = await ORG.scope_paths(db, actor, rules.OVERSEERS)
-    if not scopes:
-        raise Problem(403, "Forbidden", "Only the units' staff and editors follow the study of the cells.")
-    if unit_code:
-        path = (await unit_paths(db, [unit_code]))[unit_code]
-        if path is None:
-            raise invalid([("unit", "is not a unit of the registry")])
-        if not covers(scopes, path):
-            raise Problem(403, "Forbidden", "That unit is not one of yours.")
-        return [path]
-    return scopes
+    return await subtrees(db, actor, rules.OVERSEERS, unit_code,
+                          "Only the units' staff and editors follow the study of the cells.")
 
 
 async def reaching(db: AsyncConnection, actor: Principal, unit_code: str | None, limit: int) -> dict[str, Any]:
