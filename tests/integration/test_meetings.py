@@ -227,6 +227,13 @@ async def test_a_member_on_a_temporary_transfer_attends_the_host_cell_until_the_
         return {m["member_id"] for m in roll.json()["members"]}
     await eventually(lambda: _has(on_roll(host), ids["cuong"]), timeout=15)
     assert ids["cuong"] not in await on_roll(CELL)
+    # The host cell's meetings reach the member's inbox meanwhile.
+    hosted = await plan(system, datetime.now(UTC) + timedelta(days=4), kind="thematic", cell=host)
+
+    async def told():
+        inbox = (await system.client.get(f"{API}/notices", headers=member(system, "cuong"))).json()["items"]
+        return [n for n in inbox if n["kind"] == "meeting" and n["ref"] == hosted["id"]]
+    await eventually(told, timeout=15)
 
     # The end date: the job brings the member home.
     members_ctx = system.runtimes["members"].context

@@ -182,7 +182,8 @@ async def recipients(db: AsyncConnection, notice: dict[str, Any], after: int, li
         who, params = "p.account_id = :a", {"a": notice["account_id"]}
     else:
         who = (f"EXISTS (SELECT 1 FROM readers r WHERE r.party_card_no = p.party_card_no "
-               f"AND r.ancestors && :paths AND r.status NOT IN {_GONE})")
+               f"AND (r.ancestors && :paths OR r.temporary_unit IN (SELECT code FROM org_units WHERE path = ANY(:paths))) "
+               f"AND r.status NOT IN {_GONE})")
         params = {"paths": list(notice["audience_paths"])}
     rows = await db.execute(text(
         "SELECT p.id, p.endpoint, p.p256dh, p.auth FROM push_subscriptions p "

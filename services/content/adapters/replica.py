@@ -30,10 +30,13 @@ UPSERT_READER = text(
     "temporary_unit = EXCLUDED.temporary_unit, version = EXCLUDED.version WHERE readers.version < EXCLUDED.version")
 
 # Where the reader sits: the registry replica by card number (it follows a
-# transfer at once); a token without a card (staff) reads as its units.
+# transfer at once), and the cell they attend on a temporary transfer (its news and meetings reach
+# them too); a token without a card (staff) reads as its units.
 READER = """
     SELECT coalesce(
-        (SELECT ancestors FROM readers WHERE party_card_no = :card),
+        (SELECT r.ancestors || coalesce((SELECT ARRAY[t.path] FROM org_units t WHERE t.code = r.temporary_unit),
+                                        CAST(ARRAY[] AS text[]))
+         FROM readers r WHERE r.party_card_no = :card),
         (SELECT array_agg(DISTINCT a) FROM org_units, unnest(ancestors) a WHERE code = ANY(:units))
     ) AS anc
 """
