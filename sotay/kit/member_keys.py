@@ -42,10 +42,6 @@ _V1 = b"\x01"
 _KID = 8  # bytes of a key's id
 
 
-class KeyDestroyed(LookupError):
-    """The member has no key now (destroyed, or never made): nothing can be sealed or opened with it."""
-
-
 @dataclass(frozen=True)
 class MemberKey:
     kid: bytes
