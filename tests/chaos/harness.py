@@ -25,6 +25,8 @@ import asyncpg
 import httpx
 
 from services.members.adapters.import_files import write_csv
+from sotay.contracts.identity import RegistrationSubmitted
+from sotay.contracts.members import MemberTransferred
 from sotay.kit.auth import Grant, mint_token
 from sotay.kit.embedded import EmbeddedPostgres, wait_for_port, free_port, nats_server_binary
 from sotay.kit.settings import Settings
@@ -426,10 +428,10 @@ async def check(db: asyncpg.Pool, js, ledger: Ledger, *, metrics_bases: list[str
         "GROUP BY 1, 2, 3")
     events = sum(r["n"] for r in outbox)
     expect("unpublished outbox rows", sum(r["unpublished"] for r in outbox), 0)
-    transferred = {r["aggregate"]: r["n"] for r in outbox if r["type"] == "sotay.members.MemberTransferred.v1"}
+    transferred = {r["aggregate"]: r["n"] for r in outbox if r["type"] == MemberTransferred.event_type()}
     expect("MemberTransferred events (one per acknowledged transfer)", transferred,
            {i: n for i, n in ledger.transfers.items()})
-    submitted = {r["aggregate"]: r["n"] for r in outbox if r["type"] == "sotay.identity.RegistrationSubmitted.v1"}
+    submitted = {r["aggregate"]: r["n"] for r in outbox if r["type"] == RegistrationSubmitted.event_type()}
     expect("RegistrationSubmitted events", len(submitted), len(ledger.registrations))
     expect("RegistrationSubmitted events once each", max(submitted.values(), default=1), 1)
 
