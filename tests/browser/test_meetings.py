@@ -207,7 +207,7 @@ async def test_a_unit_admin_picks_a_cell_by_name_and_sees_which_have_not_planned
         page = await (await browser.new_context(viewport=DESKTOP, locale="vi-VN")).new_page()
         await sign_in_as(page, system, base, "unit_admin", "ba-dinh-g1", "/console/meetings")
         await expect(page.locator("#cell-choice")).to_be_visible()
-        assert await page.locator("#cell option").all_inner_texts() == ["Chi bộ số 1", "Chi bộ số 2"]
+        await expect(page.locator("#cell option")).to_have_text(["Chi bộ số 1", "Chi bộ số 2"])
         await expect(page.locator('#planning-tiles [data-figure="planned"] .value')).to_have_text("1/2")
         await expect(page.locator('#planning-tiles [data-figure="total"] .value')).to_have_text("2")
         await expect(page.locator("#not-planned li")).to_have_text(["Chi bộ số 2"])
