@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import httpx
 import pytest
 
@@ -115,8 +117,9 @@ def test_transfers_within_the_actors_scope_and_across_committees_by_the_city(wor
     admin = world.auth("unit_admin", "ba-dinh", subject="admin-ba-dinh")
     within = call(world, "POST", f"/members/{hoa['id']}/transfers", admin, {"to_unit": "bd-g1-c2"})
     assert within.status_code == 200 and within.json()["unit"] == "bd-g1-c2", within.text
+    until = (date.today() + timedelta(days=60)).isoformat()
     across = call(world, "POST", f"/members/{hoa['id']}/transfers", world.auth("city_admin", "city"),
-                  {"to_unit": "th-g1-c1", "kind": "temporary"})
+                  {"to_unit": "th-g1-c1", "kind": "temporary", "until": until})
     assert across.status_code == 200 and across.json()["temporary_unit"] == "th-g1-c1", across.text
     back = call(world, "POST", f"/members/{hoa['id']}/transfers", admin, {"to_unit": "bd-g1-c1"})
     assert back.status_code == 200, back.text

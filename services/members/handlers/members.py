@@ -239,16 +239,16 @@ async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Princ
     row = await member_for_staff(db, actor, member_id, lock=True)
     if row["status"] not in domain.ACTIVE_STANDING:
         raise invalid([("member", f"a member who is {row['status']} cannot be transferred")])
-    today = today or hanoi_day()
-    if kind == "temporary" and (until is None or until <= today):
-        raise invalid([("until", "is required for a temporary transfer and must be after today")])
-    if kind == "official" and until is not None:
-        raise invalid([("until", "is for a temporary transfer only")])
     target = await open_cell(db, to_unit, "to_unit")
     # Between committees, the city's organisation board moves a member (Ban Tổ chức Thành ủy).
     await ORG.require(db, actor, target["path"], REGISTRY_WRITERS,
                       "The destination cell is outside the units you administer: "
                       "a transfer to another committee is made by the city.")
+    today = today or hanoi_day()
+    if kind == "temporary" and (until is None or until <= today):
+        raise invalid([("until", "is required for a temporary transfer and must be after today")])
+    if kind == "official" and until is not None:
+        raise invalid([("until", "is for a temporary transfer only")])
     if to_unit == row["unit"]:
         raise invalid([("to_unit", "is the member's current cell")])
     if kind == "official":
