@@ -82,7 +82,7 @@ async def test_the_stream_carries_nothing_of_the_person_in_clear(system, nats_ur
         assert value not in raw, value
     data = events[0]["data"]
     assert set(data) == {"member_id", "unit", "unit_path", "status", "eligible", "ineligible_reason", "restricted",
-                         "personal", "source"}
+                         "temporary_unit", "temporary_until", "personal", "source"}
     # With the member's key (members, identity and content hold what opens it) the person is there.
     await open_events(system.runtimes["identity"].context.member_keys, events)
     person = events[0]["data"]["personal"]
