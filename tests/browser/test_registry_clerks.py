@@ -108,6 +108,9 @@ async def test_namesakes_are_told_apart_and_an_opened_record_is_in_view_on_a_pho
         await page.wait_for_selector("#members tbody tr")
         await page.fill("#q", "pham thi ha")
         await page.click("#search-form button")
+        # The search's page, not the unit's list shown before it (which may have had more rows too).
+        await expect(page.locator("#members tbody tr").nth(19)).to_contain_text("Phạm Thị Hà")
+        await expect(page.locator("#members tbody tr").first).to_contain_text("Phạm Thị Hà")
         await page.wait_for_selector("#more:visible")
         assert "Còn thêm" in await page.inner_text("#more-note")
         shown = await page.locator("#members tbody tr").all_inner_texts()
