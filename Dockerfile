@@ -20,7 +20,11 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/sotay sotay \
     && mkdir -p /var/lib/sotay/keys \
     && chown -R sotay:sotay /var/lib/sotay
 COPY --from=build /opt/sotay /opt/sotay
+# The pages (handbook, dashboard, consoles) that `sotay up` and `sotay serve` answer at / and
+# /console/: the installed package has no web/ beside it, so SOTAY_WEB_DIR names where they are.
+COPY web /opt/sotay/web
 ENV PATH=/opt/sotay/bin:$PATH \
+    SOTAY_WEB_DIR=/opt/sotay/web \
     PYTHONUNBUFFERED=1 \
     SOTAY_DATA_DIR=/var/lib/sotay \
     SOTAY_HTTP_HOST=0.0.0.0

