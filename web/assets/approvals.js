@@ -67,17 +67,12 @@ Sotay.words({
 const $ = (id) => document.getElementById(id);
 const day = (iso) => Sotay.date(iso);
 const APPROVER_ROLES = ["cell_secretary", "unit_admin", "city_admin"];
-const unitNames = new Map();   // unit code → its name (or the promise of it)
 const knownUnits = new Set();  // the cells seen in the unfiltered queue: the cell filter's choices
 let toastTimer = null;
 
 // A unit by its name (members' org tree is public); the code only until the name arrives.
 function unitName(code) {
-  if (!unitNames.has(code)) {
-    unitNames.set(code, Sotay.json(`/api/members/v1/org-units/${encodeURIComponent(code)}`)
-      .then((u) => { unitNames.set(code, u.name); return u.name; }).catch(() => { unitNames.delete(code); return null; }));
-  }
-  return unitNames.get(code);
+  return Sotay.knownUnitName(code) ?? Sotay.unitName(code);
 }
 function unitLabel(node, code) {
   const known = unitName(code);

@@ -447,6 +447,23 @@ const Sotay = (() => {
     return r;
   }
   const json = async (path, options) => (await api(path, options)).json();
+
+  // Units by name, never by code: members' org tree is public, and each unit is asked for once per
+  // page. orgUnit gives the promise of the unit (null when it cannot be had: asked again next time),
+  // unitName the promise of its name, knownUnitName the name at once if it has arrived already.
+  const orgUnits = new Map();
+  const knownNames = new Map();
+  function orgUnit(code) {
+    if (!code) return Promise.resolve(null);
+    if (!orgUnits.has(code)) {
+      orgUnits.set(code, json(`/api/members/v1/org-units/${encodeURIComponent(code)}`)
+        .then((u) => { knownNames.set(code, u.name); return u; })
+        .catch(() => { orgUnits.delete(code); return null; }));
+    }
+    return orgUnits.get(code);
+  }
+  const unitName = (code) => orgUnit(code).then((u) => (u ? u.name : null));
+  const knownUnitName = (code) => knownNames.get(code);
   // A JSON POST; a retried one is answered once (Idempotency-Key). `key` is the submission's own
   // (sending() keeps one per form submission); without one, each call is its own submission.
   const post = (path, body, key) => json(path, { method: "POST", body: JSON.stringify(body || {}),
@@ -474,5 +491,5 @@ const Sotay = (() => {
   }
 
   return { words, t, translate, setLang, start, explain, reason, get lang() { return lang; }, date, number, percent, token, signIn, signOut,
-           api, json, post, download, el, sending, showFieldErrors, fieldError, clearFieldErrors, isoDate, phone };
+           api, json, post, download, orgUnit, unitName, knownUnitName, el, sending, showFieldErrors, fieldError, clearFieldErrors, isoDate, phone };
 })();

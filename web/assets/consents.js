@@ -39,17 +39,10 @@ Sotay.words({
 const $ = (id) => document.getElementById(id);
 const el = Sotay.el, t = Sotay.t;
 const STAFF = ["cell_secretary", "unit_admin", "city_admin"];
-const unitNames = new Map();
 let notice = null, shown = null, trail = [], cursor = null;
 
 // A unit's name from members' org tree (public); a dash until it arrives, never the code.
-function unitName(code) {
-  if (!unitNames.has(code)) {
-    unitNames.set(code, Sotay.json(`/api/members/v1/org-units/${encodeURIComponent(code)}`)
-      .then((u) => u.name).catch(() => "—"));
-  }
-  return unitNames.get(code);
-}
+const unitName = (code) => Sotay.unitName(code).then((name) => name || "—");
 function named(node, code) { node.textContent = "—"; unitName(code).then((n) => { node.textContent = n; }); return node; }
 const purposeName = (code) => {
   const p = notice && notice.purposes.find((x) => x.code === code);

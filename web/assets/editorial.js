@@ -649,13 +649,7 @@ function roles() {
   } catch { return []; }
 }
 // A unit's name from the registry's org tree (public), never its code.
-const orgUnits = new Map();
-function orgUnit(code) {
-  if (!orgUnits.has(code)) {
-    orgUnits.set(code, Sotay.json(`/api/members/v1/org-units/${encodeURIComponent(code)}`).catch(() => null));
-  }
-  return orgUnits.get(code);
-}
+const orgUnit = Sotay.orgUnit;
 
 // The units one follows (those of one's roles), each followed by the units right under it.
 async function loadCompletionUnits() {
@@ -668,7 +662,6 @@ async function loadCompletionUnits() {
       const { items } = await Sotay.json(`/api/members/v1/org-units?parent=${encodeURIComponent(code)}&limit=200`)
         .catch(() => ({ items: [] }));
       for (const child of items) {
-        orgUnits.set(child.code, Promise.resolve(child));
         options.push(Sotay.el("option", { value: child.code }, fillIn("cp_under", { name: child.name })));
       }
     }

@@ -332,14 +332,6 @@ const mark = (p) => el("span", { class: p.required ? "required" : "muted" },
   `(${t(p.required ? "required_mark" : "optional_mark")})`);
 
 // A unit's name (and the names of the units above it) from members' org tree; never a code.
-const unitNames = new Map();
-async function unitName(code) {
-  if (!code) return null;
-  if (!unitNames.has(code)) {
-    unitNames.set(code, Sotay.json(`/api/members/v1/org-units/${encodeURIComponent(code)}`).catch(() => null));
-  }
-  return unitNames.get(code);
-}
 
 // --- reading what the device kept ------------------------------------------------------------
 // The installed handbook's service worker (web/sw.js) keeps what a member reads. Opened by a member
@@ -728,8 +720,8 @@ function requestForm() {
 async function showProfile() {
   const draw = drawer();
   const me = await Sotay.json("/api/members/v1/members/me");
-  const unit = await unitName(me.unit);
-  const above = unit ? (await Promise.all((unit.path || []).slice(1, -1).map(unitName))).filter(Boolean).reverse() : [];
+  const unit = await Sotay.orgUnit(me.unit);
+  const above = unit ? (await Promise.all((unit.path || []).slice(1, -1).map((code) => Sotay.orgUnit(code)))).filter(Boolean).reverse() : [];
   const fields = ["full_name", "date_of_birth", "phone"];
   const valueInput = el("input", { id: "corr-value", name: "value" });
   const hint = el("p", { id: "corr-value-hint", class: "hint" });
@@ -1151,7 +1143,7 @@ async function showMyData() {
           : el("p", { class: "muted" }, t("nothing_held"))]))))) return;
   // Units by name, not by code (the org tree's, as the record shows them).
   for (const dd of view().querySelectorAll("dd[data-unit]")) {
-    unitName(dd.dataset.unit).then((u) => { if (u) dd.textContent = u.name; });
+    Sotay.orgUnit(dd.dataset.unit).then((u) => { if (u) dd.textContent = u.name; });
   }
 }
 const UNIT_KEYS = ["unit", "unit_id", "temporary_unit_id", "to_unit", "decided_unit"];

@@ -153,8 +153,7 @@ async function showCell(code) {
   drawPlanning();
   // The cell's place in the tree tells whether an editor role of the caller's covers it (uploading
   // the minutes is offered then); without it, it is not offered.
-  const path = Sotay.json(`/api/members/v1/org-units/${encodeURIComponent(code)}`).then((u) => { cellPath = u.path; })
-    .catch(() => {});
+  const path = Sotay.orgUnit(code).then((u) => { if (u) cellPath = u.path; });
   await Promise.all([showMeetings(), showAbsences(), path]);
 }
 

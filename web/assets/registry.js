@@ -291,9 +291,7 @@ function transferForm(m, here) {
 }
 
 // A unit's name from the org tree (the code only while it is not known).
-async function unitNameOf(code) {
-  try { return (await Sotay.json(`/api/members/v1/org-units/${encodeURIComponent(code)}`)).name; } catch (err) { return code; }
-}
+const unitNameOf = (code) => Sotay.unitName(code).then((name) => name || code);
 
 // A member on a temporary transfer: where and until when, and ending it early (with a reason).
 function awayNote(m) {

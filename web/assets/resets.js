@@ -50,13 +50,8 @@ function moment(iso) {
   return `${time} ${Sotay.date(iso)}`;
 }
 
-async function unitName(code) {
-  try {
-    const r = await fetch(`/api/members/v1/org-units/${encodeURIComponent(code)}`);
-    if (r.ok) return (await r.json()).name;
-  } catch (e) { /* the name is a courtesy: the code stays hidden, the dash says unknown */ }
-  return "—";
-}
+// The name is a courtesy: the code stays hidden, the dash says unknown.
+const unitName = (code) => Sotay.unitName(code).then((name) => name || "—");
 
 // The API's refusal in words for this page (its details are English).
 function refusal(err) {

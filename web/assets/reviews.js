@@ -95,16 +95,9 @@ const el = Sotay.el, t = Sotay.t;
 const LEVELS = ["excellent", "good", "done", "not_done"];
 const STAFF = ["cell_secretary", "unit_admin", "city_admin"];
 const READERS = ["cell_secretary", "unit_admin"];
-const unitNames = new Map();
 let grants = [], cycles = [], shown = { unit: null, year: null }, cursor = null;
 
-function unitName(code) {
-  if (!unitNames.has(code)) {
-    unitNames.set(code, Sotay.json(`/api/members/v1/org-units/${encodeURIComponent(code)}`)
-      .then((u) => u.name).catch(() => "—"));
-  }
-  return unitNames.get(code);
-}
+const unitName = (code) => Sotay.unitName(code).then((name) => name || "—");
 function named(node, code) { node.textContent = "—"; unitName(code).then((n) => { node.textContent = n; }); return node; }
 const level = (code) => (code ? t(`lv_${code}`) : "—");
 const fill = (text, values) => Object.entries(values).reduce((s, [k, v]) => s.replaceAll(`{${k}}`, v), t(text));
