@@ -162,7 +162,7 @@ def _age(seconds: float | None) -> str:
     if seconds is None:
         return "?"
     if seconds < 1:
-        return "0 s" if seconds == 0 else "<1 s"
+        return "-" if seconds == 0 else "<1 s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
