@@ -150,8 +150,10 @@ async def test_each_service_tells_its_lag_backlog_leaders_and_pools(system):
         text = await scrape(system)
         leaders = {(s.labels["service"], s.labels["role"]) for s in samples(text)
                    if s.name == "sotay_leader" and s.value == 1}
+        # The last snapshot's time is read from what the publisher records every 2 s.
+        snapshot = value(text, "sotay_rollout_last_snapshot_timestamp_seconds", service="metrics")
         return text if {(s, "relay") for s in SERVICES} | {("metrics", "snapshots"), ("content", "scheduler")} \
-            <= leaders else None
+            <= leaders and snapshot else None
     text = await eventually(all_leading, timeout=20, interval=0.3)
 
     for runtime in system.runtimes.values():
