@@ -19,6 +19,9 @@ $(VENV)/.test-deps: $(BIN)/sotay requirements-test.lock
 	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
 		(apt-get install -y -qq chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) || \
 		echo "chromium could not be installed: the browser tests will be skipped"
+	@command -v promtool >/dev/null || ! command -v apt-get >/dev/null || \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null || \
+		echo "promtool (Debian's prometheus) could not be installed: tests/integration/test_observability.py skips its checks"
 	@touch $@
 
 up: $(BIN)/sotay

@@ -58,6 +58,7 @@ class IdentityApp:
         self.issuer = TokenIssuer(signing, settings.access_token_ttl_s, timedelta(days=settings.refresh_token_ttl_days))
         await self._publish(ctx, signing)
         self.passwords = PasswordPool(settings.password_workers, settings.password_queue)
+        self._probe_passwords(ctx)
         self.revoked = await keys.revocations(ctx.js, ttl_s=revoked_ttl_s(settings), replicas=settings.stream_replicas,
                                               update=settings.setup_on_start)
         self._housekeeper = asyncio.create_task(self._housekeeping(ctx))
@@ -71,6 +72,19 @@ class IdentityApp:
         self._escalation = Periodic("escalation:identity", ctx.engine.connect, settings.escalation_interval_s,
                                     lambda: escalation.escalate(ctx, days=settings.approval_overdue_days))
         self._escalation.start()
+
+    def _probe_passwords(self, ctx: ServiceContext) -> None:
+        """The password pool as Prometheus sees it (sotay/kit/observability.py): past its queue,
+        registrations and sign-ins get 503."""
+        pool = self.passwords
+        ctx.probes.gauge("sotay_password_pool_workers", "Threads hashing passwords (argon2id)", lambda: pool.workers)
+        ctx.probes.gauge("sotay_password_pool_admitted", "Password hashes running or waiting for a thread",
+                         lambda: pool.admitted)
+        ctx.probes.gauge("sotay_password_pool_queue_depth", "Password hashes waiting for a thread (past "
+                         "SOTAY_PASSWORD_QUEUE, sign-ins and registrations get 503)",
+                         lambda: max(0, pool.admitted - pool.workers))
+        ctx.probes.gauge("sotay_password_pool_queue_limit", "Password hashes that may wait (SOTAY_PASSWORD_QUEUE)",
+                         lambda: pool.queue_limit)
 
     async def end_sessions(self, account_id: str) -> None:
         await self.revoked.put(account_id, str(time.time()).encode())

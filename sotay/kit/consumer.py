@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sotay.kit import observability
 from sotay.kit.db import database_error_text
 from sotay.kit.events import Event, parse_envelope
 from sotay.kit.publishing import without_batch_headers
@@ -252,6 +254,7 @@ class ConsumerRunner:
                 fetching.cancel()
 
     async def process_batch(self, messages: list[Msg]) -> Outcome:
+        self._batch = (time.perf_counter(), messages)  # for the batch's metrics (_add)
         outcome = Outcome()
         try:
             try:
@@ -404,6 +407,7 @@ class ConsumerRunner:
     def _add(self, outcome: Outcome) -> None:
         for name in ("acked", "duplicates", "retried", "dead_lettered"):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(outcome, name))
+        observability.consumer_batch(self.consumer.name, outcome, *self._batch)
 
 
 def consumer_config(consumer: Consumer, *, ack_wait: float, max_ack_pending: int) -> ConsumerConfig:

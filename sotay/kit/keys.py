@@ -108,6 +108,18 @@ def members_kek_previous(settings: Settings) -> bytes | None:
     return _raw_key(settings.members_kek_previous, "SOTAY_MEMBERS_KEK_PREVIOUS")
 
 
+def metrics_token(settings: Settings) -> str | None:
+    """The bearer token a Prometheus scraper sends to /metrics and the rollout gauges
+    (sotay/kit/observability.py). Not set in production: None, and scraping is off. In development
+    the data dir's file, made on first use, which `sotay status` reads too."""
+    if settings.metrics_token:
+        return settings.metrics_token.strip()
+    if settings.env == "production":
+        return None
+    return _development_file(settings, "metrics.token", "SOTAY_METRICS_TOKEN",
+                             lambda: secrets.token_urlsafe(32).encode()).decode().strip()
+
+
 def jwks_root_key(settings: Settings) -> Ed25519PrivateKey:
     """Identity's root key: it signs every JWKS identity publishes."""
     if settings.jwks_root_key:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from faststream.nats import NatsBroker, NatsUserPassword
@@ -33,7 +33,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sotay.kit import telemetry
+from sotay.kit import observability, telemetry
 from sotay.kit.asyncapi_page import ASYNCAPI_CSS, ASYNCAPI_STYLESHEET, asyncapi_html
 from sotay.kit.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, AuthError, TokenVerifier
 from sotay.kit.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
@@ -50,11 +50,14 @@ from sotay.kit.http import (
 )
 from sotay.kit.keys import events_kek, jwks_root_public_key, pii_hmac_key
 from sotay.kit.member_keys import MemberKeys
+from sotay.kit.observability import HttpMetrics, ServiceProbes
 from sotay.kit.outbox import OutboxRelay
 from sotay.kit.pages import mount_pages
 from sotay.kit.publishing import server_has_atomic_batches
 from sotay.kit.settings import Settings
 from sotay.kit.streams import (
+    DLQ_STREAM,
+    dlq_subject,
     ensure_bucket,
     ensure_buckets,
     ensure_district_consumers,
@@ -86,6 +89,9 @@ class ServiceContext:
     # service that seals or opens it; set once NATS is connected.
     member_keys: MemberKeys | None = None
     events_kek: bytes | None = field(default=None, repr=False)
+    # What the service tells Prometheus when scraped, beyond the kit's own (sotay/kit/observability.py):
+    # `ctx.probes.gauge(...)`, `ctx.probes.leader(...)`.
+    probes: ServiceProbes | None = None
 
     def pii_hash(self, value: str) -> str:
         """Keyed hash of a normalised personal value (citizen ID, phone) for events."""
@@ -241,7 +247,7 @@ class ServiceRuntime:
         self.context = ServiceContext(
             name=name, settings=self.settings, engine=engine, verifier=token_verifier(self.settings),
             idempotency=Idempotency(engine), reader=read_only(engine),
-            hashes_personal_data=self.definition.hashes_personal_data)
+            hashes_personal_data=self.definition.hashes_personal_data, probes=ServiceProbes(name))
         if self.definition.prepare:
             self.definition.prepare(self.context)
         servers, options = nats_options(self.settings, self.nats_url)
@@ -358,6 +364,67 @@ class ServiceRuntime:
             if setup:
                 await patiently(f"consumer {consumer.name}", lambda c=consumer, k=config: ensure_consumer(js, c, k))
             self._start_consumer(consumer, js)
+        self._probe(js)
+
+    def _probe(self, js: JetStreamContext) -> None:
+        """The kit's gauges of this service, read when /metrics is scraped (sotay/kit/observability.py)."""
+        probes = self.context.probes
+        probes.leader("relay", lambda: self.relay is not None and self.relay.is_leader)
+        # The pool is read each time: disposing of the engine (a database outage) makes a new one.
+        probes.gauge("sotay_db_pool_size", "Connections the service's database pool holds open",
+                     lambda: self.context.engine.pool.size())
+        probes.gauge("sotay_db_pool_checked_out", "Connections of the service's database pool in use "
+                     "(at the pool's size, requests wait their turn)", lambda: self.context.engine.pool.checkedout())
+        probes.gauge("sotay_outbox_published_rows", "Outbox rows this replica's relay has published since it started",
+                     lambda: self.relay.published if self.relay else None)
+        probes.refresh_with("consumers", lambda: self._probe_consumers(js))
+        probes.refresh_with("dead letters", lambda: self._probe_dead_letters(js))
+        probes.refresh_with("outbox", self._probe_outbox)
+        observability.watch(probes)
+
+    async def _probe_consumers(self, js: JetStreamContext) -> None:
+        async def one(consumer: Consumer) -> None:
+            try:
+                info = await js.consumer_info(consumer.stream, consumer.name)
+                pending, in_flight = info.num_pending, info.num_ack_pending
+            except Exception:  # unknown now: left out of the scrape, not shown stale
+                pending = in_flight = None
+            labels = {"consumer": consumer.name, "stream": consumer.stream}
+            self.context.probes.set("sotay_consumer_pending_messages", "Messages of the stream the durable "
+                                    "consumer has not been delivered yet (JetStream's num_pending): its lag",
+                                    pending, **labels)
+            self.context.probes.set("sotay_consumer_ack_pending_messages", "Messages delivered to the durable "
+                                    "consumer and not acknowledged yet (num_ack_pending)", in_flight, **labels)
+        await asyncio.gather(*(one(c) for c in self.consumers))
+
+    async def _probe_dead_letters(self, js: JetStreamContext) -> None:
+        help_ = "Dead letters of the durable consumer waiting in SOTAY_DLQ (`sotay dlq list`)"
+        try:
+            info = await js.stream_info(DLQ_STREAM, subjects_filter=dlq_subject())
+        except Exception:
+            for consumer in self.consumers:
+                self.context.probes.set("sotay_dead_letters", help_, None, consumer=consumer.name)
+            raise
+        subjects = info.state.subjects or {}
+        for consumer in self.consumers:
+            self.context.probes.set("sotay_dead_letters", help_, subjects.get(dlq_subject(consumer.name), 0),
+                                    consumer=consumer.name)
+
+    async def _probe_outbox(self) -> None:
+        probes = self.context.probes
+        backlog_help = "Outbox rows committed and not yet published to JetStream"
+        age_help = "Age of the oldest outbox row not yet published (0 when none waits)"
+        try:
+            async with self.context.reader.connect() as db:
+                backlog, age = (await db.execute(text(
+                    "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0) "
+                    "FROM outbox WHERE published_at IS NULL"))).one()
+        except Exception:
+            backlog = age = None
+            raise
+        finally:
+            probes.set("sotay_outbox_backlog_rows", backlog_help, backlog)
+            probes.set("sotay_outbox_oldest_unpublished_age_seconds", age_help, age)
 
     async def _trust_published_keys(self, js: JetStreamContext) -> None:
         """The key set identity published last, before the first request (the watch follows changes)."""
@@ -419,6 +486,7 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         log.info("%s: stopping", self.name)
+        observability.unwatch(self.context.probes)
         await stop_tasks(self._tasks, self.name)
         self._tasks.clear()
         try:
@@ -558,8 +626,11 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
     install_problem_handlers(app)
     app.add_middleware(StorableText)
     app.add_middleware(BodyLimit)  # the outer one: a body's limit applies before StorableText looks at it
-    # Outermost, so that the other two's refusals carry the headers too.
+    # So that the other two's refusals carry the headers too.
     app.add_middleware(SecurityHeaders)
+    # Outermost: every answer is counted, refusals too (sotay/kit/observability.py).
+    app.add_middleware(HttpMetrics, services=[r.name for r in runtimes],
+                       default=runtimes[0].name if len(runtimes) == 1 else "sotay")
     for runtime in runtimes:
         for router, prefix in runtime.routers():
             app.include_router(router, prefix=prefix)
@@ -569,6 +640,16 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
     @app.get("/healthz", include_in_schema=False)
     async def healthz():
         return {"status": "ok", "services": [r.name for r in runtimes]}
+
+    # Prometheus' scrape of this process: every service it runs, each sample labelled with its
+    # service; internal (the proxies route /api/<service>/ only) and for the scrape token alone.
+    guard = observability.scrape_guard(runtimes[0].settings) if runtimes else None
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request):
+        guard(request.headers.get("authorization"))
+        return Response(await observability.scrape([r.context.probes for r in runtimes]),
+                        media_type=observability.CONTENT_TYPE)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz():

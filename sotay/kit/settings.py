@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     password_queue: int = 64
 
     log_level: str = "INFO"
+    # The bearer token Prometheus sends to each process's /metrics and to metrics' rollout gauges
+    # (docs/operations.md, "Observability"). Unset: in development one is made under data_dir/keys;
+    # in production scraping is off (404).
+    metrics_token: str | None = None
 
     # --- outside input (issue 16, trust boundaries) ---------------------------------------------
     # Feed import fetches from public addresses only: never loopback, private, link-local, shared

@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     metrics.add_argument("action", choices=["verify"],
                          help="verify: recompute every figure from the streams and compare with the live ones")
 
+    status = sub.add_parser("status", help="a running deployment at a glance: each service's processes and "
+                                           "readiness, consumer lag, outbox backlog, dead letters, the last "
+                                           "rollout snapshot (reads /readyz and /metrics with SOTAY_METRICS_TOKEN)")
+    status.add_argument("--url", action="append", default=[],
+                        help="a process to ask: URL (all it runs; default http://127.0.0.1:8000) or SERVICE=URL "
+                             "(split mode; once per replica to count them)")
+
     dlq = sub.add_parser("dlq", help="the dead letters in SOTAY_DLQ: list, show, redrive")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = dlq_sub.add_parser("list", help="the dead letters, oldest first")
@@ -382,6 +389,15 @@ def cmd_metrics(args, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def cmd_status(args, settings: Settings) -> int:
+    from sotay.kit.keys import metrics_token
+    from sotay.system.status import status
+
+    report, healthy = status(args.url, metrics_token(settings))
+    print(report)
+    return 0 if healthy else 1
+
+
 def cmd_dlq(args, settings: Settings) -> int:
     import orjson
 
@@ -651,7 +667,7 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
             "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key, "privacy": cmd_privacy,
-            "retention": cmd_retention, "members": cmd_members}
+            "retention": cmd_retention, "members": cmd_members, "status": cmd_status}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 
 SERVICES = ("members", "identity", "content", "metrics")
 # Open to anyone: the org tree, registering (and the privacy notice it agrees to), a registrant's own status,
-# signing in, the public keys, the gauges.
+# signing in, the public keys. (The rollout gauges are the scraper's: tests/integration/test_observability.py.)
 PUBLIC = {
     "GET /api/members/v1/org-units", "GET /api/members/v1/org-units/{code}",
     "POST /api/identity/v1/registrations", "POST /api/identity/v1/registrations/status",
@@ -41,7 +41,6 @@ PUBLIC = {
     "POST /api/identity/v1/token", "POST /api/identity/v1/token/revoke",  # the refresh token is the credential
     "GET /api/identity/v1/.well-known/jwks.json",
     "GET /api/identity/v1/privacy-notice",  # read before registering
-    "GET /api/metrics/v1/prometheus",
     "GET /api/content/v1/push/key",  # the public half of the push key
     # A registrant's device, before any account: the registration's id, given to the registrant alone, is the credential.
     "POST /api/content/v1/registrations/{registration_id}/push-subscriptions",

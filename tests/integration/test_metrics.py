@@ -25,6 +25,7 @@ import services.members
 import services.metrics
 from sotay.kit.auth import Grant, mint_token
 from sotay.kit.clock import hanoi_day
+from sotay.kit.keys import metrics_token
 from sotay.kit.publishing import without_batch_headers
 from tests.support.system import (
     CONSENT,
@@ -277,9 +278,10 @@ async def test_plan_reports_summary_prometheus_and_stream(system):
                       headers=admin)).json()["text"]
     assert "installed the handbook for 7 members (70.00% of all members, about 87.50% of eligible ones)" in en
 
-    gauges = (await c.get("/api/metrics/v1/prometheus")).text
+    scraper = {"Authorization": f"Bearer {metrics_token(system.settings)}"}  # the gauges are the scraper's
+    gauges = (await c.get("/api/metrics/v1/prometheus", headers=scraper)).text
     assert 'sotay_rollout_installed_pct_eligible{unit="city"} 87.5' in gauges
-    assert 'sotay_rollout_accounts_installed{unit="ba-dinh"} 5' in gauges and "ba-dinh-g1-c1" not in gauges
+    assert 'sotay_rollout_accounts_installed{unit="ba-dinh"} 5.0' in gauges and "ba-dinh-g1-c1" not in gauges
 
     # The stream: the figures now, then a change (a training session) as it is published. Over a real
     # server: the in-process test transport hands a response over only once it has ended.

@@ -461,8 +461,8 @@ def test_the_operators_page_describes_every_container():
 
 
 def secret_variables() -> set[str]:
-    """The variables that hold a password or a key."""
-    return {name for name in BY_NAME if name.endswith(("_PASSWORD", "_KEY", "_KEK"))}
+    """The variables that hold a password, a key or a token (the scrape token of /metrics)."""
+    return {name for name in BY_NAME if name.endswith(("_PASSWORD", "_KEY", "_KEK", "_TOKEN"))}
 
 
 def test_compose_refuses_to_start_without_its_secrets():
@@ -500,7 +500,7 @@ def test_the_development_file_is_complete_and_obviously_for_development_only():
                       "SOTAY_EVENTS_KEK"):
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
             assert len(raw) == 32 and raw.startswith(b"development-only"), name
-        elif name == "SOTAY_PII_HMAC_KEY":
+        elif name in ("SOTAY_PII_HMAC_KEY", "SOTAY_METRICS_TOKEN"):
             assert value.startswith("development-only"), name
     assert root_public_key(dev["SOTAY_JWKS_ROOT_KEY"]) == dev["SOTAY_JWKS_ROOT_PUBLIC_KEY"]
     assert "DEVELOPMENT ONLY" in DEV_ENV.read_text()
@@ -540,6 +540,8 @@ def test_make_env_writes_a_random_secret_for_every_variable_compose_needs(tmp_pa
             assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value), name  # 32 bytes, base64url, no padding
         elif name == "SOTAY_PII_HMAC_KEY":
             assert re.fullmatch(r"[0-9a-f]{64}", value), name
+        elif name == "SOTAY_METRICS_TOKEN":
+            assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value), name  # 32 random bytes: a bearer token as is
     assert root_public_key(made["SOTAY_JWKS_ROOT_KEY"]) == made[PUBLIC_KEY]
     assert vapid_public_key(made["SOTAY_VAPID_PRIVATE_KEY"]).startswith("B"), "a P-256 key content can use"
     # An existing file is kept (its keys protect what is stored), unless asked.

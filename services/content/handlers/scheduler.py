@@ -40,7 +40,8 @@ class Scheduler:
         self.pusher: Pusher | None = None
 
     async def start(self, ctx: ServiceContext) -> None:
-        self.leader = Leader(LEADER, ctx.engine.connect, wait_s=self.interval_s)
+        self.leader = leader = Leader(LEADER, ctx.engine.connect, wait_s=self.interval_s)
+        ctx.probes.leader("scheduler", lambda: leader.is_leader)
         policy = EgressPolicy.from_settings(ctx.settings)
         self.pusher = pusher = Pusher.from_settings(ctx.settings)
         reminder_hours = ctx.settings.meeting_reminder_hours

@@ -49,3 +49,8 @@ async def put(publisher: BatchPublisher, values: list[tuple[str, bytes]]) -> Non
     failed = [r for r in results if r is not None]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(values)} puts in {ROLLOUT_BUCKET} not stored: {failed[0]!r}")
+
+
+async def last_at(conn: AsyncConnection) -> datetime | None:
+    """When figures were last published (as `published` records them)."""
+    return (await conn.execute(text("SELECT max(published_at) FROM published"))).scalar()

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from prometheus_client.core import GaugeMetricFamily
+
 from sotay.contracts.fields import (
     ACTIVE_STANDING,  # the registry's, which the figures follow
 )
@@ -29,6 +31,7 @@ from sotay.contracts.identity import (
     RegistrationEscalated,
     RegistrationSubmitted,
 )
+from sotay.kit.observability import gauges_text
 
 UNSPECIFIED = "unspecified"
 
@@ -188,10 +191,22 @@ class Deltas:
         return [(unit, metric, n) for (unit, metric), n in self.changes.items() if n]
 
 
-# The figures the Prometheus endpoint gives as gauges.
-GAUGES = ("members_total", "members_eligible", "accounts_installed", "accounts_web", "accounts_mobile",
-          "accounts_pending", "accounts_approved", "accounts_rejected", "installed_pct_total",
-          "installed_pct_eligible", "readers_today", "trained_people", "training_sessions")
+# The figures the Prometheus endpoint gives as gauges, each with its help text (DESIGN.md, "Metrics figures").
+GAUGES = {
+    "members_total": "Members in active standing (active, probationary, exempt) in the unit's whole subtree",
+    "members_eligible": "Members in active standing not marked unable to use the app, in the unit's subtree",
+    "accounts_installed": "Registered accounts not rejected (pending included) of the unit's subtree",
+    "accounts_web": "Installed accounts registered on the web",
+    "accounts_mobile": "Installed accounts registered from the mobile app",
+    "accounts_pending": "Registrations waiting for approval",
+    "accounts_approved": "Registrations approved",
+    "accounts_rejected": "Registrations rejected",
+    "installed_pct_total": "Installed accounts as a percentage of members_total (2 decimals)",
+    "installed_pct_eligible": "Installed accounts as a percentage of members_eligible (2 decimals)",
+    "readers_today": "Members who read an article today (Hanoi's day)",
+    "trained_people": "People trained to install and use the handbook",
+    "training_sessions": "Training sessions held",
+}
 
 
 def plan_expected(wave: dict, today: date) -> float:
@@ -222,12 +237,15 @@ def wave_progress(wave: dict[str, Any], committees: list[dict[str, Any]], curren
 
 
 def prometheus_text(rows: list[tuple[str, dict[str, Any]]]) -> str:
-    """The gauges of each (unit, figures), in Prometheus' text format."""
-    lines = []
-    for name in GAUGES:
-        lines.append(f"# TYPE sotay_rollout_{name} gauge")
-        lines += [f'sotay_rollout_{name}{{unit="{unit}"}} {figs[name]}' for unit, figs in rows if name in figs]
-    return "\n".join(lines) + "\n"
+    """The gauges of each (unit, figures), in Prometheus' text format, each with its help."""
+    families = []
+    for name, help_ in GAUGES.items():
+        family = GaugeMetricFamily(f"sotay_rollout_{name}", f"{help_} (the rollout figure {name})", labels=["unit"])
+        for unit, figs in rows:
+            if name in figs:
+                family.add_metric([unit], figs[name])
+        families.append(family)
+    return gauges_text(families)
 
 
 def committee_of(u: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from services.metrics.entrypoints import models
@@ -23,6 +23,7 @@ from services.metrics.handlers import training as sessions
 from sotay.contracts.subject import SubjectData
 from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import json_response
+from sotay.kit.observability import CONTENT_TYPE, scrape_guard
 from sotay.kit.service import ServiceContext
 
 
@@ -154,9 +155,13 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return ClosingStream(events(), closed, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @router.get("/prometheus", summary="Rollout gauges of the city and its committees (Prometheus text format)",
+    scraper = scrape_guard(ctx.settings)
+
+    @router.get("/prometheus", summary="Rollout gauges of the city and its committees (Prometheus text format), "
+                "for the scraper: the scrape token (SOTAY_METRICS_TOKEN) as a bearer token",
                 response_class=Response, responses=models.PROMETHEUS_TEXT)
-    async def prometheus():
-        return Response(await reading.prometheus(reader), media_type="text/plain; version=0.0.4")
+    async def prometheus(authorization: str | None = Header(None, include_in_schema=False)):
+        scraper(authorization)
+        return Response(await reading.prometheus(reader), media_type=CONTENT_TYPE)
 
     return router

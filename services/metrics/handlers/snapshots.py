@@ -81,6 +81,8 @@ class SnapshotPublisher:
                             atomic=server_has_atomic_batches(ctx.nc))
         self.publisher = BatchPublisher(ctx.js, ctx.nc)
         self._task = asyncio.create_task(self.run(ctx.engine.connect), name="metrics-snapshots")
+        ctx.probes.leader("snapshots", lambda: self.is_leader)
+        ctx.probes.refresh_with("last snapshot", lambda: last_snapshot(ctx))
 
     async def stop(self, ctx: ServiceContext) -> None:
         if self._task:
@@ -170,6 +172,15 @@ class SnapshotPublisher:
             await putting
         self.published += len(entries)
         return len(entries)
+
+
+async def last_snapshot(ctx: ServiceContext) -> None:
+    """When the figures of a unit were last published, whichever replica published them (written
+    to `published` within PUBLISHED_EVERY_S), for Prometheus and `sotay status`."""
+    async with ctx.reader.connect() as db:
+        at = await published.last_at(db)
+    ctx.probes.set("sotay_rollout_last_snapshot_timestamp_seconds", "When a RolloutSnapshot was last published "
+                   "(Unix time, as recorded within 2 s)", at.timestamp() if at else None)
 
 
 class Held:

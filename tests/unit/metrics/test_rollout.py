@@ -229,6 +229,7 @@ def test_a_wave_lists_its_committees_behind_the_expected_share():
 
 def test_the_gauges_are_in_prometheus_text_format():
     body = prometheus_text([("city", {"members_total": 10, "installed_pct_total": 70.0})])
-    assert "# TYPE sotay_rollout_members_total gauge\nsotay_rollout_members_total{unit=\"city\"} 10\n" in body
+    assert "# TYPE sotay_rollout_members_total gauge\nsotay_rollout_members_total{unit=\"city\"} 10.0\n" in body
+    assert "# HELP sotay_rollout_members_total Members in active standing" in body
     assert 'sotay_rollout_installed_pct_total{unit="city"} 70.0' in body
     assert "sotay_rollout_accounts_web{" not in body and body.endswith("\n")
