@@ -71,11 +71,14 @@ SERVICE_PORT = 8000
 SECRET_ENV = {"database-url": "SOTAY_DATABASE_URL", "nats-user": "SOTAY_NATS_USER",
               "nats-password": "SOTAY_NATS_PASSWORD"}
 # And the private keys (keys-contract), in the Secret of the only services that use them.
+# The scrape token of /metrics goes to every service (each serves its own).
+METRICS_TOKEN = {"metrics-token": "SOTAY_METRICS_TOKEN"}
 KEY_ENV = {"identity": {"key-encryption-key": "SOTAY_KEY_ENCRYPTION_KEY", "jwks-root-key": "SOTAY_JWKS_ROOT_KEY",
-                        "pii-hmac-key": "SOTAY_PII_HMAC_KEY", "events-kek": "SOTAY_EVENTS_KEK"},
+                        "pii-hmac-key": "SOTAY_PII_HMAC_KEY", "events-kek": "SOTAY_EVENTS_KEK"} | METRICS_TOKEN,
            "members": {"pii-hmac-key": "SOTAY_PII_HMAC_KEY", "members-kek": "SOTAY_MEMBERS_KEK",
-                       "events-kek": "SOTAY_EVENTS_KEK"},
-           "content": {"vapid-private-key": "SOTAY_VAPID_PRIVATE_KEY", "events-kek": "SOTAY_EVENTS_KEK"}}
+                       "events-kek": "SOTAY_EVENTS_KEK"} | METRICS_TOKEN,
+           "content": {"vapid-private-key": "SOTAY_VAPID_PRIVATE_KEY", "events-kek": "SOTAY_EVENTS_KEK"} | METRICS_TOKEN,
+           "metrics": METRICS_TOKEN}
 PUBLIC_KEY = "SOTAY_JWKS_ROOT_PUBLIC_KEY"
 # The CA of the NATS servers' certificates, for every sotay pod.
 NATS_CA_CONFIG_MAP = "nats-sotay-ca"
@@ -607,8 +610,10 @@ def test_ingress_is_denied_by_default_and_allowed_to_the_services_from_the_ingre
         assert allowed_ports(policies, "Ingress") == {("TCP", SERVICE_PORT)}
         for rule in (r for p in policies for r in p["spec"].get("ingress", [])):
             for peer in rule["from"]:
-                assert set(peer) == {"namespaceSelector"}, "only the ingress controller's namespace"
-                assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
+                assert set(peer) == {"namespaceSelector"}, "only the ingress controller's and Prometheus's namespaces"
+                assert peer["namespaceSelector"]["matchLabels"] in (
+                    {"kubernetes.io/metadata.name": "ingress-nginx"},  # the public routes
+                    {"kubernetes.io/metadata.name": "monitoring"})     # Prometheus, for /metrics
     job = find(objects, "Job", "sotay-migrate")
     assert not allowed_ports(policies_for(objects, pod_labels(job), "Ingress"), "Ingress")
 
@@ -717,7 +722,7 @@ def test_the_example_secrets_are_examples_with_exactly_the_contract_keys():
         assert "example" in data["nats-password"] and "example" in data["database-url"]
         for key in KEY_ENV.get(name.removeprefix("sotay-"), {}):
             value = data[key]
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)) if key != "pii-hmac-key" else value.encode()
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)) if key not in ("pii-hmac-key", "metrics-token") else value.encode()
             assert raw.startswith(b"example-only"), (name, key)
         assert urlsplit(data["database-url"]).scheme == "postgresql"
     spec = yaml.safe_load((K8S / "overlays" / "example" / "kustomization.yaml").read_text())
