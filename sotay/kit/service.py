@@ -23,7 +23,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from faststream.nats import NatsBroker, NatsUserPassword
 from faststream.nats.security import NatsSecurity
-from faststream.specification import AsyncAPI
 from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -34,11 +33,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sotay.kit import telemetry
+from sotay.kit.asyncapi import asyncapi_document
 from sotay.kit.asyncapi_page import ASYNCAPI_CSS, ASYNCAPI_STYLESHEET, asyncapi_html
 from sotay.kit.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, AuthError, TokenVerifier
 from sotay.kit.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.kit.db import create_engine, migrate, pending_migrations, read_only
-from sotay.kit.events import Catalogue, Envelope
+from sotay.kit.events import Catalogue
 from sotay.kit.http import (
     BodyLimit,
     Idempotency,
@@ -258,7 +258,6 @@ class ServiceRuntime:
             log_level=logging.DEBUG,
         )
         self.consumers = self.definition.build_consumers(self.context)
-        self._document_publishers()
 
     @property
     def name(self) -> str:
@@ -454,19 +453,10 @@ class ServiceRuntime:
         self.runners.append(runner)
         self._tasks.append(asyncio.create_task(runner.run(), name=f"consumer-{consumer.name}"))
 
-    def _document_publishers(self) -> None:
-        # Publishers exist here for the AsyncAPI document; events are sent by the outbox relay.
-        for event_type in self.definition.catalogue:
-            self.broker.publisher(
-                event_type.subject_pattern().replace("*", "{committee}"),
-                title=event_type.event_type(), description=event_type.description or event_type.__doc__,
-                schema=Envelope[event_type],
-            )
-
     def asyncapi(self) -> dict:
-        spec = AsyncAPI(self.broker, title=f"sotay {self.name} events", version="1.0.0",
-                        description=self.definition.description)
-        return spec.to_specification().to_jsonable()
+        return asyncapi_document(service=self.name, description=self.definition.description,
+                                 catalogue=self.definition.catalogue, consumers=self.consumers,
+                                 nats_url=self.nats_url)
 
     def routers(self) -> list[tuple[APIRouter, str]]:
         """The service's routers and the prefix each goes under (included straight
