@@ -104,6 +104,9 @@ class ServiceDefinition:
     build_router: Callable[[ServiceContext], APIRouter]
     build_consumers: Callable[[ServiceContext], list[Consumer]] = lambda ctx: []
     description: str = ""
+    # Routes at the top of the site, outside /api/<service>/v1 (identity's /.well-known/ documents,
+    # where OAuth clients look first); built after build_router.
+    build_root_router: Callable[[ServiceContext], APIRouter] | None = None
     # Work of the service's own once NATS and the database are up (keys, caches), and its undoing.
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
     on_stop: Callable[[ServiceContext], Awaitable[None]] | None = None
@@ -463,7 +466,10 @@ class ServiceRuntime:
         into the app: every level of nesting is matched again on every request)."""
         prefix = f"/api/{self.name}/v1"
         api = self.definition.build_router(self.context)
-        return [(api, prefix), (self._platform_routes(api, prefix), prefix)]
+        routers = [(api, prefix), (self._platform_routes(api, prefix), prefix)]
+        if self.definition.build_root_router:
+            routers.append((self.definition.build_root_router(self.context), ""))
+        return routers
 
     def _platform_routes(self, api: APIRouter, prefix: str) -> APIRouter:
         routes = APIRouter(tags=["platform"])
