@@ -14,7 +14,7 @@ from services.identity.adapters import keys
 from services.identity.adapters.passwords import PasswordPool
 from services.identity.domain import Throttles
 from services.identity.entrypoints.events import registry_consumer
-from services.identity.entrypoints.http import build_router
+from services.identity.entrypoints.http import build_root_router, build_router
 from services.identity.handlers import escalation, retention, throttles
 from services.identity.handlers.sign_in import TokenIssuer
 from sotay.contracts.identity import CATALOGUE
@@ -49,6 +49,9 @@ class IdentityApp:
         self.ctx = ctx
         self.throttles = Throttles.from_settings(ctx.settings)
         return build_router(self)
+
+    def root_router(self, ctx: ServiceContext):
+        return build_root_router(self)
 
     async def start(self, ctx: ServiceContext) -> None:
         settings = ctx.settings
@@ -146,6 +149,7 @@ def definition() -> ServiceDefinition:
         migrations=Path(__file__).parent / "migrations",
         catalogue=CATALOGUE,
         build_router=app.router,
+        build_root_router=app.root_router,
         build_consumers=lambda ctx: [registry_consumer(ctx, app.end_sessions)],
         on_start=app.start,
         on_stop=app.stop,

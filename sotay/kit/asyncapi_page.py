@@ -65,6 +65,16 @@ def _channel(spec: dict, name: str, channel: dict) -> list[str]:
              f"<p>Subject <code>{escape(channel.get('address', ''))}</code></p>"]
     if channel.get("description"):
         parts.append(f"<p>{escape(channel['description'])}</p>")
+    for parameter, about in channel.get("parameters", {}).items():
+        examples = ", ".join(f"<code>{escape(str(e))}</code>" for e in about.get("examples", []))
+        parts.append(f"<p><code>{{{escape(parameter)}}}</code>: {escape(about.get('description', ''))}"
+                     + (f" Examples: {examples}." if examples else "") + "</p>")
+    ref = f"#/channels/{name.replace('~', '~0').replace('/', '~1')}"
+    actions = [op for op in spec.get("operations", {}).values() if op.get("channel", {}).get("$ref") == ref]
+    if actions:
+        parts.append("<ul>" + "".join(
+            f"<li>{'publishes' if op.get('action') == 'send' else 'consumes'}: {escape(op.get('title', ''))}"
+            f"{' — ' + escape(op['summary']) if op.get('summary') else ''}</li>" for op in actions) + "</ul>")
     for message_name, message in sorted(channel.get("messages", {}).items()):
         message = _resolve(spec, message)
         parts.append(f"<h3>{escape(message.get('title') or message_name)}</h3>")

@@ -128,13 +128,20 @@ class Consumer:
     # be applied in stream order; events with different keys may be applied side
     # by side (the metrics replay does, in lanes: rebuild.py).
     lane_key: Callable[[dict[str, Any]], Any] | None = None
+    # The classes of the events handled (given as classes): the AsyncAPI document's receive operations.
+    events: dict[str, type[Event]] = field(default_factory=dict)
 
     def on(self, event: type[Event] | str) -> Callable[[Handler], Handler]:
         """Register the handler of an event, given by its class (sotay.contracts), or its type."""
         def register(handler: Handler) -> Handler:
-            self.handlers[_type_of(event)] = handler
+            self.handlers[self._known(event)] = handler
             return handler
         return register
+
+    def _known(self, event: type[Event] | str) -> str:
+        if not isinstance(event, str):
+            self.events[event.event_type()] = event
+        return _type_of(event)
 
     def on_batch(self, events: Iterable[type[Event] | str], handler: BatchHandler) -> None:
         """One handler for all these events, given each fetched batch's new events
@@ -145,7 +152,7 @@ class Consumer:
         for event in events:
             async def one(conn: AsyncConnection, envelope: dict[str, Any]) -> None:
                 await handler(conn, [envelope])
-            self.handlers[_type_of(event)] = one
+            self.handlers[self._known(event)] = one
 
 
 def _type_of(event: type[Event] | str) -> str:

@@ -24,6 +24,11 @@ CITY = "city"
 SUBJECT_TOKEN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # A UUID as str(uuid.UUID(…)) writes it (and PostgreSQL): lower-case hex, hyphenated 8-4-4-4-12.
 CANONICAL_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The CloudEvents Sequence extension: a string that sorts in order; ours is the aggregate's
+# version as 20 zero-padded decimal digits ("00000000000000000009" < "00000000000000000010").
+SEQUENCE_DIGITS = 20
+SEQUENCE_RE = re.compile(r"[0-9]{1,20}")
+ENVELOPE_REQUIRED = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data")
 
 
 _ids = random.Random(int.from_bytes(os.urandom(16), "big"))
@@ -94,8 +99,32 @@ class Envelope(BaseModel, Generic[PayloadT]):
     time: datetime
     datacontenttype: Literal["application/json"] = "application/json"
     orgunit: str | None = Field(default=None, description="the unit the event concerns")
-    sequence: int | None = Field(default=None, ge=0, description="the aggregate's version")
+    sequence: str | None = Field(
+        default=None, pattern=r"^[0-9]{20}$",
+        description="CloudEvents Sequence extension: the aggregate's version as 20 zero-padded decimal digits, "
+                    "so that it sorts in order as a string (events written before 2026 carry it as a JSON integer)")
     data: PayloadT
+
+
+def sequence_string(version: int) -> str:
+    """The `sequence` attribute of an aggregate's version."""
+    if not 0 <= version < 10**SEQUENCE_DIGITS:
+        raise ValueError(f"version {version} does not fit the sequence attribute")
+    return f"{version:0{SEQUENCE_DIGITS}d}"
+
+
+def sequence_of(envelope: dict[str, Any], default: int = 0) -> int:
+    """The aggregate's version an event carries, to compare with the one a replica holds: from the
+    string form, or the JSON integer of events published before it (still in the streams, replayed);
+    `default` when the event has none."""
+    value = envelope.get("sequence")
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**SEQUENCE_DIGITS:
+        return value
+    if isinstance(value, str) and SEQUENCE_RE.fullmatch(value):
+        return int(value)
+    raise ValueError(f"sequence {str(value)[:40]!r} is not an aggregate version")
 
 
 @dataclass(slots=True)
@@ -148,7 +177,7 @@ def message_from_payload(
         "time": (at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
         "orgunit": orgunit,
-        "sequence": sequence,
+        "sequence": None if sequence is None else sequence_string(sequence),
         "data": data,
     }
     return Message(id=event_id, subject=event_type.subject_for(committee or CITY), envelope=envelope)
@@ -170,6 +199,9 @@ class Catalogue:
         schema["$id"] = f"urn:sotay:event:{event_type}"
         schema["title"] = event_type
         schema["properties"]["type"] = {"const": event_type, "type": "string"}
+        # What every event we publish carries: CloudEvents' required attributes (specversion, id,
+        # source, type) and ours (pydantic leaves out of `required` the fields with a default).
+        schema["required"] = list(ENVELOPE_REQUIRED)
         return schema
 
 
@@ -193,4 +225,5 @@ def parse_envelope(body: bytes) -> dict[str, Any]:
         raise ValueError(f"id {envelope['id'][:60]!r} is not a UUID in its canonical form")
     if not isinstance(envelope["data"], dict):
         raise ValueError("data is not a JSON object")
+    sequence_of(envelope)  # a consumer comparing versions must be able to read it
     return envelope

@@ -23,7 +23,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from faststream.nats import NatsBroker, NatsUserPassword
 from faststream.nats.security import NatsSecurity
-from faststream.specification import AsyncAPI
 from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -34,11 +33,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sotay.kit import observability, telemetry
+from sotay.kit.asyncapi import asyncapi_document
 from sotay.kit.asyncapi_page import ASYNCAPI_CSS, ASYNCAPI_STYLESHEET, asyncapi_html
 from sotay.kit.auth import JWKS_BUCKET, JWKS_KEY, REVOKED_BUCKET, AuthError, TokenVerifier
 from sotay.kit.consumer import Consumer, ConsumerRunner, consumer_config, ensure_consumer
 from sotay.kit.db import create_engine, migrate, pending_migrations, read_only
-from sotay.kit.events import Catalogue, Envelope
+from sotay.kit.events import Catalogue
 from sotay.kit.http import (
     BodyLimit,
     Idempotency,
@@ -110,6 +110,9 @@ class ServiceDefinition:
     build_router: Callable[[ServiceContext], APIRouter]
     build_consumers: Callable[[ServiceContext], list[Consumer]] = lambda ctx: []
     description: str = ""
+    # Routes at the top of the site, outside /api/<service>/v1 (identity's /.well-known/ documents,
+    # where OAuth clients look first); built after build_router.
+    build_root_router: Callable[[ServiceContext], APIRouter] | None = None
     # Work of the service's own once NATS and the database are up (keys, caches), and its undoing.
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
     on_stop: Callable[[ServiceContext], Awaitable[None]] | None = None
@@ -264,7 +267,6 @@ class ServiceRuntime:
             log_level=logging.DEBUG,
         )
         self.consumers = self.definition.build_consumers(self.context)
-        self._document_publishers()
 
     @property
     def name(self) -> str:
@@ -522,26 +524,20 @@ class ServiceRuntime:
         self.runners.append(runner)
         self._tasks.append(asyncio.create_task(runner.run(), name=f"consumer-{consumer.name}"))
 
-    def _document_publishers(self) -> None:
-        # Publishers exist here for the AsyncAPI document; events are sent by the outbox relay.
-        for event_type in self.definition.catalogue:
-            self.broker.publisher(
-                event_type.subject_pattern().replace("*", "{committee}"),
-                title=event_type.event_type(), description=event_type.description or event_type.__doc__,
-                schema=Envelope[event_type],
-            )
-
     def asyncapi(self) -> dict:
-        spec = AsyncAPI(self.broker, title=f"sotay {self.name} events", version="1.0.0",
-                        description=self.definition.description)
-        return spec.to_specification().to_jsonable()
+        return asyncapi_document(service=self.name, description=self.definition.description,
+                                 catalogue=self.definition.catalogue, consumers=self.consumers,
+                                 nats_url=self.nats_url)
 
     def routers(self) -> list[tuple[APIRouter, str]]:
         """The service's routers and the prefix each goes under (included straight
         into the app: every level of nesting is matched again on every request)."""
         prefix = f"/api/{self.name}/v1"
         api = self.definition.build_router(self.context)
-        return [(api, prefix), (self._platform_routes(api, prefix), prefix)]
+        routers = [(api, prefix), (self._platform_routes(api, prefix), prefix)]
+        if self.definition.build_root_router:
+            routers.append((self.definition.build_root_router(self.context), ""))
+        return routers
 
     def _platform_routes(self, api: APIRouter, prefix: str) -> APIRouter:
         routes = APIRouter(tags=["platform"])

@@ -40,6 +40,7 @@ PUBLIC = {
     "POST /api/identity/v1/password-resets",  # a member's reset: the one-time code is the credential
     "POST /api/identity/v1/token", "POST /api/identity/v1/token/revoke",  # the refresh token is the credential
     "GET /api/identity/v1/.well-known/jwks.json",
+    "GET /api/identity/v1/.well-known/oauth-authorization-server",  # RFC 8414 metadata
     "GET /api/identity/v1/privacy-notice",  # read before registering
     "GET /api/content/v1/push/key",  # the public half of the push key
     # A registrant's device, before any account: the registration's id, given to the registrant alone, is the credential.

@@ -63,8 +63,8 @@ def schema_of(response: dict) -> dict:
 async def test_every_operation_documents_its_success_response(system):
     document = (await system.client.get(f"{API}/openapi.json")).json()
     operations = [(method, path, op) for path, item in document["paths"].items() for method, op in item.items()]
-    assert len(operations) == 23  # every route of http.py (3 of them password resets, issue 18; /me/data and
-    # 5 of consent, issue 19)
+    assert len(operations) == 24  # every route of http.py (3 of them password resets, issue 18; /me/data and
+    # 5 of consent, issue 19; the OAuth server's metadata, issue 21)
     for method, path, op in operations:
         success = {code: r for code, r in op["responses"].items() if code.startswith("2")}
         assert success, f"{method} {path}: no success response"

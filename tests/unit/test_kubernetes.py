@@ -671,7 +671,7 @@ def test_content_fetches_feeds_from_the_internet_only(overlay):
 
 def nginx_locations() -> dict[str, str]:
     """The compose proxy's /api/ locations and the host each passes to."""
-    found = re.findall(r"location (/api/\w+/) \{\s*set \$\w+ http://(\w+):(\d+);", NGINX)
+    found = re.findall(r"location (/api/\w+/|/\.well-known/) \{\s*set \$\w+ http://(\w+):(\d+);", NGINX)
     return {path: f"{host}:{port}" for path, host, port in found}
 
 
@@ -694,9 +694,10 @@ def test_the_ingress_routes_each_api_prefix_like_the_compose_proxy(overlay):
                 assert path["pathType"] == "Prefix"
                 routes[path["path"]] = (path["backend"]["service"], ingress)
     locations = nginx_locations()
-    assert set(locations) == set(routes) == {f"/api/{s}/" for s in SERVICES}
+    # Each service's prefix, and the /.well-known/ documents OAuth clients look for, identity's.
+    assert set(locations) == set(routes) == {f"/api/{s}/" for s in SERVICES} | {"/.well-known/"}
     for path, (backend, ingress) in routes.items():
-        service = path.split("/")[2]
+        service = path.split("/")[2] if path.startswith("/api/") else "identity"
         assert locations[path] == f"{service}:{SERVICE_PORT}"
         assert backend == {"name": f"sotay-{service}", "port": {"name": "http"}}
         find(objects, "Service", backend["name"])

@@ -14,6 +14,7 @@ from services.content.adapters.replica import INSERT_UNIT, UPDATE_UNIT, UPSERT_R
 from services.content.domain import ancestors, committee_of
 from sotay.contracts.members import MEMBER_SNAPSHOTS, OrgUnitCreated, OrgUnitUpdated
 from sotay.kit.db import org_path
+from sotay.kit.events import sequence_of
 
 
 def _unit_created_row(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def _reader_row(envelope: dict[str, Any]) -> dict[str, Any]:
     person = data.get("personal") or {}
     return {"id": data["member_id"], "card": person.get("party_card_no"), "name": person.get("full_name"),
             "unit": data["unit"], "path": path, "anc": ancestors(path), "committee": committee_of(path),
-            "status": data["status"], "temporary": data.get("temporary_unit"), "version": envelope.get("sequence") or 0}
+            "status": data["status"], "temporary": data.get("temporary_unit"), "version": sequence_of(envelope)}
 
 
 _KIND = {OrgUnitCreated.event_type(): "unit created", OrgUnitUpdated.event_type(): "unit updated",

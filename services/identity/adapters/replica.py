@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.domain import committee_of
 from sotay.kit.db import org_path
+from sotay.kit.events import sequence_of
 
 _UPSERT_MEMBER = text(
     "INSERT INTO registry_members (member_id, card_hash, name_hash, dob_hash, unit, unit_path, committee, status, "
@@ -38,13 +39,13 @@ def member_row(envelope: dict[str, Any], pii_hash: Callable[[str], str]) -> dict
             "name_hash": person.get("name_hash"), "dob_hash": person.get("date_of_birth_hash"),
             "phone_hash": person.get("phone_hash"), "phone_tail": person.get("phone_tail"), "unit": data["unit"],
             "path": org_path(data["unit_path"]), "committee": committee_of(data["unit_path"]),
-            "status": data["status"], "eligible": data["eligible"], "version": envelope.get("sequence") or 0}
+            "status": data["status"], "eligible": data["eligible"], "version": sequence_of(envelope)}
 
 
 def unit_row(envelope: dict[str, Any]) -> dict[str, Any]:
     data = envelope["data"]
     return {"c": data["code"], "k": data["kind"], "p": org_path(data["path"]), "m": data["committee"],
-            "v": envelope.get("sequence") or 1}
+            "v": sequence_of(envelope) or 1}
 
 
 async def insert_units(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> None:

@@ -43,8 +43,17 @@ from services.identity.entrypoints.models import (
     ResetRedeem,
     Revoked,
     RoleGrant,
+    ServerMetadata,
     StatusQuery,
     Tokens,
+)
+from services.identity.entrypoints.oauth import (
+    TOKEN_FORM,
+    TOKEN_RESPONSES,
+    invalid_request,
+    oauth_error_response,
+    oauth_metadata,
+    token_form,
 )
 from services.identity.handlers import (
     accounts,
@@ -64,7 +73,7 @@ from sotay.contracts.fields import (
 )
 from sotay.contracts.subject import SubjectData
 from sotay.kit.deps import CurrentUser, service_router
-from sotay.kit.http import Problem, invalid, json_response
+from sotay.kit.http import Problem, ProblemException, invalid, json_response
 
 ACCEPTED = {"status": "received",
             "message": "Your registration was received. Your unit will check it against the registry; "
@@ -151,6 +160,24 @@ def consent_client(app, request: Request) -> consents.Client:
                            app.address_hash(client_address(request)))
 
 
+def build_root_router(app) -> APIRouter:
+    """The top of the site's /.well-known/ documents, where OAuth clients look first: the JWKS, and
+    the server's metadata both at its plain name and at RFC 8414 §3's (the issuer's path after it)."""
+    router = APIRouter(tags=["identity"])
+
+    @router.get("/.well-known/jwks.json", response_model=Jwks, summary="Public keys that verify sotay tokens")
+    async def jwks():
+        return json_response(sign_in.published_keys(app.issuer), headers={"Cache-Control": "max-age=300"})
+
+    @router.get("/.well-known/oauth-authorization-server", response_model=ServerMetadata,
+                summary="The authorization server's metadata (RFC 8414)")
+    @router.get("/.well-known/oauth-authorization-server/api/identity/v1", response_model=ServerMetadata,
+                include_in_schema=False)
+    async def server_metadata(request: Request):
+        return json_response(oauth_metadata(request), headers={"Cache-Control": "max-age=300"})
+    return router
+
+
 def build_router(app) -> APIRouter:
     """`app` is the identity composition root (services.identity.IdentityApp)."""
     ctx = app.ctx
@@ -230,16 +257,25 @@ def build_router(app) -> APIRouter:
 
     refresh_max_age = ctx.settings.refresh_token_ttl_days * 86400
 
-    @router.post("/token", response_model=Tokens, summary="OAuth2 token endpoint: password and refresh_token grants")
-    async def token(request: Request, grant_type: Annotated[str, Form()],
-                    username: Annotated[str | None, Form(max_length=30)] = None,
-                    password: Annotated[str | None, Form(max_length=1024)] = None,
-                    refresh_token: Annotated[str | None, Form(max_length=200)] = None,
-                    refresh_delivery: Annotated[Literal["body", "cookie"], Form()] = "body"):
-        in_cookie = refresh_delivery == "cookie"
+    @router.post("/token", response_model=Tokens, responses=TOKEN_RESPONSES, openapi_extra=TOKEN_FORM,
+                 summary="OAuth2 token endpoint: password and refresh_token grants")
+    async def token(request: Request):
+        # The form is read here, not by FastAPI, so that every refusal, even one at the door (a NUL
+        # in a field, a body too large), is the error RFC 6749 §5.2 describes (oauth.py).
+        try:
+            return await token_grant(request, token_form(await request.form()))
+        except ProblemException as exc:
+            return oauth_error_response(exc.problem)
+        except Problem as problem:
+            return oauth_error_response(problem)
+
+    async def token_grant(request: Request, form: dict[str, str]) -> Response:
+        in_cookie = form.get("refresh_delivery") == "cookie"
+        grant_type, refresh_token = form["grant_type"], form.get("refresh_token")
         if grant_type == "password":
+            username, password = form.get("username"), form.get("password")
             if not username or not password:
-                raise invalid([("username" if not username else "password", "is required")])
+                raise invalid_request("username" if not username else "password", "is required")
             card, phone = login_names(username)
             issued = await sign_in.password_sign_in(
                 engine, app.issuer, app.passwords, app.throttles, card=card, phone=phone,
@@ -249,7 +285,7 @@ def build_router(app) -> APIRouter:
         if grant_type == "refresh_token":
             presented = refresh_token or request.cookies.get(REFRESH_COOKIE)
             if not presented:
-                raise invalid([("refresh_token", "is required")])
+                raise invalid_request("refresh_token", "is required")
             issued = await sign_in.refreshed(engine, app.issuer, presented)
             return tokens_response(issued, in_cookie=in_cookie or refresh_token is None, max_age_s=refresh_max_age)
         raise Problem(400, "Unsupported grant type", "Use password or refresh_token.", error="unsupported_grant_type",
@@ -269,6 +305,11 @@ def build_router(app) -> APIRouter:
     @router.get("/.well-known/jwks.json", response_model=Jwks, summary="Public keys that verify sotay tokens")
     async def jwks():
         return json_response(sign_in.published_keys(app.issuer), headers={"Cache-Control": "max-age=300"})
+
+    @router.get("/.well-known/oauth-authorization-server", response_model=ServerMetadata,
+                summary="The authorization server's metadata (RFC 8414)")
+    async def server_metadata(request: Request):
+        return json_response(oauth_metadata(request), headers={"Cache-Control": "max-age=300"})
 
     @router.get("/me", response_model=Me, summary="The signed-in account")
     async def me(user: CurrentUser):

@@ -183,6 +183,20 @@ class Jwks(BaseModel):
     keys: list[dict[str, str]]
 
 
+class ServerMetadata(BaseModel):
+    """RFC 8414 §2."""
+    issuer: str
+    token_endpoint: str
+    revocation_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    response_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+    service_documentation: str
+    ui_locales_supported: list[str]
+
+
 class RoleHeld(BaseModel):
     role: str
     unit: str

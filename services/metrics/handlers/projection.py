@@ -37,6 +37,7 @@ from services.metrics.domain.counters import (
 from services.metrics.domain.rollout import Deltas, MemberState
 from sotay.contracts.identity import AccountApproved
 from sotay.contracts.members import OrgUnitCreated, OrgUnitUpdated, SubjectRequestEscalated, SubjectRequestSettled
+from sotay.kit.events import sequence_of
 
 ESCALATED, SETTLED = SubjectRequestEscalated.__name__, SubjectRequestSettled.__name__
 
@@ -73,7 +74,7 @@ async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, An
     installed = await tables.installed(db, [i for i in ids if i not in states])
     deltas, changed = Deltas(), {}
     for e in member_events:  # in stream order
-        d, version = e["data"], e.get("sequence") or 0
+        d, version = e["data"], sequence_of(e)
         old, held = states.get(d["member_id"], (None, -1))
         if version <= held:
             continue  # an older snapshot than the one we hold

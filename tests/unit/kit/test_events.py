@@ -5,7 +5,7 @@ import jsonschema
 import pytest
 
 from sotay.contracts.members import CATALOGUE, MemberRegistered, OrgUnitCreated
-from sotay.kit.events import make_message, parse_envelope, snake_case, uuid7
+from sotay.kit.events import make_message, parse_envelope, sequence_of, snake_case, uuid7
 
 
 def test_uuid7_is_version_7_and_sorts_by_creation_time():
@@ -58,7 +58,33 @@ def test_an_envelope_validates_against_its_schema_and_a_broken_one_does_not():
     (b'{"specversion": "1.0", "id": 7, "source": "s", "type": "t", "data": {}}', "id is not a string"),
     (b'{"specversion": "1.0", "id": "01a2228a-ebab-7735-9047-cef44efc4ac0", "source": "s", "type": "t", '
      b'"data": "x"}', "data is not a JSON object"),
+    (b'{"specversion": "1.0", "id": "01a2228a-ebab-7735-9047-cef44efc4ac0", "source": "s", "type": "t", '
+     b'"data": {}, "sequence": "v9"}', "not an aggregate version"),
+    (b'{"specversion": "1.0", "id": "01a2228a-ebab-7735-9047-cef44efc4ac0", "source": "s", "type": "t", '
+     b'"data": {}, "sequence": -1}', "not an aggregate version"),
+    (b'{"specversion": "1.0", "id": "01a2228a-ebab-7735-9047-cef44efc4ac0", "source": "s", "type": "t", '
+     b'"data": {}, "sequence": true}', "not an aggregate version"),
 ])
 def test_parse_envelope_refuses_what_no_consumer_could_apply(body, reason):
     with pytest.raises(ValueError, match=reason):
         parse_envelope(body)
+
+
+def test_the_sequence_is_a_string_of_20_digits_that_sorts_in_order_and_old_integers_still_read():
+    event = OrgUnitCreated(unit_id="u1", code="ba-dinh", name="Quận Ba Đình", kind="committee", parent="city",
+                           committee="ba-dinh", path=["city", "ba-dinh"], wave=1)
+    nine, ten = (make_message(event, aggregate_id="u1", committee="ba-dinh", sequence=v).envelope for v in (9, 10))
+    assert nine["sequence"] == "00000000000000000009" and ten["sequence"] == "00000000000000000010"
+    assert nine["sequence"] < ten["sequence"] and str(9) > str(10)  # why the padding
+    assert make_message(event, aggregate_id="u1", committee="ba-dinh").envelope["sequence"] is None
+    # Consumers compare versions: the string form, the integer of events published before it
+    # (replayed from the streams), none.
+    assert [sequence_of(e) for e in (nine, ten, {"sequence": 9}, {"sequence": None}, {})] == [9, 10, 9, 0, 0]
+    assert parse_envelope(b'{"specversion": "1.0", "id": "01a2228a-ebab-7735-9047-cef44efc4ac0", "source": "s", '
+                          b'"type": "t", "data": {}, "sequence": 12}')["sequence"] == 12
+    schema = CATALOGUE.envelope_schema(OrgUnitCreated.event_type())
+    assert {"specversion", "id", "source", "type"} <= set(schema["required"])
+    jsonschema.validate(ten, schema)
+    for wrong in ({**ten, "sequence": 10}, {**ten, "sequence": "10"}, {k: v for k, v in ten.items() if k != "specversion"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, schema)
