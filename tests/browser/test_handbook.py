@@ -354,6 +354,56 @@ async def test_a_slow_feed_is_not_drawn_over_the_page_the_member_went_to(system,
         await page.context.close()
 
 
+async def test_switching_language_twice_keeps_what_was_typed_when_the_first_redraw_ends_late(system, browser):
+    """CI saw the typed value gone after a switch to English and straight back: the first redraw,
+    finishing its record's lists after the second had begun, cleared what the second carried."""
+    await member_account(system, "010000001", "Nguyễn Văn An")
+    async with real_server(system) as base:
+        page = await phone_page(browser, service_workers="block")  # so the page's routes see its calls
+        await sign_in(page, base, "010000001", path="/#profile")
+        await page.select_option("#corr-field", "full_name")
+        await page.fill("#corr-value", "Nguyễn Văn Ân")
+        lists: list = []
+        records: list = []
+        hold_lists, hold_records = asyncio.Event(), asyncio.Event()
+
+        def holder(held, holding):
+            async def hold(route):
+                if holding.is_set():
+                    held.append(route)
+                else:
+                    await route.continue_()
+            return hold
+
+        async def until_held(held):
+            for _ in range(150):
+                if held:
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError("the request was never made")
+
+        await page.route("**/api/members/v1/me/corrections", holder(lists, hold_lists))
+        await page.route("**/api/members/v1/members/me", holder(records, hold_records))
+        hold_lists.set()  # the English view is drawn; its corrections list waits
+        await page.select_option("#lang", "en")
+        await expect(page.locator("#view h2").first).to_have_text("My record")
+        await until_held(lists)
+        hold_records.set()  # back to Vietnamese: its record waits ...
+        await page.select_option("#lang", "vi")
+        await until_held(records)
+        hold_lists.clear()
+        for route in lists:  # ... while the English view's lists arrive and its redraw ends
+            await route.continue_()
+        await page.wait_for_timeout(300)
+        hold_records.clear()
+        for route in records:
+            await route.continue_()
+        await expect(page.locator("#view h2").first).to_have_text("Thông tin cá nhân")
+        assert await page.input_value("#corr-field") == "full_name"
+        assert await page.input_value("#corr-value") == "Nguyễn Văn Ân"
+        await page.context.close()
+
+
 async def test_a_member_who_cannot_come_says_why(system, browser):
     """Issue 20: "Tôi vắng mặt" asks for the reason, which the cell's secretary reads on the roll."""
     from datetime import UTC, datetime, timedelta

@@ -1178,9 +1178,11 @@ async function redraw() {
   if (view().hidden) return;
   const typed = [...view().querySelectorAll("input, textarea, select")].filter((i) => i.id)
     .map((i) => [i.id, i.value]);
-  carried = [typed, document.activeElement && document.activeElement.id];
+  const mine = [typed, document.activeElement && document.activeElement.id];
+  carried = mine;
   await route();
-  carried = null;
+  // Only what this redraw carried: a redraw begun since (a second switch) carries its own.
+  if (carried === mine) carried = null;
 }
 
 async function signedIn() {
