@@ -322,10 +322,6 @@ async def restore(settings: Settings, path: Path, passphrase: str, *, log=print)
     its keys, the database, the streams with their consumers and the buckets; then mark again for
     publishing the outbox rows the database says were published but the restored streams do not
     hold. Nothing runs afterwards: `sotay up` starts it."""
-    from sotay.kit.embedded import EmbeddedNats, EmbeddedPostgres
-    from sotay.kit.service import connect_nats
-    from sotay.kit.stream_backup import restore as restore_stream
-
     data_dir = settings.data_dir
     if settings.nats_url or settings.database_url:
         raise BackupError("restore rebuilds the all-in-one's own servers: unset SOTAY_NATS_URL and "
@@ -334,6 +330,11 @@ async def restore(settings: Settings, path: Path, passphrase: str, *, log=print)
         raise BackupError(f"{data_dir} is not empty: restore only into an empty data directory")
     if not Path(path).is_file():
         raise BackupError(f"{path}: no such archive")
+
+    from sotay.kit.embedded import EmbeddedNats, EmbeddedPostgres
+    from sotay.kit.service import connect_nats
+    from sotay.kit.stream_backup import restore as restore_stream
+
     report, started = Report(), time.monotonic()
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)
