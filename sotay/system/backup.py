@@ -295,7 +295,8 @@ def _extract(path: Path, passphrase: str, into: Path) -> dict[str, Any]:
             for member in tar:
                 parts = Path(member.name).parts
                 if not member.isfile() or member.name.startswith("/") or ".." in parts or len(parts) > 2 \
-                        or (len(parts) == 2 and parts[0] not in ("nats", "postgres", "keys")):
+                        or (len(parts) == 2 and parts[0] not in ("nats", "postgres", "keys")) \
+                        or (len(parts) == 1 and member.name != "manifest.json"):
                     raise BackupError(f"the archive holds an unexpected entry: {member.name!r}")
                 target = into / member.name
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,12 @@ class Up:
             while True:
                 assert self.proc.poll() is None, self.proc.stdout.read()
                 try:
-                    if (await client.get(f"{self.base}/readyz")).status_code == 200:
+                    # Ready, and trusting identity's key: the services learn it from the JWKS bucket, on a
+                    # loaded machine a second or two after /readyz says ready (a token is refused meanwhile).
+                    if (await client.get(f"{self.base}/readyz")).status_code == 200 and all([
+                            (await client.get(f"{self.base}/api/{service}", headers=self.auth())).status_code != 401
+                            for service in ("members/v1/members?limit=1", "identity/v1/registrations?status=pending",
+                                            "content/v1/articles", "metrics/v1/rollout?unit=city")]):
                         return
                 except httpx.HTTPError:
                     pass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tarfile
 
 import pytest
 
@@ -16,6 +17,7 @@ from sotay.system.backup import (
     SealedWriter,
     _CHUNK,
     _HEADER,
+    _extract,
     passphrase_from,
     restore,
 )
@@ -105,3 +107,30 @@ async def test_a_restore_refuses_a_data_directory_that_is_not_empty(tmp_path):
     with pytest.raises(BackupError, match="not empty"):
         await restore(Settings(data_dir=data_dir, nats_url=None, database_url=None), archive, PASSPHRASE)
     assert sorted(p.name for p in data_dir.iterdir()) == ["keys"]  # nothing touched
+
+
+@pytest.mark.parametrize("name, kind", [("../outside", tarfile.REGTYPE), ("/tmp/absolute", tarfile.REGTYPE),
+                                        ("keys/../../outside", tarfile.REGTYPE), ("bin/sotay", tarfile.REGTYPE),
+                                        ("keys/link", tarfile.SYMTYPE), ("keys/a/b", tarfile.REGTYPE),
+                                        ("run.sh", tarfile.REGTYPE)])
+def test_an_archive_with_an_entry_a_backup_never_writes_is_refused(tmp_path, name, kind):
+    """Even one sealed with the right passphrase (a stolen one, or an old archive doctored): no entry
+    lands outside the staging directory, no link is followed, nothing but manifest, nats/, postgres/
+    and keys/ is written."""
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as tar:
+        entry = tarfile.TarInfo(name)
+        entry.type = kind
+        if kind == tarfile.SYMTYPE:
+            entry.linkname = "/etc/passwd"
+            tar.addfile(entry)
+        else:
+            entry.size = 4
+            tar.addfile(entry, io.BytesIO(b"evil"))
+    archive = tmp_path / "doctored.backup"
+    archive.write_bytes(sealed(plain.getvalue()))
+    staging = tmp_path / "deep" / "staging"
+    staging.mkdir(parents=True)
+    with pytest.raises(BackupError, match="unexpected entry"):
+        _extract(archive, PASSPHRASE, staging)
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and p != archive] == []
