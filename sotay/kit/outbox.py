@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -177,3 +179,44 @@ def _runs_by_stream(outgoing: list[Outgoing]) -> list[list[Outgoing]]:
         else:
             runs.append([message])
     return runs
+
+
+# --- after a restore: what the database says was published, the stream does not hold -----------
+
+
+@dataclass
+class Reconciled:
+    schema: str
+    checked: int  # rows marked published that were looked for in their stream
+    republish: int  # of them, not in the stream: marked unpublished again, for the relay
+
+
+async def reconcile(conn: asyncpg.Connection, nc: Client, schema: str, *, since: datetime | None = None,
+                    margin_s: float = 960.0) -> Reconciled:
+    """Rows of `schema`'s outbox marked published whose event the stream does not hold (the stream
+    was restored from a backup older than the database's) are marked unpublished again, so the
+    relay publishes them: nothing the database committed is missing from the streams, and what the
+    streams hold is not published twice (those rows keep their mark). Safe while the relay runs: a
+    row it marks after the rows are read is not looked at, one marked before is in the stream.
+
+    The stream is read from the earliest row's `published_at` less `margin_s` (at least the
+    stream's duplicate window, within which a publish the relay repeated was stored earlier than
+    its row was marked, plus the clocks' difference); `since`: only rows published from then on
+    (the outbox keeps a day of published rows in any case)."""
+    from sotay.kit.stream_backup import message_ids
+    from sotay.kit.streams import stream_for_service
+
+    query = f'SELECT event_id::text, subject, published_at FROM "{schema}".outbox WHERE published_at IS NOT NULL'
+    rows = await conn.fetch(query + (" AND published_at >= $1" if since else ""), *([since] if since else []))
+    by_stream: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        by_stream.setdefault(stream_for_service(row["subject"].split(".")[1]), []).append(row)
+    missing: list[str] = []
+    for stream, group in by_stream.items():
+        start = min(r["published_at"] for r in group) - timedelta(seconds=margin_s)
+        held = await message_ids(nc, stream, start)
+        missing += [r["event_id"] for r in group if r["event_id"] not in held]
+    if missing:
+        await conn.execute(f'UPDATE "{schema}".outbox SET published_at = NULL WHERE event_id = ANY($1::uuid[])',
+                           missing)
+    return Reconciled(schema, len(rows), len(missing))

@@ -47,6 +47,24 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply every service's database migrations and create the streams, buckets "
                                    "and durable consumers (as the owner role and the NATS admin)")
 
+    backup = sub.add_parser("backup", help="write one encrypted archive of the all-in-one system while it runs: "
+                                           "streams with their consumers, the database, buckets, keys (docs/backup.md)")
+    backup.add_argument("path", type=Path, help="the archive to write (never overwritten)")
+    backup.add_argument("--passphrase-stdin", action="store_true",
+                        help="read the passphrase from standard input (default: SOTAY_BACKUP_PASSPHRASE)")
+    restore = sub.add_parser("restore", help="rebuild the all-in-one system from an archive into an empty data "
+                                             "directory (SOTAY_DATA_DIR); then `sotay up`")
+    restore.add_argument("path", type=Path, help="an archive `sotay backup` wrote")
+    restore.add_argument("--passphrase-stdin", action="store_true",
+                         help="read the passphrase from standard input (default: SOTAY_BACKUP_PASSPHRASE)")
+    outbox = sub.add_parser("outbox", help="the services' outboxes")
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
+    reconcile = outbox_sub.add_parser(
+        "reconcile", help="after restoring streams older than the database: mark the outbox rows the database says "
+                          "were published but their stream does not hold as unpublished, so the relays publish them")
+    reconcile.add_argument("--since", type=_aware_time, help="only rows published from then on (ISO 8601; default: "
+                                                            "every row the outboxes keep, a day's)")
+
     replay = sub.add_parser("replay", help="rebuild a service's projections from the streams (service stopped)")
     replay.add_argument("service", choices=["metrics"])
     metrics = sub.add_parser("metrics", help="the rollout projections")
@@ -375,6 +393,73 @@ def cmd_replay(args, settings: Settings) -> int:
     return 0
 
 
+def _aware_time(text: str):
+    from datetime import datetime, timezone
+
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _passphrase(args) -> str:
+    import os
+
+    from sotay.system.backup import passphrase_from
+    return passphrase_from(dict(os.environ), sys.stdin.readline() if args.passphrase_stdin else None)
+
+
+def cmd_backup(args, settings: Settings) -> int:
+    from sotay.system.backup import BackupError, backup
+
+    try:
+        print(f"backing up {settings.data_dir} to {args.path}", flush=True)
+        report = asyncio.run(backup(settings, args.path, _passphrase(args), log=lambda line: print(line, flush=True)))
+    except BackupError as exc:
+        print(f"sotay backup: {exc}", file=sys.stderr)
+        return 2
+    print(f"backup written: {args.path}, {report.size:,} bytes, {report.events:,} events in "
+          f"{len(report.streams)} streams and buckets, in {report.seconds:.1f} s; recovery point {report.recovery_point}")
+    return 0
+
+
+def cmd_restore(args, settings: Settings) -> int:
+    from sotay.system.backup import BackupError, restore
+
+    try:
+        print(f"restoring {args.path} into {settings.data_dir}", flush=True)
+        report = asyncio.run(restore(settings, args.path, _passphrase(args), log=lambda line: print(line, flush=True)))
+    except BackupError as exc:
+        print(f"sotay restore: {exc}", file=sys.stderr)
+        return 2
+    republish = ", ".join(f"{schema} {n:,}" for schema, n in report.republish.items() if n) or "none"
+    print(f"restored: {report.events:,} events, the database, buckets and keys in {report.seconds:.1f} s; recovery "
+          f"point {report.recovery_point}; outbox rows to publish again: {republish}. Start it with `sotay up`.")
+    return 0
+
+
+def cmd_outbox(args, settings: Settings) -> int:
+    """`sotay outbox reconcile`, where the services run (split mode too): as the NATS admin and
+    with the database URLs of `sotay migrate`."""
+    from sotay.kit.service import connect_nats
+    from sotay.system.backup import reconcile_outboxes
+    from sotay.system.runtime import Infrastructure
+
+    async def run() -> dict[str, int]:
+        infra = Infrastructure(settings).start(list(SERVICES))
+        try:
+            nc = await connect_nats(settings, infra.nats_url)
+            try:
+                return await reconcile_outboxes({s: infra.database_url_for(s) for s in SERVICES}, nc,
+                                                since=args.since, margin_s=settings.duplicate_window_s + 60)
+            finally:
+                await nc.close()
+        finally:
+            infra.stop()
+    marked = asyncio.run(run())
+    for schema, n in marked.items():
+        print(f"{schema}: {n:,} outbox rows not in their stream, marked for the relay to publish again")
+    return 0
+
+
 def cmd_metrics(args, settings: Settings) -> int:
     from services.metrics.handlers.rebuild import verify
 
@@ -667,7 +752,8 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
             "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key, "privacy": cmd_privacy,
-            "retention": cmd_retention, "members": cmd_members, "status": cmd_status}
+            "retention": cmd_retention, "members": cmd_members, "status": cmd_status, "backup": cmd_backup,
+            "restore": cmd_restore, "outbox": cmd_outbox}
 
 if __name__ == "__main__":
     sys.exit(main())
