@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -46,6 +47,11 @@ BatchHandler = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]
 
 DLQ_HEADERS = ("Sotay-Dlq-Reason", "Sotay-Dlq-Consumer", "Sotay-Dlq-Subject", "Sotay-Dlq-Stream-Seq",
                "Sotay-Dlq-Deliveries")
+
+
+# The message whose handler is running (its subject, headers and bytes as published), for a
+# handler that needs more than the decoded envelope: the webhook bridge forwards the bytes.
+current_message: contextvars.ContextVar[Msg | None] = contextvars.ContextVar("current_message", default=None)
 
 
 class PermanentError(Exception):
@@ -360,7 +366,11 @@ class ConsumerRunner:
             attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.consumer.name,
                         "messaging.message.id": envelope["id"]},
         ):
-            await self.consumer.handlers[envelope["type"]](conn, envelope)
+            token = current_message.set(msg)
+            try:
+                await self.consumer.handlers[envelope["type"]](conn, envelope)
+            finally:
+                current_message.reset(token)
 
     async def _apply_one(self, conn: AsyncConnection, msg: Msg) -> tuple[str, str]:
         try:
