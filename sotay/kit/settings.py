@@ -148,7 +148,9 @@ class Settings(BaseSettings):
     # on loopback in tests and development). A delivery is tried at most SOTAY_WEBHOOK_MAX_ATTEMPTS
     # times, waiting between tries SOTAY_WEBHOOK_RETRY_BASE_S doubling up to SOTAY_WEBHOOK_RETRY_MAX_S
     # (each wait drawn between half and all of that: jitter), SOTAY_WEBHOOK_TIMEOUT_S a try.
+    # SOTAY_WEBHOOK_HOSTS: host names endpoints may name ("*.x" for subdomains; empty: any public host).
     webhooks_kek: str | None = None
+    webhook_hosts: str = ""
     webhook_allow_networks: str = ""
     webhook_max_attempts: int = Field(12, ge=1)
     webhook_retry_base_s: float = Field(10.0, gt=0)

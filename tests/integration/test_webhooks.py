@@ -197,6 +197,43 @@ async def test_an_endpoint_that_always_fails_ends_in_the_dlq_and_an_operator_ret
     assert ids_at(receiver, "/down").count(event_id) == 4
 
 
+async def test_the_command_line_sets_up_an_endpoint_lists_and_retries(system, receiver, database_url, data_dir,
+                                                                       monkeypatch, capsys):
+    from sotay.system.cli import main as sotay_main
+
+    for name, value in {"SOTAY_DATABASE_URL": database_url, "SOTAY_DATA_DIR": str(data_dir),
+                        "SOTAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.2/32"}.items():
+        monkeypatch.setenv(name, value)
+    refused = await asyncio.to_thread(sotay_main, ["webhooks", "add", "--committee", "tay-ho", "--url",
+                                                   "http://hooks.example.vn/x"])
+    assert refused == 2 and "url must be an https address" in capsys.readouterr().err
+    assert await asyncio.to_thread(sotay_main, ["webhooks", "add", "--committee", "tay-ho", "--url",
+                                                receiver.base_url + "/cli"]) == 0
+    out = capsys.readouterr().out
+    secret = out.split("shown this once; give it to the receiving system): ")[1].strip()
+    assert secret.startswith("whsec_")
+    receiver.script["/cli"] = [500]
+    event_id = await new_unit(system, "tay-ho-g50", "tay-ho")
+    await eventually(lambda: ids_at(receiver, "/cli").count(event_id) == 3, timeout=15)
+    first = receiver.at("/cli")[0]
+    assert verify(secret, first.headers["sotay-signature"], first.body, now=time.time())
+
+    async def failed_in_the_list():
+        await asyncio.to_thread(sotay_main, ["webhooks", "status", "--status", "failed", "--committee", "tay-ho"])
+        listed = capsys.readouterr().out
+        return listed if "answered 500" in listed else None
+    listed = await eventually(failed_in_the_list, timeout=10)
+    (line,) = [line for line in listed.splitlines() if "answered 500" in line]
+    delivery_id = line.split()[0]
+    assert await asyncio.to_thread(sotay_main, ["webhooks", "list"]) == 0
+    assert secret not in capsys.readouterr().out
+    receiver.script["/cli"] = [200]
+    assert await asyncio.to_thread(sotay_main, ["webhooks", "retry", delivery_id]) == 0
+    assert f"1 deliveries to send again: {delivery_id}" in capsys.readouterr().out
+    await eventually(lambda: ids_at(receiver, "/cli").count(event_id) == 4)
+    assert await asyncio.to_thread(sotay_main, ["webhooks", "retry", delivery_id]) == 1  # not failed any more
+
+
 async def test_a_restart_loses_nothing(system, receiver):
     webhooks = system.runtimes["webhooks"]
     await webhooks.stop()

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 import httpx
 
 from services.webhooks.domain import SIGNATURE_HEADER, Mode, request_for, signature
-from sotay.kit.egress import AddressRefused, EgressPolicy, GuardedTransport, parse_networks
+from sotay.kit.egress import AddressRefused, EgressPolicy, GuardedTransport, parse_hosts, parse_networks
 
 CONNECTIONS = 64  # to all endpoints together, per replica
 
 
 def policy_from_settings(settings) -> EgressPolicy:
-    return EgressPolicy(trusted=parse_networks(settings.webhook_allow_networks))
+    return EgressPolicy(hosts=parse_hosts(settings.webhook_hosts),
+                        trusted=parse_networks(settings.webhook_allow_networks))
 
 
 def url_refusal(url: str, policy: EgressPolicy) -> str | None:
@@ -30,7 +31,8 @@ def url_refusal(url: str, policy: EgressPolicy) -> str | None:
     try:
         parsed = policy.check_url(url)
     except AddressRefused as exc:
-        return str(exc).replace("only http and https feeds", "must be an https address")
+        return (str(exc).replace("only http and https feeds", "must be an https address")
+                .replace("allowed feed hosts (SOTAY_FEED_HOSTS)", "allowed webhook hosts (SOTAY_WEBHOOK_HOSTS)"))
     if parsed.scheme != "https" and not policy.trusts(parsed.host):
         return "must be an https address"
     if parsed.userinfo:
@@ -38,6 +40,18 @@ def url_refusal(url: str, policy: EgressPolicy) -> str | None:
     if parsed.fragment:
         return "must not have a fragment (#…)"
     return None
+
+
+async def url_refusal_now(url: str, policy: EgressPolicy) -> str | None:
+    """url_refusal, and the addresses its host resolves to now (when it resolves: one that does
+    not may still be a good endpoint tomorrow; every connection is checked anyway)."""
+    refusal = url_refusal(url, policy)
+    if refusal is None:
+        try:
+            await policy.check_before_saving(url)
+        except AddressRefused as exc:
+            return str(exc)
+    return refusal
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.webhooks.adapters import store
-from services.webhooks.adapters.sender import url_refusal
+from services.webhooks.adapters.sender import url_refusal_now
 from services.webhooks.domain import COMMITTEE_CODE, MODES, new_secret
 from sotay.kit.auth import Principal
 from sotay.kit.egress import EgressPolicy
@@ -37,7 +37,7 @@ async def add(engine: AsyncEngine, kek: bytes, policy: EgressPolicy, *, actor: s
     problems = []
     if not COMMITTEE_CODE.match(committee or ""):
         problems.append(("committee", "must be a committee code (lowercase letters, digits, dashes) or city"))
-    refusal = url_refusal(url, policy)
+    refusal = await url_refusal_now(url, policy) if isinstance(url, str) else "is not a URL"
     if refusal is not None:
         problems.append(("url", refusal))
     if mode not in MODES:
