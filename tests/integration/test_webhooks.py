@@ -18,6 +18,7 @@ from sqlalchemy import text
 import services.members
 import services.webhooks
 from services.webhooks.domain import verify
+from services.webhooks.entrypoints import models
 from sotay.kit import dlq
 from sotay.kit.service import ServiceRuntime
 from tests.support.system import create_org_tree, eventually, make_settings, running_system
@@ -90,9 +91,20 @@ async def test_events_arrive_signed_verifiable_and_as_published(system, receiver
     assert not verify(system.endpoints["tay-ho"]["secret"], got.headers["sotay-signature"], got.body, now=time.time())
     # Byte for byte what the stream holds (nothing opened, nothing re-encoded).
     js = system.runtimes["webhooks"].context.js
-    row = (await system.client.get("/api/webhooks/v1/deliveries", headers=system.auth("city_admin"),
-                                   params={"endpoint": system.endpoints["ba-dinh"]["id"]})).json()["items"]
-    (delivery,) = [d for d in row if d["event_id"] == event_id]
+
+    async def delivered():  # recorded once the receiver's answer is in
+        rows = (await system.client.get("/api/webhooks/v1/deliveries", headers=system.auth("city_admin"),
+                                        params={"endpoint": system.endpoints["ba-dinh"]["id"],
+                                                "status": "delivered"})).json()["items"]
+        return [d for d in rows if d["event_id"] == event_id]
+    (delivery,) = await eventually(delivered)
+    # The answers are what the routes document (entrypoints/models.py).
+    admin = system.auth("city_admin")
+    models.Deliveries.model_validate((await system.client.get("/api/webhooks/v1/deliveries", headers=admin)).json())
+    models.Delivery.model_validate((await system.client.get(f"/api/webhooks/v1/deliveries/{delivery['id']}",
+                                                            headers=admin)).json())
+    models.Endpoints.model_validate((await system.client.get("/api/webhooks/v1/endpoints", headers=admin)).json())
+    models.NewEndpoint.model_validate(system.endpoints["ba-dinh"])
     stored = await js.get_msg(delivery["stream"], seq=delivery["stream_seq"])
     assert got.body == stored.data
     assert delivery["status"] == "delivered" and delivery["attempts"] == 1
