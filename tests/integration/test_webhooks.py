@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import orjson
 import pytest
@@ -151,6 +152,22 @@ async def test_a_committee_gets_its_own_events_only_and_a_slow_one_holds_up_no_o
         assert delivery.json()["subject"].endswith(".ba-dinh")
         stored = await js.get_msg(delivery.json()["stream"], seq=delivery.json()["stream_seq"])
         assert stored.subject.endswith(".ba-dinh") and stored.data == r.body
+
+
+async def test_a_stream_goes_in_stream_order_even_when_queued_out_of_order(system, receiver):
+    """Two replicas applying batches of one stream side by side may commit the later batch first."""
+    ordered = await add_endpoint(system, "tay-ho", receiver.base_url + "/order")
+    later, earlier = str(uuid.uuid4()), str(uuid.uuid4())
+    async with system.runtimes["webhooks"].context.engine.begin() as db:
+        for event_id, seq in ((later, 900_002), (earlier, 900_001)):  # the later one queued first
+            body = orjson.dumps({"specversion": "1.0", "id": event_id, "source": "sotay/members",
+                                 "type": "sotay.members.OrgUnitUpdated.v1", "data": {}})
+            await db.execute(text(
+                "INSERT INTO deliveries (endpoint_id, event_id, event_type, subject, stream, stream_seq, body) "
+                "VALUES (:e, :i, 'sotay.members.OrgUnitUpdated.v1', 'sotay.members.org_unit_updated.tay-ho', "
+                "'SOTAY_MEMBERS', :s, :b)"), {"e": ordered["id"], "i": event_id, "s": seq, "b": body})
+    await eventually(lambda: len(receiver.at("/order")) >= 2)
+    assert ids_at(receiver, "/order")[:2] == [earlier, later]
 
 
 async def test_a_receiver_failing_once_gets_the_event_on_the_retry(system, receiver):

@@ -85,10 +85,14 @@ async def fan_out(db: AsyncConnection, *, committee: str, event_id: str, event_t
 
 
 async def head(db: AsyncConnection, endpoint_id: uuid.UUID) -> dict[str, Any] | None:
-    """The endpoint's next delivery: its oldest pending one (stream order)."""
+    """The endpoint's next delivery: of the first pending event of each stream (by stream
+    sequence: replicas queueing batches of one stream side by side may commit them out of
+    order), the one queued first."""
     row = (await db.execute(text(
         "SELECT id, event_id, event_type, subject, stream, stream_seq, body, traceparent, attempts, next_attempt_at, "
-        "now() AS now FROM deliveries WHERE endpoint_id = :e AND status = 'pending' ORDER BY id LIMIT 1"),
+        "now() AS now FROM deliveries WHERE endpoint_id = :e AND status = 'pending' "
+        "AND (stream, stream_seq) IN (SELECT stream, min(stream_seq) FROM deliveries "
+        "WHERE endpoint_id = :e AND status = 'pending' GROUP BY stream) ORDER BY id LIMIT 1"),
         {"e": endpoint_id})).mappings().first()
     return dict(row) if row else None
 

@@ -1,6 +1,7 @@
 """Sending deliveries: one replica at a time (the leader, sotay/kit/leader.py) runs one worker
-per enabled endpoint. A worker sends its endpoint's oldest pending delivery, one at a time (so
-an endpoint gets its events in the order they were queued, which is stream order), and:
+per enabled endpoint. A worker sends its endpoint's next pending delivery, one at a time (so
+an endpoint gets each stream's events in stream order, the two streams interleaved as they
+were queued; store.head), and:
 
 - on a 2xx answer marks it delivered and forgets the event's bytes;
 - otherwise (another status, a timeout, a refused address, a redirect) counts the try and waits

@@ -46,6 +46,6 @@ CREATE TABLE deliveries (
     failed_at        timestamptz,
     UNIQUE (endpoint_id, event_id)
 );
--- The head of each endpoint's queue, and the operator's lists by status.
-CREATE INDEX deliveries_pending ON deliveries (endpoint_id, id) WHERE status = 'pending';
+-- The head of each endpoint's queue per stream, and the operator's lists by status.
+CREATE INDEX deliveries_pending ON deliveries (endpoint_id, stream, stream_seq) WHERE status = 'pending';
 CREATE INDEX deliveries_status ON deliveries (status, id);
