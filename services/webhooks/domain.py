@@ -19,6 +19,8 @@ from typing import Any, Literal
 import orjson
 
 SIGNATURE_HEADER = "Sotay-Signature"
+# The streams whose events are sent (members' and content's), each in its own order.
+STREAMS = ("SOTAY_MEMBERS", "SOTAY_CONTENT")
 Mode = Literal["structured", "binary"]
 MODES = ("structured", "binary")
 STRUCTURED_TYPE = "application/cloudevents+json; charset=utf-8"

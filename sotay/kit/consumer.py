@@ -49,9 +49,10 @@ DLQ_HEADERS = ("Sotay-Dlq-Reason", "Sotay-Dlq-Consumer", "Sotay-Dlq-Subject", "S
                "Sotay-Dlq-Deliveries")
 
 
-# The message whose handler is running (its subject, headers and bytes as published), for a
-# handler that needs more than the decoded envelope: the webhook bridge forwards the bytes.
-current_message: contextvars.ContextVar[Msg | None] = contextvars.ContextVar("current_message", default=None)
+# The messages whose handler is running, by event id (their subject, headers and bytes as
+# published), for a handler that needs more than the decoded envelopes: the webhook bridge
+# forwards the bytes. A batch handler finds its whole batch's there.
+current_messages: contextvars.ContextVar[dict[str, Msg]] = contextvars.ContextVar("current_messages", default={})
 
 
 class PermanentError(Exception):
@@ -324,7 +325,11 @@ class ConsumerRunner:
                 if envelope is not None:
                     verdicts[index] = ("applied", "") if first[index] else ("duplicate", "")
             if self.consumer.batch_handler is not None:
-                await self._apply_as_batch(conn, [e for e, f in zip(envelopes, first, strict=True) if f])
+                token = current_messages.set({e["id"]: m for e, m in zip(envelopes, messages, strict=True) if e})
+                try:
+                    await self._apply_as_batch(conn, [e for e, f in zip(envelopes, first, strict=True) if f])
+                finally:
+                    current_messages.reset(token)
                 return verdicts
             for index, (msg, envelope) in enumerate(zip(messages, envelopes, strict=True)):
                 if not first[index]:
@@ -366,11 +371,11 @@ class ConsumerRunner:
             attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.consumer.name,
                         "messaging.message.id": envelope["id"]},
         ):
-            token = current_message.set(msg)
+            token = current_messages.set({envelope["id"]: msg})
             try:
                 await self.consumer.handlers[envelope["type"]](conn, envelope)
             finally:
-                current_message.reset(token)
+                current_messages.reset(token)
 
     async def _apply_one(self, conn: AsyncConnection, msg: Msg) -> tuple[str, str]:
         try:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.webhooks.domain import STREAMS
 from sotay.kit.db import Where
 
 # What the operator sees of an endpoint: never its secret.
@@ -72,15 +73,25 @@ async def enabled_endpoints(db: AsyncConnection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows.mappings()]
 
 
-async def fan_out(db: AsyncConnection, *, committee: str, event_id: str, event_type: str, subject: str,
-                  stream: str, stream_seq: int, body: bytes, traceparent: str | None) -> int:
-    """A delivery of this event to every enabled endpoint of its committee (once each)."""
+async def committees_with_endpoints(db: AsyncConnection) -> set[str]:
+    return set((await db.execute(text("SELECT DISTINCT committee FROM endpoints WHERE enabled"))).scalars())
+
+
+async def fan_out(db: AsyncConnection, events: list[dict[str, Any]]) -> int:
+    """A delivery of each event (committee, event_id, event_type, subject, stream, stream_seq,
+    body, traceparent) to every enabled endpoint of its committee, once each, queued in stream order."""
+    if not events:
+        return 0
+    columns = ("committee", "event_id", "event_type", "subject", "stream", "stream_seq", "body", "traceparent")
     result = await db.execute(text(
         "INSERT INTO deliveries (endpoint_id, event_id, event_type, subject, stream, stream_seq, body, traceparent) "
-        "SELECT id, :event_id, :event_type, :subject, :stream, :seq, :body, :traceparent FROM endpoints "
-        "WHERE committee = :committee AND enabled ON CONFLICT (endpoint_id, event_id) DO NOTHING"),
-        {"committee": committee, "event_id": event_id, "event_type": event_type, "subject": subject,
-         "stream": stream, "seq": stream_seq, "body": body, "traceparent": traceparent})
+        "SELECT e.id, b.event_id, b.event_type, b.subject, b.stream, b.stream_seq, b.body, b.traceparent "
+        "FROM unnest(CAST(:committee AS text[]), CAST(:event_id AS uuid[]), CAST(:event_type AS text[]), "
+        "CAST(:subject AS text[]), CAST(:stream AS text[]), CAST(:stream_seq AS bigint[]), CAST(:body AS bytea[]), "
+        "CAST(:traceparent AS text[])) AS b(committee, event_id, event_type, subject, stream, stream_seq, body, "
+        "traceparent) JOIN endpoints e ON e.committee = b.committee AND e.enabled "
+        "ORDER BY b.stream_seq, e.id ON CONFLICT (endpoint_id, event_id) DO NOTHING"),
+        {c: [event[c] for event in events] for c in columns})
     return result.rowcount or 0
 
 
@@ -88,12 +99,13 @@ async def head(db: AsyncConnection, endpoint_id: uuid.UUID) -> dict[str, Any] | 
     """The endpoint's next delivery: of the first pending event of each stream (by stream
     sequence: replicas queueing batches of one stream side by side may commit them out of
     order), the one queued first."""
+    # Two probes of the index deliveries_pending, however long the queue.
     row = (await db.execute(text(
-        "SELECT id, event_id, event_type, subject, stream, stream_seq, body, traceparent, attempts, next_attempt_at, "
-        "now() AS now FROM deliveries WHERE endpoint_id = :e AND status = 'pending' "
-        "AND (stream, stream_seq) IN (SELECT stream, min(stream_seq) FROM deliveries "
-        "WHERE endpoint_id = :e AND status = 'pending' GROUP BY stream) ORDER BY id LIMIT 1"),
-        {"e": endpoint_id})).mappings().first()
+        "SELECT d.*, now() AS now FROM unnest(CAST(:streams AS text[])) AS s(stream) CROSS JOIN LATERAL ("
+        "SELECT id, event_id, event_type, subject, stream, stream_seq, body, traceparent, attempts, next_attempt_at "
+        "FROM deliveries WHERE endpoint_id = :e AND status = 'pending' AND stream = s.stream "
+        "ORDER BY stream_seq LIMIT 1) d ORDER BY d.id LIMIT 1"),
+        {"e": endpoint_id, "streams": list(STREAMS)})).mappings().first()
     return dict(row) if row else None
 
 
