@@ -5,7 +5,7 @@
 --                    connects as it. It may create schemas in this database, nothing more
 --                    (not a superuser, no CREATEDB, no CREATEROLE).
 --   sotay_<service>  what `sotay serve <service>` connects as (members, identity, content,
---                    metrics): USAGE on its own schema, SELECT, INSERT, UPDATE and DELETE on
+--                    metrics, webhooks): USAGE on its own schema, SELECT, INSERT, UPDATE and DELETE on
 --                    its tables, its sequences; nothing on the other schemas, and it may
 --                    create nothing. Tables later migrations create are granted to it as
 --                    well (ALTER DEFAULT PRIVILEGES). Its audit tables it may only read and
@@ -16,11 +16,11 @@
 --
 --   psql -v ON_ERROR_STOP=1 -d sotay -f deploy/postgres/roles.sql \
 --        -v owner_password=… -v members_password=… -v identity_password=… \
---        -v content_password=… -v metrics_password=…
+--        -v content_password=… -v metrics_password=… -v webhooks_password=…
 --
 -- A password not given with -v is read from the environment (psql 15 or later):
 -- PG_OWNER_PASSWORD, PG_MEMBERS_PASSWORD, PG_IDENTITY_PASSWORD, PG_CONTENT_PASSWORD,
--- PG_METRICS_PASSWORD. That is how the postgres container of docker-compose.yml runs it
+-- PG_METRICS_PASSWORD, PG_WEBHOOKS_PASSWORD. That is how the postgres container of docker-compose.yml runs it
 -- from /docker-entrypoint-initdb.d/ when it creates its database. -v role_prefix=x names
 -- the roles x_owner, x_members, … (default sotay).
 --
@@ -77,6 +77,14 @@
 \else
   \set metrics_password ''
 \endif
+\if :{?webhooks_password}
+\else
+  \getenv webhooks_password PG_WEBHOOKS_PASSWORD
+\endif
+\if :{?webhooks_password}
+\else
+  \set webhooks_password ''
+\endif
 
 BEGIN;
 
@@ -86,7 +94,8 @@ INSERT INTO services VALUES
     ('members', :'members_password'),
     ('identity', :'identity_password'),
     ('content', :'content_password'),
-    ('metrics', :'metrics_password');
+    ('metrics', :'metrics_password'),
+    ('webhooks', :'webhooks_password');
 CREATE TEMPORARY TABLE settings (prefix text, owner text, owner_password text) ON COMMIT DROP;
 INSERT INTO settings VALUES (:'role_prefix', :'role_prefix' || '_owner', :'owner_password');
 
@@ -162,7 +171,7 @@ SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT USAGE, SE
 -- rows and may not update, delete or truncate them. Taken back here from the tables that exist
 -- (this script runs again after `sotay migrate`); a table a later migration creates gets the
 -- default privileges above, and that migration takes them back itself (members' 002_audit.sql).
--- content and metrics keep no audit trail.
+-- content, metrics and webhooks keep no audit trail.
 CREATE TEMPORARY TABLE audit_tables (service text, name text) ON COMMIT DROP;
 INSERT INTO audit_tables VALUES
     ('members', 'record_reads'),
@@ -175,4 +184,4 @@ WHERE to_regclass(format('%I.%I', a.service, a.name)) IS NOT NULL
 \gexec
 
 COMMIT;
-\echo 'roles.sql: the owner role and the roles of members, identity, content and metrics are set up'
+\echo 'roles.sql: the owner role and the roles of members, identity, content, metrics and webhooks are set up'

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -48,6 +49,12 @@ BatchHandler = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]
 
 DLQ_HEADERS = ("Sotay-Dlq-Reason", "Sotay-Dlq-Consumer", "Sotay-Dlq-Subject", "Sotay-Dlq-Stream-Seq",
                "Sotay-Dlq-Deliveries")
+
+
+# The messages whose handler is running, by event id (their subject, headers and bytes as
+# published), for a handler that needs more than the decoded envelopes: the webhook bridge
+# forwards the bytes. A batch handler finds its whole batch's there.
+current_messages: contextvars.ContextVar[dict[str, Msg]] = contextvars.ContextVar("current_messages", default={})
 
 
 class PermanentError(Exception):
@@ -328,7 +335,11 @@ class ConsumerRunner:
                 if envelope is not None:
                     verdicts[index] = ("applied", "") if first[index] else ("duplicate", "")
             if self.consumer.batch_handler is not None:
-                await self._apply_as_batch(conn, [e for e, f in zip(envelopes, first, strict=True) if f])
+                token = current_messages.set({e["id"]: m for e, m in zip(envelopes, messages, strict=True) if e})
+                try:
+                    await self._apply_as_batch(conn, [e for e, f in zip(envelopes, first, strict=True) if f])
+                finally:
+                    current_messages.reset(token)
                 return verdicts
             for index, (msg, envelope) in enumerate(zip(messages, envelopes, strict=True)):
                 if not first[index]:
@@ -370,7 +381,11 @@ class ConsumerRunner:
             attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.consumer.name,
                         "messaging.message.id": envelope["id"]},
         ):
-            await self.consumer.handlers[envelope["type"]](conn, envelope)
+            token = current_messages.set({envelope["id"]: msg})
+            try:
+                await self.consumer.handlers[envelope["type"]](conn, envelope)
+            finally:
+                current_messages.reset(token)
 
     async def _apply_one(self, conn: AsyncConnection, msg: Msg) -> tuple[str, str]:
         try:

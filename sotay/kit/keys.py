@@ -16,6 +16,7 @@ Who holds what (deploy/README.md, "Security"):
 | members key-encryption key | `SOTAY_MEMBERS_KEK` | members: it wraps the data keys its citizen IDs, phones and dates of birth are sealed with |
 | event key-encryption key | `SOTAY_EVENTS_KEK` | members, identity, content: it wraps the per-member keys member events' personal part is sealed with (sotay/kit/member_keys.py) |
 | Web Push (VAPID) key | `SOTAY_VAPID_PRIVATE_KEY` | content: it signs what it sends to push services |
+| webhooks key-encryption key | `SOTAY_WEBHOOKS_KEK` | webhooks: it seals each endpoint's signing secret at rest |
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ def members_kek(settings: Settings) -> bytes:
 def events_kek(settings: Settings) -> bytes:
     """The key that wraps each member's event key (sotay_member_keys, sotay/kit/member_keys.py)."""
     return _aes_key(settings, settings.events_kek, "SOTAY_EVENTS_KEK", "events-kek.key", "event key-encryption key")
+
+
+def webhooks_kek(settings: Settings) -> bytes:
+    """The key that seals each webhook endpoint's signing secret at rest (services/webhooks)."""
+    return _aes_key(settings, settings.webhooks_kek, "SOTAY_WEBHOOKS_KEK", "webhooks-kek.key",
+                    "webhooks key-encryption key")
 
 
 def members_kek_previous(settings: Settings) -> bytes | None:

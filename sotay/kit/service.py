@@ -272,6 +272,11 @@ class ServiceRuntime:
     def name(self) -> str:
         return self.definition.name
 
+    @property
+    def publishes(self) -> bool:
+        """Whether the service publishes events (has a stream and an outbox relay)."""
+        return any(True for _ in self.definition.catalogue)
+
     async def migrate(self) -> list[str]:
         applied = await migrate(self.context.engine, self.name, self.definition.migrations)
         if applied:
@@ -300,7 +305,8 @@ class ServiceRuntime:
     async def check_nats_set_up(self, js: JetStreamContext) -> None:
         """Raise NotSetUp unless the service's stream and its durable consumers exist."""
         own = stream_for_service(self.name)
-        checks = [(f"stream {own}", lambda: js.stream_info(own))]
+        # A service that publishes no events (the webhook bridge) has no stream of its own.
+        checks = [(f"stream {own}", lambda: js.stream_info(own))] if self.publishes else []
         checks += [(f"consumer {c.name} on stream {c.stream}",
                     lambda c=c: js.consumer_info(c.stream, c.name)) for c in self.consumers]
         for what, check in checks:
@@ -360,8 +366,9 @@ class ServiceRuntime:
         for bucket, key, apply in ((JWKS_BUCKET, JWKS_KEY, self._trust_keys), (REVOKED_BUCKET, ">", self._end_sessions)):
             self._tasks.append(asyncio.create_task(self._watch_bucket(js, bucket, key, apply),
                                                    name=f"{self.name}-{bucket}"))
-        self.relay = OutboxRelay(self.database_url, self.name, js, nc)
-        self.start_relay()
+        if self.publishes:
+            self.relay = OutboxRelay(self.database_url, self.name, js, nc)
+            self.start_relay()
         for consumer, config in self.consumer_configs():
             if setup:
                 await patiently(f"consumer {consumer.name}", lambda c=consumer, k=config: ensure_consumer(js, c, k))
@@ -484,7 +491,8 @@ class ServiceRuntime:
             await nc.close()
 
     async def stop_relay(self) -> None:
-        await stop_tasks([self.relay_task], self.name)
+        if self.relay_task is not None:
+            await stop_tasks([self.relay_task], self.name)
 
     async def stop(self) -> None:
         log.info("%s: stopping", self.name)
@@ -505,7 +513,7 @@ class ServiceRuntime:
     async def readiness(self) -> dict[str, bool]:
         checks = {"nats": bool(self.context.nc and self.context.nc.is_connected),
                   "consumers": all(r.bound for r in self.runners),
-                  "relay": self.relay_task is not None and not self.relay_task.done()}
+                  "relay": not self.publishes or (self.relay_task is not None and not self.relay_task.done())}
         try:
             async with self.context.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)

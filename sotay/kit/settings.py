@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     identity_database_url: str | None = None
     content_database_url: str | None = None
     metrics_database_url: str | None = None
+    webhooks_database_url: str | None = None
 
     data_dir: Path = Path(".sotay")
     http_host: str = "127.0.0.1"
@@ -144,6 +145,22 @@ class Settings(BaseSettings):
     push_hosts: str = ("fcm.googleapis.com,updates.push.services.mozilla.com,*.push.services.mozilla.com,"
                        "*.push.apple.com,*.notify.windows.com")
     push_allow_networks: str = ""
+    # The webhook bridge (services/webhooks, docs/webhooks.md). SOTAY_WEBHOOKS_KEK: the key-encryption
+    # key that seals each endpoint's signing secret at rest (base64url of 32 bytes). Endpoints are
+    # https on public addresses only (the egress guard, sotay/kit/egress.py); SOTAY_WEBHOOK_ALLOW_NETWORKS:
+    # networks trusted all the same, where plain http to an address in them is allowed too (a receiver
+    # on loopback in tests and development). A delivery is tried at most SOTAY_WEBHOOK_MAX_ATTEMPTS
+    # times, waiting between tries SOTAY_WEBHOOK_RETRY_BASE_S doubling up to SOTAY_WEBHOOK_RETRY_MAX_S
+    # (each wait drawn between half and all of that: jitter), SOTAY_WEBHOOK_TIMEOUT_S a try.
+    # SOTAY_WEBHOOK_HOSTS: host names endpoints may name ("*.x" for subdomains; empty: any public host).
+    webhooks_kek: str | None = None
+    webhook_hosts: str = ""
+    webhook_allow_networks: str = ""
+    webhook_max_attempts: int = Field(12, ge=1)
+    webhook_retry_base_s: float = Field(10.0, gt=0)
+    webhook_retry_max_s: float = Field(3600.0, gt=0)
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_poll_s: float = Field(0.5, gt=0)
     # A cell's members are reminded of its meeting this many hours before it starts.
     meeting_reminder_hours: int = 24
 
@@ -164,7 +181,7 @@ class Settings(BaseSettings):
     retention_interval_hours: float = Field(24.0, gt=0)
     retention_batch: int = Field(500, ge=1)
 
-    @field_validator("feed_allow_networks", "push_allow_networks")
+    @field_validator("feed_allow_networks", "push_allow_networks", "webhook_allow_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
         for item in (i.strip() for i in value.split(",")):

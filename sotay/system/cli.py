@@ -115,6 +115,29 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", type=Path, default=Path("."), help="the folder to write to (default: this one)")
     report.add_argument("--lang", choices=["vi", "en"], default="vi", help="Vietnamese (default) or English")
 
+    webhooks = sub.add_parser("webhooks", help="the endpoints outside systems receive their committee's events at "
+                                               "(docs/webhooks.md), and the deliveries to them")
+    webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    webhooks_add = webhooks_sub.add_parser("add", help="set up an endpoint; prints its signing secret, this once only")
+    webhooks_add.add_argument("--committee", required=True, help="the committee code (or city) whose events it gets")
+    webhooks_add.add_argument("--url", required=True, help="https on a public address")
+    webhooks_add.add_argument("--mode", choices=["structured", "binary"], default="structured",
+                              help="CloudEvents HTTP content mode (default structured)")
+    webhooks_add.add_argument("--description", default="")
+    webhooks_sub.add_parser("list", help="the endpoints, with their pending and failed deliveries")
+    webhooks_status = webhooks_sub.add_parser("status", help="deliveries, newest first")
+    webhooks_status.add_argument("--status", choices=["pending", "delivered", "failed"])
+    webhooks_status.add_argument("--endpoint", help="one endpoint's (its id)")
+    webhooks_status.add_argument("--committee")
+    webhooks_status.add_argument("--limit", type=int, default=50)
+    webhooks_retry = webhooks_sub.add_parser("retry", help="send failed deliveries again")
+    webhooks_retry.add_argument("ids", type=int, nargs="*", help="delivery ids")
+    webhooks_retry.add_argument("--failed", action="store_true", help="every failed delivery (of --endpoint)")
+    webhooks_retry.add_argument("--endpoint", help="with --failed: one endpoint's (its id)")
+    for action in ("enable", "disable"):
+        toggle = webhooks_sub.add_parser(action, help=f"{action} an endpoint")
+        toggle.add_argument("endpoint", help="its id")
+
     sub.add_parser("vapid-key", help="print a new Web Push (VAPID) key for SOTAY_VAPID_PRIVATE_KEY, and its public "
                                      "half (content hands that to browsers)")
 
@@ -749,11 +772,84 @@ def _estimate_rows(data: bytes, filename: str) -> int | None:
     return max(data.count(b"\n") - 1, 1)
 
 
+def cmd_webhooks(args, settings: Settings) -> int:
+    """The webhook bridge's endpoints and deliveries, straight on its database (the running
+    service picks up what changes within a second)."""
+    import uuid
+
+    from services.webhooks.adapters.sender import policy_from_settings
+    from services.webhooks.handlers import endpoints as hooks
+    from sotay.kit.http import Problem
+    from sotay.kit.keys import webhooks_kek
+
+    if args.webhooks_command == "retry" and bool(args.ids) == bool(args.failed):
+        print("sotay webhooks retry: give delivery ids or --failed (one of them)", file=sys.stderr)
+        return 2
+
+    def endpoint_id(value: str | None) -> uuid.UUID | None:
+        return uuid.UUID(value) if value else None
+
+    async def run() -> int:
+        async with offline_service("webhooks", settings) as ctx:
+            command = args.webhooks_command
+            if command == "add":
+                made = await hooks.add(ctx.engine, webhooks_kek(settings), policy_from_settings(settings),
+                                       actor="cli", committee=args.committee, url=args.url, mode=args.mode,
+                                       description=args.description)
+                print(f"endpoint {made['id']} for {made['committee']}: {made['url']} ({made['mode']})")
+                print(f"signing secret (shown this once; give it to the receiving system): {made['secret']}")
+                return 0
+            if command == "list":
+                rows = await hooks.list_endpoints(ctx.engine)
+                lines = [("id", "committee", "on", "mode", "pending", "failed", "last delivered", "url")]
+                lines += [(e["id"], e["committee"], "yes" if e["enabled"] else "no", e["mode"], str(e["pending"]),
+                           str(e["failed"]), (e["last_delivered_at"] or "")[:19], e["url"]) for e in rows]
+                print(_table(lines) if rows else "no endpoints")
+                return 0
+            if command == "status":
+                rows = await hooks.list_deliveries(ctx.engine, status=args.status, endpoint_id=endpoint_id(args.endpoint),
+                                                   committee=args.committee, limit=args.limit)
+                lines = [("id", "endpoint", "committee", "status", "tries", "last answer", "event type", "error")]
+                lines += [(str(d["id"]), d["endpoint_id"][:8], d["committee"], d["status"], str(d["attempts"]),
+                           str(d["last_status_code"] or ""), d["event_type"], d["last_error"] or "") for d in rows]
+                print(_table(lines) if rows else "no deliveries")
+                return 0
+            if command == "retry":
+                if args.failed:
+                    retried = await hooks.retry_failed(ctx.engine, endpoint_id(args.endpoint))
+                else:
+                    retried = await hooks.retry(ctx.engine, args.ids)
+                    for skipped in sorted(set(args.ids) - set(retried)):
+                        print(f"delivery {skipped} is not a failed delivery: left as it is", file=sys.stderr)
+                print(f"{len(retried)} deliveries to send again" + (f": {', '.join(map(str, retried))}" if retried else ""))
+                return 0 if retried or args.failed else 1
+            made = await hooks.set_enabled(ctx.engine, uuid.UUID(args.endpoint), command == "enable")
+            print(f"endpoint {made['id']} ({made['committee']}): {'enabled' if made['enabled'] else 'disabled'}")
+            return 0
+
+    try:
+        return asyncio.run(run())
+    except Problem as problem:
+        reasons = "; ".join(f"{e['field']} {e['reason']}" for e in problem.errors or [])
+        print(f"sotay webhooks: {problem.detail or problem.title}" + (f" ({reasons})" if reasons else ""),
+              file=sys.stderr)
+        return 2
+    except ValueError as exc:  # an id that is not one
+        print(f"sotay webhooks: {exc}", file=sys.stderr)
+        return 2
+
+
+def _table(lines: list[tuple[str, ...]]) -> str:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1]
+                     for line in lines)
+
+
 COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_import, "demo": cmd_demo,
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
             "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key, "privacy": cmd_privacy,
             "retention": cmd_retention, "members": cmd_members, "status": cmd_status, "backup": cmd_backup,
-            "restore": cmd_restore, "outbox": cmd_outbox}
+            "restore": cmd_restore, "outbox": cmd_outbox, "webhooks": cmd_webhooks}
 
 if __name__ == "__main__":
     sys.exit(main())

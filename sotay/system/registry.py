@@ -4,7 +4,7 @@ from importlib import import_module
 
 from sotay.kit.service import ServiceDefinition
 
-SERVICES = ("members", "identity", "content", "metrics")
+SERVICES = ("members", "identity", "content", "metrics", "webhooks")
 
 
 def load(name: str) -> ServiceDefinition:

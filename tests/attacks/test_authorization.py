@@ -31,7 +31,7 @@ from tests.support.system import CONSENT
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ("members", "identity", "content", "metrics")
+SERVICES = ("members", "identity", "content", "metrics", "webhooks")
 # Open to anyone: the org tree, registering (and the privacy notice it agrees to), a registrant's own status,
 # signing in, the public keys. (The rollout gauges are the scraper's: tests/integration/test_observability.py.)
 PUBLIC = {
@@ -132,6 +132,10 @@ def ba_dinh_bodies(world) -> dict[str, object]:
                                        "audience": ["ba-dinh"]},
         "PUT /api/metrics/v1/plan/waves/{number}": {"name": "Đợt lạ", "starts_on": "2023-01-01", "target_pct": 50,
                                                      "deadline": "2023-06-30"},
+        "POST /api/webhooks/v1/endpoints": {"committee": "ba-dinh", "url": "https://hooks.example.invalid/ba-dinh",
+                                            "mode": "structured", "description": "Hệ thống văn bản"},
+        "PUT /api/webhooks/v1/endpoints/{endpoint_id}/enabled": {"enabled": False},
+        "POST /api/webhooks/v1/deliveries/retry": {},
         "POST /api/metrics/v1/training": {"unit": "ba-dinh", "held_on": "2023-01-10", "topic": "Tập huấn",
                                           "people": 5},
     }
@@ -146,7 +150,8 @@ def ba_dinh_path_values(world) -> dict[str, str]:
             "account_id": ids["account_giang"], "document_id": ids["document_ba-dinh"],
             "import_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "number": "1", "fmt": "csv",
             "registration_id": ids["registration_an"], "subscription_id": ids["push_ba-dinh"],
-            "alert_id": str(uuid.uuid4()), "topic_id": ids["study_ba-dinh"], "year": ids["review_year"]}
+            "alert_id": str(uuid.uuid4()), "topic_id": ids["study_ba-dinh"], "year": ids["review_year"],
+            "endpoint_id": str(uuid.uuid4()), "delivery_id": "1"}
 
 
 BA_DINH_QUERY = {"unit": "ba-dinh", "cell": "bd-g1-c1", "parent": "bd-g1"}

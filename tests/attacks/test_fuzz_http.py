@@ -14,6 +14,7 @@ derandomized (hypothesis's fixed seed), no example database."""
 from __future__ import annotations
 
 import json
+import uuid
 from urllib.parse import quote
 
 import httpx
@@ -34,7 +35,7 @@ from tests.support.system import CONSENT
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ("members", "identity", "content", "metrics")
+SERVICES = ("members", "identity", "content", "metrics", "webhooks")
 EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 6}
 # An endless server-sent event stream: a plain request would wait on it forever
 # (tests/attacks/test_authorization.py checks who may open it).
@@ -73,6 +74,8 @@ def known_path_values(world) -> dict[str, list[str]]:
         "number": ["1", "2"],
         "year": [ids["review_year"], "2000"],
         "fmt": ["csv", "xlsx"],
+        "endpoint_id": [str(uuid.uuid4())],
+        "delivery_id": ["1", "2"],
     }
 
 
@@ -243,6 +246,10 @@ def valid_bodies(world) -> dict[str, object]:
         "POST /api/content/v1/registrations/{registration_id}/push-subscriptions": a_device(),
         "PUT /api/metrics/v1/plan/waves/{number}": {"name": "Đợt thử", "starts_on": "2023-01-01", "target_pct": 50,
                                                      "deadline": "2023-06-30"},
+        "POST /api/webhooks/v1/endpoints": {"committee": "ba-dinh", "url": "https://hooks.example.invalid/ba-dinh",
+                                            "mode": "structured", "description": "Hệ thống văn bản"},
+        "PUT /api/webhooks/v1/endpoints/{endpoint_id}/enabled": {"enabled": False},
+        "POST /api/webhooks/v1/deliveries/retry": {},
         "POST /api/metrics/v1/training": {"unit": "ba-dinh", "held_on": "2023-01-10", "topic": "Tập huấn",
                                           "people": 5},
     }

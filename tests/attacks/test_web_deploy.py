@@ -40,7 +40,7 @@ pytestmark = pytest.mark.integration
 
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
        "frame-ancestors 'none'")
-SERVICES = ("members", "identity", "content", "metrics")
+SERVICES = ("members", "identity", "content", "metrics", "webhooks")
 
 
 def get(world, path: str, **kw) -> httpx.Response:
@@ -155,7 +155,7 @@ def test_the_asyncapi_page_loads_nothing_from_another_origin(world, service):
         assert not re.search(r"url\(\s*['\"]?(https?:|//)", css.text), "the stylesheet loads from elsewhere"
         assert_security_headers(css, url)
     events = get(world, f"/api/{service}/v1/events").json()
-    assert events
+    assert events or service == "webhooks"  # the webhook bridge publishes no events
     for event in events:
         assert event["type"] in page.text and event["subject"].split(".")[2] in page.text, event["type"]
 

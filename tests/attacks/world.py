@@ -32,6 +32,7 @@ import services.content
 import services.identity
 import services.members
 import services.metrics
+import services.webhooks
 from services.metrics.handlers.snapshots import PUBLISHED_EVERY_S
 from sotay.kit.clock import hanoi_day
 from sotay.kit.embedded import EmbeddedNats
@@ -309,9 +310,11 @@ def world_on(tmp_path_factory, postgres_server: str, **settings):
     bg.run(admin(f'CREATE DATABASE "{name}"'))
     database_url = f"{postgres_server.rpartition('/')[0]}/{name}"
     stack = contextlib.AsyncExitStack()
-    settings = make_settings(tmp_path_factory.mktemp("attack-data"), **settings)
+    # Webhook endpoints only at a host that never resolves: what the fuzzers set up sends nowhere.
+    settings = make_settings(tmp_path_factory.mktemp("attack-data"),
+                             **{"webhook_hosts": "hooks.example.invalid", **settings})
     definitions = [services.members.definition(), services.identity.definition(), services.content.definition(),
-                   services.metrics.definition()]
+                   services.metrics.definition(), services.webhooks.definition()]
 
     async def start() -> World:
         system = await stack.enter_async_context(running_system(definitions, settings, nats_url, database_url))

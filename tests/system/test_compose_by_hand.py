@@ -29,8 +29,13 @@ import yaml
 from sotay.kit.embedded import free_port
 from sotay.kit.service import connect_nats
 from sotay.kit.settings import Settings
+from sotay.system.registry import SERVICES
 from tests.support.compose import MAKE_ENV, interpolate, read_env_file
-from tests.system.test_least_privilege import create_roles, drop_roles, start_secured_nats
+from tests.system.test_least_privilege import (
+    create_roles,
+    drop_roles,
+    start_secured_nats,
+)
 from tests.system.test_sotay_up import stop, wait_ready
 
 pytestmark = pytest.mark.integration
@@ -94,7 +99,7 @@ async def test_migrate_then_serve_members_as_compose_runs_them(tmp_path, postgre
                                 args[1:sd] + args[sd + 2:])
     postgres = containers["postgres"]["environment"]
     roles = await create_roles(postgres_server, {who: interpolate(postgres[f"PG_{who.upper()}_PASSWORD"], dot_env)
-                                                 for who in ("owner", "members", "identity", "content", "metrics")})
+                                                 for who in ("owner", *SERVICES)})
     try:
         port = free_port()
         migrate = containers["migrate"]
@@ -188,7 +193,7 @@ async def test_the_cluster_profile_speaks_tls_and_migrate_makes_r3_streams_over_
         # migrate as deploy/README.md runs it for the cluster profile: tls:// URLs, the CA, three replicas.
         roles = await create_roles(postgres_server, {
             who: interpolate(containers["postgres"]["environment"][f"PG_{who.upper()}_PASSWORD"], dot_env)
-            for who in ("owner", "members", "identity", "content", "metrics")})
+            for who in ("owner", *SERVICES)})
         try:
             cluster = {**dot_env, "SOTAY_NATS_URL": ",".join(f"tls://localhost:{client_ports[n]}" for n in CLUSTER_NODES),
                        "SOTAY_NATS_TLS_CA": str(tls / "ca" / "ca.pem"), "SOTAY_STREAM_REPLICAS": "3"}

@@ -59,7 +59,8 @@ CONTAINERS: dict[str, dict] = COMPOSE["services"]
 # sotay container (the common environment); each private one to exactly these.
 PRIVATE_KEYS = {"SOTAY_KEY_ENCRYPTION_KEY": {"identity"}, "SOTAY_JWKS_ROOT_KEY": {"identity"},
                 "SOTAY_PII_HMAC_KEY": {"members", "identity"}, "SOTAY_VAPID_PRIVATE_KEY": {"content"},
-                "SOTAY_MEMBERS_KEK": {"members"}, "SOTAY_EVENTS_KEK": {"members", "identity", "content"}}
+                "SOTAY_MEMBERS_KEK": {"members"}, "SOTAY_EVENTS_KEK": {"members", "identity", "content"},
+                "SOTAY_WEBHOOKS_KEK": {"webhooks"}}
 PUBLIC_KEY = "SOTAY_JWKS_ROOT_PUBLIC_KEY"
 # Settings of keys-contract that identity's and the kit's code read from this issue on; until
 # Settings and docs/running.md's configuration table have them they are reported here, not failed.

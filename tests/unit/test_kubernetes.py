@@ -78,7 +78,8 @@ KEY_ENV = {"identity": {"key-encryption-key": "SOTAY_KEY_ENCRYPTION_KEY", "jwks-
            "members": {"pii-hmac-key": "SOTAY_PII_HMAC_KEY", "members-kek": "SOTAY_MEMBERS_KEK",
                        "events-kek": "SOTAY_EVENTS_KEK"} | METRICS_TOKEN,
            "content": {"vapid-private-key": "SOTAY_VAPID_PRIVATE_KEY", "events-kek": "SOTAY_EVENTS_KEK"} | METRICS_TOKEN,
-           "metrics": METRICS_TOKEN}
+           "metrics": METRICS_TOKEN,
+           "webhooks": {"webhooks-kek": "SOTAY_WEBHOOKS_KEK"} | METRICS_TOKEN}
 PUBLIC_KEY = "SOTAY_JWKS_ROOT_PUBLIC_KEY"
 # The CA of the NATS servers' certificates, for every sotay pod.
 NATS_CA_CONFIG_MAP = "nats-sotay-ca"
@@ -626,7 +627,9 @@ def test_sotay_pods_reach_only_nats_postgresql_and_dns(overlay):
         labels = pod_labels(obj)
         policies = policies_for(objects, labels, "Egress")
         ports = allowed_ports(policies, "Egress")
-        extra = {("TCP", 80), ("TCP", 443)} if labels["app.kubernetes.io/component"] == "content" else set()
+        # content reaches the feeds and push services, webhooks the endpoints: the internet only (below).
+        extra = {"content": {("TCP", 80), ("TCP", 443)}, "webhooks": {("TCP", 443)}}.get(
+            labels["app.kubernetes.io/component"], set())
         assert ports == {("TCP", 4222), ("TCP", 5432), ("UDP", 53), ("TCP", 53)} | extra, obj["metadata"]["name"]
         (nats_rule,) = [r for p in policies for r in p["spec"].get("egress", []) if {"port": 4222, "protocol": "TCP"}
                         in r["ports"]]
@@ -649,9 +652,10 @@ NOT_THE_INTERNET = [ipaddress.ip_network(n) for n in (
 
 
 @overlays
-def test_content_fetches_feeds_from_the_internet_only(overlay):
+@pytest.mark.parametrize("service", ["content", "webhooks"])
+def test_content_and_webhooks_reach_the_internet_only(overlay, service):
     objects = RENDERED[overlay]
-    policies = policies_for(objects, pod_labels(deployment(objects, "content")), "Egress")
+    policies = policies_for(objects, pod_labels(deployment(objects, service)), "Egress")
     web = [r for p in policies for r in p["spec"].get("egress", [])
            if {port["port"] for port in r["ports"]} & {80, 443}]
     assert web, "content reaches the feeds' web servers"
@@ -663,7 +667,7 @@ def test_content_fetches_feeds_from_the_internet_only(overlay):
             excepted = [ipaddress.ip_network(e) for e in peer["ipBlock"].get("except", [])]
             for inward in (n for n in NOT_THE_INTERNET if n.version == block.version and n.overlaps(block)):
                 assert any(inward.subnet_of(e) for e in excepted if e.version == inward.version), \
-                    f"{overlay}: content may reach {inward} on the web ports (except it from {block})"
+                    f"{overlay}: {service} may reach {inward} on the web ports (except it from {block})"
 
 
 # --- the ingress ------------------------------------------------------------------------

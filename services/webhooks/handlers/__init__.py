@@ -1,0 +1,2 @@
+"""Webhooks' use cases: fanning events out to endpoints (fanout.py), the operator's endpoints
+and deliveries (endpoints.py), and sending them (dispatcher.py)."""
