@@ -42,6 +42,7 @@ Sotay.words({
     not_a_member: "Chỉ đảng viên có trong hồ sơ của chi bộ mới làm bài kiểm tra.",
     attend: "Tôi sẽ tham dự", absent: "Tôi vắng mặt", answered_yes: "Đồng chí đã báo tham dự.",
     answered_no: "Đồng chí đã báo vắng mặt.", place: "Địa điểm", agenda: "Nội dung",
+    meeting_past: "Buổi sinh hoạt đã diễn ra.", meeting_started: "Buổi sinh hoạt đã bắt đầu.",
     absent_reason: "Lý do vắng mặt (chi bộ sẽ đọc được)", thematic_meeting: "Sinh hoạt chuyên đề",
     correction: "Đề nghị sửa thông tin", field_choice: "Thông tin cần sửa", value: "Thông tin đúng", note: "Ghi chú",
     request_sent: "Đề nghị đã được gửi tới chi bộ.", unit: "Chi bộ", unit_above: "Trực thuộc", card: "Số thẻ đảng viên",
@@ -165,6 +166,7 @@ Sotay.words({
     not_a_member: "Only members in their cell's registry take the quiz.",
     attend: "I will attend", absent: "I cannot attend", answered_yes: "You said you will attend.",
     answered_no: "You said you cannot attend.", place: "Place", agenda: "Agenda",
+    meeting_past: "This meeting has taken place.", meeting_started: "This meeting has started.",
     absent_reason: "Why you cannot come (your cell reads it)", thematic_meeting: "Thematic meeting",
     correction: "Ask for a correction", field_choice: "What is wrong", value: "What it should be", note: "Note",
     request_sent: "Your request was sent to your cell.", unit: "Cell", unit_above: "Part of", card: "Party card number",
@@ -505,10 +507,13 @@ function meetingCard(m) {
   const yes = el("button", { class: "attend", onclick: () => send(true, null, [yes, no]) }, t("attend"));
   const no = el("button", { class: "secondary absent", onclick: () => { why.hidden = false; reason.focus(); } },
     t("absent"));
+  // A meeting that has started is no longer answered (the service refuses it): it says so instead.
+  const started = new Date(m.starts_at) <= new Date();
   return el("article", { class: "meeting", "data-id": m.id },
     el("h3", {}, when(m.starts_at)), m.kind === "thematic" ? el("p", {}, el("strong", {}, t("thematic_meeting"))) : "",
     el("p", {}, `${t("place")}: ${m.place}`), m.agenda ? el("p", {}, `${t("agenda")}: ${m.agenda}`) : "",
-    el("div", { class: "actions" }, yes, no), why, answer);
+    ...(started ? [el("p", { class: "muted meeting-over" }, t(m.held_at ? "meeting_past" : "meeting_started"))]
+      : [el("div", { class: "actions" }, yes, no), why]), answer);
 }
 
 // --- study and self-testing (học tập nghị quyết) ----------------------------------------------------
