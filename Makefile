@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-fast chaos bench bench-web lock clean
+.PHONY: up test test-fast chaos bench bench-web screenshots lock clean
 
 $(BIN)/sotay: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: $(BIN)/sotay
 # signed-in member's repeat visit (a small demo of its own).
 bench-web: $(VENV)/.test-deps
 	$(BIN)/python -m tests.browser.bench_web
+
+# Every page as the person who uses it, at 390 and 1366 px, into docs/screenshots/ with its README (a small demo of
+# its own; `make screenshots URL=http://127.0.0.1:8000` for a running demo, with its SOTAY_DATA_DIR).
+screenshots: $(VENV)/.test-deps
+	$(BIN)/python -m tests.browser.gallery $(if $(URL),--url $(URL))
 
 # Regenerate the locks after changing dependencies in pyproject.toml.
 lock:

@@ -312,3 +312,23 @@ async def test_the_meetings_console_says_nothing_in_english(system, browser):
         await meeting.locator(".record-error:has-text('chưa bắt đầu')").wait_for()
         assert await english(page, "khong co tai lieu nay") == []
         await page.context.close()
+
+
+async def test_the_consoles_index_is_in_vietnamese_with_english_behind_the_switch(system, browser):
+    """/console/ names each console in Vietnamese only (it showed "Phê duyệt tài khoản — Account
+    approval"), each a 44 px target at a phone's width; the switch says them in English."""
+    async with real_server(system) as base:
+        page = await (await browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")).new_page()
+        await page.goto(f"{base}/console/")
+        await expect(page.locator("h1")).to_have_text("Bàn làm việc")
+        await expect(page.locator('a[href="/console/approvals"]')).to_have_text("Phê duyệt tài khoản")
+        assert await english(page) == []
+        assert "Consoles" not in await page.locator("body").inner_text()
+        heights = await page.evaluate("""() => [...document.querySelectorAll("ul.links a")]
+          .map((a) => a.getBoundingClientRect().height)""")
+        assert len(heights) == 9 and min(heights) >= 44, heights
+        assert await page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        await page.select_option("#lang", "en")
+        await expect(page.locator("h1")).to_have_text("Consoles")
+        await expect(page.locator('a[href="/console/approvals"]')).to_have_text("Account approval")
+        await page.context.close()

@@ -77,10 +77,16 @@ async def test_each_person_s_dashboard_opens_at_their_own_unit(system, browser, 
         await expect(page.locator("#error")).to_be_empty()
         await page.context.close()
 
-        # A cell secretary: their cell.
-        page = await new_page(browser)
+        # A cell secretary: their cell, with no units below it said in a sentence on a phone's screen,
+        # not an empty table (whose one cell's words sat off to the right).
+        page = await new_page(browser, 390)
         await sign_in_as(page, system, base, "cell_secretary", "ba-dinh-g1-c1", "/dashboard")
         await expect(page.locator("#unit-name")).to_have_text("Chi bộ số 1")
+        await expect(page.locator("#none-below")).to_have_text("Không có đơn vị trực thuộc.")
+        box = await page.locator("#none-below").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        await expect(page.locator("#children")).to_be_hidden()
+        await expect(page.locator("#only-active")).to_be_hidden()
         await expect(page.locator("#error")).to_be_empty()
         await page.context.close()
 

@@ -222,6 +222,12 @@ async def test_units_are_chosen_by_name_with_a_search(system, browser):
         assert article["audience"] == ["ba-dinh-g1-c1", "ba-dinh-g1"] and article["author_unit"] == "ba-dinh"
         # The feed source's unit too.
         await expect(editor.locator("#fd-unit-picker .unit-chosen li")).to_contain_text(["Quận Ba Đình"])
+        # Its "publish at once" box as large as the other pages' (it was the browser's 13 px), its
+        # label a 44 px target, on a phone too (where its long words squeezed the box).
+        await editor.set_viewport_size({"width": 390, "height": 900})
+        tick, label = (await editor.locator("#fd-publish").bounding_box(),
+                       await editor.locator('label:has(#fd-publish)').bounding_box())
+        assert tick["width"] >= 22 and tick["height"] >= 22 and label["height"] >= 44, (tick, label)
         await editor.context.close()
 
 

@@ -433,3 +433,33 @@ async def test_a_member_who_cannot_come_says_why(system, browser):
                                     headers=system.auth("cell_secretary", "ba-dinh-g1-c1"))).json()
     assert [(m["attending"], m["note"]) for m in roll["members"] if m["full_name"] == "Trần Thị Bình"] == \
         [(False, "Đi khám bệnh định kỳ")]
+
+
+async def test_a_meeting_that_has_started_is_not_offered_an_answer(system, browser):
+    """A meeting of the last month that has taken place is listed without "Tôi sẽ tham dự" and
+    "Tôi vắng mặt" (the service refuses an answer once it has started): the page says it took place."""
+    from datetime import UTC, datetime, timedelta
+
+    await member_account(system, "010000002", "Trần Thị Bình")
+    secretary = system.auth("cell_secretary", "ba-dinh-g1-c1")
+    ids = []
+    for days, agenda in ((4, "Sinh hoạt sắp tới"), (5, "Sinh hoạt đã họp")):
+        called = await system.client.post("/api/content/v1/meetings", headers=secretary, json={
+            "cell": "ba-dinh-g1-c1", "kind": "regular", "place": "Hội trường phường", "agenda": agenda,
+            "starts_at": (datetime.now(UTC) + timedelta(days=days)).isoformat()})
+        assert called.status_code == 201, called.text
+        ids.append(called.json()["id"])
+    upcoming, past = ids
+    async with system.runtimes["content"].context.engine.begin() as db:
+        await db.execute(text("UPDATE meetings SET starts_at = now() - interval '10 days', "
+                              "held_at = now() - interval '10 days' WHERE id = :id"), {"id": past})
+    async with real_server(system) as base:
+        page = await phone_page(browser)
+        await sign_in(page, base, "010000002", path="/#meetings")
+        held = page.locator(f'article.meeting[data-id="{past}"]')
+        await expect(held).to_contain_text("Sinh hoạt đã họp")
+        await expect(held).to_contain_text("Buổi sinh hoạt đã diễn ra.")
+        await expect(held.locator("button")).to_have_count(0)
+        await expect(page.locator(f'article.meeting[data-id="{upcoming}"] button.attend')).to_be_visible()
+        await no_english(page)
+        await page.context.close()

@@ -5,6 +5,7 @@ dd/mm/yyyy, units by name), and the same as a JSON file."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from playwright.async_api import expect
@@ -36,6 +37,17 @@ async def test_a_member_sees_and_downloads_all_their_data(system, browser):
         await expect(members.locator('ul[data-part="record"] dd[data-unit]').first).to_have_text("Chi bộ số 1")
         # Her own look at her record is among its reads, said in Vietnamese.
         await expect(members.locator('ul[data-part="reads_of_your_record"]')).to_contain_text("chính đồng chí xem")
+        # Every field by its name, every unit by its name (the committee, the place in the tree too).
+        await expect(members.locator('ul[data-part="record"]')).to_contain_text("Quận Ba Đình")
+        await expect(members.locator('ul[data-part="record"]')).to_contain_text(
+            "Thành phố Hà Nội › Quận Ba Đình › Đảng bộ phường Điện Biên › Chi bộ số 1")
+        said = await page.evaluate("""() => [...document.querySelectorAll('section.my-data dt, section.my-data dd')]
+          .map((e) => e.textContent.trim())""")
+        assert not [w for w in said if re.fullmatch(r"[a-z]+(_[a-z]+)+|/?city(/[a-z0-9-]+)*/?|ba-dinh[a-z0-9-]*", w)], said
+        # On a phone a record reads down, each value under its name, as wide as the card.
+        record = members.locator('ul[data-part="record"] dl').first
+        card, value = await record.bounding_box(), await record.locator("dd").first.bounding_box()
+        assert value["width"] > 0.9 * card["width"], (value, card)
         await no_english(page)
         assert await small_targets(page) == []
         assert await page.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing wider than the phone"

@@ -211,7 +211,10 @@ function renderChildren() {
     ...cells(f, Sotay.el("th", { scope: "row" }, Sotay.el("a", { href: `/dashboard?unit=${encodeURIComponent(f.unit_code)}` }, f.unit_name)))));
   const hidden = items.length - shown.length;
   if (hidden) rows.push(Sotay.el("tr", { class: "hidden-rows" }, Sotay.el("td", { colspan: COLUMNS.length + 1 }, `${Sotay.number(hidden)} ${Sotay.t("hidden_rows")}`)));
-  if (!items.length) rows.push(Sotay.el("tr", {}, Sotay.el("td", { colspan: COLUMNS.length + 1 }, Sotay.t("none_below"))));
+  // A unit with none below (a cell): said in a sentence, without an empty table and its filter.
+  const none = !items.length;
+  $("none-below").hidden = !none;
+  for (const part of [table.closest(".units-scroll"), $("only-active").closest("label"), $("behind-note")]) part.hidden = none;
   table.tBodies[0].replaceChildren(...rows);
   table.tFoot.replaceChildren(...(current && items.length ? [Sotay.el("tr", { class: `total${behind(current) ? " late" : ""}` },
     ...cells(current, Sotay.el("th", { scope: "row" }, `${Sotay.t("total")}: ${current.unit_name}`)))] : []));

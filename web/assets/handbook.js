@@ -42,6 +42,7 @@ Sotay.words({
     not_a_member: "Chỉ đảng viên có trong hồ sơ của chi bộ mới làm bài kiểm tra.",
     attend: "Tôi sẽ tham dự", absent: "Tôi vắng mặt", answered_yes: "Đồng chí đã báo tham dự.",
     answered_no: "Đồng chí đã báo vắng mặt.", place: "Địa điểm", agenda: "Nội dung",
+    meeting_past: "Buổi sinh hoạt đã diễn ra.", meeting_started: "Buổi sinh hoạt đã bắt đầu.",
     absent_reason: "Lý do vắng mặt (chi bộ sẽ đọc được)", thematic_meeting: "Sinh hoạt chuyên đề",
     correction: "Đề nghị sửa thông tin", field_choice: "Thông tin cần sửa", value: "Thông tin đúng", note: "Ghi chú",
     request_sent: "Đề nghị đã được gửi tới chi bộ.", unit: "Chi bộ", unit_above: "Trực thuộc", card: "Số thẻ đảng viên",
@@ -165,6 +166,7 @@ Sotay.words({
     not_a_member: "Only members in their cell's registry take the quiz.",
     attend: "I will attend", absent: "I cannot attend", answered_yes: "You said you will attend.",
     answered_no: "You said you cannot attend.", place: "Place", agenda: "Agenda",
+    meeting_past: "This meeting has taken place.", meeting_started: "This meeting has started.",
     absent_reason: "Why you cannot come (your cell reads it)", thematic_meeting: "Thematic meeting",
     correction: "Ask for a correction", field_choice: "What is wrong", value: "What it should be", note: "Note",
     request_sent: "Your request was sent to your cell.", unit: "Cell", unit_above: "Part of", card: "Party card number",
@@ -497,10 +499,13 @@ function meetingCard(m) {
   const yes = el("button", { class: "attend", onclick: () => send(true, null, [yes, no]) }, t("attend"));
   const no = el("button", { class: "secondary absent", onclick: () => { why.hidden = false; reason.focus(); } },
     t("absent"));
+  // A meeting that has started is no longer answered (the service refuses it): it says so instead.
+  const started = new Date(m.starts_at) <= new Date();
   return el("article", { class: "meeting", "data-id": m.id },
     el("h3", {}, when(m.starts_at)), m.kind === "thematic" ? el("p", {}, el("strong", {}, t("thematic_meeting"))) : "",
     el("p", {}, `${t("place")}: ${m.place}`), m.agenda ? el("p", {}, `${t("agenda")}: ${m.agenda}`) : "",
-    el("div", { class: "actions" }, yes, no), why, answer);
+    ...(started ? [el("p", { class: "muted meeting-over" }, t(m.held_at ? "meeting_past" : "meeting_started"))]
+      : [el("div", { class: "actions" }, yes, no), why]), answer);
 }
 
 // --- study and self-testing (học tập nghị quyết) ----------------------------------------------------
@@ -1092,7 +1097,8 @@ const HELD_WORDS = {
     self_assessment_due: "Hạn nộp bản tự kiểm điểm", decision_due: "Hạn quyết định",
     excellent: "Hoàn thành xuất sắc nhiệm vụ", good: "Hoàn thành tốt nhiệm vụ", done: "Hoàn thành nhiệm vụ",
     not_done: "Không hoàn thành nhiệm vụ",
-    reviews: "kiểm điểm, xếp loại", yearly_review: "kiểm điểm, xếp loại hằng năm" },
+    reviews: "kiểm điểm, xếp loại", yearly_review: "kiểm điểm, xếp loại hằng năm",
+    male: "Nam", female: "Nữ", temporary_until: "Sinh hoạt tạm thời đến ngày", restricted_at: "Hạn chế xử lý dữ liệu từ" },
   en: { member_id: "Member id", account_id: "Account id", party_card_no: "Party card number", full_name: "Full name",
     date_of_birth: "Date of birth", phone: "Phone", unit: "Cell", status: "Standing", at: "At",
     actor_role: "Reader's role", actor_unit_name: "Reader's unit", what: "Read", purpose: "Why",
@@ -1107,7 +1113,9 @@ const HELD_WORDS = {
     proposed_level: "You proposed", cell_level: "Your cell proposed", cell_comment: "Your cell's comment",
     decided_level: "Level decided", excellent: "Completed tasks excellently", good: "Completed tasks well",
     done: "Completed tasks", not_done: "Did not complete tasks", reviews: "yearly reviews",
-    yearly_review: "the yearly review" },
+    yearly_review: "the yearly review", male: "Male", female: "Female", gender: "Gender",
+    temporary_until: "Attending the temporary cell until", restricted_at: "Processing restricted since",
+    unit_path: "Place in the organisation", committee: "Committee" },
 };
 const heldWord = (code) => (HELD_WORDS[Sotay.lang] || {})[code] || HELD_WORDS.vi[code] || code;
 // A value as a person reads it: dates dd/mm/yyyy (with the time when there is one), yes/no, lists joined.
@@ -1120,7 +1128,7 @@ function readable(key, value) {
   if (Array.isArray(value)) return value.map((v) => readable(key, v)).join(", ");
   if (typeof value === "object") return Object.entries(value).map(([k, v]) => `${heldWord(k)}: ${readable(k, v)}`).join("; ");
   return ["status", "what", "purpose", "role", "actor_role", "platform", "match_result", "action", "source",
-    "method", "proposed_level", "cell_level", "decided_level"].includes(key)
+    "method", "proposed_level", "cell_level", "decided_level", "gender", "kind"].includes(key)
     ? heldWord(String(value)) : String(value);
 }
 
@@ -1138,15 +1146,23 @@ async function showMyData() {
       el("h2", {}, t(`svc_${answer.service}`)),
       ...Object.entries(answer.parts).flatMap(([part, rows]) => [el("h3", {}, t(`p_${part}`)),
         rows.length ? el("ul", { class: "held", "data-part": part }, ...rows.map((row) => el("li", {},
-          el("dl", { class: "record" }, ...Object.entries(row).flatMap(([k, v]) => [el("dt", {}, heldWord(k)),
-            el("dd", UNIT_KEYS.includes(k) && v ? { "data-unit": v } : {}, readable(k, v))])))))
+          el("dl", { class: "record fit" }, ...Object.entries(row).flatMap(([k, v]) => [el("dt", {}, heldWord(k)),
+            el("dd", UNIT_KEYS.includes(k) && v ? { "data-unit": v } : k === "unit_path" && v ? { "data-path": v } : {},
+              readable(k, v))])))))
           : el("p", { class: "muted" }, t("nothing_held"))]))))) return;
-  // Units by name, not by code (the org tree's, as the record shows them).
+  // Units by name, not by code (the org tree's, as the record shows them); a place in the tree as
+  // the names of the units from the city down.
   for (const dd of view().querySelectorAll("dd[data-unit]")) {
     Sotay.orgUnit(dd.dataset.unit).then((u) => { if (u) dd.textContent = u.name; });
   }
+  for (const dd of view().querySelectorAll("dd[data-path]")) {
+    const codes = dd.dataset.path.split("/").filter(Boolean);
+    Promise.all(codes.map(unitName)).then((units) => {
+      if (units.every(Boolean)) dd.textContent = units.map((u) => u.name).join(" › ");
+    });
+  }
 }
-const UNIT_KEYS = ["unit", "unit_id", "temporary_unit_id", "to_unit", "decided_unit"];
+const UNIT_KEYS = ["unit", "unit_id", "temporary_unit_id", "to_unit", "decided_unit", "committee"];
 
 async function route() {
   $("error").textContent = "";
