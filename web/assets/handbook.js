@@ -735,7 +735,7 @@ async function showProfile() {
     hint.textContent = isDate ? t("date_hint") : "";
     hint.hidden = !isDate;
     valueInput.setAttribute("inputmode", isDate || $("corr-field").value === "phone" ? "numeric" : "text");
-    if (isDate) { valueInput.setAttribute("aria-describedby", "corr-value-hint"); valueInput.placeholder = "dd/mm/yyyy"; }
+    if (isDate) { valueInput.setAttribute("aria-describedby", "corr-value-hint"); valueInput.placeholder = Sotay.t("date_placeholder"); }
     else { valueInput.removeAttribute("aria-describedby"); valueInput.placeholder = ""; }
   };
   const form = el("form", { id: "correction-form", novalidate: "" },

@@ -256,7 +256,7 @@ function transferForm(m, here) {
   const kind = el("select", { id: "transfer-kind" }, ...["official", "temporary"].map((k) => el("option", { value: k }, Sotay.t(k))));
   const transferWhy = el("input", { id: "transfer-reason", maxlength: "1000" });
   // A temporary transfer ends on a day typed dd/mm/yyyy: the member returns home that day.
-  const until = el("input", { id: "transfer-until", inputmode: "numeric", placeholder: "dd/mm/yyyy",
+  const until = el("input", { id: "transfer-until", inputmode: "numeric", placeholder: Sotay.t("date_placeholder"),
     "aria-describedby": "transfer-until-hint", maxlength: "10" });
   const untilBox = el("div", { id: "transfer-until-box", hidden: "" },
     el("label", { for: "transfer-until" }, Sotay.t("until")),
