@@ -33,6 +33,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sotay.kit import telemetry
 from sotay.kit.db import database_error_text
 from sotay.kit.events import Event, parse_envelope
 from sotay.kit.publishing import without_batch_headers
@@ -318,7 +319,8 @@ class ConsumerRunner:
                 if envelope is not None:
                     verdicts[index] = ("applied", "") if first[index] else ("duplicate", "")
             if self.consumer.batch_handler is not None:
-                await self._apply_as_batch(conn, [e for e, f in zip(envelopes, first, strict=True) if f])
+                await self._apply_as_batch(conn, [e for e, f in zip(envelopes, first, strict=True) if f],
+                                           [m for m, f in zip(messages, first, strict=True) if f])
                 return verdicts
             for index, (msg, envelope) in enumerate(zip(messages, envelopes, strict=True)):
                 if not first[index]:
@@ -331,10 +333,13 @@ class ConsumerRunner:
                     raise _HandlerFailed(index, self._failure_verdict(envelope, exc)) from exc
         return verdicts
 
-    async def _apply_as_batch(self, conn: AsyncConnection, batch: list[dict[str, Any]]) -> None:
+    async def _apply_as_batch(self, conn: AsyncConnection, batch: list[dict[str, Any]], messages: list[Msg]) -> None:
         if batch:
-            with tracer.start_as_current_span(f"consume {len(batch)} events", kind=trace.SpanKind.CONSUMER,
-                                              attributes={"messaging.consumer.group.name": self.consumer.name}):
+            # One span for the batch, a child of the trace its events share or linked to each of theirs
+            # (docs/architecture.md, "Tracing"): a span per event would cost more than the event.
+            with telemetry.batch_span(tracer, "consume", trace.SpanKind.CONSUMER, [m.headers for m in messages],
+                                      subjects=[m.subject for m in messages], message_ids=[e["id"] for e in batch[:1]],
+                                      attributes={"messaging.consumer.group.name": self.consumer.name}):
                 try:
                     await self.consumer.batch_handler(conn, batch)
                 except Exception as exc:
@@ -357,8 +362,9 @@ class ConsumerRunner:
         parent = propagate.extract(msg.headers or {})
         with tracer.start_as_current_span(
             f"consume {envelope['type']}", context=parent, kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.consumer.name,
-                        "messaging.message.id": envelope["id"]},
+            attributes={"messaging.system": "nats", "messaging.operation.name": "consume",
+                        "messaging.operation.type": "process", "messaging.destination.name": msg.subject,
+                        "messaging.consumer.group.name": self.consumer.name, "messaging.message.id": envelope["id"]},
         ):
             await self.consumer.handlers[envelope["type"]](conn, envelope)
 

@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     password_queue: int = 64
 
     log_level: str = "INFO"
+    # Log lines as JSON (one object a line) or text; "auto": text on a terminal, JSON elsewhere (sotay/kit/logs.py).
+    log_format: str = "auto"
 
     # --- outside input (issue 16, trust boundaries) ---------------------------------------------
     # Feed import fetches from public addresses only: never loopback, private, link-local, shared
