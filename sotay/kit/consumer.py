@@ -340,6 +340,7 @@ class ConsumerRunner:
             with telemetry.batch_span(tracer, "consume", trace.SpanKind.CONSUMER, [m.headers for m in messages],
                                       subjects=[m.subject for m in messages], message_ids=[e["id"] for e in batch[:1]],
                                       attributes={"messaging.consumer.group.name": self.consumer.name}):
+                log.debug("consumer %s: applying a batch of %d events", self.consumer.name, len(batch))
                 try:
                     await self.consumer.batch_handler(conn, batch)
                 except Exception as exc:
@@ -366,6 +367,7 @@ class ConsumerRunner:
                         "messaging.operation.type": "process", "messaging.destination.name": msg.subject,
                         "messaging.consumer.group.name": self.consumer.name, "messaging.message.id": envelope["id"]},
         ):
+            log.debug("consumer %s: applying %s %s", self.consumer.name, envelope["type"], envelope["id"])
             await self.consumer.handlers[envelope["type"]](conn, envelope)
 
     async def _apply_one(self, conn: AsyncConnection, msg: Msg) -> tuple[str, str]:

@@ -16,6 +16,7 @@ beyond it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +35,7 @@ from sotay.kit.events import CITY, Event, Message, make_message
 from sotay.kit.leader import Leader
 from sotay.kit.publishing import BatchPublisher, Outgoing
 
+log = logging.getLogger("sotay.outbox")
 tracer = trace.get_tracer("sotay.outbox")
 
 
@@ -147,6 +149,7 @@ class OutboxRelay:
         if not rows:
             return 0
         with _publish_span(rows):
+            log.debug("relay %s: publishing %d events", self.schema, len(rows))
             # All rows at once (publishing.py), a run of rows bound for one stream at a time.
             outgoing = []
             for row in rows:
