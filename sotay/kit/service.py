@@ -560,6 +560,8 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
     app.add_middleware(BodyLimit)  # the outer one: a body's limit applies before StorableText looks at it
     # Outermost, so that the other two's refusals carry the headers too.
     app.add_middleware(SecurityHeaders)
+    if not telemetry.exporting():  # a trace for each request all the same (log lines, the outbox's events)
+        app.add_middleware(telemetry.TraceContext)
     for runtime in runtimes:
         for router, prefix in runtime.routers():
             app.include_router(router, prefix=prefix)

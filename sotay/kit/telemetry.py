@@ -1,8 +1,11 @@
 """OpenTelemetry set-up. Exporters follow the standard variables
 (OTEL_TRACES_EXPORTER=otlp|console|none, OTEL_EXPORTER_OTLP_ENDPOINT, …);
 with none set, spans are not recorded (a recorded span costs CPU on every
-request) but trace context still propagates from HTTP requests through the
-outbox and NATS to consumers, so a collector added later sees whole traces.
+request) but trace context still propagates from HTTP requests (TraceContext)
+through the outbox and NATS to consumers, so log lines carry one trace id
+across the services, and a collector added later sees whole traces. Which
+traces are recorded while exporting: the standard OTEL_TRACES_SAMPLER and
+OTEL_TRACES_SAMPLER_ARG when set, every one otherwise (RecordWhenExported).
 
 While spans are exported, the database calls are traced too, by OpenTelemetry's
 own asyncpg instrumentation (statements without their parameters). NATS has no
@@ -18,6 +21,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -218,3 +222,34 @@ def batch_span(tracer: trace.Tracer, operation: str, kind: SpanKind, carriers: l
     with tracer.start_as_current_span(f"{operation} {template}", context=parent, kind=kind, links=links,
                                       attributes=attrs) as span:
         yield span
+
+
+# --- requests while nothing is exported ------------------------------------------------------------
+
+
+class TraceContext:
+    """While nothing is exported FastAPI makes no request spans (one costs even when dropped), yet
+    a request should still have a trace: its log lines carry the ids, and the outbox writes them
+    into its events, so the consumers' lines in other services carry the same trace id. This
+    gives each HTTP request the caller's `traceparent` or a new trace, as a span that records
+    nothing (a few microseconds). service_app installs it only while nothing is exported."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.tracer = trace.get_tracer("sotay.http")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        carrier = {}
+        for name, value in scope["headers"]:
+            if name in (b"traceparent", b"tracestate"):
+                carrier[name.decode()] = value.decode("latin-1")
+        parent = propagate.extract(carrier) if carrier else Context()
+        span = self.tracer.start_span("request", context=parent, kind=SpanKind.SERVER)
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)

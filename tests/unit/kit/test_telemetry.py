@@ -103,3 +103,34 @@ def test_span_names_use_the_subjects_family():
     assert subject_template(["sotay.identity.account_approved.ba-dinh"]) == "sotay.identity.account_approved.*"
     assert subject_template(["sotay.identity.account_approved.ba-dinh",
                              "sotay.identity.registration_submitted.tay-ho"]) == "sotay.identity.>"
+
+
+# --- a trace for each request while nothing is exported ------------------------------------------
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+async def test_each_request_has_a_trace_its_outbox_rows_and_log_lines_carry_while_nothing_is_exported():
+    import httpx
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from sotay.kit.logs import current_ids
+    from sotay.kit.outbox import trace_headers
+
+    app = FastAPI(telemetry={"tracing": False})
+
+    @app.get("/probe")
+    async def probe():
+        return {"headers": trace_headers(), "ids": current_ids()}
+    wrapped = telemetry.TraceContext(app)
+    wrapped.tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")  # records nothing, as in production
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://t") as client:
+        continued = (await client.get("/probe", headers={"traceparent": TRACEPARENT})).json()
+        fresh = [(await client.get("/probe")).json() for _ in range(2)]
+    # The caller's trace goes on: the outbox would write it, log lines carry it, with a span of ours.
+    assert continued["ids"][0] == "4bf92f3577b34da6a3ce929d0e0e4736" and continued["ids"][1] != "00f067aa0ba902b7"
+    assert continued["headers"]["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    # Without one, each request starts its own.
+    assert all(f["ids"] and f["headers"]["traceparent"] for f in fresh)
+    assert fresh[0]["ids"][0] != fresh[1]["ids"][0]
