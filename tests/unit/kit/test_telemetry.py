@@ -134,3 +134,28 @@ async def test_each_request_has_a_trace_its_outbox_rows_and_log_lines_carry_whil
     # Without one, each request starts its own.
     assert all(f["ids"] and f["headers"]["traceparent"] for f in fresh)
     assert fresh[0]["ids"][0] != fresh[1]["ids"][0]
+
+
+@pytest.mark.parametrize("hostile", ["garbage", "00-" + "f" * 5000 + "-00f067aa0ba902b7-01",
+                                     "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                                     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nNats-Msg-Id: x"])
+async def test_a_hostile_traceparent_starts_a_fresh_trace_and_reaches_no_header_as_sent(hostile):
+    import re
+
+    import httpx
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from sotay.kit.outbox import trace_headers
+
+    app = FastAPI(telemetry={"tracing": False})
+
+    @app.get("/probe")
+    async def probe():
+        return trace_headers()
+    wrapped = telemetry.TraceContext(app)
+    wrapped.tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://t") as client:
+        headers = (await client.get("/probe", headers={"traceparent": hostile.replace("\r\n", " ")})).json()
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", headers["traceparent"]), headers
+    assert headers["traceparent"] not in hostile and set(headers) <= {"traceparent", "tracestate"}
