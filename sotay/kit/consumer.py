@@ -35,7 +35,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sotay.kit import observability
+from sotay.kit import observability, telemetry
 from sotay.kit.db import database_error_text
 from sotay.kit.events import Event, parse_envelope
 from sotay.kit.publishing import without_batch_headers
@@ -337,7 +337,8 @@ class ConsumerRunner:
             if self.consumer.batch_handler is not None:
                 token = current_messages.set({e["id"]: m for e, m in zip(envelopes, messages, strict=True) if e})
                 try:
-                    await self._apply_as_batch(conn, [e for e, f in zip(envelopes, first, strict=True) if f])
+                    await self._apply_as_batch(conn, [e for e, f in zip(envelopes, first, strict=True) if f],
+                                               [m for m, f in zip(messages, first, strict=True) if f])
                 finally:
                     current_messages.reset(token)
                 return verdicts
@@ -352,10 +353,14 @@ class ConsumerRunner:
                     raise _HandlerFailed(index, self._failure_verdict(envelope, exc)) from exc
         return verdicts
 
-    async def _apply_as_batch(self, conn: AsyncConnection, batch: list[dict[str, Any]]) -> None:
+    async def _apply_as_batch(self, conn: AsyncConnection, batch: list[dict[str, Any]], messages: list[Msg]) -> None:
         if batch:
-            with tracer.start_as_current_span(f"consume {len(batch)} events", kind=trace.SpanKind.CONSUMER,
-                                              attributes={"messaging.consumer.group.name": self.consumer.name}):
+            # One span for the batch, a child of the trace its events share or linked to each of theirs
+            # (docs/architecture.md, "Tracing"): a span per event would cost more than the event.
+            with telemetry.batch_span(tracer, "consume", trace.SpanKind.CONSUMER, [m.headers for m in messages],
+                                      subjects=[m.subject for m in messages], message_ids=[e["id"] for e in batch[:1]],
+                                      attributes={"messaging.consumer.group.name": self.consumer.name}):
+                log.debug("consumer %s: applying a batch of %d events", self.consumer.name, len(batch))
                 try:
                     await self.consumer.batch_handler(conn, batch)
                 except Exception as exc:
@@ -378,9 +383,11 @@ class ConsumerRunner:
         parent = propagate.extract(msg.headers or {})
         with tracer.start_as_current_span(
             f"consume {envelope['type']}", context=parent, kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.consumer.name,
-                        "messaging.message.id": envelope["id"]},
+            attributes={"messaging.system": "nats", "messaging.operation.name": "consume",
+                        "messaging.operation.type": "process", "messaging.destination.name": msg.subject,
+                        "messaging.consumer.group.name": self.consumer.name, "messaging.message.id": envelope["id"]},
         ):
+            log.debug("consumer %s: applying %s %s", self.consumer.name, envelope["type"], envelope["id"])
             token = current_messages.set({envelope["id"]: msg})
             try:
                 await self.consumer.handlers[envelope["type"]](conn, envelope)

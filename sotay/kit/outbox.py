@@ -16,6 +16,7 @@ beyond it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,14 +27,17 @@ import orjson
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from sotay.kit import telemetry
 from sotay.kit.db import create_engine
 from sotay.kit.events import CITY, Event, Message, make_message
 from sotay.kit.leader import Leader
 from sotay.kit.publishing import BatchPublisher, Outgoing
 
+log = logging.getLogger("sotay.outbox")
 tracer = trace.get_tracer("sotay.outbox")
 
 
@@ -146,7 +150,8 @@ class OutboxRelay:
         )
         if not rows:
             return 0
-        with tracer.start_as_current_span("outbox.relay", attributes={"sotay.outbox.rows": len(rows)}):
+        with _publish_span(rows):
+            log.debug("relay %s: publishing %d events", self.schema, len(rows))
             # All rows at once (publishing.py), a run of rows bound for one stream at a time.
             outgoing = []
             for row in rows:
@@ -168,6 +173,16 @@ class OutboxRelay:
 
     async def _mark_published(self, conn: asyncpg.Connection, positions: list[int]) -> None:
         await conn.execute("UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])", positions)
+
+
+def _publish_span(rows):
+    """The relay's PRODUCER span for a round: a child of the request whose events these are when they
+    all come from one (telemetry.batch_span), linked to each otherwise. The messages keep the
+    traceparent the outbox wrote, so their consumers are children of the request too."""
+    carriers = [orjson.loads(text) for text in {row["headers"] for row in rows}]  # parsed once per request
+    return telemetry.batch_span(tracer, "publish", SpanKind.PRODUCER, carriers,
+                                subjects=[row["subject"] for row in rows],
+                                message_ids=[row["event_id"] for row in rows[:1]])
 
 
 def _runs_by_stream(outgoing: list[Outgoing]) -> list[list[Outgoing]]:

@@ -632,6 +632,8 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
     app.add_middleware(BodyLimit)  # the outer one: a body's limit applies before StorableText looks at it
     # So that the other two's refusals carry the headers too.
     app.add_middleware(SecurityHeaders)
+    if not telemetry.exporting():  # a trace for each request all the same (log lines, the outbox's events)
+        app.add_middleware(telemetry.TraceContext)
     # Outermost: every answer is counted, refusals too (sotay/kit/observability.py).
     app.add_middleware(HttpMetrics, services=[r.name for r in runtimes],
                        default=runtimes[0].name if len(runtimes) == 1 else "sotay")

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     # (docs/operations.md, "Observability"). Unset: in development one is made under data_dir/keys;
     # in production scraping is off (404).
     metrics_token: str | None = None
+    # Log lines as JSON (one object a line) or text; "auto": text on a terminal, JSON elsewhere (sotay/kit/logs.py).
+    log_format: str = "auto"
 
     # --- outside input (issue 16, trust boundaries) ---------------------------------------------
     # Feed import fetches from public addresses only: never loopback, private, link-local, shared

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 import time
 from contextlib import asynccontextmanager
@@ -179,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sotay.kit.logs import configure_logging
+    configure_logging(settings.log_level, settings.log_format,
+                      service=f"sotay-{args.service}" if args.command == "serve" else "sotay")
     if getattr(args, "port", None):
         settings.http_port = args.port
     return COMMANDS[args.command](args, settings) or 0

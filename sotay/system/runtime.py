@@ -103,6 +103,9 @@ def http_server_config(app, settings: Settings, *, host: str, port: int, **optio
     """Uvicorn as every process of the system runs it. The client's address (throttles,
     audit) comes from X-Forwarded-For only when the peer is one of SOTAY_TRUSTED_PROXIES;
     with none configured, the peer is the client and a forwarded header is ignored."""
+    # No logging configuration of uvicorn's own: its loggers go to the root's handler, so their lines
+    # are JSON or text like every other (sotay/kit/logs.py).
+    options.setdefault("log_config", None)
     return uvicorn.Config(app, host=host, port=port, proxy_headers=True,
                           forwarded_allow_ips=settings.trusted_proxy_list(), **options)
 
