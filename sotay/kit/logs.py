@@ -116,4 +116,7 @@ def configure_logging(level: str | int = "INFO", fmt: str | None = None, *, stre
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # httpx tells of every request at INFO, its URL whole: a push endpoint, a webhook's address, a
+    # command's own calls (sotay status). Its warnings and errors still come through.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return handler

@@ -378,7 +378,8 @@ class ServiceRuntime:
     def _probe(self, js: JetStreamContext) -> None:
         """The kit's gauges of this service, read when /metrics is scraped (sotay/kit/observability.py)."""
         probes = self.context.probes
-        probes.leader("relay", lambda: self.relay is not None and self.relay.is_leader)
+        if self.publishes:  # a service with no events of its own (webhooks) has no relay to lead
+            probes.leader("relay", lambda: self.relay is not None and self.relay.is_leader)
         # The pool is read each time: disposing of the engine (a database outage) makes a new one.
         probes.gauge("sotay_db_pool_size", "Connections the service's database pool holds open",
                      lambda: self.context.engine.pool.size())

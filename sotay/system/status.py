@@ -80,7 +80,7 @@ def status(urls: list[str], token: str | None, *, timeout: float = 5.0, now: flo
     problems: list[str] = []
 
     def service(name: str) -> dict:
-        return services.setdefault(name, {"processes": set(), "checks": {}, "leader": False, "backlog": None,
+        return services.setdefault(name, {"processes": set(), "checks": {}, "leader": None, "backlog": None,
                                           "oldest": None, "seen": False})
 
     def most(old: float | None, new: float) -> float:
@@ -103,8 +103,8 @@ def status(urls: list[str], token: str | None, *, timeout: float = 5.0, now: flo
             s = service(name)
             if sample.name == "sotay_service_info":
                 s["processes"].add(sample.labels.get("process"))
-            elif sample.name == "sotay_leader" and sample.labels.get("role") == "relay" and sample.value == 1:
-                s["leader"] = True
+            elif sample.name == "sotay_leader" and sample.labels.get("role") == "relay":
+                s["leader"] = bool(s["leader"]) or sample.value == 1
             elif sample.name == "sotay_outbox_backlog_rows":
                 s["backlog"] = most(s["backlog"], sample.value)
             elif sample.name == "sotay_outbox_oldest_unpublished_age_seconds":
@@ -129,7 +129,7 @@ def status(urls: list[str], token: str | None, *, timeout: float = 5.0, now: flo
         else:
             readiness = "ready"
         healthy = healthy and readiness == "ready"
-        lines.append(f"{name:<10} {len(s['processes']):>9}  {readiness:<28} {'yes' if s['leader'] else 'no':<6} "
+        lines.append(f"{name:<10} {len(s['processes']):>9}  {readiness:<28} {'-' if s['leader'] is None else 'yes' if s['leader'] else 'no':<6} "
                      f"{_count(s['backlog']):>14} {_age(s['oldest']):>18}")
     lines += ["", f"{'consumer':<24} {'lag':>8} {'in flight':>10} {'dead letters':>13}"]
     for name in sorted(consumers):

@@ -30,15 +30,15 @@ from tests.support.npm import node_binary, npm_packages
 from tests.support.system import (
     create_org_tree, eventually, import_registry, make_settings, registry_row, running_system,
 )
-from tests.system.test_least_privilege import password_variable, start_secured_nats
+from tests.system.test_least_privilege import NATS_USERS, password_variable, start_secured_nats
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 DISTRICT, OTHER = "ba-dinh", "hoan-kiem"  # ba-dinh: the district user of auth.conf
-USERS = ("admin", "members", "identity", "content", "metrics", f"district-{DISTRICT}")
-PASSWORDS = {user: f"{user}-ex-{uuid.uuid4().hex[:8]}" for user in USERS}
+# Every user auth.conf names (the server refuses to start without each one's password).
+PASSWORDS = {user: f"{user}-ex-{uuid.uuid4().hex[:8]}" for user in NATS_USERS}
 STREAMS = ("SOTAY_MEMBERS", "SOTAY_CONTENT")
 NATS_JS = "nats@2.29.3"
 
