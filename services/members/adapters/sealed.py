@@ -156,6 +156,11 @@ class Vault:
             raise SealedValueError(f"the sealed value of {where} does not open with data key {key_id}: it was "
                                    "changed, or moved from another row") from None
 
+    async def load_keys(self, db: AsyncConnection, blobs: Iterable[bytes | None]) -> None:
+        """Read the data keys `blobs` were sealed with, so that `open_loaded` opens them (in a
+        worker thread, say, for many values)."""
+        await self._load(db, {key_id_of(blob) for blob in blobs if blob is not None})
+
     async def open(self, db: AsyncConnection, sealed: list[tuple[str, bytes | None]]) -> list[dict[str, Any]]:
         """Each (where, blob) opened, the data keys they need read first."""
         await self._load(db, (key_id_of(blob) for _, blob in sealed if blob is not None))
