@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="benchmarks against the real servers (no scenario: the whole suite, "
                                          "quick size then Hanoi's)")
-    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics", "reads"],
+    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics", "reads", "reconcile"],
                        help="one benchmark alone; without it, the end-to-end suite")
     bench.add_argument("--quick", action="store_true",
                        help="suite: the quick size only (20,000 members, 1,000 registrations, 2,000 readers)")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                                                    "one size of your own instead of the quick one)")
     bench.add_argument("--tree-scale", type=float,
                        help="suite: share of Hanoi's org tree (default: a quarter for the quick size, all for Hanoi's)")
-    bench.add_argument("--rows", type=int, default=500_000, help="import: member rows")
+    bench.add_argument("--rows", type=int, default=500_000, help="import, reconcile: member rows")
     bench.add_argument("--registrations", type=int, help="identity: registrations and sign-ins (default 1,000)")
     bench.add_argument("--members", type=int, help="feed: members (readers, default 100,000)")
     bench.add_argument("--articles", type=int, default=10_000, help="feed: published articles")
@@ -662,6 +662,9 @@ def cmd_bench(args, settings: Settings) -> int:
         from sotay.system.bench_feed import run_feed_benchmark
         return asyncio.run(run_feed_benchmark(settings, members=args.members or 100_000, articles=args.articles,
                                               requests=args.requests, json_file=args.json))
+    if args.scenario == "reconcile":
+        from sotay.system.bench_reconcile import run_reconcile_benchmark
+        return asyncio.run(run_reconcile_benchmark(settings, rows=args.rows, json_file=args.json))
     if args.scenario == "reads":
         from sotay.system.bench_reads import run_reads_benchmark
         return asyncio.run(run_reads_benchmark(settings, reads=args.reads, json_file=args.json))
