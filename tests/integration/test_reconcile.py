@@ -208,3 +208,16 @@ async def test_the_command_line_reconciles_applies_and_writes_the_report(system,
     assert (tmp_path / "r.xlsx").stat().st_size > 0
     assert await asyncio.to_thread(sotay_main, argv[:-2]) == 0
     assert "0 new, 0 changed" in capsys.readouterr().out
+
+
+async def test_members_written_before_the_date_of_birth_hash_are_compared_by_their_sealed_values(system):
+    async with system.runtimes["members"].context.engine.begin() as db:
+        await db.execute(text("UPDATE members SET date_of_birth_hash = NULL "
+                              "WHERE party_card_no IN ('0710000001', '0710000002')"))
+    export = [r for r in registry() if r["unit"].startswith("hoan-kiem")]
+    export[2] = {**export[2], "date_of_birth": "1971-07-07"}  # 0710000002; 0710000001's stays as it is
+    admin = system.auth("unit_admin", "hoan-kiem")
+    summary = (await upload(system, write_csv(export), "hk.csv", admin)).json()
+    report = (await system.client.get(f"{RECONCILE}/{summary['id']}/report.csv", headers=admin)).content
+    born = [line for line in report.decode("utf-8-sig").splitlines() if ",Ngày sinh," in line]
+    assert len(born) == 1 and "0710000002" in born[0] and "07/07/1971" in born[0]

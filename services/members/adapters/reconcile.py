@@ -20,15 +20,17 @@ from sotay.kit import spreadsheets
 from sotay.kit.clock import HANOI
 from sotay.kit.db import scrub_database_error
 
-EXPORT_COLUMNS = ("card", "full_name", "gender", "citizen_id_hash", "phone_hash", "unit_id", "admitted_on",
-                  "official_on", "status", "eligible", "ineligible_reason", "row_no", "in_scope")
+EXPORT_COLUMNS = ("card", "full_name", "gender", "citizen_id_hash", "phone_hash", "date_of_birth_hash", "unit_id",
+                  "admitted_on", "official_on", "status", "eligible", "ineligible_reason", "row_no", "in_scope")
 ITEM_COLUMNS = ("reconciliation_id", "seq", "kind", "row_no", "member_id", "party_card_no", "full_name", "version",
                 "unit_id", "unit_path", "fields", "changes", "sealed", "held", "corrections")
 
-# The clear fields compared in SQL (the citizen ID and the phone by their keyed hashes; the date of
-# birth is sealed, and compared once opened).
+# The fields compared in SQL: the citizen ID, the phone and the date of birth by their keyed hashes
+# (a member written before the date of birth's hash was kept has none: `open_born` asks the caller
+# to open their sealed values and compare).
 _DIFFERS = {
     "full_name": "m.full_name <> e.full_name",
+    "date_of_birth": "m.date_of_birth_hash <> e.date_of_birth_hash",
     "gender": "m.gender IS DISTINCT FROM e.gender",
     "citizen_id": "m.citizen_id_hash IS DISTINCT FROM e.citizen_id_hash",
     "phone": "m.phone_hash IS DISTINCT FROM e.phone_hash",
@@ -43,42 +45,61 @@ _CHANGED = "array_remove(ARRAY[" + ", ".join(
     f"CASE WHEN {test} THEN '{name}' END" for name, test in _DIFFERS.items()) + "]::text[], NULL)"
 ACTIVE = "('active', 'probationary', 'exempt')"
 
-# The one diff query: every export row in scope without a member (new), every member in scope and
-# active standing without an export row (missing), and every pair where either side is in scope
-# with the fields that differ (the caller opens the date of birth and drops identical pairs).
+# The one diff query, a FULL JOIN of the export and the registry on the card number: every export
+# row in scope without a member (new), every member in scope and active standing without an export
+# row (missing), and every pair where either side is in scope and a field differs (or the date of
+# birth must be opened to tell). Identical pairs stay in PostgreSQL: `MATCHED` counts them per cell.
 DIFF = (
-    "SELECT e.row_no, e.in_scope, m.id, m.party_card_no, m.full_name, m.version, m.sealed, m.unit_id, m.unit_path, "
-    f"m.status, m.unit_path LIKE ANY(:scope) AS member_in_scope, {_CHANGED} AS changed "
-    "FROM reconcile_export e FULL JOIN members m ON m.party_card_no = e.card "
-    "WHERE (m.id IS NULL AND e.in_scope) "
-    f"OR (e.card IS NULL AND m.status IN {ACTIVE} AND m.unit_path LIKE ANY(:scope)) "
-    "OR (m.id IS NOT NULL AND e.card IS NOT NULL AND (e.in_scope OR m.unit_path LIKE ANY(:scope)))"
+    "SELECT * FROM (SELECT e.row_no, e.in_scope, m.id, m.party_card_no, m.full_name, m.version, m.sealed, "
+    "m.unit_id, m.unit_path, m.status, m.unit_path LIKE ANY($1::text[]) AS member_in_scope, "
+    "m.id IS NOT NULL AND m.date_of_birth_hash IS NULL AND m.sealed IS NOT NULL AS open_born, "
+    f"{_CHANGED} AS changed "
+    "FROM reconcile_export e FULL JOIN members m ON m.party_card_no = e.card) j "
+    "WHERE (j.id IS NULL AND j.in_scope) "
+    f"OR (j.row_no IS NULL AND j.status IN {ACTIVE} AND j.member_in_scope) "
+    "OR (j.id IS NOT NULL AND j.row_no IS NOT NULL AND (j.in_scope OR j.member_in_scope) "
+    "AND (j.open_born OR cardinality(j.changed) > 0))"
 )
+# The pairs both in scope, per member's cell (the identical ones are these less the changed ones).
+MATCHED = ("SELECT m.unit_path, count(*) AS n FROM reconcile_export e JOIN members m ON m.party_card_no = e.card "
+           "WHERE e.in_scope AND m.unit_path LIKE ANY($1::text[]) GROUP BY m.unit_path")
 
 
 async def raw_connection(db: AsyncConnection) -> asyncpg.Connection:
     return (await db.get_raw_connection()).driver_connection
 
 
-async def load_export(db: AsyncConnection, records: list[tuple]) -> None:
-    """The export's rows (EXPORT_COLUMNS) in a temporary table of this transaction."""
+async def create_export_table(db: AsyncConnection) -> None:
+    """The temporary table the export's rows (EXPORT_COLUMNS) go into, dropped with the transaction."""
     await db.execute(text(
         "CREATE TEMPORARY TABLE reconcile_export (card text PRIMARY KEY, full_name text, gender text, "
-        "citizen_id_hash text, phone_hash text, unit_id uuid, admitted_on date, official_on date, status text, "
+        "citizen_id_hash text, phone_hash text, date_of_birth_hash text, unit_id uuid, admitted_on date, official_on date, status text, "
         "eligible boolean, ineligible_reason text, row_no integer, in_scope boolean) ON COMMIT DROP"))
+
+
+async def copy_export(db: AsyncConnection, records: list[tuple]) -> None:
     raw = await raw_connection(db)
     try:
         await raw.copy_records_to_table("reconcile_export", records=records, columns=EXPORT_COLUMNS)
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        scrub_database_error(exc)
+        scrub_database_error(exc)  # a unique violation's DETAIL would quote the row
         raise
+
+
+async def analyze_export(db: AsyncConnection) -> None:
     await db.execute(text("ANALYZE reconcile_export"))
 
 
-async def diff(db: AsyncConnection, scope: Sequence[str]) -> list[asyncpg.Record]:
-    """The diff query's rows (read through the driver: hundreds of thousands of small rows)."""
+async def diff_cursor(db: AsyncConnection, scope: Sequence[str]):
+    """A cursor over the diff query's rows (read through the driver, a chunk at a time: hundreds of
+    thousands of small rows)."""
     raw = await raw_connection(db)
-    return await raw.fetch(DIFF.replace(":scope", "$1::text[]"), [p + "%" for p in scope])
+    return await raw.cursor(DIFF, [p + "%" for p in scope])
+
+
+async def matched(db: AsyncConnection, scope: Sequence[str]) -> dict[str, int]:
+    raw = await raw_connection(db)
+    return {r["unit_path"]: r["n"] for r in await raw.fetch(MATCHED, [p + "%" for p in scope])}
 
 
 async def members_by_id(db: AsyncConnection, ids: list[Any]) -> list[dict[str, Any]]:

@@ -5,6 +5,12 @@
 -- leave no item. Items hold what a difference is: clear fields before and after in `changes`,
 -- a citizen ID, phone or date of birth before and after sealed in `sealed` (bound to the item),
 -- as member_history keeps them.
+-- The date of birth's keyed hash beside the citizen ID's and the phone's (the HMAC-SHA256 member
+-- events already carry): a comparison of the whole city finds a changed date of birth in SQL instead
+-- of opening every member's sealed values. Written with the sealed values from now on; a member
+-- written before has none (NULL) and is compared by opening their sealed values.
+ALTER TABLE members ADD COLUMN date_of_birth_hash text;
+
 CREATE TABLE reconciliations (
     id           uuid PRIMARY KEY,
     filename     text NOT NULL,
