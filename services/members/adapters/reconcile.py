@@ -72,7 +72,7 @@ async def raw_connection(db: AsyncConnection) -> asyncpg.Connection:
 async def create_export_table(db: AsyncConnection) -> None:
     """The temporary table the export's rows (EXPORT_COLUMNS) go into, dropped with the transaction."""
     await db.execute(text(
-        "CREATE TEMPORARY TABLE reconcile_export (card text PRIMARY KEY, full_name text, gender text, "
+        "CREATE TEMPORARY TABLE reconcile_export (card text, full_name text, gender text, "
         "citizen_id_hash text, phone_hash text, date_of_birth_hash text, unit_id uuid, admitted_on date, official_on date, status text, "
         "eligible boolean, ineligible_reason text, row_no integer, in_scope boolean) ON COMMIT DROP"))
 
@@ -158,21 +158,36 @@ async def items(db: AsyncConnection, rec_id: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def set_outcomes(db: AsyncConnection, rec_id: Any, outcomes: list[tuple[int, str, str | None]]) -> None:
+async def set_outcomes(db: AsyncConnection, rec_id: Any, outcomes: list[tuple[int, str, str | None, int]]) -> None:
+    """Each item's outcome (seq, outcome, reason, events written)."""
     if not outcomes:
         return
     await db.execute(text(
-        "UPDATE reconciliation_items i SET outcome = v.outcome, outcome_reason = v.reason "
-        "FROM unnest(CAST(:seqs AS integer[]), CAST(:outcomes AS text[]), CAST(:reasons AS text[])) "
-        "AS v(seq, outcome, reason) WHERE i.reconciliation_id = :id AND i.seq = v.seq"),
+        "UPDATE reconciliation_items i SET outcome = v.outcome, outcome_reason = v.reason, events = v.events "
+        "FROM unnest(CAST(:seqs AS integer[]), CAST(:outcomes AS text[]), CAST(:reasons AS text[]), "
+        "CAST(:events AS integer[])) AS v(seq, outcome, reason, events) "
+        "WHERE i.reconciliation_id = :id AND i.seq = v.seq"),
         {"id": rec_id, "seqs": [o[0] for o in outcomes], "outcomes": [o[1] for o in outcomes],
-         "reasons": [o[2] for o in outcomes]})
+         "reasons": [o[2] for o in outcomes], "events": [o[3] for o in outcomes]})
 
 
-async def mark_applied(db: AsyncConnection, rec_id: Any, actor: str, outcome: dict[str, Any]) -> None:
+async def set_status(db: AsyncConnection, rec_id: Any, status: str, actor: str) -> None:
+    await db.execute(text("UPDATE reconciliations SET status = :s, applied_by = :a WHERE id = :id"),
+                     {"id": rec_id, "s": status, "a": actor})
+
+
+async def mark_applied(db: AsyncConnection, rec_id: Any) -> dict[str, Any]:
+    """The reconciliation applied: its outcome counted from its items' (events written, members
+    applied, skipped, held)."""
+    row = (await db.execute(text(
+        "SELECT coalesce(sum(events), 0) AS events, count(*) FILTER (WHERE outcome = 'applied') AS applied, "
+        "count(*) FILTER (WHERE outcome = 'skipped') AS skipped, count(*) FILTER (WHERE outcome = 'held') AS held "
+        "FROM reconciliation_items WHERE reconciliation_id = :id"), {"id": rec_id})).mappings().one()
+    outcome = {k: int(v) for k, v in row.items() if v or k == "events"}
     await db.execute(text(
-        "UPDATE reconciliations SET status = 'applied', applied_at = now(), applied_by = :a, "
-        "outcome = CAST(:o AS jsonb) WHERE id = :id"), {"id": rec_id, "a": actor, "o": orjson.dumps(outcome).decode()})
+        "UPDATE reconciliations SET status = 'applied', applied_at = now(), outcome = CAST(:o AS jsonb) "
+        "WHERE id = :id"), {"id": rec_id, "o": orjson.dumps(outcome).decode()})
+    return outcome
 
 
 async def unit_names(db: AsyncConnection, codes: list[str]) -> dict[str, str]:

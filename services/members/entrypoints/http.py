@@ -652,8 +652,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def apply_reconciliation(reconciliation_id: str, request: Request, user: CurrentUser):
         rec_id = parse_uuid(reconciliation_id)
 
-        async def work(db):
-            rec = await reconcile.apply_in(db, ctx, user, rec_id, today=hanoi_day())
+        async def work(db):  # applied in transactions of its own, a chunk of members each
+            rec = await reconcile.apply(ctx, user, rec_id, today=hanoi_day())
             return json_response(reconcile.summary_json(rec))
         return await idempotent(request, user, work)
 

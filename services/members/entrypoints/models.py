@@ -573,7 +573,7 @@ class Reconciliation(BaseModel):
     id: str
     filename: str
     created_at: datetime
-    status: Literal["compared", "applied"]
+    status: Literal["compared", "applying", "applied"]
     rows_total: int
     rows_outside: int = Field(description="Rows of units outside the caller's, left out")
     identical: int

@@ -18,6 +18,7 @@ Nothing here logs a member's values: logs carry ids and counts.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import time
@@ -38,6 +39,7 @@ from services.members.domain import reconcile as rules
 from services.members.handlers import members as use_cases
 from services.members.handlers.access import ORG, REGISTRY_WRITERS, Scopes, not_found
 from sotay.kit.auth import Principal
+from sotay.kit.db import lock_key
 from sotay.kit.http import Problem, invalid
 from sotay.kit.scope import covers
 from sotay.kit.service import ServiceContext
@@ -48,7 +50,7 @@ CHUNK = 5_000  # rows read, copied, fetched and classified at a time
 SEALED = set(sealed.SEALED_FIELDS)
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     row_no: int
     member: domain.Member
@@ -94,8 +96,9 @@ class ExportReader:
         self.parsed = ParsedExport(labels=dict(self.rows.labels))
         self.cells, self.scope, self.today = cells, scope, today
         self.by_name: dict[str, list[str]] = {}
+        self.in_scope = {code: covers(scope, cell["path"]) for code, cell in cells.items()}
         for code, cell in cells.items():
-            if covers(scope, cell["path"]):
+            if self.in_scope[code]:
                 self.by_name.setdefault(domain.fold(cell["name"]), []).append(code)
         self.seen_cards: set[str] = set()
         self.seen_ids: set[str] = set()
@@ -122,6 +125,10 @@ class ExportReader:
         else:
             self.done = True
         self.parsed.entries += out
+        # The rows read are kept to the end of the comparison (hundreds of thousands of objects at
+        # city size): out of the cyclic collector's way, which would otherwise walk them all again
+        # at each full collection while the rest of the file is read (reconcile_file unfreezes).
+        gc.freeze()
         return out
 
     def read_all(self) -> ParsedExport:
@@ -158,7 +165,7 @@ class ExportReader:
         self.seen_cards.add(member.party_card_no)
         if member.citizen_id:
             self.seen_ids.add(member.citizen_id)
-        return Entry(row_no, member, cell, covers(self.scope, cell["path"]))
+        return Entry(row_no, member, cell, self.in_scope[member.unit])
 
 
 def parse_export(source: bytes | BinaryIO, filename: str, cells: dict[str, dict[str, Any]], scope: list[str],
@@ -384,7 +391,11 @@ async def reconcile_file(ctx: ServiceContext, actor: Principal, source: bytes | 
         raise file_refused(str(exc)) from None
 
     def next_records() -> list[tuple]:
-        return export_records(reader.chunk(CHUNK), vault.pii_hash)
+        started = time.perf_counter()
+        try:
+            return export_records(reader.chunk(CHUNK), vault.pii_hash)
+        finally:
+            clock.laps["reading (thread)"] = clock.laps.get("reading (thread)", 0.0) + time.perf_counter() - started
 
     async with ctx.engine.begin() as db:
         await store.create_export_table(db)
@@ -393,7 +404,9 @@ async def reconcile_file(ctx: ServiceContext, actor: Principal, source: bytes | 
             while not reader.done:
                 records = await asyncio.to_thread(next_records)
                 if copying is not None:
+                    waited = time.perf_counter()
                     await copying
+                    clock.laps["copy waited"] = clock.laps.get("copy waited", 0.0) + time.perf_counter() - waited
                 if records and not reader.parsed.errors:  # a bad file is read to its end for its errors only
                     copying = asyncio.create_task(store.copy_export(db, records))
             if copying is not None:
@@ -401,6 +414,7 @@ async def reconcile_file(ctx: ServiceContext, actor: Principal, source: bytes | 
         finally:
             if copying is not None and not copying.done():
                 copying.cancel()
+            gc.unfreeze()
         parsed = reader.parsed
         if parsed.errors:
             raise refused(parsed)
@@ -466,54 +480,89 @@ def reason_of(rec: dict[str, Any]) -> str:
     return f"đối soát với CSDL đảng viên 3.0 ({rec['filename']})"
 
 
+APPLY_CHUNK = 100  # members a transaction
+APPLY_WORKERS = 3  # transactions at once (each waits on round trips more than it works)
+
+
 async def apply(ctx: ServiceContext, actor: Principal, rec_id: Any, *, today: date) -> dict[str, Any]:
-    async with ctx.engine.begin() as db:
-        return await apply_in(db, ctx, actor, rec_id, today=today)
+    """Apply a reconciliation's differences, once (409 after): each member through the registry's
+    use cases under a savepoint of its own, so one the rules refuse (or one changed since the
+    comparison) is skipped with its reason and the others go on. The members go a chunk a
+    transaction, a few transactions at once, each writing its items' outcomes with their changes:
+    a run cut short (a restart) is resumed by applying again, and no item is applied twice."""
+    engine = ctx.engine
+    key = lock_key(f"members:reconciliation:{rec_id}")
+    async with engine.connect() as guard:  # one run at a time: a session lock, released below whatever happens
+        got = (await guard.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+        await guard.commit()
+        try:
+            rec, outcome = await _apply_locked(ctx, actor, rec_id, got, today)
+        finally:
+            if got:
+                await guard.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await guard.commit()
+    log.info("reconciliation %s applied by %s: %s", rec_id, actor.subject, outcome)
+    return rec
 
 
-async def apply_in(db: AsyncConnection, ctx: ServiceContext, actor: Principal, rec_id: Any, *,
-                   today: date) -> dict[str, Any]:
-    """Apply a reconciliation's differences in the caller's transaction, once (409 after): each
-    member through the registry's use cases under a savepoint of its own, so one the rules refuse
-    (or one changed since the comparison) is skipped with its reason and the others go on."""
-    rec = await for_writer(db, actor, rec_id, lock=True)
-    if rec["status"] == "applied":
-        raise Problem(409, "Already applied", "This reconciliation was applied already: compare again.",
-                      code="already_applied")
-    items = await opened_items(db, rec_id)
+async def _apply_locked(ctx: ServiceContext, actor: Principal, rec_id: Any, got: bool,
+                        today: date) -> tuple[dict[str, Any], dict[str, Any]]:
+    engine = ctx.engine
+    async with engine.begin() as db:
+        rec = await for_writer(db, actor, rec_id, lock=True)
+        if rec["status"] == "applied":
+            raise Problem(409, "Already applied", "This reconciliation was applied already: compare again.",
+                          code="already_applied")
+        if not got:
+            raise Problem(409, "Being applied", "This reconciliation is being applied.", code="in_progress")
+        await store.set_status(db, rec_id, "applying", actor.subject)
+        items = [i for i in await opened_items(db, rec_id) if i["kind"] in ("new", "changed") and not i["outcome"]]
+    reason = reason_of(rec)
     ids = [str(i["member_id"]) for i in items if i["kind"] == "changed"]
     for start in range(0, len(ids), 500):  # their event keys read together, not one round trip each
         await asyncio.gather(*(ctx.member_keys.key_for(m) for m in ids[start:start + 500]))
-    reason = reason_of(rec)
+    queue: asyncio.Queue = asyncio.Queue()
+    for start in range(0, len(items), APPLY_CHUNK):
+        queue.put_nowait(items[start:start + APPLY_CHUNK])
+
+    async def worker() -> None:
+        while not queue.empty():
+            chunk = queue.get_nowait()
+            async with engine.begin() as db:
+                await _apply_chunk(db, ctx, actor, rec_id, chunk, reason, today)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(APPLY_WORKERS, queue.qsize())))))
+    async with engine.begin() as db:
+        outcome = await store.mark_applied(db, rec_id)
+        return await store.reconciliation(db, rec_id), outcome
+
+
+async def _apply_chunk(db: AsyncConnection, ctx: ServiceContext, actor: Principal, rec_id: Any,
+                       items: list[dict[str, Any]], reason: str, today: date) -> None:
+    """A chunk of items in the caller's transaction, their outcomes with them."""
     # The members to change, locked together (in id order, as any other bulk lock would take them).
     now = {r.id: r for r in await db.execute(text(
         "SELECT id, version, status, eligible, ineligible_reason FROM members WHERE id = ANY(:ids) ORDER BY id "
         "FOR UPDATE"), {"ids": [i["member_id"] for i in items if i["kind"] == "changed"]})}
-    outcomes: list[tuple[int, str, str | None]] = []
-    events = 0
+    await sealed.vault(db).active_key(db)  # held for the transaction before its savepoints take it
+    outcomes: list[tuple[int, str, str | None, int]] = []
     for item in items:
-        if item["kind"] not in ("new", "changed"):
-            continue
         fields = [f for f in item["fields"] if f not in item["held"]]
         if not fields:
-            outcomes.append((item["seq"], "held", None))
+            outcomes.append((item["seq"], "held", None, 0))
             continue
         current = now.get(item["member_id"])
         if item["kind"] == "changed" and (current is None or current.version != item["version"]):
-            outcomes.append((item["seq"], "skipped", "hồ sơ đã thay đổi sau khi đối soát: đề nghị đối soát lại"))
+            outcomes.append((item["seq"], "skipped", "hồ sơ đã thay đổi sau khi đối soát: đề nghị đối soát lại", 0))
             continue
         try:
             async with db.begin_nested():
-                events += await _apply_item(db, ctx, actor, item, fields, current, reason, today)
+                events = await _apply_item(db, ctx, actor, item, fields, current, reason, today)
             outcomes.append((item["seq"], "applied", None if fields == item["fields"] else
-                             "một số thông tin giữ nguyên: chờ xét đề nghị sửa thông tin"))
+                             "một số thông tin giữ nguyên: chờ xét đề nghị sửa thông tin", events))
         except Problem as problem:
-            outcomes.append((item["seq"], "skipped", _said(problem)))
+            outcomes.append((item["seq"], "skipped", _said(problem), 0))
     await store.set_outcomes(db, rec_id, outcomes)
-    outcome = {"events": events, **Counter(o[1] for o in outcomes)}
-    await store.mark_applied(db, rec_id, actor.subject, outcome)
-    log.info("reconciliation %s applied by %s: %s", rec_id, actor.subject, outcome)
-    return await store.reconciliation(db, rec_id)
 
 
 def _said(problem: Problem) -> str:

@@ -24,7 +24,9 @@ CREATE TABLE reconciliations (
     identical    integer NOT NULL DEFAULT 0,
     -- Counts per unit and kind (no one's data): [{unit, new, changed, missing, conflicts, ...}].
     summary      jsonb NOT NULL DEFAULT '[]',
-    status       text NOT NULL DEFAULT 'compared' CHECK (status IN ('compared', 'applied')),
+    -- applying: its items are being applied, a chunk of members a transaction (a run cut short
+    -- resumes where it stopped: each item's outcome is written with its changes).
+    status       text NOT NULL DEFAULT 'compared' CHECK (status IN ('compared', 'applying', 'applied')),
     applied_at   timestamptz,
     applied_by   text,
     -- What applying did: {events, applied, skipped} (counts).
@@ -56,5 +58,6 @@ CREATE TABLE reconciliation_items (
     -- After applying: applied, skipped (and why), or held.
     outcome           text,
     outcome_reason    text,
+    events            integer,
     PRIMARY KEY (reconciliation_id, seq)
 );
