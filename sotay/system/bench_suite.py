@@ -31,6 +31,10 @@ servers:
    of every stream; the city's figures must come out as they were. Floor: a
    raw nats-py pull consume of the same streams. Target: at least 0.5x.
 
+5. Reconciliation with the national database (sotay/system/bench_reconcile.py): an export of
+   the registry with 1% of the members different, compared and applied. Floor: parsing the file
+   alone. Target: within 3x.
+
 And no service above 300 MB resident. The full size runs the quick one
 first, in the same invocation, so the table shows how time and memory grow
 with the members.
@@ -66,6 +70,7 @@ from sotay.system.bench import (REQUIRED_CONSENT, cpu_seconds, floor_copy, floor
                                 start_service, until_ready)
 from sotay.system.bench_feed import start_bare, wait_http
 from sotay.system.bench_metrics import raw_consume
+from sotay.system.bench_reconcile import measure as measure_reconciliation
 from sotay.kit.db import plain_url
 from sotay.kit.embedded import free_port
 from sotay.kit.events import uuid7
@@ -278,6 +283,11 @@ class SizeRun:
             scenarios.append(await self.registration_evening())
             scenarios.append(await self.morning_reading())
             scenarios.append(await self.replay())
+            # Last: it changes 1% of the members, which the scenarios before count on as they are. A
+            # members context of its own (the one above was disposed, and its vault with its pool).
+            members = ServiceRuntime(members_definition(), self.settings, self.nats_url, self.db_url)
+            async with members.member_keys():
+                scenarios.append(await self.reconciliation(members.context))
             scenarios.append(self.memory(scenarios))
             for s in scenarios:
                 s["size"] = self.size.name
@@ -392,6 +402,18 @@ class SizeRun:
                       "total_s": round(floor_s, 4)},
             "ratio": round(ratio, 2), "target": "caught up within 90 s and at most 3x the floor",
             "met": met, **self.services.usage(marks)}
+
+    # --- 5. reconciliation with the national database ------------------------------------------------
+
+    async def reconciliation(self, ctx) -> dict[str, Any]:
+        """sotay/system/bench_reconcile.py on this registry: an export with 1% of the members
+        different, compared and applied; floor: parsing the file alone, in the same run."""
+        print(f"  5. reconciliation: an export of {self.size.members:,} members, 1% different …", flush=True)
+        rows = list(generate_members(self.units, self.size.members, 2023, pilot_only=False, today=date.today()))
+        cells = [u.code for u in self.units if u.kind == "cell"]
+        marks = self.services.mark()
+        result = await measure_reconciliation(ctx, rows, cells)
+        return {**result, "name": "5. reconciliation", **self.services.usage(marks)}
 
     async def _count(self, table: str, expected: int) -> bool:
         return await self.db.fetchval(f"SELECT count(*) FROM {table}") >= expected

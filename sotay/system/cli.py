@@ -107,6 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     members_sub.add_parser("republish", help="send every member's snapshot again (after an upgrade that changed "
                                              "what member events carry: docs/events.md)")
 
+    reg = sub.add_parser("registry", help="the member registry against the national database")
+    reg_sub = reg.add_subparsers(dest="registry_command", required=True)
+    reconcile = reg_sub.add_parser("reconcile", help="compare an export of the national member database (CSDL đảng "
+                                                     "viên 3.0; the import's columns) with the registry: new, "
+                                                     "changed, missing members per unit (docs/reconcile.md)")
+    reconcile.add_argument("file", type=Path, help="a .csv or .xlsx export")
+    reconcile.add_argument("--apply", action="store_true", help="also apply the differences (events through the "
+                                                                "outbox); members missing from the export are "
+                                                                "reported, never deleted")
+    reconcile.add_argument("--out", type=Path, help="write the report (.xlsx or .csv, Vietnamese) to this file")
+    reconcile.add_argument("--unit", default="city", help="the unit whose subtree is reconciled (default: city)")
+
     privacy = sub.add_parser("privacy", help="personal data (Law 91/2025/QH15)")
     privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
     report = privacy_sub.add_parser("report", help="write the record of processing (record-of-processing.md and "
@@ -152,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="benchmarks against the real servers (no scenario: the whole suite, "
                                          "quick size then Hanoi's)")
-    bench.add_argument("scenario", nargs="?", choices=["import", "identity", "feed", "metrics", "reads", "durability"],
+    bench.add_argument("scenario", nargs="?",
+                       choices=["import", "identity", "feed", "metrics", "reads", "durability", "reconcile"],
                        help="one benchmark alone; without it, the end-to-end suite")
     bench.add_argument("--quick", action="store_true",
                        help="suite: the quick size only (20,000 members, 1,000 registrations, 2,000 readers)")
@@ -160,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                                                    "one size of your own instead of the quick one)")
     bench.add_argument("--tree-scale", type=float,
                        help="suite: share of Hanoi's org tree (default: a quarter for the quick size, all for Hanoi's)")
-    bench.add_argument("--rows", type=int, default=500_000, help="import: member rows")
+    bench.add_argument("--rows", type=int, default=500_000, help="import, reconcile: member rows")
     bench.add_argument("--registrations", type=int, help="identity: registrations and sign-ins (default 1,000)")
     bench.add_argument("--members", type=int, help="feed: members (readers, default 100,000)")
     bench.add_argument("--articles", type=int, default=10_000, help="feed: published articles")
@@ -619,6 +632,58 @@ def cmd_members(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_registry(args, settings: Settings) -> int:
+    """`sotay registry reconcile FILE [--apply] [--out REPORT]`: counts per unit on the terminal (never a
+    member's values); the detail in the report file."""
+    from services.members.handlers import reconcile
+    from sotay.kit.auth import Grant, Principal
+    from sotay.kit.clock import hanoi_day
+    from sotay.kit.http import Problem
+
+    actor = Principal("cli", (Grant("city_admin" if args.unit == "city" else "unit_admin", args.unit),))
+
+    async def run():
+        async with offline_service("members", settings) as ctx:
+            rec = await reconcile.reconcile_file(ctx, actor, args.file.read_bytes(), args.file.name,
+                                                 today=hanoi_day())
+            if args.apply and any(u["new"] or u["changed"] for u in rec["summary"]):
+                rec = await reconcile.apply(ctx, actor, rec["id"], today=hanoi_day())
+            if args.out:
+                async with ctx.engine.begin() as db:
+                    _, data = await reconcile.report(db, actor, rec["id"], "csv" if args.out.suffix == ".csv" else "xlsx")
+                args.out.write_bytes(data)
+            return rec
+
+    try:
+        rec = asyncio.run(run())
+    except Problem as problem:
+        print(f"{args.file}: {problem.detail or problem.title}", file=sys.stderr)
+        for err in (problem.errors or [])[:50]:
+            where = f"row {err['row']}, column {err['column']}: " if "row" in err else ""
+            print(f"  {where}{err['reason']}", file=sys.stderr)
+        return 2
+    shown = reconcile.summary_json(rec)
+    print(f"{'unit':<40}{'new':>8}{'changed':>9}{'missing':>9}{'conflicts':>10}{'outside':>9}{'identical':>11}")
+    for u in shown["units"]:
+        print(f"{u['name'][:39]:<40}{u['new']:>8,}{u['changed']:>9,}{u['missing']:>9,}{u['conflicts']:>10,}"
+              f"{u['outside']:>9,}{u['identical']:>11,}")
+    t = shown["totals"]
+    print(f"{shown['rows_total']:,} rows ({shown['rows_outside']:,} outside the unit); {shown['differences']:,} "
+          f"differences: {t['new']:,} new, {t['changed']:,} changed, {t['missing']:,} missing from the export, "
+          f"{t['conflicts']:,} with a pending correction request, {t['outside']:,} moved to or from other units; "
+          f"{shown['identical']:,} identical")
+    print(f"members missing from the export are reported, not deleted; reconciliation {shown['id']}")
+    if shown["outcome"]:
+        o = shown["outcome"]
+        print(f"applied: {o.get('applied', 0):,} members, {o['events']:,} events; {o.get('skipped', 0):,} skipped, "
+              f"{o.get('held', 0):,} held back for a pending correction request")
+    elif args.apply:
+        print("applied: nothing to apply (0 events)")
+    if args.out:
+        print(f"report: {args.out}")
+    return 0
+
+
 def cmd_retention(args, settings: Settings) -> int:
     """What the retention job does (services/*/handlers/retention.py), now, with the settings'
     terms; counts only. Minimised members' MemberUpdated events wait in the outbox for members' relay."""
@@ -731,6 +796,9 @@ def cmd_bench(args, settings: Settings) -> int:
         from sotay.system.bench_durability import run_durability_benchmark
         return asyncio.run(run_durability_benchmark(messages=args.messages, singles=args.singles,
                                                     json_file=args.json))
+    if args.scenario == "reconcile":
+        from sotay.system.bench_reconcile import run_reconcile_benchmark
+        return asyncio.run(run_reconcile_benchmark(settings, rows=args.rows, json_file=args.json))
     if args.scenario == "reads":
         from sotay.system.bench_reads import run_reads_benchmark
         return asyncio.run(run_reads_benchmark(settings, reads=args.reads, json_file=args.json))
@@ -850,7 +918,7 @@ COMMANDS = {"up": cmd_up, "serve": cmd_serve, "token": cmd_token, "import": cmd_
             "migrate": cmd_migrate, "keys": cmd_keys, "admin": cmd_admin, "bench": cmd_bench, "replay": cmd_replay,
             "metrics": cmd_metrics, "dlq": cmd_dlq, "vapid-key": cmd_vapid_key, "privacy": cmd_privacy,
             "retention": cmd_retention, "members": cmd_members, "status": cmd_status, "backup": cmd_backup,
-            "restore": cmd_restore, "outbox": cmd_outbox, "webhooks": cmd_webhooks}
+            "restore": cmd_restore, "outbox": cmd_outbox, "webhooks": cmd_webhooks, "registry": cmd_registry}
 
 if __name__ == "__main__":
     sys.exit(main())

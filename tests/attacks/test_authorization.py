@@ -88,6 +88,8 @@ def ba_dinh_bodies(world) -> dict[str, object]:
         "POST /api/members/v1/alerts/{alert_id}/close": {"note": "đóng hộ"},
         "POST /api/members/v1/imports": ("file", "party_card_no,full_name,date_of_birth,unit\n"
                                          "0100000098,Người Lạ,1980-01-01,bd-g1-c1\n"),
+        "POST /api/members/v1/reconciliations": ("file", "party_card_no,full_name,date_of_birth,unit\n"
+                                                 f"{an[1]},Người Lạ,1980-01-01,bd-g1-c1\n"),
         "POST /api/identity/v1/registrations/{reg_id}/reject": {"reason": "không đúng"},
         "POST /api/identity/v1/registrations/approve": {"ids": [world.ids["registration_an"]]},
         "POST /api/identity/v1/accounts/{account_id}/grants": {"role": "unit_admin", "unit": "ba-dinh"},
@@ -151,7 +153,8 @@ def ba_dinh_path_values(world) -> dict[str, str]:
             "import_id": str(uuid.uuid4()), "feed_id": str(uuid.uuid4()), "number": "1", "fmt": "csv",
             "registration_id": ids["registration_an"], "subscription_id": ids["push_ba-dinh"],
             "alert_id": str(uuid.uuid4()), "topic_id": ids["study_ba-dinh"], "year": ids["review_year"],
-            "endpoint_id": str(uuid.uuid4()), "delivery_id": "1"}
+            "endpoint_id": str(uuid.uuid4()), "delivery_id": "1",
+            "reconciliation_id": ids["reconciliation_ba-dinh"]}
 
 
 BA_DINH_QUERY = {"unit": "ba-dinh", "cell": "bd-g1-c1", "parent": "bd-g1"}
@@ -266,6 +269,10 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
             assert response.status_code == 200 and response.json()["items"] == [], response.text
         elif label == "POST /api/members/v1/imports":  # rows outside the caller's units are refused one by one
             assert response.status_code == 200 and response.json()["imported"] == 0, response.text
+        elif label == "POST /api/members/v1/reconciliations":  # ba-dinh's rows are outside the caller's units
+            got = response.json()
+            assert response.status_code == 201 and got["rows_outside"] == 1, response.text
+            assert (got["totals"]["new"], got["totals"]["changed"]) == (0, 0), response.text
         elif label == "POST /api/identity/v1/registrations/approve":  # bulk: each refused on its own
             assert response.status_code == 200 and response.json()["approved"] == 0, response.text
         elif label == "POST /api/content/v1/feedback":  # a member writes to their own unit or above only
@@ -285,7 +292,9 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
     # (its address's budget), an import keeps its report; and the insider's read of their own record
     # (GET /members/me) is audited; the insider's own notification choices and devices are theirs to set,
     # and so is a data-subject request of their own (POST /me/requests: the card in their token names them).
+    # A reconciliation of a file of ba-dinh's rows compares the insider's own units only (kept, like an import).
     assert changed <= {"identity.throttle_windows", "members.imports", "members.record_reads",
+                       "members.reconciliations", "members.reconciliation_items",
                        "content.notice_settings", "content.push_subscriptions", "members.subject_requests"}, \
         f"a refused request changed {sorted(changed)}"
     reads = world.scalar("members", "SELECT array_agg(DISTINCT actor || ' ' || what) FROM record_reads WHERE id > :id",

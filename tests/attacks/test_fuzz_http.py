@@ -76,6 +76,7 @@ def known_path_values(world) -> dict[str, list[str]]:
         "fmt": ["csv", "xlsx"],
         "endpoint_id": [str(uuid.uuid4())],
         "delivery_id": ["1", "2"],
+        "reconciliation_id": [ids["reconciliation_ba-dinh"]],
     }
 
 
@@ -194,6 +195,7 @@ def valid_bodies(world) -> dict[str, object]:
                                                              "until": "2031-01-01T00:00:00+07:00", "reason": "x"},
         "POST /api/members/v1/alerts/{alert_id}/close": {"note": "đã xem"},
         "POST /api/members/v1/imports": ("multipart", {}, "members.csv"),
+        "POST /api/members/v1/reconciliations": ("multipart", {}, "members.csv"),
         "POST /api/identity/v1/registrations": {"party_card_no": an[1], "full_name": an[0], "date_of_birth": an[3],
                                                 "phone": an[4], "password": "Mot mat khau dai du", "platform": "web", "consent": CONSENT},
         "POST /api/identity/v1/registrations/status": {"party_card_no": an[1], "password": "Mot mat khau dai du"},

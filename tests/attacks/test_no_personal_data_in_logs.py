@@ -161,6 +161,7 @@ class Workload:
         self.registrations()
         self.imports()
         self.correction_and_search(hoa)
+        self.reconciliation()
 
     def unique_violation_race(self) -> int:
         """Two creations with one citizen ID both pass the registry's check (the test holds the
@@ -231,6 +232,27 @@ class Workload:
         imported = self.http.post("/api/members/v1/imports", params={"wait": "true"}, headers=self.admin,
                                   files={"file": ("m.csv", write_csv(filled), "text/csv")})
         assert imported.status_code == 200 and imported.json()["rejected"] == 2, imported.text
+
+    def reconciliation(self) -> None:
+        """An export refused for a bad citizen ID, then one that gives Hoa another phone and a new
+        member with known values: compared, its report downloaded, applied."""
+        columns = ("party_card_no", "full_name", "date_of_birth", "gender", "citizen_id", "phone", "unit")
+        hoa = {"party_card_no": WORKLOAD_CARDS[0], "full_name": "Đỗ Thị Hoa", "date_of_birth": "1980-05-06",
+               "gender": "female", "citizen_id": CITIZEN_IDS[2], "phone": "0987 654 705", "unit": "bd-g1-c1"}
+        new = {**hoa, "party_card_no": "0100000709", "full_name": "Vũ Thị Mới", "citizen_id": CITIZEN_IDS[1],
+               "phone": "0933 444 555"}
+        bad = self.http.post("/api/members/v1/reconciliations", headers=self.admin, files={"file": (
+            "x.csv", write_csv([{**new, "citizen_id": CITIZEN_IDS[1][:-1]}], columns), "text/csv")})
+        assert bad.status_code == 422, bad.text
+        compared = self.http.post("/api/members/v1/reconciliations", headers=self.admin, files={"file": (
+            "csdl.csv", write_csv([hoa, new], columns), "text/csv")})
+        assert compared.status_code == 201 and compared.json()["totals"]["new"] == 1, compared.text
+        rec = compared.json()["id"]
+        for fmt in ("xlsx", "csv"):
+            assert self.http.get(f"/api/members/v1/reconciliations/{rec}/report.{fmt}",
+                                 headers=self.admin).status_code == 200
+        applied = self.http.post(f"/api/members/v1/reconciliations/{rec}/apply", headers=self.admin)
+        assert applied.status_code == 200 and applied.json()["outcome"]["events"] == 2, applied.text
 
     def correction_and_search(self, hoa: str) -> None:
         an = self.world.member_auth("an")

@@ -257,6 +257,13 @@ async def _seed(system: RunningSystem) -> dict[str, str]:
     asked = await ok(await client.post("/api/members/v1/me/requests",
                                        json={"kind": "restriction", "asked": "hạn chế xem"}, headers=an))
     ids["subject_request_an"] = asked["id"]
+    # A reconciliation of ba-dinh with the national database: An as the registry has him, the other
+    # members of ba-dinh missing (its report names them); applying it would change nothing.
+    name, card, unit, dob, phone = MEMBERS["an"]
+    export = f"party_card_no,full_name,date_of_birth,gender,unit,phone\n{card},{name},{dob},male,{unit},{phone}\n".encode()
+    reconciled = await ok(await client.post("/api/members/v1/reconciliations", headers=system.auth("unit_admin", "ba-dinh"),
+                                            files={"file": ("csdl.csv", export, "text/csv")}))
+    ids["reconciliation_ba-dinh"] = reconciled["id"]
     # The year's review: open; An (ba-dinh) wrote his self-assessment; Cường's (tay-ho) is decided, so
     # that his own token can write no more to it.
     year, today = hanoi_day().year, hanoi_day()

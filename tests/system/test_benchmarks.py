@@ -53,6 +53,16 @@ def test_reads_benchmark_prints_the_check_beside_its_floor(tmp_path):
     assert figures["figures"]["past_threshold"]["median_ms"] > 0
 
 
+def test_reconcile_benchmark_prints_its_time_floor_and_ratio(tmp_path):
+    done, figures = bench(tmp_path, "reconcile", "--rows", "2000")
+    assert "floor: parse alone s" in done.stdout and "ratio to floor" in done.stdout
+    f = figures["figures"]
+    assert (f["found_new"], f["found_changed"], f["found_missing"]) == (
+        f["expected_new"], f["expected_changed"], f["expected_missing"]) == (2, 16, 2)
+    assert f["events"] == 18 and f["second_run_new_or_changed"] == 0
+    assert figures["floor"]["parse_alone_s"] > 0 and figures["ratio"] > 0
+
+
 def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     """`sotay bench` (the suite) at a tiny size: every scenario, its floor, the
     services' CPU and memory, and the figures the dashboard ends with exactly
@@ -70,7 +80,7 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
 
     scenarios = {s["name"]: s for s in report["scenarios"]}
     assert list(scenarios) == ["1. registry load", "2. registration evening", "3. morning reading", "4. replay",
-                               "resident memory"]
+                               "5. reconciliation", "resident memory"]
     for s in report["scenarios"]:
         assert {"name", "figures", "floor", "ratio", "target", "met"} <= set(s) and isinstance(s["met"], bool)
         assert s["size"] == "custom" and s["ratio"] > 0
@@ -98,3 +108,6 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     assert replay["figures"]["city_figures_differing"] == []
     assert replay["figures"]["events"] == replay["floor"]["raw_consume_events"] > 2000
     assert replay["services"]["metrics"]["stopped"]
+    reconciled = scenarios["5. reconciliation"]["figures"]
+    assert reconciled["found_changed"] == reconciled["expected_changed"] == 16
+    assert reconciled["second_run_new_or_changed"] == 0

@@ -15,6 +15,19 @@
 
 Sotay.words({
   vi: {
+    rc: "Đối soát với CSDL đảng viên 3.0", rc_note: "Tải lên tệp xuất từ Cơ sở dữ liệu đảng viên 3.0 (CSV hoặc XLSX, các cột như tệp nhập hồ sơ). Hệ thống so sánh với hồ sơ các đơn vị đồng chí quản lý; chưa thay đổi gì cho đến khi đồng chí xác nhận áp dụng.",
+    rc_choose: "Chọn tệp xuất (CSV, XLSX)", rc_compare: "Đối soát", rc_comparing: "Đang đối soát…",
+    rc_of: "Kết quả đối soát tệp {file} ngày {day}", rc_unit: "Đơn vị", rc_new: "Mới", rc_changed: "Thay đổi",
+    rc_missing: "Không có trong tệp", rc_conflicts: "Vướng đề nghị sửa", rc_outside: "Chuyển ra/vào đơn vị khác",
+    rc_identical: "Trùng khớp", rc_total: "Cộng",
+    rc_missing_note: "Đảng viên không có trong tệp xuất chỉ được báo cáo để kiểm tra, không bị xoá khỏi hồ sơ.",
+    rc_conflict_note: "Thông tin mà đảng viên đang đề nghị sửa (chưa được xét) sẽ giữ nguyên; đồng chí xét đề nghị như thường lệ.",
+    rc_report: "Tải báo cáo (Excel)", rc_report_csv: "Tải báo cáo (CSV)", rc_apply: "Áp dụng thay đổi",
+    rc_confirm: "Áp dụng {n} thay đổi vào hồ sơ (thêm {new} đảng viên mới, cập nhật {changed} đảng viên)? Mỗi thay đổi được ghi lịch sử và gửi sự kiện như khi sửa hồ sơ.",
+    rc_applied: "Đã áp dụng ngày {day}: cập nhật {applied} đảng viên, ghi {events} sự kiện; {skipped} bỏ qua; {held} giữ nguyên chờ xét đề nghị sửa thông tin.",
+    rc_nothing: "Không có gì cần áp dụng: hồ sơ đã khớp với tệp xuất (trừ các đảng viên không có trong tệp).",
+    rc_outside_rows: "{n} dòng thuộc đơn vị ngoài phạm vi đồng chí quản lý, không được đối soát.",
+    rc_refused: "Tệp chưa đối soát được: sửa các dòng dưới đây rồi tải lên lại (chưa có gì thay đổi)",
     title: "Quản lý hồ sơ đảng viên", search: "Tìm đảng viên", search_hint: "Họ tên, số thẻ hoặc số điện thoại",
     find: "Tìm", import: "Nhập hồ sơ từ tệp (CSV, XLSX)", file: "Tệp", upload: "Nhập",
     corrections: "Đề nghị sửa thông tin", name: "Họ và tên", card: "Số thẻ", unit: "Chi bộ", status: "Tình trạng",
@@ -73,6 +86,19 @@ Sotay.words({
     alert_reason: "Cảnh báo truy cập bất thường lúc {at}",
   },
   en: {
+    rc: "Reconcile with the national database (CSDL 3.0)", rc_note: "Upload an export of the national member database (CSV or XLSX, the import's columns). It is compared with the records of your units; nothing changes until you confirm.",
+    rc_choose: "Choose the export (CSV, XLSX)", rc_compare: "Compare", rc_comparing: "Comparing…",
+    rc_of: "Comparison of {file} on {day}", rc_unit: "Unit", rc_new: "New", rc_changed: "Changed",
+    rc_missing: "Not in the file", rc_conflicts: "Pending corrections", rc_outside: "Moved to or from other units",
+    rc_identical: "Identical", rc_total: "Total",
+    rc_missing_note: "Members missing from the export are reported for checking, never deleted.",
+    rc_conflict_note: "What a member asked to correct (not decided yet) is left as it is; decide their request as usual.",
+    rc_report: "Download the report (Excel)", rc_report_csv: "Download the report (CSV)", rc_apply: "Apply the changes",
+    rc_confirm: "Apply {n} changes to the registry ({new} new members, {changed} members updated)? Each is kept in the member's history and sent as an event, as an edit is.",
+    rc_applied: "Applied on {day}: {applied} members updated, {events} events; {skipped} skipped; {held} held for a pending correction request.",
+    rc_nothing: "Nothing to apply: the registry matches the export (but for the members missing from it).",
+    rc_outside_rows: "{n} rows are of units outside yours and were not compared.",
+    rc_refused: "The file was not compared: correct these rows and upload it again (nothing changed)",
     title: "Member registry", search: "Find a member", search_hint: "Name, card number or phone",
     find: "Find", import: "Import records from a file (CSV, XLSX)", file: "File", upload: "Import",
     corrections: "Correction requests", name: "Full name", card: "Card", unit: "Cell", status: "Standing",
@@ -401,6 +427,79 @@ async function upload() {
   }
 }
 
+// --- reconciliation with the national database (docs/reconcile.md) ----------------------------
+// An export uploaded and compared (nothing changes yet): counts per unit, the report to download,
+// and applying it once confirmed in the page. Shown to registry writers only.
+const dayOf = (iso) => new Date(iso).toLocaleDateString("vi-VN", { timeZone: "Asia/Ho_Chi_Minh", day: "2-digit",
+  month: "2-digit", year: "numeric" });
+function showReconciliation(r) {
+  const keys = ["new", "changed", "missing", "conflicts", "outside", "identical"];
+  const head = el("tr", {}, el("th", {}, Sotay.t("rc_unit")), ...keys.map((k) => el("th", {}, Sotay.t(`rc_${k}`))));
+  const total = { ...r.totals, identical: r.identical };
+  const line = (name, u, cls) => el("tr", cls ? { class: cls } : {}, el("td", {}, name),
+    ...keys.map((k) => el("td", { "data-label": Sotay.t(`rc_${k}`), class: "num" }, Sotay.number(u[k] || 0))));
+  const applied = r.outcome;
+  const differences = r.totals.new + r.totals.changed;
+  const apply = el("button", { type: "button", id: "rc-apply" }, Sotay.t("rc_apply"));
+  apply.addEventListener("click", () => {
+    if ($("rc-confirm")) return;
+    apply.after(confirmation("rc-confirm", fill(Sotay.t("rc_confirm"), { n: Sotay.number(differences),
+      new: Sotay.number(r.totals.new), changed: Sotay.number(r.totals.changed) }), null, async (key) => {
+      const done = await Sotay.json(`/api/members/v1/reconciliations/${r.id}/apply`,
+        { method: "POST", headers: { "Idempotency-Key": key } });
+      showReconciliation(done);
+    }));
+  });
+  const report = (fmt, label) => {
+    const b = el("button", { type: "button", class: "secondary", id: `rc-report-${fmt}` }, Sotay.t(label));
+    b.addEventListener("click", () => Sotay.download(`/api/members/v1/reconciliations/${r.id}/report.${fmt}`,
+      `doi-soat.${fmt}`).catch(fail));
+    return b;
+  };
+  $("rc-result").replaceChildren(
+    el("h3", {}, fill(Sotay.t("rc_of"), { file: r.filename, day: dayOf(r.created_at) })),
+    el("div", { class: "scroll" }, el("table", { id: "rc-units", class: "cards" }, el("thead", {}, head),
+      el("tbody", {}, ...r.units.map((u) => line(u.name, u)), line(Sotay.t("rc_total"), total, "total")))),
+    r.rows_outside ? el("p", { class: "muted" }, fill(Sotay.t("rc_outside_rows"), { n: Sotay.number(r.rows_outside) })) : "",
+    el("p", { class: "notice" }, Sotay.t("rc_missing_note")),
+    r.totals.conflicts ? el("p", { class: "notice" }, Sotay.t("rc_conflict_note")) : "",
+    el("div", { class: "actions" }, report("xlsx", "rc_report"), report("csv", "rc_report_csv"),
+      applied || !differences ? "" : apply),
+    applied ? el("p", { id: "rc-done", class: "notice", role: "status" }, fill(Sotay.t("rc_applied"), {
+      day: dayOf(r.applied_at), applied: Sotay.number(applied.applied || 0), events: Sotay.number(applied.events || 0),
+      skipped: Sotay.number(applied.skipped || 0), held: Sotay.number(applied.held || 0) }))
+      : !differences ? el("p", { id: "rc-done", class: "notice", role: "status" }, Sotay.t("rc_nothing")) : "");
+}
+async function reconcileFile() {
+  $("error").textContent = "";
+  const body = new FormData();
+  body.append("file", $("rc-file").files[0]);
+  $("rc-result").replaceChildren(el("p", { role: "status" }, Sotay.t("rc_comparing")));
+  try {
+    showReconciliation(await Sotay.json("/api/members/v1/reconciliations", { method: "POST", body }));
+  } catch (err) {
+    $("rc-result").replaceChildren();
+    const rows = ((err.problem && err.problem.errors) || []).filter((x) => x.field === "file");
+    if (!rows.length) { fail(err); return; }
+    $("rc-result").replaceChildren(el("p", { class: "error", role: "alert" }, Sotay.t("rc_refused")),
+      el("div", { class: "scroll" }, el("table", { id: "rc-errors", class: "text" }, el("tbody", {},
+        el("tr", {}, ...["row", "column", "problem"].map((k) => el("th", {}, Sotay.t(k)))),
+        ...rows.map((x) => el("tr", {}, el("td", {}, x.row ?? ""), el("td", {}, x.row ? columnName({ ...x, field: x.name }) : ""),
+          el("td", {}, importReason(x.reason))))))));
+  }
+}
+async function loadReconciliations() {
+  let items;
+  try {
+    items = (await Sotay.json("/api/members/v1/reconciliations")).items;
+  } catch (err) {
+    if (err.status === 403) return;  // not a registry writer: the section stays hidden
+    fail(err); return;
+  }
+  $("reconcile").hidden = false;
+  if (items.length) showReconciliation(items[0]);
+}
+
 // --- correction requests ---------------------------------------------------------------------
 const shownValue = (field, value) => {
   if (value === null || value === undefined || value === "") return "—";
@@ -609,7 +708,7 @@ async function loadAlerts(said) {
 
 async function load() {
   $("console").hidden = false; $("signout").hidden = false;
-  await Promise.all([search(), loadCorrections(), loadAlerts(), loadRequests()]);
+  await Promise.all([search(), loadCorrections(), loadAlerts(), loadRequests(), loadReconciliations()]);
 }
 
 $("search-form").addEventListener("submit", (e) => search(e));
@@ -625,4 +724,9 @@ $("file").addEventListener("change", () => {
   $("file-name").textContent = file ? file.name : Sotay.t("no_file");
 });
 Sotay.sending($("import-form"), upload, fail);
+$("rc-file").addEventListener("change", () => {
+  const file = $("rc-file").files[0];
+  $("rc-file-name").textContent = file ? file.name : Sotay.t("no_file");
+});
+Sotay.sending($("rc-form"), reconcileFile, fail);
 Sotay.start(load);

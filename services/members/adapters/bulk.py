@@ -36,6 +36,7 @@ from sotay.kit.service import ServiceContext
 MEMBER_COPY_COLUMNS = (
     "id", "party_card_no", "full_name", "name_folded", "sealed", "citizen_id_hash", "phone_hash", "gender",
     "unit_id", "unit_path", "admitted_on", "official_on", "status", "eligible", "ineligible_reason",
+    "date_of_birth_hash",
 )
 MAX_STORED_ERRORS = 10_000
 
@@ -250,7 +251,7 @@ class _Chunk:
             importer.vault.seal_with(self.key_id, f"members:{member_id}",
                                      sealed.member_values(m.citizen_id, m.phone, m.date_of_birth)),
             personal["citizen_id_hash"], personal["phone_hash"], m.gender, cell["id"], cell["path"], m.admitted_on,
-            m.official_on, m.status, m.eligible, m.ineligible_reason))
+            m.official_on, m.status, m.eligible, m.ineligible_reason, personal["date_of_birth_hash"]))
         self.history.append((member_id, importer.actor, "imported", f'{{"source": "{importer.source}"}}'))
         self.outbox.append((message.id, message.subject, message.body(), headers))
 

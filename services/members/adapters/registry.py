@@ -121,8 +121,10 @@ def _sealed_columns(db: AsyncConnection, key_id: int, member_id: Any, values: di
     """The members columns for `values` (a citizen ID, a phone, a date of birth): sealed, and the
     keyed hashes equality searches use."""
     v = vault(db)
+    born = values["date_of_birth"]
     return {"sealed": v.seal_with(key_id, f"members:{member_id}", values),
-            "citizen_id_hash": v.hash_or_none(values["citizen_id"]), "phone_hash": v.hash_or_none(values["phone"])}
+            "citizen_id_hash": v.hash_or_none(values["citizen_id"]), "phone_hash": v.hash_or_none(values["phone"]),
+            "date_of_birth_hash": v.hash_or_none(born.isoformat() if isinstance(born, date) else born)}
 
 
 async def insert_member(db: AsyncConnection, member: dict[str, Any]) -> None:
@@ -130,9 +132,10 @@ async def insert_member(db: AsyncConnection, member: dict[str, Any]) -> None:
     values = member_values(member["citizen_id"], member["phone"], member["date_of_birth"])
     await db.execute(text(
         "INSERT INTO members (id, party_card_no, full_name, name_folded, sealed, citizen_id_hash, phone_hash, "
-        "gender, unit_id, unit_path, admitted_on, official_on, status, eligible, ineligible_reason) VALUES "
-        "(:id, :party_card_no, :full_name, :name_folded, :sealed, :citizen_id_hash, :phone_hash, :gender, "
-        ":unit_id, :unit_path, :admitted_on, :official_on, :status, :eligible, :ineligible_reason)"),
+        "date_of_birth_hash, gender, unit_id, unit_path, admitted_on, official_on, status, eligible, "
+        "ineligible_reason) VALUES (:id, :party_card_no, :full_name, :name_folded, :sealed, :citizen_id_hash, "
+        ":phone_hash, :date_of_birth_hash, :gender, :unit_id, :unit_path, :admitted_on, :official_on, :status, "
+        ":eligible, :ineligible_reason)"),
         {**member, **_sealed_columns(db, key_id, member["id"], values)})
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 # their entry into the registry when they entered it already gone), identifiers still held.
 _DUE = (
     "FROM members m WHERE m.status IN ('deceased', 'removed', 'transferred_out') "
-    "AND (m.sealed IS NOT NULL OR m.citizen_id_hash IS NOT NULL OR m.phone_hash IS NOT NULL) "
+    "AND (m.sealed IS NOT NULL OR m.citizen_id_hash IS NOT NULL OR m.phone_hash IS NOT NULL "
+    "OR m.date_of_birth_hash IS NOT NULL) "
     "AND coalesce((SELECT max(h.at) FROM member_history h WHERE h.member_id = m.id AND h.action = 'status_changed'), "
     "m.created_at) < now() - make_interval(years => CAST(:years AS int))")
 
@@ -36,7 +37,8 @@ async def drop_identifiers(db: AsyncConnection, ids: list[Any]) -> int:
     """The members' sealed citizen ID, phone and date of birth and their hashes, and what their
     correction requests proposed of them; the number of correction requests changed."""
     await db.execute(text(
-        "UPDATE members SET sealed = NULL, citizen_id_hash = NULL, phone_hash = NULL, citizen_id = NULL, "
+        "UPDATE members SET sealed = NULL, citizen_id_hash = NULL, phone_hash = NULL, date_of_birth_hash = NULL, "
+        "citizen_id = NULL, "
         "phone = NULL, date_of_birth = NULL, version = version + 1, updated_at = now() WHERE id = ANY(:ids)"),
         {"ids": ids})
     return (await db.execute(text(

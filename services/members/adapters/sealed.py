@@ -156,6 +156,11 @@ class Vault:
             raise SealedValueError(f"the sealed value of {where} does not open with data key {key_id}: it was "
                                    "changed, or moved from another row") from None
 
+    async def load_all_keys(self, db: AsyncConnection) -> None:
+        """Read every data key, so that `open_loaded` opens any value (in a worker thread, say, for
+        many values)."""
+        await self._load(db, (await db.execute(text("SELECT id FROM data_keys"))).scalars().all())
+
     async def open(self, db: AsyncConnection, sealed: list[tuple[str, bytes | None]]) -> list[dict[str, Any]]:
         """Each (where, blob) opened, the data keys they need read first."""
         await self._load(db, (key_id_of(blob) for _, blob in sealed if blob is not None))
@@ -262,14 +267,15 @@ async def _seal_batch(engine: AsyncEngine, vault_: Vault, table: str) -> int:
                 "LIMIT :n FOR UPDATE"), {"n": BATCH})).all()
             await db.execute(text(
                 "UPDATE members m SET sealed = v.sealed, citizen_id_hash = v.cid, phone_hash = v.ph, "
-                "citizen_id = NULL, phone = NULL, date_of_birth = NULL "
+                "date_of_birth_hash = v.dh, citizen_id = NULL, phone = NULL, date_of_birth = NULL "
                 "FROM unnest(CAST(:ids AS uuid[]), CAST(:sealed AS bytea[]), CAST(:cid AS text[]), "
-                "CAST(:ph AS text[])) AS v(id, sealed, cid, ph) WHERE m.id = v.id"),
+                "CAST(:ph AS text[]), CAST(:dh AS text[])) AS v(id, sealed, cid, ph, dh) WHERE m.id = v.id"),
                 {"ids": [r.id for r in rows],
                  "sealed": [vault_.seal_with(key_id, f"members:{r.id}",
                                              member_values(r.citizen_id, r.phone, r.date_of_birth)) for r in rows],
                  "cid": [vault_.hash_or_none(r.citizen_id) for r in rows],
-                 "ph": [vault_.hash_or_none(r.phone) for r in rows]})
+                 "ph": [vault_.hash_or_none(r.phone) for r in rows],
+                 "dh": [vault_.hash_or_none(r.date_of_birth.isoformat() if r.date_of_birth else None) for r in rows]})
             return len(rows)
         by = "member_id" if table == "member_history" else "id"
         rows = (await db.execute(text(

@@ -12,19 +12,21 @@ from fastapi.responses import Response
 
 from services.members import domain
 from services.members.adapters import access_export
+from services.members.adapters import reconcile as reconcile_files
 from services.members.entrypoints.models import (
     AccessHistory, AccessHistoryPage, AccessHistoryQuery, AlertClose, CellProposal, CorrectionCreate, CorrectionRequest,
     CorrectionRequests, Decision, ImportStarted, ImportStatus, MemberChange, MemberCreate, MemberHistory, MemberPage,
-    MemberRecord, MemberSearch, MemberSummary, MyReview, MyReviews, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage,
+    MemberRecord, MemberSearch, MemberSummary, MyReview, MyReviews, Reconciliation, Reconciliations, OrgUnit, OrgUnitChange, OrgUnitCreate, OrgUnitPage,
     RequestExtension, RequestOutcome, RequestRefusal, Restriction, ReviewCycle, ReviewCycleChange, ReviewCycleCreate,
     ReviewCycles, ReviewDecision, ReviewDecisionCreate, ReviewSummary, SelfAssessment, StaffReview, StaffReviews,
     StatusChange, SubjectRequest, TemporaryStayEnd, SubjectRequestCreate, SubjectRequests, Transfer, UnusualReadAlert, UnusualReadAlerts,
     moment,
 )
 from services.members.handlers import (
-    breach, corrections, imports, members, org_units, reviews, subject, subject_requests,
+    breach, corrections, imports, members, org_units, reconcile, reviews, subject, subject_requests,
 )
 from sotay.kit.auth import Principal
+from sotay.kit.clock import hanoi_day
 from sotay.kit.db import path_codes
 from sotay.contracts.subject import SubjectData
 from sotay.kit.deps import CurrentUser, service_router
@@ -592,5 +594,67 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def get_import(import_id: str, user: CurrentUser):
         found = await imports.read_import(engine, user, parse_uuid(import_id))
         return json_response(import_json(found))
+
+    # --- reconciliation with the national database (docs/reconcile.md) -------------------------------
+
+    @router.post("/reconciliations", status_code=201, response_model=Reconciliation,
+                 summary="Compare an export of the national member database (CSDL đảng viên 3.0; CSV or XLSX, the "
+                         "import's columns) with the registry in the caller's units: counts per unit of new, changed "
+                         "and missing members and of conflicts with pending correction requests. Nothing changes "
+                         "until applied; a bad row refuses the file (422 naming the row and column).",
+                 openapi_extra=body_limit(MAX_UPLOAD_BYTES + MULTIPART_SLACK))
+    async def upload_reconciliation(user: CurrentUser, file: UploadFile = File(...)):
+        async with engine.connect() as db:
+            await reconcile.reconcilable_paths(db, user)  # 403 before the upload is read
+        filename = file.filename or "upload"
+        if problems := unstorable({"file": filename}):
+            raise invalid(problems)
+        spooled = await spool_upload(file, MAX_UPLOAD_BYTES)
+        try:
+            rec = await reconcile.reconcile_file(ctx, user, spooled, filename, today=hanoi_day())
+        finally:
+            spooled.close()
+        return json_response(reconcile.summary_json(rec), 201,
+                             {"Location": f"/api/members/v1/reconciliations/{rec['id']}"})
+
+    @router.get("/reconciliations", response_model=Reconciliations,
+                summary="The latest reconciliations of the caller's units (newest first)")
+    async def list_reconciliations(user: CurrentUser):
+        async with engine.connect() as db:
+            items = await reconcile.list_for(db, user)
+        return json_response({"items": [reconcile.summary_json(r) for r in items]})
+
+    @router.get("/reconciliations/{reconciliation_id}", response_model=Reconciliation,
+                summary="A reconciliation's summary (counts per unit)")
+    async def get_reconciliation(reconciliation_id: str, user: CurrentUser):
+        async with engine.connect() as db:
+            rec = await reconcile.for_writer(db, user, parse_uuid(reconciliation_id))
+        return json_response(reconcile.summary_json(rec))
+
+    @router.get("/reconciliations/{reconciliation_id}/report.{fmt}", response_class=Response,
+                summary="The reconciliation's report: XLSX (a title row with the day, the summary per unit and "
+                        "each difference, Vietnamese headings) or CSV (the differences; UTF-8 with a BOM). "
+                        "Audited as a read of the members listed.",
+                responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}},
+                                             "text/csv": {"schema": {"type": "string"}}},
+                                 "description": "The file"}})
+    async def reconciliation_report(reconciliation_id: str, fmt: Literal["csv", "xlsx"], user: CurrentUser):
+        async with engine.begin() as db:
+            name, data = await reconcile.report(db, user, parse_uuid(reconciliation_id), fmt)
+        return Response(data, media_type=reconcile_files.MEDIA_TYPES[fmt], headers={
+            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+    @router.post("/reconciliations/{reconciliation_id}/apply", response_model=Reconciliation,
+                 summary="Apply the differences (once; 409 after): new members registered, changed ones "
+                         "transferred, their standing or record changed, each with its event; members missing from "
+                         "the export are not deleted; fields a pending correction request also changes are held "
+                         "back")
+    async def apply_reconciliation(reconciliation_id: str, request: Request, user: CurrentUser):
+        rec_id = parse_uuid(reconciliation_id)
+
+        async def work(db):  # applied in transactions of its own, a chunk of members each
+            rec = await reconcile.apply(ctx, user, rec_id, today=hanoi_day())
+            return json_response(reconcile.summary_json(rec))
+        return await idempotent(request, user, work)
 
     return router

@@ -545,3 +545,45 @@ class UnusualReadAlert(BaseModel):
 
 class UnusualReadAlerts(BaseModel):
     items: list[UnusualReadAlert]
+
+
+# --- reconciliation with the national database (docs/reconcile.md) ----------------------------------
+
+
+class ReconciliationUnit(BaseModel):
+    unit: str
+    name: str
+    new: int
+    changed: int
+    missing: int
+    conflicts: int
+    outside: int
+    identical: int
+
+
+class ReconciliationTotals(BaseModel):
+    new: int
+    changed: int
+    missing: int
+    conflicts: int
+    outside: int
+
+
+class Reconciliation(BaseModel):
+    id: str
+    filename: str
+    created_at: datetime
+    status: Literal["compared", "applying", "applied"]
+    rows_total: int
+    rows_outside: int = Field(description="Rows of units outside the caller's, left out")
+    identical: int
+    totals: ReconciliationTotals
+    differences: int
+    units: list[ReconciliationUnit] = Field(description="Counts per unit (the units under the caller's)")
+    applied_at: datetime | None
+    outcome: dict[str, int] | None = Field(description="After applying: events written, members applied, "
+                                                        "skipped, held back")
+
+
+class Reconciliations(BaseModel):
+    items: list[Reconciliation]

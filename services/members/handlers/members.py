@@ -75,7 +75,7 @@ async def open_cell(db: AsyncConnection, code: str, field: str = "unit") -> dict
 
 
 async def create_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, raw: dict[str, Any],
-                        *, today: date) -> dict:
+                        *, today: date, source: str = "api", reason: str | None = None) -> dict:
     member = parse_or_422(raw, today)
     cell = await open_cell(db, member.unit)
     await ORG.require(db, actor, cell["path"], REGISTRY_WRITERS)
@@ -85,9 +85,9 @@ async def create_member(db: AsyncConnection, ctx: ServiceContext, actor: Princip
     await unless_taken(registry.insert_member(db, {**dataclasses.asdict(member), "id": member_id,
                                                    "name_folded": domain.fold(member.full_name),
                                                    "unit_id": cell["id"], "unit_path": cell["path"]}))
-    await registry.add_history(db, member_id, actor.subject, "created", domain.member_to_row(member))
+    await registry.add_history(db, member_id, actor.subject, "created", domain.member_to_row(member), reason)
     row = await registry.member_by_id(db, member_id)
-    await emit_snapshot(db, ctx, MemberRegistered, row, source="api")
+    await emit_snapshot(db, ctx, MemberRegistered, row, source=source)
     return row
 
 
