@@ -206,10 +206,17 @@ class ConsumerRunner:
         # After a batch failed for a cause not its own (the database away): how long to wait before
         # the next one, doubling up to 5 s while it lasts, 0 once a batch goes through.
         self.pause = 0.0
+        # Set by stop(): the runner applies and acks what it has fetched, fetches no more, and returns.
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop after the batch in hand (and the one being fetched behind it), acked: a replica
+        going away leaves nothing waiting for its ack wait (docs/upgrades.md). `run` then returns."""
+        self._stopping.set()
 
     async def run(self) -> None:
         """Consume until cancelled, surviving NATS and database outages."""
-        while True:
+        while not self._stopping.is_set():
             subscription = None
             try:
                 subscription = await self.js.pull_subscribe_bind(self.consumer.name, self.consumer.stream)
@@ -219,13 +226,27 @@ class ConsumerRunner:
                 raise
             except Exception as exc:
                 log.warning("consumer %s: %s; resubscribing in 1s", self.consumer.name, error_text(exc))
-                await asyncio.sleep(1.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
             finally:
                 self.bound = False
                 if subscription is not None:
+                    if self._stopping.is_set():
+                        await self._hand_back(subscription)
                     # A live subscription makes the connection's drain on shutdown wait its full timeout.
                     with contextlib.suppress(Exception):
                         await subscription.unsubscribe()
+
+    async def _hand_back(self, subscription) -> None:
+        """Messages delivered to the subscription after its last fetch (a pull request's late
+        answer): given back at once for another replica, not left to their ack wait."""
+        queue = subscription._sub._pending_queue
+        while not queue.empty():
+            msg = queue.get_nowait()
+            if msg.headers and msg.headers.get("Status"):  # a status of the pull request, not a message
+                continue
+            with contextlib.suppress(Exception):
+                await msg.nak()
 
     async def _fetch(self, subscription) -> list[Msg]:
         try:
@@ -242,14 +263,18 @@ class ConsumerRunner:
                 # that lands as a message arrives; the task still knows it was asked to stop.
                 if me is not None and me.cancelling():
                     raise asyncio.CancelledError
+                if self._stopping.is_set() and fetching is None:
+                    return  # what was fetched is applied and acked
                 try:
                     messages = await asyncio.wait_for(fetching or self._fetch(subscription),
                                                       self.fetch_timeout + FETCH_GRACE_S)
                 except TimeoutError:  # _fetch turns nats-py's own timeout into []: this is ours
                     raise FetchStuck(f"a fetch did not return within {self.fetch_timeout + FETCH_GRACE_S:.0f} s"
                                      ) from None
-                # While a batch is applied the next one is on its way (one fetch at a time).
-                fetching = asyncio.ensure_future(self._fetch(subscription)) if messages else None
+                # While a batch is applied the next one is on its way (one fetch at a time); none once
+                # stopping. A fetch under way is not cancelled: what it has taken would wait its ack wait.
+                fetching = (asyncio.ensure_future(self._fetch(subscription))
+                            if messages and not self._stopping.is_set() else None)
                 if not messages:
                     continue
                 try:

@@ -39,16 +39,22 @@ class Leader:
         self.wait_s = wait_s
         self.max_backoff_s = max_backoff_s
         self.is_leader = False
+        # Set by stop(): run returns once `work` returns (the work sees it too) or, not leading, at once.
+        self.stopping = False
+
+    def stop(self) -> None:
+        self.stopping = True
 
     async def run(self, work: Callable[[AsyncConnection], Awaitable[None]]) -> None:
         """Until cancelled: wait for the lock, run `work` (which should run until
         cancelled), and after a failure start again."""
         backoff = 0.5
-        while True:
+        while not self.stopping:
             try:
                 async with self.connect() as conn:
                     try:
-                        await self._wait_for_the_lock(conn)
+                        if not await self._wait_for_the_lock(conn):
+                            return  # stopped while waiting
                         self.is_leader = True
                         backoff = 0.5
                         await work(conn)
@@ -63,16 +69,20 @@ class Leader:
                 # A database error is told without its DETAIL, which would quote a row's values.
                 told = database_error_text(exc) or repr(exc)
                 log.warning("%s stopped: %s; again in %.1f s", self.name, told, backoff)
+                if self.stopping:
+                    return
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
 
-    async def _wait_for_the_lock(self, conn: AsyncConnection) -> None:
-        while True:
+    async def _wait_for_the_lock(self, conn: AsyncConnection) -> bool:
+        """True once the lock is held; False when stopped first."""
+        while not self.stopping:
             held = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})).scalar()
             await conn.commit()  # the session lock outlives the transaction; nothing stays open
             if held:
-                return
+                return True
             await asyncio.sleep(self.wait_s)
+        return False
 
 
 class Periodic:

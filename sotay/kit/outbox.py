@@ -114,6 +114,14 @@ class OutboxRelay:
         self.engine = create_engine(database_url, schema, pooled=False)
         self.leader = Leader(leader_name(schema), self.engine.connect, wait_s=poll_interval)
         self._wakeup = asyncio.Event()
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Stop after the round being published is acknowledged and marked (docs/upgrades.md): the
+        rows left go with the next relay to lead, and none is published twice for want of its mark."""
+        self.stopping = True
+        self.leader.stop()
+        self._wakeup.set()
 
     @property
     def is_leader(self) -> bool:
@@ -130,13 +138,13 @@ class OutboxRelay:
         conn: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
         await conn.add_listener(notify_channel(self.schema), lambda *_: self._wakeup.set())
         rounds = 0
-        while True:
+        while not self.stopping:
             self._wakeup.clear()
             sent = await self.publish_pending(conn)
             rounds += 1
             if rounds % 600 == 0:
                 await conn.execute(f"DELETE FROM outbox WHERE published_at < now() - interval '{self.retention}'")
-            if sent < self.batch_size:
+            if sent < self.batch_size and not self.stopping:
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
                 except TimeoutError:

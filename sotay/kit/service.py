@@ -243,6 +243,9 @@ class ServiceRuntime:
     relay_task: asyncio.Task | None = field(init=False, default=None)
     runners: list[ConsumerRunner] = field(init=False, default_factory=list)
     _tasks: list[asyncio.Task] = field(init=False, default_factory=list)
+    # Set when the process was asked to stop (SIGTERM): /readyz answers 503 from then on, so a proxy
+    # sends nothing more while the requests in flight finish (docs/upgrades.md).
+    draining: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         name = self.definition.name
@@ -495,6 +498,28 @@ class ServiceRuntime:
         if self.relay_task is not None:
             await stop_tasks([self.relay_task], self.name)
 
+    async def drain(self, timeout: float = 15.0) -> None:
+        """Before stop(), when the process goes away on purpose: each consumer applies and acks the
+        batch it holds (and the one being fetched behind it) and fetches no more, the relay finishes
+        the round it is publishing and marks it. Nothing is then left waiting for its ack wait or
+        published again; whatever does not finish within `timeout` is cancelled by stop()."""
+        self.draining = True
+        for runner in self.runners:
+            runner.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        tasks = [t for t in self._tasks if t.get_name().startswith("consumer-") or t is self.relay_task]
+        if not tasks:
+            return
+        started = asyncio.get_running_loop().time()
+        _, late = await asyncio.wait(tasks, timeout=timeout)
+        if late:
+            log.warning("%s: %s still running after %.0f s of draining; cancelling", self.name,
+                        ", ".join(t.get_name() for t in late), timeout)
+        else:
+            log.info("%s: consumers and relay drained in %.1f s", self.name,
+                     asyncio.get_running_loop().time() - started)
+
     async def stop(self) -> None:
         log.info("%s: stopping", self.name)
         observability.unwatch(self.context.probes)
@@ -512,7 +537,8 @@ class ServiceRuntime:
         log.info("%s: stopped", self.name)
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {"nats": bool(self.context.nc and self.context.nc.is_connected),
+        checks = {"serving": not self.draining,
+                  "nats": bool(self.context.nc and self.context.nc.is_connected),
                   "consumers": all(r.bound for r in self.runners),
                   "relay": not self.publishes or (self.relay_task is not None and not self.relay_task.done())}
         try:
@@ -619,6 +645,23 @@ async def set_up_nats(nc: NatsClient, settings: Settings, runtimes: list[Service
     await ensure_district_consumers(js, settings.district_codes(), ack_wait=settings.ack_wait_s)
 
 
+class CloseWhenDraining:
+    """`Connection: close` on every answer while any of `runtimes` is draining (docs/upgrades.md)."""
+
+    def __init__(self, app, runtimes: list[ServiceRuntime]) -> None:
+        self.app, self.runtimes = app, runtimes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not any(r.draining for r in self.runtimes):
+            return await self.app(scope, receive, send)
+
+        async def closing(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+        return await self.app(scope, receive, closing)
+
+
 def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> FastAPI:
     """One FastAPI app serving the given services under their prefixes, with
     root /healthz and /readyz covering all of them."""
@@ -635,6 +678,9 @@ def service_app(runtimes: list[ServiceRuntime], *, title: str, lifespan) -> Fast
     app.add_middleware(SecurityHeaders)
     if not telemetry.exporting():  # a trace for each request all the same (log lines, the outbox's events)
         app.add_middleware(telemetry.TraceContext)
+    # While draining (SIGTERM), each answer closes its connection: a client's next request opens a new
+    # one, which the proxy sends to a replica that stays, rather than racing the listener's close.
+    app.add_middleware(CloseWhenDraining, runtimes=runtimes)
     # Outermost: every answer is counted, refusals too (sotay/kit/observability.py).
     app.add_middleware(HttpMetrics, services=[r.name for r in runtimes],
                        default=runtimes[0].name if len(runtimes) == 1 else "sotay")

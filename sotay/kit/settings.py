@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     consumer_batch: int = 200
     consumer_fetch_timeout_s: float = 2.0
 
+    # Stopping on SIGTERM (docs/upgrades.md): /readyz answers 503 at once and requests are still served
+    # for shutdown_drain_s, so a proxy stops sending; then the listener closes, the requests in flight
+    # finish (at most shutdown_timeout_s), the consumers finish and ack their batch, the relay its publish.
+    shutdown_drain_s: float = 3.0
+    shutdown_timeout_s: float = 20.0
+
     # Keys (sotay/kit/keys.py says who holds which). In development each is made under data_dir/keys
     # when unset. Keyed hash of personal values in events (HMAC-SHA256): members and identity.
     pii_hmac_key: str | None = None

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -152,12 +153,17 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
+                # The consumers apply and ack what they hold, the relays finish their round (all services
+                # at once), then everything stops (docs/upgrades.md).
+                await asyncio.gather(*(r.drain(settings.shutdown_timeout_s) for r in started))
                 for runtime in reversed(started):
                     await runtime.stop()
 
         app = service_app(runtimes, title="sotay", lifespan=lifespan)
-        server = uvicorn.Server(http_server_config(app, settings, host=settings.http_host, port=settings.http_port,
-                                                   log_level="warning", lifespan="on"))
+        server = DrainingServer(http_server_config(app, settings, host=settings.http_host, port=settings.http_port,
+                                                   log_level="warning", lifespan="on",
+                                                   timeout_graceful_shutdown=settings.shutdown_timeout_s),
+                                runtimes, drain_s=settings.shutdown_drain_s)
         # Uvicorn shuts the app down on SIGINT/SIGTERM, then re-raises the signal
         # to the previous handler; both must end here so the finally stops the servers.
         signal.signal(signal.SIGTERM, _exit_quietly)
@@ -171,6 +177,35 @@ def run_services(names: list[str], settings: Settings, *, on_started: Startup | 
         shutdown_tracing()
         infra.stop()
         print("sotay stopped.", flush=True)
+
+
+class DrainingServer(uvicorn.Server):
+    """Uvicorn, stopping as a replica behind a proxy should (docs/upgrades.md). On SIGTERM every
+    service's /readyz answers 503 at once while requests are still served for `drain_s`, long
+    enough for a proxy or Kubernetes to stop sending; only then does uvicorn close the listener and
+    wait for the requests in flight (at most its timeout_graceful_shutdown), and the lifespan drains
+    the consumers and relays. SIGINT (Ctrl-C at a terminal) stops at once, as before; a second
+    signal during the drain too."""
+
+    def __init__(self, config: uvicorn.Config, runtimes: list[ServiceRuntime], *, drain_s: float) -> None:
+        super().__init__(config)
+        self.runtimes = runtimes
+        self.drain_s = drain_s
+        self.drain_until: float | None = None
+
+    def handle_exit(self, sig, frame) -> None:
+        if sig == signal.SIGTERM and self.drain_until is None and not self.should_exit and self.drain_s > 0:
+            self._captured_signals.append(sig)
+            self.drain_until = time.monotonic() + self.drain_s
+            for runtime in self.runtimes:
+                runtime.draining = True
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_until is not None and time.monotonic() >= self.drain_until:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 def _dump_tasks() -> None:
