@@ -166,6 +166,25 @@ def _type_of(event: type[Event] | str) -> str:
     return event if isinstance(event, str) else event.event_type()
 
 
+def _unversioned(event_type: str) -> str:
+    """`sotay.members.MemberRegistered.v2` → `sotay.members.MemberRegistered`."""
+    name, dot, version = event_type.rpartition(".")
+    return name if dot and version.startswith("v") and version[1:].isdigit() else event_type
+
+
+def unhandled_verdict(handlers: dict[str, Any], event_type: str) -> tuple[str, str]:
+    """What becomes of an event no handler takes. An event this consumer does not follow is
+    acknowledged and left ("ignored": streams carry every event of their service). But another
+    version of an event it does follow (a v1 from a replica of the publisher not yet upgraded, a
+    v3 from one already ahead) is not dropped in silence: it goes to the dead letters with its
+    reason, to be sent again once both sides read it (docs/events.md, "Versions")."""
+    name = _unversioned(event_type)
+    read = sorted(t for t in handlers if _unversioned(t) == name)
+    if read:
+        return "dead", f"{event_type}: a version this consumer does not read (it reads {', '.join(read)})"
+    return "ignored", ""
+
+
 @dataclass
 class Outcome:
     acked: int = 0
@@ -350,7 +369,7 @@ class ConsumerRunner:
                 envelopes.append(None)
                 continue
             handled = envelope["type"] in self.consumer.handlers
-            verdicts.append(("pending", "") if handled else ("ignored", ""))
+            verdicts.append(("pending", "") if handled else unhandled_verdict(self.consumer.handlers, envelope["type"]))
             envelopes.append(envelope if handled else None)
         if all(e is None for e in envelopes):
             return verdicts
@@ -425,7 +444,7 @@ class ConsumerRunner:
         except (ValueError, TypeError) as exc:
             return "dead", f"malformed envelope: {exc}"
         if envelope["type"] not in self.consumer.handlers:
-            return "ignored", ""
+            return unhandled_verdict(self.consumer.handlers, envelope["type"])
         try:
             async with conn.begin_nested():
                 inserted = await conn.execute(_INBOX_ONE, {"c": self.consumer.name, "e": envelope["id"]})

@@ -245,6 +245,32 @@ async def test_malformed_message_is_dead_lettered_at_once_without_blocking(syste
     assert letter.headers["Sotay-Dlq-Deliveries"] == "1"
 
 
+async def test_another_version_of_a_followed_event_is_dead_lettered_not_dropped(system, nats_url):
+    """A v1 MemberRegistered (from a members replica not yet upgraded) used to be acknowledged and
+    left by consumers that read v2: its member never reached them. It goes to the dead letters with
+    the reason; an event the consumer does not follow at all is still left in silence."""
+    js = system.runtimes["members"].context.js
+
+    def envelope(event_type: str) -> dict:
+        return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "sotay/members", "type": event_type,
+                "subject": str(uuid.uuid4()), "time": "2026-12-07T00:00:00Z", "datacontenttype": "application/json",
+                "orgunit": "bd-g1-c1", "data": {"member_id": "x"}}
+    old, other = envelope("sotay.members.MemberRegistered.v1"), envelope("sotay.members.NothingFollowed.v1")
+    for event in (old, other):
+        await js.publish("sotay.members.member_registered.ba-dinh", orjson.dumps(event),
+                         headers={"Nats-Msg-Id": event["id"]})
+    after = await create_member(system, "Đinh Sau Bản Cũ")
+    await eventually(lambda: effects(system, after["id"]))
+
+    async def dead():  # by id, read from the bytes (other tests' letters include one that is no JSON)
+        return [m for m in await dead_letters(nats_url) if old["id"].encode() in m.data or other["id"].encode() in m.data]
+    (letter,) = await eventually(dead)
+    assert orjson.loads(letter.data)["id"] == old["id"]
+    reason = letter.headers["Sotay-Dlq-Reason"]
+    assert "sotay.members.MemberRegistered.v1" in reason and "sotay.members.MemberRegistered.v2" in reason, reason
+    assert letter.headers["Sotay-Dlq-Deliveries"] == "1"
+
+
 async def test_one_trace_runs_from_the_request_to_the_consumer(system):
     SPANS.clear()
     member = await create_member(system, "Bùi Theo Dấu")
