@@ -1157,7 +1157,7 @@ async function showMyData() {
   }
   for (const dd of view().querySelectorAll("dd[data-path]")) {
     const codes = dd.dataset.path.split("/").filter(Boolean);
-    Promise.all(codes.map(unitName)).then((units) => {
+    Promise.all(codes.map((code) => Sotay.orgUnit(code))).then((units) => {
       if (units.every(Boolean)) dd.textContent = units.map((u) => u.name).join(" › ");
     });
   }
