@@ -22,6 +22,9 @@ $(VENV)/.test-deps: $(BIN)/sotay requirements-test.lock
 	@command -v promtool >/dev/null || ! command -v apt-get >/dev/null || \
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null || \
 		echo "promtool (Debian's prometheus) could not be installed: tests/integration/test_observability.py skips its checks"
+	@test -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 || ! command -v apt-get >/dev/null || \
+		apt-get install -y -qq --no-install-recommends libfaketime >/dev/null || \
+		echo "libfaketime could not be installed: tests/chaos/test_load.py skips (it skews services' clocks)"
 	@touch $@
 
 up: $(BIN)/sotay

@@ -647,6 +647,7 @@ class Env:
         self.partitioned = "identity"
         self.clocks: dict[str, SkewedClock] = {}
         self.disk: SmallDisk | None = None
+        self.disk_problem = ""
         self.people: list[Person] = []
 
     async def stream_messages(self, stream: str) -> int:
@@ -706,12 +707,13 @@ async def running_system(root: Path, *, seed: int, proxies: bool = True, small_d
 
     chaos = Chaos(root)
     db = nc = workload = disk = None
+    disk_problem = "not asked for"
     proxied: list[Proxy] = []
     try:
         if small_disk:
             disk = SmallDisk(chaos.postgres.data_dir)
             if not disk.mount():
-                disk = None
+                disk_problem, disk = disk.reason or "mount refused", None
         chaos.start_postgres()
         chaos.start_nats()
         await chaos.wait_nats()
@@ -739,7 +741,7 @@ async def running_system(root: Path, *, seed: int, proxies: bool = True, small_d
         env = Env(chaos, db, nc, workload)
         if proxied:
             env.pg_proxy, env.nats_proxy = proxied
-        env.clocks, env.disk = clocks, disk
+        env.clocks, env.disk, env.disk_problem = clocks, disk, disk_problem
         # Registrations match only once identity's replica holds the registry.
         await until(lambda: db.fetchval("SELECT count(*) >= $1 FROM identity.registry_members", len(people)),
                     60, "identity has the registry")

@@ -284,14 +284,14 @@ class Episode:
 
 
 async def episode(env: Env, load: Load, meter: Meter, fault: Fault, rep: int, *, before_s: float,
-                  after_s: float, recovery_timeout: float = 120) -> Episode:
+                  after_s: float, hold_at_most_s: float = 60, recovery_timeout: float = 120) -> Episode:
     commands = env.w.ledger.commands
     await asyncio.sleep(before_s)
     counted = await redeliveries(env)
     started = time.monotonic()
     rate_before = meter.rate(started - before_s, started)
     backlog_before = meter.max_backlog(started - before_s, started)
-    notes = await fault.inject(env, rep, fault.hold_s)
+    notes = await fault.inject(env, rep, min(fault.hold_s, hold_at_most_s))
     ended = time.monotonic()
     during = meter.rate(started, ended)
     # Recovered: the throughput over the last 2 s back to 3/4 of before, the backlog to before's.

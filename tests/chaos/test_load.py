@@ -14,13 +14,24 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import warnings
 from unittest import mock
 
 import httpx
 import pytest
 
-from tests.chaos.harness import Env
-from tests.chaos.load import LOAD_TABLES, NEW_FAULTS, OLD_FAULTS, Load, Meter, episode, summary
+from tests.chaos.harness import Env, settle
+from tests.chaos.load import (
+    LOAD_TABLES,
+    NEW_FAULTS,
+    OLD_FAULTS,
+    Load,
+    Meter,
+    clock_skew,
+    disk_full,
+    episode,
+    summary,
+)
 from tests.chaos.report import RESULTS, FaultResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
@@ -29,16 +40,20 @@ FULL = os.environ.get("SOTAY_CHAOS") == "1"
 
 
 async def test_faults_under_a_sustained_workload(env: Env):
-    if env.disk is None:
-        pytest.skip("no right to mount a filesystem for PostgreSQL's data directory")
-    if not env.clocks:
-        pytest.skip("libfaketime is not installed (apt-get install libfaketime)")
     rounds, faults = (3, NEW_FAULTS + OLD_FAULTS) if FULL else (1, NEW_FAULTS)
+    # Said at the end of the run (-ra): a machine without these runs the other faults.
+    if env.disk is None:
+        faults = [f for f in faults if f.inject is not disk_full]
+        warnings.warn(f"no filesystem of its own for PostgreSQL's data directory ({env.disk_problem}): "
+                      "the full disk is left out")
+    if not env.clocks:
+        faults = [f for f in faults if f.inject is not clock_skew]
+        warnings.warn("libfaketime is not installed (apt-get install libfaketime): the skewed clocks are left out")
     target = 10_000 if FULL else 1_000
-    before_s, after_s = (6.0, 6.0) if FULL else (3.0, 3.0)
+    before_s, after_s, hold_at_most_s = (6.0, 6.0, 60.0) if FULL else (2.0, 2.0, 5.0)
     await env.more_people(3000 if FULL else 500, first=len(env.people))
     commands, started = env.w.ledger.commands, time.monotonic()
-    load = Load(env, concurrency=8, import_every_s=10 if FULL else 6)
+    load = Load(env, concurrency=12, import_every_s=10 if FULL else 6)
     meter = Meter(env)
     meter.start()
     load.start()
@@ -46,13 +61,13 @@ async def test_faults_under_a_sustained_workload(env: Env):
     try:
         for rep in range(rounds):
             for fault in faults:
-                episodes.append(await episode(env, load, meter, fault, rep, before_s=before_s, after_s=after_s))
+                episodes.append(await episode(env, load, meter, fault, rep, before_s=before_s, after_s=after_s,
+                                              hold_at_most_s=hold_at_most_s))
         while env.w.ledger.commands - commands < target:  # the rest of the commands, without a fault
             await asyncio.sleep(1)
-        await load.stop()
     finally:
+        await load.stop()
         await meter.stop()
-    from tests.chaos.harness import settle
     verdict, _ = await settle(env.db, env.js, env.w.ledger, env.chaos, timeout=150)
     assert env.w.ledger.failures == []
     verified = await asyncio.to_thread(env.chaos.cli, "metrics", "verify")
@@ -60,8 +75,8 @@ async def test_faults_under_a_sustained_workload(env: Env):
 
     acknowledged = env.w.ledger.commands - commands
     assert acknowledged >= target
-    disk = [e for e in episodes if e.fault == NEW_FAULTS[0].name]
-    assert sum(e.notes["refused"] for e in disk) > 0, "the full disk refused no write"
+    disk = [e for e in episodes if "refused" in e.notes]
+    assert not disk or sum(e.notes["refused"] for e in disk) > 0, "the full disk refused no write"
     elapsed = time.monotonic() - started
     LOAD_TABLES.append(f"{acknowledged} commands acknowledged in {elapsed:.0f} s ({acknowledged / elapsed:.0f}/s), "
                        f"{load.imports} imports, {len(episodes)} faults, every one followed by a settled, exact "
