@@ -36,7 +36,8 @@ test: $(VENV)/.test-deps
 test-fast: $(VENV)/.test-deps
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-# Every fault test of tests/chaos, the slow ones too (nats-server down for minutes); `make test` runs the quick ones.
+# Every fault test of tests/chaos, the slow ones too (nats-server down for minutes, every fault three times under
+# a workload of 10,000+ commands); `make test` runs the quick ones and each new fault once under load.
 chaos: $(VENV)/.test-deps
 	SOTAY_CHAOS=1 $(BIN)/python -m pytest -s tests/chaos $(PYTEST_ARGS)
 
