@@ -22,6 +22,9 @@ $(VENV)/.test-deps: $(BIN)/sotay requirements-test.lock
 	@command -v promtool >/dev/null || ! command -v apt-get >/dev/null || \
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null || \
 		echo "promtool (Debian's prometheus) could not be installed: tests/integration/test_observability.py skips its checks"
+	@test -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 || ! command -v apt-get >/dev/null || \
+		apt-get install -y -qq --no-install-recommends libfaketime >/dev/null || \
+		echo "libfaketime could not be installed: tests/chaos/test_load.py skips (it skews services' clocks)"
 	@touch $@
 
 up: $(BIN)/sotay
@@ -33,7 +36,8 @@ test: $(VENV)/.test-deps
 test-fast: $(VENV)/.test-deps
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-# Every fault test of tests/chaos, the slow ones too (nats-server down for minutes); `make test` runs the quick ones.
+# Every fault test of tests/chaos, the slow ones too (nats-server down for minutes, every fault three times under
+# a workload of 10,000+ commands); `make test` runs the quick ones and each new fault once under load.
 chaos: $(VENV)/.test-deps
 	SOTAY_CHAOS=1 $(BIN)/python -m pytest -s tests/chaos $(PYTEST_ARGS)
 

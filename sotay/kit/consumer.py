@@ -36,7 +36,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sotay.kit import observability, telemetry
-from sotay.kit.db import database_error_text
+from sotay.kit.db import database_error_text, error_chain
 from sotay.kit.events import Event, parse_envelope
 from sotay.kit.publishing import without_batch_headers
 from sotay.kit.streams import dlq_subject
@@ -112,10 +112,20 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+# PostgreSQL's own word that the fault is the server's: insufficient resources (53: disk full, out
+# of memory, too many connections), operator intervention (57P: shutting down, in crash recovery),
+# system errors (58: I/O). A handler's write refused for these is retried without counting towards
+# the message's deliveries (a full disk once dead-lettered events: tests/chaos/test_load.py).
+INFRASTRUCTURE_SQLSTATES = ("53", "57P", "58")
+
+
 def _is_infrastructure_error(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, INFRASTRUCTURE_ERRORS)
+    if isinstance(exc, INFRASTRUCTURE_ERRORS):
+        return True
+    return any(isinstance(link, asyncpg.PostgresError) and (link.sqlstate or "").startswith(INFRASTRUCTURE_SQLSTATES)
+               for link in error_chain(exc))
 
 
 @dataclass

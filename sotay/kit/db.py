@@ -172,6 +172,9 @@ def _error_chain(error: BaseException | None) -> Iterator[BaseException]:
         todo += [link.__cause__, link.__context__, getattr(link, "orig", None)]
 
 
+error_chain = _error_chain  # for the consumer's telling the server's faults from the message's
+
+
 def _replace_all(arg: Any, replaced: list[tuple[str, str]]) -> Any:
     if not isinstance(arg, str):
         return arg

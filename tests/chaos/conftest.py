@@ -1,5 +1,6 @@
 """Fault tests: slow ones (marked `slow`) run only with SOTAY_CHAOS=1 (`make chaos`); the summary
-table of every fault's recovery is printed at the end of the run."""
+table of every fault's recovery is printed at the end of the run. One system serves every module
+(`env`): the single faults of test_faults.py, then the faults under load of test_load.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import os
 
 import pytest
 
+from tests.chaos.harness import running_system
+from tests.chaos.load import LOAD_TABLES
 from tests.chaos.report import RESULTS, table
+
+SEED = 20231
 
 
 def pytest_collection_modifyitems(config, items):
@@ -19,7 +24,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="package")
+async def env(tmp_path_factory):
+    async with running_system(tmp_path_factory.mktemp("chaos"), seed=SEED) as env:
+        yield env
+
+
 def pytest_terminal_summary(terminalreporter):
     if RESULTS:
         terminalreporter.section("fault tests: recovery")
         terminalreporter.write_line(table())
+    for run in LOAD_TABLES:
+        terminalreporter.section("fault tests: under load")
+        terminalreporter.write_line(run)

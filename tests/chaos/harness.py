@@ -23,6 +23,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import nats
 
 from services.members.adapters.import_files import write_csv
 from sotay.contracts.identity import RegistrationSubmitted
@@ -94,6 +95,8 @@ class Chaos:
             Service("members", "members"), Service("identity", "identity"), Service("content", "content"),
             Service("metrics-1", "metrics"), Service("metrics-2", "metrics")]}
         self.key = Settings(data_dir=self.data_dir).signing_key()
+        # Settings of one service's processes only (e.g. its PostgreSQL or NATS through a proxy).
+        self.routes: dict[str, dict[str, str]] = {}
 
     # --- servers ---
     @property
@@ -145,7 +148,7 @@ class Chaos:
     def start(self, name: str, **extra: str) -> None:
         s = self.services[name]
         self.processes.start(name, [sys.executable, "-m", "sotay", "serve", s.service],
-                             self.env(s.port, **extra))
+                             self.env(s.port, **{**self.routes.get(name, {}), **extra}))
 
     def kill(self, name: str) -> None:
         self.processes.kill(name)
@@ -543,3 +546,220 @@ class VersionWatch:
 
 def today() -> date:
     return date.today()
+
+
+# --- the faults of issue 23: a full disk, a slow or cut-off network, a skewed clock -----------------
+
+
+class SmallDisk:
+    """PostgreSQL's data directory on a filesystem of its own (a tmpfs mounted there: the tests run as
+    root), so the disk can fill up for real: `fill` shrinks it to what it holds plus `headroom_mb` and
+    fills that with a ballast file until the kernel answers ENOSPC; `free` deletes the ballast (space
+    returns) and gives the filesystem its size back. Without the right to mount, `mounted` is False."""
+
+    def __init__(self, where: Path, size_mb: int = 4096) -> None:
+        self.where = where
+        self.size_mb = size_mb
+        self.mounted = False
+        self.ballast = where / "ballast"
+        self.reason = ""
+
+    def mount(self) -> bool:
+        self.where.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m,mode=0755", "tmpfs",
+                               str(self.where)], capture_output=True, text=True)
+        self.mounted = done.returncode == 0
+        self.reason = done.stderr.strip()
+        return self.mounted
+
+    def used_mb(self) -> int:
+        st = os.statvfs(self.where)
+        return (st.f_blocks - st.f_bfree) * st.f_frsize // 2**20
+
+    def free_bytes(self) -> int:
+        st = os.statvfs(self.where)
+        return st.f_bavail * st.f_frsize
+
+    def _resize(self, size_mb: int) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size_mb}m", str(self.where)], check=True,
+                       capture_output=True)
+
+    def fill(self, headroom_mb: int = 16) -> int:
+        """The disk full: the bytes of ballast written."""
+        self._resize(self.used_mb() + headroom_mb)
+        written = 0
+        with open(self.ballast, "wb", buffering=0) as f:
+            for chunk in (b"\0" * 2**20, b"\0" * 4096, b"\0" * 512):
+                while True:
+                    try:
+                        written += f.write(chunk)
+                    except OSError:  # ENOSPC
+                        break
+        return written
+
+    def free(self) -> None:
+        self.ballast.unlink(missing_ok=True)
+        self._resize(self.size_mb)
+
+    def unmount(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.where)], capture_output=True)
+            self.mounted = False
+
+
+FAKETIME_LIBRARY = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")  # Debian's libfaketime
+
+
+class SkewedClock:
+    """A service process's wall clock, off by `set(seconds)` from the machine's while it runs:
+    libfaketime preloaded, reading its offset from a file at most once a second. Only the wall clock
+    (time.time, datetime.now): the monotonic clock asyncio's timers use stays true, as NTP leaves it.
+    (libfaketime 0.9.10 breaks Python's time.sleep, which no `sotay serve` code path calls.)"""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.file = root / f"clock-{name}"
+        self.offset_s = 0
+        self.set(0)
+
+    @staticmethod
+    def available() -> bool:
+        return FAKETIME_LIBRARY.exists()
+
+    def env(self) -> dict[str, str]:
+        return {"LD_PRELOAD": str(FAKETIME_LIBRARY), "FAKETIME_TIMESTAMP_FILE": str(self.file),
+                "FAKETIME_CACHE_DURATION": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+    def set(self, seconds: int) -> None:
+        self.offset_s = seconds
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_text(f"{seconds:+d}\n")
+        tmp.replace(self.file)  # never read half-written
+
+
+class Env:
+    """A running system under fault (see `running_system`), the test's connections to it, the workload,
+    and what is in the way: PostgreSQL of every service behind `pg_proxy`, NATS of `partitioned`
+    behind `nats_proxy`, the clocks of `clocks`, PostgreSQL's data directory on `disk`."""
+
+    def __init__(self, chaos: Chaos, db: asyncpg.Pool, nc, workload: Workload) -> None:
+        self.chaos, self.db, self.nc, self.js, self.w = chaos, db, nc, nc.jetstream(), workload
+        self.pg_proxy = self.nats_proxy = None
+        self.partitioned = "identity"
+        self.clocks: dict[str, SkewedClock] = {}
+        self.disk: SmallDisk | None = None
+        self.disk_problem = ""
+        self.people: list[Person] = []
+
+    async def stream_messages(self, stream: str) -> int:
+        return (await asyncio.wait_for(self.js.stream_info(stream), 5)).state.messages
+
+    async def finish(self, fault: str, *, faults: int, commands_before: int, watch: VersionWatch,
+                     fault_ended: float, verify: bool = True, timeout: float = 150, notes: dict | None = None,
+                     **kw):
+        from tests.chaos.report import RESULTS, FaultResult
+
+        verdict, _ = await settle(self.db, self.js, self.w.ledger, self.chaos, timeout=timeout, **kw)
+        recovery = time.monotonic() - fault_ended
+        assert self.w.ledger.failures == [], self.w.ledger.failures
+        assert watch.backwards == [], watch.backwards
+        assert watch.samples > 0
+        checks = verdict.checks + 2
+        if verify:
+            verified = await asyncio.to_thread(self.chaos.cli, "metrics", "verify")
+            assert verified.returncode == 0 and "every figure matches" in verified.stdout, \
+                verified.stdout + verified.stderr
+            checks += 1
+        result = FaultResult(fault, self.w.ledger.commands - commands_before, faults, recovery, checks,
+                             verdict.events, dict(notes or {}))
+        RESULTS.append(result)
+        return result
+
+    async def more_people(self, n: int, first: int = 0) -> list[Person]:
+        """n more members in the registry who can register (and read), imported at once."""
+        people = [Person(f"08{first + i:07d}", f"Phạm Văn {('Hùng', 'Tuấn', 'Minh', 'Long')[i % 4]}",
+                         CELLS[i % len(CELLS)]) for i in range(n)]
+        async with httpx.AsyncClient(timeout=300) as client:
+            await import_registry(client, [registry_row(p.card, p.name, p.cell) for p in people],
+                                  self.chaos.auth(), self.chaos.services["members"].base)
+        cards = [p.card for p in people]
+        for table in ("identity.registry_members", "content.readers"):
+            started = time.monotonic()
+            while await self.db.fetchval(f"SELECT count(*) FROM {table} t JOIN members.members m "
+                                         "ON m.id = t.member_id WHERE m.party_card_no = ANY($1)", cards) < n:
+                assert time.monotonic() - started < 120, f"{table} does not hold the {n} new members"
+                await asyncio.sleep(0.5)
+        self.w.rng.shuffle(people)
+        self.w.unregistered[:0] = people  # popped from the end: the older ones first
+        self.w.readers += people
+        self.people += people
+        return people
+
+
+@contextlib.asynccontextmanager
+async def running_system(root: Path, *, seed: int, proxies: bool = True, small_disk: bool = True,
+                         skewed: tuple[str, ...] = ("content", "metrics-2")):
+    """The system of the fault tests, populated, with its workload; with `proxies`, every service's
+    PostgreSQL goes through one proxy and identity's NATS through another; with `small_disk`,
+    PostgreSQL's data directory is a filesystem of its own (when mounting is allowed); the `skewed`
+    services' clocks can be set (when libfaketime is installed)."""
+    from tests.support.proxy import Proxy
+    from tests.system.test_cluster import until
+
+    chaos = Chaos(root)
+    db = nc = workload = disk = None
+    disk_problem = "not asked for"
+    proxied: list[Proxy] = []
+    try:
+        if small_disk:
+            disk = SmallDisk(chaos.postgres.data_dir)
+            if not disk.mount():
+                disk_problem, disk = disk.reason or "mount refused", None
+        chaos.start_postgres()
+        chaos.start_nats()
+        await chaos.wait_nats()
+        clocks = {}
+        if proxies:
+            pg = Proxy(lambda: chaos.postgres.port, "postgres").start()
+            nats_proxy = Proxy(chaos.nats_port, "nats").start()
+            proxied += [pg, nats_proxy]
+            for name in chaos.services:
+                chaos.routes[name] = {"SOTAY_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg.port}/sotay"}
+            chaos.routes["identity"]["SOTAY_NATS_URL"] = f"nats://127.0.0.1:{nats_proxy.port}"
+        if SkewedClock.available():
+            for name in skewed:
+                clocks[name] = SkewedClock(root, name)
+                chaos.routes.setdefault(name, {}).update(clocks[name].env())
+        # The first process of each service creates the streams, buckets and consumers; one at a time.
+        for name in chaos.services:
+            chaos.start(name)
+            await chaos.wait_ready(name)
+        db = await asyncpg.create_pool(chaos.database_url, min_size=1, max_size=4)
+        nc = await nats.connect(chaos.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                connect_timeout=2)
+        people, article = await populate(chaos)
+        workload = Workload(chaos, people, article, seed)
+        env = Env(chaos, db, nc, workload)
+        if proxied:
+            env.pg_proxy, env.nats_proxy = proxied
+        env.clocks, env.disk, env.disk_problem = clocks, disk, disk_problem
+        # Registrations match only once identity's replica holds the registry.
+        await until(lambda: db.fetchval("SELECT count(*) >= $1 FROM identity.registry_members", len(people)),
+                    60, "identity has the registry")
+        stream = await env.js.stream_info("SOTAY_MEMBERS")
+        assert stream.config.duplicate_window == DUPLICATE_WINDOW_S
+        yield env
+    finally:
+        if workload is not None:
+            await workload.close()
+        if nc is not None:
+            await nc.close()
+        if db is not None:
+            await db.close()
+        chaos.stop_all()
+        for proxy in proxied:
+            proxy.close()
+        if disk is not None:  # PostgreSQL's log goes with its filesystem: kept with the others
+            with contextlib.suppress(OSError):
+                (chaos.root / "logs" / "postgres.log").write_bytes((chaos.postgres.data_dir / "postgres.log").read_bytes())
+            disk.unmount()
+        print(f"logs of the fault tests: {chaos.root / 'logs'}")

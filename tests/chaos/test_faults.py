@@ -15,89 +15,16 @@ import signal
 import time
 
 import asyncpg
-import nats
 import pytest
 
 from sotay.kit.settings import Settings
-from tests.chaos.harness import (
-    ACK_WAIT_S,
-    DUPLICATE_WINDOW_S,
-    MAX_DELIVER,
-    Chaos,
-    VersionWatch,
-    Workload,
-    populate,
-    settle,
-)
-from tests.chaos.report import RESULTS, FaultResult
+from tests.chaos.harness import ACK_WAIT_S, DUPLICATE_WINDOW_S, MAX_DELIVER, Env, VersionWatch
 from tests.support.probe import Faults, probe_definition
 from tests.system.test_cluster import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
-SEED = 20231
-
-
-class Env:
-    def __init__(self, chaos: Chaos, db: asyncpg.Pool, nc, workload: Workload) -> None:
-        self.chaos, self.db, self.nc, self.js, self.w = chaos, db, nc, nc.jetstream(), workload
-
-    async def stream_messages(self, stream: str) -> int:
-        return (await asyncio.wait_for(self.js.stream_info(stream), 5)).state.messages
-
-    async def finish(self, fault: str, *, faults: int, commands_before: int, watch: VersionWatch,
-                     fault_ended: float, verify: bool = True, timeout: float = 150, notes: dict | None = None,
-                     **kw) -> FaultResult:
-        verdict, _ = await settle(self.db, self.js, self.w.ledger, self.chaos, timeout=timeout, **kw)
-        recovery = time.monotonic() - fault_ended
-        assert self.w.ledger.failures == [], self.w.ledger.failures
-        assert watch.backwards == [], watch.backwards
-        assert watch.samples > 0
-        checks = verdict.checks + 2
-        if verify:
-            verified = await asyncio.to_thread(self.chaos.cli, "metrics", "verify")
-            assert verified.returncode == 0 and "every figure matches" in verified.stdout, \
-                verified.stdout + verified.stderr
-            checks += 1
-        result = FaultResult(fault, self.w.ledger.commands - commands_before, faults, recovery, checks,
-                             verdict.events, dict(notes or {}))
-        RESULTS.append(result)
-        return result
-
-
-@pytest.fixture(scope="module")
-async def env(tmp_path_factory):
-    chaos = Chaos(tmp_path_factory.mktemp("chaos"))
-    db = nc = workload = None
-    try:
-        chaos.start_postgres()
-        chaos.start_nats()
-        await chaos.wait_nats()
-        # The first process of each service creates the streams, buckets and consumers; one at a time.
-        for name in chaos.services:
-            chaos.start(name)
-            await chaos.wait_ready(name)
-        db = await asyncpg.create_pool(chaos.database_url, min_size=1, max_size=4)
-        nc = await nats.connect(chaos.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                connect_timeout=2)
-        people, article = await populate(chaos)
-        workload = Workload(chaos, people, article, SEED)
-        env = Env(chaos, db, nc, workload)
-        # Registrations match only once identity's replica holds the registry.
-        await until(lambda: db.fetchval("SELECT count(*) >= $1 FROM identity.registry_members", len(people)),
-                    60, "identity has the registry")
-        stream = await env.js.stream_info("SOTAY_MEMBERS")
-        assert stream.config.duplicate_window == DUPLICATE_WINDOW_S
-        yield env
-    finally:
-        if workload is not None:
-            await workload.close()
-        if nc is not None:
-            await nc.close()
-        if db is not None:
-            await db.close()
-        chaos.stop_all()
-        print(f"logs of the fault tests: {chaos.root / 'logs'}")
+SEED = 20231  # the workload's (tests/chaos/conftest.py)
 
 
 async def test_consumers_killed_mid_batch_at_random_points(env: Env):
