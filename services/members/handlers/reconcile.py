@@ -481,7 +481,7 @@ def reason_of(rec: dict[str, Any]) -> str:
 
 
 APPLY_CHUNK = 100  # members a transaction
-APPLY_WORKERS = 3  # transactions at once (each waits on round trips more than it works)
+APPLY_WORKERS = 8  # chunks applied side by side: each waits on PostgreSQL most of its time (py-spy: 1.6 s of CPU in 3.1 s of applying)
 
 
 async def apply(ctx: ServiceContext, actor: Principal, rec_id: Any, *, today: date) -> dict[str, Any]:
