@@ -78,9 +78,7 @@ class MemberImporter:
         self.source = source
         self.chunk_size = chunk_size
         self.today = today or date.today()
-        self._seen_cards: set[str] = set()
-        self._seen_citizen_ids: set[str] = set()
-        self._cells_by_name: dict[str, list[str]] = {}
+        self._rows: domain.FileRows | None = None  # the rows' checks, once the cells are read (run)
         self.vault = sealed.vault_of(engine)
         self.key_id = 0  # the data key chunks are sealed with (a rotation alongside changes it)
 
@@ -94,10 +92,11 @@ class MemberImporter:
         async with self.engine.begin() as conn:
             cells = await registry.all_cells(conn)
             self.key_id = await self.vault.active_key(conn)
-        self._cells_by_name = {}
-        for code, cell in cells.items():
-            if allowed_paths is None or covers(allowed_paths, cell["path"]):
-                self._cells_by_name.setdefault(domain.fold(cell["name"]), []).append(code)
+        # Clerks write the cell's name ("Chi bộ số 2"), accents optional: its code when one cell of
+        # theirs has that name.
+        self._rows = domain.FileRows(
+            cells, [code for code, cell in cells.items() if allowed_paths is None or covers(allowed_paths, cell["path"])],
+            today=self.today, reject=lambda row_no, field, reason: report.reject(row_no, field, reason))
         headers = orjson.dumps(trace_headers()).decode()
         rows = iter(rows)
         writing: asyncio.Task | None = None
@@ -137,39 +136,8 @@ class MemberImporter:
 
     def _validate(self, row_no: int, raw: dict[str, Any], cells: dict[str, dict[str, Any]],
                   allowed_paths: list[str] | None, report: ImportReport) -> domain.Member | None:
-        unit = raw.get("unit")
-        if isinstance(unit, str) and unit.strip().lower() not in cells:
-            # Clerks write the cell's name ("Chi bộ số 2"), accents optional: its code when one cell
-            # of theirs has that name.
-            codes = self._cells_by_name.get(domain.fold(unit), [])
-            if len(codes) > 1:
-                report.reject(row_no, "unit", "names more than one cell: write the cell's code")
-                return None
-            if codes:
-                raw = {**raw, "unit": codes[0]}
-        try:
-            member = domain.parse_member(raw, today=self.today)
-        except domain.InvalidInput as exc:
-            for err in exc.errors:
-                report.reject(row_no, err.field, err.reason)
-            return None
-        cell = cells.get(member.unit)
-        if cell is None:
-            report.reject(row_no, "unit", "is not an open party cell of the registry")
-            return None
-        if allowed_paths is not None and not covers(allowed_paths, cell["path"]):
-            report.reject(row_no, "unit", "is outside the units you administer")
-            return None
-        if member.party_card_no in self._seen_cards:
-            report.reject(row_no, "party_card_no", "appears twice in this file")
-            return None
-        if member.citizen_id and member.citizen_id in self._seen_citizen_ids:
-            report.reject(row_no, "citizen_id", "appears twice in this file")
-            return None
-        self._seen_cards.add(member.party_card_no)
-        if member.citizen_id:
-            self._seen_citizen_ids.add(member.citizen_id)
-        return member
+        return self._rows.member(row_no, raw, lambda cell: None if allowed_paths is None or covers(
+            allowed_paths, cell["path"]) else "is outside the units you administer")
 
     async def _write_chunk(self, chunk: _Chunk, report: ImportReport) -> None:
         async with self.engine.begin() as conn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple, TypeVar
@@ -177,6 +177,59 @@ def parse_member(raw: Mapping[str, object], *, today: date) -> Member:
         eligible=eligible,
         ineligible_reason=ineligible_reason,
     )
+
+
+class FileRows:
+    """The rows of a file of members (an import; an export of the national database) checked one at
+    a time as clerks write them: the cell by its code or, when exactly one of `named` has that name
+    (accents optional), by its name; the member parsed; no card number or citizen ID twice in the
+    file. Each problem goes to `reject(row_no, field, reason)`; `allowed(cell)` may refuse a cell
+    (outside the importer's units) before the duplicates are looked for."""
+
+    def __init__(self, cells: Mapping[str, Mapping[str, object]], named: Iterable[str], *, today: date,
+                 reject: Callable[[int, str, str], None]) -> None:
+        self.cells, self.today, self.reject = cells, today, reject
+        self.by_name: dict[str, list[str]] = {}
+        for code in named:
+            self.by_name.setdefault(fold(str(cells[code]["name"])), []).append(code)
+        self.seen_cards: set[str] = set()
+        self.seen_ids: set[str] = set()
+
+    def member(self, row_no: int, raw: Mapping[str, object],
+               allowed: Callable[[Mapping[str, object]], str | None] = lambda cell: None) -> Member | None:
+        """The row's member, or None once its problems are told; `allowed` answers a refusal's reason."""
+        unit = raw.get("unit")
+        if isinstance(unit, str) and unit.strip().lower() not in self.cells:
+            codes = self.by_name.get(fold(unit), [])
+            if len(codes) > 1:
+                self.reject(row_no, "unit", "names more than one cell: write the cell's code")
+                return None
+            if codes:
+                raw = {**raw, "unit": codes[0]}
+        try:
+            member = parse_member(raw, today=self.today)
+        except InvalidInput as exc:
+            for err in exc.errors:
+                self.reject(row_no, err.field, err.reason)
+            return None
+        cell = self.cells.get(member.unit)
+        if cell is None:
+            self.reject(row_no, "unit", "is not an open party cell of the registry")
+            return None
+        refused = allowed(cell)
+        if refused:
+            self.reject(row_no, "unit", refused)
+            return None
+        if member.party_card_no in self.seen_cards:
+            self.reject(row_no, "party_card_no", "appears twice in this file")
+            return None
+        if member.citizen_id and member.citizen_id in self.seen_ids:
+            self.reject(row_no, "citizen_id", "appears twice in this file")
+            return None
+        self.seen_cards.add(member.party_card_no)
+        if member.citizen_id:
+            self.seen_ids.add(member.citizen_id)
+        return member
 
 
 def parse_member_patch(raw: Mapping[str, object], *, current: Member, today: date) -> Member:

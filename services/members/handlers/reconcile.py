@@ -95,13 +95,9 @@ class ExportReader:
         self.rows = read_member_rows(source, filename)
         self.parsed = ParsedExport(labels=dict(self.rows.labels))
         self.cells, self.scope, self.today = cells, scope, today
-        self.by_name: dict[str, list[str]] = {}
         self.in_scope = {code: covers(scope, cell["path"]) for code, cell in cells.items()}
-        for code, cell in cells.items():
-            if self.in_scope[code]:
-                self.by_name.setdefault(domain.fold(cell["name"]), []).append(code)
-        self.seen_cards: set[str] = set()
-        self.seen_ids: set[str] = set()
+        self.rows_checked = domain.FileRows(cells, [code for code in cells if self.in_scope[code]], today=today,
+                                            reject=self.reject)
         self.done = False
 
     def reject(self, row_no: int, field_name: str, reason: str) -> None:
@@ -137,34 +133,10 @@ class ExportReader:
         return self.parsed
 
     def _entry(self, row_no: int, raw: dict[str, Any]) -> Entry | None:
-        cells = self.cells
-        unit = raw.get("unit")
-        if isinstance(unit, str) and unit.strip().lower() not in cells:
-            codes = self.by_name.get(domain.fold(unit), [])
-            if len(codes) > 1:
-                self.reject(row_no, "unit", "names more than one cell: write the cell's code")
-                return None
-            if codes:
-                raw = {**raw, "unit": codes[0]}
-        try:
-            member = domain.parse_member(raw, today=self.today)
-        except domain.InvalidInput as exc:
-            for err in exc.errors:
-                self.reject(row_no, err.field, err.reason)
+        member = self.rows_checked.member(row_no, raw)
+        if member is None:
             return None
-        cell = cells.get(member.unit)
-        if cell is None:
-            self.reject(row_no, "unit", "is not an open party cell of the registry")
-            return None
-        if member.party_card_no in self.seen_cards:
-            self.reject(row_no, "party_card_no", "appears twice in this file")
-            return None
-        if member.citizen_id and member.citizen_id in self.seen_ids:
-            self.reject(row_no, "citizen_id", "appears twice in this file")
-            return None
-        self.seen_cards.add(member.party_card_no)
-        if member.citizen_id:
-            self.seen_ids.add(member.citizen_id)
+        cell = self.cells[member.unit]
         return Entry(row_no, member, cell, self.in_scope[member.unit])
 
 
