@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import os
+import hashlib
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -146,6 +147,29 @@ def jwks_root_public_key(settings: Settings) -> Ed25519PublicKey:
         return jwks_root_key(settings).public_key()
     raise MissingKey("SOTAY_JWKS_ROOT_PUBLIC_KEY is not set: services trust only a JWKS signed by identity's "
                      "root key, whose public half this variable gives")
+
+
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+class HmacSha256:
+    """HMAC-SHA256 (RFC 2104) under one key, the key's two padded hash states made once: the same
+    digests as `hmac.digest(key, value, "sha256")`, in about half the time for the short values an
+    import or a reconciliation hashes by the hundred thousand."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        padded = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(padded.translate(_IPAD))
+        self._outer = hashlib.sha256(padded.translate(_OPAD))
+
+    def hexdigest(self, value: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(value)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 def pii_hmac_key(settings: Settings) -> bytes:

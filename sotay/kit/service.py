@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -48,7 +47,7 @@ from sotay.kit.http import (
     install_problem_handlers,
     json_response,
 )
-from sotay.kit.keys import events_kek, jwks_root_public_key, pii_hmac_key
+from sotay.kit.keys import HmacSha256, events_kek, jwks_root_public_key, pii_hmac_key
 from sotay.kit.member_keys import MemberKeys
 from sotay.kit.observability import HttpMetrics, ServiceProbes
 from sotay.kit.outbox import OutboxRelay
@@ -85,6 +84,7 @@ class ServiceContext:
     nc: NatsClient | None = None  # the connection js was made on (an SSE route subscribes on it)
     reader: AsyncEngine | None = None  # the engine's pool in autocommit, for plain reads (db.read_only)
     pii_key: bytes | None = field(default=None, repr=False)  # read on first use (sotay migrate needs none)
+    _pii_hmac: HmacSha256 | None = field(default=None, repr=False)
     # The per-member keys of member events' personal part (sotay/kit/member_keys.py), for a
     # service that seals or opens it; set once NATS is connected.
     member_keys: MemberKeys | None = None
@@ -99,7 +99,9 @@ class ServiceContext:
             if not self.hashes_personal_data:
                 raise RuntimeError(f"{self.name} does not hold the personal-data hash key")
             self.pii_key = pii_hmac_key(self.settings)
-        return hmac.digest(self.pii_key, value.encode(), "sha256").hex()
+        if self._pii_hmac is None or self._pii_hmac.key is not self.pii_key:
+            self._pii_hmac = HmacSha256(self.pii_key)
+        return self._pii_hmac.hexdigest(value.encode())
 
 
 @dataclass

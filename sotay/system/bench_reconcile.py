@@ -7,9 +7,9 @@ and as many new members as that again a tenth, a few left out), in the same run:
 - floor: parsing the export alone: the CSV read and every row validated (`read_member_rows` and
   `domain.parse_member`, what any reading of the file must do);
 - the reconciliation: the same file read and checked, the rows COPYed into a temporary table, the one
-  diff query, the differences stored (`compare_s`); then applied through the registry's use cases,
-  each event written to the outbox (`apply_s`); then the same file once more, which must find
-  nothing new or changed.
+  diff query, the differences stored (`compare_s`); then applied by the registry's rules, a chunk
+  of members written together, each event written to the outbox (`apply_s`); then the same file
+  once more, which must find nothing new or changed.
 
 Target: compare and apply together within 3x the floor. `measure` is also the suite's scenario.
 """

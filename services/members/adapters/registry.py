@@ -33,6 +33,13 @@ async def unit_by_code(db: AsyncConnection, code: str, *, lock: bool = False) ->
     return dict(row) if row else None
 
 
+async def units_by_code(db: AsyncConnection, codes: list[str]) -> dict[str, dict[str, Any]]:
+    """The org units (any kind, open or closed) of these codes."""
+    rows = (await db.execute(text(f"SELECT {UNIT_COLUMNS} FROM org_units WHERE code = ANY(:codes)"),
+                             {"codes": sorted(set(codes))})).mappings()
+    return {r["code"]: dict(r) for r in rows}
+
+
 async def all_cells(db: AsyncConnection) -> dict[str, dict[str, Any]]:
     rows = (await db.execute(text(
         f"SELECT {UNIT_COLUMNS} FROM org_units WHERE kind = 'cell' AND closed_at IS NULL"))).mappings()
@@ -153,6 +160,79 @@ async def update_member(db: AsyncConnection, member_id: Any, fields: dict[str, A
         f"UPDATE members SET {assignments}, version = version + 1, updated_at = now() "
         "WHERE id = :member_id RETURNING version"), {**fields, "member_id": member_id})).one()
     return row.version
+
+
+async def members_by_ids(db: AsyncConnection, member_ids: list[Any], *, lock: bool = False) -> dict[Any, dict[str, Any]]:
+    """Members by id, their sealed values opened; locked in id order (as any bulk lock takes them)."""
+    sql = (f"SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.id = ANY(:ids) ORDER BY m.id"
+           + (" FOR UPDATE OF m" if lock else ""))
+    rows = [dict(r) for r in (await db.execute(text(sql), {"ids": list(member_ids)})).mappings()]
+    return {r["id"]: r for r in await opened_members(db, rows)}
+
+
+async def update_members(db: AsyncConnection, changes: list[tuple[dict[str, Any], dict[str, Any], int]]) -> None:
+    """Many members' `update_member` at once: each (row as read, the columns to set, the version it
+    ends at), one statement for the members setting the same columns. The caller holds the rows;
+    sealed columns are given in clear (the row's other sealed values are sealed with them)."""
+    key_id = await vault(db).active_key(db) if any(
+        f in sealed.SEALED_FIELDS for _, columns, _ in changes for f in columns) else None
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row, columns, version in changes:
+        if any(f in sealed.SEALED_FIELDS for f in columns):
+            values = {**member_values(row["citizen_id"], row["phone"], row["date_of_birth"]),
+                      **{f: v for f, v in columns.items() if f in sealed.SEALED_FIELDS}}
+            columns = {f: v for f, v in columns.items() if f not in sealed.SEALED_FIELDS}
+            columns |= _sealed_columns(db, key_id, row["id"], values)
+        groups.setdefault(tuple(sorted(columns)), []).append({**columns, "member_id": row["id"], "version": version})
+    for names, params in groups.items():
+        assignments = ", ".join(f"{name} = :{name}" for name in names)
+        await db.execute(text(f"UPDATE members SET {assignments}, version = :version, updated_at = now() "
+                              "WHERE id = :member_id"), params)
+
+
+async def add_histories(db: AsyncConnection, entries: list[tuple[Any, str, str, dict[str, Any], str | None]]) -> None:
+    """Many `add_history` at once, in order: each (member id, actor, action, changes, reason)."""
+    if not entries:
+        return
+    v = vault(db)
+    key_id = await v.active_key(db)
+    params = []
+    for member_id, actor, action, changes, reason in entries:
+        clear, secret = sealed.split(changes)
+        params.append({"m": member_id, "actor": actor, "action": action, "changes": _json(clear), "reason": reason,
+                       "sealed": v.seal_with(key_id, f"member_history:{member_id}", secret) if secret else None})
+    await db.execute(text(
+        "INSERT INTO member_history (member_id, actor, action, changes, sealed, reason) "
+        "VALUES (:m, :actor, :action, CAST(:changes AS jsonb), :sealed, :reason)"), params)
+
+
+async def insert_members(db: AsyncConnection, members: list[dict[str, Any]]) -> None:
+    """Many `insert_member` at once."""
+    if not members:
+        return
+    key_id = await vault(db).active_key(db)
+    await db.execute(text(
+        "INSERT INTO members (id, party_card_no, full_name, name_folded, sealed, citizen_id_hash, phone_hash, "
+        "date_of_birth_hash, gender, unit_id, unit_path, admitted_on, official_on, status, eligible, "
+        "ineligible_reason) VALUES (:id, :party_card_no, :full_name, :name_folded, :sealed, :citizen_id_hash, "
+        ":phone_hash, :date_of_birth_hash, :gender, :unit_id, :unit_path, :admitted_on, :official_on, :status, "
+        ":eligible, :ineligible_reason)"),
+        [{**m, **_sealed_columns(db, key_id, m["id"], member_values(m["citizen_id"], m["phone"], m["date_of_birth"]))}
+         for m in members])
+
+
+async def taken_identifiers(db: AsyncConnection, card_nos: list[str],
+                            citizen_ids: list[str]) -> tuple[set[str], dict[str, Any]]:
+    """Of these card numbers and citizen IDs, those the registry holds: (the cards, each citizen
+    ID's keyed hash with its member's id), for `conflicts` of many members at once."""
+    hashes = [vault(db).pii_hash(c) for c in citizen_ids if c]
+    rows = (await db.execute(text(
+        "SELECT id, party_card_no, citizen_id_hash FROM members "
+        "WHERE party_card_no = ANY(:cards) OR citizen_id_hash = ANY(:hashes)"),
+        {"cards": list(card_nos), "hashes": hashes})).all()
+    cards = set(card_nos)
+    return ({r.party_card_no for r in rows if r.party_card_no in cards},
+            {r.citizen_id_hash: r.id for r in rows if r.citizen_id_hash is not None})
 
 
 async def add_history(db: AsyncConnection, member_id: Any, actor: str, action: str,

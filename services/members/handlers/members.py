@@ -26,10 +26,10 @@ from sotay.contracts.members import (
 from sotay.kit.auth import Principal
 from sotay.kit.clock import hanoi_day
 from sotay.kit.db import unique_violation
-from sotay.kit.events import uuid7
+from sotay.kit.events import CITY, Message, make_message, uuid7
 from sotay.kit.member_keys import seal_personal
 from sotay.kit.http import Problem, decode_cursor, encode_cursor, invalid
-from sotay.kit.outbox import emit
+from sotay.kit.outbox import add_events
 from sotay.kit.scope import forbidden
 from sotay.kit.service import ServiceContext
 
@@ -40,10 +40,15 @@ def member_from_row(row: dict[str, Any]) -> domain.Member:
 
 async def emit_snapshot(db: AsyncConnection, ctx: ServiceContext, event_type: type[MemberSnapshot],
                         row: dict[str, Any], **extra: Any) -> None:
-    """Write `event_type`, the member's snapshot as `row` has it now and `extra`, to the outbox; the
-    person sealed under the member's key (made, and put in sotay_member_keys, before the event can
-    be published: a replica never waits for a key), or nothing of them while their data is
-    restricted."""
+    """Write `event_type`, the member's snapshot as `row` has it now and `extra`, to the outbox."""
+    await add_events(db, registry.SCHEMA, [await snapshot_message(ctx, event_type, row, **extra)])
+
+
+async def snapshot_message(ctx: ServiceContext, event_type: type[MemberSnapshot], row: dict[str, Any],
+                           **extra: Any) -> Message:
+    """The event `event_type` of the member as `row` has it, with `extra`: the person sealed under
+    the member's key (made, and put in sotay_member_keys, before the event can be published: a
+    replica never waits for a key), or nothing of them while their data is restricted."""
     member = member_from_row(row)
     restricted = row.get("restricted_at") is not None
     personal = None
@@ -52,8 +57,9 @@ async def emit_snapshot(db: AsyncConnection, ctx: ServiceContext, event_type: ty
         personal = seal_personal(key, str(row["id"]), domain.member_personal(member, pii_hash=ctx.pii_hash))
     payload = domain.member_snapshot(member, member_id=row["id"], unit_path=row["unit_path"],
                                      temporary_unit=row.get("temporary_unit"), temporary_until=row.get("temporary_until"))
-    await emit(db, registry.SCHEMA, event_type(**payload, restricted=restricted, personal=personal, **extra),
-               aggregate_id=row["id"], committee=row["committee"], unit=row["unit"], sequence=row["version"])
+    return make_message(event_type(**payload, restricted=restricted, personal=personal, **extra),
+                        aggregate_id=str(row["id"]), committee=row["committee"] or CITY, orgunit=row["unit"],
+                        sequence=row["version"])
 
 
 def parse_or_422(raw: dict[str, Any], today: date, current: domain.Member | None = None) -> domain.Member:
@@ -66,12 +72,7 @@ def parse_or_422(raw: dict[str, Any], today: date, current: domain.Member | None
 
 
 async def open_cell(db: AsyncConnection, code: str, field: str = "unit") -> dict[str, Any]:
-    unit = await registry.unit_by_code(db, code)
-    if unit is None or unit["kind"] != "cell":
-        raise invalid([(field, "is not a party cell of the registry")])
-    if unit["closed_at"] is not None:
-        raise invalid([(field, "is a closed cell")])
-    return unit
+    return check_open_cell(await registry.unit_by_code(db, code), field)
 
 
 async def create_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, raw: dict[str, Any],
@@ -205,9 +206,33 @@ async def update_member(db: AsyncConnection, ctx: ServiceContext, actor: Princip
                               correction_request_id=correction_request_id)
 
 
-async def apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row: dict[str, Any],
-                       patch: dict[str, Any], *, today: date, reason: str | None,
-                       correction_request_id: str | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """What a use case does to a member, decided from the row it read (the rules, no I/O): the
+    columns it sets (sealed values in clear: the registry seals them), what the record shows
+    after it (the keys of `registry.member_by_id`), its history entry and its event."""
+    columns: dict[str, Any]
+    shown: dict[str, Any]
+    action: str
+    history: dict[str, Any]
+    event: type[MemberSnapshot]
+    extra: dict[str, Any]
+
+
+async def write_change(db: AsyncConnection, ctx: ServiceContext, actor: str, row: dict[str, Any], change: Change,
+                       reason: str | None) -> dict:
+    """A change made: the row updated, the history entry and the event written; the row after."""
+    await unless_taken(registry.update_member(db, row["id"], change.columns))
+    await registry.add_history(db, row["id"], actor, change.action, change.history, reason)
+    updated = await registry.member_by_id(db, row["id"])
+    await emit_snapshot(db, ctx, change.event, updated, **change.extra)
+    return updated
+
+
+def patch_change(row: dict[str, Any], patch: dict[str, Any], *, today: date,
+                 correction_request_id: str | None = None) -> Change | None:
+    """An edit of a member's fields (not their cell or standing); None when it changes nothing.
+    The caller checks a new citizen ID against the registry (`registry.conflicts`)."""
     for moved in ("unit", "status"):
         if moved in patch and patch[moved] != row[moved]:
             raise invalid([(moved, "changes through a transfer or a status change, not an edit")])
@@ -216,19 +241,61 @@ async def apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row:
     before, after = domain.member_to_row(current), domain.member_to_row(updated)
     changed = sorted(k for k in after if after[k] != before[k])
     if not changed:
+        return None
+    shown = {k: getattr(updated, k) for k in changed}
+    columns = dict(shown)
+    if "full_name" in columns:
+        columns["name_folded"] = domain.fold(updated.full_name)
+    return Change(columns, shown, "updated", {k: {"from": before[k], "to": after[k]} for k in changed},
+                  MemberUpdated, {"changed": changed, "correction_request_id": correction_request_id})
+
+
+async def apply_patch(db: AsyncConnection, ctx: ServiceContext, actor: str, row: dict[str, Any],
+                      patch: dict[str, Any], *, today: date, reason: str | None,
+                      correction_request_id: str | None = None) -> dict:
+    change = patch_change(row, patch, today=today, correction_request_id=correction_request_id)
+    if change is None:
         return row
-    if "citizen_id" in changed and (found := await registry.conflicts(db, updated.party_card_no,
-                                                                       updated.citizen_id, row["id"])):
+    if "citizen_id" in change.columns and (found := await registry.conflicts(
+            db, change.columns.get("party_card_no", row["party_card_no"]), change.columns["citizen_id"], row["id"])):
         raise already_in_registry(found)
-    fields = {k: getattr(updated, k) for k in changed}
-    if "full_name" in fields:
-        fields["name_folded"] = domain.fold(updated.full_name)
-    await unless_taken(registry.update_member(db, row["id"], fields))
-    await registry.add_history(db, row["id"], actor, "updated",
-                               {k: {"from": before[k], "to": after[k]} for k in changed}, reason)
-    row = await registry.member_by_id(db, row["id"])
-    await emit_snapshot(db, ctx, MemberUpdated, row, changed=changed, correction_request_id=correction_request_id)
-    return row
+    return await write_change(db, ctx, actor, row, change, reason)
+
+
+def check_transferable(row: dict[str, Any]) -> None:
+    if row["status"] not in domain.ACTIVE_STANDING:
+        raise invalid([("member", f"a member who is {row['status']} cannot be transferred")])
+
+
+def check_open_cell(unit: dict[str, Any] | None, field: str = "unit") -> dict[str, Any]:
+    """`unit` (a row of org_units, or None) as an open party cell, or the 422 naming `field`."""
+    if unit is None or unit["kind"] != "cell":
+        raise invalid([(field, "is not a party cell of the registry")])
+    if unit["closed_at"] is not None:
+        raise invalid([(field, "is a closed cell")])
+    return unit
+
+
+def transfer_change(row: dict[str, Any], target: dict[str, Any], kind: str, until: date | None, *,
+                    today: date) -> Change:
+    """Chuyển sinh hoạt to the open cell `target` (the caller checked the actor administers it)."""
+    if kind == "temporary" and (until is None or until <= today):
+        raise invalid([("until", "is required for a temporary transfer and must be after today")])
+    if kind == "official" and until is not None:
+        raise invalid([("until", "is for a temporary transfer only")])
+    if target["code"] == row["unit"]:
+        raise invalid([("to_unit", "is the member's current cell")])
+    if kind == "official":
+        columns = {"unit_id": target["id"], "unit_path": target["path"], "temporary_unit_id": None,
+                   "temporary_until": None}
+        shown = {"unit": target["code"], "unit_name": target["name"], "unit_path": target["path"],
+                 "committee": target["committee"], "temporary_unit": None, "temporary_until": None}
+    else:
+        columns = {"temporary_unit_id": target["id"], "temporary_until": until}
+        shown = {"temporary_unit": target["code"], "temporary_until": until}
+    history = {"from": row["unit"], "to": target["code"], **({"until": until.isoformat()} if until else {})}
+    return Change(columns, shown, f"transferred_{kind}", history, MemberTransferred,
+                  {"from_unit": row["unit"], "from_committee": row["committee"], "transfer_kind": kind})
 
 
 async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
@@ -237,33 +304,16 @@ async def transfer_member(db: AsyncConnection, ctx: ServiceContext, actor: Princ
     """Chuyển sinh hoạt: an official transfer moves the member; a temporary one records where
     they attend until `until` (required, after today) while their home cell keeps the record."""
     row = await member_for_staff(db, actor, member_id, lock=True)
-    if row["status"] not in domain.ACTIVE_STANDING:
-        raise invalid([("member", f"a member who is {row['status']} cannot be transferred")])
+    check_transferable(row)
     target = await open_cell(db, to_unit, "to_unit")
     # Between committees, the city's organisation board moves a member (Ban Tổ chức Thành ủy).
-    await ORG.require(db, actor, target["path"], REGISTRY_WRITERS,
-                      "The destination cell is outside the units you administer: "
+    await ORG.require(db, actor, target["path"], REGISTRY_WRITERS, TO_OTHER_COMMITTEE)
+    change = transfer_change(row, target, kind, until, today=today or hanoi_day())
+    return await write_change(db, ctx, actor.subject, row, change, reason)
+
+
+TO_OTHER_COMMITTEE = ("The destination cell is outside the units you administer: "
                       "a transfer to another committee is made by the city.")
-    today = today or hanoi_day()
-    if kind == "temporary" and (until is None or until <= today):
-        raise invalid([("until", "is required for a temporary transfer and must be after today")])
-    if kind == "official" and until is not None:
-        raise invalid([("until", "is for a temporary transfer only")])
-    if to_unit == row["unit"]:
-        raise invalid([("to_unit", "is the member's current cell")])
-    if kind == "official":
-        fields = {"unit_id": target["id"], "unit_path": target["path"], "temporary_unit_id": None,
-                  "temporary_until": None}
-    else:
-        fields = {"temporary_unit_id": target["id"], "temporary_until": until}
-    await registry.update_member(db, row["id"], fields)
-    await registry.add_history(db, row["id"], actor.subject, f"transferred_{kind}",
-                               {"from": row["unit"], "to": to_unit, **({"until": until.isoformat()} if until else {})},
-                               reason)
-    updated = await registry.member_by_id(db, row["id"])
-    await emit_snapshot(db, ctx, MemberTransferred, updated, from_unit=row["unit"],
-                        from_committee=row["committee"], transfer_kind=kind)
-    return updated
 
 
 async def return_home(db: AsyncConnection, ctx: ServiceContext, actor: str, row: dict[str, Any],
@@ -305,10 +355,9 @@ async def return_due(ctx: ServiceContext, *, batch: int = 500, today: date | Non
             return done
 
 
-async def change_status(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
-                        status: str, *, eligible: bool | None, ineligible_reason: str | None,
-                        reason: str | None, today: date) -> dict:
-    row = await member_for_staff(db, actor, member_id, lock=True)
+def status_change(row: dict[str, Any], status: str, *, eligible: bool | None, ineligible_reason: str | None,
+                  today: date) -> Change | None:
+    """A change of standing (and eligibility); None when it changes nothing."""
     if status not in domain.STATUSES:
         raise invalid([("status", f"must be one of {', '.join(domain.STATUSES)}")])
     leaving = status not in domain.ACTIVE_STANDING
@@ -316,20 +365,25 @@ async def change_status(db: AsyncConnection, ctx: ServiceContext, actor: Princip
         eligible = False if leaving else row["eligible"]
     if leaving and ineligible_reason is None and not eligible:
         ineligible_reason = status.replace("_", " ")
-    current = member_from_row(row)
     updated = parse_or_422({"status": status, "eligible": eligible,
-                            "ineligible_reason": None if eligible else ineligible_reason}, today, current)
-    if (updated.status, updated.eligible, updated.ineligible_reason) == (row["status"], row["eligible"],
-                                                                          row["ineligible_reason"]):
+                            "ineligible_reason": None if eligible else ineligible_reason}, today, member_from_row(row))
+    standing = {"status": updated.status, "eligible": updated.eligible, "ineligible_reason": updated.ineligible_reason}
+    if tuple(standing.values()) == (row["status"], row["eligible"], row["ineligible_reason"]):
+        return None
+    return Change(standing, standing, "status_changed",
+                  {"status": {"from": row["status"], "to": status},
+                   "eligible": {"from": row["eligible"], "to": updated.eligible}},
+                  MemberStatusChanged, {"from_status": row["status"]})
+
+
+async def change_status(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any,
+                        status: str, *, eligible: bool | None, ineligible_reason: str | None,
+                        reason: str | None, today: date) -> dict:
+    row = await member_for_staff(db, actor, member_id, lock=True)
+    change = status_change(row, status, eligible=eligible, ineligible_reason=ineligible_reason, today=today)
+    if change is None:
         return row
-    await registry.update_member(db, row["id"], {"status": updated.status, "eligible": updated.eligible,
-                                                 "ineligible_reason": updated.ineligible_reason})
-    await registry.add_history(db, row["id"], actor.subject, "status_changed",
-                               {"status": {"from": row["status"], "to": status},
-                                "eligible": {"from": row["eligible"], "to": updated.eligible}}, reason)
-    new_row = await registry.member_by_id(db, row["id"])
-    await emit_snapshot(db, ctx, MemberStatusChanged, new_row, from_status=row["status"])
-    return new_row
+    return await write_change(db, ctx, actor.subject, row, change, reason)
 
 
 async def restrict_member(db: AsyncConnection, ctx: ServiceContext, actor: Principal, member_id: Any, *,

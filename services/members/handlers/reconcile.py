@@ -6,9 +6,9 @@
 2. `compare`: the rows go into a temporary table with COPY; one diff query against the registry;
    the differences are stored as a reconciliation's items (values before and after, the sealed
    ones sealed), with a summary of counts per unit. Identical records leave nothing.
-3. `apply`: each item through the registry's own use cases (create_member, change_status,
-   transfer_member, apply_patch: the same rules and the same events, written to the outbox in the
-   same transaction), once: a reconciliation is applied at most once, a member changed since the
+3. `apply`: the items by the registry's own rules (the use cases' decisions, run on a chunk of
+   members at once and written together by handlers/registry_batch.py: the same rows, history and
+   events as create_member, change_status, transfer_member and apply_patch one at a time), once: a reconciliation is applied at most once, a member changed since the
    comparison is skipped, fields a pending correction request also changes are held back.
    Members missing from the export are reported, never deleted.
 
@@ -29,6 +29,7 @@ from datetime import date, datetime, UTC
 from typing import Any, BinaryIO
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.members import domain
@@ -37,9 +38,10 @@ from services.members.adapters import reconcile as store
 from services.members.adapters.import_files import VIETNAMESE_HEADERS, read_member_rows
 from services.members.domain import reconcile as rules
 from services.members.handlers import members as use_cases
+from services.members.handlers.registry_batch import RegistryBatch
 from services.members.handlers.access import ORG, REGISTRY_WRITERS, Scopes, not_found
 from sotay.kit.auth import Principal
-from sotay.kit.db import lock_key
+from sotay.kit.db import lock_key, unique_violation
 from sotay.kit.http import Problem, invalid
 from sotay.kit.scope import covers
 from sotay.kit.service import ServiceContext
@@ -161,6 +163,8 @@ _REASONS_VI = [
     (r"^must be after admitted_on$", "phải sau Ngày vào Đảng"),
     (r"^requires admitted_on$", "cần có Ngày vào Đảng"),
     (r"^must be true or false$", "phải là Có hoặc Không"),
+    (r"^is already in the registry$", "đã có trong hồ sơ"),
+    (r"^belongs to another member$", "thuộc về một đảng viên khác"),
 ]
 
 
@@ -453,15 +457,15 @@ def reason_of(rec: dict[str, Any]) -> str:
 
 
 APPLY_CHUNK = 100  # members a transaction
-APPLY_WORKERS = 8  # chunks applied side by side: each waits on PostgreSQL most of its time (py-spy: 1.6 s of CPU in 3.1 s of applying)
+APPLY_WORKERS = 8  # chunks applied side by side: each waits on PostgreSQL part of its time
 
 
 async def apply(ctx: ServiceContext, actor: Principal, rec_id: Any, *, today: date) -> dict[str, Any]:
-    """Apply a reconciliation's differences, once (409 after): each member through the registry's
-    use cases under a savepoint of its own, so one the rules refuse (or one changed since the
-    comparison) is skipped with its reason and the others go on. The members go a chunk a
-    transaction, a few transactions at once, each writing its items' outcomes with their changes:
-    a run cut short (a restart) is resumed by applying again, and no item is applied twice."""
+    """Apply a reconciliation's differences, once (409 after), by the registry's rules: a member they
+    refuse (or one changed since the comparison) is skipped with its reason and the others go on.
+    The members go a chunk a transaction, a few transactions at once, each writing its items'
+    outcomes with their changes: a run cut short (a restart) is resumed by applying again, and no
+    item is applied twice."""
     engine = ctx.engine
     key = lock_key(f"members:reconciliation:{rec_id}")
     async with engine.connect() as guard:  # one run at a time: a session lock, released below whatever happens
@@ -511,30 +515,61 @@ async def _apply_locked(ctx: ServiceContext, actor: Principal, rec_id: Any, got:
 
 async def _apply_chunk(db: AsyncConnection, ctx: ServiceContext, actor: Principal, rec_id: Any,
                        items: list[dict[str, Any]], reason: str, today: date) -> None:
-    """A chunk of items in the caller's transaction, their outcomes with them."""
+    """A chunk of items in the caller's transaction, their outcomes with them: decided together and
+    written with a statement per kind of change (RegistryBatch); when a card or citizen ID was taken
+    alongside (the batch's statement fails on a unique constraint), one member at a time."""
+    try:
+        async with db.begin_nested():
+            outcomes = await _apply_together(db, ctx, actor, items, reason, today)
+    except IntegrityError as exc:
+        if unique_violation(exc) is None:
+            raise
+        outcomes = []
+        for item in items:
+            try:
+                async with db.begin_nested():
+                    outcomes += await _apply_together(db, ctx, actor, [item], reason, today)
+            except IntegrityError as exc:
+                taken = use_cases.TAKEN.get(unique_violation(exc) or "")
+                if taken is None:
+                    raise
+                outcomes.append((item["seq"], "skipped", _said(use_cases.already_in_registry([taken])), 0))
+    await store.set_outcomes(db, rec_id, outcomes)
+
+
+async def _apply_together(db: AsyncConnection, ctx: ServiceContext, actor: Principal, items: list[dict[str, Any]],
+                          reason: str, today: date) -> list[tuple[int, str, str | None, int]]:
+    """The items' changes decided and written together; their outcomes."""
     # The members to change, locked together (in id order, as any other bulk lock would take them).
-    now = {r.id: r for r in await db.execute(text(
-        "SELECT id, version, status, eligible, ineligible_reason FROM members WHERE id = ANY(:ids) ORDER BY id "
-        "FOR UPDATE"), {"ids": [i["member_id"] for i in items if i["kind"] == "changed"]})}
-    await sealed.vault(db).active_key(db)  # held for the transaction before its savepoints take it
+    rows = await registry.members_by_ids(db, [i["member_id"] for i in items if i["kind"] == "changed"], lock=True)
+    named = [i["values"][f]["to"] for i in items for f in ("unit",) if f in i["values"]]
+    citizen_ids = [i["values"]["citizen_id"]["to"] for i in items if "citizen_id" in i["values"]]
+    batch = RegistryBatch(ctx, actor.subject, writable=await ORG.scope_paths(db, actor, REGISTRY_WRITERS),
+                          units=await registry.units_by_code(db, named),
+                          taken=await registry.taken_identifiers(
+                              db, [i["party_card_no"] for i in items if i["kind"] == "new"], citizen_ids),
+                          today=today, reason=reason)
     outcomes: list[tuple[int, str, str | None, int]] = []
     for item in items:
         fields = [f for f in item["fields"] if f not in item["held"]]
         if not fields:
             outcomes.append((item["seq"], "held", None, 0))
             continue
-        current = now.get(item["member_id"])
-        if item["kind"] == "changed" and (current is None or current.version != item["version"]):
+        row = rows.get(item["member_id"])
+        if item["kind"] == "changed" and (row is None or row["version"] != item["version"]):
             outcomes.append((item["seq"], "skipped", "hồ sơ đã thay đổi sau khi đối soát: đề nghị đối soát lại", 0))
             continue
+        events = batch.events
         try:
-            async with db.begin_nested():
-                events = await _apply_item(db, ctx, actor, item, fields, current, reason, today)
-            outcomes.append((item["seq"], "applied", None if fields == item["fields"] else
-                             "một số thông tin giữ nguyên: chờ xét đề nghị sửa thông tin", events))
+            with batch.member(row):
+                _decide(batch, item, fields)
         except Problem as problem:
             outcomes.append((item["seq"], "skipped", _said(problem), 0))
-    await store.set_outcomes(db, rec_id, outcomes)
+            continue
+        outcomes.append((item["seq"], "applied", None if fields == item["fields"] else
+                         "một số thông tin giữ nguyên: chờ xét đề nghị sửa thông tin", batch.events - events))
+    await batch.write(db)
+    return outcomes
 
 
 def _said(problem: Problem) -> str:
@@ -544,31 +579,24 @@ def _said(problem: Problem) -> str:
     return problem.detail or problem.title
 
 
-async def _apply_item(db: AsyncConnection, ctx: ServiceContext, actor: Principal, item: dict[str, Any],
-                      fields: list[str], row: Any, reason: str, today: date) -> int:
-    """One member's differences through the registry's use cases (a new member's card or citizen ID
-    taken since the comparison is their 409); the events written."""
+def _decide(batch: RegistryBatch, item: dict[str, Any], fields: list[str]) -> None:
+    """One member's differences as the registry's use cases take them: a new member registered; a
+    changed one's standing, cell and other fields, in the order `rules.steps` allows."""
     to = {name: change["to"] for name, change in item["values"].items()}
     if item["kind"] == "new":
-        await use_cases.create_member(db, ctx, actor, {"party_card_no": item["party_card_no"], **to}, today=today,
-                                      source="import", reason=reason)
-        return 1
-    member_id = item["member_id"]
-    row = {"status": row.status, "eligible": row.eligible, "ineligible_reason": row.ineligible_reason}
-    events = 0
+        batch.create({"party_card_no": item["party_card_no"], **to})
+        return
+    row = batch.row
     for step, step_fields in rules.steps(fields, current_status=row["status"], new_status=to.get("status", row["status"])):
         if step == "status":
+            row = batch.row
             standing = {f: to[f] if f in step_fields else row[f] for f in rules.STANDING_FIELDS}
-            await use_cases.change_status(db, ctx, actor, member_id, standing["status"], eligible=standing["eligible"],
-                                          ineligible_reason=standing["ineligible_reason"], reason=reason, today=today)
+            batch.change_status(standing["status"], eligible=standing["eligible"],
+                                ineligible_reason=standing["ineligible_reason"])
         elif step == "transfer":
-            await use_cases.transfer_member(db, ctx, actor, member_id, to["unit"], "official", reason, today=today)
+            batch.transfer(to["unit"])
         else:
-            fresh = await registry.member_by_id(db, member_id, lock=True)
-            await use_cases.apply_patch(db, ctx, actor.subject, fresh, {f: to[f] for f in step_fields}, today=today,
-                                        reason=reason)
-        events += 1
-    return events
+            batch.patch({f: to[f] for f in step_fields})
 
 
 def summary_json(rec: dict[str, Any]) -> dict[str, Any]:
