@@ -163,10 +163,14 @@ async def update_member(db: AsyncConnection, member_id: Any, fields: dict[str, A
 
 
 async def members_by_ids(db: AsyncConnection, member_ids: list[Any], *, lock: bool = False) -> dict[Any, dict[str, Any]]:
-    """Members by id, their sealed values opened; locked in id order (as any bulk lock takes them)."""
-    sql = (f"SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.id = ANY(:ids) ORDER BY m.id"
-           + (" FOR UPDATE OF m" if lock else ""))
-    rows = [dict(r) for r in (await db.execute(text(sql), {"ids": list(member_ids)})).mappings()]
+    """Members by id, their sealed values opened; with `lock`, their rows locked first, in id order
+    (as any bulk lock takes them), then read with their units (as `member_by_id`)."""
+    ids = list(member_ids)
+    if lock:
+        ids = list((await db.execute(text("SELECT id FROM members WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
+                                     {"ids": ids})).scalars())
+    sql = f"SELECT {MEMBER_COLUMNS} FROM {MEMBER_FROM} WHERE m.id = ANY(:ids) ORDER BY m.id"
+    rows = [dict(r) for r in (await db.execute(text(sql), {"ids": ids})).mappings()]
     return {r["id"]: r for r in await opened_members(db, rows)}
 
 
