@@ -127,6 +127,20 @@ async def identity_holds_registry(system: RunningSystem, count: int, timeout: fl
     await eventually(ready, timeout=timeout)
 
 
+async def consumers_caught_up(system: RunningSystem, stream: str, durables: list[str], timeout: float = 30) -> None:
+    """Wait until each durable consumer of `stream` has delivered and had acknowledged every message
+    so far (what a test needs before its next events must land in batches of their own)."""
+    js = next(iter(system.runtimes.values())).context.js
+
+    async def caught_up():
+        for durable in durables:
+            info = await js.consumer_info(stream, durable)
+            if info.num_pending or info.num_ack_pending:
+                return False
+        return True
+    await eventually(caught_up, timeout=timeout)
+
+
 async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
     """Poll a check (a function, async or not) until it returns a truthy value."""
     deadline = time.monotonic() + timeout
