@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="benchmarks against the real servers (no scenario: the whole suite, "
                                          "quick size then Hanoi's)")
     bench.add_argument("scenario", nargs="?",
-                       choices=["import", "identity", "feed", "metrics", "reads", "durability", "reconcile"],
+                       choices=["import", "identity", "feed", "metrics", "reads", "durability", "reconcile", "soak"],
                        help="one benchmark alone; without it, the end-to-end suite")
     bench.add_argument("--quick", action="store_true",
                        help="suite: the quick size only (20,000 members, 1,000 registrations, 2,000 readers)")
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="suite: share of Hanoi's org tree (default: a quarter for the quick size, all for Hanoi's)")
     bench.add_argument("--rows", type=int, default=500_000, help="import, reconcile: member rows")
     bench.add_argument("--registrations", type=int, help="identity: registrations and sign-ins (default 1,000)")
-    bench.add_argument("--members", type=int, help="feed: members (readers, default 100,000)")
+    bench.add_argument("--members", type=int, help="feed: members (readers, default 100,000); soak: the registry "
+                                                   "(default 20,000)")
     bench.add_argument("--articles", type=int, default=10_000, help="feed: published articles")
     bench.add_argument("--requests", type=int, default=10_000, help="feed: requests per measured run")
     bench.add_argument("--population", type=int, default=40_000, help="metrics: members in the backlog")
@@ -187,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="durability: messages published pipelined per round and server")
     bench.add_argument("--singles", type=int, default=500,
                        help="durability: messages published one by one per round and server")
+    bench.add_argument("--minutes", type=float, default=60.0, help="soak: how long the steady load runs")
+    bench.add_argument("--interval", type=float, default=60.0, help="soak: seconds between samples")
+    bench.add_argument("--registrations-per-s", type=float, default=1.0,
+                       help="soak: registrations a second (readers 10x, transfers 1/5 of it, the dashboard 1/s)")
+    bench.add_argument("--svg", type=Path, help="soak: also plot the samples into this SVG file")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
     args = parser.parse_args(argv)
@@ -799,6 +805,11 @@ def cmd_bench(args, settings: Settings) -> int:
     if args.scenario == "reconcile":
         from sotay.system.bench_reconcile import run_reconcile_benchmark
         return asyncio.run(run_reconcile_benchmark(settings, rows=args.rows, json_file=args.json))
+    if args.scenario == "soak":
+        from sotay.system.bench_soak import run_soak_benchmark
+        return asyncio.run(run_soak_benchmark(settings, minutes=args.minutes, interval_s=args.interval,
+                                              members=args.members or 20_000, rate=args.registrations_per_s,
+                                              tree_scale=args.tree_scale, json_file=args.json, svg_file=args.svg))
     if args.scenario == "reads":
         from sotay.system.bench_reads import run_reads_benchmark
         return asyncio.run(run_reads_benchmark(settings, reads=args.reads, json_file=args.json))

@@ -111,3 +111,20 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     reconciled = scenarios["5. reconciliation"]["figures"]
     assert reconciled["found_changed"] == reconciled["expected_changed"] == 16
     assert reconciled["second_run_new_or_changed"] == 0
+
+
+def test_soak_samples_the_system_under_steady_load_and_plots_it(tmp_path):
+    svg = tmp_path / "soak.svg"
+    done, report = bench(tmp_path, "soak", "--minutes", "0.25", "--interval", "2.5", "--members", "2000",
+                         "--tree-scale", "0.05", "--registrations-per-s", "2", "--svg", str(svg))
+    assert "soak: 0.25 min" in done.stdout and "p99 latency" in done.stdout
+    assert len(report["samples"]) == 6
+    sample = report["samples"][-1]
+    assert set(sample["rss_mb"]) == {"members", "identity", "content", "metrics"}
+    assert all(v > 0 for v in sample["rss_mb"].values()) and sample["pg_connections"] > 0
+    acknowledged = report["acknowledged"]
+    assert acknowledged["registrations"] > 15 and acknowledged["reads"] > 100 and acknowledged["transfers"] > 0
+    assert acknowledged["approvals"] > 0 and report["failures"] == 0, report["failed"]
+    assert report["exact"], report["dashboard_exact"]
+    assert {"members memory", "PostgreSQL connections", "p99 latency", "consumer lag"} <= set(report["checks"])
+    assert svg.read_text().count("<polyline") >= 4 + 5 + 2 + 2
