@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel
 
 from sotay.kit.events import Catalogue, Event
+from sotay.kit.text import fold
 
 Kind = Literal["city", "committee", "grassroots", "cell"]
 Status = Literal["active", "probationary", "exempt", "transferred_out", "deceased", "removed"]
@@ -64,13 +65,36 @@ class MemberPersonal(BaseModel):
     phone_tail: str | None = None
 
 
+# What version 1 of the member events said of the person in clear (before issue 19), and the
+# reason a clerk wrote: none of it is in version 2's clear part.
+V1_PERSONAL = ("party_card_no", "full_name", "date_of_birth", "gender", "admitted_on", "official_on",
+               "citizen_id_hash", "phone_hash", "phone_tail", "reason")
+
+
+def member_v1_as_v2(data: dict, hasher) -> dict:
+    """A version 1 member event's payload as version 2's once its `personal` is opened: the card,
+    the name and the keyed hashes (v1 carried the citizen ID's and the phone's, made with the key
+    version 2 uses; the name's and the date of birth's are made here by `hasher`, the consumer's
+    keyed hash, or left None where the service holds no key and needs none). Nothing else of the
+    person is kept: the gender, the dates of admission and the clerk's reason are dropped."""
+    person = {"party_card_no": data["party_card_no"], "full_name": data["full_name"],
+              "name_hash": hasher(fold(data["full_name"])) if hasher else None,
+              "date_of_birth_hash": hasher(data["date_of_birth"]) if hasher and data.get("date_of_birth") else None,
+              "citizen_id_hash": data.get("citizen_id_hash"), "phone_hash": data.get("phone_hash"),
+              "phone_tail": data.get("phone_tail")}
+    clear = {k: v for k, v in data.items() if k not in V1_PERSONAL}
+    return {**clear, "restricted": False, "personal": person}
+
+
 class MemberSnapshot(MembersEvent):
     """The registry's view of a member, as other services replicate it. Version 2: the person is
     sealed in `personal` under the member's own key, which members destroys when retention
     minimises the member (every earlier event's part then opens no more); in clear only what counts
-    and scopes need (the unit, the standing, whether eligible and why not)."""
+    and scopes need (the unit, the standing, whether eligible and why not). Consumers read version 1
+    too, as a version 2 already opened (member_v1_as_v2; docs/events.md, "Versions")."""
 
     version: ClassVar[int] = 2
+    older_versions: ClassVar[dict] = {1: member_v1_as_v2}
 
     member_id: str
     unit: str

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sotay.kit import observability, telemetry
 from sotay.kit.db import database_error_text, error_chain
-from sotay.kit.events import Event, parse_envelope
+from sotay.kit.events import Event, Upcaster, parse_envelope
 from sotay.kit.publishing import without_batch_headers
 from sotay.kit.streams import dlq_subject
 
@@ -147,6 +147,14 @@ class Consumer:
     lane_key: Callable[[dict[str, Any]], Any] | None = None
     # The classes of the events handled (given as classes): the AsyncAPI document's receive operations.
     events: dict[str, type[Event]] = field(default_factory=dict)
+    # Older versions of the events handled, read as the current one: old type → (type, upcaster).
+    older: dict[str, tuple[str, Upcaster]] = field(default_factory=dict)
+    # What upcasters hash a personal value with, when an older version carried it in clear (the
+    # service's keyed hash, where it holds the key); None elsewhere.
+    hasher: Callable[[str], str] | None = None
+    # False for a consumer that passes events on as they came (webhooks): an older version is then
+    # not read as the current one but dead-lettered with its reason like any version not followed.
+    reads_older: bool = True
 
     def on(self, event: type[Event] | str) -> Callable[[Handler], Handler]:
         """Register the handler of an event, given by its class (sotay.contracts), or its type."""
@@ -158,7 +166,24 @@ class Consumer:
     def _known(self, event: type[Event] | str) -> str:
         if not isinstance(event, str):
             self.events[event.event_type()] = event
+            if self.reads_older:
+                for older, upcast in event.older_types().items():
+                    self.older[older] = (event.event_type(), upcast)
         return _type_of(event)
+
+    def read_older(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """An older version of an event handled, as the current one (docs/events.md, "Versions"):
+        its data upcast and its type the current one, the type it came as kept in `upcast_from`.
+        Any other envelope as it is. PermanentError when the older payload cannot be read."""
+        if (known := self.older.get(envelope["type"])) is None:
+            return envelope
+        current, upcast = known
+        try:
+            data = upcast(envelope["data"], self.hasher)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PermanentError(f"{envelope['type']} cannot be read as {current}: "
+                                 f"{type(exc).__name__} {exc}") from None
+        return {**envelope, "data": data, "type": current, "upcast_from": envelope["type"]}
 
     def on_batch(self, events: Iterable[type[Event] | str], handler: BatchHandler) -> None:
         """One handler for all these events, given each fetched batch's new events
@@ -378,6 +403,12 @@ class ConsumerRunner:
                 verdicts.append(("dead", f"malformed envelope: {exc}"))
                 envelopes.append(None)
                 continue
+            try:
+                envelope = self.consumer.read_older(envelope)
+            except PermanentError as exc:
+                verdicts.append(("dead", str(exc)))
+                envelopes.append(None)
+                continue
             handled = envelope["type"] in self.consumer.handlers
             verdicts.append(("pending", "") if handled else unhandled_verdict(self.consumer.handlers, envelope["type"]))
             envelopes.append(envelope if handled else None)
@@ -450,9 +481,11 @@ class ConsumerRunner:
 
     async def _apply_one(self, conn: AsyncConnection, msg: Msg) -> tuple[str, str]:
         try:
-            envelope = parse_envelope(msg.data)
+            envelope = self.consumer.read_older(parse_envelope(msg.data))
         except (ValueError, TypeError) as exc:
             return "dead", f"malformed envelope: {exc}"
+        except PermanentError as exc:
+            return "dead", str(exc)
         if envelope["type"] not in self.consumer.handlers:
             return unhandled_verdict(self.consumer.handlers, envelope["type"])
         try:

@@ -8,6 +8,7 @@ subject `sotay.<service>.<name_in_snake_case>.<committee>`.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 import os
 import random
 import re
@@ -55,6 +56,9 @@ def _subject_token(committee: str) -> str:
     return committee
 
 
+Upcaster = Callable[[dict[str, Any], Callable[[str], str] | None], dict[str, Any]]
+
+
 class Event(BaseModel):
     """Base of every event payload."""
 
@@ -65,10 +69,19 @@ class Event(BaseModel):
     description: ClassVar[str] = ""
     # The subject's event token, when the contract names it otherwise than the class (snake_cased).
     subject_name: ClassVar[str | None] = None
+    # Older versions a consumer of this one reads too, each with what turns its payload into this
+    # version's (`upcast(data, hasher)`, hasher: the consumer's keyed hash of personal values, or
+    # None): docs/events.md, "Versions".
+    older_versions: ClassVar[dict[int, Upcaster]] = {}
 
     @classmethod
     def event_type(cls) -> str:
         return f"sotay.{cls.service}.{cls.__name__}.v{cls.version}"
+
+    @classmethod
+    def older_types(cls) -> dict[str, Upcaster]:
+        """`sotay.<service>.<Name>.v<older>` → its upcaster, for each older version read as this one."""
+        return {f"sotay.{cls.service}.{cls.__name__}.v{v}": upcast for v, upcast in cls.older_versions.items()}
 
     @classmethod
     def subject_for(cls, committee: str) -> str:

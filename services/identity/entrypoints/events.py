@@ -12,8 +12,10 @@ BATCH = 500  # a registry import arrives as runs of MemberRegistered, each run o
 
 
 def registry_consumer(ctx: ServiceContext, end_sessions: EndSessions) -> Consumer:
+    # hasher: a version 1 member event carried the name and the date of birth in clear; read as version
+    # 2, their keyed hashes are made with identity's key (sotay.contracts.members.member_v1_as_v2).
     consumer = Consumer(name="identity-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>",
-                        batch_size=BATCH)
+                        batch_size=BATCH, hasher=ctx.pii_hash)
 
     async def apply_batch(db, envelopes):
         await open_events(ctx.member_keys, envelopes)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,10 +41,11 @@ from services.metrics.adapters import (
 )
 from services.metrics.handlers.consumers import consumers
 from sotay.kit.clock import hanoi_day
-from sotay.kit.consumer import Consumer, consumer_config, first_deliveries
+from sotay.kit.consumer import Consumer, PermanentError, consumer_config, first_deliveries
 from sotay.kit.db import create_engine, migrate
 from sotay.kit.events import parse_envelope
 
+log = logging.getLogger("sotay.metrics.rebuild")
 FOLD_EVERY = 50  # batches: keeps counter_deltas small during a long replay
 # A consumer with a lane key has each batch applied in this many transactions
 # side by side: this process then works while PostgreSQL writes another lane.
@@ -115,7 +117,7 @@ async def _apply_stream(engine: AsyncEngine, js: JetStreamContext, consumer: Con
         batches = 0
         while (messages := await fetched.get()) is not None:
             stats.events += len(messages)
-            envelopes = [e for e in (parse_envelope(m.data) for m in messages) if e["type"] in consumer.handlers]
+            envelopes = [e for e in (_read(consumer, m.data) for m in messages) if e and e["type"] in consumer.handlers]
             done = await asyncio.gather(*(_apply(engine, consumer, lane, record_inbox)
                                           for lane in _lanes(consumer, envelopes) if lane))
             stats.applied += sum(done)  # not `+= await`: the streams' tasks would overwrite each other
@@ -129,6 +131,19 @@ async def _apply_stream(engine: AsyncEngine, js: JetStreamContext, consumer: Con
         with contextlib.suppress(BaseException):
             await fetcher
         await sub.unsubscribe()
+
+
+def _read(consumer: Consumer, data: bytes) -> dict[str, Any] | None:
+    """An event as the live consumer reads it: an older version of a followed event as the current
+    one (a v1 member event from an old stream counts as it did live). One that cannot be read was
+    dead-lettered when it was consumed live, and is left out here too, with a warning."""
+    envelope = parse_envelope(data)
+    try:
+        return consumer.read_older(envelope)
+    except PermanentError as exc:
+        log.warning("replay %s: event %s left out, as it was dead-lettered live: %s", consumer.name,
+                    envelope["id"], exc)
+        return None
 
 
 def _lanes(consumer: Consumer, envelopes: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -14,8 +14,10 @@ BATCH = 250  # one statement a batch (and one to find the committees with endpoi
 
 
 def consumers() -> list[Consumer]:
+    # Events go out as they came: a version 1 member event (the person in clear) is not read as a
+    # version 2 but dead-lettered (reads_older=False), never sent on.
     registry = Consumer(name="webhooks-members", stream=STREAMS[0], filter_subject="sotay.members.>",
-                        batch_size=BATCH)
+                        batch_size=BATCH, reads_older=False)
     registry.on_batch(members.CATALOGUE, fanout.forward)
     articles = Consumer(name="webhooks-content", stream=STREAMS[1], filter_subject="sotay.content.>",
                         batch_size=BATCH)
