@@ -307,6 +307,14 @@ def test_services_report_health_from_readyz_without_curl():
         assert "python" in test and f":{SERVICE_PORT}/readyz" in test, container
 
 
+def test_services_have_time_to_drain_before_they_are_killed():
+    """A replica's drain on SIGTERM takes up to 3 s + 20 s + its last batch (docs/upgrades.md);
+    compose's default of 10 s before SIGKILL would cut it short."""
+    for container in served_services():
+        grace = CONTAINERS[container].get("stop_grace_period", "10s")
+        assert grace.endswith("s") and int(grace[:-1]) >= 40, (container, grace)
+
+
 def test_services_share_the_servers_and_no_keys_volume():
     postgres = environment("postgres")
     for container in sotay_containers():
