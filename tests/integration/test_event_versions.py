@@ -22,6 +22,7 @@ import services.identity
 import services.members
 import services.metrics
 import services.webhooks
+from sotay.contracts.fields import normalise_phone
 from tests.support.system import CONSENT, create_org_tree, eventually, make_settings, running_system
 
 pytestmark = pytest.mark.integration
@@ -40,14 +41,14 @@ async def system(data_dir, nats_url, database_url):
 
 def v1_registered(system, member_id: str, **data) -> dict:
     """A MemberRegistered as members published it before issue 19: the person in clear, the citizen
-    ID's and the phone's keyed hashes, an integer sequence."""
+    ID's and the phone's keyed hashes (of the normalised values), an integer sequence."""
     pii_hash = system.runtimes["identity"].context.pii_hash
     payload = {"member_id": member_id, "party_card_no": CARD, "full_name": NAME, "date_of_birth": BORN,
                "gender": "female", "unit": "ba-dinh-g1-c1",
                "unit_path": ["city", "ba-dinh", "ba-dinh-g1", "ba-dinh-g1-c1"],
                "status": "active", "eligible": True, "ineligible_reason": None, "admitted_on": "1995-05-19",
                "official_on": "1996-05-19", "citizen_id_hash": pii_hash("001168009901"),
-               "phone_hash": pii_hash(PHONE), "phone_tail": PHONE[-3:], "source": "import"} | data
+               "phone_hash": pii_hash(normalise_phone(PHONE)), "phone_tail": PHONE[-3:], "source": "import"} | data
     return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "sotay/members",
             "type": "sotay.members.MemberRegistered.v1", "subject": member_id, "sequence": 1,
             "time": "2026-06-01T08:00:00Z", "datacontenttype": "application/json", "orgunit": "ba-dinh-g1-c1",
@@ -114,9 +115,9 @@ async def test_a_v1_member_reaches_every_replica_and_can_register_and_read(syste
         "party_card_no": CARD, "full_name": NAME, "date_of_birth": BORN, "phone": PHONE,
         "password": "Chi bo so 1 vung manh", "platform": "mobile", "consent": CONSENT})
     assert registered.status_code == 202, registered.text
-    row = await fetch_one(system, "identity", "SELECT match_result FROM registrations WHERE id = :i",
+    row = await fetch_one(system, "identity", "SELECT match_result, match_reasons FROM registrations WHERE id = :i",
                           i=registered.json()["id"])
-    assert row["match_result"] == "matched"
+    assert row["match_result"] == "matched", dict(row)
 
     # The webhook bridge sends events on as they came: the v1, with the person in clear, is not sent
     # but dead-lettered with its reason.

@@ -15,7 +15,7 @@ def registry_consumer(ctx: ServiceContext, end_sessions: EndSessions) -> Consume
     # hasher: a version 1 member event carried the name and the date of birth in clear; read as version
     # 2, their keyed hashes are made with identity's key (sotay.contracts.members.member_v1_as_v2).
     consumer = Consumer(name="identity-registry", stream="SOTAY_MEMBERS", filter_subject="sotay.members.>",
-                        batch_size=BATCH, hasher=ctx.pii_hash)
+                        batch_size=BATCH, hasher=lambda value: ctx.pii_hash(value))
 
     async def apply_batch(db, envelopes):
         await open_events(ctx.member_keys, envelopes)
