@@ -43,10 +43,8 @@ from sotay.kit.auth import Grant, mint_token
 from sotay.kit.db import plain_url
 from sotay.kit.service import ServiceRuntime, nats_servers
 from sotay.kit.settings import Settings
-from sotay.system.bench import members_definition, percentile_ms, scratch_system, until_ready
+from sotay.system.bench import members_definition, percentile_ms, scratch_system
 from sotay.system.bench_suite import CITY, QUICK, SERVICES, STREAMS, Size, SizeRun
-from sotay.system.demo.load_registry import insert_units
-from sotay.system.demo.registry import build_org_tree
 
 log = logging.getLogger("sotay.bench")
 APPROVE_EVERY_S = 10.0
@@ -104,14 +102,7 @@ class Soak(SizeRun):
 
     async def _set_up(self, members: ServiceRuntime) -> None:
         started = time.perf_counter()
-        await members.migrate()
-        self.units = build_org_tree(2023, scale=self.size.tree_scale)
-        await insert_units(members.context, self.units)
-        for name in SERVICES:
-            self.services.start(name)
-        for name in SERVICES:
-            await until_ready(self.http, f"http://127.0.0.1:{self.services.ports[name]}/readyz", timeout=120)
-        await self.until_tokens_verify()
+        await self.start_system(members)
         async with members.member_keys():
             await self.registry_load(members.context)
         print(f"  set up: {len(self.units):,} units, {self.size.members:,} members in "

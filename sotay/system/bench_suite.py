@@ -266,14 +266,7 @@ class SizeRun:
         members = ServiceRuntime(members_definition(), self.settings, self.nats_url, self.db_url)
         try:
             started = time.perf_counter()
-            await members.migrate()
-            self.units = build_org_tree(2023, scale=self.size.tree_scale)
-            await insert_units(members.context, self.units)
-            for name in SERVICES:
-                self.services.start(name)
-            for name in SERVICES:
-                await until_ready(self.http, f"http://127.0.0.1:{self.services.ports[name]}/readyz", timeout=120)
-            await self.until_tokens_verify()
+            await self.start_system(members)
             await self.caught_up()
             print(f"  set up: {len(self.units):,} units everywhere in {time.perf_counter() - started:.1f} s",
                   flush=True)
@@ -298,6 +291,18 @@ class SizeRun:
             await self.http.aclose()
             await self.db.close()
             await self.nc.close()
+
+    async def start_system(self, members: ServiceRuntime) -> None:
+        """members' schema and the org tree, then every service's process, ready and trusting
+        identity's keys."""
+        await members.migrate()
+        self.units = build_org_tree(2023, scale=self.size.tree_scale)
+        await insert_units(members.context, self.units)
+        for name in SERVICES:
+            self.services.start(name)
+        for name in SERVICES:
+            await until_ready(self.http, f"http://127.0.0.1:{self.services.ports[name]}/readyz", timeout=120)
+        await self.until_tokens_verify()
 
     # --- waiting for the system ---------------------------------------------------------------------
 
