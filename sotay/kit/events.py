@@ -8,12 +8,12 @@ subject `sotay.<service>.<name_in_snake_case>.<committee>`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 import os
 import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar
