@@ -44,9 +44,8 @@ from sotay.kit.db import plain_url
 from sotay.kit.service import ServiceRuntime, nats_servers
 from sotay.kit.settings import Settings
 from sotay.system.bench import members_definition, percentile_ms, scratch_system
-from sotay.system.bench_suite import CITY, QUICK, SERVICES, STREAMS, Size, SizeRun
+from sotay.system.bench_suite import CITY, QUICK, SERVICES, Size, SizeRun, status_mb
 
-log = logging.getLogger("sotay.bench")
 APPROVE_EVERY_S = 10.0
 GROWTH = {"memory": 1.2, "descriptors": 1.2, "connections": 1.2, "latency": 1.5}
 LAG_FLOOR = 200  # a lag below this is noise, whatever the ratio
@@ -112,7 +111,7 @@ class Soak(SizeRun):
 
     async def _steady(self, minutes: float, interval_s: float, rate: float) -> dict[str, Any]:
         rng = random.Random(5)
-        bodies, kinds = self._registrations(rng, self.size.registrations)
+        bodies, _ = self._registrations(rng, self.size.registrations)
         readers = [(card, unit) for card, _, _, _, unit in self.rows]
         movers = await self._movers(rng)
         approver = {"Authorization": "Bearer " + mint_token(self.key, "soak-unit-admin", [Grant("unit_admin", CITY)])}
@@ -214,12 +213,7 @@ class Soak(SizeRun):
             if self.in_flight:
                 await asyncio.gather(*list(self.in_flight), return_exceptions=True)
         # The last approvals, then the dashboard must count what was acknowledged.
-        ids = await self._matched_pending(approver)
-        for at in range(0, len(ids), 500):
-            answer = await self.http.post(self.url("identity", "/registrations/approve"),
-                                          json={"ids": ids[at:at + 500]}, headers=approver)
-            answer.raise_for_status()
-            self.acknowledged["approvals"] += answer.json()["approved"]
+        self.acknowledged["approvals"] += await self.approve_matched(approver)
         await self.caught_up(timeout=600)
         city = await self.city()
         installed = await self.db.fetchval("SELECT count(*) FROM identity.registrations")
@@ -261,11 +255,7 @@ class Soak(SizeRun):
     async def _sample(self, at_s: float) -> dict[str, Any]:
         sent, self.sent = self.sent, {}
         everything = [x for v in sent.values() for x in v]
-        lag = 0
-        for stream in STREAMS:
-            for info in await self.js.consumers_info(stream):
-                if info.config.durable_name:
-                    lag += info.num_pending + info.num_ack_pending
+        lag = await self.consumer_lag()
         backlog = 0
         for schema in SERVICES:
             backlog += await self.db.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL")
@@ -277,18 +267,11 @@ class Soak(SizeRun):
                 "p99_ms": percentile_ms(everything, 99) if everything else 0.0,
                 "p99_ms_by_kind": {k: percentile_ms(v, 99) for k, v in sent.items() if v},
                 "failures_so_far": len(self.failed),
-                "rss_mb": {n: _status_mb(pid, "VmRSS:") for n, pid in pids.items()},
+                "rss_mb": {n: round(status_mb(pid, "VmRSS:"), 1) for n, pid in pids.items()},
                 "descriptors": {n: _descriptors(pid) for n, pid in pids.items()},
                 "pg_connections": await self.db.fetchval(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"),
                 "lag": lag, "outbox_backlog": backlog, "load_1m": round(os.getloadavg()[0], 2)}
-
-
-def _status_mb(pid: int, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def _descriptors(pid: int) -> int:

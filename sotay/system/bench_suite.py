@@ -152,11 +152,16 @@ def _report(runs: list[dict]) -> dict[str, Any]:
 # --- the service processes and what they use --------------------------------------------------------
 
 
-def _peak_mb(pid: int) -> float:
+def status_mb(pid: int, field: str) -> float:
+    """A size from /proc/<pid>/status (`VmHWM:` the peak resident, `VmRSS:` the current), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _peak_mb(pid: int) -> float:
+    return status_mb(pid, "VmHWM:")
 
 
 def _reset_peak(pid: int) -> None:
@@ -312,12 +317,17 @@ class SizeRun:
                 return False
         return True
 
-    async def consumers_drained(self) -> bool:
+    async def consumer_lag(self) -> int:
+        """Messages pending or unacknowledged, over every durable consumer of every stream."""
+        lag = 0
         for stream in STREAMS:
             for info in await self.js.consumers_info(stream):
-                if info.config.durable_name and (info.num_pending or info.num_ack_pending):
-                    return False
-        return True
+                if info.config.durable_name:
+                    lag += info.num_pending + info.num_ack_pending
+        return lag
+
+    async def consumers_drained(self) -> bool:
+        return await self.consumer_lag() == 0
 
     async def caught_up(self, timeout: float = 1800) -> None:
         """Every outbox published and every durable consumer done, twice in a row."""
@@ -458,13 +468,7 @@ class SizeRun:
         approver = {"Authorization": "Bearer " + mint_token(self.key, "bench-unit-admin",
                                                             [Grant("unit_admin", CITY)])}
         approve_started = time.perf_counter()
-        ids = await self._matched_pending(approver)
-        approved = 0
-        for i in range(0, len(ids), 500):
-            answer = await self.http.post(self.url("identity", "/registrations/approve"),
-                                          json={"ids": ids[i:i + 500]}, headers=approver)
-            answer.raise_for_status()
-            approved += answer.json()["approved"]
+        approved = await self.approve_matched(approver)
         approve_s = time.perf_counter() - approve_started
         web = sum(b["platform"] == "web" for b in bodies)
         expected = {"accounts_installed": count, "accounts_web": web, "accounts_mobile": count - web,
@@ -514,6 +518,17 @@ class SizeRun:
                            "password": PASSWORD, "platform": "web" if rng.random() < 0.06 else "mobile",
                            "consent": REQUIRED_CONSENT})
         return bodies, kinds
+
+    async def approve_matched(self, approver: dict) -> int:
+        """Every matched registration still pending approved by the unit admin, 500 a request; how many."""
+        ids = await self._matched_pending(approver)
+        approved = 0
+        for i in range(0, len(ids), 500):
+            answer = await self.http.post(self.url("identity", "/registrations/approve"),
+                                          json={"ids": ids[i:i + 500]}, headers=approver)
+            answer.raise_for_status()
+            approved += answer.json()["approved"]
+        return approved
 
     async def _matched_pending(self, headers: dict) -> list[str]:
         items, cursor = [], None
