@@ -132,6 +132,28 @@ async def test_a_reader_counts_on_the_day_of_their_last_read_only(engine):
     assert kept == {f"readers:{yesterday}": 1, f"readers:{today}": 1}
 
 
+async def test_a_reader_whose_read_is_stamped_tomorrow_still_counts_while_metrics_day_has_not_turned(engine):
+    # Content's clock is a few seconds ahead of metrics': a member who read yesterday
+    # reads again after content's midnight but before metrics' midnight.
+    today = hanoi_day()
+    metrics_day = today - timedelta(days=1)
+    async with engine.begin() as db:
+        await projection.apply_content_batch(db, [read("an", "ba-dinh-g1-c1", metrics_day)])
+        await counters.fold(db, metrics_day)
+    async with engine.begin() as db:
+        await projection.apply_content_batch(db, [read("an", "ba-dinh-g1-c1", today)])
+    async with engine.connect() as db:  # between folds: the deltas are read as they stand
+        units = await figures.units(db, ["ba-dinh"])
+        between = (await figures.of_units(db, units, metrics_day))["ba-dinh"]
+    async with engine.begin() as db:
+        await counters.fold(db, metrics_day)
+    async with engine.connect() as db:
+        folded = (await figures.of_units(db, units, metrics_day))["ba-dinh"]
+        turned = (await figures.of_units(db, units, today))["ba-dinh"]
+    for f in (between, folded, turned):
+        assert (f["readers_today"], f["readers_7d"]) == (1, 1)
+
+
 async def test_one_replica_publishes_and_the_day_turn_keeps_the_history(engine, nats_url, database_url, monkeypatch):
     # Rounds compare, announce, put and write `published` a chunk of units at a time: here two.
     monkeypatch.setattr(published, "FLUSH_CHUNK", 2)

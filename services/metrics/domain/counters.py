@@ -6,6 +6,12 @@ the unit: an orphan, whose count goes to the units above it once the tree
 learns it). Reader counts are kept per day (`readers:<day>`): a reader counts
 on the day of their last read, in the unit they read from, and days older than
 the window readers_7d looks at are dropped.
+
+A read's day is the one content stamped on it, by content's clock. When that
+clock turns the Hanoi day a few seconds before metrics' does, a member who read
+yesterday and reads again in those seconds has their last read stamped on a day
+metrics still calls tomorrow: such a reader read today, as metrics tells the
+day, and counts in readers_today and readers_7d (see `from_counts`).
 """
 
 from __future__ import annotations
@@ -59,17 +65,26 @@ def oldest_reader_day(today: date) -> str:
 
 
 @lru_cache(maxsize=4)
-def reader_days(today: date) -> tuple[str, ...]:
-    """The reader metrics of the 7 days readers_7d counts, today first."""
-    return tuple(f"readers:{(today - timedelta(days=d)).isoformat()}" for d in range(7))
+def reader_window(today: date) -> tuple[str, str]:
+    """The reader metrics where readers_today and readers_7d begin (today, and 6
+    days before it); each counts every later day too (a day stamped by a clock
+    ahead of this one)."""
+    return reader_metric(today), reader_metric(today - timedelta(days=6))
 
 
 def from_counts(u: dict[str, Any], counts: dict[str, int], today: date) -> dict[str, Any]:
     """A unit's figures from its subtree counters (metric → n)."""
-    days = reader_days(today)
-    reasons = {m[13:]: n for m, n in counts.items() if n and m.startswith(rollout.NOT_ELIGIBLE)}
-    return rollout.figures(u, counts, readers_today=counts.get(days[0], 0),
-                           readers_7d=sum(counts.get(d, 0) for d in days), ineligible=reasons, as_of=today)
+    first_today, first_of_week = reader_window(today)
+    readers_today = readers_7d = 0
+    reasons: dict[str, int] = {}
+    for m, n in counts.items():
+        if m.startswith(READERS):
+            readers_today += n if m >= first_today else 0
+            readers_7d += n if m >= first_of_week else 0
+        elif n and m.startswith(rollout.NOT_ELIGIBLE):
+            reasons[m[13:]] = n
+    return rollout.figures(u, counts, readers_today=readers_today, readers_7d=readers_7d,
+                           ineligible=reasons, as_of=today)
 
 
 @dataclass

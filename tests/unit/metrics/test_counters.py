@@ -14,7 +14,7 @@ from services.metrics.domain.counters import (
     from_counts,
     new_values,
     oldest_reader_day,
-    reader_days,
+    reader_window,
     readers_moved,
 )
 
@@ -36,9 +36,8 @@ def test_the_event_name_is_the_third_part_of_the_type():
 
 def test_readers_are_kept_a_day_longer_than_readers_7d_looks():
     assert oldest_reader_day(TODAY) == "readers:2023-03-03"
-    days = reader_days(TODAY)
-    assert days[0] == "readers:2023-03-10" and days[-1] == "readers:2023-03-04" and len(days) == 7
-    assert oldest_reader_day(TODAY) < min(days)
+    assert reader_window(TODAY) == ("readers:2023-03-10", "readers:2023-03-04")
+    assert oldest_reader_day(TODAY) < min(reader_window(TODAY))
 
 
 def test_deltas_add_up_the_tree():
@@ -119,3 +118,12 @@ def test_figures_from_counts_count_todays_and_the_weeks_readers_and_reasons():
     assert (f["readers_today"], f["readers_7d"]) == (2, 5)
     assert f["without_account"]["not_eligible"] == {"ốm": 1}
     assert f["members_total"] == 4 and f["as_of"] == "2023-03-10"
+
+
+def test_a_read_stamped_after_metrics_midnight_counts_today_while_metrics_clock_is_behind():
+    # Content's clock turned the Hanoi day a few seconds before metrics' clock did:
+    # the reader's last read is stamped tomorrow, and they did read today.
+    tomorrow = date.fromordinal(TODAY.toordinal() + 1)
+    counts = {f"readers:{tomorrow}": 1, f"readers:{TODAY}": 2, "readers:2023-03-05": 4}
+    f = from_counts({"unit_id": "u", "code": "c1", "name": "C1", "kind": "cell"}, counts, TODAY)
+    assert (f["readers_today"], f["readers_7d"]) == (3, 7)
