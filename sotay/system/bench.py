@@ -396,13 +396,15 @@ class _MachineCpu:
         return {g: end[g] - self.start_by.get(g, 0.0) for g in end if end[g] - self.start_by.get(g, 0.0) > 0.05}
 
 
+# The load generator is one address standing for a whole city's: its per-address budgets are the
+# city's (the checks still run, and cost what they cost). The bare identity app gets them too.
+SERVICE_ENV = {"SOTAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR": "1000000000", "SOTAY_SIGN_IN_FAILURES_PER_ADDRESS": "1000000000"}
+
+
 def start_service(name: str, nats_url: str, db_url: str, settings: Settings, port: int) -> subprocess.Popen:
     env = {**os.environ, "SOTAY_NATS_URL": nats_url, "SOTAY_DATABASE_URL": db_url,
            "SOTAY_DATA_DIR": str(settings.data_dir), "SOTAY_HTTP_PORT": str(port), "SOTAY_LOG_LEVEL": "WARNING",
-           # The load generator is one address standing for a whole city's: its per-address budgets are
-           # the city's (the checks still run, and cost what they cost).
-           "SOTAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR": "1000000000",
-           "SOTAY_SIGN_IN_FAILURES_PER_ADDRESS": "1000000000"}
+           **SERVICE_ENV}
     return subprocess.Popen([sys.executable, "-m", "sotay", "serve", name], env=env, stdout=subprocess.DEVNULL)
 
 

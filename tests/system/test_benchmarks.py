@@ -101,6 +101,12 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
         "accounts_installed": 50, "accounts_pending": 5, "accounts_approved": 45, "accounts_rejected": 0,
         "accounts_web": 0, "accounts_mobile": 0}
     assert evening["dashboard"]["accounts_web"] + evening["dashboard"]["accounts_mobile"] == 50
+    # Issue 22's floors, in the same run: the bare registration and sign-in app, and argon2id alone.
+    floor = scenarios["2. registration evening"]["floor"]
+    assert floor["bare_registrations_per_s"] > 0 and floor["bare_sign_in_per_s"] > 0
+    assert floor["argon2id_hashes_per_s"] > 0
+    assert evening["sign_ins"] == 45 and evening["sign_in_per_s"] > 0 and evening["sign_in_ratio"] > 0
+    assert abs(evening["offered_per_s"] - floor["bare_registrations_per_s"] / 2) <= 0.1
     reading = scenarios["3. morning reading"]
     assert reading["figures"]["readers_today"] == 100 and reading["figures"]["requests"] == 300
     assert reading["floor"]["bare_requests_per_s"] > 0
