@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                                                    "one size of your own instead of the quick one)")
     bench.add_argument("--tree-scale", type=float,
                        help="suite: share of Hanoi's org tree (default: a quarter for the quick size, all for Hanoi's)")
+    bench.add_argument("--freshness-seconds", type=float,
+                       help="suite: how long the dashboard freshness scenario holds its load (default 30)")
     bench.add_argument("--rows", type=int, default=500_000, help="import, reconcile: member rows")
     bench.add_argument("--registrations", type=int, help="identity: registrations and sign-ins (default 1,000)")
     bench.add_argument("--members", type=int, help="feed: members (readers, default 100,000); soak: the registry "
@@ -782,7 +784,8 @@ def cmd_bench(args, settings: Settings) -> int:
         from sotay.system.bench_suite import run_suite, suite_sizes
         try:
             sizes = suite_sizes(quick_only=args.quick, members=args.members, registrations=args.registrations,
-                                readers=args.readers, tree_scale=args.tree_scale)
+                                readers=args.readers, tree_scale=args.tree_scale,
+                                freshness_s=args.freshness_seconds)
         except ValueError as exc:
             print(f"sotay bench: {exc}", file=sys.stderr)
             return 2

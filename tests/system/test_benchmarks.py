@@ -71,7 +71,8 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     env.update(SOTAY_DATA_DIR=str(tmp_path / "data"), SOTAY_LOG_LEVEL="WARNING")
     out = tmp_path / "suite.json"
     done = subprocess.run([sys.executable, "-m", "sotay", "bench", "--quick", "--members", "2000",
-                           "--registrations", "50", "--readers", "100", "--tree-scale", "0.05", "--json", str(out)],
+                           "--registrations", "50", "--readers", "100", "--tree-scale", "0.05", "--freshness-seconds", "3",
+                           "--json", str(out)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert out.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -79,12 +80,12 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     assert "CPU s / peak MB" in done.stdout and "every target" in done.stdout
 
     scenarios = {s["name"]: s for s in report["scenarios"]}
-    assert list(scenarios) == ["1. registry load", "2. registration evening", "3. morning reading", "4. replay",
-                               "5. reconciliation", "resident memory"]
+    assert list(scenarios) == ["1. registry load", "2. registration evening", "3. morning reading",
+                               "6. dashboard freshness", "4. replay", "5. reconciliation", "resident memory"]
     for s in report["scenarios"]:
         assert {"name", "figures", "floor", "ratio", "target", "met"} <= set(s) and isinstance(s["met"], bool)
         assert s["size"] == "custom" and s["ratio"] > 0
-    for s in list(scenarios.values())[:4]:
+    for s in list(scenarios.values())[:5]:
         assert set(s["services"]) == {"members", "identity", "content", "metrics", "bench process"}
         assert all(u["peak_mb"] > 0 for u in s["services"].values())
         # The embedded servers' CPU too (PostgreSQL with its backends).
@@ -114,6 +115,11 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     assert replay["figures"]["city_figures_differing"] == []
     assert replay["figures"]["events"] == replay["floor"]["raw_consume_events"] > 2000
     assert replay["services"]["metrics"]["stopped"]
+    fresh = scenarios["6. dashboard freshness"]["figures"]
+    # Every probe counted by a snapshot, the load's changes undone: the city as it was.
+    assert fresh["probes"] >= 10 and fresh["probes_unanswered"] == 0 and fresh["commit_to_snapshot_p99_ms"] > 0
+    assert fresh["load_events"] > 0 and fresh["city_figures_differing_after"] == []
+    assert load["figures"]["machine_cpu_us_per_member"] > 0
     reconciled = scenarios["5. reconciliation"]["figures"]
     assert reconciled["found_changed"] == reconciled["expected_changed"] == 16
     assert reconciled["second_run_new_or_changed"] == 0
