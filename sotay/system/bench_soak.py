@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import random
 import statistics
@@ -35,13 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-import nats
 
 from sotay.kit.auth import Grant, mint_token
-from sotay.kit.db import plain_url
-from sotay.kit.service import ServiceRuntime, nats_servers
+from sotay.kit.service import ServiceRuntime
 from sotay.kit.settings import Settings
 from sotay.system.bench import members_definition, percentile_ms, scratch_system
 from sotay.system.bench_suite import CITY, QUICK, SERVICES, Size, SizeRun, status_mb
@@ -74,7 +72,7 @@ class Soak(SizeRun):
     then held under the steady load."""
 
     async def soak(self, *, minutes: float, interval_s: float, rate: float) -> dict[str, Any]:
-        await self._open()
+        await self.open_clients(timeout=60, limits=httpx.Limits(max_connections=64))
         try:
             members = ServiceRuntime(members_definition(), self.settings, self.nats_url, self.db_url)
             try:
@@ -86,18 +84,7 @@ class Soak(SizeRun):
             return await self._steady(minutes, interval_s, rate)
         finally:
             self.services.stop_all()
-            await self._close()
-
-    async def _open(self) -> None:
-        self.nc = await nats.connect(nats_servers(self.nats_url))
-        self.js = self.nc.jetstream()
-        self.db = await asyncpg.connect(plain_url(self.db_url))
-        self.http = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=64))
-
-    async def _close(self) -> None:
-        await self.http.aclose()
-        await self.db.close()
-        await self.nc.close()
+            await self.close_clients()
 
     async def _set_up(self, members: ServiceRuntime) -> None:
         started = time.perf_counter()
@@ -198,8 +185,10 @@ class Soak(SizeRun):
                 asyncio.create_task(paced("dashboard", kinds_per_s["dashboard"], dashboard)),
                 asyncio.create_task(approvals())]
         try:
-            while (elapsed := time.perf_counter() - started) < duration - 1e-6:
-                await asyncio.sleep(min(interval_s, duration - elapsed))
+            # On a fixed schedule (a sample every interval from the start, one late when taking the
+            # last was slow), so a loaded machine takes as many samples as a quiet one.
+            for due in range(1, math.ceil(duration / interval_s - 1e-6) + 1):
+                await asyncio.sleep(max(0.0, started + min(due * interval_s, duration) - time.perf_counter()))
                 samples.append(await self._sample(time.perf_counter() - started))
                 last = samples[-1]
                 print(f"  {last['minute']:6.1f} min  p99 {last['p99_ms']:7.1f} ms  lag {last['lag']:5d}  "

@@ -296,11 +296,21 @@ class SizeRun:
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.services.ports[service]}/api/{service}/v1{path}"
 
-    async def run(self) -> list[dict[str, Any]]:
+    async def open_clients(self, **http: Any) -> None:
+        """The run's own connections: NATS (and JetStream), one to PostgreSQL, an HTTP client
+        (httpx.AsyncClient's arguments in `http`)."""
         self.nc = await nats.connect(nats_servers(self.nats_url))
         self.js = self.nc.jetstream()
         self.db = await asyncpg.connect(plain_url(self.db_url))
-        self.http = httpx.AsyncClient(timeout=120)
+        self.http = httpx.AsyncClient(**({"timeout": 120} | http))
+
+    async def close_clients(self) -> None:
+        await self.http.aclose()
+        await self.db.close()
+        await self.nc.close()
+
+    async def run(self) -> list[dict[str, Any]]:
+        await self.open_clients()
         members = ServiceRuntime(members_definition(), self.settings, self.nats_url, self.db_url)
         try:
             started = time.perf_counter()
@@ -331,9 +341,7 @@ class SizeRun:
         finally:
             self.services.stop_all()
             await members.context.engine.dispose()
-            await self.http.aclose()
-            await self.db.close()
-            await self.nc.close()
+            await self.close_clients()
 
     async def start_system(self, members: ServiceRuntime) -> None:
         """members' schema and the org tree, then every service's process, ready and trusting
