@@ -419,3 +419,45 @@ async def test_throttle_windows_that_ended_long_ago_are_forgotten(system):
         await store.forget_old_windows(db, 3600)
         left = set((await db.execute(text("SELECT key FROM throttle_windows WHERE key LIKE 'name:%'"))).scalars())
     assert "name:old" not in left and "name:recent" in left
+
+async def test_a_batch_writes_members_without_an_account_together_and_follows_the_accounts(system):
+    """apply_registry_batch on one batch of member events: those of members with no account go in
+    one executemany, in stream order; a member's with an account one at a time, the account moved."""
+    from services.identity.handlers.replica import apply_registry_batch
+    from sotay.contracts.members import MemberTransferred
+
+    with_account = await approved_account(system, 1, 323)
+    admin = system.auth("city_admin")
+    ids = {}
+    for i in (323, 324):
+        card = matching(1, i)["party_card_no"]
+        found = (await system.client.get("/api/members/v1/members", params={"q": card}, headers=admin)).json()
+        ids[i] = found["items"][0]["id"]
+    target = "ba-dinh-g1-c2"
+
+    def moved(member_id: str, sequence: int) -> dict:
+        return {"type": MemberTransferred.event_type(), "sequence": str(sequence),
+                "data": {"member_id": member_id, "unit": target, "unit_path": ["city", "ba-dinh", "ba-dinh-g1", target],
+                         "status": "active", "eligible": True, "personal": None}}
+
+    ended: list[str] = []
+
+    async def end_sessions(account_id: str) -> None:
+        ended.append(account_id)
+
+    identity = system.runtimes["identity"].context
+    moves = text("SELECT count(*) FROM outbox WHERE subject = 'sotay.identity.account_moved.ba-dinh'")
+    async with identity.engine.connect() as db:
+        moves_before = (await db.execute(moves)).scalar_one()
+    async with identity.engine.begin() as db:
+        await apply_registry_batch(db, [moved(ids[324], 100), moved(ids[323], 100), moved(ids[324], 101)],
+                                   end_sessions=end_sessions, pii_hash=identity.pii_hash)
+    async with identity.engine.connect() as db:
+        rows = {str(r.member_id): (r.unit, r.version) for r in await db.execute(text(
+            "SELECT member_id, unit, version FROM registry_members WHERE member_id = ANY(CAST(:m AS uuid[]))"),
+            {"m": list(ids.values())})}
+        account = (await db.execute(text("SELECT unit, status FROM accounts WHERE party_card_no = :c"),
+                                    {"c": with_account["party_card_no"]})).one()
+        emitted = (await db.execute(moves)).scalar_one() - moves_before
+    assert rows == {ids[324]: (target, 101), ids[323]: (target, 100)}
+    assert (account.unit, account.status) == (target, "active") and emitted == 1 and ended == []

@@ -55,7 +55,8 @@ async def insert_units(db: AsyncConnection, envelopes: list[dict[str, Any]]) -> 
 
 async def upsert_members(db: AsyncConnection, envelopes: list[dict[str, Any]], pii_hash: Callable[[str], str]) -> None:
     """Members as the events describe them, in one executemany."""
-    await db.execute(_UPSERT_MEMBER, [member_row(e, pii_hash) for e in envelopes])
+    if envelopes:
+        await db.execute(_UPSERT_MEMBER, [member_row(e, pii_hash) for e in envelopes])
 
 
 async def upsert_member(db: AsyncConnection, envelope: dict[str, Any], pii_hash: Callable[[str], str]) -> bool:

@@ -177,6 +177,13 @@ async def account_of_member(db: AsyncConnection, member_id: Any) -> dict[str, An
     return dict(row) if row else None
 
 
+async def lock_members_accounts(db: AsyncConnection, member_ids: list[Any]) -> set[str]:
+    """Which of the members have an account, their accounts locked (in member order)."""
+    return {str(m) for m in (await db.execute(text(
+        "SELECT member_id FROM accounts WHERE member_id = ANY(CAST(:m AS uuid[])) ORDER BY member_id FOR UPDATE"),
+        {"m": member_ids})).scalars()}
+
+
 async def activate(db: AsyncConnection, account_id: Any) -> None:
     """The account's first sign-in."""
     await db.execute(text("UPDATE accounts SET activated_at = now() WHERE id = :id"), {"id": account_id})

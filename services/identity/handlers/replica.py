@@ -22,21 +22,31 @@ MEMBER_REGISTERED = MemberRegistered.event_type()
 UNIT_CREATED = OrgUnitCreated.event_type()
 
 
+def _kind(envelope: dict[str, Any]) -> str:
+    return envelope["type"] if envelope["type"] in (UNIT_CREATED, MEMBER_REGISTERED) else "other member event"
+
+
 async def apply_registry_batch(db: AsyncConnection, envelopes: list[dict[str, Any]], *,
                                end_sessions: EndSessions, pii_hash: Callable[[str], str]) -> None:
     """A fetched batch of registry events, in stream order. A run of new units or
     of newly registered members (an import is hundreds of them) is written with
     one executemany, the rows pipelined in one round trip; a member registered
-    has no account to follow yet. Any other member event is applied on its own,
-    as it may disable or move an account."""
-    for event_type, run in groupby(envelopes, key=lambda e: e["type"]):
-        if event_type == UNIT_CREATED:
-            await replica.insert_units(db, list(run))
-        elif event_type == MEMBER_REGISTERED:
-            await replica.upsert_members(db, list(run), pii_hash)
+    has no account to follow yet. In a run of other member events, those of
+    members with no account have nothing to follow either and are written the
+    same way; a member's with an account are applied one at a time, in order,
+    as each may disable or move the account (locked first)."""
+    for kind, group in groupby(envelopes, key=_kind):
+        run = list(group)
+        if kind == UNIT_CREATED:
+            await replica.insert_units(db, run)
+        elif kind == MEMBER_REGISTERED:
+            await replica.upsert_members(db, run, pii_hash)
         else:
+            followed = await store.lock_members_accounts(db, sorted({e["data"]["member_id"] for e in run}))
+            await replica.upsert_members(db, [e for e in run if e["data"]["member_id"] not in followed], pii_hash)
             for envelope in run:
-                await apply_member_event(db, envelope, end_sessions=end_sessions, pii_hash=pii_hash)
+                if envelope["data"]["member_id"] in followed:
+                    await apply_member_event(db, envelope, end_sessions=end_sessions, pii_hash=pii_hash)
 
 
 async def apply_member_event(db: AsyncConnection, envelope: dict[str, Any], *, end_sessions: EndSessions,
