@@ -22,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,28 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
     """The same pool, without BEGIN and ROLLBACK around each use: for reads that
     run one statement, or do not need their statements to see one snapshot."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@asynccontextmanager
+async def driver_transaction(reader: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the pool as asyncpg's own, in a transaction of asyncpg's own: for a
+    command on a hot path whose statements are asyncpg SQL ($1 style), with none of SQLAlchemy's
+    layers between them and the driver. `reader` is the pool in autocommit (ServiceContext.reader,
+    `read_only`): SQLAlchemy opens no transaction of its own around it. (Under `engine.begin()`
+    SQLAlchemy sends BEGIN only with its own first statement: statements sent on the driver's
+    connection before it would run outside any transaction.) The transaction commits when the
+    block ends and rolls back when it raises; a driver's error has its values taken out as the
+    engine's are (scrub_database_error), and a connection it left closed is not returned to the pool."""
+    async with reader.connect() as db:
+        conn: asyncpg.Connection = (await db.get_raw_connection()).driver_connection
+        try:
+            async with conn.transaction():
+                yield conn
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            scrub_database_error(exc)
+            if conn.is_closed():
+                await db.invalidate()
+            raise
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

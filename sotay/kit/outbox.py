@@ -52,6 +52,14 @@ _INSERT = text(
 )
 
 
+# The same statement for asyncpg's own connection (kit/db.py driver_transaction).
+_INSERT_DRIVER = (
+    "WITH inserted AS (INSERT INTO outbox (event_id, subject, body, headers) "
+    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[])) "
+    "SELECT pg_notify($5, '')"
+)
+
+
 def notify_channel(schema: str) -> str:
     return f"sotay_outbox_{schema}"
 
@@ -63,11 +71,16 @@ def trace_headers() -> dict[str, str]:
     return carrier
 
 
-async def add_events(db: AsyncConnection | AsyncSession, schema: str, messages: Iterable[Message]) -> int:
+async def add_events(db: AsyncConnection | AsyncSession | asyncpg.Connection, schema: str,
+                     messages: Iterable[Message]) -> int:
     messages = list(messages)
     if not messages:
         return 0
     headers = orjson.dumps(trace_headers()).decode()
+    if isinstance(db, asyncpg.Connection):
+        await db.execute(_INSERT_DRIVER, [m.id for m in messages], [m.subject for m in messages],
+                         [m.body() for m in messages], [headers] * len(messages), notify_channel(schema))
+        return len(messages)
     await db.execute(_INSERT, {
         "ids": [m.id for m in messages],
         "subjects": [m.subject for m in messages],
@@ -78,10 +91,11 @@ async def add_events(db: AsyncConnection | AsyncSession, schema: str, messages: 
     return len(messages)
 
 
-async def emit(db: AsyncConnection | AsyncSession, schema: str, event: Event, *, aggregate_id: Any,
-               committee: str | None, unit: str | None, sequence: int | None = None) -> None:
+async def emit(db: AsyncConnection | AsyncSession | asyncpg.Connection, schema: str, event: Event, *,
+               aggregate_id: Any, committee: str | None, unit: str | None, sequence: int | None = None) -> None:
     """Write one event to `schema`'s outbox in the caller's transaction (a command's usual way;
-    `add_events` takes many at once). No committee means the city's."""
+    `add_events` takes many at once; either takes asyncpg's own connection too, in a
+    driver_transaction). No committee means the city's."""
     await add_events(db, schema, [make_message(event, aggregate_id=str(aggregate_id), committee=committee or CITY,
                                                orgunit=unit, sequence=sequence)])
 

@@ -23,17 +23,13 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from services.content.adapters.articles import VISIBLE, feed_sql
-from services.content.adapters.replica import READER
+from services.content.adapters.articles import ARTICLE_SQL, IN_FEED_SQL, INSERT_READ_SQL, feed_sql
 
-# The very query the feed runs (first page, no filter).
+# The very statements content runs: the feed's (first page, no filter), the article's, the read's
+# visibility check and insert.
 FEED_SQL = feed_sql(after=False, category=False, unread_only=False)
-_ME = READER.replace(":card", "$1").replace(":units", "$2::text[]")
-ARTICLE_SQL = f"WITH me AS ({_ME}) SELECT a.*, ({VISIBLE}) AS in_feed FROM articles a WHERE a.id = $3"
-VISIBLE_SQL = f"WITH me AS ({_ME}) SELECT a.id FROM articles a WHERE a.id = $3 AND {VISIBLE}"
+VISIBLE_SQL, READ_SQL = IN_FEED_SQL, INSERT_READ_SQL
 READER_SQL = "SELECT member_id, unit, committee FROM readers WHERE party_card_no = $1"
-READ_SQL = ("INSERT INTO reads (account_id, article_id, day, member_id, unit) VALUES ($1, $2, $3, $4, $5) "
-            "ON CONFLICT DO NOTHING RETURNING 1")
 # As sotay.outbox.add_events: the event row and the relay's wake-up in one statement.
 OUTBOX_SQL = ("WITH inserted AS (INSERT INTO bench_bare_outbox (event_id, subject, body, headers) "
               "VALUES ($1, $2, $3, '{}')) SELECT pg_notify('bench_bare', '')")

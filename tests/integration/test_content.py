@@ -283,6 +283,41 @@ async def test_a_read_made_offline_counts_for_the_day_it_was_made_once(system, n
     await eventually(lambda: _count_is(nats_url, "sotay.content.article_read.ba-dinh", before + 2))
 
 
+async def test_a_read_writes_its_row_and_event_once_and_only_where_the_reader_may_read(system):
+    """The read on asyncpg's own connection (handlers/articles.record_read): one read row and one
+    ArticleRead in the outbox, in the reader's committee; nothing more for the same day again,
+    nothing for a reader outside the audience."""
+    c = system.client
+    aid = (await published(system, title="Đọc một lần", audience=["ba-dinh"], unit="ba-dinh"))["id"]
+
+    async def written() -> tuple[list, list]:
+        async with system.runtimes["content"].context.engine.connect() as db:
+            reads = (await db.execute(text("SELECT account_id, member_id IS NOT NULL AS member, unit FROM reads "
+                                           "WHERE article_id = :a ORDER BY account_id"), {"a": aid})).all()
+            events = (await db.execute(text(
+                "SELECT subject, body FROM outbox WHERE subject LIKE 'sotay.content.article_read.%' "
+                "AND convert_from(body, 'UTF8') LIKE :a ORDER BY position"), {"a": f"%{aid}%"})).all()
+        return [tuple(r) for r in reads], [(r.subject, orjson.loads(bytes(r.body))["data"]) for r in events]
+
+    reader = member(system, "010000001")
+    assert (await c.post(f"{API}/articles/{aid}/read", headers=reader)).json()["counted"] is True
+    assert (await c.post(f"{API}/articles/{aid}/read", headers=reader)).json()["counted"] is False
+    outside = await c.post(f"{API}/articles/{aid}/read", headers=member(system, "020000001"))
+    assert outside.status_code == 404 and outside.headers["content-type"] == "application/problem+json"
+    # A token without a card reads as the unit it names; staff, whose token names none, as the city.
+    no_card = system.auth("member", "ba-dinh-g1-c2", subject="account-no-card")
+    staff = system.auth("unit_admin", "ba-dinh-g1", subject="staff-ba-dinh")
+    for headers in (no_card, staff):
+        assert (await c.post(f"{API}/articles/{aid}/read", headers=headers)).json()["counted"] is True
+    reads, events = await written()
+    assert reads == [("account-010000001", True, "ba-dinh-g1-c1"), ("account-no-card", False, "ba-dinh-g1-c2"),
+                     ("staff-ba-dinh", False, None)]
+    assert [(subject, d["account_id"], d["unit"], d["member_id"] is None) for subject, d in events] == [
+        ("sotay.content.article_read.ba-dinh", "account-010000001", "ba-dinh-g1-c1", False),
+        ("sotay.content.article_read.ba-dinh", "account-no-card", "ba-dinh-g1-c2", True),
+        ("sotay.content.article_read.city", "staff-ba-dinh", None, True)]
+
+
 async def _count_is(nats_url: str, subject: str, expected: int) -> bool:
     return (await stream_subjects(nats_url)).get(subject, 0) == expected
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 import services.members
 from sotay.contracts.members import MemberRegistered
-from sotay.kit.db import plain_url
+from sotay.kit.db import driver_transaction, plain_url
 from sotay.kit.events import message_from_payload
 from sotay.kit.outbox import OutboxRelay, add_events, notify_channel
 from sotay.kit.telemetry import setup_tracing
@@ -196,6 +196,40 @@ async def test_events_written_wake_the_relay_when_their_transaction_commits(syst
         assert await asyncio.wait_for(woken.get(), 5) == notify_channel("members")  # … and once it commits
     finally:
         await listener.close()
+
+
+async def test_events_written_in_a_driver_transaction_go_with_it(system, database_url):
+    """kit/db.py driver_transaction, and add_events on asyncpg's own connection (content's read of an
+    article): a refusal rolls the rows and the wake-up back; a commit keeps the same row the
+    engine's path writes and wakes the relay; a driver's error quotes no value."""
+    members = system.runtimes["members"]
+    woken: asyncio.Queue = asyncio.Queue()
+    listener = await asyncpg.connect(plain_url(database_url))
+    await listener.add_listener(notify_channel("members"),
+                                lambda _conn, _pid, channel, _payload: woken.put_nowait(channel))
+    refused, kept = probe_event("Không Giữ"), probe_event("Có Giữ")
+    try:
+        with pytest.raises(LookupError):
+            async with driver_transaction(members.context.reader) as conn:
+                assert await add_events(conn, "members", [refused]) == 1
+                raise LookupError("the use case refused")
+        await asyncio.sleep(0.3)
+        assert woken.empty()
+        async with driver_transaction(members.context.reader) as conn:
+            await add_events(conn, "members", [kept])
+            await asyncio.sleep(0.3)
+            assert woken.empty()  # not before the commit
+        assert await asyncio.wait_for(woken.get(), 5) == notify_channel("members")
+        with pytest.raises(asyncpg.DataError) as raised:
+            async with driver_transaction(members.context.reader) as conn:
+                await conn.fetchval("SELECT $1::int", "0912345678")
+        assert "0912345678" not in str(raised.value)
+    finally:
+        await listener.close()
+    async with members.context.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT event_id, subject, body FROM outbox WHERE event_id = ANY(:ids)"),
+                                   {"ids": [refused.id, kept.id]})).all()
+    assert [(str(r.event_id), r.subject, bytes(r.body)) for r in rows] == [(str(kept.id), kept.subject, kept.body())]
 
 
 async def _effects_for(system, subjects, expected):

@@ -1,11 +1,12 @@
-"""The SQL of articles: their rows and history, the member's feed (straight on asyncpg),
-reads and search."""
+"""The SQL of articles: their rows and history, the member's feed, article and read (straight
+on asyncpg: what members do daily), read counts and search."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -152,10 +153,20 @@ async def units(db: AsyncConnection, paths: list[str], words: list[str], limit: 
 # --- the member's side -------------------------------------------------------------------------------
 
 
+# READER in asyncpg's $n style: $1 the card, $2 the units (reader_params).
+READER_DRIVER = READER.replace(":card", "$1").replace(":units", "$2::text[]")
+# The member's hot path, on asyncpg's own connection ($3 the article): the article with whether it
+# is in the reader's feed, whether it is, and the read of the day.
+ARTICLE_SQL = f"WITH me AS ({READER_DRIVER}) SELECT a.*, ({VISIBLE}) AS in_feed FROM articles a WHERE a.id = $3"
+IN_FEED_SQL = f"WITH me AS ({READER_DRIVER}) SELECT a.id FROM articles a WHERE a.id = $3 AND {VISIBLE}"
+INSERT_READ_SQL = ("INSERT INTO reads (account_id, article_id, day, member_id, unit) VALUES ($1, $2, $3, $4, $5) "
+                   "ON CONFLICT DO NOTHING RETURNING 1")
+
+
 def feed_sql(*, after: bool, category: bool, unread_only: bool) -> str:
     """The feed's one query, in asyncpg's $n style: $1 card, $2 units, $3 account,
     $4 limit, then the category, then the cursor's time and id when asked for."""
-    reader = READER.replace(":card", "$1").replace(":units", "$2::text[]")
+    reader = READER_DRIVER
     clauses = [VISIBLE]
     unread = "NOT EXISTS (SELECT 1 FROM reads r WHERE r.account_id = $3 AND r.article_id = a.id)"
     n = 5
@@ -191,27 +202,23 @@ async def feed(db: AsyncConnection, actor: Principal, *, after: tuple[datetime, 
 
 
 async def with_visibility(db: AsyncConnection, actor: Principal, article_id: Any) -> dict[str, Any] | None:
-    """The article, with `in_feed`: whether it is in the caller's feed."""
-    row = (await db.execute(text(
-        f"WITH me AS ({READER}) SELECT a.*, ({VISIBLE}) AS in_feed FROM articles a WHERE a.id = :id"),
-        reader_params(actor) | {"id": article_id})).mappings().first()
+    """The article, with `in_feed`: whether it is in the caller's feed. One statement, on
+    asyncpg's own connection (as the feed: what members open daily)."""
+    reader = reader_params(actor)
+    raw = (await db.get_raw_connection()).driver_connection
+    row = await raw.fetchrow(ARTICLE_SQL, reader["card"], reader["units"], article_id)
     return dict(row) if row else None
 
 
-async def in_feed(db: AsyncConnection, actor: Principal, article_id: Any) -> bool:
-    return (await db.execute(text(
-        f"WITH me AS ({READER}) SELECT a.id FROM articles a WHERE a.id = :id AND {VISIBLE}"),
-        reader_params(actor) | {"id": article_id})).first() is not None
+async def in_feed(conn: asyncpg.Connection, actor: Principal, article_id: Any) -> bool:
+    reader = reader_params(actor)
+    return await conn.fetchval(IN_FEED_SQL, reader["card"], reader["units"], article_id) is not None
 
 
-async def insert_read(db: AsyncConnection, account: str, article_id: Any, day: date, member_id: Any,
+async def insert_read(conn: asyncpg.Connection, account: str, article_id: Any, day: date, member_id: Any,
                       unit: str | None) -> bool:
     """The read of the day; False when this account already read the article that day."""
-    return (await db.execute(text(
-        "INSERT INTO reads (account_id, article_id, day, member_id, unit) VALUES (:a, :id, :d, :m, :u) "
-        "ON CONFLICT DO NOTHING RETURNING 1"),
-        {"a": account, "id": article_id, "d": day, "m": member_id, "u": unit},
-    )).first() is not None
+    return await conn.fetchval(INSERT_READ_SQL, account, article_id, day, member_id, unit) is not None
 
 
 async def read_stats(db: AsyncConnection, article_id: Any, today: date) -> dict[str, Any]:

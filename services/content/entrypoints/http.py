@@ -72,6 +72,7 @@ from services.content.domain import meetings as calendar
 from services.content.handlers import articles, feedback, importer, library, meetings, notices, study, subject
 from sotay.contracts.subject import SubjectData
 from sotay.kit.clock import hanoi_day
+from sotay.kit.db import driver_transaction
 from sotay.kit.deps import CurrentUser, service_router
 from sotay.kit.http import (
     MULTIPART_SLACK,
@@ -195,8 +196,8 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     @router.post("/articles/{article_id}/read", response_model=ReadRecorded,
                  summary="Record that you opened the article (once a day counts)")
     async def read(article_id: uuid.UUID, user: CurrentUser, body: ReadBody | None = None):
-        async with engine.begin() as db:
-            return json_response(await articles.record_read(db, user, article_id, body.read_on if body else None))
+        async with driver_transaction(reader) as conn:
+            return json_response(await articles.record_read(conn, user, article_id, body.read_on if body else None))
 
     @router.get("/articles/{article_id}/reads", response_model=ReadStats,
                 summary="Read counts, for the article's editors")

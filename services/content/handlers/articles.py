@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.content import domain
 from services.content.adapters import articles as store
 from services.content.adapters import library as documents
-from services.content.adapters.replica import ORG, reader_of, unit_paths
+from services.content.adapters.replica import ORG, reader_of, reader_on, unit_paths
 from services.content.domain import RuleBroken
 from services.content.domain.text import contains, fold, plain_text, sanitise_body, search_terms, summary_from
 from sotay.contracts.content import (
@@ -290,21 +291,22 @@ async def readable(db: AsyncConnection, actor: Principal, article_id: Any) -> di
     return await _for_desk(db, actor, article_id)
 
 
-async def record_read(db: AsyncConnection, actor: Principal, article_id: Any,
+async def record_read(conn: asyncpg.Connection, actor: Principal, article_id: Any,
                       read_on: date | None = None) -> dict[str, Any]:
     """A member opened the article: one read per member, article and day (today, or `read_on`
     for a read made without a connection and sent later). Only the first of the day emits
-    ArticleRead."""
+    ArticleRead. On asyncpg's own connection, in a driver_transaction (kit/db.py): members
+    send it with every article they open."""
     today = domain.reading_day()
     if read_on is not None and (reason := domain.offline_read_problem(read_on, today)):
         raise invalid([("read_on", reason)])
-    if not await store.in_feed(db, actor, article_id):
+    if not await store.in_feed(conn, actor, article_id):
         raise _not_found()
-    reader = await reader_of(db, actor)
+    reader = await reader_on(conn, actor)
     day, unit = read_on or today, reader["unit"]
-    first = await store.insert_read(db, actor.subject, article_id, day, reader["member_id"], unit)
+    first = await store.insert_read(conn, actor.subject, article_id, day, reader["member_id"], unit)
     if first:
-        await emit(db, SCHEMA, ArticleRead(article_id=str(article_id), account_id=actor.subject,
+        await emit(conn, SCHEMA, ArticleRead(article_id=str(article_id), account_id=actor.subject,
                                            member_id=str(reader["member_id"]) if reader["member_id"] else None,
                                            unit=unit, day=day),
                    aggregate_id=article_id, committee=reader["committee"], unit=unit)
