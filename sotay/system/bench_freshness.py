@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -44,11 +45,12 @@ ACTOR = "bench-freshness"
 
 class Freshness:
     """One run of the scenario on a running system; `ctx` is a members service context in this
-    process (with its member keys open), `db` a plain asyncpg connection, `nc` a NATS client."""
+    process (with its member keys open), `db` a plain asyncpg connection, `nc` a NATS client,
+    `figures` a unit's figures as the dashboard reads them (metrics' API)."""
 
-    def __init__(self, ctx: ServiceContext, db: asyncpg.Connection, nc, *, seconds: float,
-                 rate: int = RATE) -> None:
-        self.ctx, self.db, self.nc, self.seconds, self.rate = ctx, db, nc, seconds, rate
+    def __init__(self, ctx: ServiceContext, db: asyncpg.Connection, nc,
+                 figures: Callable[[str], Awaitable[dict[str, Any]]], *, seconds: float, rate: int = RATE) -> None:
+        self.ctx, self.db, self.nc, self.figures, self.seconds, self.rate = ctx, db, nc, figures, seconds, rate
         self.today = date.today()
         self.sent = 0
         self.probes: list[tuple[float, int]] = []  # (commit time, members_eligible that counts it)
@@ -61,9 +63,7 @@ class Freshness:
                                                  limit=int(self.seconds / PROBE_EVERY) + 20)
         load_ids = await self._eligible_members(committee, inside=False, limit=20_000)
         self.writable = [city_path]
-        base = await self.db.fetchval(
-            "SELECT count(*) FROM members.members m JOIN members.org_units u ON u.id = m.unit_id "
-            "WHERE u.committee = $1 AND m.status = 'active' AND m.eligible", committee)
+        base = (await self.figures(committee))["members_eligible"]  # as metrics counts it, before any probe
         subscription = await self.nc.subscribe(f"sotay.metrics.rollout.{committee}", cb=self._on_snapshot(committee))
         started = time.perf_counter()
         try:

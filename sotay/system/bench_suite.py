@@ -396,7 +396,11 @@ class SizeRun:
                 await asyncio.sleep(0.2)
 
     async def city(self) -> dict[str, Any]:
-        answer = await self.http.get(self.url("metrics", "/rollout"), params={"unit": CITY}, headers=self.admin)
+        return await self.figures(CITY)
+
+    async def figures(self, unit: str) -> dict[str, Any]:
+        """The unit's figures, as the dashboard reads them."""
+        answer = await self.http.get(self.url("metrics", "/rollout"), params={"unit": unit}, headers=self.admin)
         answer.raise_for_status()
         return answer.json()
 
@@ -712,7 +716,8 @@ class SizeRun:
         before = await self.city()
         marks = self.services.mark()
         started = time.perf_counter()
-        result = await Freshness(ctx, self.db, self.nc, seconds=self.size.freshness_s, rate=FRESHNESS_RATE).run()
+        result = await Freshness(ctx, self.db, self.nc, self.figures, seconds=self.size.freshness_s,
+                                 rate=FRESHNESS_RATE).run()
         await self.caught_up()
         after = await self.city()
         differ = sorted(k for k in before if k != "as_of" and after.get(k) != before[k])
