@@ -71,7 +71,7 @@ class _HandlerFailed(Exception):
 
 _INBOX_ONE = text("INSERT INTO inbox (consumer, event_id) VALUES (:c, :e) ON CONFLICT DO NOTHING RETURNING 1")
 _INBOX_MANY = text("INSERT INTO inbox (consumer, event_id) SELECT :c, unnest(CAST(:ids AS uuid[])) "
-                   "ON CONFLICT DO NOTHING RETURNING event_id")
+                   "ON CONFLICT DO NOTHING RETURNING CAST(event_id AS text)")  # as the envelopes have them: no UUID objects
 
 
 async def first_deliveries(conn: AsyncConnection, consumer: str,
@@ -79,7 +79,7 @@ async def first_deliveries(conn: AsyncConnection, consumer: str,
     """Record the inbox rows of these events in one statement; for each, whether
     this is its first application (one seen before, or twice in the list, is not)."""
     ids = [e["id"] for e in envelopes if e is not None]
-    new = set(str(i) for i in (await conn.execute(_INBOX_MANY, {"c": consumer, "ids": ids})).scalars()) if ids else set()
+    new = set((await conn.execute(_INBOX_MANY, {"c": consumer, "ids": ids})).scalars()) if ids else set()
     first = []
     for envelope in envelopes:
         first.append(envelope is not None and envelope["id"] in new)
