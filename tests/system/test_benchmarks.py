@@ -110,6 +110,7 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     assert abs(evening["offered_per_s"] - floor["bare_registrations_per_s"] / 2) <= 0.1
     reading = scenarios["3. morning reading"]
     assert reading["figures"]["readers_today"] == 100 and reading["figures"]["requests"] == 300
+    assert reading["figures"]["paced_requests"] == 150 and reading["figures"]["paced_p99_ms"] > 0
     assert reading["floor"]["bare_requests_per_s"] > 0
     replay = scenarios["4. replay"]
     assert replay["figures"]["city_figures_differing"] == []
