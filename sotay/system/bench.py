@@ -436,16 +436,20 @@ async def _wait_replica(db_url: str, expected: int, timeout: float = 120) -> Non
     raise TimeoutError("identity's registry replica did not catch up")
 
 
-async def keep_alive_load(port: int, requests: list[bytes], concurrency: int = 16) -> tuple[float, list[float]]:
+async def keep_alive_load(port: int | list[int], requests: list[bytes], concurrency: int = 16
+                          ) -> tuple[float, list[float]]:
     """Send pre-encoded HTTP/1.1 requests over `concurrency` keep-alive
-    connections. A client this thin leaves the two cores to the server: an
+    connections (to the ports in turn, when given several: replicas, as a proxy
+    spreads connections). A client this thin leaves the two cores to the server: an
     httpx client in the same run used more CPU per request than the server."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for request in requests:
         queue.put_nowait(request)
     latencies: list[float] = []
 
-    async def connection() -> None:
+    ports = port if isinstance(port, list) else [port]
+
+    async def connection(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while not queue.empty():
@@ -459,7 +463,7 @@ async def keep_alive_load(port: int, requests: list[bytes], concurrency: int = 1
         finally:
             writer.close()
     started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    await asyncio.gather(*(connection(ports[i % len(ports)]) for i in range(concurrency)))
     return time.perf_counter() - started, latencies
 
 

@@ -78,7 +78,8 @@ class Freshness:
             await subscription.unsubscribe()
         unanswered = len(self.probes)
         await self._change(probed, eligible=True)  # the registry as it was
-        p50, p99 = (percentile_ms(self.latencies, 50), percentile_ms(self.latencies, 99)) if self.latencies else (None, None)
+        p50 = percentile_ms(self.latencies, 50) if self.latencies else None
+        p99 = percentile_ms(self.latencies, 99) if self.latencies else None
         met = p99 is not None and p99 < TARGET_P99_MS and unanswered == 0 and rate >= 0.95 * self.rate
         return {
             "figures": {"load_events": self.sent, "load_events_per_s": round(rate), "load_offered_per_s": self.rate,
@@ -154,7 +155,8 @@ class Freshness:
         committee = await self.db.fetchval(
             "SELECT u.committee FROM members.members m JOIN members.org_units u ON u.id = m.unit_id "
             "WHERE u.kind <> 'city' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
-        city = await self.db.fetchval("SELECT path FROM members.org_units WHERE parent_id IS NULL ORDER BY path LIMIT 1")
+        city = await self.db.fetchval(
+            "SELECT path FROM members.org_units WHERE parent_id IS NULL ORDER BY path LIMIT 1")
         return committee, city
 
     async def _eligible_members(self, committee: str, *, inside: bool, limit: int) -> list[Any]:

@@ -152,7 +152,8 @@ def suite_sizes(*, quick_only: bool, members: int | None = None, registrations: 
     return sizes
 
 
-async def run_suite(settings: Settings, *, sizes: list[Size], json_file: Path | None = None) -> int:
+async def run_suite(settings: Settings, *, sizes: list[Size], json_file: Path | None = None,
+                    identity_replicas: int = 1) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     runs = []
     for size in sizes:
@@ -160,7 +161,8 @@ async def run_suite(settings: Settings, *, sizes: list[Size], json_file: Path | 
         print(f"== {size.name}: {size.members:,} members, {size.registrations:,} registrations, "
               f"{size.readers:,} readers ==", flush=True)
         async with scratch_system(settings, list(SERVICES)) as (s, infra, db_url):
-            scenarios = await SizeRun(s, infra.nats_url, db_url, size, servers=infra.server_pids()).run()
+            scenarios = await SizeRun(s, infra.nats_url, db_url, size, servers=infra.server_pids(),
+                                      identity_replicas=identity_replicas).run()
         units = len(build_org_tree(2023, scale=size.tree_scale))
         runs.append({"size": {**asdict(size), "units": units}, "seconds": round(time.perf_counter() - started, 1),
                      "scenarios": scenarios})
@@ -234,9 +236,16 @@ class Services:
         self.ports: dict[str, int] = {}
         self.stopped: dict[str, tuple[float, float]] = {}  # name: (cpu s, peak MB) when stopped
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, service: str | None = None) -> None:
+        """`sotay serve <service>` (`name` unless given) as the process `name` (identity-2: a
+        second replica of identity)."""
         self.ports[name] = free_port()
-        self.procs[name] = start_service(name, self.nats_url, self.db_url, self.settings, self.ports[name])
+        self.procs[name] = start_service(service or name, self.nats_url, self.db_url, self.settings,
+                                         self.ports[name])
+
+    def replicas(self, service: str) -> list[str]:
+        """The processes of `service` running: `service`, then `service-2`, …"""
+        return [n for n in self.procs if n == service or n.startswith(f"{service}-")]
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name)
@@ -289,8 +298,9 @@ class Services:
 
 class SizeRun:
     def __init__(self, settings: Settings, nats_url: str, db_url: str, size: Size,
-                 servers: dict[str, int] | None = None) -> None:
+                 servers: dict[str, int] | None = None, identity_replicas: int = 1) -> None:
         self.settings, self.nats_url, self.db_url, self.size = settings, nats_url, db_url, size
+        self.identity_replicas = identity_replicas
         self.services = Services(settings, nats_url, db_url, servers)
         self.key = settings.signing_key()
         self.admin = {"Authorization": f"Bearer {mint_token(self.key, 'bench-city', [Grant('city_admin', CITY)])}"}
@@ -354,8 +364,12 @@ class SizeRun:
         await insert_units(members.context, self.units)
         for name in SERVICES:
             self.services.start(name)
-        for name in SERVICES:
+        for name in SERVICES:  # the first process of each makes its streams and consumers; then the replicas
             await until_ready(self.http, f"http://127.0.0.1:{self.services.ports[name]}/readyz", timeout=120)
+        for i in range(2, self.identity_replicas + 1):
+            self.services.start(f"identity-{i}", "identity")
+            await until_ready(self.http, f"http://127.0.0.1:{self.services.ports[f'identity-{i}']}/readyz",
+                              timeout=120)
         await self.until_tokens_verify()
 
     # --- waiting for the system ---------------------------------------------------------------------
@@ -511,7 +525,9 @@ class SizeRun:
         hashes_per_s = hashes / (time.perf_counter() - started)
         pool.close()
 
-        path, port = "/api/identity/v1/registrations", self.services.ports["identity"]
+        # Identity's replicas share the connections, each connection one replica's (as a proxy spreads them).
+        path = "/api/identity/v1/registrations"
+        port = [self.services.ports[n] for n in self.services.replicas("identity")]
         requests = [raw_request("POST", path, orjson.dumps(b), "application/json") for b in bodies]
         half = len(requests) // 2
         # Floor: the bare app (sotay/system/bench_bare_identity.py) given the very requests identity is
@@ -592,7 +608,8 @@ class SizeRun:
             {"grant_type": "password", "username": card, "password": PASSWORD}).encode(),
             "application/x-www-form-urlencoded") for card in cards]
         bare_s, bare_lat = await keep_alive_load(bare_port, requests, CONCURRENCY)
-        ours_s, ours_lat = await keep_alive_load(self.services.ports["identity"], requests, CONCURRENCY)
+        identity = [self.services.ports[n] for n in self.services.replicas("identity")]
+        ours_s, ours_lat = await keep_alive_load(identity, requests, CONCURRENCY)
         rate, bare_rate = len(cards) / ours_s, len(cards) / bare_s
         return {"count": len(cards), "rate": round(rate, 1), "bare_rate": round(bare_rate, 1),
                 "ratio": round(rate / bare_rate, 2), "p50_ms": percentile_ms(ours_lat, 50),
@@ -787,7 +804,8 @@ class SizeRun:
     # --- memory -------------------------------------------------------------------------------------
 
     def memory(self, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
-        peaks = {name: max(s["services"].get(name, {}).get("peak_mb", 0) for s in scenarios) for name in SERVICES}
+        names = [n for n in self.services.procs if n != Services.BENCH] or list(SERVICES)
+        peaks = {name: max(s["services"].get(name, {}).get("peak_mb", 0) for s in scenarios) for name in names}
         top = max(peaks.values())
         return {"name": "resident memory", "unit": "member", "work": self.size.members, "seconds": None,
                 "figures": {f"{k}_peak_mb": v for k, v in peaks.items()},
@@ -798,7 +816,8 @@ class SizeRun:
 # --- HTTP load ---------------------------------------------------------------------------------------
 
 
-async def _paced(port: int, requests: list[bytes], rate: float, connections: int = 32) -> tuple[float, list[float]]:
+async def _paced(port: int | list[int], requests: list[bytes], rate: float, connections: int = 32
+                 ) -> tuple[float, list[float]]:
     """Open loop: request i is due at start + i / rate whatever became of the ones
     before it; its latency runs from when it was due, so a wait for a free
     connection counts (no coordinated omission)."""
@@ -815,7 +834,9 @@ async def _paced(port: int, requests: list[bytes], rate: float, connections: int
         for _ in range(connections):
             queue.put_nowait(None)
 
-    async def connection() -> None:
+    ports = port if isinstance(port, list) else [port]
+
+    async def connection(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         used = time.perf_counter()
         try:
@@ -834,7 +855,7 @@ async def _paced(port: int, requests: list[bytes], rate: float, connections: int
             writer.close()
 
     started = time.perf_counter()
-    await asyncio.gather(feed(), *(connection() for _ in range(connections)))
+    await asyncio.gather(feed(), *(connection(ports[i % len(ports)]) for i in range(connections)))
     return time.perf_counter() - started, latencies
 
 
@@ -983,7 +1004,8 @@ def print_report(report: dict[str, Any]) -> None:
         with_use = [s for s in scenarios if "services" in s]
         print()
         print(f"{'CPU s / peak MB (' + size + ')':<26}" + "".join(f"{s['name'][:20]:>22}" for s in with_use))
-        for name in (*SERVICES, Services.BENCH):
+        names = sorted({n for s in with_use for n in s["services"]} - {Services.BENCH}) + [Services.BENCH]
+        for name in names:
             cells = []
             for s in with_use:
                 u = s["services"].get(name)

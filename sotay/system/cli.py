@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                                                    "one size of your own instead of the quick one)")
     bench.add_argument("--tree-scale", type=float,
                        help="suite: share of Hanoi's org tree (default: a quarter for the quick size, all for Hanoi's)")
+    bench.add_argument("--identity-replicas", type=int, default=1,
+                       help="suite: identity processes taking the registrations and sign-ins (default 1)")
     bench.add_argument("--freshness-seconds", type=float,
                        help="suite: how long the dashboard freshness scenario holds its load (default 30)")
     bench.add_argument("--rows", type=int, default=500_000, help="import, reconcile: member rows")
@@ -789,7 +791,11 @@ def cmd_bench(args, settings: Settings) -> int:
         except ValueError as exc:
             print(f"sotay bench: {exc}", file=sys.stderr)
             return 2
-        return asyncio.run(run_suite(settings, sizes=sizes, json_file=args.json))
+        if args.identity_replicas < 1:
+            print("sotay bench: --identity-replicas must be at least 1", file=sys.stderr)
+            return 2
+        return asyncio.run(run_suite(settings, sizes=sizes, json_file=args.json,
+                                     identity_replicas=args.identity_replicas))
     if args.scenario == "identity":
         return asyncio.run(run_identity_benchmark(settings, registrations=args.registrations or 1000,
                                                   json_file=args.json))

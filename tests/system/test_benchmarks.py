@@ -72,7 +72,7 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     out = tmp_path / "suite.json"
     done = subprocess.run([sys.executable, "-m", "sotay", "bench", "--quick", "--members", "2000",
                            "--registrations", "50", "--readers", "100", "--tree-scale", "0.05", "--freshness-seconds", "3",
-                           "--json", str(out)],
+                           "--identity-replicas", "2", "--json", str(out)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert out.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -86,7 +86,8 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
         assert {"name", "figures", "floor", "ratio", "target", "met"} <= set(s) and isinstance(s["met"], bool)
         assert s["size"] == "custom" and s["ratio"] > 0
     for s in list(scenarios.values())[:5]:
-        assert set(s["services"]) == {"members", "identity", "content", "metrics", "bench process"}
+        # Identity in two processes: the registrations and sign-ins spread over both.
+        assert set(s["services"]) == {"members", "identity", "identity-2", "content", "metrics", "bench process"}
         assert all(u["peak_mb"] > 0 for u in s["services"].values())
         # The embedded servers' CPU too (PostgreSQL with its backends).
         assert set(s["servers"]) == {"PostgreSQL", "nats-server"}
@@ -95,6 +96,7 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     load = scenarios["1. registry load"]
     assert load["figures"]["imported"] == 2000 and load["floor"]["raw_copy_s"] > 0
     assert load["servers"]["PostgreSQL"]["cpu_s"] > 0 and load["servers"]["nats-server"]["cpu_s"] > 0
+    assert scenarios["2. registration evening"]["services"]["identity-2"]["cpu_s"] > 0
     evening = scenarios["2. registration evening"]["figures"]
     assert evening["match_results"] == {"matched": 45, "details_differ": 3, "not_in_registry": 2}
     assert evening["approvals"] == 45 and scenarios["2. registration evening"]["exact"]
