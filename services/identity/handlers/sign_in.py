@@ -24,7 +24,7 @@ from services.identity.handlers.throttles import (
 )
 from sotay.contracts.identity import AccountActivated
 from sotay.kit.auth import Grant, mint_token
-from sotay.kit.db import driver_transaction
+from sotay.kit.db import driver_connection, driver_transaction
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem
 from sotay.kit.outbox import emit
@@ -63,8 +63,9 @@ async def password_sign_in(reader: AsyncEngine, issuer: TokenIssuer, passwords: 
     """A password sign-in behind its throttles (throttles.refuse_if_throttled). `card` and
     `phone` are what the username may be; `name_key` keys its throttle when no account has it.
     Its statements run on asyncpg's own connection (`reader`: the pool in autocommit, kit/db.py
-    driver_transaction): members sign in every day."""
-    async with driver_transaction(reader) as db:
+    driver_transaction): members sign in every day. The reads before the password is checked
+    need no one snapshot, and a failure's record is one statement: no transaction around them."""
+    async with driver_connection(reader) as db:
         account = await store.account_for_login(db, card, phone)
         known = account is not None and await store.known_address(
             db, account["id"], address_hash, domain.KNOWN_ADDRESS_DAYS) is not None
@@ -81,7 +82,7 @@ async def password_sign_in(reader: AsyncEngine, issuer: TokenIssuer, passwords: 
     except PoolBusy as exc:
         raise busy(exc) from None
     except Problem:
-        async with driver_transaction(reader) as db:
+        async with driver_connection(reader) as db:
             await record_failures(db, throttles, at.failure_keys)
         raise
     return issued
