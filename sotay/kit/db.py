@@ -200,11 +200,18 @@ async def driver_transaction(reader: AsyncEngine) -> AsyncIterator[asyncpg.Conne
     connection before it would run outside any transaction.) The transaction commits when the
     block ends and rolls back when it raises; a driver's error has its values taken out as the
     engine's are (scrub_database_error), and a connection it left closed is not returned to the pool."""
+    async with driver_connection(reader) as conn, conn.transaction():
+        yield conn
+
+
+@asynccontextmanager
+async def driver_connection(reader: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """driver_transaction without the transaction: each statement commits on its own (reads
+    that need no one snapshot, a single write), with no BEGIN and COMMIT round trips."""
     async with reader.connect() as db:
         conn: asyncpg.Connection = (await db.get_raw_connection()).driver_connection
         try:
-            async with conn.transaction():
-                yield conn
+            yield conn
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             scrub_database_error(exc)
             if conn.is_closed():

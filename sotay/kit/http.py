@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, BinaryIO
 from urllib.parse import parse_qsl
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sotay.kit.db import driver_transaction, read_only
 from sotay.kit.keys import seal, unseal
 
 
@@ -426,6 +428,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
 
 
+# Idempotency's statements, in asyncpg's $n style (run_on_driver) and as SQLAlchemy's text() (run).
+CLAIM_SQL = ("INSERT INTO idempotency_keys (key, principal, method_path, request_hash) "
+             "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1")
+CLEAN_SQL = "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)"
+ANSWER_SQL = "UPDATE idempotency_keys SET status = $1, response = $2 WHERE principal = $3 AND key = $4"
+CLAIMED_SQL = ("SELECT method_path, request_hash, status, response FROM idempotency_keys "
+               "WHERE principal = $1 AND key = $2")
+_CLAIM, _CLEAN, _ANSWER, _CLAIMED = (text(re.sub(r"\$(\d)", r":p\1", sql))
+                                     for sql in (CLAIM_SQL, CLEAN_SQL, ANSWER_SQL, CLAIMED_SQL))
+
+
 class Idempotency:
     """Idempotency-Key for POSTs: the first answer is stored and replayed to
     retries with the same key (same caller, same body); a different body
@@ -439,6 +452,7 @@ class Idempotency:
 
     def __init__(self, engine: AsyncEngine, keep_s: float = 24 * 3600) -> None:
         self.engine = engine
+        self.reader = read_only(engine)  # for run_on_driver's driver_transaction
         # Answers are kept this long (a retry later than that does the work again), and deleted by
         # the next claim after it, at most every CLEAN_EVERY_S per process.
         self.keep_s = keep_s
@@ -455,46 +469,69 @@ class Idempotency:
     def _replayed(self, stored: bytes, principal: str, key: str) -> bytes:
         return unseal(self.answer_key(), stored, context=f"idempotency:{principal}:{key}") if self.answer_key else stored
 
-    async def _clean(self, conn: AsyncConnection) -> None:
-        if time.monotonic() - self.cleaned_at < self.CLEAN_EVERY_S:
-            return
-        self.cleaned_at = time.monotonic()
-        await conn.execute(text("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => :s)"),
-                           {"s": self.keep_s})
-
     async def run(self, request: Request, principal: str,
                   work: Callable[[AsyncConnection], Awaitable[Response]]) -> Response:
         key = request.headers.get("idempotency-key")
         if key is None:
             async with self.engine.begin() as conn:
                 return await work(conn)
+        method_path, body_hash = await self._request(request, key)
+        async with self.engine.begin() as conn:
+            claimed = (await conn.execute(_CLAIM, {"p1": key, "p2": principal, "p3": method_path,
+                                                   "p4": body_hash})).first() is not None
+            if claimed:
+                if self._cleaning_due():
+                    await conn.execute(_CLEAN, {"p1": float(self.keep_s)})
+                response = await work(conn)
+                await conn.execute(_ANSWER, {"p1": response.status_code, "p2": self._answer(response, principal, key),
+                                             "p3": principal, "p4": key})
+                return response
+            row = (await conn.execute(_CLAIMED, {"p1": principal, "p2": key})).mappings().one()
+        return self._replay(row, principal, key, method_path, body_hash)
+
+    async def run_on_driver(self, request: Request, principal: str,
+                            work: Callable[[asyncpg.Connection], Awaitable[Response]]) -> Response:
+        """`run` with the work on asyncpg's own connection, in a driver_transaction (kit/db.py):
+        the same claim, answer and replay, in the work's transaction."""
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            async with driver_transaction(self.reader) as conn:
+                return await work(conn)
+        method_path, body_hash = await self._request(request, key)
+        async with driver_transaction(self.reader) as conn:
+            if await conn.fetchval(CLAIM_SQL, key, principal, method_path, body_hash) is not None:
+                if self._cleaning_due():
+                    await conn.execute(CLEAN_SQL, float(self.keep_s))
+                response = await work(conn)
+                await conn.execute(ANSWER_SQL, response.status_code, self._answer(response, principal, key),
+                                   principal, key)
+                return response
+            row = await conn.fetchrow(CLAIMED_SQL, principal, key)
+        return self._replay(row, principal, key, method_path, body_hash)
+
+    async def _request(self, request: Request, key: str) -> tuple[str, str]:
+        """The key checked, and what a replay must match: the method and path, the body's hash."""
         if not 1 <= len(key) <= 200:
             raise invalid([("Idempotency-Key", "must be 1 to 200 characters")])
-        body_hash = hashlib.sha256(await request.body()).hexdigest()
-        method_path = f"{request.method} {request.url.path}"
-        async with self.engine.begin() as conn:
-            claimed = (await conn.execute(text(
-                "INSERT INTO idempotency_keys (key, principal, method_path, request_hash) "
-                "VALUES (:k, :p, :m, :h) ON CONFLICT DO NOTHING RETURNING 1"),
-                {"k": key, "p": principal, "m": method_path, "h": body_hash})).first() is not None
-            if claimed:
-                await self._clean(conn)
-                response = await work(conn)
-                await conn.execute(text(
-                    "UPDATE idempotency_keys SET status = :s, response = :r WHERE principal = :p AND key = :k"),
-                    {"s": response.status_code, "r": self._stored(getattr(response, "body", b""), principal, key),
-                     "p": principal, "k": key})
-                return response
-            row = (await conn.execute(text(
-                "SELECT method_path, request_hash, status, response FROM idempotency_keys "
-                "WHERE principal = :p AND key = :k"), {"p": principal, "k": key})).one()
-        if (row.method_path, row.request_hash) != (method_path, body_hash):
+        return f"{request.method} {request.url.path}", hashlib.sha256(await request.body()).hexdigest()
+
+    def _cleaning_due(self) -> bool:
+        if time.monotonic() - self.cleaned_at < self.CLEAN_EVERY_S:
+            return False
+        self.cleaned_at = time.monotonic()
+        return True
+
+    def _answer(self, response: Response, principal: str, key: str) -> bytes:
+        return self._stored(getattr(response, "body", b""), principal, key)
+
+    def _replay(self, row: Any, principal: str, key: str, method_path: str, body_hash: str) -> Response:
+        if (row["method_path"], row["request_hash"]) != (method_path, body_hash):
             raise Problem(422, "Idempotency key reused", "This Idempotency-Key was used for another request.",
                           errors=[{"field": "Idempotency-Key", "reason": "was used for another request"}])
-        if row.status is None:  # claimed by an earlier version, which answered in a second transaction
+        if row["status"] is None:  # claimed by an earlier version, which answered in a second transaction
             raise Problem(409, "Request in progress", "A request with this Idempotency-Key is still running.",
                           code="in_progress")
-        return Response(self._replayed(row.response, principal, key), status_code=row.status,
+        return Response(self._replayed(row["response"], principal, key), status_code=row["status"],
                         media_type="application/json", headers={"Idempotent-Replayed": "true"})
 
 

@@ -144,3 +144,34 @@ async def test_answers_are_kept_their_window_then_deleted_and_sealed_when_a_key_
     assert b"sealed-answer" not in stored
     again = await sealed.run(post("sealed-key", {"n": 3}), "p-sealed", writer("sealed-answer"))
     assert again.body == first.body and again.headers["Idempotent-Replayed"] == "true"
+
+
+def driver_writer(label: str):
+    async def work(conn):
+        await conn.execute("INSERT INTO effects (event_id, type, subject) VALUES (gen_random_uuid(), 'thing', $1)",
+                           label)
+        return json_response({"label": label}, 201)
+    return work
+
+
+async def test_on_asyncpgs_own_connection_the_same_claim_answer_and_replay(engine):
+    """run_on_driver (identity's registrations): a refusal stores nothing and leaves the key free, the
+    answer is replayed to a retry, another body under the key is refused, as run does."""
+    idem = Idempotency(engine)
+
+    async def refuse(conn):
+        await driver_writer("driver")(conn)
+        raise Problem(409, "Conflict", "refused after writing")
+    with pytest.raises(Problem):
+        await idem.run_on_driver(post("k-driver", {"n": 5}), "erin", refuse)
+    assert await effects(engine, "driver") == 0
+    first = await idem.run_on_driver(post("k-driver", {"n": 5}), "erin", driver_writer("driver"))
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+    again = await idem.run_on_driver(post("k-driver", {"n": 5}), "erin", driver_writer("driver"))
+    assert again.headers["idempotent-replayed"] == "true" and again.body == first.body
+    # The key is the same whichever path answered it.
+    assert (await idem.run(post("k-driver", {"n": 5}), "erin", writer("driver"))).body == first.body
+    with pytest.raises(Problem) as reused:
+        await idem.run_on_driver(post("k-driver", {"n": 6}), "erin", driver_writer("driver"))
+    assert reused.value.status == 422
+    assert await effects(engine, "driver") == 1

@@ -461,3 +461,29 @@ async def test_a_batch_writes_members_without_an_account_together_and_follows_th
         emitted = (await db.execute(moves)).scalar_one() - moves_before
     assert rows == {ids[324]: (target, 101), ids[323]: (target, 100)}
     assert (account.unit, account.status) == (target, "active") and emitted == 1 and ended == []
+
+
+async def test_a_registration_retried_under_its_idempotency_key_is_stored_once(system):
+    """The registration runs on asyncpg's own connection (Idempotency.run_on_driver): its row, its
+    consent rows and its two events commit with the key's answer, a retry replays that answer, and
+    the key given another body is refused."""
+    body = matching(2, 325)
+    key = {"Idempotency-Key": "dang-ky-2-325"}
+    first = await system.client.post("/api/identity/v1/registrations", json=body, headers=key)
+    assert first.status_code == 202, first.text
+    again = await system.client.post("/api/identity/v1/registrations", json=body, headers=key)
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    other = await system.client.post("/api/identity/v1/registrations", json={**body, "phone": "0912345678"},
+                                     headers=key)
+    assert other.status_code == 422 and other.headers["content-type"].startswith("application/problem+json")
+    reg_id = first.json()["id"]
+    async with system.runtimes["identity"].context.engine.connect() as db:
+        registrations = (await db.execute(text("SELECT count(*) FROM registrations WHERE party_card_no = :c"),
+                                          {"c": body["party_card_no"]})).scalar_one()
+        consents = (await db.execute(text("SELECT count(*) FROM consents WHERE registration_id = :r"),
+                                     {"r": reg_id})).scalar_one()
+        events = sorted((await db.execute(text(
+            "SELECT subject FROM outbox WHERE position(convert_to(:r, 'UTF8') IN body) > 0"), {"r": reg_id})).scalars())
+    assert registrations == 1 and consents == len(CONSENT["purposes"])
+    assert [s.split(".")[2] for s in events] == ["consent_given", "registration_submitted"], events

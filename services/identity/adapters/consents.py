@@ -9,18 +9,20 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.identity.adapters.store import Db, Statement
 from sotay.kit.db import Where
 
 
-async def record(db: AsyncConnection, *, consent_id: Any, registration_id: Any, account_id: Any, version: int,
+RECORD = Statement(
+    "INSERT INTO consents (id, purpose, registration_id, account_id, notice_version, action, method, client, "
+    "address_hash) SELECT $1, p, $2, $3, $4, $5, $6, $7, $8 FROM unnest($9::text[]) p RETURNING at")
+
+
+async def record(db: Db, *, consent_id: Any, registration_id: Any, account_id: Any, version: int,
                  purposes: list[str], action: str, method: str, client: str, address_hash: str) -> datetime:
     """One giving or withdrawal, a row per purpose; when it was recorded."""
-    return (await db.execute(text(
-        "INSERT INTO consents (id, purpose, registration_id, account_id, notice_version, action, method, client, "
-        "address_hash) SELECT :id, p, :reg, :acc, :v, :action, :method, :client, :address "
-        "FROM unnest(CAST(:purposes AS text[])) p RETURNING at"),
-        {"id": consent_id, "reg": registration_id, "acc": account_id, "v": version, "action": action,
-         "method": method, "client": client, "address": address_hash, "purposes": purposes})).scalars().first()
+    return await RECORD.value(db, consent_id, registration_id, account_id, version, action, method, client,
+                              address_hash, purposes)
 
 
 async def ledger(db: AsyncConnection, registration_id: Any) -> list[dict[str, Any]]:

@@ -1,10 +1,15 @@
-"""SQL for identity's tables (SQLAlchemy Core on the identity schema)."""
+"""SQL for identity's tables (SQLAlchemy Core on the identity schema). The statements of a
+registration and a password sign-in are `Statement`s: they run on asyncpg's own connection in a
+driver_transaction (kit/db.py) on those hot paths, and through SQLAlchemy everywhere else."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,6 +17,47 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.identity.domain import RegistryEntry
 from sotay.kit.db import Where
 from sotay.kit.scope import OrgTree
+
+# A connection either way: SQLAlchemy's, or asyncpg's own (a driver_transaction's).
+Db = AsyncConnection | asyncpg.Connection
+
+_CAST = re.compile(r"\$(\d+)::([\w\[\]]+)")
+_PARAM = re.compile(r"\$(\d+)")
+
+
+class Statement:
+    """A statement written once in asyncpg's $n style and prepared once: as is on asyncpg's own
+    connection, or as SQLAlchemy's text() on one of SQLAlchemy's (its parameters named p1, p2, …;
+    a `$n::type` cast written CAST(:pn AS type)). The rows are mappings either way."""
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.text = text(_PARAM.sub(r":p\1", _CAST.sub(r"CAST(:p\1 AS \2)", sql)))
+
+    def _params(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        return {f"p{i}": arg for i, arg in enumerate(args, 1)}
+
+    async def rows(self, db: Db, *args: Any) -> list[Mapping[str, Any]]:
+        if isinstance(db, asyncpg.Connection):
+            return await db.fetch(self.sql, *args)
+        return list((await db.execute(self.text, self._params(args))).mappings())
+
+    async def row(self, db: Db, *args: Any) -> Mapping[str, Any] | None:
+        if isinstance(db, asyncpg.Connection):
+            return await db.fetchrow(self.sql, *args)
+        return (await db.execute(self.text, self._params(args))).mappings().first()
+
+    async def value(self, db: Db, *args: Any) -> Any:
+        if isinstance(db, asyncpg.Connection):
+            return await db.fetchval(self.sql, *args)
+        return (await db.execute(self.text, self._params(args))).scalar()
+
+    async def run(self, db: Db, *args: Any) -> None:
+        if isinstance(db, asyncpg.Connection):
+            await db.execute(self.sql, *args)
+        else:
+            await db.execute(self.text, self._params(args))
+
 
 # The org tree as identity keeps it (the registry replica's units): where a role reaches.
 ORG = OrgTree("registry_units")
@@ -32,19 +78,20 @@ async def registry_entry(db: AsyncConnection, card_hash: str) -> RegistryEntry |
     return RegistryEntry(**{**row, "member_id": str(row["member_id"])}) if row else None
 
 
-async def registration_context(db: AsyncConnection, card_no: str, card_hash: str
-                               ) -> tuple[RegistryEntry | None, bool, bool]:
+# What matching a registration needs, in one round trip: $1 the card, $2 its keyed hash.
+REGISTRATION_CONTEXT = Statement(
+    f"SELECT {_ENTRY}, "
+    "EXISTS (SELECT 1 FROM accounts WHERE party_card_no = c.card) AS has_account, "
+    "EXISTS (SELECT 1 FROM registrations WHERE party_card_no = c.card AND status = 'pending' "
+    "AND match_result = 'matched') AS has_pending "
+    "FROM (SELECT $1::text AS card) c LEFT JOIN registry_members r ON r.card_hash = $2")
+
+
+async def registration_context(db: Db, card_no: str, card_hash: str) -> tuple[RegistryEntry | None, bool, bool]:
     """What matching a registration needs, in one round trip: the registry entry for the
     card (by its keyed hash), whether it has an account, whether a matching registration of it
     is pending."""
-    row = (await db.execute(text(
-        f"SELECT {_ENTRY}, "
-        "EXISTS (SELECT 1 FROM accounts WHERE party_card_no = c.card) AS has_account, "
-        "EXISTS (SELECT 1 FROM registrations WHERE party_card_no = c.card AND status = 'pending' "
-        "AND match_result = 'matched') AS has_pending "
-        "FROM (SELECT CAST(:c AS text) AS card) c LEFT JOIN registry_members r ON r.card_hash = :h"),
-        {"c": card_no, "h": card_hash})).mappings().one()
-    entry = dict(row)
+    entry = dict(await REGISTRATION_CONTEXT.row(db, card_no, card_hash))
     has_account, has_pending = entry.pop("has_account"), entry.pop("has_pending")
     found = entry["member_id"] is not None
     return (RegistryEntry(**{**entry, "member_id": str(entry["member_id"])}) if found else None,
@@ -60,13 +107,17 @@ async def unit_path(db: AsyncConnection, code: str) -> str | None:
     return (await db.execute(text("SELECT path FROM registry_units WHERE code = :c"), {"c": code})).scalar()
 
 
-async def insert_registration(db: AsyncConnection, reg: dict[str, Any]) -> None:
-    await db.execute(text(
-        "INSERT INTO registrations (id, party_card_no, full_name, date_of_birth, phone, password_hash, platform, "
-        "match_result, match_reasons, member_id, unit, unit_path, committee, status) VALUES (:id, :party_card_no, "
-        ":full_name, :date_of_birth, :phone, :password_hash, :platform, :match_result, CAST(:match_reasons AS jsonb), "
-        ":member_id, :unit, :unit_path, :committee, 'pending')"),
-        {**reg, "match_reasons": orjson.dumps(reg["match_reasons"]).decode()})
+INSERT_REGISTRATION = Statement(
+    "INSERT INTO registrations (id, party_card_no, full_name, date_of_birth, phone, password_hash, platform, "
+    "match_result, match_reasons, member_id, unit, unit_path, committee, status) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, 'pending')")
+
+
+async def insert_registration(db: Db, reg: dict[str, Any]) -> None:
+    await INSERT_REGISTRATION.run(
+        db, reg["id"], reg["party_card_no"], reg["full_name"], reg["date_of_birth"], reg["phone"],
+        reg["password_hash"], reg["platform"], reg["match_result"], orjson.dumps(reg["match_reasons"]).decode(),
+        reg["member_id"], reg["unit"], reg["unit_path"], reg["committee"])
 
 
 async def registration(db: AsyncConnection, reg_id: Any, *, lock: bool = False) -> dict[str, Any] | None:
@@ -144,17 +195,19 @@ async def disable_account(db: AsyncConnection, account_id: Any, reason: str) -> 
                           "AND revoked_at IS NULL"), {"a": account_id})
 
 
-async def grants_of(db: AsyncConnection, account_id: Any) -> list[tuple[str, str]]:
-    rows = await db.execute(text("SELECT role, unit FROM grants WHERE account_id = :a ORDER BY role, unit"),
-                            {"a": account_id})
-    return [(r.role, r.unit) for r in rows]
+GRANTS_OF = Statement("SELECT role, unit FROM grants WHERE account_id = $1 ORDER BY role, unit")
 
 
-async def account_for_login(db: AsyncConnection, card_no: str | None, phone: str | None) -> dict[str, Any] | None:
-    row = (await db.execute(text(
-        "SELECT * FROM accounts WHERE party_card_no = :card OR phone = :phone "
-        "ORDER BY party_card_no = :card DESC, created_at LIMIT 1"),
-        {"card": card_no, "phone": phone})).mappings().first()
+async def grants_of(db: Db, account_id: Any) -> list[tuple[str, str]]:
+    return [(r["role"], r["unit"]) for r in await GRANTS_OF.rows(db, account_id)]
+
+
+ACCOUNT_FOR_LOGIN = Statement("SELECT * FROM accounts WHERE party_card_no = $1 OR phone = $2 "
+                              "ORDER BY party_card_no = $1 DESC, created_at LIMIT 1")
+
+
+async def account_for_login(db: Db, card_no: str | None, phone: str | None) -> dict[str, Any] | None:
+    row = await ACCOUNT_FOR_LOGIN.row(db, card_no, phone)
     return dict(row) if row else None
 
 
@@ -184,9 +237,12 @@ async def lock_members_accounts(db: AsyncConnection, member_ids: list[Any]) -> s
         {"m": member_ids})).scalars()}
 
 
-async def activate(db: AsyncConnection, account_id: Any) -> None:
+ACTIVATE = Statement("UPDATE accounts SET activated_at = now() WHERE id = $1")
+
+
+async def activate(db: Db, account_id: Any) -> None:
     """The account's first sign-in."""
-    await db.execute(text("UPDATE accounts SET activated_at = now() WHERE id = :id"), {"id": account_id})
+    await ACTIVATE.run(db, account_id)
 
 
 async def move_account(db: AsyncConnection, account_id: Any, *, unit: str, unit_path: str, committee: str) -> None:
@@ -207,25 +263,27 @@ async def audit(db: AsyncConnection, actor: str, action: str, target: str, reaso
 # --- throttles (sliding windows) ---------------------------------------------------------------
 
 
-async def window_ages(db: AsyncConnection, keys: list[str]) -> dict[str, list[float]]:
+WINDOW_AGES = Statement("SELECT key, ARRAY(SELECT extract(epoch FROM now() - t)::float8 FROM unnest(at) t) AS ages "
+                        "FROM throttle_windows WHERE key = ANY($1::text[])")
+RECORD_EVENTS = Statement(
+    "INSERT INTO throttle_windows (key, at) SELECT k, ARRAY[now()] FROM unnest($1::text[]) k "
+    "ON CONFLICT (key) DO UPDATE SET at = ARRAY(SELECT t FROM unnest(throttle_windows.at || now()) t "
+    "WHERE t > now() - make_interval(secs => $2) ORDER BY t DESC LIMIT $3)")
+CLEAR_WINDOWS = Statement("DELETE FROM throttle_windows WHERE key = ANY($1::text[])")
+
+
+async def window_ages(db: Db, keys: list[str]) -> dict[str, list[float]]:
     """For each key with events on record: how many seconds ago each happened."""
-    rows = await db.execute(text(
-        "SELECT key, ARRAY(SELECT extract(epoch FROM now() - t)::float8 FROM unnest(at) t) AS ages "
-        "FROM throttle_windows WHERE key = ANY(:k)"), {"k": keys})
-    return {r.key: list(r.ages) for r in rows}
+    return {r["key"]: list(r["ages"]) for r in await WINDOW_AGES.rows(db, keys)}
 
 
-async def record_events(db: AsyncConnection, keys: list[str], *, keep: int, horizon_s: float) -> None:
+async def record_events(db: Db, keys: list[str], *, keep: int, horizon_s: float) -> None:
     """Add an event now under each key, keeping the newest `keep` within `horizon_s`."""
-    await db.execute(text(
-        "INSERT INTO throttle_windows (key, at) SELECT k, ARRAY[now()] FROM unnest(CAST(:k AS text[])) k "
-        "ON CONFLICT (key) DO UPDATE SET at = ARRAY(SELECT t FROM unnest(throttle_windows.at || now()) t "
-        "WHERE t > now() - make_interval(secs => :h) ORDER BY t DESC LIMIT :keep)"),
-        {"k": keys, "keep": keep, "h": horizon_s})
+    await RECORD_EVENTS.run(db, keys, float(horizon_s), keep)
 
 
-async def clear_windows(db: AsyncConnection, keys: list[str]) -> None:
-    await db.execute(text("DELETE FROM throttle_windows WHERE key = ANY(:k)"), {"k": keys})
+async def clear_windows(db: Db, keys: list[str]) -> None:
+    await CLEAR_WINDOWS.run(db, keys)
 
 
 async def forget_old_windows(db: AsyncConnection, horizon_s: float) -> None:
@@ -233,29 +291,31 @@ async def forget_old_windows(db: AsyncConnection, horizon_s: float) -> None:
                      {"h": horizon_s})
 
 
-async def known_address(db: AsyncConnection, account_id: Any, address_hash: str, days: int) -> datetime | None:
+KNOWN_ADDRESS = Statement("SELECT last_ok_at FROM known_addresses WHERE account_id = $1 AND address_hash = $2 "
+                          "AND last_ok_at > now() - make_interval(days => $3)")
+REMEMBER_ADDRESS = Statement("INSERT INTO known_addresses (account_id, address_hash) VALUES ($1, $2) "
+                             "ON CONFLICT (account_id, address_hash) DO UPDATE SET last_ok_at = now()")
+
+
+async def known_address(db: Db, account_id: Any, address_hash: str, days: int) -> datetime | None:
     """When the account last signed in from this address, if within `days`."""
-    return (await db.execute(text(
-        "SELECT last_ok_at FROM known_addresses WHERE account_id = :a AND address_hash = :h "
-        "AND last_ok_at > now() - make_interval(days => :d)"),
-        {"a": account_id, "h": address_hash, "d": days})).scalar()
+    return await KNOWN_ADDRESS.value(db, account_id, address_hash, days)
 
 
-async def remember_address(db: AsyncConnection, account_id: Any, address_hash: str) -> None:
-    await db.execute(text(
-        "INSERT INTO known_addresses (account_id, address_hash) VALUES (:a, :h) "
-        "ON CONFLICT (account_id, address_hash) DO UPDATE SET last_ok_at = now()"),
-        {"a": account_id, "h": address_hash})
+async def remember_address(db: Db, account_id: Any, address_hash: str) -> None:
+    await REMEMBER_ADDRESS.run(db, account_id, address_hash)
 
 
 # --- refresh tokens (kept by their digest only) ------------------------------------------------
 
 
-async def insert_refresh_token(db: AsyncConnection, *, digest: str, family_id: Any, account_id: Any,
+INSERT_REFRESH_TOKEN = Statement(
+    "INSERT INTO refresh_tokens (token_hash, family_id, account_id, expires_at) VALUES ($1, $2, $3, $4)")
+
+
+async def insert_refresh_token(db: Db, *, digest: str, family_id: Any, account_id: Any,
                                expires_at: datetime) -> None:
-    await db.execute(text(
-        "INSERT INTO refresh_tokens (token_hash, family_id, account_id, expires_at) VALUES (:h, :f, :a, :e)"),
-        {"h": digest, "f": family_id, "a": account_id, "e": expires_at})
+    await INSERT_REFRESH_TOKEN.run(db, digest, family_id, account_id, expires_at)
 
 
 async def refresh_token(db: AsyncConnection, digest: str) -> dict[str, Any] | None:

@@ -182,20 +182,21 @@ def build_router(app) -> APIRouter:
     """`app` is the identity composition root (services.identity.IdentityApp)."""
     ctx = app.ctx
     router = service_router(ctx, tags=["identity"])
-    engine = ctx.engine
+    engine, reader = ctx.engine, ctx.reader
 
     @router.post("/registrations", status_code=202, response_model=RegistrationReceived,
                  summary="Register an account (it waits for approval)")
     async def register(body: RegistrationCreate, request: Request):
         data = parse_registration(body)
-        password_hash = await registrations.admit(engine, app.throttles, app.passwords,
+        password_hash = await registrations.admit(reader, app.throttles, app.passwords,
                                                   app.address_hash(client_address(request)), data.password)
 
         async def work(db):
             reg = await registrations.register(db, ctx, data, password_hash, consent_client(app, request))
             # The same answer whatever the match: nothing tells whether a card number exists.
             return json_response({**ACCEPTED, "id": str(reg["id"])}, 202)
-        return await ctx.idempotency.run(request, "anonymous", work)
+        # On asyncpg's own connection (the registration's statements are store.Statement's).
+        return await ctx.idempotency.run_on_driver(request, "anonymous", work)
 
     @router.post("/registrations/status", response_model=OwnRegistration,
                  summary="A registrant's own registration: status and reason")
@@ -278,7 +279,7 @@ def build_router(app) -> APIRouter:
                 raise invalid_request("username" if not username else "password", "is required")
             card, phone = login_names(username)
             issued = await sign_in.password_sign_in(
-                engine, app.issuer, app.passwords, app.throttles, card=card, phone=phone,
+                reader, app.issuer, app.passwords, app.throttles, card=card, phone=phone,
                 name_key=app.keyed(card or phone or username.strip()), password=password,
                 address_hash=app.address_hash(client_address(request)))
             return tokens_response(issued, in_cookie=in_cookie, max_age_s=refresh_max_age)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity import domain
 from services.identity.adapters import consents, notices, store
-from services.identity.adapters.store import ORG
+from services.identity.adapters.store import ORG, Db
 from services.identity.handlers import SCHEMA
 from sotay.contracts.identity import ConsentGiven, ConsentWithdrawn
 from sotay.kit.auth import Principal
@@ -67,7 +67,7 @@ def _event(kind: type, *, registration_id: Any, account_id: Any, member_id: Any,
                 method=method, at=at)
 
 
-async def record_registration(db: AsyncConnection, reg: dict[str, Any], consent: Consent, client: Client) -> None:
+async def record_registration(db: Db, reg: dict[str, Any], consent: Consent, client: Client) -> None:
     """The registrant's consent, in the registration's transaction (parse_registration checked it)."""
     purposes = list(dict.fromkeys(consent.purposes))
     at = await consents.record(db, consent_id=uuid7(), registration_id=reg["id"], account_id=None,

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.identity import domain
 from services.identity.adapters import store
+from services.identity.adapters.store import Db
 from services.identity.adapters.passwords import PasswordPool, PoolBusy
 from services.identity.handlers import SCHEMA, consents
 from services.identity.handlers.throttles import (
@@ -23,6 +24,7 @@ from services.identity.handlers.throttles import (
     registration_budget,
 )
 from sotay.contracts.identity import RegistrationSubmitted
+from sotay.kit.db import driver_transaction
 from sotay.kit.events import CITY, uuid7
 from sotay.kit.http import Problem
 from sotay.kit.outbox import emit
@@ -40,20 +42,23 @@ class RegistrationInput:
     consent: consents.Consent | None  # None: asked at the first sign-in
 
 
-async def admit(engine: AsyncEngine, throttles: domain.Throttles, passwords: PasswordPool, address_hash: str,
+async def admit(reader: AsyncEngine, throttles: domain.Throttles, passwords: PasswordPool, address_hash: str,
                 password: str) -> str:
     """Count the registration against its address's budget (429 past it), then hash its
     password: before the registration's transaction, which would otherwise hold a connection
-    while it waits for the hash."""
-    async with engine.begin() as db:
+    while it waits for the hash. On asyncpg's own connection (`reader`: the pool in autocommit,
+    kit/db.py driver_transaction), as the registration is."""
+    async with driver_transaction(reader) as db:
         await registration_budget(db, throttles, address_hash)
     return await hash_password(passwords, password)
 
 
-async def register(db: AsyncConnection, ctx: ServiceContext, data: RegistrationInput, password_hash: str,
+async def register(db: Db, ctx: ServiceContext, data: RegistrationInput, password_hash: str,
                    client: consents.Client) -> dict:
     """Store the registration with its match result and the registrant's consent. The caller
-    hashed the password first, whatever the match, so every outcome costs the same."""
+    hashed the password first, whatever the match, so every outcome costs the same. `db` is
+    asyncpg's own connection in a driver_transaction on the route (Idempotency.run_on_driver),
+    SQLAlchemy's elsewhere."""
     entry, has_account, has_pending = await store.registration_context(db, data.party_card_no,
                                                                        ctx.pii_hash(data.party_card_no))
     match = domain.match_registration(

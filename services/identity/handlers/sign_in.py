@@ -14,6 +14,7 @@ from services.identity import domain
 from services.identity.adapters import keys, store
 from services.identity.adapters.keys import SigningKey
 from services.identity.adapters.passwords import PasswordPool, PoolBusy
+from services.identity.adapters.store import Db
 from services.identity.handlers import SCHEMA
 from services.identity.handlers.throttles import (
     busy,
@@ -23,6 +24,7 @@ from services.identity.handlers.throttles import (
 )
 from sotay.contracts.identity import AccountActivated
 from sotay.kit.auth import Grant, mint_token
+from sotay.kit.db import driver_connection, driver_transaction
 from sotay.kit.events import uuid7
 from sotay.kit.http import Problem
 from sotay.kit.outbox import emit
@@ -34,7 +36,7 @@ class TokenIssuer:
     access_ttl_s: int
     refresh_ttl: timedelta
 
-    async def issue(self, db: AsyncConnection, account: dict[str, Any], family_id: Any | None = None) -> dict:
+    async def issue(self, db: Db, account: dict[str, Any], family_id: Any | None = None) -> dict:
         grants = [Grant(role, unit) for role, unit in await store.grants_of(db, account["id"])]
         access = mint_token(self.keys[0].private, str(account["id"]), grants, ttl_s=self.access_ttl_s,
                             member_card_no=account["party_card_no"], unit=account["unit"])
@@ -55,12 +57,15 @@ def invalid_grant(detail: str = "The card number, phone or password is not right
     return Problem(400, "Sign-in refused", detail, error="invalid_grant", code=code)
 
 
-async def password_sign_in(engine: AsyncEngine, issuer: TokenIssuer, passwords: PasswordPool,
+async def password_sign_in(reader: AsyncEngine, issuer: TokenIssuer, passwords: PasswordPool,
                            throttles: domain.Throttles, *, card: str | None, phone: str | None, name_key: str,
                            password: str, address_hash: str) -> dict:
     """A password sign-in behind its throttles (throttles.refuse_if_throttled). `card` and
-    `phone` are what the username may be; `name_key` keys its throttle when no account has it."""
-    async with engine.connect() as db:
+    `phone` are what the username may be; `name_key` keys its throttle when no account has it.
+    Its statements run on asyncpg's own connection (`reader`: the pool in autocommit, kit/db.py
+    driver_transaction): members sign in every day. The reads before the password is checked
+    need no one snapshot, and a failure's record is one statement: no transaction around them."""
+    async with driver_connection(reader) as db:
         account = await store.account_for_login(db, card, phone)
         known = account is not None and await store.known_address(
             db, account["id"], address_hash, domain.KNOWN_ADDRESS_DAYS) is not None
@@ -68,7 +73,7 @@ async def password_sign_in(engine: AsyncEngine, issuer: TokenIssuer, passwords: 
         at = domain.attempt(name, address_hash, known=known)
         had_failures = await refuse_if_throttled(db, throttles, at)
     try:
-        async with engine.begin() as db:
+        async with driver_transaction(reader) as db:
             issued = await sign_in(db, issuer, passwords, account, password)
             if not known:
                 await store.remember_address(db, account["id"], address_hash)
@@ -77,13 +82,13 @@ async def password_sign_in(engine: AsyncEngine, issuer: TokenIssuer, passwords: 
     except PoolBusy as exc:
         raise busy(exc) from None
     except Problem:
-        async with engine.begin() as db:
+        async with driver_connection(reader) as db:
             await record_failures(db, throttles, at.failure_keys)
         raise
     return issued
 
 
-async def sign_in(db: AsyncConnection, issuer: TokenIssuer, passwords: PasswordPool, account: dict[str, Any] | None,
+async def sign_in(db: Db, issuer: TokenIssuer, passwords: PasswordPool, account: dict[str, Any] | None,
                   password: str) -> dict:
     """Tokens for the account if the password is its own (a missing account costs the same)."""
     ok = await passwords.verify(account["password_hash"] if account else None, password)

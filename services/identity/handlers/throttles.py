@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.adapters import store
 from services.identity.adapters.passwords import PasswordPool, PoolBusy
+from services.identity.adapters.store import Db
 from services.identity.domain import Attempt, Throttles, ceil_seconds, registration_key
 from sotay.kit.http import Problem
 
@@ -29,11 +30,11 @@ async def hash_password(passwords: PasswordPool, password: str) -> str:
         raise busy(exc) from None
 
 
-async def record_failures(db: AsyncConnection, throttles: Throttles, keys: list[str]) -> None:
+async def record_failures(db: Db, throttles: Throttles, keys: list[str]) -> None:
     await store.record_events(db, keys, keep=throttles.keep, horizon_s=throttles.horizon_s)
 
 
-async def refuse_if_throttled(db: AsyncConnection, throttles: Throttles, at: Attempt) -> bool:
+async def refuse_if_throttled(db: Db, throttles: Throttles, at: Attempt) -> bool:
     """Raise 429 while the attempt must wait (domain.Throttles.wait); else say whether it has
     failures of its own at this address (which its success then clears).
 
@@ -46,12 +47,12 @@ async def refuse_if_throttled(db: AsyncConnection, throttles: Throttles, at: Att
     return at.pair in ages
 
 
-async def clear_failures(db: AsyncConnection, at: Attempt) -> None:
+async def clear_failures(db: Db, at: Attempt) -> None:
     """A success: the account-at-this-address window starts again."""
     await store.clear_windows(db, [at.pair])
 
 
-async def registration_budget(db: AsyncConnection, throttles: Throttles, address_hash: str) -> None:
+async def registration_budget(db: Db, throttles: Throttles, address_hash: str) -> None:
     """Count a registration against its address's hourly budget, or refuse it (429): one
     address can fill neither the password pool nor the approval queue."""
     key = registration_key(address_hash)
