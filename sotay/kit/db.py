@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -188,6 +188,49 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
     """The same pool, without BEGIN and ROLLBACK around each use: for reads that
     run one statement, or do not need their statements to see one snapshot."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+# A connection either way: SQLAlchemy's, or asyncpg's own (a driver_transaction's).
+Db = AsyncConnection | asyncpg.Connection
+
+_CAST = re.compile(r"\$(\d+)::([\w\[\]]+)")
+_PARAM = re.compile(r"\$(\d+)")
+
+
+class Statement:
+    """A statement written once in asyncpg's $n style and prepared once: as is on asyncpg's own
+    connection, or as SQLAlchemy's text() on one of SQLAlchemy's (its parameters named p1, p2, …;
+    a `$n::type` cast written CAST(:pn AS type)). The rows are mappings either way. For the
+    statements a hot path runs in a driver_transaction and other paths through SQLAlchemy."""
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.text = text(_PARAM.sub(r":p\1", _CAST.sub(r"CAST(:p\1 AS \2)", sql)))
+
+    def _params(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        return {f"p{i}": arg for i, arg in enumerate(args, 1)}
+
+    async def rows(self, db: Db, *args: Any) -> list[Mapping[str, Any]]:
+        if isinstance(db, asyncpg.Connection):
+            return await db.fetch(self.sql, *args)
+        return list((await db.execute(self.text, self._params(args))).mappings())
+
+    async def row(self, db: Db, *args: Any) -> Mapping[str, Any] | None:
+        if isinstance(db, asyncpg.Connection):
+            return await db.fetchrow(self.sql, *args)
+        return (await db.execute(self.text, self._params(args))).mappings().first()
+
+    async def value(self, db: Db, *args: Any) -> Any:
+        if isinstance(db, asyncpg.Connection):
+            return await db.fetchval(self.sql, *args)
+        return (await db.execute(self.text, self._params(args))).scalar()
+
+    async def run(self, db: Db, *args: Any) -> None:
+        if isinstance(db, asyncpg.Connection):
+            await db.execute(self.sql, *args)
+        else:
+            await db.execute(self.text, self._params(args))
+
 
 
 @asynccontextmanager

@@ -25,11 +25,10 @@ from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import AfterValidator
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sotay.kit.db import driver_transaction, read_only
+from sotay.kit.db import Statement, driver_transaction, read_only
 from sotay.kit.keys import seal, unseal
 
 
@@ -428,15 +427,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
 
 
-# Idempotency's statements, in asyncpg's $n style (run_on_driver) and as SQLAlchemy's text() (run).
-CLAIM_SQL = ("INSERT INTO idempotency_keys (key, principal, method_path, request_hash) "
-             "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1")
-CLEAN_SQL = "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)"
-ANSWER_SQL = "UPDATE idempotency_keys SET status = $1, response = $2 WHERE principal = $3 AND key = $4"
-CLAIMED_SQL = ("SELECT method_path, request_hash, status, response FROM idempotency_keys "
-               "WHERE principal = $1 AND key = $2")
-_CLAIM, _CLEAN, _ANSWER, _CLAIMED = (text(re.sub(r"\$(\d)", r":p\1", sql))
-                                     for sql in (CLAIM_SQL, CLEAN_SQL, ANSWER_SQL, CLAIMED_SQL))
+# Idempotency's statements: run's on SQLAlchemy's connection, run_on_driver's on asyncpg's own.
+_CLAIM = Statement("INSERT INTO idempotency_keys (key, principal, method_path, request_hash) "
+                   "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1")
+_CLEAN = Statement("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)")
+_ANSWER = Statement("UPDATE idempotency_keys SET status = $1, response = $2 WHERE principal = $3 AND key = $4")
+_CLAIMED = Statement("SELECT method_path, request_hash, status, response FROM idempotency_keys "
+                     "WHERE principal = $1 AND key = $2")
 
 
 class Idempotency:
@@ -471,42 +468,30 @@ class Idempotency:
 
     async def run(self, request: Request, principal: str,
                   work: Callable[[AsyncConnection], Awaitable[Response]]) -> Response:
-        key = request.headers.get("idempotency-key")
-        if key is None:
-            async with self.engine.begin() as conn:
-                return await work(conn)
-        method_path, body_hash = await self._request(request, key)
-        async with self.engine.begin() as conn:
-            claimed = (await conn.execute(_CLAIM, {"p1": key, "p2": principal, "p3": method_path,
-                                                   "p4": body_hash})).first() is not None
-            if claimed:
-                if self._cleaning_due():
-                    await conn.execute(_CLEAN, {"p1": float(self.keep_s)})
-                response = await work(conn)
-                await conn.execute(_ANSWER, {"p1": response.status_code, "p2": self._answer(response, principal, key),
-                                             "p3": principal, "p4": key})
-                return response
-            row = (await conn.execute(_CLAIMED, {"p1": principal, "p2": key})).mappings().one()
-        return self._replay(row, principal, key, method_path, body_hash)
+        return await self._run(self.engine.begin, request, principal, work)
 
     async def run_on_driver(self, request: Request, principal: str,
                             work: Callable[[asyncpg.Connection], Awaitable[Response]]) -> Response:
         """`run` with the work on asyncpg's own connection, in a driver_transaction (kit/db.py):
         the same claim, answer and replay, in the work's transaction."""
+        return await self._run(lambda: driver_transaction(self.reader), request, principal, work)
+
+    async def _run(self, transaction: Callable[[], Any], request: Request, principal: str,
+                   work: Callable[[Any], Awaitable[Response]]) -> Response:
+        """The claim, the work and its answer in one `transaction()`; a retry's answer replayed."""
         key = request.headers.get("idempotency-key")
         if key is None:
-            async with driver_transaction(self.reader) as conn:
+            async with transaction() as conn:
                 return await work(conn)
         method_path, body_hash = await self._request(request, key)
-        async with driver_transaction(self.reader) as conn:
-            if await conn.fetchval(CLAIM_SQL, key, principal, method_path, body_hash) is not None:
+        async with transaction() as conn:
+            if await _CLAIM.value(conn, key, principal, method_path, body_hash) is not None:
                 if self._cleaning_due():
-                    await conn.execute(CLEAN_SQL, float(self.keep_s))
+                    await _CLEAN.run(conn, float(self.keep_s))
                 response = await work(conn)
-                await conn.execute(ANSWER_SQL, response.status_code, self._answer(response, principal, key),
-                                   principal, key)
+                await _ANSWER.run(conn, response.status_code, self._answer(response, principal, key), principal, key)
                 return response
-            row = await conn.fetchrow(CLAIMED_SQL, principal, key)
+            row = await _CLAIMED.row(conn, principal, key)
         return self._replay(row, principal, key, method_path, body_hash)
 
     async def _request(self, request: Request, key: str) -> tuple[str, str]:

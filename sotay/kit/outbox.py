@@ -28,11 +28,10 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from sotay.kit import telemetry
-from sotay.kit.db import create_engine
+from sotay.kit.db import Statement, create_engine
 from sotay.kit.events import CITY, Event, Message, make_message
 from sotay.kit.leader import Leader
 from sotay.kit.publishing import BatchPublisher, Outgoing
@@ -44,16 +43,7 @@ tracer = trace.get_tracer("sotay.outbox")
 # The rows and the relay's wake-up in one statement (one round trip on every command's path):
 # a data-modifying WITH runs exactly once whether or not the query reads it, and the
 # notification is delivered when the transaction commits (or not at all).
-_INSERT = text(
-    "WITH inserted AS (INSERT INTO outbox (event_id, subject, body, headers) "
-    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:subjects AS text[]), CAST(:bodies AS bytea[]), "
-    "CAST(:headers AS jsonb[]))) "
-    "SELECT pg_notify(:channel, '')"
-)
-
-
-# The same statement for asyncpg's own connection (kit/db.py driver_transaction).
-_INSERT_DRIVER = (
+_INSERT = Statement(
     "WITH inserted AS (INSERT INTO outbox (event_id, subject, body, headers) "
     "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::jsonb[])) "
     "SELECT pg_notify($5, '')"
@@ -77,17 +67,8 @@ async def add_events(db: AsyncConnection | AsyncSession | asyncpg.Connection, sc
     if not messages:
         return 0
     headers = orjson.dumps(trace_headers()).decode()
-    if isinstance(db, asyncpg.Connection):
-        await db.execute(_INSERT_DRIVER, [m.id for m in messages], [m.subject for m in messages],
-                         [m.body() for m in messages], [headers] * len(messages), notify_channel(schema))
-        return len(messages)
-    await db.execute(_INSERT, {
-        "ids": [m.id for m in messages],
-        "subjects": [m.subject for m in messages],
-        "bodies": [m.body() for m in messages],
-        "headers": [headers] * len(messages),
-        "channel": notify_channel(schema),
-    })
+    await _INSERT.run(db, [m.id for m in messages], [m.subject for m in messages], [m.body() for m in messages],
+                      [headers] * len(messages), notify_channel(schema))
     return len(messages)
 
 

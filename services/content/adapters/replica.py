@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sotay.kit.auth import Principal
+from sotay.kit.db import Db, Statement
 from sotay.kit.events import CITY
 from sotay.kit.scope import OrgTree
 
@@ -76,32 +76,22 @@ async def ancestors_of_units(db: AsyncConnection, codes: list[str]) -> set[str]:
     return {path for (row,) in rows for path in row}
 
 
-# Where a reader sits (reader_of), in asyncpg's $n style: by card number in the replica, else
-# at the unit the token names.
-SEAT_BY_CARD = ("SELECT member_id, full_name, unit, ancestors, committee, temporary_unit FROM readers "
-                "WHERE party_card_no = $1")
-SEAT_BY_UNIT = "SELECT ancestors, committee FROM org_units WHERE code = $1"
-_SEAT_BY_CARD, _SEAT_BY_UNIT = text(SEAT_BY_CARD.replace("$1", ":c")), text(SEAT_BY_UNIT.replace("$1", ":c"))
+# Where a reader sits: by card number in the replica, else at the unit the token names.
+_SEAT_BY_CARD = Statement("SELECT member_id, full_name, unit, ancestors, committee, temporary_unit FROM readers "
+                          "WHERE party_card_no = $1")
+_SEAT_BY_UNIT = Statement("SELECT ancestors, committee FROM org_units WHERE code = $1")
 
 
-async def reader_of(db: AsyncConnection, actor: Principal) -> dict[str, Any]:
+async def reader_of(db: Db, actor: Principal) -> dict[str, Any]:
     """Where the caller sits, by their card number in the replica (it follows a
     transfer at once); a token with no card, or one the replica does not know
     yet, sits at the unit its token names (with no ancestors if the tree does
-    not know that unit either)."""
-    row = (await db.execute(_SEAT_BY_CARD, {"c": actor.member_card_no})).mappings().first() \
-        if actor.member_card_no else None
+    not know that unit either). On SQLAlchemy's connection or asyncpg's own (a
+    driver_transaction's: the read of an article)."""
+    row = await _SEAT_BY_CARD.row(db, actor.member_card_no) if actor.member_card_no else None
     if row:
         return dict(row)
-    return _seat_at_unit(actor, (await db.execute(_SEAT_BY_UNIT, {"c": actor.unit})).mappings().first())
-
-
-async def reader_on(conn: asyncpg.Connection, actor: Principal) -> dict[str, Any]:
-    """reader_of on asyncpg's own connection (a driver_transaction's), the same answer."""
-    row = await conn.fetchrow(SEAT_BY_CARD, actor.member_card_no) if actor.member_card_no else None
-    if row:
-        return dict(row)
-    return _seat_at_unit(actor, await conn.fetchrow(SEAT_BY_UNIT, actor.unit))
+    return _seat_at_unit(actor, await _SEAT_BY_UNIT.row(db, actor.unit))
 
 
 def _seat_at_unit(actor: Principal, unit: Any) -> dict[str, Any]:

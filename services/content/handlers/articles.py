@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.content import domain
 from services.content.adapters import articles as store
 from services.content.adapters import library as documents
-from services.content.adapters.replica import ORG, reader_of, reader_on, unit_paths
+from services.content.adapters.replica import ORG, reader_of, unit_paths
 from services.content.domain import RuleBroken
 from services.content.domain.text import contains, fold, plain_text, sanitise_body, search_terms, summary_from
 from sotay.contracts.content import (
@@ -302,7 +302,7 @@ async def record_read(conn: asyncpg.Connection, actor: Principal, article_id: An
         raise invalid([("read_on", reason)])
     if not await store.in_feed(conn, actor, article_id):
         raise _not_found()
-    reader = await reader_on(conn, actor)
+    reader = await reader_of(conn, actor)
     day, unit = read_on or today, reader["unit"]
     first = await store.insert_read(conn, actor.subject, article_id, day, reader["member_id"], unit)
     if first:

@@ -4,60 +4,16 @@ driver_transaction (kit/db.py) on those hot paths, and through SQLAlchemy everyw
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.domain import RegistryEntry
-from sotay.kit.db import Where
+from sotay.kit.db import Db, Statement, Where
 from sotay.kit.scope import OrgTree
-
-# A connection either way: SQLAlchemy's, or asyncpg's own (a driver_transaction's).
-Db = AsyncConnection | asyncpg.Connection
-
-_CAST = re.compile(r"\$(\d+)::([\w\[\]]+)")
-_PARAM = re.compile(r"\$(\d+)")
-
-
-class Statement:
-    """A statement written once in asyncpg's $n style and prepared once: as is on asyncpg's own
-    connection, or as SQLAlchemy's text() on one of SQLAlchemy's (its parameters named p1, p2, …;
-    a `$n::type` cast written CAST(:pn AS type)). The rows are mappings either way."""
-
-    def __init__(self, sql: str) -> None:
-        self.sql = sql
-        self.text = text(_PARAM.sub(r":p\1", _CAST.sub(r"CAST(:p\1 AS \2)", sql)))
-
-    def _params(self, args: tuple[Any, ...]) -> dict[str, Any]:
-        return {f"p{i}": arg for i, arg in enumerate(args, 1)}
-
-    async def rows(self, db: Db, *args: Any) -> list[Mapping[str, Any]]:
-        if isinstance(db, asyncpg.Connection):
-            return await db.fetch(self.sql, *args)
-        return list((await db.execute(self.text, self._params(args))).mappings())
-
-    async def row(self, db: Db, *args: Any) -> Mapping[str, Any] | None:
-        if isinstance(db, asyncpg.Connection):
-            return await db.fetchrow(self.sql, *args)
-        return (await db.execute(self.text, self._params(args))).mappings().first()
-
-    async def value(self, db: Db, *args: Any) -> Any:
-        if isinstance(db, asyncpg.Connection):
-            return await db.fetchval(self.sql, *args)
-        return (await db.execute(self.text, self._params(args))).scalar()
-
-    async def run(self, db: Db, *args: Any) -> None:
-        if isinstance(db, asyncpg.Connection):
-            await db.execute(self.sql, *args)
-        else:
-            await db.execute(self.text, self._params(args))
-
 
 # The org tree as identity keeps it (the registry replica's units): where a role reaches.
 ORG = OrgTree("registry_units")
