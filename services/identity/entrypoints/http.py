@@ -195,7 +195,7 @@ def build_router(app) -> APIRouter:
             reg = await registrations.register(db, ctx, data, password_hash, consent_client(app, request))
             # The same answer whatever the match: nothing tells whether a card number exists.
             return json_response({**ACCEPTED, "id": str(reg["id"])}, 202)
-        # On asyncpg's own connection (the registration's statements are store.Statement's).
+        # On asyncpg's own connection (the registration's statements are the kit's Statements, sotay/kit/db.py).
         return await ctx.idempotency.run_on_driver(request, "anonymous", work)
 
     @router.post("/registrations/status", response_model=OwnRegistration,
