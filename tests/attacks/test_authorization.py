@@ -25,7 +25,7 @@ import pytest
 from sotay.kit.auth import Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.tally import count, cover
-from tests.attacks.world import MEMBERS, REVIEW_WORDS, STUDY_QUESTIONS
+from tests.attacks.world import MEMBERS, REVIEW_WORDS, STUDY_QUESTIONS, changed_between
 from tests.support.push import a_device
 from tests.support.system import CONSENT
 
@@ -286,8 +286,7 @@ def test_an_insider_of_another_committee_is_refused_and_changes_nothing(world):
         cover("endpoints taking a unit or a member refusing another committee", label)
     assert len(refused) >= 40, refused
     after = world.quiet_digests()
-    changed = {f"{service}.{table}" for service in after for table in after[service]
-               if after[service][table] != before[service].get(table)}
+    changed = changed_between(before, after)
     # What a refusal is meant to leave: a failed sign-in counts (it slows guessing), so does a registration
     # (its address's budget), an import keeps its report; and the insider's read of their own record
     # (GET /members/me) is audited; the insider's own notification choices and devices are theirs to set,

@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from sotay.kit.clock import hanoi_day
 from sotay.kit.auth import Grant, mint_token
 from tests.attacks.problems import assert_problem
 from tests.attacks.world import MEMBERS
@@ -117,7 +118,7 @@ def test_transfers_within_the_actors_scope_and_across_committees_by_the_city(wor
     admin = world.auth("unit_admin", "ba-dinh", subject="admin-ba-dinh")
     within = call(world, "POST", f"/members/{hoa['id']}/transfers", admin, {"to_unit": "bd-g1-c2"})
     assert within.status_code == 200 and within.json()["unit"] == "bd-g1-c2", within.text
-    until = (date.today() + timedelta(days=60)).isoformat()
+    until = (hanoi_day() + timedelta(days=60)).isoformat()
     across = call(world, "POST", f"/members/{hoa['id']}/transfers", world.auth("city_admin", "city"),
                   {"to_unit": "th-g1-c1", "kind": "temporary", "until": until})
     assert across.status_code == 200 and across.json()["temporary_unit"] == "th-g1-c1", across.text

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -126,18 +126,39 @@ class World:
         span = SETTLED_FOR_S if service == "metrics" else 0.3  # only metrics writes on its own, later
         return _settled(lambda: self.digest(service), timeout, f"{service} did not settle", span)
 
-    def changed_since(self, before: dict[str, dict[str, str]]) -> list[str]:
+    def changed_since(self, before: Digests) -> list[str]:
         """The tables (service.table) whose rows differ from `before`, once the system has settled."""
-        after = self.quiet_digests()
-        return sorted(f"{service}.{table}" for service in after for table in after[service]
-                      if after[service][table] != before.get(service, {}).get(table))
+        return sorted(changed_between(before, self.quiet_digests()))
 
     def digests(self) -> dict[str, dict[str, str]]:
         return {name: self.digest(name) for name in self.system.runtimes}
 
-    def quiet_digests(self, timeout: float = 20.0) -> dict[str, dict[str, str]]:
+    def quiet_digests(self, timeout: float = 20.0) -> Digests:
         """The digests once the system has settled (events relayed and applied, counters folded)."""
-        return _settled(self.digests, timeout, "the system did not settle")
+        first_day = hanoi_day()
+        settled = _settled(self.digests, timeout, "the system did not settle")
+        return Digests(settled, first_day=first_day, last_day=hanoi_day())
+
+
+class Digests(dict):
+    """Each service's table digests, and the Hanoi days on which their reading began and ended."""
+
+    def __init__(self, digests: dict[str, dict[str, str]], first_day: date, last_day: date):
+        super().__init__(digests)
+        self.first_day, self.last_day = first_day, last_day
+
+
+# What metrics writes by itself when the Hanoi day turns: the day's figures kept, and the snapshot published.
+DAY_TURN = {"metrics.unit_daily", "metrics.published", "metrics.outbox"}
+
+
+def changed_between(before: Digests, after: Digests) -> set[str]:
+    """The tables (service.table) whose rows differ, leaving out metrics' day turn when midnight fell between."""
+    changed = {f"{service}.{table}" for service in after for table in after[service]
+               if after[service][table] != before.get(service, {}).get(table)}
+    if before.first_day != after.last_day:
+        changed -= DAY_TURN
+    return changed
 
 
 # Settled means unchanged for longer than the metrics publisher leaves a published snapshot

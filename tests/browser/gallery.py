@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from sotay.kit.clock import hanoi_day
 from tests.browser.bench_web import ROOT, demo_card, sotay_up
 from tests.browser.conftest import CHROMIUM, FLAGS
 
@@ -193,7 +193,7 @@ async def take_all(url: str, people: dict) -> list[tuple[Shot, list[str]]]:
 
 
 def write_readme(taken: list[tuple[Shot, list[str]]], people: dict) -> Path:
-    today = datetime.date.today().strftime("%d/%m/%Y")
+    today = hanoi_day().strftime("%d/%m/%Y")
     size = sum(f.stat().st_size for f in OUT.glob("*.jpg"))
     lines = ["# Screenshots of every page", "",
              f"Taken on {today} by `make screenshots` (`python -m tests.browser.gallery`, generated: do not edit) "

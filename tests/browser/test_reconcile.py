@@ -6,7 +6,6 @@ columns in Vietnamese. At 1366 px and 390 px, screenshots kept."""
 from __future__ import annotations
 
 import io
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from openpyxl import load_workbook
 from playwright.async_api import expect
 
 from services.members.adapters.import_files import write_csv
+from sotay.kit.clock import hanoi_day
 from tests.browser.conftest import MEMBERS, sign_in_as
 from tests.support.system import real_server, registry_row
 
@@ -54,7 +54,7 @@ async def test_a_unit_admin_compares_downloads_and_applies_an_export(system, bro
         await page.click("#rc-form button")
         await expect(page.locator("#rc-units")).to_be_visible()
         heading = await page.locator("#rc-result h3").inner_text()
-        assert date.today().strftime("%d/%m/%Y") in heading and "csdl-dang-vien-3.0.csv" in heading
+        assert hanoi_day().strftime("%d/%m/%Y") in heading and "csdl-dang-vien-3.0.csv" in heading
         rows = await page.locator("#rc-units tbody tr").all_inner_texts()
         first = rows[0].replace("\n", "\t")
         assert "Đảng bộ phường Điện Biên" in first  # the unit by name
@@ -65,7 +65,7 @@ async def test_a_unit_admin_compares_downloads_and_applies_an_export(system, bro
             await page.click("#rc-report-xlsx")
         book = load_workbook(io.BytesIO(Path(await (await downloading.value).path()).read_bytes()))
         assert book.sheetnames == ["Tổng hợp", "Chi tiết"]
-        assert book["Chi tiết"]["A1"].value.endswith(date.today().strftime("%d/%m/%Y"))
+        assert book["Chi tiết"]["A1"].value.endswith(hanoi_day().strftime("%d/%m/%Y"))
 
         await page.click("#rc-apply")
         await expect(page.locator("#rc-confirm")).to_contain_text("Áp dụng 2 thay đổi")

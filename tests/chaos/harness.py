@@ -18,7 +18,6 @@ import sys
 import time
 from unittest import mock
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -543,9 +542,6 @@ class VersionWatch:
     def __exit__(self, *exc) -> None:
         self._task.cancel()
 
-
-def today() -> date:
-    return date.today()
 
 
 # --- the faults of issue 23: a full disk, a slow or cut-off network, a skewed clock -----------------

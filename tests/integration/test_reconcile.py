@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from datetime import date
 
 import orjson
 import pytest
@@ -16,6 +15,7 @@ from sqlalchemy import text
 
 import services.members
 from services.members.adapters.import_files import write_csv, write_xlsx
+from sotay.kit.clock import hanoi_day
 from sotay.system.cli import main as sotay_main
 from tests.support.system import create_org_tree, import_registry, make_settings, registry_row, running_system
 
@@ -94,7 +94,7 @@ async def test_compare_apply_and_a_second_run_that_changes_nothing(system):
     assert got.status_code == 200 and got.headers["content-type"].startswith(XLSX)
     book = load_workbook(io.BytesIO(got.content))
     detail = book["Chi tiết"]
-    assert detail["A1"].value.endswith(date.today().strftime("%d/%m/%Y"))
+    assert detail["A1"].value.endswith(hanoi_day().strftime("%d/%m/%Y"))
     assert [c.value for c in detail[2]][:4] == ["STT", "Đảng bộ trực thuộc", "Chi bộ", "Loại"]
     rows = [[c.value for c in r] for r in detail.iter_rows(min_row=3)]
     renamed = next(r for r in rows if r[5] == "0700000000")
@@ -274,7 +274,7 @@ async def test_applied_together_a_reconciliation_writes_what_the_use_cases_write
     ctx = system.runtimes["members"].context
     actor = Principal("twin-admin", (Grant("city_admin", "city"),))
     reason = reason_of({"filename": "tay-ho.csv"})
-    today = date.today()
+    today = hanoi_day()
 
     async def twin_id(i: int):
         return await scalar(system, "SELECT id FROM members WHERE party_card_no = :c", c=f"075000{i:04d}")
