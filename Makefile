@@ -30,8 +30,10 @@ $(VENV)/.test-deps: $(BIN)/sotay requirements-test.lock
 up: $(BIN)/sotay
 	$(BIN)/sotay up --demo
 
+# Three workers on two cores (the tests mostly wait on servers), a test file to each worker at a time so that a
+# module's servers and data stay on one worker; tests/conftest.py hands out the slowest directories first.
 test: $(VENV)/.test-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 3 --dist loadfile $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.test-deps
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

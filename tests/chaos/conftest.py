@@ -1,6 +1,7 @@
 """Fault tests: slow ones (marked `slow`) run only with SOTAY_CHAOS=1 (`make chaos`); the summary
-table of every fault's recovery is printed at the end of the run. One system serves every module
-(`env`): the single faults of test_faults.py, then the faults under load of test_load.py."""
+table of every fault's recovery is printed at the end of the run (by tests/conftest.py). One system
+serves every module (`env`): the single faults of test_faults.py, then the faults under load of
+test_load.py (under pytest-xdist the files stay on one worker, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from tests.chaos.harness import running_system
 from tests.chaos.load import LOAD_TABLES
 from tests.chaos.report import RESULTS, table
+from tests.support import summary
 
 SEED = 20231
 
@@ -30,10 +32,10 @@ async def env(tmp_path_factory):
         yield env
 
 
-def pytest_terminal_summary(terminalreporter):
-    if RESULTS:
-        terminalreporter.section("fault tests: recovery")
-        terminalreporter.write_line(table())
-    for run in LOAD_TABLES:
-        terminalreporter.section("fault tests: under load")
-        terminalreporter.write_line(run)
+def _sections() -> list[tuple[str, str]]:
+    """The summary's table of every fault's recovery, and each run under load (tests/conftest.py prints them)."""
+    recovery = [("fault tests: recovery", table())] if RESULTS else []
+    return recovery + [("fault tests: under load", run) for run in LOAD_TABLES]
+
+
+summary.SOURCES.append(_sections)
