@@ -108,6 +108,10 @@ def test_the_suite_runs_every_scenario_end_to_end(tmp_path):
     floor = scenarios["2. registration evening"]["floor"]
     assert floor["bare_registrations_per_s"] > 0 and floor["bare_sign_in_per_s"] > 0
     assert floor["argon2id_hashes_per_s"] > 0
+    # Where a registration's CPU went, process by process, beside the bare app's.
+    split, bare_split = evening["saturation_cpu_ms_per_registration"], floor["bare_cpu_ms_per_registration"]
+    assert split["identity"] > 0 and split["machine"] >= split["identity"] + split["PostgreSQL"], split
+    assert bare_split["bare app"] > 0 and bare_split["machine"] >= bare_split["bare app"], bare_split
     assert evening["sign_ins"] == 45 and evening["sign_in_per_s"] > 0 and evening["sign_in_ratio"] > 0
     assert abs(evening["offered_per_s"] - floor["bare_registrations_per_s"] / 2) <= 0.1
     reading = scenarios["3. morning reading"]
