@@ -1,5 +1,5 @@
 """What the attack suite tried, counted for its summary at the end of the session
-(tests/attacks/conftest.py prints it)."""
+(tests/conftest.py prints it, the workers' tallies added up under pytest-xdist)."""
 
 from __future__ import annotations
 
