@@ -42,7 +42,7 @@ from sotay.kit.auth import Grant, mint_token
 from sotay.kit.service import ServiceRuntime
 from sotay.kit.settings import Settings
 from sotay.system.bench import members_definition, percentile_ms, scratch_system
-from sotay.system.bench_suite import CITY, QUICK, SERVICES, Size, SizeRun, status_mb
+from sotay.system.bench_suite import CITY, KEEP_ALIVE, QUICK, SERVICES, Size, SizeRun, status_mb
 
 APPROVE_EVERY_S = 10.0
 GROWTH = {"memory": 1.2, "descriptors": 1.2, "connections": 1.2, "latency": 1.5}
@@ -72,7 +72,8 @@ class Soak(SizeRun):
     then held under the steady load."""
 
     async def soak(self, *, minutes: float, interval_s: float, rate: float) -> dict[str, Any]:
-        await self.open_clients(timeout=60, limits=httpx.Limits(max_connections=64))
+        await self.open_clients(timeout=60, limits=httpx.Limits(max_connections=64,
+                                                                keepalive_expiry=KEEP_ALIVE.keepalive_expiry))
         try:
             members = ServiceRuntime(members_definition(), self.settings, self.nats_url, self.db_url)
             try:

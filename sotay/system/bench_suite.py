@@ -204,6 +204,12 @@ def _reset_peak(pid: int) -> None:
         pass  # the peak then runs from the process's start
 
 
+# A connection left idle as long as the server keeps it (uvicorn's 5 s, httpx's default too) is
+# closed by the server as the client sends on it: the request fails with a ReadError. A browser
+# sends it again; this client lets its idle connections go first.
+KEEP_ALIVE = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0)
+
+
 def per_item_ms(usage: dict[str, dict[str, dict[str, float]]], items: int) -> dict[str, float]:
     """Each process's CPU milliseconds an item in `usage` (Services.usage), and the machine's."""
     cpu = {name: u["cpu_s"] for group in ("services", "servers") for name, u in usage[group].items()}
@@ -328,7 +334,7 @@ class SizeRun:
         self.nc = await nats.connect(nats_servers(self.nats_url))
         self.js = self.nc.jetstream()
         self.db = await asyncpg.connect(plain_url(self.db_url))
-        self.http = httpx.AsyncClient(**({"timeout": 120} | http))
+        self.http = httpx.AsyncClient(**({"timeout": 120, "limits": KEEP_ALIVE} | http))
 
     async def close_clients(self) -> None:
         await self.http.aclose()
