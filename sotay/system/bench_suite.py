@@ -210,15 +210,19 @@ def _reset_peak(pid: int) -> None:
 KEEP_ALIVE = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0)
 
 
-def per_item_ms(usage: dict[str, dict[str, dict[str, float]]], items: int) -> dict[str, float]:
-    """Each process's CPU milliseconds an item in `usage` (Services.usage), and the machine's."""
-    cpu = {name: u["cpu_s"] for group in ("services", "servers") for name, u in usage[group].items()}
-    return {name: round(1000 * s / items, 1) for name, s in {**cpu, "machine": sum(cpu.values())}.items()}
+def cpu_by_process(usage: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
+    """The CPU seconds of every process a scenario's `usage` names: services, bench, servers."""
+    return {name: u["cpu_s"] for group in ("services", "servers") for name, u in usage[group].items()}
+
+
+def per_item_ms(cpu_s: dict[str, float], items: int) -> dict[str, float]:
+    """Each process's CPU milliseconds an item, and the machine's (their sum)."""
+    return {name: round(1000 * s / items, 1) for name, s in {**cpu_s, "machine": sum(cpu_s.values())}.items()}
 
 
 def machine_cpu_s(usage: dict[str, dict[str, dict[str, float]]]) -> float:
-    """The CPU seconds of every process a scenario's `usage` names: services, bench, servers."""
-    return sum(u["cpu_s"] for group in ("services", "servers") for u in usage[group].values())
+    """The CPU seconds of every process a scenario's `usage` names, together."""
+    return sum(cpu_by_process(usage).values())
 
 
 def _tree_cpu(pid: int) -> float:
@@ -288,13 +292,6 @@ class Services:
         for name, pid in self.servers.items():
             marks[name] = _tree_cpu(pid)
         return marks
-
-    def mark_servers(self) -> dict[str, float]:
-        """The embedded servers' CPU seconds so far (for a floor run outside the services)."""
-        return {name: _tree_cpu(pid) for name, pid in self.servers.items()}
-
-    def servers_since(self, marks: dict[str, float]) -> dict[str, float]:
-        return {name: _tree_cpu(pid) - marks[name] for name, pid in self.servers.items()}
 
     def usage(self, marks: dict[str, float]) -> dict[str, dict[str, dict[str, float]]]:
         """`services`: CPU s and peak MB of each process since `marks`; `servers`: CPU s."""
@@ -556,13 +553,13 @@ class SizeRun:
         bare = start_bare_identity(self.db_url, bare_port, self.settings.data_dir)
         try:
             await wait_http(bare_port, "/healthz")
-            bare_marks = {"bare app": cpu_seconds(bare.pid), Services.BENCH: cpu_seconds(os.getpid()),
-                          **self.services.mark_servers()}
+            bare_marks, bare_before = self.services.mark(), cpu_seconds(bare.pid)
             bare_s, bare_lat = await keep_alive_load(bare_port, requests[:half], CONCURRENCY)
             bare_rate = half / bare_s
-            bare_cpu = {"bare app": cpu_seconds(bare.pid) - bare_marks.pop("bare app"),
-                        Services.BENCH: cpu_seconds(os.getpid()) - bare_marks.pop(Services.BENCH),
-                        **self.services.servers_since(bare_marks)}
+            # The bare app, the load and the servers (the services idle meanwhile are left out).
+            used = cpu_by_process(self.services.usage(bare_marks))
+            bare_cpu = {"bare app": cpu_seconds(bare.pid) - bare_before, Services.BENCH: used[Services.BENCH],
+                        **{name: used[name] for name in self.services.servers}}
 
             marks = self.services.mark()
             started = time.perf_counter()
@@ -570,7 +567,7 @@ class SizeRun:
             # Where the machine's CPU went, a registration at a time: the saturation's requests and
             # everything they set off (relayed, consumed by metrics and content), once all is done.
             await self.caught_up()
-            sat_cpu = per_item_ms(self.services.usage(marks), half)
+            sat_cpu = per_item_ms(cpu_by_process(self.services.usage(marks)), half)
             offered = bare_rate / 2
             paced_s, paced_lat = await _paced(port, requests[half:], offered)
 
@@ -617,8 +614,7 @@ class SizeRun:
                       "bare_p99_ms": percentile_ms(bare_lat, 99), "bare_sign_in_per_s": sign_ins["bare_rate"],
                       "bare_sign_in_p99_ms": sign_ins["bare_p99_ms"],
                       "argon2id_hashes_per_s": round(hashes_per_s, 1), "parameters": "m=19 MiB, t=2, p=1",
-                      "bare_cpu_ms_per_registration": {name: round(1000 * cpu / half, 1)
-                                                       for name, cpu in {**bare_cpu, "machine": sum(bare_cpu.values())}.items()}},
+                      "bare_cpu_ms_per_registration": per_item_ms(bare_cpu, half)},
             "ratio": round(ratio, 2),
             "target": ">= 0.9x the bare registration app; sign-ins >= 0.9x the bare sign-in app; p99 < 300 ms "
                       "offered half the bare app's rate",
