@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -32,8 +33,26 @@ log = logging.getLogger("sotay.embedded")
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root.
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands to outgoing connections (and to a bind on port 0)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(preferred: int | None = None) -> int:
+    """A TCP port on 127.0.0.1 nothing listens on: `preferred` when it is free, else a random
+    one below the kernel's ephemeral range. A port from that range (what a bind on port 0
+    gives) can be taken by any outgoing connection between our check and the server's bind,
+    or while a server restarts on it: with several test workers on one machine, a replica
+    once found its port taken that way. Below the range only another free_port can meet it."""
+    low = _ephemeral_range()[0]
+    start = 10_000 if low > 20_000 else 1_024
+    rng = random.SystemRandom()
     candidates = [preferred] if preferred else []
+    candidates += [rng.randrange(start, low) for _ in range(50)] if low > start else []
     for port in [*candidates, 0]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import httpx
 import nats
 import orjson
 import pytest
@@ -137,11 +138,16 @@ def sotay(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.C
 
 
 @pytest.fixture(scope="module")
-def secured_nats(tmp_path_factory):
+def secured_nats_server(tmp_path_factory):
     server = start_secured_nats(tmp_path_factory.mktemp("nats-auth"),
                                 {password_variable(user): pw for user, pw in PASSWORDS.items()})
-    yield server.url
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def secured_nats(secured_nats_server) -> str:
+    return secured_nats_server.url
 
 
 @pytest.fixture(scope="module")
@@ -422,7 +428,17 @@ async def test_member_keys_are_made_by_members_read_by_identity_and_content_only
 # --- a district system --------------------------------------------------------------------
 
 
-async def test_a_district_system_reads_its_committees_events_only(set_up, connect):
+def seen_by_both(server: SecuredNats, conn: Connection) -> str:
+    """What the server (its /connz) and the client saw of a connection: for a failure's message."""
+    user = conn.nc.options["user"]
+    connz = httpx.get(f"http://127.0.0.1:{server.monitor_port}/connz", params={"subs": "detail", "auth": "1"},
+                      timeout=5).json()
+    mine = [{k: c.get(k) for k in ("cid", "in_msgs", "out_msgs", "pending_bytes", "subscriptions_list_detail")}
+            for c in connz.get("connections", []) if c.get("authorized_user") == user]
+    return f"server: {mine}; client: {dict(conn.nc.stats)}, errors {conn.errors}"
+
+
+async def test_a_district_system_reads_its_committees_events_only(set_up, connect, secured_nats_server):
     district, admin = await connect(f"district-{DISTRICT}"), await connect("admin")
     durable = f"district-{DISTRICT}"
     live_subjects: list[str] = []
@@ -468,7 +484,11 @@ async def test_a_district_system_reads_its_committees_events_only(set_up, connec
     # The live subscription got its committee's events, as they were published.
     async def all_live() -> bool:
         return len(live_subjects) >= len(published)
-    await eventually(all_live, timeout=5)
+    try:
+        await eventually(all_live, timeout=5)
+    except AssertionError as failure:  # once in CI, not reproduced since: say what each side saw
+        raise AssertionError(f"{failure}: live {live_subjects}; {seen_by_both(secured_nats_server, district)}") \
+            from None
     # One more of its committee's, published last: once it is here, nothing published before it is still coming.
     barrier = f"sotay.members.district_barrier.{DISTRICT}"
     await admin.js.publish(barrier, envelope("members"))
