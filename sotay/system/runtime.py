@@ -209,10 +209,20 @@ class DrainingServer(uvicorn.Server):
 
 
 def _dump_tasks() -> None:
+    """`kill -USR1`: every task's stack, down the chain of what each awaits (Task.print_stack
+    alone shows a task's outermost frame, not the call it waits in)."""
     import sys
     for task in asyncio.all_tasks():
         print(f"--- task {task.get_name()}", file=sys.stderr, flush=True)
         task.print_stack(file=sys.stderr)
+        awaited = task.get_coro()
+        while awaited is not None:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                print(f"  awaits in {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}",
+                      file=sys.stderr)
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        sys.stderr.flush()
 
 
 def _exit_quietly(signum, frame) -> None:

@@ -224,7 +224,7 @@ async def _both_replicas_at_once(env: Env, first, second) -> None:
         try:
             await until(lambda: env.db.fetchval(f"SELECT ({waiting}) >= 2", me), 30,
                         "metrics-2 waits inside its transaction too")
-        except AssertionError as failed:  # seen once in CI, not reproduced since: say where things stood
+        except AssertionError as failed:  # seen twice in CI-like runs, not reproduced: say where things stood
             raise AssertionError(f"{failed}\n{await _where_things_stand(env, me)}") from None
         env.chaos.signal("metrics-1", signal.SIGCONT)
         stopped.remove("metrics-1")
@@ -237,9 +237,11 @@ async def _both_replicas_at_once(env: Env, first, second) -> None:
 
 async def _where_things_stand(env: Env, me: int) -> str:
     """The sessions of the database (but the test's own) and the accounts consumer's deliveries."""
-    sessions = await env.db.fetch(
-        "SELECT application_name, state, wait_event_type, wait_event, left(query, 80) AS query "
-        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1 AND state <> 'idle'", me)
+    sessions = await env.db.fetch(  # metrics' sessions, idle ones too (a replica may wait for a new one)
+        "SELECT pid, application_name, state, wait_event_type, wait_event, backend_start::time(0) AS started, "
+        "xact_start::time(3) AS xact, state_change::time(3) AS changed, left(query, 80) AS query "
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1 "
+        "AND (state IS DISTINCT FROM 'idle' OR application_name = 'sotay-metrics') ORDER BY state_change", me)
     info = await env.js.consumer_info("SOTAY_IDENTITY", "metrics-accounts")
     # What metrics-2's consumers wait for: `kill -USR1` has a sotay process print every task's stack.
     log = env.chaos.processes.logs / "metrics-2.log"
