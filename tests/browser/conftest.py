@@ -5,6 +5,7 @@ unless SOTAY_REQUIRE_BROWSER=1 (CI sets it): then they fail."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from contextlib import asynccontextmanager
@@ -114,6 +115,19 @@ async def until_tile(page, figure: str, value: str) -> None:
     from playwright.async_api import expect
 
     await expect(page.locator(f'#tiles [data-figure="{figure}"] .value')).to_have_text(value, timeout=15000)
+
+
+async def box_of(locator) -> dict:
+    """The element's box once it is on the page. A live page (the dashboard redraws its table on each
+    snapshot) can replace the element between Playwright finding it and measuring it, which gives None:
+    seen once in a run of the suite on three workers."""
+    for _ in range(50):
+        await expect(locator).to_be_visible()
+        box = await locator.bounding_box()
+        if box is not None:
+            return box
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{locator} stays without a box")
 
 
 async def publish_article(system, title: str, summary: str, body: str) -> str:

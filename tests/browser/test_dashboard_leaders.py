@@ -17,7 +17,7 @@ from playwright.async_api import expect
 from sqlalchemy import text
 
 from sotay.kit.clock import hanoi_day
-from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, sign_in_as, staff_account, until_tile
+from tests.browser.conftest import ADMIN_CARD, ADMIN_PASSWORD, box_of, sign_in_as, staff_account, until_tile
 from tests.support.system import CONSENT, real_server
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ async def test_each_person_s_dashboard_opens_at_their_own_unit(system, browser, 
         await sign_in_as(page, system, base, "cell_secretary", "ba-dinh-g1-c1", "/dashboard")
         await expect(page.locator("#unit-name")).to_have_text("Chi bộ số 1")
         await expect(page.locator("#none-below")).to_have_text("Không có đơn vị trực thuộc.")
-        box = await page.locator("#none-below").bounding_box()
+        box = await box_of(page.locator("#none-below"))
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
         await expect(page.locator("#children")).to_be_hidden()
         await expect(page.locator("#only-active")).to_be_hidden()
@@ -148,10 +148,10 @@ async def test_the_units_table_sorts_filters_totals_and_shows_the_plan(system, b
         # Readable widths: the name column wide enough at desktop and on a phone, the names on at most two lines.
         for width, least in ((1366, 200), (390, 140)):
             await page.set_viewport_size({"width": width, "height": 900})
-            box = await names.first.bounding_box()
+            box = await box_of(names.first)
             assert box["width"] >= least, (width, box)
             assert box["height"] <= 80, (width, box)
-            sort_button = await table.locator('button[data-sort="accounts_installed"]').bounding_box()
+            sort_button = await box_of(table.locator('button[data-sort="accounts_installed"]'))
             assert sort_button["height"] >= 44
         await shoot(page, "city")
         await page.context.close()
@@ -225,7 +225,7 @@ async def test_the_excel_report_comes_first_named_and_titled(system, browser, me
         await until_tile(page, "accounts_installed", "1")
         buttons = page.locator(".actions button")
         await expect(buttons).to_have_text(["Tải báo cáo Excel (XLSX)", "Tải CSV"])
-        assert (await buttons.first.bounding_box())["height"] >= 44
+        assert (await box_of(buttons.first))["height"] >= 44
         async with page.expect_download() as download:
             await page.click("#xlsx")
         saved = await download.value
