@@ -356,10 +356,12 @@ async def test_a_live_stream_ends_with_its_session_and_its_token(system):
     token it was opened with expires (the page then reconnects with its renewed token)."""
     key = system.settings.signing_key()
 
-    async def ended(token: str, lapse) -> dict:
+    async def ended(token_for, lapse) -> dict:
+        # The token is made once the server is up: starting it on a busy machine took longer than a short
+        # token lives (a 401 instead of a stream, in a run on three workers).
         async with real_server(system) as base, httpx.AsyncClient(base_url=base, timeout=20) as client, \
                 client.stream("GET", "/api/metrics/v1/rollout/stream", params={"unit": "ba-dinh"},
-                              headers={"Authorization": f"Bearer {token}"}) as sse:
+                              headers={"Authorization": f"Bearer {token_for()}"}) as sse:
             assert sse.status_code == 200
             lines = sse.aiter_lines()
             async for line in lines:
@@ -374,14 +376,14 @@ async def test_a_live_stream_ends_with_its_session_and_its_token(system):
                     return orjson.loads(line[6:])
             raise AssertionError("the stream closed without saying why")
 
-    token = mint_token(key, "leader-ended", [Grant("unit_admin", "ba-dinh")], ttl_s=600)
     verifier = system.runtimes["metrics"].context.verifier
-    assert await asyncio.wait_for(ended(token, lambda: verifier.revoke("leader-ended", time.time())), 20) == \
+    token = lambda: mint_token(key, "leader-ended", [Grant("unit_admin", "ba-dinh")], ttl_s=600)  # noqa: E731
+    assert await asyncio.wait_for(ended(token, lambda: verifier.revoke("leader-ended", time.time())), 30) == \
         {"reason": "ended"}
-    short = mint_token(key, "leader-short", [Grant("unit_admin", "ba-dinh")], ttl_s=3)
+    short = lambda: mint_token(key, "leader-short", [Grant("unit_admin", "ba-dinh")], ttl_s=3)  # noqa: E731
     skew, verifier.clock_skew_s = verifier.clock_skew_s, 0  # no grace after the expiry, for the test's sake
     try:
-        assert await asyncio.wait_for(ended(short, lambda: None), 20) == {"reason": "expired"}
+        assert await asyncio.wait_for(ended(short, lambda: None), 30) == {"reason": "expired"}
     finally:
         verifier.clock_skew_s = skew
 

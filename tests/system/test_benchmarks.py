@@ -18,8 +18,12 @@ def bench(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOTAY_")}
     env.update(SOTAY_DATA_DIR=str(tmp_path / "data"), SOTAY_LOG_LEVEL="WARNING")
     out = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "-m", "sotay", "bench", *args, "--json", str(out)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    try:
+        done = subprocess.run([sys.executable, "-m", "sotay", "bench", *args, "--json", str(out)], env=env,
+                              capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired as stuck:  # say how far it got
+        said = (stuck.stdout or b"").decode(errors="replace"), (stuck.stderr or b"").decode(errors="replace")
+        raise AssertionError(f"sotay bench {args[0]} did not end in 300 s:\n{said[0]}\n{said[1][-4000:]}") from None
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: target not met
     return done, json.loads(out.read_text())["scenarios"][0]
 
