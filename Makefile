@@ -33,7 +33,7 @@ up: $(BIN)/sotay
 test: $(VENV)/.test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The same suite on three workers (pytest-xdist): about 12-15 minutes instead of 25, a test file to each worker
+# The same suite on three workers (pytest-xdist): about 12-17 minutes instead of 25, a test file to each worker
 # at a time so that a module's servers and data stay on one worker (tests/conftest.py hands out the slowest
 # directories first). Not yet `make test`: see docs/testing.md for the races it still meets.
 test-parallel: $(VENV)/.test-deps
