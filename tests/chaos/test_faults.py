@@ -237,7 +237,7 @@ async def _both_replicas_at_once(env: Env, first, second) -> None:
 
 async def _where_things_stand(env: Env, me: int) -> str:
     """The sessions of the database (but the test's own) and the accounts consumer's deliveries."""
-    sessions = await env.db.fetch(  # metrics' sessions, idle ones too (a replica may wait for a new one)
+    sessions = await env.db.fetch(  # metrics' idle sessions too: metrics-2 once waited in asyncpg with none busy
         "SELECT pid, application_name, state, wait_event_type, wait_event, backend_start::time(0) AS started, "
         "xact_start::time(3) AS xact, state_change::time(3) AS changed, left(query, 80) AS query "
         "FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1 "
