@@ -15,6 +15,7 @@ import asyncio
 import os
 import time
 import warnings
+from email.utils import parsedate_to_datetime
 from unittest import mock
 
 import httpx
@@ -99,8 +100,15 @@ async def test_a_clock_beyond_the_tokens_leeway(env: Env):
     reads = await env.db.fetchval("SELECT count(*) FROM content.reads")
     env.clocks["content"].set(-300)
     try:
-        await asyncio.sleep(1.5)
         async with httpx.AsyncClient(timeout=10) as client:
+            # Until content's answers are dated 5 minutes back: libfaketime reads its file at most once a
+            # second (in whole seconds), and a fixed 1.5 s wait was once too short on a busy machine.
+            base = env.chaos.services["content"].base
+            deadline = time.monotonic() + 15
+            while time.time() - parsedate_to_datetime(
+                    (await client.get(f"{base}/readyz")).headers["date"]).timestamp() < 250:
+                assert time.monotonic() < deadline, "content's clock did not move back"
+                await asyncio.sleep(0.2)
             token = dict(role="member", unit=person.cell, subject=f"reader-{person.card}", card=person.card)
             fresh = await client.post(url, headers=env.chaos.auth(**token))
             assert fresh.status_code == 401, fresh.text
